@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Agents, plugins, backends and progress.
+ *
+ * Thread safety: an agent may be used from many threads at once (unless
+ * created with FERRY_SYNC_NONE). Functions that change the agent's tables
+ * (backend creation, registration, metadata load/invalidate) take the
+ * agent's lock for writing; the transfer hot path (prep, make, post, status)
+ * takes it for reading. Each request is owned by one thread at a time: do not
+ * post, poll and release the same request concurrently. */
+#ifndef FERRY_AGENT_H
+#define FERRY_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/mem.h"
+#include "ferry/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ferry_sync_mode {
+    FERRY_SYNC_RW = 0,     /* default: reader/writer lock, hot path on read side */
+    FERRY_SYNC_STRICT = 1, /* one mutex around every call */
+    FERRY_SYNC_NONE = 2,   /* no locking: caller guarantees one thread at a time */
+} ferry_sync_mode;
+
+typedef struct ferry_agent_config {
+    size_t size;                   /* sizeof(ferry_agent_config) */
+    const char *name;              /* unique agent name (required) */
+    bool progress_thread;          /* run a progress thread (default false) */
+    uint32_t progress_delay_us;    /* progress thread sleep between polls (default 100) */
+    bool listen;                   /* start the side-channel listener (default false) */
+    const char *listen_host;       /* listener address (default "0.0.0.0") */
+    uint16_t listen_port;          /* listener port, 0 = any free port (default 0) */
+    bool telemetry;                /* per-request telemetry (default false; env FERRY_TELEMETRY=1) */
+    ferry_sync_mode sync_mode;     /* locking mode (default FERRY_SYNC_RW) */
+    uint32_t notif_queue_cap;      /* max queued notifications (default 65536) */
+    uint64_t reg_cap_bytes;        /* ledger cap on registered DRAM+VRAM bytes, 0 = none */
+} ferry_agent_config;
+
+/* Fills defaults; call before setting fields. */
+void ferry_agent_config_init(ferry_agent_config *config);
+
+/* Creates an agent. The LOCAL backend is not created implicitly: create the
+ * backends you want with ferry_backend_create().
+ * Returns OK, INVALID_PARAM (NULL/empty name, bad size), NO_MEMORY, IO. */
+ferry_status ferry_agent_create(const ferry_agent_config *config, ferry_agent **out);
+
+/* Releases every request, prepared list, registration, remote and backend the
+ * agent still owns, stops its threads and frees it. NULL is a no-op. */
+void ferry_agent_destroy(ferry_agent *agent);
+
+/* The agent's name (valid for the agent's lifetime). */
+const char *ferry_agent_name(const ferry_agent *agent);
+
+/* Drives completion of every backend once (non-blocking). Needed only when
+ * the progress thread is off. Returns OK or the first backend error. */
+ferry_status ferry_agent_progress(ferry_agent *agent);
+
+/* ---- plugins ---- */
+
+/* A param of a plugin's schema. */
+typedef struct ferry_param_spec {
+    const char *key;
+    const char *default_value; /* NULL: no default */
+    const char *help;
+} ferry_param_spec;
+
+/* A key/value param given to ferry_backend_create. */
+typedef struct ferry_param {
+    const char *key;
+    const char *value;
+} ferry_param;
+
+/* Names of the available plugins (compiled in first, then those found in
+ * FERRY_PLUGIN_DIR or the default plugin dir), sorted within each group.
+ * Writes up to cap names (owned by the agent) and sets *count to the total.
+ * Call with cap 0 to learn the count. */
+ferry_status ferry_plugin_list(ferry_agent *agent, const char **names, size_t cap,
+                               size_t *count);
+
+/* A plugin's params schema (owned by the plugin, static) and memory types
+ * (bit mask of FERRY_MEM_MASK). NOT_FOUND for an unknown plugin, ABI when
+ * its ABI version differs, BACKEND when it could not be loaded. */
+ferry_status ferry_plugin_params(ferry_agent *agent, const char *plugin,
+                                 const ferry_param_spec **params, size_t *count);
+ferry_status ferry_plugin_mem_types(ferry_agent *agent, const char *plugin, uint32_t *mem_mask);
+/* Where the plugin came from: "builtin" or the .so path; and its ABI. */
+ferry_status ferry_plugin_path(ferry_agent *agent, const char *plugin, const char **path,
+                               uint32_t *abi_version);
+
+/* ---- backends ---- */
+
+/* Creates a backend (an instance of plugin) in agent. Unknown keys are
+ * refused (INVALID_PARAM). One backend per plugin per agent (NOT_ALLOWED).
+ * Returns OK, NOT_FOUND, ABI, INVALID_PARAM, NOT_ALLOWED, BACKEND, NO_MEMORY. */
+ferry_status ferry_backend_create(ferry_agent *agent, const char *plugin,
+                                  const ferry_param *params, size_t num_params,
+                                  ferry_backend **out);
+
+#define FERRY_CAP_LOCAL (1u << 0)  /* transfers within the agent */
+#define FERRY_CAP_REMOTE (1u << 1) /* transfers to other agents */
+#define FERRY_CAP_NOTIF (1u << 2)  /* notifications */
+#define FERRY_CAP_PROGRESS (1u << 3) /* needs progress calls */
+
+typedef struct ferry_backend_caps {
+    size_t size;       /* sizeof(ferry_backend_caps) */
+    uint32_t flags;    /* FERRY_CAP_* */
+    uint32_t mem_mask; /* FERRY_MEM_MASK bits */
+} ferry_backend_caps;
+void ferry_backend_caps_init(ferry_backend_caps *caps);
+
+ferry_status ferry_backend_get_caps(const ferry_backend *backend, ferry_backend_caps *caps);
+/* The backend's plugin name, e.g. "LOCAL". */
+const char *ferry_backend_name(const ferry_backend *backend);
+/* Effective params (defaults filled in), owned by the backend. */
+ferry_status ferry_backend_params(const ferry_backend *backend, const ferry_param **params,
+                                  size_t *count);
+/* Looks up the agent's backend of a plugin name (NOT_FOUND if none). */
+ferry_status ferry_backend_find(ferry_agent *agent, const char *plugin, ferry_backend **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

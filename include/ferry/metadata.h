@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Agent metadata: what a peer needs to reach this agent (name, per-backend
+ * connection info, per-region remote keys), as an opaque versioned blob. */
+#ifndef FERRY_METADATA_H
+#define FERRY_METADATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/agent.h"
+#include "ferry/mem.h"
+#include "ferry/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Largest agent name, bytes, without the terminator. */
+#define FERRY_NAME_MAX 255
+
+/* Full local metadata: connection info of every backend and every region.
+ * *blob is freed with ferry_free(). */
+ferry_status ferry_md_get_local(ferry_agent *agent, void **blob, size_t *len);
+
+/* Partial metadata: the regions covering the given descriptors (each must
+ * be covered, else NOT_FOUND), with or without connection info, for the
+ * backends in sel (all when NULL). lists may be empty (n 0): then only
+ * connection info. */
+ferry_status ferry_md_get_partial(ferry_agent *agent, const ferry_dlist *const *lists,
+                                  size_t num_lists, bool include_conn_info,
+                                  const ferry_backend_sel *sel, void **blob, size_t *len);
+
+/* Loads a blob made by ferry_md_get_local/partial of any agent (its own
+ * too, for loopback). A blob with connection info for a known name makes a
+ * new generation: requests and prepared lists from older generations then
+ * fail with STALE. A blob without connection info adds regions to the
+ * current generation. Writes the remote name (up to FERRY_NAME_MAX + 1 bytes)
+ * into name. Returns OK, INVALID_PARAM, BAD_METADATA, NOT_FOUND (partial blob
+ * for an unknown agent), BACKEND, NO_MEMORY. */
+ferry_status ferry_md_load(ferry_agent *agent, const void *blob, size_t len, char *name,
+                           size_t name_cap);
+
+/* Forgets a remote agent: drops its backend state; prepared lists and
+ * requests made against it fail with STALE. NOT_FOUND if unknown. */
+ferry_status ferry_md_invalidate(ferry_agent *agent, const char *remote_agent);
+
+/* OK when remote_agent's metadata is loaded and (when list is not NULL)
+ * every descriptor of list lies in one of its regions; NOT_FOUND otherwise. */
+ferry_status ferry_md_check(ferry_agent *agent, const char *remote_agent,
+                            const ferry_dlist *list);
+
+/* Current generation of a loaded remote (starts at 1). */
+ferry_status ferry_md_generation(ferry_agent *agent, const char *remote_agent,
+                                 uint64_t *generation);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

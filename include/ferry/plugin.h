@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The plugin ABI: the one header a backend author needs.
+ *
+ * A plugin is the code of a backend. It exports one function returning a
+ * const descriptor (FERRY_PLUGIN_DEFINE does it), the same source builds
+ * as libferry_plugin_<name>.so or compiled into libferry. The core owns the
+ * backend's private state (priv_size bytes, zeroed) and passes it to every
+ * op. The ops table starts with its size and is only ever appended to:
+ * required slots are checked at load, optional ones may be NULL.
+ *
+ * Ownership: buffers a plugin returns through void **out / size_t *len are
+ * allocated with malloc() and freed by the core with free(). Arrays the core
+ * passes in are owned by the core and stay valid as documented per slot.
+ *
+ * Threads: unless the descriptor sets FERRY_PLUGIN_F_THREAD_SAFE, the core
+ * serialises every op of one backend with a mutex. host->notif_deliver may be
+ * called from any thread, including from inside an op. */
+#ifndef FERRY_PLUGIN_H
+#define FERRY_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/ferry.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FERRY_PLUGIN_ABI_VERSION 1u
+
+/* Set when the plugin's ops may be called concurrently. */
+#define FERRY_PLUGIN_F_THREAD_SAFE (1u << 0)
+
+typedef enum ferry_log_level {
+    FERRY_LOG_ERROR = 0,
+    FERRY_LOG_WARN = 1,
+    FERRY_LOG_INFO = 2,
+    FERRY_LOG_DEBUG = 3,
+    FERRY_LOG_TRACE = 4,
+} ferry_log_level;
+
+/* Services the core offers a backend. Valid from init to fini. */
+typedef struct ferry_plugin_host {
+    size_t size;             /* sizeof(ferry_plugin_host) */
+    const char *agent_name;  /* the owning agent's name */
+    uint64_t agent_uid;      /* random per agent instance: tells a restarted
+                              * peer (or oneself) apart from another agent */
+    void *agent_ctx;         /* pass back to the callbacks below */
+    /* Queues a notification received from agent `from`. Copies everything;
+     * call only once the data of the transfer carrying it is visible. */
+    void (*notif_deliver)(void *agent_ctx, const char *from, const void *msg, size_t len);
+    /* Logs one line under the backend's name (printf format). */
+    void (*log)(void *agent_ctx, ferry_log_level level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+} ferry_plugin_host;
+
+/* One side of one (merged) descriptor of a transfer. */
+typedef struct ferry_plugin_seg {
+    uint64_t addr;
+    uint64_t len;
+    uint64_t dev_id;
+    void *region; /* the backend's region state: from reg (local side) or
+                   * rregion_load (remote side) */
+} ferry_plugin_seg;
+
+/* A transfer as the backend sees it. Arrays stay valid until xfer_release
+ * returns. */
+typedef struct ferry_plugin_xfer {
+    ferry_xfer_op op;
+    ferry_mem_type local_type;
+    ferry_mem_type remote_type;
+    size_t count;                   /* segments per side */
+    const ferry_plugin_seg *local;
+    const ferry_plugin_seg *remote; /* remote[i].len == local[i].len */
+    void *remote_agent;             /* from remote_load (own agent for loopback) */
+    uint64_t total_bytes;
+} ferry_plugin_xfer;
+
+typedef struct ferry_plugin_ops {
+    size_t size; /* sizeof(ferry_plugin_ops) as the plugin was built */
+
+    /* ---- required ---- */
+
+    /* Initialises priv (zeroed, priv_size bytes). params hold every key of
+     * the schema, defaults filled in, values as strings. May block. On error
+     * fini is not called: undo everything. */
+    ferry_status (*init)(void *priv, const ferry_plugin_host *host, const ferry_param *params,
+                         size_t num_params);
+    /* Frees everything. Every region, remote and transfer was released
+     * before. May block. */
+    void (*fini)(void *priv);
+
+    /* Registers one region. meta: registration bytes (file path, object key).
+     * *region: backend state for the region (may be NULL). *pub/*pub_len:
+     * what peers need to reach it (rkey), malloc'd, may be NULL/0.
+     * Errors: INVALID_PARAM, NOT_SUPPORTED (type), BACKEND, NO_MEMORY. */
+    ferry_status (*reg)(void *priv, ferry_mem_type type, const ferry_desc *desc,
+                        const void *meta, size_t meta_len, void **region, void **pub,
+                        size_t *pub_len);
+    /* Deregisters. No transfer uses the region any more. */
+    void (*dereg)(void *priv, void *region);
+
+    /* Connection info peers need (e.g. a worker address), malloc'd; may be
+     * NULL/0 when none is needed. */
+    ferry_status (*conn_info)(void *priv, void **info, size_t *len);
+    /* Loads a remote agent from its connection info (own info: loopback).
+     * NOT_SUPPORTED when this backend cannot reach that agent (the agent is
+     * then simply not reachable through this backend). */
+    ferry_status (*remote_load)(void *priv, const char *name, uint64_t uid, const void *info,
+                                size_t len, void **remote);
+    /* Unloads a remote. Transfers to it were all released before. */
+    void (*remote_unload)(void *priv, void *remote);
+    /* Loads one remote region from the pub bytes its owner's reg returned. */
+    ferry_status (*rregion_load)(void *priv, void *remote, ferry_mem_type type,
+                                 const ferry_desc *desc, const void *pub, size_t pub_len,
+                                 void **rregion);
+    void (*rregion_unload)(void *priv, void *remote, void *rregion);
+
+    /* Prepares a transfer; may keep pointers into *xfer until xfer_release.
+     * Must not start moving data. Errors: NOT_SUPPORTED, INVALID_PARAM,
+     * NO_MEMORY, BACKEND. */
+    ferry_status (*xfer_prep)(void *priv, const ferry_plugin_xfer *xfer, void **handle);
+    /* Starts the transfer (never called while one is in progress). notif
+     * (may be NULL) stays valid until the next post or release, and must be
+     * delivered only after all data is visible at the target. Returns OK
+     * (done inline), IN_PROGRESS, or an error with nothing started. */
+    ferry_status (*xfer_post)(void *priv, void *handle, const void *notif, size_t notif_len);
+    /* OK, IN_PROGRESS, or the error that ended the transfer. Non-blocking. */
+    ferry_status (*xfer_check)(void *priv, void *handle);
+    /* Cancels if in progress, waits until no write can still happen, frees.
+     * Returns OK or the error met while canceling (the handle is gone). */
+    ferry_status (*xfer_release)(void *priv, void *handle);
+
+    /* ---- optional (NULL when absent) ---- */
+
+    /* Does the backend move data between these two memory types for this
+     * direction (local transfer when remote is NULL)? OK or NOT_SUPPORTED.
+     * Absent: any pair of types in mem_mask. */
+    ferry_status (*supports)(void *priv, ferry_mem_type local, ferry_mem_type remote);
+    ferry_status (*connect)(void *priv, void *remote);
+    ferry_status (*disconnect)(void *priv, void *remote);
+    /* Sends a notification alone; delivered at most once. */
+    ferry_status (*notif_send)(void *priv, void *remote, const void *msg, size_t len);
+    /* Drives completions, non-blocking. */
+    ferry_status (*progress)(void *priv);
+    ferry_status (*estimate)(void *priv, void *handle, ferry_xfer_cost *cost);
+    /* Detail of the transfer's last error (static or owned by the handle). */
+    const char *(*xfer_error)(void *priv, void *handle);
+} ferry_plugin_ops;
+
+typedef struct ferry_plugin_desc {
+    uint32_t abi_version; /* FERRY_PLUGIN_ABI_VERSION */
+    uint32_t flags;       /* FERRY_PLUGIN_F_* */
+    const char *name;     /* e.g. "LOCAL": upper case, [A-Z0-9_] */
+    const char *version;  /* the plugin's own version string */
+    uint32_t caps;        /* FERRY_CAP_* */
+    uint32_t mem_mask;    /* FERRY_MEM_MASK bits */
+    const ferry_param_spec *params;
+    size_t num_params;
+    size_t priv_size;
+    const ferry_plugin_ops *ops;
+} ferry_plugin_desc;
+
+/* The symbol a shared plugin exports. */
+#define FERRY_PLUGIN_SYMBOL "ferry_plugin_get"
+typedef const ferry_plugin_desc *(*ferry_plugin_get_fn)(void);
+
+/* Defines the entry point: ferry_plugin_get() in a shared plugin, or
+ * ferry_plugin_builtin_<name>() when built into the library
+ * (FERRY_PLUGIN_BUILTIN defined). */
+#ifdef FERRY_PLUGIN_BUILTIN
+#define FERRY_PLUGIN_DEFINE(name, desc_var)                                   \
+    const ferry_plugin_desc *ferry_plugin_builtin_##name(void);               \
+    const ferry_plugin_desc *ferry_plugin_builtin_##name(void) { return &(desc_var); }
+#else
+#define FERRY_PLUGIN_DEFINE(name, desc_var)                                   \
+    __attribute__((visibility("default"))) const ferry_plugin_desc *ferry_plugin_get(void); \
+    __attribute__((visibility("default"))) const ferry_plugin_desc *ferry_plugin_get(void) \
+    {                                                                         \
+        return &(desc_var);                                                   \
+    }
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif
