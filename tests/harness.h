@@ -18,38 +18,38 @@
 static int fy_t_count, fy_t_failed_total, fy_t_failed, fy_t_skipped;
 static const char *fy_t_skip_reason;
 
-#define FY_CHECK(cond)                                                                 \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            printf("# %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);          \
-            fy_t_failed++;                                                             \
-        }                                                                              \
+#define FY_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            printf("# %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                      \
+            fy_t_failed++;                                                                         \
+        }                                                                                          \
     } while (0)
 
-#define FY_CHECK_EQ(a, b)                                                              \
-    do {                                                                               \
-        long long fy_a_ = (long long)(a), fy_b_ = (long long)(b);                      \
-        if (fy_a_ != fy_b_) {                                                          \
-            printf("# %s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, \
-                   #b, fy_a_, fy_b_);                                                  \
-            fy_t_failed++;                                                             \
-        }                                                                              \
+#define FY_CHECK_EQ(a, b)                                                                          \
+    do {                                                                                           \
+        long long fy_a_ = (long long)(a), fy_b_ = (long long)(b);                                  \
+        if (fy_a_ != fy_b_) {                                                                      \
+            printf("# %s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b, fy_a_,  \
+                   fy_b_);                                                                         \
+            fy_t_failed++;                                                                         \
+        }                                                                                          \
     } while (0)
 
 /* Stops the current test when cond is false (for preconditions). */
-#define FY_REQUIRE(cond)                                                               \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            printf("# %s:%d: requirement failed: %s\n", __FILE__, __LINE__, #cond);    \
-            fy_t_failed++;                                                             \
-            return;                                                                    \
-        }                                                                              \
+#define FY_REQUIRE(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            printf("# %s:%d: requirement failed: %s\n", __FILE__, __LINE__, #cond);                \
+            fy_t_failed++;                                                                         \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define FY_SKIP(reason)                                                                \
-    do {                                                                               \
-        fy_t_skip_reason = (reason);                                                   \
-        return;                                                                        \
+#define FY_SKIP(reason)                                                                            \
+    do {                                                                                           \
+        fy_t_skip_reason = (reason);                                                               \
+        return;                                                                                    \
     } while (0)
 
 #define FY_RUN(fn) fy_test_run(#fn, fn)

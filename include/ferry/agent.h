@@ -28,17 +28,17 @@ typedef enum ferry_sync_mode {
 } ferry_sync_mode;
 
 typedef struct ferry_agent_config {
-    size_t size;                   /* sizeof(ferry_agent_config) */
-    const char *name;              /* unique agent name (required) */
-    bool progress_thread;          /* run a progress thread (default false) */
-    uint32_t progress_delay_us;    /* progress thread sleep between polls (default 100) */
-    bool listen;                   /* start the side-channel listener (default false) */
-    const char *listen_host;       /* listener address (default "0.0.0.0") */
-    uint16_t listen_port;          /* listener port, 0 = any free port (default 0) */
-    bool telemetry;                /* per-request telemetry (default false; env FERRY_TELEMETRY=1) */
-    ferry_sync_mode sync_mode;     /* locking mode (default FERRY_SYNC_RW) */
-    uint32_t notif_queue_cap;      /* max queued notifications (default 65536) */
-    uint64_t reg_cap_bytes;        /* ledger cap on registered DRAM+VRAM bytes, 0 = none */
+    size_t size;                /* sizeof(ferry_agent_config) */
+    const char *name;           /* unique agent name (required) */
+    bool progress_thread;       /* run a progress thread (default false) */
+    uint32_t progress_delay_us; /* progress thread sleep between polls (default 100) */
+    bool listen;                /* start the side-channel listener (default false) */
+    const char *listen_host;    /* listener address (default "0.0.0.0") */
+    uint16_t listen_port;       /* listener port, 0 = any free port (default 0) */
+    bool telemetry;             /* per-request telemetry (default false; env FERRY_TELEMETRY=1) */
+    ferry_sync_mode sync_mode;  /* locking mode (default FERRY_SYNC_RW) */
+    uint32_t notif_queue_cap;   /* max queued notifications (default 65536) */
+    uint64_t reg_cap_bytes;     /* ledger cap on registered DRAM+VRAM bytes, 0 = none */
 } ferry_agent_config;
 
 /* Fills defaults; call before setting fields. */
@@ -79,8 +79,7 @@ typedef struct ferry_param {
  * FERRY_PLUGIN_DIR or the default plugin dir), sorted within each group.
  * Writes up to cap names (owned by the agent) and sets *count to the total.
  * Call with cap 0 to learn the count. */
-ferry_status ferry_plugin_list(ferry_agent *agent, const char **names, size_t cap,
-                               size_t *count);
+ferry_status ferry_plugin_list(ferry_agent *agent, const char **names, size_t cap, size_t *count);
 
 /* A plugin's params schema (owned by the plugin, static) and memory types
  * (bit mask of FERRY_MEM_MASK). NOT_FOUND for an unknown plugin, ABI when
@@ -97,13 +96,12 @@ ferry_status ferry_plugin_path(ferry_agent *agent, const char *plugin, const cha
 /* Creates a backend (an instance of plugin) in agent. Unknown keys are
  * refused (INVALID_PARAM). One backend per plugin per agent (NOT_ALLOWED).
  * Returns OK, NOT_FOUND, ABI, INVALID_PARAM, NOT_ALLOWED, BACKEND, NO_MEMORY. */
-ferry_status ferry_backend_create(ferry_agent *agent, const char *plugin,
-                                  const ferry_param *params, size_t num_params,
-                                  ferry_backend **out);
+ferry_status ferry_backend_create(ferry_agent *agent, const char *plugin, const ferry_param *params,
+                                  size_t num_params, ferry_backend **out);
 
-#define FERRY_CAP_LOCAL (1u << 0)  /* transfers within the agent */
-#define FERRY_CAP_REMOTE (1u << 1) /* transfers to other agents */
-#define FERRY_CAP_NOTIF (1u << 2)  /* notifications */
+#define FERRY_CAP_LOCAL    (1u << 0) /* transfers within the agent */
+#define FERRY_CAP_REMOTE   (1u << 1) /* transfers to other agents */
+#define FERRY_CAP_NOTIF    (1u << 2) /* notifications */
 #define FERRY_CAP_PROGRESS (1u << 3) /* needs progress calls */
 
 typedef struct ferry_backend_caps {

@@ -4,11 +4,11 @@
 #ifndef FERRY_H
 #define FERRY_H
 
-#define FERRY_VERSION_MAJOR 0
-#define FERRY_VERSION_MINOR 1
-#define FERRY_VERSION_PATCH 0
+#define FERRY_VERSION_MAJOR        0
+#define FERRY_VERSION_MINOR        1
+#define FERRY_VERSION_PATCH        0
 #define FERRY_VERSION_NUM(a, b, c) (((a) << 16) | ((b) << 8) | (c))
-#define FERRY_VERSION \
+#define FERRY_VERSION                                                                              \
     FERRY_VERSION_NUM(FERRY_VERSION_MAJOR, FERRY_VERSION_MINOR, FERRY_VERSION_PATCH)
 
 #include "ferry/agent.h"

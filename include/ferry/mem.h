@@ -23,7 +23,7 @@ typedef enum ferry_mem_type {
     FERRY_MEM_OBJ = 4,   /* object: offset + key index */
 } ferry_mem_type;
 #define FERRY_MEM_TYPE_COUNT 5
-#define FERRY_MEM_MASK(t) (1u << (t))
+#define FERRY_MEM_MASK(t)    (1u << (t))
 
 /* Name of a memory type ("DRAM", ...) or NULL when out of range. */
 const char *ferry_mem_type_name(ferry_mem_type type);
@@ -53,8 +53,8 @@ void ferry_dlist_destroy(ferry_dlist *list);
 /* Appends to a plain list (FERRY_ERR_NOT_ALLOWED on a strided one). meta may
  * be NULL with meta_len 0; it is copied. len must be > 0. */
 ferry_status ferry_dlist_add(ferry_dlist *list, uint64_t addr, uint64_t len, uint64_t dev_id);
-ferry_status ferry_dlist_add_meta(ferry_dlist *list, uint64_t addr, uint64_t len,
-                                  uint64_t dev_id, const void *meta, size_t meta_len);
+ferry_status ferry_dlist_add_meta(ferry_dlist *list, uint64_t addr, uint64_t len, uint64_t dev_id,
+                                  const void *meta, size_t meta_len);
 /* Appends n descriptors from an array (no metadata). */
 ferry_status ferry_dlist_add_array(ferry_dlist *list, const ferry_desc *descs, size_t n);
 

@@ -47,8 +47,7 @@ ferry_status ferry_md_invalidate(ferry_agent *agent, const char *remote_agent);
 
 /* OK when remote_agent's metadata is loaded and (when list is not NULL)
  * every descriptor of list lies in one of its regions; NOT_FOUND otherwise. */
-ferry_status ferry_md_check(ferry_agent *agent, const char *remote_agent,
-                            const ferry_dlist *list);
+ferry_status ferry_md_check(ferry_agent *agent, const char *remote_agent, const ferry_dlist *list);
 
 /* Current generation of a loaded remote (starts at 1). */
 ferry_status ferry_md_generation(ferry_agent *agent, const char *remote_agent,

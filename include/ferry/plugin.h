@@ -42,11 +42,11 @@ typedef enum ferry_log_level {
 
 /* Services the core offers a backend. Valid from init to fini. */
 typedef struct ferry_plugin_host {
-    size_t size;             /* sizeof(ferry_plugin_host) */
-    const char *agent_name;  /* the owning agent's name */
-    uint64_t agent_uid;      /* random per agent instance: tells a restarted
-                              * peer (or oneself) apart from another agent */
-    void *agent_ctx;         /* pass back to the callbacks below */
+    size_t size;            /* sizeof(ferry_plugin_host) */
+    const char *agent_name; /* the owning agent's name */
+    uint64_t agent_uid;     /* random per agent instance: tells a restarted
+                             * peer (or oneself) apart from another agent */
+    void *agent_ctx;        /* pass back to the callbacks below */
     /* Queues a notification received from agent `from`. Copies everything;
      * call only once the data of the transfer carrying it is visible. */
     void (*notif_deliver)(void *agent_ctx, const char *from, const void *msg, size_t len);
@@ -70,7 +70,7 @@ typedef struct ferry_plugin_xfer {
     ferry_xfer_op op;
     ferry_mem_type local_type;
     ferry_mem_type remote_type;
-    size_t count;                   /* segments per side */
+    size_t count; /* segments per side */
     const ferry_plugin_seg *local;
     const ferry_plugin_seg *remote; /* remote[i].len == local[i].len */
     void *remote_agent;             /* from remote_load (own agent for loopback) */
@@ -95,9 +95,8 @@ typedef struct ferry_plugin_ops {
      * *region: backend state for the region (may be NULL). *pub/*pub_len:
      * what peers need to reach it (rkey), malloc'd, may be NULL/0.
      * Errors: INVALID_PARAM, NOT_SUPPORTED (type), BACKEND, NO_MEMORY. */
-    ferry_status (*reg)(void *priv, ferry_mem_type type, const ferry_desc *desc,
-                        const void *meta, size_t meta_len, void **region, void **pub,
-                        size_t *pub_len);
+    ferry_status (*reg)(void *priv, ferry_mem_type type, const ferry_desc *desc, const void *meta,
+                        size_t meta_len, void **region, void **pub, size_t *pub_len);
     /* Deregisters. No transfer uses the region any more. */
     void (*dereg)(void *priv, void *region);
 
@@ -170,15 +169,18 @@ typedef const ferry_plugin_desc *(*ferry_plugin_get_fn)(void);
  * ferry_plugin_builtin_<name>() when built into the library
  * (FERRY_PLUGIN_BUILTIN defined). */
 #ifdef FERRY_PLUGIN_BUILTIN
-#define FERRY_PLUGIN_DEFINE(name, desc_var)                                   \
-    const ferry_plugin_desc *ferry_plugin_builtin_##name(void);               \
-    const ferry_plugin_desc *ferry_plugin_builtin_##name(void) { return &(desc_var); }
+#define FERRY_PLUGIN_DEFINE(name, desc_var)                                                        \
+    const ferry_plugin_desc *ferry_plugin_builtin_##name(void);                                    \
+    const ferry_plugin_desc *ferry_plugin_builtin_##name(void)                                     \
+    {                                                                                              \
+        return &(desc_var);                                                                        \
+    }
 #else
-#define FERRY_PLUGIN_DEFINE(name, desc_var)                                   \
-    __attribute__((visibility("default"))) const ferry_plugin_desc *ferry_plugin_get(void); \
-    __attribute__((visibility("default"))) const ferry_plugin_desc *ferry_plugin_get(void) \
-    {                                                                         \
-        return &(desc_var);                                                   \
+#define FERRY_PLUGIN_DEFINE(name, desc_var)                                                        \
+    __attribute__((visibility("default"))) const ferry_plugin_desc *ferry_plugin_get(void);        \
+    __attribute__((visibility("default"))) const ferry_plugin_desc *ferry_plugin_get(void)         \
+    {                                                                                              \
+        return &(desc_var);                                                                        \
     }
 #endif
 

@@ -9,8 +9,8 @@ extern "C" {
 #endif
 
 typedef enum ferry_status {
-    FERRY_IN_PROGRESS = 1,             /* posted, not complete yet */
-    FERRY_OK = 0,                      /* success / complete */
+    FERRY_IN_PROGRESS = 1, /* posted, not complete yet */
+    FERRY_OK = 0,          /* success / complete */
     /* NIXL's set, same numbers */
     FERRY_ERR_NOT_POSTED = -1,         /* request was never posted */
     FERRY_ERR_INVALID_PARAM = -2,      /* bad argument */
@@ -25,14 +25,14 @@ typedef enum ferry_status {
     FERRY_ERR_CANCELED = -11,          /* request canceled */
     FERRY_ERR_NO_TELEMETRY = -12,      /* telemetry disabled */
     /* ferry's own */
-    FERRY_ERR_NO_MEMORY = -13,         /* allocation failed */
-    FERRY_ERR_TIMEOUT = -14,           /* deadline passed */
-    FERRY_ERR_BAD_METADATA = -15,      /* malformed/hostile metadata bytes */
-    FERRY_ERR_IO = -16,                /* I/O error (file, socket) */
-    FERRY_ERR_NO_RESOURCES = -17,      /* cap reached (registration ledger, queue) */
-    FERRY_ERR_AUTH = -18,              /* authentication failed */
-    FERRY_ERR_STALE = -19,             /* handle prepared against invalidated metadata */
-    FERRY_ERR_ABI = -20,               /* plugin of another ABI version */
+    FERRY_ERR_NO_MEMORY = -13,    /* allocation failed */
+    FERRY_ERR_TIMEOUT = -14,      /* deadline passed */
+    FERRY_ERR_BAD_METADATA = -15, /* malformed/hostile metadata bytes */
+    FERRY_ERR_IO = -16,           /* I/O error (file, socket) */
+    FERRY_ERR_NO_RESOURCES = -17, /* cap reached (registration ledger, queue) */
+    FERRY_ERR_AUTH = -18,         /* authentication failed */
+    FERRY_ERR_STALE = -19,        /* handle prepared against invalidated metadata */
+    FERRY_ERR_ABI = -20,          /* plugin of another ABI version */
 } ferry_status;
 
 /* Static, never-NULL description of a status code ("unknown status" for

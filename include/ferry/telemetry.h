@@ -14,16 +14,16 @@ extern "C" {
 #endif
 
 typedef struct ferry_counters {
-    size_t size;               /* sizeof(ferry_counters) */
-    uint64_t tx_bytes;         /* bytes written by this agent's requests */
-    uint64_t rx_bytes;         /* bytes read by this agent's requests */
-    uint64_t tx_requests;      /* WRITE posts */
-    uint64_t rx_requests;      /* READ posts */
-    uint64_t xfer_errors;      /* requests ended with an error */
+    size_t size;          /* sizeof(ferry_counters) */
+    uint64_t tx_bytes;    /* bytes written by this agent's requests */
+    uint64_t rx_bytes;    /* bytes read by this agent's requests */
+    uint64_t tx_requests; /* WRITE posts */
+    uint64_t rx_requests; /* READ posts */
+    uint64_t xfer_errors; /* requests ended with an error */
     uint64_t notifs_received;
     uint64_t notifs_dropped;
-    uint64_t mem_registered;   /* bytes currently registered */
-    uint64_t regions;          /* regions currently registered */
+    uint64_t mem_registered; /* bytes currently registered */
+    uint64_t regions;        /* regions currently registered */
 } ferry_counters;
 void ferry_counters_init(ferry_counters *counters);
 ferry_status ferry_counters_get(ferry_agent *agent, ferry_counters *counters);

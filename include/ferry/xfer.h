@@ -34,20 +34,19 @@ typedef struct ferry_xfer ferry_xfer;
  * backend common to all descriptors (in sel, when given).
  * Returns OK, INVALID_PARAM, NOT_FOUND (unknown remote, uncovered
  * descriptor, no common backend), NO_MEMORY. */
-ferry_status ferry_prep_dlist(ferry_agent *agent, const char *agent_name,
-                              const ferry_dlist *list, const ferry_backend_sel *sel,
-                              ferry_prepped **out);
+ferry_status ferry_prep_dlist(ferry_agent *agent, const char *agent_name, const ferry_dlist *list,
+                              const ferry_backend_sel *sel, ferry_prepped **out);
 /* Releases a prepared list. Requests made from it stay valid. NULL: no-op. */
 void ferry_prepped_release(ferry_prepped *prepped);
 size_t ferry_prepped_count(const ferry_prepped *prepped);
 
 typedef struct ferry_xfer_opts {
-    size_t size;                /* sizeof(ferry_xfer_opts) */
-    const void *notif;          /* notification sent after the data (NULL: none) */
+    size_t size;       /* sizeof(ferry_xfer_opts) */
+    const void *notif; /* notification sent after the data (NULL: none) */
     size_t notif_len;
-    ferry_backend *backend;     /* force this backend (NULL: choose) */
+    ferry_backend *backend;       /* force this backend (NULL: choose) */
     const ferry_backend_sel *sel; /* choose among these (NULL: all) */
-    bool skip_merge;            /* keep descriptors as given, even if contiguous */
+    bool skip_merge;              /* keep descriptors as given, even if contiguous */
 } ferry_xfer_opts;
 void ferry_xfer_opts_init(ferry_xfer_opts *opts);
 
@@ -59,15 +58,14 @@ void ferry_xfer_opts_init(ferry_xfer_opts *opts);
  * metadata invalidated or reloaded since prep), NO_MEMORY. */
 ferry_status ferry_xfer_make(ferry_agent *agent, ferry_xfer_op op, const ferry_prepped *local,
                              const uint32_t *local_idx, const ferry_prepped *remote,
-                             const uint32_t *remote_idx, size_t n,
-                             const ferry_xfer_opts *opts, ferry_xfer **out);
+                             const uint32_t *remote_idx, size_t n, const ferry_xfer_opts *opts,
+                             ferry_xfer **out);
 
 /* Makes a request from two plain lists, descriptor i to descriptor i, with
  * remote_agent's memory (own name = loopback). Same errors as make. */
-ferry_status ferry_xfer_create(ferry_agent *agent, ferry_xfer_op op,
-                               const ferry_dlist *local, const ferry_dlist *remote,
-                               const char *remote_agent, const ferry_xfer_opts *opts,
-                               ferry_xfer **out);
+ferry_status ferry_xfer_create(ferry_agent *agent, ferry_xfer_op op, const ferry_dlist *local,
+                               const ferry_dlist *remote, const char *remote_agent,
+                               const ferry_xfer_opts *opts, ferry_xfer **out);
 
 /* Replaces the notification sent by the next post (NULL/0: none). */
 ferry_status ferry_xfer_set_notif(ferry_xfer *xfer, const void *notif, size_t notif_len);
@@ -97,12 +95,12 @@ size_t ferry_xfer_count(const ferry_xfer *xfer);
 const char *ferry_xfer_error(const ferry_xfer *xfer);
 
 typedef struct ferry_xfer_telemetry {
-    size_t size;            /* sizeof(ferry_xfer_telemetry) */
-    uint64_t start_us;      /* post time, microseconds since the epoch */
-    uint64_t post_us;       /* time spent in post */
-    uint64_t xfer_us;       /* post to completion seen */
-    uint64_t total_bytes;   /* bytes moved per post */
-    uint64_t desc_count;    /* descriptors after merging */
+    size_t size;          /* sizeof(ferry_xfer_telemetry) */
+    uint64_t start_us;    /* post time, microseconds since the epoch */
+    uint64_t post_us;     /* time spent in post */
+    uint64_t xfer_us;     /* post to completion seen */
+    uint64_t total_bytes; /* bytes moved per post */
+    uint64_t desc_count;  /* descriptors after merging */
 } ferry_xfer_telemetry;
 void ferry_xfer_telemetry_init(ferry_xfer_telemetry *telem);
 /* NO_TELEMETRY when the agent's telemetry is off, NOT_POSTED before the
@@ -115,7 +113,7 @@ typedef enum ferry_cost_method {
 } ferry_cost_method;
 
 typedef struct ferry_xfer_cost {
-    size_t size;            /* sizeof(ferry_xfer_cost) */
+    size_t size; /* sizeof(ferry_xfer_cost) */
     double duration_us;
     double error_margin_us;
     ferry_cost_method method;

@@ -15,9 +15,9 @@
 #include "ferry/status.h"
 
 #define FY_MD_MAX_BACKENDS 32u
-#define FY_MD_MAX_NAME 255u
-#define FY_MD_MAX_REGIONS (1u << 24)
-#define FY_MD_MAX_BLOB (1ull << 30) /* 1 GiB */
+#define FY_MD_MAX_NAME     255u
+#define FY_MD_MAX_REGIONS  (1u << 24)
+#define FY_MD_MAX_BLOB     (1ull << 30) /* 1 GiB */
 
 typedef enum fy_md_kind {
     FY_MD_KIND_AGENT = 1, /* agent metadata (full or partial) */
@@ -45,10 +45,10 @@ typedef struct fy_md_region {
 
 typedef struct fy_md {
     fy_md_kind kind;
-    fy_bytes name;        /* agent name (empty for a dlist) */
-    uint64_t uid;         /* agent instance uid */
-    bool has_conn;        /* connection info included (full blob, or partial with it) */
-    bool strided;         /* dlist only: the list is strided (see below) */
+    fy_bytes name; /* agent name (empty for a dlist) */
+    uint64_t uid;  /* agent instance uid */
+    bool has_conn; /* connection info included (full blob, or partial with it) */
+    bool strided;  /* dlist only: the list is strided (see below) */
     uint32_t num_backends;
     fy_md_backend backends[FY_MD_MAX_BACKENDS];
     size_t num_regions;
