@@ -92,7 +92,7 @@ typedef struct ferry_plugin_ops {
     void (*fini)(void *priv);
 
     /* Registers one region. meta: registration bytes (file path, object key).
-     * *region: backend state for the region (may be NULL). *pub/*pub_len:
+     * *region: backend state for the region (may be NULL). *pub and *pub_len:
      * what peers need to reach it (rkey), malloc'd, may be NULL/0.
      * Errors: INVALID_PARAM, NOT_SUPPORTED (type), BACKEND, NO_MEMORY. */
     ferry_status (*reg)(void *priv, ferry_mem_type type, const ferry_desc *desc, const void *meta,

@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Agent lifecycle, locking, progress thread, counters.
+ *
+ * Locking (documented in docs/api/agent.md):
+ *  - agent->lock (fy_lock): reader/writer lock. Writers: backend creation,
+ *    registration, metadata load/invalidate, prepared-list creation for
+ *    remotes is a reader. Readers: prep, make/create. Post, status and
+ *    release of a request take no agent lock in RW mode: a request owns its
+ *    state and every shared object it points to is refcounted.
+ *  - handles_mu: the lists of live prepared lists and requests (for destroy).
+ *  - notifs.mu: the notification queue.
+ *  - per-backend mutex: only for plugins that are not thread-safe.
+ * Lock order: agent->lock, then backend mutex, then notifs.mu/handles_mu. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+#include <time.h>
+
+#include "core/internal.h"
+
+FY_API void ferry_agent_config_init(ferry_agent_config *config)
+{
+    if (!config)
+        return;
+    memset(config, 0, sizeof(*config));
+    config->size = sizeof(*config);
+    config->progress_delay_us = 100;
+    config->listen_host = "0.0.0.0";
+    config->sync_mode = FERRY_SYNC_RW;
+    config->notif_queue_cap = 65536;
+}
+
+/* ---- lock ---- */
+
+static void fy_lock_init(fy_lock *l, ferry_sync_mode mode)
+{
+    l->mode = mode;
+    pthread_rwlock_init(&l->rw, NULL);
+    pthread_mutex_init(&l->mu, NULL);
+}
+
+static void fy_lock_fini(fy_lock *l)
+{
+    pthread_rwlock_destroy(&l->rw);
+    pthread_mutex_destroy(&l->mu);
+}
+
+void fy_lock_rd(fy_lock *l)
+{
+    if (l->mode == FERRY_SYNC_RW)
+        pthread_rwlock_rdlock(&l->rw);
+    else if (l->mode == FERRY_SYNC_STRICT)
+        pthread_mutex_lock(&l->mu);
+}
+
+void fy_lock_wr(fy_lock *l)
+{
+    if (l->mode == FERRY_SYNC_RW)
+        pthread_rwlock_wrlock(&l->rw);
+    else if (l->mode == FERRY_SYNC_STRICT)
+        pthread_mutex_lock(&l->mu);
+}
+
+void fy_unlock(fy_lock *l, bool writer)
+{
+    (void)writer;
+    if (l->mode == FERRY_SYNC_RW)
+        pthread_rwlock_unlock(&l->rw);
+    else if (l->mode == FERRY_SYNC_STRICT)
+        pthread_mutex_unlock(&l->mu);
+}
+
+void fy_hot_enter(ferry_agent *agent)
+{
+    if (agent->lock.mode == FERRY_SYNC_STRICT)
+        pthread_mutex_lock(&agent->lock.mu);
+}
+
+void fy_hot_leave(ferry_agent *agent)
+{
+    if (agent->lock.mode == FERRY_SYNC_STRICT)
+        pthread_mutex_unlock(&agent->lock.mu);
+}
+
+/* ---- handle lists ---- */
+
+void fy_link_add(ferry_agent *agent, fy_link *head, fy_link *node)
+{
+    pthread_mutex_lock(&agent->handles_mu);
+    node->next = head->next;
+    node->prev = head;
+    head->next->prev = node;
+    head->next = node;
+    pthread_mutex_unlock(&agent->handles_mu);
+}
+
+void fy_link_del(ferry_agent *agent, fy_link *node)
+{
+    pthread_mutex_lock(&agent->handles_mu);
+    node->prev->next = node->next;
+    node->next->prev = node->prev;
+    node->next = node->prev = node;
+    pthread_mutex_unlock(&agent->handles_mu);
+}
+
+/* Pops one node of a list, or NULL when empty. */
+static fy_link *fy_link_pop(ferry_agent *agent, fy_link *head)
+{
+    pthread_mutex_lock(&agent->handles_mu);
+    fy_link *node = head->next == head ? NULL : head->next;
+    pthread_mutex_unlock(&agent->handles_mu);
+    return node;
+}
+
+/* ---- progress ---- */
+
+ferry_status fy_agent_poll(ferry_agent *agent)
+{
+    ferry_status first = FERRY_OK;
+    for (uint32_t i = 0; i < agent->num_backends; i++) {
+        ferry_backend *be = agent->backends[i];
+        ferry_status (*progress)(void *) = FY_OP(be, progress);
+        if (!progress)
+            continue;
+        fy_be_enter(be);
+        ferry_status rc = progress(be->priv);
+        fy_be_leave(be);
+        if (rc < 0 && first == FERRY_OK)
+            first = rc;
+    }
+    return first;
+}
+
+FY_API ferry_status ferry_agent_progress(ferry_agent *agent)
+{
+    if (!agent)
+        return FERRY_ERR_INVALID_PARAM;
+    fy_lock_rd(&agent->lock);
+    ferry_status rc = fy_agent_poll(agent);
+    fy_unlock(&agent->lock, false);
+    return rc;
+}
+
+static void fy_deadline_after_us(struct timespec *ts, uint32_t us)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    uint64_t ns = (uint64_t)ts->tv_nsec + (uint64_t)us * 1000u;
+    ts->tv_sec += (time_t)(ns / 1000000000u);
+    ts->tv_nsec = (long)(ns % 1000000000u);
+}
+
+/* Polls the backends, then sleeps progress_delay_us (woken early by stop).
+ * Backends that can sleep on an event fd will replace the fixed delay. */
+static void *fy_progress_main(void *arg)
+{
+    ferry_agent *agent = arg;
+    pthread_mutex_lock(&agent->progress_mu);
+    while (!agent->progress_stop) {
+        pthread_mutex_unlock(&agent->progress_mu);
+        ferry_agent_progress(agent);
+        pthread_mutex_lock(&agent->progress_mu);
+        struct timespec deadline;
+        fy_deadline_after_us(&deadline, agent->cfg.progress_delay_us);
+        if (!agent->progress_stop)
+            pthread_cond_timedwait(&agent->progress_cv, &agent->progress_mu, &deadline);
+    }
+    pthread_mutex_unlock(&agent->progress_mu);
+    return NULL;
+}
+
+static ferry_status fy_progress_start(ferry_agent *agent)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&agent->progress_cv, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&agent->progress_mu, NULL);
+    if (!agent->cfg.progress_thread)
+        return FERRY_OK;
+    if (pthread_create(&agent->progress_tid, NULL, fy_progress_main, agent) != 0) {
+        FY_ERR("agent %s: cannot start the progress thread", agent->name);
+        return FERRY_ERR_NO_RESOURCES;
+    }
+    agent->progress_running = true;
+    return FERRY_OK;
+}
+
+static void fy_progress_stop(ferry_agent *agent)
+{
+    if (agent->progress_running) {
+        pthread_mutex_lock(&agent->progress_mu);
+        agent->progress_stop = true;
+        pthread_cond_signal(&agent->progress_cv);
+        pthread_mutex_unlock(&agent->progress_mu);
+        pthread_join(agent->progress_tid, NULL);
+        agent->progress_running = false;
+    }
+    pthread_cond_destroy(&agent->progress_cv);
+    pthread_mutex_destroy(&agent->progress_mu);
+}
+
+/* ---- create / destroy ---- */
+
+static ferry_status fy_config_check(const ferry_agent_config *cfg)
+{
+    if (!cfg || cfg->size < offsetof(ferry_agent_config, telemetry) || !cfg->name ||
+        !cfg->name[0] || strlen(cfg->name) > FERRY_NAME_MAX) {
+        FY_ERR("agent config: NULL, wrong size, or name empty/over %d bytes", FERRY_NAME_MAX);
+        return FERRY_ERR_INVALID_PARAM;
+    }
+    if (cfg->size >= offsetof(ferry_agent_config, notif_queue_cap) &&
+        cfg->sync_mode > FERRY_SYNC_NONE) {
+        FY_ERR("agent config: unknown sync mode %d", (int)cfg->sync_mode);
+        return FERRY_ERR_INVALID_PARAM;
+    }
+    return FERRY_OK;
+}
+
+/* Copies the caller's config, defaulting fields an older caller lacks. */
+static void fy_config_copy(ferry_agent *agent, const ferry_agent_config *cfg)
+{
+    ferry_agent_config_init(&agent->cfg);
+    size_t n = cfg->size < sizeof(agent->cfg) ? cfg->size : sizeof(agent->cfg);
+    memcpy(&agent->cfg, cfg, n);
+    agent->cfg.size = sizeof(agent->cfg);
+    agent->cfg.name = agent->name;
+    agent->cfg.listen_host = NULL;
+    if (!agent->cfg.notif_queue_cap)
+        agent->cfg.notif_queue_cap = 65536;
+    const char *env = getenv("FERRY_TELEMETRY");
+    if (env && env[0] == '1')
+        agent->cfg.telemetry = true;
+}
+
+static uint64_t fy_random_uid(void)
+{
+    uint64_t uid = 0;
+    if (getrandom(&uid, sizeof(uid), 0) != sizeof(uid))
+        uid = fy_now_ns() ^ ((uint64_t)getpid() << 32);
+    return uid ? uid : 1;
+}
+
+FY_API ferry_status ferry_agent_create(const ferry_agent_config *config, ferry_agent **out)
+{
+    if (!out || fy_config_check(config) != FERRY_OK)
+        return FERRY_ERR_INVALID_PARAM;
+    ferry_agent *agent = calloc(1, sizeof(*agent));
+    if (!agent)
+        return FERRY_ERR_NO_MEMORY;
+    strcpy(agent->name, config->name);
+    fy_config_copy(agent, config);
+    agent->uid = fy_random_uid();
+    fy_lock_init(&agent->lock, agent->cfg.sync_mode);
+    fy_notif_queue_init(&agent->notifs, agent->cfg.notif_queue_cap);
+    pthread_mutex_init(&agent->handles_mu, NULL);
+    agent->prepped.next = agent->prepped.prev = &agent->prepped;
+    agent->xfers.next = agent->xfers.prev = &agent->xfers;
+    ferry_status rc = fy_progress_start(agent);
+    if (rc != FERRY_OK) {
+        ferry_agent_destroy(agent);
+        return rc;
+    }
+    *out = agent;
+    return FERRY_OK;
+}
+
+static void fy_release_handles(ferry_agent *agent)
+{
+    fy_link *node;
+    while ((node = fy_link_pop(agent, &agent->xfers)))
+        ferry_xfer_release((ferry_xfer *)node);
+    while ((node = fy_link_pop(agent, &agent->prepped)))
+        ferry_prepped_release((ferry_prepped *)node);
+}
+
+FY_API void ferry_agent_destroy(ferry_agent *agent)
+{
+    if (!agent)
+        return;
+    fy_progress_stop(agent);
+    fy_release_handles(agent);
+    fy_remotes_clear(agent);
+    fy_registry_clear(agent);
+    for (uint32_t i = agent->num_backends; i-- > 0;)
+        fy_backend_destroy(agent->backends[i]);
+    fy_notif_queue_fini(&agent->notifs);
+    free(agent->remotes);
+    pthread_mutex_destroy(&agent->handles_mu);
+    fy_lock_fini(&agent->lock);
+    free(agent);
+}
+
+FY_API const char *ferry_agent_name(const ferry_agent *agent)
+{
+    return agent ? agent->name : NULL;
+}
+
+FY_API void ferry_counters_init(ferry_counters *c)
+{
+    if (!c)
+        return;
+    memset(c, 0, sizeof(*c));
+    c->size = sizeof(*c);
+}
+
+FY_API ferry_status ferry_counters_get(ferry_agent *agent, ferry_counters *c)
+{
+    if (!agent || !c || c->size < sizeof(*c))
+        return FERRY_ERR_INVALID_PARAM;
+    c->tx_bytes = agent->tx_bytes;
+    c->rx_bytes = agent->rx_bytes;
+    c->tx_requests = agent->tx_requests;
+    c->rx_requests = agent->rx_requests;
+    c->xfer_errors = agent->xfer_errors;
+    c->notifs_received = agent->notifs.received;
+    c->notifs_dropped = agent->notifs.dropped;
+    fy_lock_rd(&agent->lock);
+    c->mem_registered = c->regions = 0;
+    for (int t = 0; t < FERRY_MEM_TYPE_COUNT; t++) {
+        c->mem_registered += agent->reg.bytes[t];
+        c->regions += agent->reg.regions[t];
+    }
+    fy_unlock(&agent->lock, false);
+    return FERRY_OK;
+}

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Backends: instances of plugins inside an agent. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/internal.h"
+
+void fy_plugin_log(void *agent_ctx, ferry_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+void fy_be_enter(ferry_backend *be)
+{
+    if (be->serialize)
+        pthread_mutex_lock(&be->mu);
+}
+
+void fy_be_leave(ferry_backend *be)
+{
+    if (be->serialize)
+        pthread_mutex_unlock(&be->mu);
+}
+
+bool fy_be_supports(ferry_backend *be, ferry_mem_type local, ferry_mem_type remote, bool is_remote)
+{
+    const ferry_plugin_desc *d = be->plugin->desc;
+    uint32_t need = is_remote ? FERRY_CAP_REMOTE : FERRY_CAP_LOCAL;
+    if (!(d->caps & need) || !(d->mem_mask & FERRY_MEM_MASK(local)) ||
+        !(d->mem_mask & FERRY_MEM_MASK(remote)))
+        return false;
+    ferry_status (*supports)(void *, ferry_mem_type, ferry_mem_type) = FY_OP(be, supports);
+    return !supports || supports(be->priv, local, remote) == FERRY_OK;
+}
+
+static void fy_params_free(ferry_param *params, size_t n)
+{
+    for (size_t i = 0; params && i < n; i++) {
+        free((char *)params[i].key);
+        free((char *)params[i].value);
+    }
+    free(params);
+}
+
+static const ferry_param *fy_param_given(const ferry_param *given, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(given[i].key, key))
+            return &given[i];
+    return NULL;
+}
+
+/* Refuses keys the schema does not know and NULL keys or values. */
+static ferry_status fy_params_check(const ferry_plugin_desc *d, const ferry_param *given, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool known = false;
+        if (!given[i].key || !given[i].value)
+            return FERRY_ERR_INVALID_PARAM;
+        for (size_t k = 0; k < d->num_params && !known; k++)
+            known = !strcmp(d->params[k].key, given[i].key);
+        if (!known) {
+            FY_ERR("plugin %s has no param '%s'", d->name, given[i].key);
+            return FERRY_ERR_INVALID_PARAM;
+        }
+    }
+    return FERRY_OK;
+}
+
+/* Effective params: every schema key, the given value or the default. */
+static ferry_status fy_params_build(ferry_backend *be, const ferry_param *given, size_t n)
+{
+    const ferry_plugin_desc *d = be->plugin->desc;
+    ferry_status rc = fy_params_check(d, given, n);
+    if (rc != FERRY_OK)
+        return rc;
+    be->params = calloc(d->num_params ? d->num_params : 1, sizeof(*be->params));
+    if (!be->params)
+        return FERRY_ERR_NO_MEMORY;
+    for (size_t k = 0; k < d->num_params; k++) {
+        const ferry_param *g = fy_param_given(given, n, d->params[k].key);
+        const char *value = g ? g->value : d->params[k].default_value;
+        be->params[k].key = strdup(d->params[k].key);
+        be->params[k].value = strdup(value ? value : "");
+        be->num_params = k + 1;
+        if (!be->params[k].key || !be->params[k].value)
+            return FERRY_ERR_NO_MEMORY;
+    }
+    return FERRY_OK;
+}
+
+static ferry_backend *fy_backend_alloc(ferry_agent *agent, fy_plugin *plugin)
+{
+    ferry_backend *be = calloc(1, sizeof(*be));
+    if (!be)
+        return NULL;
+    be->priv = calloc(1, plugin->desc->priv_size ? plugin->desc->priv_size : 1);
+    if (!be->priv) {
+        free(be);
+        return NULL;
+    }
+    be->agent = agent;
+    be->plugin = plugin;
+    be->ops = plugin->desc->ops;
+    be->serialize = !(plugin->desc->flags & FERRY_PLUGIN_F_THREAD_SAFE);
+    pthread_mutex_init(&be->mu, NULL);
+    be->host = (ferry_plugin_host){.size = sizeof(be->host),
+                                   .agent_name = agent->name,
+                                   .agent_uid = agent->uid,
+                                   .agent_ctx = be,
+                                   .notif_deliver = fy_notif_deliver,
+                                   .log = fy_plugin_log};
+    return be;
+}
+
+static void fy_backend_free(ferry_backend *be)
+{
+    fy_params_free(be->params, be->num_params);
+    pthread_mutex_destroy(&be->mu);
+    free(be->priv);
+    free(be);
+}
+
+void fy_backend_destroy(ferry_backend *be)
+{
+    be->ops->fini(be->priv);
+    fy_backend_free(be);
+}
+
+static ferry_status fy_backend_check_new(ferry_agent *agent, const char *plugin)
+{
+    if (agent->num_backends == FY_MAX_BACKENDS) {
+        FY_ERR("agent %s: at most %u backends", agent->name, FY_MAX_BACKENDS);
+        return FERRY_ERR_NO_RESOURCES;
+    }
+    for (uint32_t i = 0; i < agent->num_backends; i++)
+        if (!strcasecmp(agent->backends[i]->plugin->name, plugin)) {
+            FY_ERR("agent %s already has a %s backend", agent->name, plugin);
+            return FERRY_ERR_NOT_ALLOWED;
+        }
+    return FERRY_OK;
+}
+
+static ferry_status fy_backend_init(ferry_backend *be, const ferry_param *params, size_t n)
+{
+    ferry_status rc = fy_params_build(be, params, n);
+    if (rc != FERRY_OK)
+        return rc;
+    rc = be->ops->init(be->priv, &be->host, be->params, be->num_params);
+    if (rc != FERRY_OK) {
+        FY_ERR("backend %s: init failed: %s", be->plugin->name, ferry_strerror(rc));
+        return rc > 0 ? FERRY_ERR_BACKEND : rc;
+    }
+    return FERRY_OK;
+}
+
+FY_API ferry_status ferry_backend_create(ferry_agent *agent, const char *plugin,
+                                         const ferry_param *params, size_t num_params,
+                                         ferry_backend **out)
+{
+    if (!agent || !plugin || !out || (num_params && !params))
+        return FERRY_ERR_INVALID_PARAM;
+    fy_plugin *p;
+    ferry_status rc = fy_plugin_find(plugin, &p);
+    if (rc != FERRY_OK)
+        return rc;
+    fy_lock_wr(&agent->lock);
+    rc = fy_backend_check_new(agent, p->name);
+    ferry_backend *be = rc == FERRY_OK ? fy_backend_alloc(agent, p) : NULL;
+    if (rc == FERRY_OK && !be)
+        rc = FERRY_ERR_NO_MEMORY;
+    if (rc == FERRY_OK)
+        rc = fy_backend_init(be, params, num_params);
+    if (rc == FERRY_OK) {
+        be->index = agent->num_backends;
+        agent->backends[agent->num_backends++] = be;
+        *out = be;
+    } else if (be) {
+        fy_backend_free(be);
+    }
+    fy_unlock(&agent->lock, true);
+    return rc;
+}
+
+FY_API void ferry_backend_caps_init(ferry_backend_caps *caps)
+{
+    if (!caps)
+        return;
+    memset(caps, 0, sizeof(*caps));
+    caps->size = sizeof(*caps);
+}
+
+FY_API ferry_status ferry_backend_get_caps(const ferry_backend *be, ferry_backend_caps *caps)
+{
+    if (!be || !caps || caps->size < sizeof(*caps))
+        return FERRY_ERR_INVALID_PARAM;
+    caps->flags = be->plugin->desc->caps;
+    caps->mem_mask = be->plugin->desc->mem_mask;
+    return FERRY_OK;
+}
+
+FY_API const char *ferry_backend_name(const ferry_backend *be)
+{
+    return be ? be->plugin->desc->name : NULL;
+}
+
+FY_API ferry_status ferry_backend_params(const ferry_backend *be, const ferry_param **params,
+                                         size_t *count)
+{
+    if (!be || !params || !count)
+        return FERRY_ERR_INVALID_PARAM;
+    *params = be->params;
+    *count = be->num_params;
+    return FERRY_OK;
+}
+
+FY_API ferry_status ferry_backend_find(ferry_agent *agent, const char *plugin,
+                                       ferry_backend **out)
+{
+    if (!agent || !plugin || !out)
+        return FERRY_ERR_INVALID_PARAM;
+    ferry_status rc = FERRY_ERR_NOT_FOUND;
+    fy_lock_rd(&agent->lock);
+    for (uint32_t i = 0; i < agent->num_backends; i++)
+        if (!strcasecmp(agent->backends[i]->plugin->name, plugin)) {
+            *out = agent->backends[i];
+            rc = FERRY_OK;
+        }
+    fy_unlock(&agent->lock, false);
+    return rc;
+}

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Internal structures of the core, shared by the files of src/core. Not installed. */
+#ifndef FY_INTERNAL_H
+#define FY_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/ferry.h"
+#include "ferry/plugin.h"
+
+#define FY_MAX_BACKENDS 16u
+#define FY_API __attribute__((visibility("default")))
+
+/* ---- logging (log.c) ---- */
+void fy_log(ferry_log_level level, const char *who, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define FY_ERR(...) fy_log(FERRY_LOG_ERROR, "core", __VA_ARGS__)
+#define FY_WARN(...) fy_log(FERRY_LOG_WARN, "core", __VA_ARGS__)
+#define FY_DBG(...) fy_log(FERRY_LOG_DEBUG, "core", __VA_ARGS__)
+
+/* ---- time ---- */
+uint64_t fy_now_ns(void);  /* monotonic */
+uint64_t fy_wall_us(void); /* since the epoch */
+
+/* ---- agent lock (agent.c): mode chosen by ferry_sync_mode ---- */
+typedef struct fy_lock {
+    ferry_sync_mode mode;
+    pthread_rwlock_t rw;
+    pthread_mutex_t mu;
+} fy_lock;
+void fy_lock_rd(fy_lock *l);
+void fy_lock_wr(fy_lock *l);
+void fy_unlock(fy_lock *l, bool writer);
+
+/* ---- plugins (plugin_loader.c): a process-wide table, entries never freed ---- */
+typedef struct fy_plugin {
+    char name[64];
+    char path[4096];        /* "builtin" or the .so path */
+    const ferry_plugin_desc *desc; /* NULL until loaded */
+    ferry_status status;    /* load result */
+    char error[256];
+} fy_plugin;
+ferry_status fy_plugin_find(const char *name, fy_plugin **out);
+ferry_status fy_plugin_names(const char **names, size_t cap, size_t *count);
+bool fy_ops_has(const ferry_plugin_ops *ops, size_t offset);
+#define FY_OP(be, slot)                                                                  \
+    (fy_ops_has((be)->ops, offsetof(ferry_plugin_ops, slot)) ? (be)->ops->slot : NULL)
+
+/* ---- backends (backend.c) ---- */
+struct ferry_backend {
+    ferry_agent *agent;
+    fy_plugin *plugin;
+    const ferry_plugin_ops *ops;
+    uint32_t index; /* position in agent->backends: creation order */
+    void *priv;
+    bool serialize; /* plugin not thread-safe: every op under mu */
+    pthread_mutex_t mu;
+    ferry_plugin_host host;
+    ferry_param *params; /* effective params, strings owned here */
+    size_t num_params;
+};
+void fy_backend_destroy(ferry_backend *be);
+void fy_be_enter(ferry_backend *be);
+void fy_be_leave(ferry_backend *be);
+bool fy_be_supports(ferry_backend *be, ferry_mem_type local, ferry_mem_type remote, bool is_remote);
+
+/* ---- descriptor lists (dlist.c) ---- */
+struct ferry_dlist {
+    ferry_mem_type type;
+    bool strided;
+    size_t count, cap;
+    ferry_desc *descs;
+    uint64_t *meta_span; /* per entry: offset << 32 | len; NULL when no entry has meta */
+    uint8_t *meta_buf;
+    size_t meta_used, meta_cap;
+    uint64_t base, stride, len, dev_id; /* strided form */
+};
+static inline ferry_desc fy_dlist_at(const ferry_dlist *l, size_t i)
+{
+    if (l->strided)
+        return (ferry_desc){l->base + i * l->stride, l->len, l->dev_id};
+    return l->descs[i];
+}
+
+/* ---- registry (registry.c) ---- */
+typedef struct fy_be_slot {
+    uint32_t be;  /* backend index */
+    void *priv;   /* backend's region/rregion state */
+    void *pub;    /* local regions: public bytes for peers (malloc'd) */
+    uint32_t pub_len;
+} fy_be_slot;
+
+typedef struct fy_region {
+    uint64_t addr, len, dev_id;
+    ferry_mem_type type;
+    atomic_uint refs;   /* registry + prepared lists + requests */
+    uint32_t reg_count; /* identical registrations */
+    uint32_t backend_mask;
+    uint32_t num_slots;
+    fy_be_slot *slots;
+    uint8_t *meta;
+    uint32_t meta_len;
+    ferry_agent *agent;
+} fy_region;
+
+/* Sorted (dev_id, addr) index of non-overlapping ranges of one memory type. */
+typedef struct fy_index {
+    void **items; /* fy_region* or fy_rregion* (both start with addr, len, dev_id) */
+    size_t count, cap;
+} fy_index;
+typedef struct fy_range {
+    uint64_t addr, len, dev_id;
+} fy_range;
+void *fy_index_find(const fy_index *ix, uint64_t addr, uint64_t len, uint64_t dev_id);
+void *fy_index_exact(const fy_index *ix, uint64_t addr, uint64_t len, uint64_t dev_id);
+ferry_status fy_index_merge(fy_index *ix, void **sorted_new, size_t n);
+void fy_index_remove(fy_index *ix, void *item);
+void fy_index_sort(void **items, size_t n);
+void fy_index_free(fy_index *ix);
+
+typedef struct fy_registry {
+    fy_index by_type[FERRY_MEM_TYPE_COUNT];
+    uint64_t bytes[FERRY_MEM_TYPE_COUNT];
+    uint64_t regions[FERRY_MEM_TYPE_COUNT];
+} fy_registry;
+void fy_region_ref(fy_region *r);
+void fy_region_unref(fy_region *r);
+void *fy_slot_priv(const fy_be_slot *slots, uint32_t n, uint32_t be);
+void fy_registry_clear(ferry_agent *agent);
+
+/* ---- remote agents (remote.c) ---- */
+typedef struct fy_rregion {
+    uint64_t addr, len, dev_id;
+    ferry_mem_type type;
+    uint32_t backend_mask;
+    uint32_t num_slots;
+    fy_be_slot *slots;
+} fy_rregion;
+
+typedef struct fy_remote {
+    atomic_uint refs;
+    atomic_bool valid; /* cleared by invalidate or replacement */
+    char name[FERRY_NAME_MAX + 1];
+    uint64_t uid, generation;
+    ferry_agent *agent;
+    uint32_t backend_mask; /* local backends that loaded this remote */
+    void *be_remote[FY_MAX_BACKENDS];
+    fy_index by_type[FERRY_MEM_TYPE_COUNT];
+} fy_remote;
+void fy_remote_ref(fy_remote *r);
+void fy_remote_unref(fy_remote *r);
+fy_remote *fy_remote_lookup(ferry_agent *agent, const char *name); /* no ref taken */
+void fy_remotes_clear(ferry_agent *agent);
+
+/* ---- notifications (notif.c) ---- */
+typedef struct fy_notif {
+    struct fy_notif *next;
+    size_t len;
+    char *from;
+    uint8_t *msg;
+} fy_notif;
+typedef struct fy_notif_queue {
+    pthread_mutex_t mu;
+    fy_notif *head, *tail;
+    size_t count, cap;
+    atomic_uint_fast64_t dropped, received;
+} fy_notif_queue;
+void fy_notif_queue_init(fy_notif_queue *q, size_t cap);
+void fy_notif_queue_fini(fy_notif_queue *q);
+void fy_notif_deliver(void *agent_ctx, const char *from, const void *msg, size_t len);
+
+/* ---- handles the agent tracks for cleanup ---- */
+typedef struct fy_link {
+    struct fy_link *prev, *next;
+} fy_link;
+void fy_link_add(ferry_agent *agent, fy_link *head, fy_link *node);
+void fy_link_del(ferry_agent *agent, fy_link *node);
+
+/* ---- prepared lists (prep.c) ---- */
+typedef struct fy_pseg {
+    uint64_t addr, len, dev_id;
+    void *region; /* fy_region* (local) or fy_rregion* (remote) */
+} fy_pseg;
+
+struct ferry_prepped {
+    fy_link link;
+    ferry_agent *agent;
+    fy_remote *remote; /* NULL: local side */
+    ferry_mem_type type;
+    size_t count;
+    uint32_t backend_mask; /* backends covering every descriptor */
+    bool strided;
+    fy_pseg stride_seg; /* strided: descriptor 0, region covering all */
+    uint64_t stride;
+    fy_pseg *segs; /* plain form */
+    fy_region **held; /* distinct local regions referenced */
+    size_t num_held;
+};
+static inline fy_pseg fy_prepped_at(const ferry_prepped *p, size_t i)
+{
+    if (p->strided) {
+        fy_pseg s = p->stride_seg;
+        s.addr += i * p->stride;
+        return s;
+    }
+    return p->segs[i];
+}
+ferry_status fy_prep(ferry_agent *agent, const char *agent_name, const ferry_dlist *list,
+                     const ferry_backend_sel *sel, ferry_prepped **out);
+ferry_status fy_sel_mask(ferry_agent *agent, const ferry_backend_sel *sel, uint32_t *mask);
+void fy_prepped_free(ferry_prepped *p);
+
+/* ---- requests (xfer.c) ---- */
+enum { FY_X_IDLE, FY_X_RUNNING, FY_X_DONE, FY_X_FAILED };
+struct ferry_xfer {
+    fy_link link;
+    ferry_agent *agent;
+    ferry_backend *be;
+    fy_remote *remote;
+    void *handle; /* backend's */
+    ferry_plugin_xfer px;
+    ferry_plugin_seg *segs; /* local[count] then remote[count] */
+    fy_region **held;
+    size_t num_held;
+    uint8_t *notif;
+    size_t notif_len;
+    atomic_int state;
+    ferry_status result;
+    uint64_t t_post_ns, start_us, post_us, xfer_us;
+    char error[512];
+};
+void fy_xfer_free(ferry_xfer *x);
+
+/* ---- the agent (agent.c) ---- */
+struct ferry_agent {
+    char name[FERRY_NAME_MAX + 1];
+    uint64_t uid;
+    ferry_agent_config cfg; /* copy; string pointers cleared */
+    fy_lock lock;
+    ferry_backend *backends[FY_MAX_BACKENDS];
+    uint32_t num_backends;
+    fy_registry reg;
+    fy_remote **remotes;
+    size_t num_remotes, cap_remotes;
+    uint64_t last_generation;
+    fy_notif_queue notifs;
+    pthread_mutex_t handles_mu; /* guards the two handle lists below */
+    fy_link prepped, xfers;
+    atomic_uint_fast64_t tx_bytes, rx_bytes, tx_requests, rx_requests, xfer_errors;
+    pthread_t progress_tid;
+    bool progress_running;
+    pthread_mutex_t progress_mu;
+    pthread_cond_t progress_cv;
+    bool progress_stop;
+};
+/* Takes no lock: polls every backend that has a progress op. */
+ferry_status fy_agent_poll(ferry_agent *agent);
+/* Hot-path lock: nothing in RW/NONE mode (request state is per request and
+ * shared objects are refcounted), the mutex in STRICT mode. */
+void fy_hot_enter(ferry_agent *agent);
+void fy_hot_leave(ferry_agent *agent);
+
+#endif

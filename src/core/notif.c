@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Notifications: a bounded FIFO per agent (one mutex), filled by backends
+ * through the host callback, drained per sender. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+struct ferry_notif_batch {
+    size_t count;
+    fy_notif **items;
+};
+
+void fy_notif_queue_init(fy_notif_queue *q, size_t cap)
+{
+    memset(q, 0, sizeof(*q));
+    pthread_mutex_init(&q->mu, NULL);
+    q->cap = cap;
+}
+
+static void fy_notif_free(fy_notif *n) { free(n); }
+
+void fy_notif_queue_fini(fy_notif_queue *q)
+{
+    for (fy_notif *n = q->head, *next; n; n = next) {
+        next = n->next;
+        fy_notif_free(n);
+    }
+    pthread_mutex_destroy(&q->mu);
+}
+
+/* One allocation: header, sender name, message. */
+static fy_notif *fy_notif_new(const char *from, const void *msg, size_t len)
+{
+    size_t from_len = strlen(from) + 1;
+    fy_notif *n = malloc(sizeof(*n) + from_len + len);
+    if (!n)
+        return NULL;
+    n->next = NULL;
+    n->len = len;
+    n->from = (char *)(n + 1);
+    n->msg = (uint8_t *)n->from + from_len;
+    memcpy(n->from, from, from_len);
+    if (len)
+        memcpy(n->msg, msg, len);
+    return n;
+}
+
+static bool fy_notif_push(fy_notif_queue *q, fy_notif *n)
+{
+    pthread_mutex_lock(&q->mu);
+    bool room = q->count < q->cap;
+    if (room) {
+        if (q->tail)
+            q->tail->next = n;
+        else
+            q->head = n;
+        q->tail = n;
+        q->count++;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return room;
+}
+
+void fy_notif_deliver(void *agent_ctx, const char *from, const void *msg, size_t len)
+{
+    ferry_backend *be = agent_ctx;
+    fy_notif_queue *q = &be->agent->notifs;
+    fy_notif *n = from ? fy_notif_new(from, msg, len) : NULL;
+    if (n && fy_notif_push(q, n)) {
+        atomic_fetch_add_explicit(&q->received, 1, memory_order_relaxed);
+        return;
+    }
+    fy_notif_free(n);
+    /* Counted, never silent: log the first drop and every 1024th after. */
+    uint64_t dropped = atomic_fetch_add_explicit(&q->dropped, 1, memory_order_relaxed);
+    if (dropped % 1024 == 0)
+        fy_log(FERRY_LOG_WARN, "notif", "agent %s: notification queue full (%zu), %llu dropped",
+               be->agent->name, q->cap, (unsigned long long)dropped + 1);
+}
+
+/* Unlinks and returns the entries matching `match` (all when NULL). */
+typedef bool (*fy_notif_match)(const fy_notif *n, const void *arg);
+
+static size_t fy_notif_unlink(fy_notif_queue *q, fy_notif_match match, const void *arg,
+                              fy_notif **out, size_t max)
+{
+    size_t k = 0;
+    fy_notif **link = &q->head, *prev = NULL;
+    while (*link && k < max) {
+        fy_notif *n = *link;
+        if (match && !match(n, arg)) {
+            prev = n;
+            link = &n->next;
+            continue;
+        }
+        *link = n->next;
+        if (q->tail == n)
+            q->tail = prev;
+        q->count--;
+        out[k++] = n;
+    }
+    return k;
+}
+
+static bool fy_match_from(const fy_notif *n, const void *arg) { return !strcmp(n->from, arg); }
+
+FY_API ferry_status ferry_notif_take(ferry_agent *agent, const char *remote_agent,
+                                     ferry_notif_batch **out)
+{
+    if (!agent || !out)
+        return FERRY_ERR_INVALID_PARAM;
+    fy_notif_queue *q = &agent->notifs;
+    ferry_notif_batch *b = calloc(1, sizeof(*b));
+    if (!b)
+        return FERRY_ERR_NO_MEMORY;
+    pthread_mutex_lock(&q->mu);
+    b->items = malloc((q->count ? q->count : 1) * sizeof(*b->items));
+    if (b->items)
+        b->count = fy_notif_unlink(q, remote_agent ? fy_match_from : NULL, remote_agent,
+                                   b->items, q->count);
+    pthread_mutex_unlock(&q->mu);
+    if (!b->items) {
+        free(b);
+        return FERRY_ERR_NO_MEMORY;
+    }
+    *out = b;
+    return FERRY_OK;
+}
+
+FY_API size_t ferry_notif_batch_count(const ferry_notif_batch *b) { return b ? b->count : 0; }
+
+FY_API ferry_status ferry_notif_batch_get(const ferry_notif_batch *b, size_t i,
+                                          const char **remote_agent, const void **msg,
+                                          size_t *len)
+{
+    if (!b || i >= b->count || !remote_agent || !msg || !len)
+        return FERRY_ERR_INVALID_PARAM;
+    *remote_agent = b->items[i]->from;
+    *msg = b->items[i]->msg;
+    *len = b->items[i]->len;
+    return FERRY_OK;
+}
+
+FY_API void ferry_notif_batch_free(ferry_notif_batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->count; i++)
+        fy_notif_free(b->items[i]);
+    free(b->items);
+    free(b);
+}
+
+typedef struct fy_tag_query {
+    const char *from;
+    const void *tag;
+    size_t len;
+    bool prefix;
+} fy_tag_query;
+
+static bool fy_match_tag(const fy_notif *n, const void *arg)
+{
+    const fy_tag_query *q = arg;
+    if (strcmp(n->from, q->from) || n->len < q->len || (!q->prefix && n->len != q->len))
+        return false;
+    return !q->len || !memcmp(n->msg, q->tag, q->len);
+}
+
+FY_API ferry_status ferry_notif_take_tag(ferry_agent *agent, const char *remote_agent,
+                                         const void *tag, size_t tag_len, bool prefix)
+{
+    if (!agent || !remote_agent || (tag_len && !tag))
+        return FERRY_ERR_INVALID_PARAM;
+    fy_tag_query query = {remote_agent, tag, tag_len, prefix};
+    fy_notif *found = NULL;
+    pthread_mutex_lock(&agent->notifs.mu);
+    size_t n = fy_notif_unlink(&agent->notifs, fy_match_tag, &query, &found, 1);
+    pthread_mutex_unlock(&agent->notifs.mu);
+    fy_notif_free(found);
+    return n ? FERRY_OK : FERRY_ERR_NOT_FOUND;
+}
+
+FY_API uint64_t ferry_notif_dropped(const ferry_agent *agent)
+{
+    return agent ? atomic_load(&((ferry_agent *)agent)->notifs.dropped) : 0;
+}
+
+/* ---- sending alone ---- */
+
+static ferry_status fy_notif_pick(ferry_agent *agent, fy_remote *rem, const ferry_backend_sel *sel,
+                                  ferry_backend **out)
+{
+    uint32_t mask;
+    ferry_status rc = fy_sel_mask(agent, sel, &mask);
+    if (rc != FERRY_OK)
+        return rc;
+    for (uint32_t b = 0; b < agent->num_backends; b++) {
+        ferry_backend *be = agent->backends[b];
+        if ((mask & rem->backend_mask & (1u << b)) && FY_OP(be, notif_send) &&
+            (be->plugin->desc->caps & FERRY_CAP_NOTIF)) {
+            *out = be;
+            return FERRY_OK;
+        }
+    }
+    FY_ERR("notif send: no backend with notifications reaches %s", rem->name);
+    return FERRY_ERR_NOT_FOUND;
+}
+
+FY_API ferry_status ferry_notif_send(ferry_agent *agent, const char *remote_agent, const void *msg,
+                                     size_t len, const ferry_backend_sel *sel)
+{
+    if (!agent || !remote_agent || (len && !msg) || len > FERRY_NOTIF_MAX_LEN)
+        return FERRY_ERR_INVALID_PARAM;
+    fy_lock_rd(&agent->lock);
+    fy_remote *rem = fy_remote_lookup(agent, remote_agent);
+    ferry_backend *be = NULL;
+    ferry_status rc = rem ? fy_notif_pick(agent, rem, sel, &be) : FERRY_ERR_NOT_FOUND;
+    if (rc == FERRY_OK) {
+        fy_be_enter(be);
+        rc = be->ops->notif_send(be->priv, rem->be_remote[be->index], msg, len);
+        fy_be_leave(be);
+    }
+    fy_unlock(&agent->lock, false);
+    return rc;
+}

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Prepared descriptor lists: each descriptor resolved once to the region
+ * covering it (local registry or a remote's loaded metadata), so making a
+ * request only indexes arrays. A strided list whose whole span lies in one
+ * region stays strided: O(1) memory for any number of KV blocks. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+static uint32_t fy_region_mask(const void *region, bool remote)
+{
+    return remote ? ((const fy_rregion *)region)->backend_mask
+                  : ((const fy_region *)region)->backend_mask;
+}
+
+/* Holds a reference on each distinct local region (a repeat of the previous
+ * one is skipped: consecutive descriptors mostly share a region). */
+static void fy_prep_hold(ferry_prepped *p, fy_region *r)
+{
+    if (p->num_held && p->held[p->num_held - 1] == r)
+        return;
+    fy_region_ref(r);
+    p->held[p->num_held++] = r;
+}
+
+static ferry_status fy_prep_resolve(ferry_prepped *p, const fy_index *ix, ferry_desc d,
+                                    size_t i, void **region)
+{
+    *region = fy_index_find(ix, d.addr, d.len, d.dev_id);
+    if (*region)
+        return FERRY_OK;
+    FY_ERR("prep: descriptor %zu (%#llx+%llu, dev %llu) is not inside a %s region %s%s", i,
+           (unsigned long long)d.addr, (unsigned long long)d.len, (unsigned long long)d.dev_id,
+           p->remote ? "loaded" : "registered", p->remote ? "of " : "",
+           p->remote ? p->remote->name : "");
+    return FERRY_ERR_NOT_FOUND;
+}
+
+/* Strided fast path: the whole span inside one region. */
+static bool fy_prep_strided(ferry_prepped *p, const fy_index *ix, const ferry_dlist *l)
+{
+    if (!l->strided || !l->count || l->stride < l->len)
+        return false;
+    uint64_t span = (l->count - 1) * l->stride + l->len;
+    void *region = fy_index_find(ix, l->base, span, l->dev_id);
+    if (!region || (!p->remote && !(p->held = malloc(sizeof(*p->held)))))
+        return false; /* the plain path resolves (or reports) it */
+    p->strided = true;
+    p->stride = l->stride;
+    p->stride_seg = (fy_pseg){l->base, l->len, l->dev_id, region};
+    p->backend_mask &= fy_region_mask(region, p->remote != NULL);
+    if (!p->remote)
+        fy_prep_hold(p, region);
+    return true;
+}
+
+static ferry_status fy_prep_plain(ferry_prepped *p, const fy_index *ix, const ferry_dlist *l)
+{
+    size_t n = l->count ? l->count : 1;
+    p->segs = malloc(n * sizeof(*p->segs));
+    p->held = p->remote ? NULL : malloc(n * sizeof(*p->held));
+    if (!p->segs || (!p->remote && !p->held))
+        return FERRY_ERR_NO_MEMORY;
+    for (size_t i = 0; i < l->count; i++) {
+        ferry_desc d = fy_dlist_at(l, i);
+        void *region;
+        ferry_status rc = fy_prep_resolve(p, ix, d, i, &region);
+        if (rc != FERRY_OK)
+            return rc;
+        p->segs[i] = (fy_pseg){d.addr, d.len, d.dev_id, region};
+        p->backend_mask &= fy_region_mask(region, p->remote != NULL);
+        if (!p->remote)
+            fy_prep_hold(p, region);
+    }
+    return FERRY_OK;
+}
+
+void fy_prepped_free(ferry_prepped *p)
+{
+    for (size_t i = 0; i < p->num_held; i++)
+        fy_region_unref(p->held[i]);
+    if (p->remote)
+        fy_remote_unref(p->remote);
+    free(p->held);
+    free(p->segs);
+    free(p);
+}
+
+static ferry_status fy_prep_target(ferry_agent *agent, const char *agent_name, ferry_prepped *p,
+                                   const fy_index **ix)
+{
+    if (!agent_name || !agent_name[0]) {
+        *ix = &agent->reg.by_type[p->type];
+        return FERRY_OK;
+    }
+    fy_remote *rem = fy_remote_lookup(agent, agent_name);
+    if (!rem) {
+        FY_ERR("prep: no metadata loaded for agent '%s'", agent_name);
+        return FERRY_ERR_NOT_FOUND;
+    }
+    fy_remote_ref(rem);
+    p->remote = rem;
+    p->backend_mask &= rem->backend_mask;
+    *ix = &rem->by_type[p->type];
+    return FERRY_OK;
+}
+
+ferry_status fy_prep(ferry_agent *agent, const char *agent_name, const ferry_dlist *list,
+                     const ferry_backend_sel *sel, ferry_prepped **out)
+{
+    ferry_prepped *p = calloc(1, sizeof(*p));
+    if (!p)
+        return FERRY_ERR_NO_MEMORY;
+    *p = (ferry_prepped){.agent = agent, .type = list->type, .count = list->count};
+    p->link.next = p->link.prev = &p->link;
+    const fy_index *ix = NULL;
+    ferry_status rc = fy_sel_mask(agent, sel, &p->backend_mask);
+    if (rc == FERRY_OK)
+        rc = fy_prep_target(agent, agent_name, p, &ix);
+    if (rc == FERRY_OK && !fy_prep_strided(p, ix, list))
+        rc = fy_prep_plain(p, ix, list);
+    if (rc == FERRY_OK && list->count && !p->backend_mask) {
+        FY_ERR("prep: no backend holds every descriptor's region");
+        rc = FERRY_ERR_NOT_FOUND;
+    }
+    if (rc != FERRY_OK) {
+        fy_prepped_free(p);
+        return rc;
+    }
+    *out = p;
+    return FERRY_OK;
+}
+
+FY_API ferry_status ferry_prep_dlist(ferry_agent *agent, const char *agent_name,
+                                     const ferry_dlist *list, const ferry_backend_sel *sel,
+                                     ferry_prepped **out)
+{
+    if (!agent || !list || !out)
+        return FERRY_ERR_INVALID_PARAM;
+    fy_lock_rd(&agent->lock);
+    ferry_prepped *p = NULL;
+    ferry_status rc = fy_prep(agent, agent_name, list, sel, &p);
+    fy_unlock(&agent->lock, false);
+    if (rc != FERRY_OK)
+        return rc;
+    fy_link_add(agent, &agent->prepped, &p->link);
+    *out = p;
+    return FERRY_OK;
+}
+
+FY_API void ferry_prepped_release(ferry_prepped *p)
+{
+    if (!p)
+        return;
+    fy_link_del(p->agent, &p->link);
+    fy_prepped_free(p);
+}
+
+FY_API size_t ferry_prepped_count(const ferry_prepped *p) { return p ? p->count : 0; }

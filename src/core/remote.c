@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Remote agents: loading peers' metadata blobs, generations, invalidation.
+ *
+ * A remote is refcounted: the agent's table holds one reference, prepared
+ * lists and requests made against it hold one each. Invalidating (or loading
+ * a blob of a new instance of the same name) takes it out of the table and
+ * clears `valid`, so those handles fail with STALE; its backend state is torn
+ * down when the last reference goes. A blob of the same instance (same uid)
+ * only adds regions, keeping prepared lists valid. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/internal.h"
+#include "metadata/wire.h"
+
+void fy_remote_ref(fy_remote *r) { atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed); }
+
+static void fy_rregion_free(fy_remote *rem, fy_rregion *rr)
+{
+    for (uint32_t s = 0; s < rr->num_slots; s++) {
+        ferry_backend *be = rem->agent->backends[rr->slots[s].be];
+        fy_be_enter(be);
+        be->ops->rregion_unload(be->priv, rem->be_remote[rr->slots[s].be], rr->slots[s].priv);
+        fy_be_leave(be);
+    }
+    free(rr->slots);
+    free(rr);
+}
+
+static void fy_remote_free(fy_remote *rem)
+{
+    for (int t = 0; t < FERRY_MEM_TYPE_COUNT; t++) {
+        for (size_t i = 0; i < rem->by_type[t].count; i++)
+            fy_rregion_free(rem, rem->by_type[t].items[i]);
+        fy_index_free(&rem->by_type[t]);
+    }
+    for (uint32_t b = 0; b < rem->agent->num_backends; b++) {
+        if (!(rem->backend_mask & (1u << b)))
+            continue;
+        ferry_backend *be = rem->agent->backends[b];
+        fy_be_enter(be);
+        be->ops->remote_unload(be->priv, rem->be_remote[b]);
+        fy_be_leave(be);
+    }
+    free(rem);
+}
+
+void fy_remote_unref(fy_remote *r)
+{
+    if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
+        fy_remote_free(r);
+}
+
+fy_remote *fy_remote_lookup(ferry_agent *agent, const char *name)
+{
+    for (size_t i = 0; i < agent->num_remotes; i++)
+        if (!strcmp(agent->remotes[i]->name, name))
+            return agent->remotes[i];
+    return NULL;
+}
+
+static void fy_remote_drop(ferry_agent *agent, fy_remote *rem)
+{
+    for (size_t i = 0; i < agent->num_remotes; i++)
+        if (agent->remotes[i] == rem)
+            agent->remotes[i] = agent->remotes[--agent->num_remotes];
+    atomic_store(&rem->valid, false);
+    fy_remote_unref(rem);
+}
+
+void fy_remotes_clear(ferry_agent *agent)
+{
+    while (agent->num_remotes)
+        fy_remote_drop(agent, agent->remotes[0]);
+}
+
+static ferry_status fy_remote_insert(ferry_agent *agent, fy_remote *rem)
+{
+    if (agent->num_remotes == agent->cap_remotes) {
+        size_t cap = agent->cap_remotes ? agent->cap_remotes * 2 : 8;
+        fy_remote **r = realloc(agent->remotes, cap * sizeof(*r));
+        if (!r)
+            return FERRY_ERR_NO_MEMORY;
+        agent->remotes = r;
+        agent->cap_remotes = cap;
+    }
+    agent->remotes[agent->num_remotes++] = rem;
+    return FERRY_OK;
+}
+
+/* ---- loading ---- */
+
+typedef struct fy_load {
+    ferry_agent *agent;
+    const fy_md *md;
+    fy_remote *rem;
+    int local_of[FY_MD_MAX_BACKENDS]; /* blob backend -> local backend index, -1 */
+    fy_rregion **fresh;
+    size_t num_fresh;
+} fy_load;
+
+static ferry_backend *fy_backend_named(ferry_agent *agent, fy_bytes name)
+{
+    for (uint32_t b = 0; b < agent->num_backends; b++) {
+        const char *n = agent->backends[b]->plugin->desc->name;
+        if (strlen(n) == name.len && !strncasecmp(n, (const char *)name.ptr, name.len))
+            return agent->backends[b];
+    }
+    return NULL;
+}
+
+/* Maps the blob's backends onto local backends that loaded this remote. */
+static void fy_load_map(fy_load *ld)
+{
+    for (uint32_t j = 0; j < FY_MD_MAX_BACKENDS; j++)
+        ld->local_of[j] = -1;
+    for (uint32_t j = 0; j < ld->md->num_backends; j++) {
+        ferry_backend *be = fy_backend_named(ld->agent, ld->md->backends[j].name);
+        if (be && (ld->rem->backend_mask & (1u << be->index)))
+            ld->local_of[j] = (int)be->index;
+    }
+}
+
+static ferry_status fy_load_backend(fy_load *ld, ferry_backend *be, const fy_md_backend *mb)
+{
+    fy_be_enter(be);
+    ferry_status rc = be->ops->remote_load(be->priv, ld->rem->name, ld->md->uid, mb->conn.ptr,
+                                           mb->conn.len, &ld->rem->be_remote[be->index]);
+    fy_be_leave(be);
+    if (rc == FERRY_OK)
+        ld->rem->backend_mask |= 1u << be->index;
+    else if (rc == FERRY_ERR_NOT_SUPPORTED)
+        rc = FERRY_OK; /* that peer is simply not reachable through this backend */
+    else
+        fy_log(FERRY_LOG_ERROR, be->plugin->name, "loading remote %s failed: %s",
+               ld->rem->name, ferry_strerror(rc));
+    return rc;
+}
+
+static ferry_status fy_load_backends(fy_load *ld)
+{
+    for (uint32_t j = 0; j < ld->md->num_backends; j++) {
+        ferry_backend *be = fy_backend_named(ld->agent, ld->md->backends[j].name);
+        if (!be || (ld->rem->backend_mask & (1u << be->index)))
+            continue;
+        ferry_status rc = fy_load_backend(ld, be, &ld->md->backends[j]);
+        if (rc != FERRY_OK)
+            return rc;
+    }
+    return FERRY_OK;
+}
+
+static ferry_status fy_rregion_load_slot(fy_load *ld, fy_rregion *rr, uint32_t j, size_t i)
+{
+    uint32_t b = (uint32_t)ld->local_of[j];
+    ferry_backend *be = ld->agent->backends[b];
+    fy_bytes pub = ld->md->pubs[i * ld->md->num_backends + j];
+    ferry_desc d = {rr->addr, rr->len, rr->dev_id};
+    fy_be_slot *s = &rr->slots[rr->num_slots];
+    fy_be_enter(be);
+    ferry_status rc = be->ops->rregion_load(be->priv, ld->rem->be_remote[b], rr->type, &d,
+                                            pub.ptr, pub.len, &s->priv);
+    fy_be_leave(be);
+    if (rc != FERRY_OK) {
+        fy_log(FERRY_LOG_ERROR, be->plugin->name, "remote %s region %#llx: %s", ld->rem->name,
+               (unsigned long long)rr->addr, ferry_strerror(rc));
+        return rc > 0 ? FERRY_ERR_BACKEND : rc;
+    }
+    s->be = b;
+    rr->num_slots++;
+    rr->backend_mask |= 1u << b;
+    return FERRY_OK;
+}
+
+static ferry_status fy_rregion_build(fy_load *ld, size_t i)
+{
+    const fy_md_region *r = &ld->md->regions[i];
+    fy_rregion *rr = calloc(1, sizeof(*rr));
+    if (!rr)
+        return FERRY_ERR_NO_MEMORY;
+    *rr = (fy_rregion){r->addr, r->len, r->dev_id, (ferry_mem_type)r->mem_type, 0, 0, NULL};
+    ld->fresh[ld->num_fresh++] = rr;
+    rr->slots = calloc(ld->md->num_backends ? ld->md->num_backends : 1, sizeof(*rr->slots));
+    if (!rr->slots)
+        return FERRY_ERR_NO_MEMORY;
+    for (uint32_t j = 0; j < ld->md->num_backends; j++) {
+        if (!(r->backend_mask & (1u << j)) || ld->local_of[j] < 0)
+            continue;
+        ferry_status rc = fy_rregion_load_slot(ld, rr, j, i);
+        if (rc != FERRY_OK)
+            return rc;
+    }
+    return FERRY_OK;
+}
+
+/* A region worth adding: well-formed and not already known. */
+static bool fy_region_is_new(fy_load *ld, const fy_md_region *r)
+{
+    if (!r->len || r->addr > UINT64_MAX - r->len)
+        return false;
+    return !fy_index_exact(&ld->rem->by_type[r->mem_type], r->addr, r->len, r->dev_id);
+}
+
+/* Merges the new regions of one memory type into the remote's index. */
+static ferry_status fy_load_merge_type(fy_load *ld, ferry_mem_type t, void **tmp)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ld->num_fresh; i++)
+        if (ld->fresh[i]->type == t)
+            tmp[n++] = ld->fresh[i];
+    fy_index_sort(tmp, n);
+    return fy_index_merge(&ld->rem->by_type[t], tmp, n);
+}
+
+static ferry_status fy_load_regions(fy_load *ld)
+{
+    size_t n = ld->md->num_regions;
+    ld->fresh = malloc((n ? n : 1) * sizeof(*ld->fresh));
+    if (!ld->fresh)
+        return FERRY_ERR_NO_MEMORY;
+    ferry_status rc = FERRY_OK;
+    for (size_t i = 0; i < n && rc == FERRY_OK; i++)
+        if (fy_region_is_new(ld, &ld->md->regions[i]))
+            rc = fy_rregion_build(ld, i);
+    void **tmp = rc == FERRY_OK ? malloc((ld->num_fresh + 1) * sizeof(*tmp)) : NULL;
+    if (rc == FERRY_OK && !tmp)
+        rc = FERRY_ERR_NO_MEMORY;
+    for (int t = 0; t < FERRY_MEM_TYPE_COUNT && rc == FERRY_OK; t++)
+        rc = fy_load_merge_type(ld, (ferry_mem_type)t, tmp);
+    free(tmp);
+    if (rc == FERRY_OK)
+        ld->num_fresh = 0; /* owned by the index now */
+    return rc;
+}
+
+/* Frees new regions that did not make it into the index. A failed merge
+ * may have left some merged: indexes then keep them (they are valid). */
+static void fy_load_cleanup(fy_load *ld)
+{
+    for (size_t i = 0; i < ld->num_fresh; i++) {
+        fy_rregion *rr = ld->fresh[i];
+        if (!fy_index_exact(&ld->rem->by_type[rr->type], rr->addr, rr->len, rr->dev_id) ||
+            fy_index_exact(&ld->rem->by_type[rr->type], rr->addr, rr->len, rr->dev_id) != rr)
+            fy_rregion_free(ld->rem, rr);
+    }
+    free(ld->fresh);
+}
+
+static ferry_status fy_load_into(fy_load *ld)
+{
+    ferry_status rc = fy_load_backends(ld);
+    if (rc == FERRY_OK) {
+        fy_load_map(ld);
+        rc = fy_load_regions(ld);
+    }
+    fy_load_cleanup(ld);
+    return rc;
+}
+
+static ferry_status fy_remote_new(ferry_agent *agent, const fy_md *md, fy_remote **out)
+{
+    fy_remote *rem = calloc(1, sizeof(*rem));
+    if (!rem)
+        return FERRY_ERR_NO_MEMORY;
+    memcpy(rem->name, md->name.ptr, md->name.len);
+    rem->uid = md->uid;
+    rem->agent = agent;
+    rem->generation = ++agent->last_generation;
+    atomic_init(&rem->refs, 1);
+    atomic_init(&rem->valid, true);
+    *out = rem;
+    return FERRY_OK;
+}
+
+/* A blob of a new instance: a fresh remote replaces any older one. */
+static ferry_status fy_load_new_instance(ferry_agent *agent, const fy_md *md, fy_remote *old)
+{
+    fy_load ld = {.agent = agent, .md = md};
+    ferry_status rc = fy_remote_new(agent, md, &ld.rem);
+    if (rc == FERRY_OK)
+        rc = fy_load_into(&ld);
+    if (rc == FERRY_OK)
+        rc = fy_remote_insert(agent, ld.rem);
+    if (rc != FERRY_OK) {
+        if (ld.rem)
+            fy_remote_unref(ld.rem);
+        return rc;
+    }
+    if (old)
+        fy_remote_drop(agent, old);
+    return FERRY_OK;
+}
+
+static ferry_status fy_md_load_locked(ferry_agent *agent, const fy_md *md)
+{
+    char name[FERRY_NAME_MAX + 1];
+    memcpy(name, md->name.ptr, md->name.len);
+    name[md->name.len] = '\0';
+    fy_remote *old = fy_remote_lookup(agent, name);
+    if (md->has_conn && (!old || old->uid != md->uid))
+        return fy_load_new_instance(agent, md, old);
+    if (!old) {
+        FY_ERR("partial metadata of %s without connection info: load its full metadata first",
+               name);
+        return FERRY_ERR_NOT_FOUND;
+    }
+    if (old->uid != md->uid) {
+        FY_ERR("partial metadata of another instance of %s: load its full metadata", name);
+        return FERRY_ERR_STALE;
+    }
+    fy_load ld = {.agent = agent, .md = md, .rem = old};
+    return fy_load_into(&ld);
+}
+
+static ferry_status fy_md_check_name(const fy_md *md)
+{
+    if (md->kind != FY_MD_KIND_AGENT || !md->name.len || md->name.len > FERRY_NAME_MAX ||
+        memchr(md->name.ptr, '\0', md->name.len)) {
+        FY_ERR("metadata blob: not agent metadata, or bad agent name");
+        return FERRY_ERR_BAD_METADATA;
+    }
+    return FERRY_OK;
+}
+
+FY_API ferry_status ferry_md_load(ferry_agent *agent, const void *blob, size_t len, char *name,
+                                  size_t name_cap)
+{
+    if (!agent || !blob || !name || !name_cap)
+        return FERRY_ERR_INVALID_PARAM;
+    fy_md md;
+    ferry_status rc = fy_md_decode(blob, len, &md);
+    if (rc != FERRY_OK) {
+        FY_ERR("agent %s: rejected a malformed metadata blob of %zu bytes", agent->name, len);
+        return rc;
+    }
+    rc = fy_md_check_name(&md);
+    if (rc == FERRY_OK && md.name.len >= name_cap)
+        rc = FERRY_ERR_INVALID_PARAM;
+    if (rc == FERRY_OK) {
+        fy_lock_wr(&agent->lock);
+        rc = fy_md_load_locked(agent, &md);
+        fy_unlock(&agent->lock, true);
+    }
+    if (rc == FERRY_OK) {
+        memcpy(name, md.name.ptr, md.name.len);
+        name[md.name.len] = '\0';
+    }
+    fy_md_free(&md);
+    return rc;
+}
+
+FY_API ferry_status ferry_md_invalidate(ferry_agent *agent, const char *remote_agent)
+{
+    if (!agent || !remote_agent)
+        return FERRY_ERR_INVALID_PARAM;
+    fy_lock_wr(&agent->lock);
+    fy_remote *rem = fy_remote_lookup(agent, remote_agent);
+    if (rem)
+        fy_remote_drop(agent, rem);
+    fy_unlock(&agent->lock, true);
+    return rem ? FERRY_OK : FERRY_ERR_NOT_FOUND;
+}
+
+static ferry_status fy_md_covers(const fy_remote *rem, const ferry_dlist *list)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        ferry_desc d = fy_dlist_at(list, i);
+        if (!fy_index_find(&rem->by_type[list->type], d.addr, d.len, d.dev_id))
+            return FERRY_ERR_NOT_FOUND;
+    }
+    return FERRY_OK;
+}
+
+FY_API ferry_status ferry_md_check(ferry_agent *agent, const char *remote_agent,
+                                   const ferry_dlist *list)
+{
+    if (!agent || !remote_agent)
+        return FERRY_ERR_INVALID_PARAM;
+    fy_lock_rd(&agent->lock);
+    fy_remote *rem = fy_remote_lookup(agent, remote_agent);
+    ferry_status rc = rem ? FERRY_OK : FERRY_ERR_NOT_FOUND;
+    if (rem && list)
+        rc = fy_md_covers(rem, list);
+    fy_unlock(&agent->lock, false);
+    return rc;
+}
+
+FY_API ferry_status ferry_md_generation(ferry_agent *agent, const char *remote_agent,
+                                        uint64_t *generation)
+{
+    if (!agent || !remote_agent || !generation)
+        return FERRY_ERR_INVALID_PARAM;
+    fy_lock_rd(&agent->lock);
+    fy_remote *rem = fy_remote_lookup(agent, remote_agent);
+    if (rem)
+        *generation = rem->generation;
+    fy_unlock(&agent->lock, false);
+    return rem ? FERRY_OK : FERRY_ERR_NOT_FOUND;
+}

@@ -1,0 +1,472 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Transfer requests: make (by index from prepared lists) or create (from
+ * plain lists), post, status, release, telemetry, cost.
+ *
+ * The hot path is ferry_xfer_make: one pass over the index arrays, merging
+ * pairs contiguous on both sides, writing the backend's segment arrays
+ * directly. Post/status/release take no agent lock in RW mode. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+FY_API void ferry_xfer_opts_init(ferry_xfer_opts *opts)
+{
+    if (!opts)
+        return;
+    memset(opts, 0, sizeof(*opts));
+    opts->size = sizeof(*opts);
+}
+
+/* ---- backend choice ---- */
+
+static bool fy_be_fits(ferry_backend *be, uint32_t mask, ferry_mem_type lt, ferry_mem_type rt,
+                       bool is_remote, bool notif)
+{
+    if (!(mask & (1u << be->index)) || !fy_be_supports(be, lt, rt, is_remote))
+        return false;
+    return !notif || (be->plugin->desc->caps & FERRY_CAP_NOTIF);
+}
+
+/* The first fitting backend: the forced one, else in the caller's order,
+ * else in creation order. */
+static ferry_status fy_choose(ferry_agent *agent, uint32_t mask, const ferry_xfer_opts *o,
+                              const ferry_prepped *l, const ferry_prepped *r, ferry_backend **out)
+{
+    bool is_remote = r->remote->uid != agent->uid, notif = o && o->notif_len;
+    const ferry_backend_sel *sel = o ? o->sel : NULL;
+    if (o && o->backend) {
+        ferry_backend *be = o->backend;
+        if (be->agent == agent && fy_be_fits(be, mask, l->type, r->type, is_remote, notif)) {
+            *out = be;
+            return FERRY_OK;
+        }
+        FY_ERR("make: forced backend %s cannot serve this request", be->plugin->name);
+        return FERRY_ERR_NOT_FOUND;
+    }
+    size_t n = sel && sel->num_backends ? sel->num_backends : agent->num_backends;
+    for (size_t i = 0; i < n; i++) {
+        ferry_backend *be = sel && sel->num_backends ? sel->backends[i] : agent->backends[i];
+        if (be && be->agent == agent && fy_be_fits(be, mask, l->type, r->type, is_remote, notif)) {
+            *out = be;
+            return FERRY_OK;
+        }
+    }
+    FY_ERR("make: no backend serves %s -> %s %s for agent %s", ferry_mem_type_name(l->type),
+           ferry_mem_type_name(r->type), is_remote ? "remotely" : "locally", r->remote->name);
+    return FERRY_ERR_NOT_FOUND;
+}
+
+/* ---- building the request ---- */
+
+static ferry_xfer *fy_xfer_alloc(ferry_agent *agent, size_t n)
+{
+    ferry_xfer *x = calloc(1, sizeof(*x));
+    if (!x)
+        return NULL;
+    size_t cap = n ? n : 1;
+    x->segs = malloc(2 * cap * sizeof(*x->segs));
+    x->held = malloc(cap * sizeof(*x->held));
+    if (!x->segs || !x->held) {
+        free(x->segs);
+        free(x->held);
+        free(x);
+        return NULL;
+    }
+    x->agent = agent;
+    x->link.next = x->link.prev = &x->link;
+    atomic_init(&x->state, FY_X_IDLE);
+    return x;
+}
+
+void fy_xfer_free(ferry_xfer *x)
+{
+    for (size_t i = 0; i < x->num_held; i++)
+        fy_region_unref(x->held[i]);
+    if (x->remote)
+        fy_remote_unref(x->remote);
+    free(x->segs);
+    free(x->held);
+    free(x->notif);
+    free(x);
+}
+
+/* State of the merge pass. */
+typedef struct fy_fill {
+    ferry_xfer *x;
+    ferry_plugin_seg *lo, *ro; /* output arrays */
+    size_t k;                  /* segments written */
+    uint32_t be;
+    bool merge;
+    const void *last_lr, *last_rr; /* core regions of segment k-1 */
+    uint64_t bytes;
+} fy_fill;
+
+static void fy_fill_hold(fy_fill *f, fy_region *r)
+{
+    ferry_xfer *x = f->x;
+    if (x->num_held && x->held[x->num_held - 1] == r)
+        return;
+    fy_region_ref(r);
+    x->held[x->num_held++] = r;
+}
+
+static void fy_fill_pair(fy_fill *f, const fy_pseg *l, const fy_pseg *r)
+{
+    f->bytes += l->len;
+    if (f->merge && f->k && l->region == f->last_lr && r->region == f->last_rr) {
+        ferry_plugin_seg *pl = &f->lo[f->k - 1], *pr = &f->ro[f->k - 1];
+        if (pl->addr + pl->len == l->addr && pr->addr + pr->len == r->addr) {
+            pl->len += l->len;
+            pr->len += r->len;
+            return;
+        }
+    }
+    const fy_region *lr = l->region;
+    const fy_rregion *rr = r->region;
+    f->lo[f->k] = (ferry_plugin_seg){l->addr, l->len, l->dev_id,
+                                     fy_slot_priv(lr->slots, lr->num_slots, f->be)};
+    f->ro[f->k] = (ferry_plugin_seg){r->addr, r->len, r->dev_id,
+                                     fy_slot_priv(rr->slots, rr->num_slots, f->be)};
+    f->last_lr = lr;
+    f->last_rr = rr;
+    f->k++;
+    fy_fill_hold(f, (fy_region *)lr);
+}
+
+static ferry_status fy_fill_run(fy_fill *f, const ferry_prepped *l, const uint32_t *li,
+                                const ferry_prepped *r, const uint32_t *ri, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t a = li ? li[i] : (uint32_t)i, b = ri ? ri[i] : (uint32_t)i;
+        if (a >= l->count || b >= r->count) {
+            FY_ERR("make: index pair %zu (%u, %u) out of range (%zu, %zu)", i, a, b, l->count,
+                   r->count);
+            return FERRY_ERR_INVALID_PARAM;
+        }
+        fy_pseg ls = fy_prepped_at(l, a), rs = fy_prepped_at(r, b);
+        if (ls.len != rs.len) {
+            FY_ERR("make: pair %zu has lengths %llu and %llu", i, (unsigned long long)ls.len,
+                   (unsigned long long)rs.len);
+            return FERRY_ERR_MISMATCH;
+        }
+        fy_fill_pair(f, &ls, &rs);
+    }
+    return FERRY_OK;
+}
+
+static ferry_status fy_xfer_set_notif_bytes(ferry_xfer *x, const void *notif, size_t len)
+{
+    uint8_t *copy = NULL;
+    if (len > FERRY_NOTIF_MAX_LEN || (len && !notif))
+        return FERRY_ERR_INVALID_PARAM;
+    if (len && !(copy = malloc(len)))
+        return FERRY_ERR_NO_MEMORY;
+    if (len)
+        memcpy(copy, notif, len);
+    free(x->notif);
+    x->notif = copy;
+    x->notif_len = len;
+    return FERRY_OK;
+}
+
+static ferry_status fy_xfer_backend_prep(ferry_xfer *x, ferry_xfer_op op, const ferry_prepped *l,
+                                         const ferry_prepped *r, size_t k, uint64_t bytes)
+{
+    x->px = (ferry_plugin_xfer){op,          l->type,  r->type,
+                                k,           x->segs,  x->segs + k,
+                                r->remote->be_remote[x->be->index], bytes};
+    fy_be_enter(x->be);
+    ferry_status rc = x->be->ops->xfer_prep(x->be->priv, &x->px, &x->handle);
+    fy_be_leave(x->be);
+    if (rc != FERRY_OK)
+        fy_log(FERRY_LOG_ERROR, x->be->plugin->name, "preparing a request failed: %s",
+               ferry_strerror(rc));
+    return rc > 0 ? FERRY_ERR_BACKEND : rc;
+}
+
+static ferry_status fy_make_checks(const ferry_prepped *l, const uint32_t *li,
+                                   const ferry_prepped *r, const uint32_t *ri, size_t n,
+                                   const ferry_xfer_opts *o)
+{
+    if (!l || !r || !n || (!li && li != ri) || l->remote || !r->remote)
+        return FERRY_ERR_INVALID_PARAM;
+    if (l->agent != r->agent || (o && o->size < sizeof(*o)))
+        return FERRY_ERR_INVALID_PARAM;
+    if (!atomic_load_explicit(&r->remote->valid, memory_order_acquire)) {
+        FY_ERR("make: metadata of %s was invalidated or reloaded after prep", r->remote->name);
+        return FERRY_ERR_STALE;
+    }
+    return FERRY_OK;
+}
+
+static ferry_status fy_make(ferry_agent *agent, ferry_xfer_op op, const ferry_prepped *l,
+                            const uint32_t *li, const ferry_prepped *r, const uint32_t *ri,
+                            size_t n, const ferry_xfer_opts *o, ferry_xfer **out)
+{
+    ferry_backend *be = NULL;
+    ferry_status rc = op > FERRY_OP_WRITE ? FERRY_ERR_INVALID_PARAM
+                                          : fy_make_checks(l, li, r, ri, n, o);
+    if (rc == FERRY_OK)
+        rc = fy_choose(agent, l->backend_mask & r->backend_mask, o, l, r, &be);
+    ferry_xfer *x = rc == FERRY_OK ? fy_xfer_alloc(agent, n) : NULL;
+    if (rc == FERRY_OK && !x)
+        rc = FERRY_ERR_NO_MEMORY;
+    if (rc != FERRY_OK)
+        return rc;
+    x->be = be;
+    x->remote = r->remote;
+    fy_remote_ref(x->remote);
+    fy_fill f = {.x = x, .lo = x->segs, .ro = x->segs + n, .be = be->index,
+                 .merge = !(o && o->skip_merge)};
+    rc = fy_fill_run(&f, l, li, r, ri, n);
+    if (rc == FERRY_OK && o)
+        rc = fy_xfer_set_notif_bytes(x, o->notif, o->notif_len);
+    if (rc == FERRY_OK) {
+        /* The remote half was written after room for n local segments;
+         * merging may have left fewer: close the gap. */
+        memmove(x->segs + f.k, f.ro, f.k * sizeof(*x->segs));
+        rc = fy_xfer_backend_prep(x, op, l, r, f.k, f.bytes);
+    }
+    if (rc != FERRY_OK) {
+        fy_xfer_free(x);
+        return rc;
+    }
+    *out = x;
+    return FERRY_OK;
+}
+
+FY_API ferry_status ferry_xfer_make(ferry_agent *agent, ferry_xfer_op op,
+                                    const ferry_prepped *local, const uint32_t *local_idx,
+                                    const ferry_prepped *remote, const uint32_t *remote_idx,
+                                    size_t n, const ferry_xfer_opts *opts, ferry_xfer **out)
+{
+    if (!agent || !out || !local_idx || !remote_idx)
+        return FERRY_ERR_INVALID_PARAM;
+    fy_lock_rd(&agent->lock);
+    ferry_status rc = fy_make(agent, op, local, local_idx, remote, remote_idx, n, opts, out);
+    fy_unlock(&agent->lock, false);
+    if (rc == FERRY_OK)
+        fy_link_add(agent, &agent->xfers, &(*out)->link);
+    return rc;
+}
+
+static ferry_status fy_create(ferry_agent *agent, ferry_xfer_op op, const ferry_dlist *local,
+                              const ferry_dlist *remote, const char *remote_agent,
+                              const ferry_xfer_opts *opts, ferry_xfer **out)
+{
+    ferry_prepped *l = NULL, *r = NULL;
+    const ferry_backend_sel *sel = opts && opts->size >= sizeof(*opts) ? opts->sel : NULL;
+    ferry_status rc = fy_prep(agent, NULL, local, sel, &l);
+    if (rc == FERRY_OK)
+        rc = fy_prep(agent, remote_agent, remote, sel, &r);
+    if (rc == FERRY_OK) /* NULL index arrays: pair i with i */
+        rc = fy_make(agent, op, l, NULL, r, NULL, local->count, opts, out);
+    if (l)
+        fy_prepped_free(l);
+    if (r)
+        fy_prepped_free(r);
+    return rc;
+}
+
+FY_API ferry_status ferry_xfer_create(ferry_agent *agent, ferry_xfer_op op,
+                                      const ferry_dlist *local, const ferry_dlist *remote,
+                                      const char *remote_agent, const ferry_xfer_opts *opts,
+                                      ferry_xfer **out)
+{
+    if (!agent || !local || !remote || !remote_agent || !remote_agent[0] || !out)
+        return FERRY_ERR_INVALID_PARAM;
+    if (local->count != remote->count) {
+        FY_ERR("create: %zu local and %zu remote descriptors", local->count, remote->count);
+        return FERRY_ERR_MISMATCH;
+    }
+    fy_lock_rd(&agent->lock);
+    ferry_status rc = fy_create(agent, op, local, remote, remote_agent, opts, out);
+    fy_unlock(&agent->lock, false);
+    if (rc == FERRY_OK)
+        fy_link_add(agent, &agent->xfers, &(*out)->link);
+    return rc;
+}
+
+/* ---- post / status / release ---- */
+
+static void fy_xfer_note_error(ferry_xfer *x, ferry_status rc)
+{
+    const char *(*detail)(void *, void *) = FY_OP(x->be, xfer_error);
+    const char *msg = detail ? detail(x->be->priv, x->handle) : NULL;
+    snprintf(x->error, sizeof(x->error), "%s: %s", x->be->plugin->name,
+             msg && *msg ? msg : ferry_strerror(rc));
+    atomic_fetch_add_explicit(&x->agent->xfer_errors, 1, memory_order_relaxed);
+}
+
+static void fy_xfer_finish(ferry_xfer *x, ferry_status rc)
+{
+    if (x->agent->cfg.telemetry)
+        x->xfer_us = (fy_now_ns() - x->t_post_ns) / 1000u;
+    x->result = rc;
+    if (rc != FERRY_OK)
+        fy_xfer_note_error(x, rc);
+    atomic_store_explicit(&x->state, rc == FERRY_OK ? FY_X_DONE : FY_X_FAILED,
+                          memory_order_release);
+}
+
+/* Asks the backend once; updates the state when the transfer ended. */
+static ferry_status fy_xfer_poll(ferry_xfer *x)
+{
+    ferry_backend *be = x->be;
+    ferry_status (*progress)(void *) = FY_OP(be, progress);
+    fy_be_enter(be);
+    if (progress && !x->agent->progress_running)
+        progress(be->priv);
+    ferry_status rc = be->ops->xfer_check(be->priv, x->handle);
+    fy_be_leave(be);
+    if (rc != FERRY_IN_PROGRESS)
+        fy_xfer_finish(x, rc > 0 ? FERRY_ERR_BACKEND : rc);
+    return rc;
+}
+
+static void fy_xfer_count(ferry_xfer *x)
+{
+    ferry_agent *a = x->agent;
+    bool write = x->px.op == FERRY_OP_WRITE;
+    atomic_fetch_add_explicit(write ? &a->tx_requests : &a->rx_requests, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(write ? &a->tx_bytes : &a->rx_bytes, x->px.total_bytes,
+                              memory_order_relaxed);
+}
+
+static ferry_status fy_post(ferry_xfer *x)
+{
+    int st = atomic_load_explicit(&x->state, memory_order_acquire);
+    if (st == FY_X_RUNNING && fy_xfer_poll(x) == FERRY_IN_PROGRESS)
+        return FERRY_ERR_REPOST_ACTIVE;
+    if (!atomic_load_explicit(&x->remote->valid, memory_order_acquire)) {
+        snprintf(x->error, sizeof(x->error), "metadata of %s was invalidated", x->remote->name);
+        return FERRY_ERR_STALE;
+    }
+    bool telem = x->agent->cfg.telemetry;
+    x->error[0] = '\0';
+    x->t_post_ns = telem ? fy_now_ns() : 0;
+    x->start_us = telem ? fy_wall_us() : 0;
+    fy_be_enter(x->be);
+    ferry_status rc = x->be->ops->xfer_post(x->be->priv, x->handle, x->notif, x->notif_len);
+    fy_be_leave(x->be);
+    x->post_us = telem ? (fy_now_ns() - x->t_post_ns) / 1000u : 0;
+    if (rc < 0) {
+        fy_xfer_finish(x, rc);
+        return rc;
+    }
+    fy_xfer_count(x);
+    if (rc == FERRY_OK)
+        fy_xfer_finish(x, FERRY_OK);
+    else
+        atomic_store_explicit(&x->state, FY_X_RUNNING, memory_order_release);
+    return rc;
+}
+
+FY_API ferry_status ferry_xfer_post(ferry_xfer *x)
+{
+    if (!x)
+        return FERRY_ERR_INVALID_PARAM;
+    fy_hot_enter(x->agent);
+    ferry_status rc = fy_post(x);
+    fy_hot_leave(x->agent);
+    return rc;
+}
+
+FY_API ferry_status ferry_xfer_status(ferry_xfer *x)
+{
+    if (!x)
+        return FERRY_ERR_INVALID_PARAM;
+    int st = atomic_load_explicit(&x->state, memory_order_acquire);
+    if (st == FY_X_DONE)
+        return FERRY_OK;
+    if (st == FY_X_FAILED)
+        return x->result;
+    if (st == FY_X_IDLE)
+        return FERRY_ERR_NOT_POSTED;
+    fy_hot_enter(x->agent);
+    ferry_status rc = fy_xfer_poll(x);
+    fy_hot_leave(x->agent);
+    return rc == FERRY_IN_PROGRESS ? FERRY_IN_PROGRESS : x->result;
+}
+
+FY_API ferry_status ferry_xfer_set_notif(ferry_xfer *x, const void *notif, size_t len)
+{
+    if (!x)
+        return FERRY_ERR_INVALID_PARAM;
+    if (atomic_load_explicit(&x->state, memory_order_acquire) == FY_X_RUNNING &&
+        ferry_xfer_status(x) == FERRY_IN_PROGRESS)
+        return FERRY_ERR_REPOST_ACTIVE; /* the backend may still read the old one */
+    if (len && !(x->be->plugin->desc->caps & FERRY_CAP_NOTIF))
+        return FERRY_ERR_NOT_SUPPORTED;
+    return fy_xfer_set_notif_bytes(x, notif, len);
+}
+
+FY_API ferry_status ferry_xfer_release(ferry_xfer *x)
+{
+    if (!x)
+        return FERRY_OK;
+    fy_link_del(x->agent, &x->link);
+    fy_hot_enter(x->agent);
+    fy_be_enter(x->be);
+    ferry_status rc = x->be->ops->xfer_release(x->be->priv, x->handle);
+    fy_be_leave(x->be);
+    fy_hot_leave(x->agent);
+    if (rc != FERRY_OK)
+        fy_log(FERRY_LOG_WARN, x->be->plugin->name, "release: %s", ferry_strerror(rc));
+    fy_xfer_free(x);
+    return rc > 0 ? FERRY_ERR_BACKEND : rc;
+}
+
+FY_API ferry_backend *ferry_xfer_backend(const ferry_xfer *x) { return x ? x->be : NULL; }
+
+FY_API size_t ferry_xfer_count(const ferry_xfer *x) { return x ? x->px.count : 0; }
+
+FY_API const char *ferry_xfer_error(const ferry_xfer *x) { return x ? x->error : ""; }
+
+FY_API void ferry_xfer_telemetry_init(ferry_xfer_telemetry *t)
+{
+    if (!t)
+        return;
+    memset(t, 0, sizeof(*t));
+    t->size = sizeof(*t);
+}
+
+FY_API ferry_status ferry_xfer_get_telemetry(const ferry_xfer *x, ferry_xfer_telemetry *t)
+{
+    if (!x || !t || t->size < sizeof(*t))
+        return FERRY_ERR_INVALID_PARAM;
+    if (!x->agent->cfg.telemetry)
+        return FERRY_ERR_NO_TELEMETRY;
+    int st = atomic_load_explicit(&x->state, memory_order_acquire);
+    if (st == FY_X_IDLE)
+        return FERRY_ERR_NOT_POSTED;
+    t->start_us = x->start_us;
+    t->post_us = x->post_us;
+    t->xfer_us = st == FY_X_RUNNING ? (fy_now_ns() - x->t_post_ns) / 1000u : x->xfer_us;
+    t->total_bytes = x->px.total_bytes;
+    t->desc_count = x->px.count;
+    return st == FY_X_RUNNING ? FERRY_IN_PROGRESS : FERRY_OK;
+}
+
+FY_API void ferry_xfer_cost_init(ferry_xfer_cost *c)
+{
+    if (!c)
+        return;
+    memset(c, 0, sizeof(*c));
+    c->size = sizeof(*c);
+}
+
+FY_API ferry_status ferry_xfer_estimate(const ferry_xfer *x, ferry_xfer_cost *c)
+{
+    if (!x || !c || c->size < sizeof(*c))
+        return FERRY_ERR_INVALID_PARAM;
+    ferry_status (*estimate)(void *, void *, ferry_xfer_cost *) = FY_OP(x->be, estimate);
+    if (!estimate)
+        return FERRY_ERR_NOT_SUPPORTED;
+    fy_be_enter(x->be);
+    ferry_status rc = estimate(x->be->priv, x->handle, c);
+    fy_be_leave(x->be);
+    return rc;
+}
