@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The library exports exactly the functions the public headers declare, all
+# under the version node of src/libferry.map, and nothing else (TAP output).
+set -u
+lib=$1 headers=$2
+declared=$(grep -hoE '\bferry_[a-z0-9_]+\(' "$headers"/*.h | tr -d '(' | sort -u |
+    grep -vE '^ferry_plugin_(get|builtin)')
+exported=$(nm -D --defined-only "$lib" | awk '$2 == "T" {print $3}' | sed 's/@.*//' | sort -u)
+n=0 fail=0
+check() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
+missing=$(comm -23 <(echo "$declared") <(echo "$exported"))
+[ -z "$missing" ]; check $? "every declared function is exported${missing:+ (missing: $(echo $missing))}"
+extra=$(comm -13 <(echo "$declared") <(echo "$exported"))
+[ -z "$extra" ]; check $? "nothing else is exported${extra:+ (extra: $(echo $extra))}"
+nm -D --defined-only "$lib" | grep -q ' FERRY_0.1$'; check $? "symbols carry the FERRY_0.1 version node"
+unversioned=$(objdump -T "$lib" | awk '/ DF .text/ && $0 !~ /FERRY_0\.1/' | head -3)
+[ -z "$unversioned" ]; check $? "no unversioned exported function"
+echo "1..$n"
+exit $fail
