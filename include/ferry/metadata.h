@@ -53,6 +53,52 @@ ferry_status ferry_md_check(ferry_agent *agent, const char *remote_agent, const 
 ferry_status ferry_md_generation(ferry_agent *agent, const char *remote_agent,
                                  uint64_t *generation);
 
+/* ---- the side channel: metadata exchange over TCP ----
+ * An agent created with config.listen runs a listener thread on
+ * listen_host:listen_port. Peers push metadata to it, fetch its metadata
+ * (or that of an agent it knows), or ask it to forget them. Frames are
+ * length-prefixed and versioned, capped in size, and every socket operation
+ * is bounded by config.sc_timeout_ms. ip may be an IPv4/IPv6 address or a
+ * host name. */
+
+/* The port the listener is bound to (useful with listen_port 0).
+ * NOT_ALLOWED when the agent does not listen. */
+ferry_status ferry_md_listen_port(ferry_agent *agent, uint16_t *port);
+
+/* Sends this agent's full metadata to the listener at ip:port, which loads
+ * it. Returns OK once the peer has loaded it, TIMEOUT, IO (unreachable),
+ * BAD_METADATA or the peer's load error. */
+ferry_status ferry_md_send_local(ferry_agent *agent, const char *ip, uint16_t port);
+
+/* Sends partial metadata (see ferry_md_get_partial) to ip:port. label names
+ * it in logs and, in etcd mode, in the key (NULL: "metadata"). */
+ferry_status ferry_md_send_partial(ferry_agent *agent, const ferry_dlist *const *lists,
+                                   size_t num_lists, bool include_conn_info,
+                                   const ferry_backend_sel *sel, const char *label,
+                                   const char *ip, uint16_t port);
+
+/* Starts fetching remote_agent's metadata from the listener at ip:port
+ * (the remote agent itself, or an agent that has loaded it) and loading it.
+ * Non-blocking: poll with ferry_md_fetch_check. Connection attempts are
+ * retried until sc_timeout_ms, so a fetch may start before the peer listens.
+ * label NULL: the full metadata. */
+ferry_status ferry_md_fetch(ferry_agent *agent, const char *remote_agent, const char *ip,
+                            uint16_t port, const char *label);
+
+/* State of the last fetch of remote_agent: OK (loaded), IN_PROGRESS, or
+ * the error that ended it (TIMEOUT, IO, NOT_FOUND: the peer does not know
+ * that agent, BAD_METADATA). NOT_FOUND also when no fetch was started. */
+ferry_status ferry_md_fetch_check(ferry_agent *agent, const char *remote_agent);
+
+/* ferry_md_fetch then wait up to timeout_ms for its end. */
+ferry_status ferry_md_fetch_wait(ferry_agent *agent, const char *remote_agent, const char *ip,
+                                 uint16_t port, const char *label, uint32_t timeout_ms);
+
+/* Asks the listener at ip:port to forget this agent (invalidate its
+ * metadata there). A listener only honours such a request for the agent
+ * instance that asks (name and instance uid must match what it loaded). */
+ferry_status ferry_md_invalidate_local(ferry_agent *agent, const char *ip, uint16_t port);
+
 #ifdef __cplusplus
 }
 #endif

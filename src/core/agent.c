@@ -12,6 +12,7 @@
  *  - per-backend mutex: only for plugins that are not thread-safe.
  * Lock order: agent->lock, then backend mutex, then notifs.mu/handles_mu. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -30,6 +31,8 @@ FY_API void ferry_agent_config_init(ferry_agent_config *config)
     config->listen_host = "0.0.0.0";
     config->sync_mode = FERRY_SYNC_RW;
     config->notif_queue_cap = 65536;
+    config->sc_timeout_ms = 5000;
+    config->sc_max_frame = 256u << 20;
 }
 
 /* ---- lock ---- */
@@ -227,9 +230,15 @@ static void fy_config_copy(ferry_agent *agent, const ferry_agent_config *cfg)
     memcpy(&agent->cfg, cfg, n);
     agent->cfg.size = sizeof(agent->cfg);
     agent->cfg.name = agent->name;
-    agent->cfg.listen_host = NULL;
+    snprintf(agent->listen_host, sizeof(agent->listen_host), "%s",
+             cfg->listen_host && cfg->listen_host[0] ? cfg->listen_host : "0.0.0.0");
+    agent->cfg.listen_host = agent->listen_host;
     if (!agent->cfg.notif_queue_cap)
         agent->cfg.notif_queue_cap = 65536;
+    if (!agent->cfg.sc_timeout_ms)
+        agent->cfg.sc_timeout_ms = 5000;
+    if (!agent->cfg.sc_max_frame)
+        agent->cfg.sc_max_frame = 256u << 20;
     const char *env = getenv("FERRY_TELEMETRY");
     if (env && env[0] == '1')
         agent->cfg.telemetry = true;

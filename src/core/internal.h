@@ -239,7 +239,9 @@ void fy_xfer_free(ferry_xfer *x);
 struct ferry_agent {
     char name[FERRY_NAME_MAX + 1];
     uint64_t uid;
-    ferry_agent_config cfg; /* copy; string pointers cleared */
+    ferry_agent_config cfg; /* copy; strings point into the agent */
+    char listen_host[256];
+    struct fy_sc *sc;       /* side channel (src/metadata/sidechannel.c), NULL until used */
     fy_lock lock;
     ferry_backend *backends[FY_MAX_BACKENDS];
     uint32_t num_backends;
