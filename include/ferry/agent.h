@@ -39,6 +39,8 @@ typedef struct ferry_agent_config {
     ferry_sync_mode sync_mode;  /* locking mode (default FERRY_SYNC_RW) */
     uint32_t notif_queue_cap;   /* max queued notifications (default 65536) */
     uint64_t reg_cap_bytes;     /* ledger cap on registered DRAM+VRAM bytes, 0 = none */
+    uint32_t sc_timeout_ms;     /* side-channel connect/send/fetch bound (default 5000) */
+    uint32_t sc_max_frame;      /* largest side-channel frame accepted (default 256 MiB) */
 } ferry_agent_config;
 
 /* Fills defaults; call before setting fields. */

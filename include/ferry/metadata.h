@@ -74,8 +74,8 @@ ferry_status ferry_md_send_local(ferry_agent *agent, const char *ip, uint16_t po
  * it in logs and, in etcd mode, in the key (NULL: "metadata"). */
 ferry_status ferry_md_send_partial(ferry_agent *agent, const ferry_dlist *const *lists,
                                    size_t num_lists, bool include_conn_info,
-                                   const ferry_backend_sel *sel, const char *label,
-                                   const char *ip, uint16_t port);
+                                   const ferry_backend_sel *sel, const char *label, const char *ip,
+                                   uint16_t port);
 
 /* Starts fetching remote_agent's metadata from the listener at ip:port
  * (the remote agent itself, or an agent that has loaded it) and loading it.
