@@ -146,6 +146,18 @@ typedef struct ferry_plugin_ops {
     ferry_status (*estimate)(void *priv, void *handle, ferry_xfer_cost *cost);
     /* Detail of the transfer's last error (static or owned by the handle). */
     const char *(*xfer_error)(void *priv, void *handle);
+    /* Memory types this instance can really serve (a subset of the
+     * descriptor's mem_mask: e.g. VRAM only when the transport library found
+     * at run time supports GPU memory). Called once after init. Absent: the
+     * descriptor's mem_mask. */
+    uint32_t (*mem_types)(void *priv);
+    /* A file descriptor that becomes readable when the backend needs
+     * progress (e.g. a UCX worker's event fd), so an idle progress thread can
+     * sleep in poll() instead of spinning. Called once after init. */
+    ferry_status (*wait_fd)(void *priv, int *fd);
+    /* Prepares wait_fd for sleeping. OK: armed, nothing pending, safe to
+     * sleep; IN_PROGRESS: events are pending, call progress again first. */
+    ferry_status (*arm)(void *priv);
 } ferry_plugin_ops;
 
 typedef struct ferry_plugin_desc {

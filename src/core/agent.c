@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <unistd.h>
 #include <time.h>
@@ -146,44 +148,89 @@ FY_API ferry_status ferry_agent_progress(ferry_agent *agent)
     return rc;
 }
 
-static void fy_deadline_after_us(struct timespec *ts, uint32_t us)
+/* poll() set of the progress thread: the wake eventfd, then every
+ * backend's wait fd. Returns false when some backend needs progress but
+ * has no fd (then only a timed sleep can serve it). */
+static bool fy_progress_fds(ferry_agent *agent, struct pollfd *fds, nfds_t *n, bool *any)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    uint64_t ns = (uint64_t)ts->tv_nsec + (uint64_t)us * 1000u;
-    ts->tv_sec += (time_t)(ns / 1000000000u);
-    ts->tv_nsec = (long)(ns % 1000000000u);
+    bool all_fds = true;
+    *n = 1;
+    *any = false;
+    fds[0] = (struct pollfd){.fd = agent->progress_wake, .events = POLLIN};
+    for (uint32_t i = 0; i < agent->num_backends; i++) {
+        ferry_backend *be = agent->backends[i];
+        if (!FY_OP(be, progress))
+            continue;
+        *any = true;
+        if (be->wait_fd < 0)
+            all_fds = false;
+        else
+            fds[(*n)++] = (struct pollfd){.fd = be->wait_fd, .events = POLLIN};
+    }
+    return all_fds;
 }
 
-/* Polls the backends, then sleeps progress_delay_us (woken early by stop).
- * Backends that can sleep on an event fd will replace the fixed delay. */
+/* Arms every backend's fd; false when one has events pending. */
+static bool fy_progress_arm(ferry_agent *agent)
+{
+    for (uint32_t i = 0; i < agent->num_backends; i++) {
+        ferry_backend *be = agent->backends[i];
+        ferry_status (*arm)(void *) = FY_OP(be, arm);
+        if (be->wait_fd < 0 || !arm)
+            continue;
+        fy_be_enter(be);
+        ferry_status rc = arm(be->priv);
+        fy_be_leave(be);
+        if (rc != FERRY_OK)
+            return false;
+    }
+    return true;
+}
+
+/* How long to sleep: not at all when events are pending, the configured
+ * delay while requests are in flight (some transports complete without an
+ * fd event), else until an fd fires (with a 1 s safety net). */
+static struct timespec fy_progress_nap(ferry_agent *agent, struct pollfd *fds, nfds_t *n)
+{
+    bool any;
+    fy_lock_rd(&agent->lock);
+    bool all_fds = fy_progress_fds(agent, fds, n, &any);
+    bool idle = !any || (all_fds && atomic_load(&agent->inflight) == 0 && fy_progress_arm(agent));
+    bool pending = any && all_fds && !idle && atomic_load(&agent->inflight) == 0;
+    fy_unlock(&agent->lock, false);
+    if (pending)
+        return (struct timespec){0, 0};
+    if (idle)
+        return (struct timespec){1, 0};
+    uint64_t ns = (uint64_t)agent->cfg.progress_delay_us * 1000u;
+    return (struct timespec){(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+}
+
 static void *fy_progress_main(void *arg)
 {
     ferry_agent *agent = arg;
-    pthread_mutex_lock(&agent->progress_mu);
-    while (!agent->progress_stop) {
-        pthread_mutex_unlock(&agent->progress_mu);
+    struct pollfd fds[FY_MAX_BACKENDS + 1];
+    while (!atomic_load(&agent->progress_stop)) {
         ferry_agent_progress(agent);
-        pthread_mutex_lock(&agent->progress_mu);
-        struct timespec deadline;
-        fy_deadline_after_us(&deadline, agent->cfg.progress_delay_us);
-        if (!agent->progress_stop)
-            pthread_cond_timedwait(&agent->progress_cv, &agent->progress_mu, &deadline);
+        nfds_t n;
+        struct timespec nap = fy_progress_nap(agent, fds, &n);
+        if ((nap.tv_sec || nap.tv_nsec) && ppoll(fds, n, &nap, NULL) > 0 && fds[0].revents) {
+            uint64_t drain;
+            if (read(agent->progress_wake, &drain, sizeof(drain)) < 0)
+                continue; /* nothing to drain: spurious */
+        }
     }
-    pthread_mutex_unlock(&agent->progress_mu);
     return NULL;
 }
 
 static ferry_status fy_progress_start(ferry_agent *agent)
 {
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&agent->progress_cv, &attr);
-    pthread_condattr_destroy(&attr);
-    pthread_mutex_init(&agent->progress_mu, NULL);
+    agent->progress_wake = -1;
     if (!agent->cfg.progress_thread)
         return FERRY_OK;
-    if (pthread_create(&agent->progress_tid, NULL, fy_progress_main, agent) != 0) {
+    agent->progress_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (agent->progress_wake < 0 ||
+        pthread_create(&agent->progress_tid, NULL, fy_progress_main, agent) != 0) {
         FY_ERR("agent %s: cannot start the progress thread", agent->name);
         return FERRY_ERR_NO_RESOURCES;
     }
@@ -191,18 +238,24 @@ static ferry_status fy_progress_start(ferry_agent *agent)
     return FERRY_OK;
 }
 
+/* Wakes the progress thread out of its sleep (stop, or new backend fd). */
+void fy_progress_kick(ferry_agent *agent)
+{
+    uint64_t one = 1;
+    if (agent->progress_wake >= 0 && write(agent->progress_wake, &one, sizeof(one)) < 0)
+        FY_DBG("progress wake: counter saturated"); /* already awake */
+}
+
 static void fy_progress_stop(ferry_agent *agent)
 {
     if (agent->progress_running) {
-        pthread_mutex_lock(&agent->progress_mu);
-        agent->progress_stop = true;
-        pthread_cond_signal(&agent->progress_cv);
-        pthread_mutex_unlock(&agent->progress_mu);
+        atomic_store(&agent->progress_stop, true);
+        fy_progress_kick(agent);
         pthread_join(agent->progress_tid, NULL);
         agent->progress_running = false;
     }
-    pthread_cond_destroy(&agent->progress_cv);
-    pthread_mutex_destroy(&agent->progress_mu);
+    if (agent->progress_wake >= 0)
+        close(agent->progress_wake);
 }
 
 /* ---- create / destroy ---- */

@@ -25,8 +25,8 @@ bool fy_be_supports(ferry_backend *be, ferry_mem_type local, ferry_mem_type remo
 {
     const ferry_plugin_desc *d = be->plugin->desc;
     uint32_t need = is_remote ? FERRY_CAP_REMOTE : FERRY_CAP_LOCAL;
-    if (!(d->caps & need) || !(d->mem_mask & FERRY_MEM_MASK(local)) ||
-        !(d->mem_mask & FERRY_MEM_MASK(remote)))
+    if (!(d->caps & need) || !(be->mem_mask & FERRY_MEM_MASK(local)) ||
+        !(be->mem_mask & FERRY_MEM_MASK(remote)))
         return false;
     ferry_status (*supports)(void *, ferry_mem_type, ferry_mem_type) = FY_OP(be, supports);
     return !supports || supports(be->priv, local, remote) == FERRY_OK;
@@ -140,6 +140,19 @@ static ferry_status fy_backend_check_new(ferry_agent *agent, const char *plugin)
     return FERRY_OK;
 }
 
+/* Reads what the instance can really do, once, after init. */
+static void fy_backend_probe(ferry_backend *be)
+{
+    uint32_t (*mem_types)(void *) = FY_OP(be, mem_types);
+    ferry_status (*wait_fd)(void *, int *) = FY_OP(be, wait_fd);
+    be->mem_mask = be->plugin->desc->mem_mask;
+    if (mem_types)
+        be->mem_mask &= mem_types(be->priv);
+    be->wait_fd = -1;
+    if (wait_fd && FY_OP(be, arm) && wait_fd(be->priv, &be->wait_fd) != FERRY_OK)
+        be->wait_fd = -1;
+}
+
 static ferry_status fy_backend_init(ferry_backend *be, const ferry_param *params, size_t n)
 {
     ferry_status rc = fy_params_build(be, params, n);
@@ -150,6 +163,7 @@ static ferry_status fy_backend_init(ferry_backend *be, const ferry_param *params
         FY_ERR("backend %s: init failed: %s", be->plugin->name, ferry_strerror(rc));
         return rc > 0 ? FERRY_ERR_BACKEND : rc;
     }
+    fy_backend_probe(be);
     return FERRY_OK;
 }
 
@@ -194,7 +208,7 @@ FY_API ferry_status ferry_backend_get_caps(const ferry_backend *be, ferry_backen
     if (!be || !caps || caps->size < sizeof(*caps))
         return FERRY_ERR_INVALID_PARAM;
     caps->flags = be->plugin->desc->caps;
-    caps->mem_mask = be->plugin->desc->mem_mask;
+    caps->mem_mask = be->mem_mask;
     return FERRY_OK;
 }
 

@@ -62,6 +62,8 @@ struct ferry_backend {
     ferry_plugin_host host;
     ferry_param *params; /* effective params, strings owned here */
     size_t num_params;
+    uint32_t mem_mask; /* runtime memory types (ops->mem_types or the descriptor's) */
+    int wait_fd;       /* -1 when the backend has none */
 };
 void fy_backend_destroy(ferry_backend *be);
 void fy_be_enter(ferry_backend *be);
@@ -229,6 +231,7 @@ struct ferry_xfer {
     uint8_t *notif;
     size_t notif_len;
     atomic_int state;
+    atomic_bool counted_inflight;
     ferry_status result;
     uint64_t t_post_ns, start_us, post_us, xfer_us;
     char error[512];
@@ -255,10 +258,11 @@ struct ferry_agent {
     atomic_uint_fast64_t tx_bytes, rx_bytes, tx_requests, rx_requests, xfer_errors;
     pthread_t progress_tid;
     bool progress_running;
-    pthread_mutex_t progress_mu;
-    pthread_cond_t progress_cv;
-    bool progress_stop;
+    atomic_bool progress_stop;
+    int progress_wake; /* eventfd: wakes the progress thread out of poll() */
+    atomic_int inflight; /* requests posted and not yet seen complete */
 };
+void fy_progress_kick(ferry_agent *agent);
 /* Takes no lock: polls every backend that has a progress op. */
 ferry_status fy_agent_poll(ferry_agent *agent);
 /* Hot-path lock: nothing in RW/NONE mode (request state is per request and

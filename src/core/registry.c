@@ -225,7 +225,7 @@ ferry_status fy_sel_mask(ferry_agent *agent, const ferry_backend_sel *sel, uint3
 static uint32_t fy_type_mask(ferry_agent *agent, ferry_mem_type type, uint32_t mask)
 {
     for (uint32_t b = 0; b < agent->num_backends; b++)
-        if (!(agent->backends[b]->plugin->desc->mem_mask & FERRY_MEM_MASK(type)))
+        if (!(agent->backends[b]->mem_mask & FERRY_MEM_MASK(type)))
             mask &= ~(1u << b);
     return mask;
 }

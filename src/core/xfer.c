@@ -300,8 +300,16 @@ static void fy_xfer_note_error(ferry_xfer *x, ferry_status rc)
     atomic_fetch_add_explicit(&x->agent->xfer_errors, 1, memory_order_relaxed);
 }
 
+/* The request no longer counts as in flight for the progress thread. */
+static void fy_xfer_uncount(ferry_xfer *x)
+{
+    if (atomic_exchange(&x->counted_inflight, false))
+        atomic_fetch_sub(&x->agent->inflight, 1);
+}
+
 static void fy_xfer_finish(ferry_xfer *x, ferry_status rc)
 {
+    fy_xfer_uncount(x);
     if (x->agent->cfg.telemetry)
         x->xfer_us = (fy_now_ns() - x->t_post_ns) / 1000u;
     x->result = rc;
@@ -359,8 +367,12 @@ static ferry_status fy_post(ferry_xfer *x)
     fy_xfer_count(x);
     if (rc == FERRY_OK)
         fy_xfer_finish(x, FERRY_OK);
-    else
+    else {
         atomic_store_explicit(&x->state, FY_X_RUNNING, memory_order_release);
+        atomic_store(&x->counted_inflight, true);
+        if (atomic_fetch_add(&x->agent->inflight, 1) == 0)
+            fy_progress_kick(x->agent); /* switch it from sleeping to polling */
+    }
     return rc;
 }
 
@@ -412,6 +424,7 @@ FY_API ferry_status ferry_xfer_release(ferry_xfer *x)
     fy_be_enter(x->be);
     ferry_status rc = x->be->ops->xfer_release(x->be->priv, x->handle);
     fy_be_leave(x->be);
+    fy_xfer_uncount(x);
     fy_hot_leave(x->agent);
     if (rc != FERRY_OK)
         fy_log(FERRY_LOG_WARN, x->be->plugin->name, "release: %s", ferry_strerror(rc));
