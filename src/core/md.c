@@ -114,6 +114,8 @@ static ferry_status fy_md_all_regions(fy_md_job *job)
     if (!job->regions)
         return FERRY_ERR_NO_MEMORY;
     for (int t = 0; t < FERRY_MEM_TYPE_COUNT; t++) {
+        if (!reg->by_type[t].count)
+            continue; /* items may be NULL: memcpy from NULL is undefined */
         memcpy(job->regions + job->num_regions, reg->by_type[t].items,
                reg->by_type[t].count * sizeof(void *));
         job->num_regions += reg->by_type[t].count;
