@@ -141,7 +141,9 @@ typedef struct ferry_plugin_ops {
     ferry_status (*disconnect)(void *priv, void *remote);
     /* Sends a notification alone; delivered at most once. */
     ferry_status (*notif_send)(void *priv, void *remote, const void *msg, size_t len);
-    /* Drives completions, non-blocking. */
+    /* Drives completions, non-blocking. Returns IN_PROGRESS when it did
+     * some work (the progress thread then polls again without sleeping for
+     * a while), OK when there was nothing to do, or an error. */
     ferry_status (*progress)(void *priv);
     ferry_status (*estimate)(void *priv, void *handle, ferry_xfer_cost *cost);
     /* Detail of the transfer's last error (static or owned by the handle). */

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "core/internal.h"
+#include "metadata/sidechannel.h"
 
 FY_API void ferry_agent_config_init(ferry_agent_config *config)
 {
@@ -121,9 +122,12 @@ static fy_link *fy_link_pop(ferry_agent *agent, fy_link *head)
 
 /* ---- progress ---- */
 
+/* Returns the first backend error, else IN_PROGRESS when some backend
+ * reported work done (its progress op returned IN_PROGRESS), else OK. */
 ferry_status fy_agent_poll(ferry_agent *agent)
 {
     ferry_status first = FERRY_OK;
+    bool busy = false;
     for (uint32_t i = 0; i < agent->num_backends; i++) {
         ferry_backend *be = agent->backends[i];
         ferry_status (*progress)(void *) = FY_OP(be, progress);
@@ -134,8 +138,9 @@ ferry_status fy_agent_poll(ferry_agent *agent)
         fy_be_leave(be);
         if (rc < 0 && first == FERRY_OK)
             first = rc;
+        busy |= rc == FERRY_IN_PROGRESS;
     }
-    return first;
+    return first == FERRY_OK && busy ? FERRY_IN_PROGRESS : first;
 }
 
 FY_API ferry_status ferry_agent_progress(ferry_agent *agent)
@@ -145,7 +150,7 @@ FY_API ferry_status ferry_agent_progress(ferry_agent *agent)
     fy_lock_rd(&agent->lock);
     ferry_status rc = fy_agent_poll(agent);
     fy_unlock(&agent->lock, false);
-    return rc;
+    return rc == FERRY_IN_PROGRESS ? FERRY_OK : rc;
 }
 
 /* poll() set of the progress thread: the wake eventfd, then every
@@ -187,31 +192,55 @@ static bool fy_progress_arm(ferry_agent *agent)
     return true;
 }
 
-/* How long to sleep: not at all when events are pending, the configured
- * delay while requests are in flight (some transports complete without an
- * fd event), else until an fd fires (with a 1 s safety net). */
+/* A backend that needs progress but offers no fd is polled this often
+ * while idle: cheap (well under 1% of a core) yet prompt enough for
+ * notifications and for peers whose transfers need our progress. */
+#define FY_IDLE_POLL_NS 1000000u
+
+static struct timespec fy_ns(uint64_t ns)
+{
+    return (struct timespec){(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+}
+
+/* How long to sleep: the configured delay while requests are in flight
+ * (some transports complete without an fd event); when idle, until an fd
+ * fires if every backend has one (not at all if events are pending), else
+ * FY_IDLE_POLL_NS; 1 s when no backend needs progress at all. */
 static struct timespec fy_progress_nap(ferry_agent *agent, struct pollfd *fds, nfds_t *n)
 {
     bool any;
+    struct timespec nap;
     fy_lock_rd(&agent->lock);
     bool all_fds = fy_progress_fds(agent, fds, n, &any);
-    bool idle = !any || (all_fds && atomic_load(&agent->inflight) == 0 && fy_progress_arm(agent));
-    bool pending = any && all_fds && !idle && atomic_load(&agent->inflight) == 0;
+    if (!any)
+        nap = fy_ns(1000000000u);
+    else if (atomic_load(&agent->inflight) > 0)
+        nap = fy_ns((uint64_t)agent->cfg.progress_delay_us * 1000u);
+    else if (all_fds)
+        nap = fy_progress_arm(agent) ? fy_ns(1000000000u) : fy_ns(0);
+    else
+        nap = fy_ns(FY_IDLE_POLL_NS);
     fy_unlock(&agent->lock, false);
-    if (pending)
-        return (struct timespec){0, 0};
-    if (idle)
-        return (struct timespec){1, 0};
-    uint64_t ns = (uint64_t)agent->cfg.progress_delay_us * 1000u;
-    return (struct timespec){(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    return nap;
 }
+
+/* After a backend reported work, keep polling without sleeping this long:
+ * a peer that is moving data through us (transports that need the
+ * target's progress) gets full speed, an idle agent still sleeps. */
+#define FY_ACTIVE_SPIN_NS 2000000u
 
 static void *fy_progress_main(void *arg)
 {
     ferry_agent *agent = arg;
     struct pollfd fds[FY_MAX_BACKENDS + 1];
+    uint64_t last_work = 0;
     while (!atomic_load(&agent->progress_stop)) {
-        ferry_agent_progress(agent);
+        fy_lock_rd(&agent->lock);
+        if (fy_agent_poll(agent) == FERRY_IN_PROGRESS)
+            last_work = fy_now_ns();
+        fy_unlock(&agent->lock, false);
+        if (fy_now_ns() - last_work < FY_ACTIVE_SPIN_NS)
+            continue;
         nfds_t n;
         struct timespec nap = fy_progress_nap(agent, fds, &n);
         if ((nap.tv_sec || nap.tv_nsec) && ppoll(fds, n, &nap, NULL) > 0 && fds[0].revents) {
@@ -321,6 +350,8 @@ FY_API ferry_status ferry_agent_create(const ferry_agent_config *config, ferry_a
     agent->prepped.next = agent->prepped.prev = &agent->prepped;
     agent->xfers.next = agent->xfers.prev = &agent->xfers;
     ferry_status rc = fy_progress_start(agent);
+    if (rc == FERRY_OK)
+        rc = fy_sc_start(agent);
     if (rc != FERRY_OK) {
         ferry_agent_destroy(agent);
         return rc;
@@ -342,6 +373,7 @@ FY_API void ferry_agent_destroy(ferry_agent *agent)
 {
     if (!agent)
         return;
+    fy_sc_stop(agent); /* its threads call into the agent: stop them first */
     fy_progress_stop(agent);
     fy_release_handles(agent);
     fy_remotes_clear(agent);

@@ -105,11 +105,20 @@ static size_t fy_notif_unlink(fy_notif_queue *q, fy_notif_match match, const voi
 
 static bool fy_match_from(const fy_notif *n, const void *arg) { return !strcmp(n->from, arg); }
 
+/* Without a progress thread, looking for notifications is what drives
+ * their arrival: progress the backends first. */
+static void fy_notif_progress(ferry_agent *agent)
+{
+    if (!agent->progress_running)
+        ferry_agent_progress(agent);
+}
+
 FY_API ferry_status ferry_notif_take(ferry_agent *agent, const char *remote_agent,
                                      ferry_notif_batch **out)
 {
     if (!agent || !out)
         return FERRY_ERR_INVALID_PARAM;
+    fy_notif_progress(agent);
     fy_notif_queue *q = &agent->notifs;
     ferry_notif_batch *b = calloc(1, sizeof(*b));
     if (!b)
@@ -172,6 +181,7 @@ FY_API ferry_status ferry_notif_take_tag(ferry_agent *agent, const char *remote_
 {
     if (!agent || !remote_agent || (tag_len && !tag))
         return FERRY_ERR_INVALID_PARAM;
+    fy_notif_progress(agent);
     fy_tag_query query = {remote_agent, tag, tag_len, prefix};
     fy_notif *found = NULL;
     pthread_mutex_lock(&agent->notifs.mu);
