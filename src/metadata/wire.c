@@ -48,14 +48,16 @@ enum {
     REC_PUBS = 0x80,
 };
 
-/* Expansion bound. A decoded region costs about (3 + backends) * 16 bytes
+/* Memory bounds. A decoded region costs about (3 + backends) * 16 bytes
  * (the region plus one pub slot per backend), its "weight". A regions
  * section may declare at most WIRE_EXPAND weight units per byte it occupies,
  * so a small hostile blob cannot make the decoder allocate much more than
- * 64 KiB per input byte. Writers cap runs at WIRE_RUN_WEIGHT units: a run
- * record is at least two bytes, so their output always fits the bound. */
+ * 64 KiB per input byte, and at most WIRE_MAX_WEIGHT in all, so the decoded
+ * form stays within 1 GiB like the blob. Writers cap runs at WIRE_RUN_WEIGHT
+ * units: a run record is at least two bytes, so their output always fits. */
 #define WIRE_EXPAND     4096u
 #define WIRE_RUN_WEIGHT 8192u
+#define WIRE_MAX_WEIGHT (FY_MD_MAX_BLOB / 16)
 
 static uint32_t region_weight(uint32_t num_backends)
 {
@@ -411,8 +413,9 @@ static ferry_status dec_regions(dec *d, rd *r)
         return BAD;
     if (!rd_varint(r, &count) || count == 0 || count > FY_MD_MAX_REGIONS)
         return BAD;
-    /* The expansion bound, checked before allocating (see WIRE_EXPAND). */
-    if (count * region_weight(md->num_backends) > WIRE_EXPAND * payload)
+    /* The memory bounds, checked before allocating (see WIRE_EXPAND). */
+    uint64_t weight = count * region_weight(md->num_backends);
+    if (weight > WIRE_EXPAND * payload || weight > WIRE_MAX_WEIGHT)
         return BAD;
     ferry_status st = alloc_regions(md, (size_t)count);
     if (st != FERRY_OK)
@@ -560,7 +563,8 @@ static bool region_ok(const fy_md *md, size_t i)
 
 static ferry_status check_regions(const fy_md *md)
 {
-    if (md->num_regions > FY_MD_MAX_REGIONS)
+    if (md->num_regions > FY_MD_MAX_REGIONS ||
+        md->num_regions * region_weight(md->num_backends) > WIRE_MAX_WEIGHT)
         return INVALID;
     if (md->num_regions && (!md->regions || (md->num_backends && !md->pubs)))
         return INVALID;
