@@ -48,7 +48,10 @@ void ferry_agent_config_init(ferry_agent_config *config);
 
 /* Creates an agent. The LOCAL backend is not created implicitly: create the
  * backends you want with ferry_backend_create().
- * Returns OK, INVALID_PARAM (NULL/empty name, bad size), NO_MEMORY, IO. */
+ * Returns OK, INVALID_PARAM (NULL/empty name, bad size, unknown sync mode,
+ * listen with FERRY_SYNC_NONE: the listener thread would race the caller),
+ * NO_RESOURCES (a thread could not start), IO (the listener cannot bind),
+ * NO_MEMORY. */
 ferry_status ferry_agent_create(const ferry_agent_config *config, ferry_agent **out);
 
 /* Releases every request, prepared list, registration, remote and backend the
@@ -78,7 +81,8 @@ typedef struct ferry_param {
 } ferry_param;
 
 /* Names of the available plugins (compiled in first, then those found in
- * FERRY_PLUGIN_DIR or the default plugin dir), sorted within each group.
+ * FERRY_PLUGIN_DIR or the default plugin dir, sorted by name; a name found
+ * earlier in the search path shadows later files of that name).
  * Writes up to cap names (owned by the agent) and sets *count to the total.
  * Call with cap 0 to learn the count. */
 ferry_status ferry_plugin_list(ferry_agent *agent, const char **names, size_t cap, size_t *count);
@@ -97,7 +101,8 @@ ferry_status ferry_plugin_path(ferry_agent *agent, const char *plugin, const cha
 
 /* Creates a backend (an instance of plugin) in agent. Unknown keys are
  * refused (INVALID_PARAM). One backend per plugin per agent (NOT_ALLOWED).
- * Returns OK, NOT_FOUND, ABI, INVALID_PARAM, NOT_ALLOWED, BACKEND, NO_MEMORY. */
+ * Returns OK, NOT_FOUND, ABI, INVALID_PARAM, NOT_ALLOWED, NO_RESOURCES (16
+ * backends already), NO_MEMORY, or the error of the plugin's init. */
 ferry_status ferry_backend_create(ferry_agent *agent, const char *plugin, const ferry_param *params,
                                   size_t num_params, ferry_backend **out);
 

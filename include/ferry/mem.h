@@ -27,7 +27,8 @@ typedef enum ferry_mem_type {
 
 /* Name of a memory type ("DRAM", ...) or NULL when out of range. */
 const char *ferry_mem_type_name(ferry_mem_type type);
-/* Parses "DRAM"/"VRAM"/"FILE"/"BLOCK"/"OBJ" (and "cpu"/"cuda"), any case. */
+/* Parses "DRAM"/"VRAM"/"FILE"/"BLOCK"/"OBJ" (and "cpu", "cuda", "gpu"), any
+ * case. NOT_FOUND for other names. */
 ferry_status ferry_mem_type_parse(const char *name, ferry_mem_type *type);
 
 typedef struct ferry_desc {
@@ -84,20 +85,28 @@ void ferry_backend_sel_init(ferry_backend_sel *sel);
 
 /* Registers every descriptor of list as a region with the chosen backends
  * (all that accept the memory type when sel is NULL or empty). Atomic: on
- * error nothing stays registered. Regions of one memory type and device may
- * not overlap existing ones (FERRY_ERR_NOT_ALLOWED).
+ * error nothing stays registered. A region identical to a registered one
+ * (type, dev_id, addr, len) counts one more registration (deregister it as
+ * often) and gains the backends it lacked; a region overlapping a registered
+ * one otherwise, or another descriptor of the same list, is refused
+ * (NOT_ALLOWED), so lookups stay unambiguous.
  * Returns OK, INVALID_PARAM, NOT_FOUND (no backend accepts the type),
- * NOT_ALLOWED (overlap), NO_RESOURCES (ledger cap), NO_MEMORY, BACKEND. */
+ * NOT_ALLOWED (overlap), NO_RESOURCES (ledger cap), NO_MEMORY, or the
+ * backend's registration error. */
 ferry_status ferry_register(ferry_agent *agent, const ferry_dlist *list,
                             const ferry_backend_sel *sel);
 
 /* Deregisters regions. Each descriptor must match a registered region
  * exactly (same type, dev_id, addr, len): partial deregistration of a region
  * is refused with FERRY_ERR_NOT_FOUND, and nothing is deregistered then.
- * With sel, only those backends drop the region; the region leaves the
- * registry when no backend holds it. Prepared lists keep the regions they
- * cover alive: memory deregistered while prepared lists cover it stays
- * mapped until the last such list is released. */
+ * Prepared lists and requests keep the regions they use alive: memory
+ * deregistered while they cover it leaves the registry (new preps fail, the
+ * ledger no longer counts it) but stays mapped in the backends until the
+ * last of them is released.
+ * With sel, only those backends drop the region (at once; refused with
+ * NOT_ALLOWED while prepared lists or requests use the region); the region
+ * leaves the registry when no backend holds it.
+ * Returns OK, INVALID_PARAM, NOT_FOUND, NOT_ALLOWED. */
 ferry_status ferry_deregister(ferry_agent *agent, const ferry_dlist *list,
                               const ferry_backend_sel *sel);
 

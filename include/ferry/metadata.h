@@ -32,12 +32,15 @@ ferry_status ferry_md_get_partial(ferry_agent *agent, const ferry_dlist *const *
                                   const ferry_backend_sel *sel, void **blob, size_t *len);
 
 /* Loads a blob made by ferry_md_get_local/partial of any agent (its own
- * too, for loopback). A blob with connection info for a known name makes a
- * new generation: requests and prepared lists from older generations then
- * fail with STALE. A blob without connection info adds regions to the
- * current generation. Writes the remote name (up to FERRY_NAME_MAX + 1 bytes)
- * into name. Returns OK, INVALID_PARAM, BAD_METADATA, NOT_FOUND (partial blob
- * for an unknown agent), BACKEND, NO_MEMORY. */
+ * too, for loopback). A blob of a new instance of a known name (the peer
+ * restarted: another uid) makes a new generation: requests and prepared lists
+ * of older generations then fail with STALE. A blob of the same instance,
+ * full or partial, adds the regions it lists to the current generation
+ * (regions the peer has since deregistered stay listed until invalidation).
+ * Writes the remote name (up to FERRY_NAME_MAX + 1 bytes) into name.
+ * Returns OK, INVALID_PARAM, BAD_METADATA, NOT_FOUND (partial blob of an
+ * unknown agent), STALE (partial blob of another instance), BACKEND,
+ * NO_MEMORY, or a backend's load error. */
 ferry_status ferry_md_load(ferry_agent *agent, const void *blob, size_t len, char *name,
                            size_t name_cap);
 
@@ -49,7 +52,15 @@ ferry_status ferry_md_invalidate(ferry_agent *agent, const char *remote_agent);
  * every descriptor of list lies in one of its regions; NOT_FOUND otherwise. */
 ferry_status ferry_md_check(ferry_agent *agent, const char *remote_agent, const ferry_dlist *list);
 
-/* Current generation of a loaded remote (starts at 1). */
+/* Connects now to remote_agent through every backend that reaches it and
+ * can connect (otherwise connections are made on first use), so the first
+ * transfer does not pay for it. Returns OK, NOT_FOUND, STALE,
+ * REMOTE_DISCONNECT, BACKEND. */
+ferry_status ferry_md_connect(ferry_agent *agent, const char *remote_agent,
+                              const ferry_backend_sel *sel);
+
+/* Generation of a loaded remote: a number from an agent-wide counter that
+ * grows each time a remote agent (or a new instance of one) is loaded. */
 ferry_status ferry_md_generation(ferry_agent *agent, const char *remote_agent,
                                  uint64_t *generation);
 
@@ -78,7 +89,7 @@ ferry_status ferry_md_send_partial(ferry_agent *agent, const ferry_dlist *const 
                                    uint16_t port);
 
 /* Starts fetching remote_agent's metadata from the listener at ip:port
- * (the remote agent itself, or an agent that has loaded it) and loading it.
+ * (a listener serves its own agent's full metadata) and loading it.
  * Non-blocking: poll with ferry_md_fetch_check. Connection attempts are
  * retried until sc_timeout_ms, so a fetch may start before the peer listens.
  * label NULL: the full metadata. */

@@ -24,7 +24,8 @@ typedef struct ferry_notif_batch ferry_notif_batch;
 
 /* Sends msg alone to remote_agent through a backend with notification
  * support (sel to choose). Returns OK, INVALID_PARAM (NULL, too long),
- * NOT_FOUND (unknown agent or no backend), STALE, REMOTE_DISCONNECT, BACKEND. */
+ * NOT_FOUND (unknown or invalidated agent, or no backend), REMOTE_DISCONNECT,
+ * BACKEND. */
 ferry_status ferry_notif_send(ferry_agent *agent, const char *remote_agent, const void *msg,
                               size_t len, const ferry_backend_sel *sel);
 

@@ -134,7 +134,7 @@ typedef struct ferry_plugin_ops {
     /* ---- optional (NULL when absent) ---- */
 
     /* Does the backend move data between these two memory types for this
-     * direction (local transfer when remote is NULL)? OK or NOT_SUPPORTED.
+     * pair (local side's type, other side's type)? OK or NOT_SUPPORTED.
      * Absent: any pair of types in mem_mask. */
     ferry_status (*supports)(void *priv, ferry_mem_type local, ferry_mem_type remote);
     ferry_status (*connect)(void *priv, void *remote);

@@ -67,7 +67,10 @@ ferry_status ferry_xfer_create(ferry_agent *agent, ferry_xfer_op op, const ferry
                                const ferry_dlist *remote, const char *remote_agent,
                                const ferry_xfer_opts *opts, ferry_xfer **out);
 
-/* Replaces the notification sent by the next post (NULL/0: none). */
+/* Replaces the notification sent by the next post (NULL/0: none).
+ * Returns OK, INVALID_PARAM (too long), REPOST_ACTIVE (the request is in
+ * progress: the backend may still read the old one), NOT_SUPPORTED (the
+ * serving backend has no notifications), NO_MEMORY. */
 ferry_status ferry_xfer_set_notif(ferry_xfer *xfer, const void *notif, size_t notif_len);
 
 /* Posts the request. Returns OK (complete inline), IN_PROGRESS, or an error

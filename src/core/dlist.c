@@ -211,14 +211,15 @@ FY_API ferry_status ferry_dlist_get_meta(const ferry_dlist *l, size_t i, const v
 
 static ferry_status fy_dlist_to_md(const ferry_dlist *l, fy_md *md)
 {
-    *md = (fy_md){.kind = FY_MD_KIND_DLIST, .strided = l->strided};
+    /* stride_mem_type carries the list's type for plain lists too, so an
+     * empty list keeps it. */
+    *md = (fy_md){.kind = FY_MD_KIND_DLIST, .strided = l->strided, .stride_mem_type = l->type};
     if (l->strided) {
         md->stride_base = l->base;
         md->stride = l->stride;
         md->stride_len = l->len;
         md->stride_dev = l->dev_id;
         md->stride_count = l->count;
-        md->stride_mem_type = l->type;
         return FERRY_OK;
     }
     md->regions = calloc(l->count ? l->count : 1, sizeof(*md->regions));
@@ -253,7 +254,7 @@ static ferry_status fy_dlist_from_md(const fy_md *md, ferry_dlist **out)
         return ferry_dlist_create_strided((ferry_mem_type)md->stride_mem_type, md->stride_base,
                                           md->stride, md->stride_count, md->stride_len,
                                           md->stride_dev, out);
-    ferry_mem_type type = md->num_regions ? (ferry_mem_type)md->regions[0].mem_type : 0;
+    ferry_mem_type type = (ferry_mem_type)md->stride_mem_type;
     ferry_dlist *l = NULL;
     ferry_status rc = ferry_dlist_create(type, md->num_regions, &l);
     for (size_t i = 0; rc == FERRY_OK && i < md->num_regions; i++) {

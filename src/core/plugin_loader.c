@@ -254,6 +254,12 @@ ferry_status fy_plugin_find(const char *name, fy_plugin **out)
     return rc;
 }
 
+static int fy_name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Builtins first (in table order), then shared plugins sorted by name. */
 ferry_status fy_plugin_names(const char **names, size_t cap, size_t *count)
 {
     pthread_mutex_lock(&fy_plugins_mu);
@@ -269,6 +275,10 @@ ferry_status fy_plugin_names(const char **names, size_t cap, size_t *count)
         n++;
     }
     pthread_mutex_unlock(&fy_plugins_mu);
+    size_t first_shared = FY_NUM_BUILTINS < n ? FY_NUM_BUILTINS : n;
+    size_t shown = n < cap ? n : cap;
+    if (shown > first_shared)
+        qsort(names + first_shared, shown - first_shared, sizeof(*names), fy_name_cmp);
     *count = n;
     return FERRY_OK;
 }

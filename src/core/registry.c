@@ -3,7 +3,7 @@
  * regions keyed by (dev_id, addr), so the region covering a descriptor is
  * found by binary search in O(log n).
  *
- * Rules (see docs/api/mem.md):
+ * Rules (see docs/api/registration.md):
  *  - registering a region identical to a registered one (type, dev_id, addr,
  *    len) counts one more registration and adds any backend it lacks;
  *  - a region overlapping a registered one without being identical is

@@ -398,3 +398,37 @@ FY_API ferry_status ferry_md_generation(ferry_agent *agent, const char *remote_a
     fy_unlock(&agent->lock, false);
     return rem ? FERRY_OK : FERRY_ERR_NOT_FOUND;
 }
+
+static ferry_status fy_connect_backends(ferry_agent *agent, fy_remote *rem, uint32_t mask)
+{
+    for (uint32_t b = 0; b < agent->num_backends; b++) {
+        ferry_backend *be = agent->backends[b];
+        ferry_status (*connect)(void *, void *) = FY_OP(be, connect);
+        if (!connect || !(mask & rem->backend_mask & (1u << b)))
+            continue;
+        fy_be_enter(be);
+        ferry_status rc = connect(be->priv, rem->be_remote[b]);
+        fy_be_leave(be);
+        if (rc != FERRY_OK) {
+            fy_log(FERRY_LOG_ERROR, be->plugin->name, "connecting to %s: %s", rem->name,
+                   ferry_strerror(rc));
+            return rc > 0 ? FERRY_ERR_BACKEND : rc;
+        }
+    }
+    return FERRY_OK;
+}
+
+FY_API ferry_status ferry_md_connect(ferry_agent *agent, const char *remote_agent,
+                                     const ferry_backend_sel *sel)
+{
+    if (!agent || !remote_agent)
+        return FERRY_ERR_INVALID_PARAM;
+    uint32_t mask;
+    fy_lock_rd(&agent->lock);
+    fy_remote *rem = fy_remote_lookup(agent, remote_agent);
+    ferry_status rc = rem ? fy_sel_mask(agent, sel, &mask) : FERRY_ERR_NOT_FOUND;
+    if (rc == FERRY_OK)
+        rc = fy_connect_backends(agent, rem, mask);
+    fy_unlock(&agent->lock, false);
+    return rc;
+}

@@ -349,6 +349,7 @@ static ferry_status fy_post(ferry_xfer *x)
     if (st == FY_X_RUNNING && fy_xfer_poll(x) == FERRY_IN_PROGRESS)
         return FERRY_ERR_REPOST_ACTIVE;
     if (!atomic_load_explicit(&x->remote->valid, memory_order_acquire)) {
+        fy_xfer_finish(x, FERRY_ERR_STALE); /* status reports it too */
         snprintf(x->error, sizeof(x->error), "metadata of %s was invalidated", x->remote->name);
         return FERRY_ERR_STALE;
     }
