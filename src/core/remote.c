@@ -157,7 +157,11 @@ static ferry_status fy_rregion_load_slot(fy_load *ld, fy_rregion *rr, uint32_t j
     ferry_backend *be = ld->agent->backends[b];
     fy_bytes pub = ld->md->pubs[i * ld->md->num_backends + j];
     ferry_desc d = {rr->addr, rr->len, rr->dev_id};
-    fy_be_slot *s = &rr->slots[rr->num_slots];
+    fy_be_slot *slots = realloc(rr->slots, (rr->num_slots + 1) * sizeof(*slots));
+    if (!slots)
+        return FERRY_ERR_NO_MEMORY;
+    rr->slots = slots;
+    fy_be_slot *s = &slots[rr->num_slots];
     fy_be_enter(be);
     ferry_status rc = be->ops->rregion_load(be->priv, ld->rem->be_remote[b], rr->type, &d,
                                             pub.ptr, pub.len, &s->priv);
@@ -173,19 +177,14 @@ static ferry_status fy_rregion_load_slot(fy_load *ld, fy_rregion *rr, uint32_t j
     return FERRY_OK;
 }
 
-static ferry_status fy_rregion_build(fy_load *ld, size_t i)
+/* Loads region i's keys for the local backends that reach it and that rr
+ * does not hold yet (a known region may gain backends in a later blob). */
+static ferry_status fy_rregion_add_slots(fy_load *ld, fy_rregion *rr, size_t i)
 {
     const fy_md_region *r = &ld->md->regions[i];
-    fy_rregion *rr = calloc(1, sizeof(*rr));
-    if (!rr)
-        return FERRY_ERR_NO_MEMORY;
-    *rr = (fy_rregion){r->addr, r->len, r->dev_id, (ferry_mem_type)r->mem_type, 0, 0, NULL};
-    ld->fresh[ld->num_fresh++] = rr;
-    rr->slots = calloc(ld->md->num_backends ? ld->md->num_backends : 1, sizeof(*rr->slots));
-    if (!rr->slots)
-        return FERRY_ERR_NO_MEMORY;
     for (uint32_t j = 0; j < ld->md->num_backends; j++) {
-        if (!(r->backend_mask & (1u << j)) || ld->local_of[j] < 0)
+        int b = ld->local_of[j];
+        if (!(r->backend_mask & (1u << j)) || b < 0 || (rr->backend_mask & (1u << b)))
             continue;
         ferry_status rc = fy_rregion_load_slot(ld, rr, j, i);
         if (rc != FERRY_OK)
@@ -194,12 +193,25 @@ static ferry_status fy_rregion_build(fy_load *ld, size_t i)
     return FERRY_OK;
 }
 
-/* A region worth adding: well-formed and not already known. */
-static bool fy_region_is_new(fy_load *ld, const fy_md_region *r)
+static ferry_status fy_rregion_build(fy_load *ld, size_t i)
 {
+    const fy_md_region *r = &ld->md->regions[i];
+    fy_rregion *rr = calloc(1, sizeof(*rr));
+    if (!rr)
+        return FERRY_ERR_NO_MEMORY;
+    *rr = (fy_rregion){r->addr, r->len, r->dev_id, (ferry_mem_type)r->mem_type, 0, 0, NULL};
+    ld->fresh[ld->num_fresh++] = rr;
+    return fy_rregion_add_slots(ld, rr, i);
+}
+
+/* Adds region i, or the backends a known region lacks. */
+static ferry_status fy_load_region(fy_load *ld, size_t i)
+{
+    const fy_md_region *r = &ld->md->regions[i];
     if (!r->len || r->addr > UINT64_MAX - r->len)
-        return false;
-    return !fy_index_exact(&ld->rem->by_type[r->mem_type], r->addr, r->len, r->dev_id);
+        return FERRY_OK; /* malformed entries are ignored, as the codec allows none */
+    fy_rregion *known = fy_index_exact(&ld->rem->by_type[r->mem_type], r->addr, r->len, r->dev_id);
+    return known ? fy_rregion_add_slots(ld, known, i) : fy_rregion_build(ld, i);
 }
 
 /* Merges the new regions of one memory type into the remote's index. */
@@ -221,8 +233,7 @@ static ferry_status fy_load_regions(fy_load *ld)
         return FERRY_ERR_NO_MEMORY;
     ferry_status rc = FERRY_OK;
     for (size_t i = 0; i < n && rc == FERRY_OK; i++)
-        if (fy_region_is_new(ld, &ld->md->regions[i]))
-            rc = fy_rregion_build(ld, i);
+        rc = fy_load_region(ld, i);
     void **tmp = rc == FERRY_OK ? malloc((ld->num_fresh + 1) * sizeof(*tmp)) : NULL;
     if (rc == FERRY_OK && !tmp)
         rc = FERRY_ERR_NO_MEMORY;
