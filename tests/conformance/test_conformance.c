@@ -1,0 +1,620 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The conformance suite: what every backend must do, written once and run
+ * against each available backend ("conformance PLUGIN [key=value ...]
+ * [--pair|--loopback]"; exit 77 when the plugin is absent). The topology
+ * (one agent in loopback, or an initiator and a target) comes from the
+ * setup layer in cf_setup.c.
+ *
+ * Every transfer is verified byte for byte over the whole destination
+ * buffer, so a byte written outside a descriptor fails too. Random data and
+ * layouts come from a fixed seed (FY_SEED overrides it). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ferry/ferry.h>
+
+#include "conformance.h"
+#include "harness.h"
+#include "testutil.h"
+
+#define KB (1024u)
+#define MB (1024u * 1024u)
+
+static cf_env E;
+
+/* ---- random descriptor layouts ---- */
+
+/* n pairs of equal lengths, placed in a random order with random gaps in a
+ * local and a remote buffer (independently). */
+typedef struct layout {
+    size_t n;
+    uint64_t *len, *loff, *roff;
+    size_t lsize, rsize;
+} layout;
+
+static size_t place(uint64_t *off, const uint64_t *len, size_t n, tu_rng *rng)
+{
+    size_t *order = malloc(n * sizeof(*order)), pos = 0;
+    if (!order)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    for (size_t i = n; i-- > 1;) {
+        size_t j = (size_t)tu_rand_range(rng, 0, i), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (size_t k = 0; k < n; k++) {
+        pos += (size_t)tu_rand_range(rng, 0, 64);
+        off[order[k]] = pos;
+        pos += len[order[k]];
+    }
+    free(order);
+    return pos + 64;
+}
+
+static bool layout_make(layout *lo, size_t n, uint64_t max_len, uint64_t seed)
+{
+    tu_rng rng = tu_rng_seed(seed);
+    lo->n = n;
+    lo->len = malloc(n * sizeof(uint64_t));
+    lo->loff = malloc(n * sizeof(uint64_t));
+    lo->roff = malloc(n * sizeof(uint64_t));
+    if (!lo->len || !lo->loff || !lo->roff)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        lo->len[i] = tu_rand_range(&rng, 1, max_len);
+    lo->lsize = place(lo->loff, lo->len, n, &rng);
+    lo->rsize = place(lo->roff, lo->len, n, &rng);
+    return lo->lsize && lo->rsize;
+}
+
+static void layout_free(layout *lo)
+{
+    free(lo->len);
+    free(lo->loff);
+    free(lo->roff);
+}
+
+/* The list of one side, pairs in order; order[] (may be NULL) permutes
+ * the entries: entry k is pair order[k]. */
+static ferry_dlist *layout_list(const layout *lo, bool remote, const uint8_t *base,
+                                const size_t *order)
+{
+    ferry_dlist *l;
+    if (ferry_dlist_create(FERRY_MEM_DRAM, lo->n, &l) != FERRY_OK)
+        return NULL;
+    for (size_t k = 0; k < lo->n; k++) {
+        size_t i = order ? order[k] : k;
+        uint64_t off = remote ? lo->roff[i] : lo->loff[i];
+        if (ferry_dlist_add(l, (uintptr_t)base + off, lo->len[i], 0) != FERRY_OK) {
+            ferry_dlist_destroy(l);
+            return NULL;
+        }
+    }
+    return l;
+}
+
+/* ---- buffers: local at the initiator, remote at the target ---- */
+
+typedef struct bufs {
+    uint8_t *local, *remote, *expect;
+    size_t lsize, rsize;
+} bufs;
+
+static ferry_status bufs_open(bufs *b, size_t lsize, size_t rsize, uint64_t seed)
+{
+    b->lsize = lsize;
+    b->rsize = rsize;
+    b->local = tu_alloc(lsize);
+    b->remote = tu_alloc(rsize);
+    b->expect = malloc(lsize > rsize ? lsize : rsize);
+    if (!b->local || !b->remote || !b->expect)
+        return FERRY_ERR_NO_MEMORY;
+    tu_fill(b->local, lsize, seed);
+    tu_fill(b->remote, rsize, seed + 1);
+    ferry_status rc = cf_register(&E, false, b->local, lsize);
+    if (rc == FERRY_OK)
+        rc = cf_register(&E, true, b->remote, rsize);
+    return rc;
+}
+
+static void bufs_close(bufs *b)
+{
+    cf_deregister(&E, false, b->local, b->lsize);
+    cf_deregister(&E, true, b->remote, b->rsize);
+    free(b->local);
+    free(b->remote);
+    free(b->expect);
+}
+
+/* What the destination must hold after the layout's transfer. */
+static const uint8_t *expected(const bufs *b, const layout *lo, ferry_xfer_op op)
+{
+    bool write = op == FERRY_OP_WRITE;
+    memcpy(b->expect, write ? b->remote : b->local, write ? b->rsize : b->lsize);
+    for (size_t i = 0; i < lo->n; i++) {
+        if (write)
+            memcpy(b->expect + lo->roff[i], b->local + lo->loff[i], lo->len[i]);
+        else
+            memcpy(b->expect + lo->loff[i], b->remote + lo->roff[i], lo->len[i]);
+    }
+    return b->expect;
+}
+
+static bool dest_is(const bufs *b, ferry_xfer_op op, const uint8_t *want)
+{
+    return op == FERRY_OP_WRITE ? !memcmp(b->remote, want, b->rsize)
+                                : !memcmp(b->local, want, b->lsize);
+}
+
+/* ---- ad hoc and prepared requests over random layouts ---- */
+
+static void run_adhoc(ferry_xfer_op op)
+{
+    layout lo;
+    bufs b;
+    ferry_xfer *x;
+    uint64_t seed = tu_seed();
+    FY_REQUIRE(layout_make(&lo, 10000, 2048, seed));
+    FY_REQUIRE(bufs_open(&b, lo.lsize, lo.rsize, seed) == FERRY_OK);
+    ferry_dlist *l = layout_list(&lo, false, b.local, NULL);
+    ferry_dlist *r = layout_list(&lo, true, b.remote, NULL);
+    FY_REQUIRE(l && r);
+    const uint8_t *want = expected(&b, &lo, op);
+    FY_REQUIRE(ferry_xfer_create(E.ini, op, l, r, E.tgt_name, NULL, &x) == FERRY_OK);
+    FY_CHECK(ferry_xfer_backend(x) == E.ini_be);
+    FY_CHECK_EQ(cf_post_wait(&E, x), FERRY_OK);
+    FY_CHECK(dest_is(&b, op, want));
+    FY_CHECK_EQ(ferry_xfer_release(x), FERRY_OK);
+    ferry_dlist_destroy(l);
+    ferry_dlist_destroy(r);
+    bufs_close(&b);
+    layout_free(&lo);
+}
+
+static void test_write_adhoc(void) { run_adhoc(FERRY_OP_WRITE); }
+static void test_read_adhoc(void) { run_adhoc(FERRY_OP_READ); }
+
+static size_t *shuffled(size_t n, tu_rng *rng)
+{
+    size_t *p = malloc(n * sizeof(*p));
+    if (!p)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        p[i] = i;
+    for (size_t i = n; i-- > 1;) {
+        size_t j = (size_t)tu_rand_range(rng, 0, i), t = p[i];
+        p[i] = p[j];
+        p[j] = t;
+    }
+    return p;
+}
+
+/* The remote list is shuffled against the local one, and the request
+ * takes the pairs in yet another order: indices must be honoured. */
+static void run_prepped(ferry_xfer_op op)
+{
+    layout lo;
+    bufs b;
+    ferry_prepped *pl, *pr;
+    ferry_xfer *x;
+    uint64_t seed = tu_seed() + 1;
+    tu_rng rng = tu_rng_seed(seed);
+    FY_REQUIRE(layout_make(&lo, 10000, 2048, seed));
+    FY_REQUIRE(bufs_open(&b, lo.lsize, lo.rsize, seed) == FERRY_OK);
+    size_t *rorder = shuffled(lo.n, &rng), *pairs = shuffled(lo.n, &rng);
+    uint32_t *li = malloc(lo.n * sizeof(*li)), *ri = malloc(lo.n * sizeof(*ri));
+    FY_REQUIRE(rorder && pairs && li && ri);
+    size_t *rpos = malloc(lo.n * sizeof(*rpos)); /* pair i's entry in the remote list */
+    FY_REQUIRE(rpos);
+    for (size_t k = 0; k < lo.n; k++)
+        rpos[rorder[k]] = k;
+    for (size_t k = 0; k < lo.n; k++) {
+        li[k] = (uint32_t)pairs[k];
+        ri[k] = (uint32_t)rpos[pairs[k]];
+    }
+    ferry_dlist *l = layout_list(&lo, false, b.local, NULL);
+    ferry_dlist *r = layout_list(&lo, true, b.remote, rorder);
+    FY_REQUIRE(l && r);
+    FY_REQUIRE(ferry_prep_dlist(E.ini, NULL, l, NULL, &pl) == FERRY_OK);
+    FY_REQUIRE(ferry_prep_dlist(E.ini, E.tgt_name, r, NULL, &pr) == FERRY_OK);
+    FY_CHECK_EQ(ferry_prepped_count(pr), lo.n);
+    const uint8_t *want = expected(&b, &lo, op);
+    FY_REQUIRE(ferry_xfer_make(E.ini, op, pl, li, pr, ri, lo.n, NULL, &x) == FERRY_OK);
+    FY_CHECK_EQ(cf_post_wait(&E, x), FERRY_OK);
+    FY_CHECK(dest_is(&b, op, want));
+    ferry_xfer_release(x);
+    ferry_prepped_release(pl);
+    ferry_prepped_release(pr);
+    ferry_dlist_destroy(l);
+    ferry_dlist_destroy(r);
+    free(rorder);
+    free(pairs);
+    free(rpos);
+    free(li);
+    free(ri);
+    bufs_close(&b);
+    layout_free(&lo);
+}
+
+static void test_write_prepped(void) { run_prepped(FERRY_OP_WRITE); }
+static void test_read_prepped(void) { run_prepped(FERRY_OP_READ); }
+
+/* Many target regions, one descriptor exactly covering each: every region's
+ * own key must be used. */
+static void test_many_regions(void)
+{
+    const size_t n = 1000, each = 4 * KB;
+    uint8_t *local = tu_alloc(n * each), *remote = tu_alloc(n * each);
+    ferry_dlist *regions, *l;
+    ferry_xfer *x;
+    FY_REQUIRE(local && remote);
+    tu_fill(local, n * each, 5);
+    memset(remote, 0, n * each);
+    /* Regions with a one-page hole after each, so they cannot be merged. */
+    FY_REQUIRE(ferry_dlist_create(FERRY_MEM_DRAM, n / 2, &regions) == FERRY_OK);
+    for (size_t i = 0; i < n; i += 2)
+        FY_CHECK_EQ(ferry_dlist_add(regions, (uintptr_t)remote + i * each, each, 0), FERRY_OK);
+    FY_REQUIRE(cf_register_list(&E, true, regions) == FERRY_OK);
+    FY_REQUIRE(cf_register(&E, false, local, n * each) == FERRY_OK);
+    FY_REQUIRE(ferry_dlist_create(FERRY_MEM_DRAM, n / 2, &l) == FERRY_OK);
+    for (size_t i = 0; i < n; i += 2)
+        FY_CHECK_EQ(ferry_dlist_add(l, (uintptr_t)local + i * each, each, 0), FERRY_OK);
+    FY_REQUIRE(ferry_xfer_create(E.ini, FERRY_OP_WRITE, l, regions, E.tgt_name, NULL, &x) ==
+               FERRY_OK);
+    FY_CHECK_EQ(cf_post_wait(&E, x), FERRY_OK);
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        bool copied = i % 2 == 0;
+        ok &= copied ? !memcmp(remote + i * each, local + i * each, each)
+                     : remote[i * each] == 0 && !memcmp(remote + i * each, remote + i * each + 1,
+                                                        each - 1);
+    }
+    FY_CHECK(ok);
+    ferry_xfer_release(x);
+    FY_CHECK_EQ(ferry_deregister(E.tgt, regions, NULL), FERRY_OK);
+    FY_CHECK_EQ(cf_deregister(&E, false, local, n * each), FERRY_OK);
+    ferry_dlist_destroy(regions);
+    ferry_dlist_destroy(l);
+    free(local);
+    free(remote);
+}
+
+/* A few large descriptors: the bulk path (pools, rendezvous...). */
+static void test_large_transfer(void)
+{
+    bufs b;
+    ferry_xfer *x;
+    const size_t size = 16 * MB;
+    FY_REQUIRE(bufs_open(&b, size, size, 77) == FERRY_OK);
+    const size_t quarter = size / 4;
+    ferry_dlist *l, *r;
+    FY_REQUIRE(ferry_dlist_create(FERRY_MEM_DRAM, 4, &l) == FERRY_OK);
+    FY_REQUIRE(ferry_dlist_create(FERRY_MEM_DRAM, 4, &r) == FERRY_OK);
+    for (size_t i = 0; i < 4; i++) {
+        FY_CHECK_EQ(ferry_dlist_add(l, (uintptr_t)b.local + i * quarter, quarter, 0), FERRY_OK);
+        FY_CHECK_EQ(ferry_dlist_add(r, (uintptr_t)b.remote + (3 - i) * quarter, quarter, 0),
+                    FERRY_OK);
+    }
+    FY_REQUIRE(ferry_xfer_create(E.ini, FERRY_OP_WRITE, l, r, E.tgt_name, NULL, &x) == FERRY_OK);
+    FY_CHECK_EQ(cf_post_wait(&E, x), FERRY_OK);
+    bool ok = true;
+    for (size_t i = 0; i < 4; i++)
+        ok &= !memcmp(b.remote + (3 - i) * quarter, b.local + i * quarter, quarter);
+    FY_CHECK(ok);
+    ferry_xfer_release(x);
+    ferry_dlist_destroy(l);
+    ferry_dlist_destroy(r);
+    bufs_close(&b);
+}
+
+/* ---- notifications ---- */
+
+static ferry_status simple_xfer(const bufs *b, size_t len, ferry_xfer_op op, const char *notif,
+                                ferry_xfer **x)
+{
+    ferry_xfer_opts opts;
+    ferry_xfer_opts_init(&opts);
+    opts.notif = notif;
+    opts.notif_len = notif ? strlen(notif) : 0;
+    ferry_dlist *l = tu_list1(b->local, len), *r = tu_list1(b->remote, len);
+    ferry_status rc = l && r ? ferry_xfer_create(E.ini, op, l, r, E.tgt_name, &opts, x)
+                             : FERRY_ERR_NO_MEMORY;
+    ferry_dlist_destroy(l);
+    ferry_dlist_destroy(r);
+    return rc;
+}
+
+/* When the notification is seen at the target the data is there; it comes
+ * once per post. */
+static void test_notif_once_after_data(void)
+{
+    bufs b;
+    ferry_xfer *x;
+    const size_t size = 8 * MB;
+    if (!(E.caps.flags & FERRY_CAP_NOTIF))
+        FY_SKIP("backend without notifications");
+    FY_REQUIRE(bufs_open(&b, size, size, 11) == FERRY_OK);
+    FY_REQUIRE(simple_xfer(&b, size, FERRY_OP_WRITE, "cf-data-done", &x) == FERRY_OK);
+    for (uint64_t round = 0; round < 3; round++) {
+        tu_fill(b.local, size, 100 + round);
+        ferry_status rc = ferry_xfer_post(x);
+        FY_CHECK(rc == FERRY_OK || rc == FERRY_IN_PROGRESS);
+        FY_CHECK_EQ(cf_wait_notif(&E, "cf-data-done", 12, TU_TIMEOUT_MS), FERRY_OK);
+        FY_CHECK(!memcmp(b.local, b.remote, size));
+        FY_CHECK_EQ(cf_wait(&E, x, TU_TIMEOUT_MS), FERRY_OK);
+        FY_CHECK_EQ(cf_drain_notifs(&E, 20), 0);
+    }
+    ferry_xfer_release(x);
+    bufs_close(&b);
+}
+
+/* READ requests carry notifications to the target too. */
+static void test_notif_with_read(void)
+{
+    bufs b;
+    ferry_xfer *x;
+    if (!(E.caps.flags & FERRY_CAP_NOTIF))
+        FY_SKIP("backend without notifications");
+    FY_REQUIRE(bufs_open(&b, 64 * KB, 64 * KB, 12) == FERRY_OK);
+    FY_REQUIRE(simple_xfer(&b, 64 * KB, FERRY_OP_READ, "cf-read-done", &x) == FERRY_OK);
+    FY_CHECK_EQ(cf_post_wait(&E, x), FERRY_OK);
+    FY_CHECK(!memcmp(b.local, b.remote, 64 * KB));
+    FY_CHECK_EQ(cf_wait_notif(&E, "cf-read-done", 12, TU_TIMEOUT_MS), FERRY_OK);
+    FY_CHECK_EQ(cf_drain_notifs(&E, 20), 0);
+    ferry_xfer_release(x);
+    bufs_close(&b);
+}
+
+static void test_notif_alone(void)
+{
+    if (!(E.caps.flags & FERRY_CAP_NOTIF))
+        FY_SKIP("backend without notifications");
+    for (int i = 0; i < 10; i++) {
+        char msg[32];
+        snprintf(msg, sizeof(msg), "cf-alone-%d", i);
+        FY_CHECK_EQ(ferry_notif_send(E.ini, E.tgt_name, msg, strlen(msg), NULL), FERRY_OK);
+    }
+    for (int i = 9; i >= 0; i--) { /* not ordered: take them in any order */
+        char msg[32];
+        snprintf(msg, sizeof(msg), "cf-alone-%d", i);
+        FY_CHECK_EQ(cf_wait_notif(&E, msg, strlen(msg), TU_TIMEOUT_MS), FERRY_OK);
+    }
+    FY_CHECK_EQ(cf_drain_notifs(&E, 20), 0);
+}
+
+/* ---- repost and release ---- */
+
+static void test_repost(void)
+{
+    bufs b;
+    ferry_xfer *x;
+    FY_REQUIRE(bufs_open(&b, 256 * KB, 256 * KB, 13) == FERRY_OK);
+    FY_REQUIRE(simple_xfer(&b, 256 * KB, FERRY_OP_WRITE, NULL, &x) == FERRY_OK);
+    for (uint64_t round = 0; round < 5; round++) {
+        tu_fill(b.local, b.lsize, 200 + round);
+        FY_CHECK_EQ(cf_post_wait(&E, x), FERRY_OK);
+        FY_CHECK(!memcmp(b.local, b.remote, b.rsize));
+    }
+    ferry_xfer_release(x);
+    bufs_close(&b);
+}
+
+/* A post while the request runs is refused and starts nothing; a backend
+ * that completed the first post already may accept the second. */
+static void test_repost_while_active(void)
+{
+    bufs b;
+    ferry_xfer *x;
+    const size_t size = 32 * MB;
+    bool notif = E.caps.flags & FERRY_CAP_NOTIF;
+    FY_REQUIRE(bufs_open(&b, size, size, 14) == FERRY_OK);
+    FY_REQUIRE(simple_xfer(&b, size, FERRY_OP_WRITE, notif ? "cf-repost" : NULL, &x) ==
+               FERRY_OK);
+    ferry_status first = ferry_xfer_post(x);
+    FY_CHECK(first == FERRY_OK || first == FERRY_IN_PROGRESS);
+    ferry_status second = ferry_xfer_post(x);
+    FY_CHECK(second == FERRY_ERR_REPOST_ACTIVE || second == FERRY_OK ||
+             second == FERRY_IN_PROGRESS);
+    if (first == FERRY_OK)
+        FY_CHECK(second != FERRY_ERR_REPOST_ACTIVE); /* it was not active */
+    FY_CHECK_EQ(cf_wait(&E, x, TU_TIMEOUT_MS), FERRY_OK);
+    FY_CHECK(!memcmp(b.local, b.remote, size));
+    if (notif)
+        FY_CHECK_EQ(cf_drain_notifs(&E, 50), second == FERRY_ERR_REPOST_ACTIVE ? 1 : 2);
+    ferry_xfer_release(x);
+    bufs_close(&b);
+}
+
+/* Once release returns, the destination does not change any more. */
+static void test_release_in_progress(void)
+{
+    bufs b;
+    ferry_xfer *x;
+    const size_t size = 32 * MB;
+    FY_REQUIRE(bufs_open(&b, size, size, 15) == FERRY_OK);
+    FY_REQUIRE(simple_xfer(&b, size, FERRY_OP_WRITE, NULL, &x) == FERRY_OK);
+    ferry_status rc = ferry_xfer_post(x);
+    FY_CHECK(rc == FERRY_OK || rc == FERRY_IN_PROGRESS);
+    rc = ferry_xfer_release(x);
+    FY_CHECK(rc == FERRY_OK || rc < 0); /* an error is allowed: the handle is gone anyway */
+    uint64_t h = tu_hash(b.remote, size);
+    cf_drain_notifs(&E, 100);
+    FY_CHECK_EQ(tu_hash(b.remote, size), h);
+    /* The backend goes on serving. */
+    FY_REQUIRE(simple_xfer(&b, 4 * KB, FERRY_OP_WRITE, NULL, &x) == FERRY_OK);
+    FY_CHECK_EQ(cf_post_wait(&E, x), FERRY_OK);
+    FY_CHECK(!memcmp(b.local, b.remote, 4 * KB));
+    ferry_xfer_release(x);
+    bufs_close(&b);
+}
+
+static void test_release_unposted(void)
+{
+    bufs b;
+    ferry_xfer *x;
+    FY_REQUIRE(bufs_open(&b, 64 * KB, 64 * KB, 16) == FERRY_OK);
+    FY_REQUIRE(simple_xfer(&b, 64 * KB, FERRY_OP_WRITE, NULL, &x) == FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_status(x), FERRY_ERR_NOT_POSTED);
+    FY_CHECK_EQ(ferry_xfer_release(x), FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_release(NULL), FERRY_OK);
+    bufs_close(&b);
+}
+
+/* ---- generations ---- */
+
+static void test_stale_generation(void)
+{
+    bufs b;
+    ferry_prepped *pl, *pr, *pr2;
+    ferry_xfer *x, *old;
+    uint32_t idx = 0;
+    FY_REQUIRE(bufs_open(&b, 64 * KB, 64 * KB, 17) == FERRY_OK);
+    ferry_dlist *l = tu_list1(b.local, 64 * KB), *r = tu_list1(b.remote, 64 * KB);
+    FY_REQUIRE(ferry_prep_dlist(E.ini, NULL, l, NULL, &pl) == FERRY_OK);
+    FY_REQUIRE(ferry_prep_dlist(E.ini, E.tgt_name, r, NULL, &pr) == FERRY_OK);
+    FY_REQUIRE(ferry_xfer_make(E.ini, FERRY_OP_WRITE, pl, &idx, pr, &idx, 1, NULL, &old) ==
+               FERRY_OK);
+    FY_CHECK_EQ(cf_post_wait(&E, old), FERRY_OK);
+
+    FY_REQUIRE(cf_publish(&E) == FERRY_OK); /* a new generation */
+    x = NULL;
+    FY_CHECK_EQ(ferry_xfer_make(E.ini, FERRY_OP_WRITE, pl, &idx, pr, &idx, 1, NULL, &x),
+                FERRY_ERR_STALE);
+    FY_CHECK_EQ(ferry_xfer_post(old), FERRY_ERR_STALE);
+    FY_REQUIRE(ferry_prep_dlist(E.ini, E.tgt_name, r, NULL, &pr2) == FERRY_OK);
+    FY_REQUIRE(ferry_xfer_make(E.ini, FERRY_OP_WRITE, pl, &idx, pr2, &idx, 1, NULL, &x) ==
+               FERRY_OK);
+    tu_fill(b.local, 64 * KB, 99);
+    FY_CHECK_EQ(cf_post_wait(&E, x), FERRY_OK);
+    FY_CHECK(!memcmp(b.local, b.remote, 64 * KB));
+    ferry_xfer_release(x);
+    ferry_xfer_release(old);
+    ferry_prepped_release(pl);
+    ferry_prepped_release(pr);
+    ferry_prepped_release(pr2);
+    ferry_dlist_destroy(l);
+    ferry_dlist_destroy(r);
+    bufs_close(&b);
+}
+
+/* ---- telemetry, cost, counters, errors ---- */
+
+static void test_telemetry(void)
+{
+    bufs b;
+    ferry_xfer *x;
+    ferry_xfer_telemetry t;
+    FY_REQUIRE(bufs_open(&b, 1 * MB, 1 * MB, 18) == FERRY_OK);
+    FY_REQUIRE(simple_xfer(&b, 1 * MB, FERRY_OP_WRITE, NULL, &x) == FERRY_OK);
+    ferry_xfer_telemetry_init(&t);
+    FY_CHECK_EQ(ferry_xfer_get_telemetry(x, &t), FERRY_ERR_NOT_POSTED);
+    FY_CHECK_EQ(cf_post_wait(&E, x), FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_get_telemetry(x, &t), FERRY_OK);
+    FY_CHECK_EQ(t.total_bytes, 1 * MB);
+    FY_CHECK_EQ(t.desc_count, 1);
+    FY_CHECK(t.start_us > 0);
+    FY_CHECK(t.xfer_us >= t.post_us);
+    ferry_xfer_release(x);
+    bufs_close(&b);
+}
+
+static void test_estimate(void)
+{
+    bufs b;
+    ferry_xfer *x;
+    ferry_xfer_cost c;
+    FY_REQUIRE(bufs_open(&b, 1 * MB, 1 * MB, 19) == FERRY_OK);
+    FY_REQUIRE(simple_xfer(&b, 1 * MB, FERRY_OP_WRITE, NULL, &x) == FERRY_OK);
+    ferry_xfer_cost_init(&c);
+    ferry_status rc = ferry_xfer_estimate(x, &c);
+    FY_CHECK(rc == FERRY_OK || rc == FERRY_ERR_NOT_SUPPORTED);
+    if (rc == FERRY_OK)
+        FY_CHECK(c.duration_us >= 0 && c.error_margin_us >= 0);
+    ferry_xfer_release(x);
+    bufs_close(&b);
+}
+
+static void test_counters(void)
+{
+    bufs b;
+    ferry_xfer *x;
+    ferry_counters before, after;
+    FY_REQUIRE(bufs_open(&b, 100 * KB, 100 * KB, 20) == FERRY_OK);
+    ferry_counters_init(&before);
+    ferry_counters_init(&after);
+    FY_REQUIRE(ferry_counters_get(E.ini, &before) == FERRY_OK);
+    FY_REQUIRE(simple_xfer(&b, 100 * KB, FERRY_OP_WRITE, NULL, &x) == FERRY_OK);
+    FY_CHECK_EQ(cf_post_wait(&E, x), FERRY_OK);
+    ferry_xfer_release(x);
+    FY_REQUIRE(simple_xfer(&b, 10 * KB, FERRY_OP_READ, NULL, &x) == FERRY_OK);
+    FY_CHECK_EQ(cf_post_wait(&E, x), FERRY_OK);
+    ferry_xfer_release(x);
+    FY_REQUIRE(ferry_counters_get(E.ini, &after) == FERRY_OK);
+    FY_CHECK_EQ(after.tx_bytes - before.tx_bytes, 100 * KB);
+    FY_CHECK_EQ(after.tx_requests - before.tx_requests, 1);
+    FY_CHECK_EQ(after.rx_bytes - before.rx_bytes, 10 * KB);
+    FY_CHECK_EQ(after.rx_requests - before.rx_requests, 1);
+    FY_CHECK_EQ(after.xfer_errors, before.xfer_errors);
+    bufs_close(&b);
+}
+
+static void test_errors(void)
+{
+    bufs b;
+    ferry_xfer *x = NULL;
+    FY_REQUIRE(bufs_open(&b, 64 * KB, 64 * KB, 21) == FERRY_OK);
+    ferry_dlist *l = tu_list1(b.local, 4 * KB), *r_short = tu_list1(b.remote, 2 * KB);
+    ferry_dlist *r_out = tu_list1(b.remote + 62 * KB, 4 * KB);
+    FY_REQUIRE(l && r_short && r_out);
+    FY_CHECK_EQ(ferry_xfer_create(E.ini, FERRY_OP_WRITE, l, r_short, E.tgt_name, NULL, &x),
+                FERRY_ERR_MISMATCH);
+    FY_CHECK_EQ(ferry_xfer_create(E.ini, FERRY_OP_WRITE, l, r_out, E.tgt_name, NULL, &x),
+                FERRY_ERR_NOT_FOUND);
+    FY_CHECK_EQ(ferry_xfer_create(E.ini, FERRY_OP_WRITE, l, r_out, "cf-nobody", NULL, &x),
+                FERRY_ERR_NOT_FOUND);
+    FY_CHECK(x == NULL);
+    ferry_dlist_destroy(l);
+    ferry_dlist_destroy(r_short);
+    ferry_dlist_destroy(r_out);
+    bufs_close(&b);
+}
+
+int main(int argc, char **argv)
+{
+    const char *why;
+    ferry_status rc = cf_env_open(&E, argc, argv, &why);
+    if (rc == FERRY_ERR_NOT_FOUND || rc == FERRY_ERR_NOT_SUPPORTED) {
+        char reason[256];
+        snprintf(reason, sizeof(reason), "%s: %s", argc > 1 ? argv[1] : "?", why);
+        fy_test_skip_all(reason);
+    }
+    if (rc != FERRY_OK) {
+        printf("Bail out! %s (%s)\n", why, ferry_strerror(rc));
+        return 1;
+    }
+    printf("# %s in %s topology, seed %#llx\n", E.plugin, E.pair ? "pair" : "loopback",
+           (unsigned long long)tu_seed());
+    FY_RUN(test_write_adhoc);
+    FY_RUN(test_read_adhoc);
+    FY_RUN(test_write_prepped);
+    FY_RUN(test_read_prepped);
+    FY_RUN(test_many_regions);
+    FY_RUN(test_large_transfer);
+    FY_RUN(test_notif_once_after_data);
+    FY_RUN(test_notif_with_read);
+    FY_RUN(test_notif_alone);
+    FY_RUN(test_repost);
+    FY_RUN(test_repost_while_active);
+    FY_RUN(test_release_in_progress);
+    FY_RUN(test_release_unposted);
+    FY_RUN(test_stale_generation);
+    FY_RUN(test_telemetry);
+    FY_RUN(test_estimate);
+    FY_RUN(test_counters);
+    FY_RUN(test_errors);
+    cf_env_close(&E);
+    return fy_test_done();
+}
