@@ -1,38 +1,59 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ferry-demo: a prefill agent's KV cache moved into a decode agent's cache,
- * block by block, the way disaggregated serving does it.
+/* ferry-demo: disaggregated serving's main move, between two processes.
  *
- * The cache has the shape of Llama-3.1-8B (32 layers, K and V, 8 KV heads,
- * head dim 128, bf16, 16 tokens per block): one region per layer and K/V,
- * a prepared list of every block on each side, then one request that READs
- * the blocks of one prompt by index (the decode side places them in its own
- * free blocks) with a notification carrying the request id. Every byte is
- * verified. Today both caches live in one process and move through the LOCAL
- * backend (loopback); the two-process version runs the same flow over UCX. */
+ * A prefill process holds a KV cache shaped like Llama-3.1-8B's (32 layers,
+ * K and V, 8 KV heads, head dim 128, bf16, 16 tokens per block: 32 KiB
+ * blocks), registered one region per layer and K/V as engines do. A decode
+ * process fetches its metadata over ferry's side channel and READs the
+ * blocks of one request by index into its own free blocks through UCX, with
+ * a notification carrying the request id and a digest of what arrived.
+ * Decode checks every byte against the pattern; prefill checks the digest
+ * against its own blocks. With --write the prefill side WRITEs instead (it
+ * fetches the decode side's metadata) and decode checks on arrival.
+ *
+ * Like engines, the two sides tell each other where their caches start out
+ * of band (here: the pipe between the processes; vLLM uses ZMQ); ferry's own
+ * side channel carries the metadata.
+ *
+ * Usage: ferry-demo [--write] [--tokens N] [--iters N] [--backend NAME]
+ * (the program starts the prefill process itself). */
 #include <ferry/ferry.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
-typedef struct kv_shape {
-    unsigned layers, kv_heads, head_dim, dtype_bytes, block_tokens, num_blocks;
-} kv_shape;
+#define LAYERS      32
+#define PLANES      (LAYERS * 2)
+#define BLOCK_BYTES (16u * 8u * 128u * 2u) /* tokens x KV heads x head dim x bf16 */
+#define NUM_BLOCKS  128u
+#define PLANE_BYTES ((size_t)BLOCK_BYTES * NUM_BLOCKS)
+#define TIMEOUT_MS  10000u
 
-typedef struct kv_cache {
-    uint8_t **planes; /* layers * 2 planes (K, V) of num_blocks blocks */
-    size_t block_bytes, plane_bytes;
-    unsigned num_planes;
-} kv_cache;
+typedef struct demo {
+    bool write, is_prefill;
+    unsigned tokens, iters, n; /* n: blocks per plane in the request */
+    const char *backend;
+    ferry_agent *agent;
+    uint8_t *planes[PLANES];
+    ferry_dlist *regions, *blocks;
+    unsigned src[NUM_BLOCKS], dst[NUM_BLOCKS]; /* request's blocks on each side */
+    uint16_t peer_port;
+    uint64_t peer_planes[PLANES]; /* the other side's plane addresses */
+    int to_peer, from_peer;       /* the out-of-band pipe */
+} demo;
 
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        ferry_status rc_ = (call);                                                       \
-        if (rc_ < 0) {                                                                   \
-            fprintf(stderr, "ferry-demo: %s: %s\n", #call, ferry_strerror(rc_));        \
-            exit(1);                                                                     \
-        }                                                                                \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        ferry_status rc_ = (call);                                                                 \
+        if (rc_ < 0) {                                                                             \
+            fprintf(stderr, "ferry-demo %s: %s: %s\n", d->is_prefill ? "prefill" : "decode",       \
+                    #call, ferry_strerror(rc_));                                                   \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static double now_s(void)
@@ -42,209 +63,396 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void cache_alloc(kv_cache *c, const kv_shape *s)
-{
-    c->block_bytes = (size_t)s->block_tokens * s->kv_heads * s->head_dim * s->dtype_bytes;
-    c->plane_bytes = c->block_bytes * s->num_blocks;
-    c->num_planes = s->layers * 2;
-    c->planes = calloc(c->num_planes, sizeof(*c->planes));
-    for (unsigned p = 0; p < c->num_planes; p++) {
-        c->planes[p] = aligned_alloc(4096, c->plane_bytes);
-        if (!c->planes[p]) {
-            fprintf(stderr, "ferry-demo: out of memory\n");
-            exit(1);
-        }
-        memset(c->planes[p], 0, c->plane_bytes);
-    }
-}
-
-static void cache_free(kv_cache *c)
-{
-    for (unsigned p = 0; p < c->num_planes; p++)
-        free(c->planes[p]);
-    free(c->planes);
-}
-
-/* One region per plane, as engines register one tensor per layer and K/V. */
-static ferry_dlist *cache_regions(const kv_cache *c)
-{
-    ferry_dlist *l;
-    CHECK(ferry_dlist_create(FERRY_MEM_DRAM, c->num_planes, &l));
-    for (unsigned p = 0; p < c->num_planes; p++)
-        CHECK(ferry_dlist_add(l, (uintptr_t)c->planes[p], c->plane_bytes, 0));
-    return l;
-}
-
-/* Every block of every plane: descriptor (plane * num_blocks + block). */
-static ferry_dlist *cache_blocks(const kv_cache *c, unsigned num_blocks)
-{
-    ferry_dlist *l;
-    CHECK(ferry_dlist_create(FERRY_MEM_DRAM, (size_t)c->num_planes * num_blocks, &l));
-    for (unsigned p = 0; p < c->num_planes; p++)
-        for (unsigned b = 0; b < num_blocks; b++)
-            CHECK(ferry_dlist_add(l, (uintptr_t)(c->planes[p] + (size_t)b * c->block_bytes),
-                                  c->block_bytes, 0));
-    return l;
-}
-
 static uint8_t pattern(unsigned plane, unsigned block, size_t off)
 {
     return (uint8_t)(plane * 131u + block * 31u + off * 7u + (off >> 9));
 }
 
-static void prefill_write(kv_cache *c, const unsigned *blocks, unsigned n)
+/* FNV-1a over the request's blocks, in request order. */
+static uint64_t digest(const demo *d, const unsigned *blocks)
 {
-    for (unsigned p = 0; p < c->num_planes; p++)
-        for (unsigned i = 0; i < n; i++)
-            for (size_t o = 0; o < c->block_bytes; o++)
-                c->planes[p][(size_t)blocks[i] * c->block_bytes + o] = pattern(p, blocks[i], o);
+    uint64_t h = 1469598103934665603ull;
+    for (unsigned p = 0; p < PLANES; p++)
+        for (unsigned i = 0; i < d->n; i++)
+            for (size_t o = 0; o < BLOCK_BYTES; o++)
+                h = (h ^ d->planes[p][(size_t)blocks[i] * BLOCK_BYTES + o]) * 1099511628211ull;
+    return h;
 }
 
-static size_t decode_verify(const kv_cache *c, const unsigned *src, const unsigned *dst,
-                            unsigned n)
+static size_t count_bad(const demo *d)
 {
     size_t bad = 0;
-    for (unsigned p = 0; p < c->num_planes; p++)
-        for (unsigned i = 0; i < n; i++)
-            for (size_t o = 0; o < c->block_bytes; o++)
-                bad += c->planes[p][(size_t)dst[i] * c->block_bytes + o] != pattern(p, src[i], o);
+    for (unsigned p = 0; p < PLANES; p++)
+        for (unsigned i = 0; i < d->n; i++)
+            for (size_t o = 0; o < BLOCK_BYTES; o++)
+                bad +=
+                    d->planes[p][(size_t)d->dst[i] * BLOCK_BYTES + o] != pattern(p, d->src[i], o);
     return bad;
 }
 
-/* Index arrays: for each plane, the request's blocks. */
-static uint32_t *request_indices(const kv_cache *c, const unsigned *blocks, unsigned n,
-                                 unsigned num_blocks)
+/* ---- setup ---- */
+
+static void demo_agent(demo *d, const char *name)
 {
-    uint32_t *idx = malloc(sizeof(*idx) * c->num_planes * n);
-    for (unsigned p = 0; p < c->num_planes; p++)
-        for (unsigned i = 0; i < n; i++)
-            idx[p * n + i] = p * num_blocks + blocks[i];
+    ferry_agent_config cfg;
+    ferry_agent_config_init(&cfg);
+    cfg.name = name;
+    cfg.telemetry = true;
+    cfg.listen = true;
+    cfg.listen_host = "127.0.0.1";
+    /* The side serving the other's requests makes progress on its own. */
+    cfg.progress_thread = true;
+    ferry_backend *be;
+    CHECK(ferry_agent_create(&cfg, &d->agent));
+    CHECK(ferry_backend_create(d->agent, d->backend, NULL, 0, &be));
+}
+
+/* One region per plane; a descriptor per block: (plane * NUM_BLOCKS + b). */
+static void demo_cache(demo *d)
+{
+    CHECK(ferry_dlist_create(FERRY_MEM_DRAM, PLANES, &d->regions));
+    CHECK(ferry_dlist_create(FERRY_MEM_DRAM, PLANES * NUM_BLOCKS, &d->blocks));
+    for (unsigned p = 0; p < PLANES; p++) {
+        d->planes[p] = aligned_alloc(4096, PLANE_BYTES);
+        if (!d->planes[p]) {
+            fprintf(stderr, "ferry-demo: out of memory\n");
+            exit(1);
+        }
+        memset(d->planes[p], 0, PLANE_BYTES);
+        CHECK(ferry_dlist_add(d->regions, (uintptr_t)d->planes[p], PLANE_BYTES, 0));
+        for (unsigned b = 0; b < NUM_BLOCKS; b++)
+            CHECK(ferry_dlist_add(d->blocks, (uintptr_t)(d->planes[p] + (size_t)b * BLOCK_BYTES),
+                                  BLOCK_BYTES, 0));
+    }
+    CHECK(ferry_register(d->agent, d->regions, NULL));
+    /* The prompt sits in scattered prefill blocks; decode has other free ones. */
+    for (unsigned i = 0; i < d->n; i++) {
+        d->src[i] = (i * 7u + 3u) % NUM_BLOCKS;
+        d->dst[i] = NUM_BLOCKS - 1 - i;
+    }
+    if (d->is_prefill)
+        for (unsigned p = 0; p < PLANES; p++)
+            for (unsigned i = 0; i < d->n; i++)
+                for (size_t o = 0; o < BLOCK_BYTES; o++)
+                    d->planes[p][(size_t)d->src[i] * BLOCK_BYTES + o] = pattern(p, d->src[i], o);
+}
+
+static void demo_free(demo *d)
+{
+    CHECK(ferry_deregister(d->agent, d->regions, NULL));
+    ferry_dlist_destroy(d->regions);
+    ferry_dlist_destroy(d->blocks);
+    ferry_agent_destroy(d->agent);
+    for (unsigned p = 0; p < PLANES; p++)
+        free(d->planes[p]);
+}
+
+static uint32_t *request_indices(const demo *d, const unsigned *blocks)
+{
+    uint32_t *idx = malloc(sizeof(*idx) * PLANES * d->n);
+    for (unsigned p = 0; p < PLANES; p++)
+        for (unsigned i = 0; i < d->n; i++)
+            idx[p * d->n + i] = p * NUM_BLOCKS + blocks[i];
     return idx;
 }
 
-static ferry_status wait_done(ferry_xfer *x, ferry_status rc)
+/* ---- notifications ---- */
+
+/* Waits for one notification from `from` and copies it into msg. */
+static void wait_notif(demo *d, const char *from, char *msg, size_t cap)
 {
-    while (rc == FERRY_IN_PROGRESS)
-        rc = ferry_xfer_status(x);
-    return rc;
+    double deadline = now_s() + TIMEOUT_MS / 1000.0;
+    while (now_s() < deadline) {
+        ferry_notif_batch *b;
+        CHECK(ferry_notif_take(d->agent, from, &b));
+        const char *who;
+        const void *m;
+        size_t len = 0;
+        bool got = ferry_notif_batch_count(b) > 0 &&
+                   ferry_notif_batch_get(b, 0, &who, &m, &len) == FERRY_OK;
+        if (got) {
+            len = len < cap - 1 ? len : cap - 1;
+            memcpy(msg, m, len);
+            msg[len] = '\0';
+        }
+        ferry_notif_batch_free(b);
+        if (got)
+            return;
+        usleep(50);
+    }
+    fprintf(stderr, "ferry-demo: no notification from %s within %u ms\n", from, TIMEOUT_MS);
+    exit(1);
 }
 
-static double memcpy_anchor(const kv_cache *src, kv_cache *dst, const unsigned *s,
-                            const unsigned *d, unsigned n, int iters)
+/* ---- out of band: ports and plane addresses over the pipe ---- */
+
+static void oob_send(demo *d)
 {
+    uint16_t port;
+    CHECK(ferry_md_listen_port(d->agent, &port));
+    uint64_t msg[1 + PLANES] = {port};
+    for (unsigned p = 0; p < PLANES; p++)
+        msg[1 + p] = (uintptr_t)d->planes[p];
+    if (write(d->to_peer, msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+        exit(1);
+}
+
+static void oob_recv(demo *d)
+{
+    uint64_t msg[1 + PLANES];
+    size_t got = 0;
+    while (got < sizeof(msg)) {
+        ssize_t n = read(d->from_peer, (char *)msg + got, sizeof(msg) - got);
+        if (n <= 0) {
+            fprintf(stderr, "ferry-demo: the other process went away\n");
+            exit(1);
+        }
+        got += (size_t)n;
+    }
+    d->peer_port = (uint16_t)msg[0];
+    memcpy(d->peer_planes, msg + 1, sizeof(d->peer_planes));
+}
+
+/* The peer's block list, from its plane addresses. */
+static ferry_dlist *peer_blocks(demo *d)
+{
+    ferry_dlist *l;
+    CHECK(ferry_dlist_create(FERRY_MEM_DRAM, PLANES * NUM_BLOCKS, &l));
+    for (unsigned p = 0; p < PLANES; p++)
+        for (unsigned b = 0; b < NUM_BLOCKS; b++)
+            CHECK(
+                ferry_dlist_add(l, d->peer_planes[p] + (uint64_t)b * BLOCK_BYTES, BLOCK_BYTES, 0));
+    return l;
+}
+
+/* ---- the mover: whichever side initiates ---- */
+
+typedef struct stats {
+    double total, best, make, post;
+} stats;
+
+static ferry_status wait_done(ferry_xfer *x, ferry_status rc)
+{
+    double deadline = now_s() + TIMEOUT_MS / 1000.0;
+    while (rc == FERRY_IN_PROGRESS && now_s() < deadline)
+        rc = ferry_xfer_status(x);
+    return rc == FERRY_IN_PROGRESS ? FERRY_ERR_TIMEOUT : rc;
+}
+
+/* One request: make from the prepared lists by index, post, wait. The
+ * notification carries the request id and, for READ, the decode side's
+ * digest of what arrived (the data is complete once the request is). */
+static void one_request(demo *d, ferry_xfer_op op, ferry_prepped *local, ferry_prepped *remote,
+                        const uint32_t *lidx, const uint32_t *ridx, unsigned it, stats *st)
+{
+    ferry_xfer_opts opts;
+    ferry_xfer_opts_init(&opts);
+    char note[64];
+    snprintf(note, sizeof(note), "req-%u", it);
+    opts.notif = note;
+    opts.notif_len = strlen(note);
+    ferry_xfer *x;
     double t0 = now_s();
-    for (int it = 0; it < iters; it++)
-        for (unsigned p = 0; p < src->num_planes; p++)
-            for (unsigned i = 0; i < n; i++)
-                memcpy(dst->planes[p] + (size_t)d[i] * dst->block_bytes,
-                       src->planes[p] + (size_t)s[i] * src->block_bytes, src->block_bytes);
-    return (now_s() - t0) / iters;
+    CHECK(
+        ferry_xfer_make(d->agent, op, local, lidx, remote, ridx, (size_t)PLANES * d->n, &opts, &x));
+    double t1 = now_s();
+    CHECK(wait_done(x, ferry_xfer_post(x)));
+    double t = now_s() - t0;
+    ferry_xfer_telemetry tm;
+    ferry_xfer_telemetry_init(&tm);
+    if (ferry_xfer_get_telemetry(x, &tm) == FERRY_OK)
+        st->post += (double)tm.post_us * 1e-6;
+    CHECK(ferry_xfer_release(x));
+    st->make += t1 - t0;
+    st->total += t;
+    st->best = it == 0 || t < st->best ? t : st->best;
+}
+
+static void mover(demo *d, const char *peer, ferry_xfer_op op, stats *st)
+{
+    char name[FERRY_NAME_MAX + 1];
+    snprintf(name, sizeof(name), "%s", peer);
+    CHECK(ferry_md_fetch_wait(d->agent, name, "127.0.0.1", d->peer_port, NULL, TIMEOUT_MS));
+    ferry_dlist *theirs = peer_blocks(d);
+    ferry_prepped *local, *remote;
+    CHECK(ferry_prep_dlist(d->agent, NULL, d->blocks, NULL, &local));
+    CHECK(ferry_prep_dlist(d->agent, name, theirs, NULL, &remote));
+    /* READ: local = decode (dst), remote = prefill (src); WRITE: reverse. */
+    bool read = op == FERRY_OP_READ;
+    uint32_t *lidx = request_indices(d, read ? d->dst : d->src);
+    uint32_t *ridx = request_indices(d, read ? d->src : d->dst);
+    for (unsigned it = 0; it < d->iters; it++)
+        one_request(d, op, local, remote, lidx, ridx, it, st);
+    free(lidx);
+    free(ridx);
+    ferry_prepped_release(local);
+    ferry_prepped_release(remote);
+    ferry_dlist_destroy(theirs);
+}
+
+/* ---- the two roles ---- */
+
+static void report(const demo *d, const stats *st)
+{
+    size_t descs = (size_t)PLANES * d->n, bytes = descs * BLOCK_BYTES;
+    double avg = st->total / d->iters;
+    printf("ferry-demo: Llama-3.1-8B KV cache, %d layers x K/V, %u KiB blocks, %s via %s\n", LAYERS,
+           BLOCK_BYTES / 1024, d->write ? "prefill WRITEs" : "decode READs", d->backend);
+    printf("  request: %u-token prompt = %u blocks per layer and K/V = %zu descriptors, "
+           "%.1f MiB\n",
+           d->tokens, d->n, descs, (double)bytes / (1 << 20));
+    printf("  %u requests: %.2f GB/s avg (%.2f best), latency %.3f ms avg (%.3f best); "
+           "make %.1f us, post %.1f us per request\n",
+           d->iters, (double)bytes / avg / 1e9, (double)bytes / st->best / 1e9, avg * 1e3,
+           st->best * 1e3, st->make / d->iters * 1e6, st->post / d->iters * 1e6);
+}
+
+/* Decode: READs (default) and checks, or checks what prefill WRITEs. */
+static int decode_role(demo *d)
+{
+    demo_agent(d, "decode");
+    demo_cache(d);
+    oob_send(d);
+    oob_recv(d);
+    stats st = {0};
+    char msg[64], want[64];
+    if (!d->write)
+        mover(d, "prefill", FERRY_OP_READ, &st);
+    for (unsigned it = 0; d->write && it < d->iters; it++) {
+        snprintf(want, sizeof(want), "req-%u", it);
+        wait_notif(d, "prefill", msg, sizeof(msg));
+        if (strcmp(msg, want))
+            fprintf(stderr, "ferry-demo decode: notification '%s', expected '%s'\n", msg, want);
+    }
+    size_t bad = count_bad(d);
+    /* Tell prefill what arrived; it checks against its own blocks. */
+    char verdict[64];
+    snprintf(verdict, sizeof(verdict), "digest %016" PRIx64, digest(d, d->dst));
+    if (!d->write)
+        report(d, &st);
+    printf("  decode: %zu bytes checked, %s\n", (size_t)PLANES * d->n * BLOCK_BYTES,
+           bad ? "MISMATCH" : "every byte as prefill wrote it");
+    fflush(stdout);
+    if (!d->write)
+        CHECK(ferry_notif_send(d->agent, "prefill", verdict, strlen(verdict), NULL));
+    else if (write(d->to_peer, verdict, sizeof(verdict)) != (ssize_t)sizeof(verdict))
+        return 1;
+    demo_free(d);
+    return bad ? 1 : 0;
+}
+
+/* Prefill: serves READs (counting the notifications), or WRITEs. */
+static int prefill_role(demo *d)
+{
+    demo_agent(d, "prefill");
+    demo_cache(d);
+    oob_send(d);
+    oob_recv(d);
+    stats st = {0};
+    char msg[64], want[64], expect[64];
+    snprintf(expect, sizeof(expect), "digest %016" PRIx64, digest(d, d->src));
+    if (d->write) {
+        mover(d, "decode", FERRY_OP_WRITE, &st);
+        report(d, &st);
+        fflush(stdout);
+        if (read(d->from_peer, msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+            return 1;
+    } else {
+        for (unsigned it = 0; it < d->iters; it++) {
+            snprintf(want, sizeof(want), "req-%u", it);
+            wait_notif(d, "decode", msg, sizeof(msg));
+            if (strcmp(msg, want))
+                fprintf(stderr, "ferry-demo prefill: notification '%s', expected '%s'\n", msg,
+                        want);
+        }
+        wait_notif(d, "decode", msg, sizeof(msg));
+    }
+    bool ok = !strcmp(msg, expect);
+    printf("  prefill: %u requests %s; decode's digest %s its blocks\n", d->iters,
+           d->write ? "written, each notified" : "served, each notification seen",
+           ok ? "matches" : "DOES NOT match");
+    demo_free(d);
+    return ok ? 0 : 1;
+}
+
+/* ---- start-up ---- */
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: ferry-demo [--write] [--tokens N (16..%u)] [--iters N] "
+            "[--backend NAME]\n",
+            NUM_BLOCKS / 2 * 16);
+    exit(2);
+}
+
+static void parse(demo *d, int argc, char **argv)
+{
+    *d = (demo){.tokens = 1000, .iters = 20, .backend = "UCX", .to_peer = -1, .from_peer = -1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--write"))
+            d->write = true;
+        else if (!strcmp(a, "--tokens") && v && ++i)
+            d->tokens = (unsigned)atoi(v);
+        else if (!strcmp(a, "--iters") && v && ++i)
+            d->iters = (unsigned)atoi(v);
+        else if (!strcmp(a, "--backend") && v && ++i)
+            d->backend = v;
+        else if (!strcmp(a, "--prefill-fds") && v && i + 2 < argc && ++i) {
+            d->is_prefill = true;
+            d->from_peer = atoi(argv[i++]);
+            d->to_peer = atoi(argv[i]);
+        } else
+            usage();
+    }
+    d->n = (d->tokens + 15) / 16;
+    if (!d->n || d->n > NUM_BLOCKS / 2 || !d->iters)
+        usage();
+}
+
+/* Starts the prefill process: this program again, with the pipe's fds. */
+static pid_t spawn_prefill(demo *d, int argc, char **argv)
+{
+    int down[2], up[2];
+    if (pipe(down) || pipe(up))
+        exit(1);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char in[16], out[16];
+        snprintf(in, sizeof(in), "%d", down[0]);
+        snprintf(out, sizeof(out), "%d", up[1]);
+        char **args = calloc((size_t)argc + 4, sizeof(*args));
+        for (int i = 0; i < argc; i++)
+            args[i] = argv[i];
+        args[argc] = "--prefill-fds";
+        args[argc + 1] = in;
+        args[argc + 2] = out;
+        close(down[1]);
+        close(up[0]);
+        execv("/proc/self/exe", args);
+        _exit(127);
+    }
+    close(down[0]);
+    close(up[1]);
+    d->to_peer = down[1];
+    d->from_peer = up[0];
+    return pid;
 }
 
 int main(int argc, char **argv)
 {
-    kv_shape shape = {32, 8, 128, 2, 16, 128};
-    unsigned prompt_tokens = argc > 1 ? (unsigned)atoi(argv[1]) : 1000;
-    int iters = argc > 2 ? atoi(argv[2]) : 20;
-    unsigned n = (prompt_tokens + shape.block_tokens - 1) / shape.block_tokens;
-    if (!n || n > shape.num_blocks / 2 || iters < 1) {
-        fprintf(stderr, "usage: ferry-demo [prompt_tokens <= %u] [iterations]\n",
-                shape.num_blocks / 2 * shape.block_tokens);
-        return 2;
-    }
-    kv_cache prefill, decode;
-    cache_alloc(&prefill, &shape);
-    cache_alloc(&decode, &shape);
-
-    ferry_agent_config cfg;
-    ferry_agent_config_init(&cfg);
-    cfg.name = "demo";
-    cfg.telemetry = true;
-    ferry_agent *agent;
-    ferry_backend *be;
-    CHECK(ferry_agent_create(&cfg, &agent));
-    CHECK(ferry_backend_create(agent, "LOCAL", NULL, 0, &be));
-    ferry_dlist *pre_regs = cache_regions(&prefill), *dec_regs = cache_regions(&decode);
-    CHECK(ferry_register(agent, pre_regs, NULL));
-    CHECK(ferry_register(agent, dec_regs, NULL));
-
-    /* The decode side learns the prefill side from its metadata blob. */
-    void *blob;
-    size_t blob_len;
-    char peer[FERRY_NAME_MAX + 1];
-    CHECK(ferry_md_get_local(agent, &blob, &blob_len));
-    CHECK(ferry_md_load(agent, blob, blob_len, peer, sizeof(peer)));
-    ferry_free(blob);
-
-    ferry_dlist *pre_blocks = cache_blocks(&prefill, shape.num_blocks);
-    ferry_dlist *dec_blocks = cache_blocks(&decode, shape.num_blocks);
-    ferry_prepped *remote_side, *local_side;
-    double t_prep = now_s();
-    CHECK(ferry_prep_dlist(agent, peer, pre_blocks, NULL, &remote_side));
-    CHECK(ferry_prep_dlist(agent, NULL, dec_blocks, NULL, &local_side));
-    t_prep = now_s() - t_prep;
-
-    /* The prompt sits in scattered prefill blocks; decode has other free ones. */
-    unsigned *src = malloc(n * sizeof(*src)), *dst = malloc(n * sizeof(*dst));
-    for (unsigned i = 0; i < n; i++) {
-        src[i] = (i * 7u + 3u) % shape.num_blocks;
-        dst[i] = shape.num_blocks - 1 - i;
-    }
-    prefill_write(&prefill, src, n);
-    uint32_t *ridx = request_indices(&prefill, src, n, shape.num_blocks);
-    uint32_t *lidx = request_indices(&decode, dst, n, shape.num_blocks);
-    size_t descs = (size_t)prefill.num_planes * n, bytes = descs * prefill.block_bytes;
-
-    double best = 1e9, total = 0, make_total = 0;
-    for (int it = 0; it < iters; it++) {
-        char req[32];
-        snprintf(req, sizeof(req), "req-%d", it);
-        ferry_xfer_opts opts;
-        ferry_xfer_opts_init(&opts);
-        opts.notif = req;
-        opts.notif_len = strlen(req);
-        ferry_xfer *x;
-        double t0 = now_s();
-        CHECK(ferry_xfer_make(agent, FERRY_OP_READ, local_side, lidx, remote_side, ridx, descs,
-                              &opts, &x));
-        double t1 = now_s();
-        CHECK(wait_done(x, ferry_xfer_post(x)));
-        double t = now_s() - t0;
-        CHECK(ferry_notif_take_tag(agent, peer, req, strlen(req), false));
-        ferry_xfer_release(x);
-        make_total += t1 - t0;
-        total += t;
-        best = t < best ? t : best;
-    }
-    size_t bad = decode_verify(&decode, src, dst, n);
-    double anchor = memcpy_anchor(&prefill, &decode, src, dst, n, iters);
-
-    printf("ferry-demo: Llama-3.1-8B KV cache, %u layers x K/V, %zu KiB blocks (16 tokens)\n",
-           shape.layers, prefill.block_bytes / 1024);
-    printf("  request: %u-token prompt = %u blocks/plane, %zu descriptors, %.1f MiB\n",
-           prompt_tokens, n, descs, (double)bytes / (1 << 20));
-    printf("  prepared lists: 2 x %zu blocks in %.2f ms\n", ferry_dlist_count(pre_blocks),
-           t_prep * 1e3);
-    printf("  READ via %s: %.2f GB/s avg, %.2f GB/s best; latency %.3f ms avg per request "
-           "(make %.1f us)\n",
-           ferry_backend_name(be), (double)bytes / (total / iters) / 1e9,
-           (double)bytes / best / 1e9, total / iters * 1e3, make_total / iters * 1e6);
-    printf("  anchor: memcpy of the same blocks %.2f GB/s -> ratio %.2f\n",
-           (double)bytes / anchor / 1e9, anchor / (total / iters));
-    printf("  verified %zu bytes: %s; notifications: %d of %d\n", bytes,
-           bad ? "MISMATCH" : "all equal", iters, iters);
-
-    ferry_prepped_release(local_side);
-    ferry_prepped_release(remote_side);
-    CHECK(ferry_deregister(agent, pre_regs, NULL));
-    CHECK(ferry_deregister(agent, dec_regs, NULL));
-    ferry_dlist_destroy(pre_regs);
-    ferry_dlist_destroy(dec_regs);
-    ferry_dlist_destroy(pre_blocks);
-    ferry_dlist_destroy(dec_blocks);
-    ferry_agent_destroy(agent);
-    free(src), free(dst), free(ridx), free(lidx);
-    cache_free(&prefill);
-    cache_free(&decode);
-    return bad ? 1 : 0;
+    demo d;
+    parse(&d, argc, argv);
+    if (d.is_prefill)
+        return prefill_role(&d);
+    pid_t pid = spawn_prefill(&d, argc, argv);
+    if (pid < 0)
+        return 1;
+    int rc = decode_role(&d), status = 0;
+    waitpid(pid, &status, 0);
+    bool prefill_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!prefill_ok)
+        fprintf(stderr, "ferry-demo: the prefill process failed\n");
+    return rc || !prefill_ok;
 }
