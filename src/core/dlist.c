@@ -169,6 +169,8 @@ FY_API ferry_status ferry_dlist_add_array(ferry_dlist *l, const ferry_desc *desc
     for (size_t i = 0; i < n; i++)
         if (!fy_desc_valid(descs[i].addr, descs[i].len))
             return FERRY_ERR_INVALID_PARAM;
+    if (!n)
+        return FERRY_OK; /* descs may be NULL: no pointer arithmetic on it */
     ferry_status rc = fy_dlist_grow(l, n);
     if (rc != FERRY_OK)
         return rc;

@@ -683,7 +683,7 @@ static void test_stale_generation(void)
     FY_CHECK(x == SENTINEL);
     FY_CHECK_EQ(ferry_xfer_post(done), FERRY_ERR_STALE);
     FY_CHECK(ferry_xfer_error(done)[0] != '\0');
-    FY_CHECK_EQ(ferry_xfer_status(done), FERRY_OK); /* its last run stays as it was */
+    FY_CHECK_EQ(ferry_xfer_status(done), FERRY_ERR_STALE); /* the refused post is reported */
     ferry_dlist *r = tu_list1(lp.dst, 4 * KB);
     ferry_prepped *p = SENTINEL;
     FY_CHECK_EQ(ferry_prep_dlist(lp.agent, lp.name, r, NULL, &p), FERRY_ERR_NOT_FOUND);
