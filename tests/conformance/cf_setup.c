@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The conformance suite's setup layer (see conformance.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conformance.h"
@@ -27,7 +28,9 @@ static ferry_status cf_parse(cf_env *env, int argc, char **argv, int *forced)
         return FERRY_ERR_INVALID_PARAM;
     env->plugin = argv[1];
     for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--pair"))
+        if (!strncmp(argv[i], "--plugin-dir=", 13))
+            setenv("FERRY_PLUGIN_DIR", argv[i] + 13, 1); /* before any lookup */
+        else if (!strcmp(argv[i], "--pair"))
             *forced = 1;
         else if (!strcmp(argv[i], "--loopback"))
             *forced = 0;
@@ -110,7 +113,7 @@ ferry_status cf_env_open(cf_env *env, int argc, char **argv, const char **why)
 {
     int forced;
     memset(env, 0, sizeof(*env));
-    *why = "usage: conformance PLUGIN [key=value ...] [--pair|--loopback]";
+    *why = "usage: conformance PLUGIN [key=value ...] [--pair|--loopback] [--plugin-dir=DIR]";
     if (cf_parse(env, argc, argv, &forced) != FERRY_OK)
         return FERRY_ERR_INVALID_PARAM;
     snprintf(env->ini_name, sizeof(env->ini_name), "cf-%s", env->plugin);

@@ -36,8 +36,8 @@ typedef struct cf_env {
     ferry_backend_caps caps;
 } cf_env;
 
-/* Parses "PLUGIN [key=value ...] [--pair|--loopback]" and creates the
- * agents and backends. NOT_FOUND when the plugin is not available (the
+/* Parses "PLUGIN [key=value ...] [--pair|--loopback] [--plugin-dir=DIR]"
+ * (DIR becomes FERRY_PLUGIN_DIR) and creates the agents and backends. NOT_FOUND when the plugin is not available (the
  * caller skips), INVALID_PARAM on bad arguments, NOT_SUPPORTED when the
  * backend cannot run the suite (no DRAM, or not the topology's cap). *why
  * says what went wrong. */

@@ -143,8 +143,13 @@ static inline ferry_status tu_agent(const char *name, ferry_agent **agent)
 }
 
 /* LOCAL params that send every transfer over `chunk` bytes to the pool. */
-#define TU_POOL_PARAMS(workers, inline_max, chunk)                                                \
-    {{"workers", (workers)}, {"inline_max", (inline_max)}, {"chunk", (chunk)}}
+#define TU_POOL_PARAMS(workers, inline_max, chunk)                                                 \
+    {                                                                                              \
+        {"workers", (workers)}, {"inline_max", (inline_max)},                                      \
+        {                                                                                          \
+            "chunk", (chunk)                                                                       \
+        }                                                                                          \
+    }
 
 /* ---- memory ---- */
 
@@ -302,8 +307,8 @@ static inline ferry_status tu_loop_xfer(tu_loop *lp, ferry_xfer_op op, size_t le
     ferry_xfer_opts_init(&opts);
     opts.notif = notif;
     opts.notif_len = notif ? strlen(notif) : 0;
-    ferry_status rc = l && r ? ferry_xfer_create(lp->agent, op, l, r, lp->name, &opts, out)
-                             : FERRY_ERR_NO_MEMORY;
+    ferry_status rc =
+        l && r ? ferry_xfer_create(lp->agent, op, l, r, lp->name, &opts, out) : FERRY_ERR_NO_MEMORY;
     ferry_dlist_destroy(l);
     ferry_dlist_destroy(r);
     return rc;

@@ -88,7 +88,10 @@ static ferry_status bad_reg(void *priv, ferry_mem_type type, const ferry_desc *d
     return FERRY_ERR_NOT_SUPPORTED;
 }
 
-static void bad_dereg(void *priv, void *region) { (void)priv, (void)region; }
+static void bad_dereg(void *priv, void *region)
+{
+    (void)priv, (void)region;
+}
 
 static ferry_status bad_conn_info(void *priv, void **info, size_t *len)
 {
@@ -105,7 +108,10 @@ static ferry_status bad_remote_load(void *priv, const char *name, uint64_t uid, 
     return FERRY_ERR_NOT_SUPPORTED;
 }
 
-static void bad_remote_unload(void *priv, void *remote) { (void)priv, (void)remote; }
+static void bad_remote_unload(void *priv, void *remote)
+{
+    (void)priv, (void)remote;
+}
 
 static ferry_status bad_rregion_load(void *priv, void *remote, ferry_mem_type type,
                                      const ferry_desc *desc, const void *pub, size_t pub_len,
@@ -191,7 +197,10 @@ static const ferry_plugin_desc bad_desc = {
 #if BAD_KIND == BAD_NOSYM
 /* A plausible but wrong entry point name. */
 EXPORT const ferry_plugin_desc *ferry_plugin_get_v2(void);
-EXPORT const ferry_plugin_desc *ferry_plugin_get_v2(void) { return &bad_desc; }
+EXPORT const ferry_plugin_desc *ferry_plugin_get_v2(void)
+{
+    return &bad_desc;
+}
 #elif BAD_KIND == BAD_NULLDESC
 EXPORT const ferry_plugin_desc *ferry_plugin_get(void);
 EXPORT const ferry_plugin_desc *ferry_plugin_get(void)

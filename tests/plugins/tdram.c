@@ -5,8 +5,10 @@
  *  - with async=1 (default) a post only queues the request, and the copy
  *    happens in the progress op: completion needs ferry_xfer_status,
  *    ferry_agent_progress or the progress thread to drive it;
- *  - registration returns public bytes (the region's address), which the
- *    core must carry through metadata to rregion_load, which checks them;
+ *  - registration returns public bytes (the region's address and a serial
+ *    number per registration, like a transport's remote key), which the
+ *    core must carry through metadata to rregion_load; xfer_prep refuses a
+ *    remote key whose registration is gone (a dead key);
  *  - it has a `supports` op and no estimator;
  *  - its descriptor claims DRAM and VRAM, its mem_types op only DRAM: the
  *    instance must not be offered VRAM;
@@ -40,8 +42,16 @@ typedef struct td_req {
     char err[64];
 } td_req;
 
+/* A registration (local side) or the key of one (remote side). */
+typedef struct td_region {
+    uint64_t addr, serial;
+    struct td_region *next; /* live registrations (local side only) */
+} td_region;
+
 typedef struct td {
     const ferry_plugin_host *host;
+    uint64_t serial; /* of the last registration */
+    td_region *live; /* registrations not deregistered yet */
     bool async;
     bool use_fd;
     int efd; /* eventfd: readable while requests are pending; -1 without */
@@ -121,31 +131,53 @@ static uint32_t td_mem_types(void *priv)
     return FERRY_MEM_MASK(FERRY_MEM_DRAM);
 }
 
-/* ---- registration: the public bytes are the region's address ---- */
+/* ---- registration: the public bytes are the address and a serial ---- */
+
+#define TD_PUB_LEN 16u
 
 static ferry_status td_reg(void *priv, ferry_mem_type type, const ferry_desc *desc,
                            const void *meta, size_t meta_len, void **region, void **pub,
                            size_t *pub_len)
 {
-    (void)priv;
+    td *be = priv;
     (void)meta;
     (void)meta_len;
     if (type != FERRY_MEM_DRAM)
         return FERRY_ERR_NOT_SUPPORTED;
-    uint64_t *addr = malloc(sizeof(*addr));
-    if (!addr)
+    td_region *r = malloc(sizeof(*r));
+    uint64_t *key = malloc(TD_PUB_LEN);
+    if (!r || !key) {
+        free(r);
+        free(key);
         return FERRY_ERR_NO_MEMORY;
-    *addr = desc->addr;
-    *region = NULL;
-    *pub = addr;
-    *pub_len = sizeof(*addr);
+    }
+    *r = (td_region){desc->addr, ++be->serial, be->live};
+    be->live = r;
+    key[0] = r->addr;
+    key[1] = r->serial;
+    *region = r;
+    *pub = key;
+    *pub_len = TD_PUB_LEN;
     return FERRY_OK;
 }
 
 static void td_dereg(void *priv, void *region)
 {
-    (void)priv;
-    (void)region;
+    td *be = priv;
+    for (td_region **link = &be->live; *link; link = &(*link)->next)
+        if (*link == region) {
+            *link = ((td_region *)region)->next;
+            break;
+        }
+    free(region);
+}
+
+static bool td_is_live(const td *be, uint64_t serial)
+{
+    for (const td_region *r = be->live; r; r = r->next)
+        if (r->serial == serial)
+            return true;
+    return false;
 }
 
 /* ---- connection info and remotes: only ourselves ---- */
@@ -195,15 +227,19 @@ static ferry_status td_rregion_load(void *priv, void *remote, ferry_mem_type typ
                                     const ferry_desc *desc, const void *pub, size_t pub_len,
                                     void **rregion)
 {
-    uint64_t addr;
+    uint64_t key[2];
     (void)priv;
     (void)remote;
-    if (type != FERRY_MEM_DRAM || pub_len != sizeof(addr))
+    if (type != FERRY_MEM_DRAM || pub_len != TD_PUB_LEN)
         return FERRY_ERR_INVALID_PARAM;
-    memcpy(&addr, pub, sizeof(addr));
-    if (addr != desc->addr)
+    memcpy(key, pub, TD_PUB_LEN);
+    if (key[0] != desc->addr)
         return FERRY_ERR_INVALID_PARAM;
-    *rregion = NULL;
+    td_region *rr = malloc(sizeof(*rr));
+    if (!rr)
+        return FERRY_ERR_NO_MEMORY;
+    *rr = (td_region){key[0], key[1], NULL};
+    *rregion = rr;
     return FERRY_OK;
 }
 
@@ -211,7 +247,7 @@ static void td_rregion_unload(void *priv, void *remote, void *rregion)
 {
     (void)priv;
     (void)remote;
-    (void)rregion;
+    free(rregion);
 }
 
 /* ---- transfers ---- */
@@ -219,13 +255,22 @@ static void td_rregion_unload(void *priv, void *remote, void *rregion)
 static ferry_status td_supports(void *priv, ferry_mem_type local, ferry_mem_type remote)
 {
     (void)priv;
-    return local == FERRY_MEM_DRAM && remote == FERRY_MEM_DRAM ? FERRY_OK
-                                                               : FERRY_ERR_NOT_SUPPORTED;
+    return local == FERRY_MEM_DRAM && remote == FERRY_MEM_DRAM ? FERRY_OK : FERRY_ERR_NOT_SUPPORTED;
 }
 
+/* Loopback: the remote keys are our own registrations, which must be live. */
 static ferry_status td_xfer_prep(void *priv, const ferry_plugin_xfer *x, void **handle)
 {
-    (void)priv;
+    td *be = priv;
+    for (size_t i = 0; i < x->count; i++) {
+        const td_region *rr = x->remote[i].region;
+        if (!rr || !td_is_live(be, rr->serial)) {
+            be->host->log(be->host->agent_ctx, FERRY_LOG_ERROR,
+                          "remote key of a deregistered registration (serial %llu)",
+                          rr ? (unsigned long long)rr->serial : 0ull);
+            return FERRY_ERR_INVALID_PARAM;
+        }
+    }
     td_req *req = calloc(1, sizeof(*req));
     if (!req)
         return FERRY_ERR_NO_MEMORY;

@@ -51,8 +51,8 @@ static bool listed(const char **names, size_t n, const char *name)
 
 /* ---- listing ---- */
 
-static const char *const test_plugins[] = {"BADABI",  "INITFAIL", "MISNAMED", "MISSINGOP",
-                                           "NOSYM",   "NULLDESC", "SMALLOPS", "TDRAM"};
+static const char *const test_plugins[] = {"BADABI", "INITFAIL", "MISNAMED", "MISSINGOP",
+                                           "NOSYM",  "NULLDESC", "SMALLOPS", "TDRAM"};
 #define NUM_TEST_PLUGINS (sizeof(test_plugins) / sizeof(test_plugins[0]))
 
 static void test_list_includes_plugins(void)
@@ -127,12 +127,30 @@ static void check_refused(const char *plugin, ferry_status want)
     ferry_agent_destroy(agent);
 }
 
-static void test_abi_mismatch(void) { check_refused("BADABI", FERRY_ERR_ABI); }
-static void test_missing_symbol(void) { check_refused("NOSYM", FERRY_ERR_BACKEND); }
-static void test_missing_required_op(void) { check_refused("MISSINGOP", FERRY_ERR_BACKEND); }
-static void test_misnamed(void) { check_refused("MISNAMED", FERRY_ERR_BACKEND); }
-static void test_null_descriptor(void) { check_refused("NULLDESC", FERRY_ERR_BACKEND); }
-static void test_short_ops_table(void) { check_refused("SMALLOPS", FERRY_ERR_BACKEND); }
+static void test_abi_mismatch(void)
+{
+    check_refused("BADABI", FERRY_ERR_ABI);
+}
+static void test_missing_symbol(void)
+{
+    check_refused("NOSYM", FERRY_ERR_BACKEND);
+}
+static void test_missing_required_op(void)
+{
+    check_refused("MISSINGOP", FERRY_ERR_BACKEND);
+}
+static void test_misnamed(void)
+{
+    check_refused("MISNAMED", FERRY_ERR_BACKEND);
+}
+static void test_null_descriptor(void)
+{
+    check_refused("NULLDESC", FERRY_ERR_BACKEND);
+}
+static void test_short_ops_table(void)
+{
+    check_refused("SMALLOPS", FERRY_ERR_BACKEND);
+}
 
 /* The counters of the INITFAIL .so, found through the loaded copy. */
 static unsigned *initfail_counter(const char *symbol)
@@ -212,24 +230,43 @@ static void test_good_plugin_info(void)
     ferry_agent_destroy(agent);
 }
 
-/* The LOCAL2 copy that plugins/local builds, when it does: the same code as
- * the built-in LOCAL, loaded from a .so next to it. */
+/* The LOCAL2 copy that plugins/local builds: the same code as the
+ * built-in LOCAL, loaded from a .so, next to it in one agent. */
 static void test_local2_copy(void)
 {
     char path[4096];
-    snprintf(path, sizeof(path), "%s/libferry_plugin_local2.so", FY_BUILD_PLUGIN_DIR);
+    snprintf(path, sizeof(path), "%s/libferry_plugin_local2.so", FY_LOCAL2_DIR);
     if (access(path, R_OK) != 0)
         FY_SKIP("no LOCAL2 plugin in the build");
-    setenv("FERRY_PLUGIN_DIR", FY_BUILD_PLUGIN_DIR, 1);
-    ferry_agent *agent = new_agent("local2");
-    ferry_backend *be;
-    const char *where;
+    setenv("FERRY_PLUGIN_DIR", FY_LOCAL2_DIR, 1);
+    tu_loop lp;
+    ferry_backend *local2;
+    const char *where, *names[64];
     uint32_t abi;
-    FY_REQUIRE(agent);
-    FY_CHECK_EQ(ferry_backend_create(agent, "LOCAL2", NULL, 0, &be), FERRY_OK);
-    FY_CHECK_EQ(ferry_plugin_path(agent, "LOCAL2", &where, &abi), FERRY_OK);
+    FY_REQUIRE(tu_loop_open(&lp, "local2", NULL, NULL, 0, 64 * 1024) == FERRY_OK);
+    size_t n = list(lp.agent, names, 64);
+    FY_CHECK(n >= 2 && !strcmp(names[0], "LOCAL") && listed(names, n, "LOCAL2"));
+    FY_CHECK_EQ(ferry_plugin_path(lp.agent, "LOCAL2", &where, &abi), FERRY_OK);
     FY_CHECK(!strcmp(where, path));
-    ferry_agent_destroy(agent);
+    FY_REQUIRE(ferry_backend_create(lp.agent, "LOCAL2", NULL, 0, &local2) == FERRY_OK);
+    /* Regions registered before LOCAL2 existed are LOCAL's only; register
+     * them again (identical: they gain LOCAL2) and republish. */
+    FY_CHECK_EQ(tu_register(lp.agent, lp.src, lp.len), FERRY_OK);
+    FY_CHECK_EQ(tu_register(lp.agent, lp.dst, lp.len), FERRY_OK);
+    FY_CHECK_EQ(tu_load_self(lp.agent), FERRY_OK);
+    ferry_xfer_opts opts;
+    ferry_xfer_opts_init(&opts);
+    opts.backend = local2;
+    ferry_dlist *l = tu_list1(lp.src, lp.len), *r = tu_list1(lp.dst, lp.len);
+    ferry_xfer *x = NULL;
+    FY_CHECK_EQ(ferry_xfer_create(lp.agent, FERRY_OP_WRITE, l, r, lp.name, &opts, &x), FERRY_OK);
+    FY_CHECK(x && ferry_xfer_backend(x) == local2);
+    FY_CHECK_EQ(x ? tu_post_wait(x) : FERRY_ERR_UNKNOWN, FERRY_OK);
+    FY_CHECK(!memcmp(lp.src, lp.dst, lp.len));
+    ferry_xfer_release(x);
+    ferry_dlist_destroy(l);
+    ferry_dlist_destroy(r);
+    tu_loop_close(&lp);
     setenv("FERRY_PLUGIN_DIR", FY_TEST_PLUGIN_DIR, 1);
 }
 

@@ -52,8 +52,7 @@ static ferry_status fx_open(fx *f, const char *name, bool progress_thread, const
     const char *plugins[2] = {first, second};
     for (int i = 0; i < 2 && rc == FERRY_OK && plugins[i]; i++) {
         bool td = !strcmp(plugins[i], "TDRAM");
-        rc = ferry_backend_create(f->agent, plugins[i], td ? tparams : NULL, td ? n : 0,
-                                  &f->be[i]);
+        rc = ferry_backend_create(f->agent, plugins[i], td ? tparams : NULL, td ? n : 0, &f->be[i]);
     }
     if (rc == FERRY_OK)
         rc = tu_register(f->agent, f->src, LEN);
@@ -430,6 +429,26 @@ static void test_reload_adds_backend_to_known_region(void)
     free(extra);
 }
 
+/* A region deregistered and registered again at the same addresses gets a
+ * new key (a transport's rkey); reloading the same instance's metadata
+ * must replace the dead key, or transfers to the region use it. */
+static void test_reregistered_region_gets_new_key(void)
+{
+    fx f;
+    ferry_xfer *x = NULL;
+    FY_REQUIRE(fx_open(&f, "rereg", false, "TDRAM", NULL, NULL, 0) == FERRY_OK);
+    FY_REQUIRE(tu_deregister(f.agent, f.dst, LEN) == FERRY_OK);
+    FY_REQUIRE(tu_register(f.agent, f.dst, LEN) == FERRY_OK);
+    FY_REQUIRE(tu_load_self(f.agent) == FERRY_OK);
+    FY_CHECK_EQ(fx_xfer(&f, NULL, NULL, NULL, &x), FERRY_OK);
+    if (x) {
+        FY_CHECK_EQ(tu_post_wait(x), FERRY_OK);
+        FY_CHECK(!memcmp(f.src, f.dst, LEN));
+        ferry_xfer_release(x);
+    }
+    fx_close(&f);
+}
+
 /* ---- notifications from two senders ---- */
 
 static void test_per_sender_queues(void)
@@ -525,8 +544,14 @@ static void run_td_threads(bool progress_thread)
     }
 }
 
-static void test_threads_serialised(void) { run_td_threads(false); }
-static void test_threads_serialised_progress(void) { run_td_threads(true); }
+static void test_threads_serialised(void)
+{
+    run_td_threads(false);
+}
+static void test_threads_serialised_progress(void)
+{
+    run_td_threads(true);
+}
 
 int main(void)
 {
@@ -545,6 +570,7 @@ int main(void)
     FY_RUN(test_deregister_one_of_two);
     FY_RUN(test_register_chosen_backend);
     FY_RUN(test_reload_adds_backend_to_known_region);
+    FY_RUN(test_reregistered_region_gets_new_key);
     FY_RUN(test_per_sender_queues);
     FY_RUN(test_threads_serialised);
     FY_RUN(test_threads_serialised_progress);

@@ -69,6 +69,13 @@ static void test_agent_create_errors(void)
     cfg.name = "ok";
     cfg.sync_mode = (ferry_sync_mode)7;
     check_create_refused(&cfg);
+    /* A listener thread would race a caller that promised no concurrency. */
+    ferry_agent_config_init(&cfg);
+    cfg.name = "ok";
+    cfg.listen = true;
+    cfg.listen_host = "127.0.0.1";
+    cfg.sync_mode = FERRY_SYNC_NONE;
+    check_create_refused(&cfg);
     ferry_agent_config_init(&cfg);
     cfg.name = "ok";
     FY_CHECK_EQ(ferry_agent_create(&cfg, NULL), FERRY_ERR_INVALID_PARAM);
@@ -130,14 +137,22 @@ static void test_agent_config_older_size(void)
 
 /* ---- plugins ---- */
 
+/* An agent without backends. */
+static ferry_agent *bare_agent(const char *name)
+{
+    ferry_agent_config cfg;
+    ferry_agent *agent = NULL;
+    ferry_agent_config_init(&cfg);
+    cfg.name = name;
+    return ferry_agent_create(&cfg, &agent) == FERRY_OK ? agent : NULL;
+}
+
 static void test_plugin_list(void)
 {
     ferry_agent *agent;
     size_t count = 0, count2 = 0;
     const char *names[64];
-    FY_REQUIRE(ferry_agent_create(&(ferry_agent_config){.size = sizeof(ferry_agent_config),
-                                                         .name = "plugins"},
-                                  &agent) == FERRY_OK);
+    FY_REQUIRE((agent = bare_agent("plugins")));
     FY_CHECK_EQ(ferry_plugin_list(agent, NULL, 0, &count), FERRY_OK);
     FY_CHECK(count >= 1);
     FY_REQUIRE(count <= 64);
@@ -175,9 +190,7 @@ static void test_plugin_info_local(void)
     size_t n = 0;
     uint32_t mask = 0, abi = 0;
     const char *path = NULL;
-    FY_REQUIRE(ferry_agent_create(&(ferry_agent_config){.size = sizeof(ferry_agent_config),
-                                                         .name = "info"},
-                                  &agent) == FERRY_OK);
+    FY_REQUIRE((agent = bare_agent("info")));
     FY_CHECK_EQ(ferry_plugin_params(agent, "LOCAL", &specs, &n), FERRY_OK);
     FY_CHECK_EQ(n, 3);
     const char *keys[] = {"workers", "inline_max", "chunk"};
@@ -214,15 +227,6 @@ static void test_plugin_info_local(void)
 }
 
 /* ---- backends ---- */
-
-static ferry_agent *bare_agent(const char *name)
-{
-    ferry_agent_config cfg;
-    ferry_agent *agent = NULL;
-    ferry_agent_config_init(&cfg);
-    cfg.name = name;
-    return ferry_agent_create(&cfg, &agent) == FERRY_OK ? agent : NULL;
-}
 
 static void check_backend_refused(ferry_agent *agent, const char *plugin, const ferry_param *p,
                                   size_t n, ferry_status want)
@@ -365,8 +369,8 @@ static void test_version(void)
     snprintf(want, sizeof(want), "%d.%d.%d", FERRY_VERSION_MAJOR, FERRY_VERSION_MINOR,
              FERRY_VERSION_PATCH);
     FY_CHECK_EQ(ferry_version(), FERRY_VERSION);
-    FY_CHECK_EQ(FERRY_VERSION, FERRY_VERSION_NUM(FERRY_VERSION_MAJOR, FERRY_VERSION_MINOR,
-                                                 FERRY_VERSION_PATCH));
+    FY_CHECK_EQ(FERRY_VERSION,
+                FERRY_VERSION_NUM(FERRY_VERSION_MAJOR, FERRY_VERSION_MINOR, FERRY_VERSION_PATCH));
     FY_CHECK(ferry_version_string() && !strcmp(ferry_version_string(), want));
 }
 
@@ -387,8 +391,8 @@ static void test_mem_type_names(void)
     const struct {
         const char *text;
         ferry_mem_type type;
-    } aliases[] = {{"dram", FERRY_MEM_DRAM}, {"Vram", FERRY_MEM_VRAM}, {"cpu", FERRY_MEM_DRAM},
-                   {"CPU", FERRY_MEM_DRAM},  {"cuda", FERRY_MEM_VRAM}, {"CUDA", FERRY_MEM_VRAM},
+    } aliases[] = {{"dram", FERRY_MEM_DRAM}, {"Vram", FERRY_MEM_VRAM},  {"cpu", FERRY_MEM_DRAM},
+                   {"CPU", FERRY_MEM_DRAM},  {"cuda", FERRY_MEM_VRAM},  {"CUDA", FERRY_MEM_VRAM},
                    {"obj", FERRY_MEM_OBJ},   {"block", FERRY_MEM_BLOCK}};
     for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
         t = (ferry_mem_type)-1;
@@ -475,10 +479,22 @@ static void run_sync_mode(ferry_sync_mode mode, bool progress_thread)
     tu_loop_close(&lp);
 }
 
-static void test_sync_rw(void) { run_sync_mode(FERRY_SYNC_RW, false); }
-static void test_sync_strict(void) { run_sync_mode(FERRY_SYNC_STRICT, false); }
-static void test_sync_none(void) { run_sync_mode(FERRY_SYNC_NONE, false); }
-static void test_sync_strict_progress_thread(void) { run_sync_mode(FERRY_SYNC_STRICT, true); }
+static void test_sync_rw(void)
+{
+    run_sync_mode(FERRY_SYNC_RW, false);
+}
+static void test_sync_strict(void)
+{
+    run_sync_mode(FERRY_SYNC_STRICT, false);
+}
+static void test_sync_none(void)
+{
+    run_sync_mode(FERRY_SYNC_NONE, false);
+}
+static void test_sync_strict_progress_thread(void)
+{
+    run_sync_mode(FERRY_SYNC_STRICT, true);
+}
 
 /* With the progress thread on, a pooled transfer completes and notifies
  * without anyone polling; the status call afterwards only reads the result. */
@@ -545,8 +561,14 @@ static void run_destroy_live(bool progress_thread)
     free(lp.dst);
 }
 
-static void test_destroy_with_live_handles(void) { run_destroy_live(false); }
-static void test_destroy_with_live_handles_progress(void) { run_destroy_live(true); }
+static void test_destroy_with_live_handles(void)
+{
+    run_destroy_live(false);
+}
+static void test_destroy_with_live_handles_progress(void)
+{
+    run_destroy_live(true);
+}
 
 int main(void)
 {

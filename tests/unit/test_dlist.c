@@ -93,8 +93,7 @@ static void test_meta(void)
     FY_CHECK_EQ(ferry_dlist_get_meta(l, 0, &meta, &meta_len), FERRY_OK);
     FY_CHECK(meta == NULL && meta_len == 0);
     FY_CHECK_EQ(ferry_dlist_get_meta(l, 1, &meta, &meta_len), FERRY_OK);
-    FY_CHECK(meta_len == strlen("/tmp/kv-0001.bin") &&
-             !memcmp(meta, "/tmp/kv-0001.bin", meta_len));
+    FY_CHECK(meta_len == strlen("/tmp/kv-0001.bin") && !memcmp(meta, "/tmp/kv-0001.bin", meta_len));
     FY_CHECK_EQ(ferry_dlist_get_meta(l, 2, &meta, &meta_len), FERRY_OK);
     FY_CHECK(meta == NULL && meta_len == 0);
     FY_CHECK_EQ(ferry_dlist_get_meta(l, 42, &meta, &meta_len), FERRY_OK);

@@ -186,6 +186,36 @@ static void test_invalidate_and_generation(void)
     peer_close(&p);
 }
 
+static void test_md_connect(void)
+{
+    peer p, other;
+    FY_REQUIRE(peer_open(&p, "md-connect") == FERRY_OK);
+    FY_REQUIRE(peer_open(&other, "md-connect-other") == FERRY_OK);
+    FY_CHECK_EQ(ferry_md_connect(p.agent, "md-connect", NULL), FERRY_ERR_NOT_FOUND);
+    FY_REQUIRE(tu_load_self(p.agent) == FERRY_OK);
+    FY_CHECK_EQ(ferry_md_connect(p.agent, "md-connect", NULL), FERRY_OK);
+    FY_CHECK_EQ(ferry_md_connect(p.agent, "md-connect", NULL), FERRY_OK); /* again: fine */
+    ferry_backend_sel sel;
+    ferry_backend_sel_init(&sel);
+    ferry_backend *const mine[] = {p.be}, *const foreign[] = {other.be};
+    sel.backends = mine;
+    sel.num_backends = 1;
+    FY_CHECK_EQ(ferry_md_connect(p.agent, "md-connect", &sel), FERRY_OK);
+    sel.backends = foreign;
+    FY_CHECK_EQ(ferry_md_connect(p.agent, "md-connect", &sel), FERRY_ERR_INVALID_PARAM);
+    FY_CHECK_EQ(ferry_md_connect(p.agent, "nobody", NULL), FERRY_ERR_NOT_FOUND);
+    FY_CHECK_EQ(ferry_md_connect(NULL, "md-connect", NULL), FERRY_ERR_INVALID_PARAM);
+    FY_CHECK_EQ(ferry_md_connect(p.agent, NULL, NULL), FERRY_ERR_INVALID_PARAM);
+    /* Known but reachable by no backend: nothing to connect, not an error. */
+    FY_CHECK_EQ(tu_load_md(p.agent, other.agent), FERRY_OK);
+    ferry_status rc = ferry_md_connect(p.agent, "md-connect-other", NULL);
+    FY_CHECK(rc == FERRY_OK || rc == FERRY_ERR_NOT_FOUND);
+    FY_CHECK_EQ(ferry_md_invalidate(p.agent, "md-connect"), FERRY_OK);
+    FY_CHECK_EQ(ferry_md_connect(p.agent, "md-connect", NULL), FERRY_ERR_NOT_FOUND);
+    peer_close(&other);
+    peer_close(&p);
+}
+
 /* ---- partial metadata ---- */
 
 static void test_partial_with_conn(void)
@@ -509,6 +539,7 @@ int main(void)
     FY_RUN(test_md_check);
     FY_RUN(test_reload_same_instance_adds_regions);
     FY_RUN(test_invalidate_and_generation);
+    FY_RUN(test_md_connect);
     FY_RUN(test_partial_with_conn);
     FY_RUN(test_partial_conn_only);
     FY_RUN(test_partial_errors);

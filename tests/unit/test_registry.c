@@ -176,6 +176,15 @@ static void test_register_atomic(void)
     FY_CHECK_EQ(usage_bytes(fx.agent, &regions), 4 * KB);
     FY_CHECK_EQ(prep_local(&fx, 0, 4 * KB), FERRY_ERR_NOT_FOUND);
 
+    /* The same descriptor twice in one list is an overlap too (unlike
+     * registering it again in a later call). */
+    FY_REQUIRE(ferry_dlist_create(FERRY_MEM_DRAM, 2, &l) == FERRY_OK);
+    FY_CHECK_EQ(ferry_dlist_add(l, (uintptr_t)fx.mem + 16 * KB, 4 * KB, 0), FERRY_OK);
+    FY_CHECK_EQ(ferry_dlist_add(l, (uintptr_t)fx.mem + 16 * KB, 4 * KB, 0), FERRY_OK);
+    FY_CHECK_EQ(ferry_register(fx.agent, l, NULL), FERRY_ERR_NOT_ALLOWED);
+    ferry_dlist_destroy(l);
+    FY_CHECK_EQ(usage_bytes(fx.agent, &regions), 4 * KB);
+
     /* Two descriptors of one list that overlap each other. */
     FY_REQUIRE(ferry_dlist_create(FERRY_MEM_DRAM, 2, &l) == FERRY_OK);
     FY_CHECK_EQ(ferry_dlist_add(l, (uintptr_t)fx.mem, 8 * KB, 0), FERRY_OK);
@@ -390,11 +399,11 @@ static void test_prep_errors(void)
     FY_CHECK(p == SENTINEL);
     ferry_dlist_destroy(l);
 
-    FY_CHECK_EQ(prep_local(&fx, 0, 8 * KB), FERRY_OK);         /* a whole region */
-    FY_CHECK_EQ(prep_local(&fx, 8 * KB - 1, 1), FERRY_OK);     /* its last byte */
-    FY_CHECK_EQ(prep_local(&fx, 4 * KB, 8 * KB), FERRY_ERR_NOT_FOUND); /* across two regions */
+    FY_CHECK_EQ(prep_local(&fx, 0, 8 * KB), FERRY_OK);                  /* a whole region */
+    FY_CHECK_EQ(prep_local(&fx, 8 * KB - 1, 1), FERRY_OK);              /* its last byte */
+    FY_CHECK_EQ(prep_local(&fx, 4 * KB, 8 * KB), FERRY_ERR_NOT_FOUND);  /* across two regions */
     FY_CHECK_EQ(prep_local(&fx, 12 * KB, 8 * KB), FERRY_ERR_NOT_FOUND); /* past the end */
-    FY_CHECK_EQ(prep_local(&fx, 32 * KB, 1), FERRY_ERR_NOT_FOUND);     /* unregistered */
+    FY_CHECK_EQ(prep_local(&fx, 32 * KB, 1), FERRY_ERR_NOT_FOUND);      /* unregistered */
 
     /* Wrong memory type: the same addresses as VRAM are not registered. */
     FY_REQUIRE(ferry_dlist_create(FERRY_MEM_VRAM, 1, &l) == FERRY_OK);
@@ -471,8 +480,8 @@ static void test_prep_strided_o1(void)
     FY_CHECK_EQ(ferry_dlist_add(region, 2 * base, count * block, 0), FERRY_OK);
     FY_REQUIRE(ferry_register(agent, region, NULL) == FERRY_OK);
     FY_REQUIRE(tu_load_self(agent) == FERRY_OK);
-    FY_REQUIRE(ferry_dlist_create_strided(FERRY_MEM_DRAM, base, block, count, block, 0,
-                                          &blocks) == FERRY_OK);
+    FY_REQUIRE(ferry_dlist_create_strided(FERRY_MEM_DRAM, base, block, count, block, 0, &blocks) ==
+               FERRY_OK);
     uint64_t t0 = tu_now_ms();
     FY_REQUIRE(ferry_prep_dlist(agent, NULL, blocks, NULL, &pl) == FERRY_OK);
     ferry_dlist_destroy(blocks);
@@ -514,8 +523,8 @@ static void test_prep_strided_across_regions(void)
     FY_REQUIRE(fx_open(&fx, "strided-regions", 0) == FERRY_OK);
     FY_CHECK_EQ(reg(&fx, 0, 32 * KB), FERRY_OK);
     FY_CHECK_EQ(reg(&fx, 32 * KB, 32 * KB), FERRY_OK);
-    FY_REQUIRE(ferry_dlist_create_strided(FERRY_MEM_DRAM, (uintptr_t)fx.mem, 4 * KB, 16, 4 * KB,
-                                          0, &l) == FERRY_OK);
+    FY_REQUIRE(ferry_dlist_create_strided(FERRY_MEM_DRAM, (uintptr_t)fx.mem, 4 * KB, 16, 4 * KB, 0,
+                                          &l) == FERRY_OK);
     FY_CHECK_EQ(ferry_prep_dlist(fx.agent, NULL, l, NULL, &p), FERRY_OK);
     FY_CHECK_EQ(ferry_prepped_count(p), 16);
     ferry_prepped_release(p);

@@ -44,12 +44,12 @@ typedef struct worker {
 /* Threads cannot use the harness macros (its counters are per program and
  * unsynchronised): they count failures and say why on stdout as TAP
  * comments, one printf per line. */
-#define W_CHECK(sh, cond)                                                                         \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            printf("# %s:%d: thread check failed: %s\n", __FILE__, __LINE__, #cond);              \
-            atomic_fetch_add(&(sh)->failures, 1);                                                 \
-        }                                                                                         \
+#define W_CHECK(sh, cond)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            printf("# %s:%d: thread check failed: %s\n", __FILE__, __LINE__, #cond);               \
+            atomic_fetch_add(&(sh)->failures, 1);                                                  \
+        }                                                                                          \
     } while (0)
 
 static void note_tag(shared *sh, const void *msg, size_t len)
@@ -86,11 +86,11 @@ static ferry_status deregister_own(worker *w)
 static ferry_status prep_blocks(worker *w, ferry_prepped **local, ferry_prepped **remote)
 {
     ferry_dlist *l = NULL, *r = NULL;
-    ferry_status rc = ferry_dlist_create_strided(FERRY_MEM_DRAM, (uintptr_t)w->src, BLOCK, NBLOCKS,
-                                                 BLOCK, 0, &l);
+    ferry_status rc =
+        ferry_dlist_create_strided(FERRY_MEM_DRAM, (uintptr_t)w->src, BLOCK, NBLOCKS, BLOCK, 0, &l);
     if (rc == FERRY_OK)
-        rc = ferry_dlist_create_strided(FERRY_MEM_DRAM, (uintptr_t)w->dst, BLOCK, NBLOCKS, BLOCK,
-                                        0, &r);
+        rc = ferry_dlist_create_strided(FERRY_MEM_DRAM, (uintptr_t)w->dst, BLOCK, NBLOCKS, BLOCK, 0,
+                                        &r);
     if (rc == FERRY_OK)
         rc = ferry_prep_dlist(w->sh->agent, NULL, l, NULL, local);
     if (rc == FERRY_OK)
@@ -192,8 +192,8 @@ static void side_round(shared *sh)
     char name[FERRY_NAME_MAX + 1];
     uint64_t gen;
     ferry_notif_batch *b = NULL;
-    W_CHECK(sh, ferry_md_load(sh->agent, sh->peer_blob, sh->peer_len, name, sizeof(name)) ==
-                    FERRY_OK);
+    W_CHECK(sh,
+            ferry_md_load(sh->agent, sh->peer_blob, sh->peer_len, name, sizeof(name)) == FERRY_OK);
     W_CHECK(sh, ferry_md_check(sh->agent, "threads-peer", NULL) == FERRY_OK);
     W_CHECK(sh, ferry_md_generation(sh->agent, "threads-peer", &gen) == FERRY_OK);
     W_CHECK(sh, ferry_md_invalidate(sh->agent, "threads-peer") == FERRY_OK);
@@ -294,8 +294,14 @@ static void run_threads(const char *name, ferry_sync_mode mode, bool progress_th
     }
 }
 
-static void test_threads_rw(void) { run_threads("threads-rw", FERRY_SYNC_RW, false); }
-static void test_threads_rw_progress(void) { run_threads("threads-rw-pt", FERRY_SYNC_RW, true); }
+static void test_threads_rw(void)
+{
+    run_threads("threads-rw", FERRY_SYNC_RW, false);
+}
+static void test_threads_rw_progress(void)
+{
+    run_threads("threads-rw-pt", FERRY_SYNC_RW, true);
+}
 static void test_threads_strict_progress(void)
 {
     run_threads("threads-strict-pt", FERRY_SYNC_STRICT, true);

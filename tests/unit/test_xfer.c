@@ -46,8 +46,8 @@ static ferry_status blocks_prep(tu_loop *lp, size_t count, size_t block, blocks 
     ferry_status rc =
         ferry_dlist_create_strided(FERRY_MEM_DRAM, (uintptr_t)lp->src, block, count, block, 0, &l);
     if (rc == FERRY_OK)
-        rc = ferry_dlist_create_strided(FERRY_MEM_DRAM, (uintptr_t)lp->dst, block, count, block,
-                                        0, &r);
+        rc = ferry_dlist_create_strided(FERRY_MEM_DRAM, (uintptr_t)lp->dst, block, count, block, 0,
+                                        &r);
     b->local = b->remote = NULL;
     if (rc == FERRY_OK)
         rc = ferry_prep_dlist(lp->agent, NULL, l, NULL, &b->local);
@@ -135,8 +135,7 @@ static void test_create_errors(void)
     check_create_refused(&lp, FERRY_OP_WRITE, l, r, NULL, NULL, FERRY_ERR_INVALID_PARAM);
     check_create_refused(&lp, FERRY_OP_WRITE, l, r, "", NULL, FERRY_ERR_INVALID_PARAM);
     check_create_refused(&lp, (ferry_xfer_op)7, l, r, lp.name, NULL, FERRY_ERR_INVALID_PARAM);
-    check_create_refused(&lp, FERRY_OP_WRITE, empty, empty, lp.name, NULL,
-                         FERRY_ERR_INVALID_PARAM);
+    check_create_refused(&lp, FERRY_OP_WRITE, empty, empty, lp.name, NULL, FERRY_ERR_INVALID_PARAM);
     check_create_refused(&lp, FERRY_OP_WRITE, l, two, lp.name, NULL, FERRY_ERR_MISMATCH);
     check_create_refused(&lp, FERRY_OP_WRITE, l, r_short, lp.name, NULL, FERRY_ERR_MISMATCH);
     check_create_refused(&lp, FERRY_OP_WRITE, l, r, "nobody", NULL, FERRY_ERR_NOT_FOUND);
@@ -204,8 +203,8 @@ static void test_make_indices(void)
     }
     li[16] = 3;
     ri[16] = 12;
-    FY_REQUIRE(ferry_xfer_make(lp.agent, FERRY_OP_WRITE, b.local, li, b.remote, ri, 17, NULL,
-                               &x) == FERRY_OK);
+    FY_REQUIRE(ferry_xfer_make(lp.agent, FERRY_OP_WRITE, b.local, li, b.remote, ri, 17, NULL, &x) ==
+               FERRY_OK);
     FY_CHECK_EQ(ferry_xfer_count(x), 17);
     FY_CHECK_EQ(tu_post_wait(x), FERRY_OK);
     for (size_t i = 0; i < 16; i++)
@@ -213,8 +212,8 @@ static void test_make_indices(void)
     ferry_xfer_release(x);
     /* The prepared lists outlive the requests made from them, and the
      * requests outlive the lists. */
-    FY_REQUIRE(ferry_xfer_make(lp.agent, FERRY_OP_READ, b.local, li, b.remote, li, 16, NULL,
-                               &x) == FERRY_OK);
+    FY_REQUIRE(ferry_xfer_make(lp.agent, FERRY_OP_READ, b.local, li, b.remote, li, 16, NULL, &x) ==
+               FERRY_OK);
     blocks_release(&b);
     tu_fill(lp.dst, lp.len, 9);
     FY_CHECK_EQ(tu_post_wait(x), FERRY_OK);
@@ -470,8 +469,7 @@ static void test_set_notif(void)
     tu_fill(big, FERRY_NOTIF_MAX_LEN, 3);
     FY_CHECK_EQ(ferry_xfer_set_notif(x, big, FERRY_NOTIF_MAX_LEN), FERRY_OK);
     FY_CHECK_EQ(tu_post_wait(x), FERRY_OK);
-    FY_CHECK_EQ(ferry_notif_take_tag(lp.agent, lp.name, big, FERRY_NOTIF_MAX_LEN, false),
-                FERRY_OK);
+    FY_CHECK_EQ(ferry_notif_take_tag(lp.agent, lp.name, big, FERRY_NOTIF_MAX_LEN, false), FERRY_OK);
     free(big);
     ferry_xfer_release(x);
     tu_loop_close(&lp);
@@ -677,8 +675,7 @@ static void test_stale_generation(void)
     FY_CHECK_EQ(tu_post_wait(done), FERRY_OK);
 
     FY_CHECK_EQ(ferry_md_invalidate(lp.agent, lp.name), FERRY_OK);
-    FY_CHECK_EQ(ferry_xfer_make(lp.agent, FERRY_OP_WRITE, b.local, idx, b.remote, idx, 2, NULL,
-                                &x),
+    FY_CHECK_EQ(ferry_xfer_make(lp.agent, FERRY_OP_WRITE, b.local, idx, b.remote, idx, 2, NULL, &x),
                 FERRY_ERR_STALE);
     FY_CHECK(x == SENTINEL);
     FY_CHECK_EQ(ferry_xfer_post(done), FERRY_ERR_STALE);
@@ -695,8 +692,7 @@ static void test_stale_generation(void)
     FY_CHECK_EQ(ferry_md_generation(lp.agent, lp.name, &gen2), FERRY_OK);
     FY_CHECK(gen2 > gen1);
     FY_CHECK_EQ(ferry_xfer_post(done), FERRY_ERR_STALE);
-    FY_CHECK_EQ(ferry_xfer_make(lp.agent, FERRY_OP_WRITE, b.local, idx, b.remote, idx, 2, NULL,
-                                &x),
+    FY_CHECK_EQ(ferry_xfer_make(lp.agent, FERRY_OP_WRITE, b.local, idx, b.remote, idx, 2, NULL, &x),
                 FERRY_ERR_STALE);
     FY_REQUIRE(ferry_prep_dlist(lp.agent, lp.name, r, NULL, &p) == FERRY_OK);
     memset(lp.dst, 0, lp.len);
