@@ -746,9 +746,15 @@ static ferry_status fy_ucx_xfer_release(void *priv, void *handle)
         ucp_worker_progress(u->worker);
     ferry_status rc = FERRY_OK;
     if (x->req) {
-        UCX_LOG(u, FERRY_LOG_WARN, "release: request to %s still running: canceling",
-                x->remote->name);
-        ucp_request_cancel(u->worker, x->req);
+        /* The peer is not completing it: give the endpoints up. A forced
+         * close completes every request on them (with an error), so the
+         * callbacks run now and nothing writes our memory afterwards. */
+        UCX_LOG(u, FERRY_LOG_WARN, "release: request to %s still running after %llu s: "
+                                   "closing its endpoints",
+                x->remote->name, (unsigned long long)(10 * FY_UCX_CLOSE_NS / 1000000000ull));
+        if (x->remote->failed == UCS_OK)
+            x->remote->failed = UCS_ERR_CANCELED;
+        fy_ucx_ep_close(x->remote);
         while (x->req)
             ucp_worker_progress(u->worker);
         rc = FERRY_ERR_CANCELED;

@@ -94,6 +94,7 @@ typedef struct fy_be_slot {
     void *priv;   /* backend's region/rregion state */
     void *pub;    /* local regions: public bytes for peers (malloc'd) */
     uint32_t pub_len;
+    uint64_t pub_hash; /* remote regions: hash of the key bytes they were loaded from */
 } fy_be_slot;
 
 typedef struct fy_region {
@@ -117,6 +118,7 @@ typedef struct fy_index {
 typedef struct fy_range {
     uint64_t addr, len, dev_id;
 } fy_range;
+void **fy_index_slot(fy_index *ix, const void *item);
 void *fy_index_find(const fy_index *ix, uint64_t addr, uint64_t len, uint64_t dev_id);
 void *fy_index_exact(const fy_index *ix, uint64_t addr, uint64_t len, uint64_t dev_id);
 ferry_status fy_index_merge(fy_index *ix, void **sorted_new, size_t n);
@@ -141,6 +143,7 @@ typedef struct fy_rregion {
     uint32_t backend_mask;
     uint32_t num_slots;
     fy_be_slot *slots;
+    struct fy_rregion *next_retired; /* replaced, kept until the remote goes */
 } fy_rregion;
 
 typedef struct fy_remote {
@@ -152,6 +155,7 @@ typedef struct fy_remote {
     uint32_t backend_mask; /* local backends that loaded this remote */
     void *be_remote[FY_MAX_BACKENDS];
     fy_index by_type[FERRY_MEM_TYPE_COUNT];
+    fy_rregion *retired; /* regions replaced by a reload: requests may use them */
 } fy_remote;
 void fy_remote_ref(fy_remote *r);
 void fy_remote_unref(fy_remote *r);

@@ -50,6 +50,17 @@ void *fy_index_find(const fy_index *ix, uint64_t addr, uint64_t len, uint64_t de
     return covers ? ix->items[i] : NULL;
 }
 
+/* Where item sits in the index (NULL when absent). */
+void **fy_index_slot(fy_index *ix, const void *item)
+{
+    const fy_range *r = item;
+    ptrdiff_t i = fy_index_floor(ix, r->dev_id, r->addr);
+    for (; i >= 0 && fy_key_cmp(ix->items[i], r->dev_id, r->addr) == 0; i--)
+        if (ix->items[i] == item)
+            return &ix->items[i];
+    return NULL;
+}
+
 void *fy_index_exact(const fy_index *ix, uint64_t addr, uint64_t len, uint64_t dev_id)
 {
     ptrdiff_t i = fy_index_floor(ix, dev_id, addr);

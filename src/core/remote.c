@@ -30,6 +30,11 @@ static void fy_rregion_free(fy_remote *rem, fy_rregion *rr)
 
 static void fy_remote_free(fy_remote *rem)
 {
+    while (rem->retired) {
+        fy_rregion *rr = rem->retired;
+        rem->retired = rr->next_retired;
+        fy_rregion_free(rem, rr);
+    }
     for (int t = 0; t < FERRY_MEM_TYPE_COUNT; t++) {
         for (size_t i = 0; i < rem->by_type[t].count; i++)
             fy_rregion_free(rem, rem->by_type[t].items[i]);
@@ -151,6 +156,16 @@ static ferry_status fy_load_backends(fy_load *ld)
     return FERRY_OK;
 }
 
+/* FNV-1a of a region's key bytes: tells a re-registered region (new key,
+ * same range) from a repeat. */
+static uint64_t fy_pub_hash(fy_bytes pub)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (uint32_t i = 0; i < pub.len; i++)
+        h = (h ^ pub.ptr[i]) * 1099511628211ull;
+    return h;
+}
+
 static ferry_status fy_rregion_load_slot(fy_load *ld, fy_rregion *rr, uint32_t j, size_t i)
 {
     uint32_t b = (uint32_t)ld->local_of[j];
@@ -172,6 +187,7 @@ static ferry_status fy_rregion_load_slot(fy_load *ld, fy_rregion *rr, uint32_t j
         return rc > 0 ? FERRY_ERR_BACKEND : rc;
     }
     s->be = b;
+    s->pub_hash = fy_pub_hash(pub);
     rr->num_slots++;
     rr->backend_mask |= 1u << b;
     return FERRY_OK;
@@ -199,19 +215,58 @@ static ferry_status fy_rregion_build(fy_load *ld, size_t i)
     fy_rregion *rr = calloc(1, sizeof(*rr));
     if (!rr)
         return FERRY_ERR_NO_MEMORY;
-    *rr = (fy_rregion){r->addr, r->len, r->dev_id, (ferry_mem_type)r->mem_type, 0, 0, NULL};
+    *rr = (fy_rregion){r->addr, r->len, r->dev_id, (ferry_mem_type)r->mem_type, 0, 0, NULL, NULL};
     ld->fresh[ld->num_fresh++] = rr;
     return fy_rregion_add_slots(ld, rr, i);
 }
 
-/* Adds region i, or the backends a known region lacks. */
+/* True when the blob lists a key for a backend of rr that differs from the
+ * one rr holds: the peer re-registered the range. */
+static bool fy_rregion_rekeyed(fy_load *ld, const fy_rregion *rr, size_t i)
+{
+    for (uint32_t j = 0; j < ld->md->num_backends; j++) {
+        int b = ld->local_of[j];
+        if (b < 0 || !(ld->md->regions[i].backend_mask & (1u << j)))
+            continue;
+        for (uint32_t s = 0; s < rr->num_slots; s++)
+            if (rr->slots[s].be == (uint32_t)b &&
+                rr->slots[s].pub_hash != fy_pub_hash(ld->md->pubs[i * ld->md->num_backends + j]))
+                return true;
+    }
+    return false;
+}
+
+/* Replaces a re-registered region in place (same key in the index); the
+ * old one is retired, not freed: prepared lists and requests may use it. */
+static ferry_status fy_rregion_replace(fy_load *ld, fy_rregion *old, size_t i)
+{
+    fy_rregion *rr = calloc(1, sizeof(*rr));
+    if (!rr)
+        return FERRY_ERR_NO_MEMORY;
+    *rr = (fy_rregion){old->addr, old->len, old->dev_id, old->type, 0, 0, NULL, NULL};
+    ferry_status rc = fy_rregion_add_slots(ld, rr, i);
+    if (rc != FERRY_OK) {
+        fy_rregion_free(ld->rem, rr);
+        return rc;
+    }
+    *fy_index_slot(&ld->rem->by_type[old->type], old) = rr;
+    old->next_retired = ld->rem->retired;
+    ld->rem->retired = old;
+    return FERRY_OK;
+}
+
+/* Adds region i, the backends a known region lacks, or a new key. */
 static ferry_status fy_load_region(fy_load *ld, size_t i)
 {
     const fy_md_region *r = &ld->md->regions[i];
     if (!r->len || r->addr > UINT64_MAX - r->len)
         return FERRY_OK; /* malformed entries are ignored, as the codec allows none */
     fy_rregion *known = fy_index_exact(&ld->rem->by_type[r->mem_type], r->addr, r->len, r->dev_id);
-    return known ? fy_rregion_add_slots(ld, known, i) : fy_rregion_build(ld, i);
+    if (!known)
+        return fy_rregion_build(ld, i);
+    if (fy_rregion_rekeyed(ld, known, i))
+        return fy_rregion_replace(ld, known, i);
+    return fy_rregion_add_slots(ld, known, i);
 }
 
 /* Merges the new regions of one memory type into the remote's index. */
