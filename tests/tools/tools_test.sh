@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# ferry-bench and ferry-kvbench on small sizes: tools_test.sh CASE
+# Environment (set by meson): FERRY_BENCH, FERRY_KVBENCH (the programs),
+# FERRY_TEST_UCX (1 when the UCX plugin was built), FERRY_PLUGIN_DIR.
+# Exit 0 passed, 1 failed, 77 skipped.
+set -u
+
+BENCH=${FERRY_BENCH:?}
+KVBENCH=${FERRY_KVBENCH:?}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+# Small sweeps: this host has 2 cores, and UCX RMA between processes on it
+# is emulated with active messages (well under 1 GB/s).
+SMALL=(--start_block_size 4K --max_block_size 16K --num_iter 16 --warmup_iter 16)
+
+fail() {
+    echo "FAIL: $*"
+    for f in "$TMP"/out "$TMP"/err; do
+        [ -f "$f" ] && { echo "--- $(basename "$f")"; tail -n 40 "$f"; }
+    done
+    exit 1
+}
+
+# run WANT_RC PROGRAM ARGS...: runs it (output in $TMP/out, $TMP/err) and
+# fails unless it exits with WANT_RC.
+run() {
+    local want=$1 rc=0
+    shift
+    echo "+ $* (want exit $want)"
+    "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+    [ "$rc" -eq "$want" ] || fail "exit $rc, wanted $want: $*"
+}
+
+has() { # FILE TEXT: the file holds the text
+    grep -qF -- "$2" "$1" || fail "$(basename "$1") lacks '$2'"
+}
+
+need_ucx() {
+    [ "${FERRY_TEST_UCX:-0}" = 1 ] || { echo "SKIP: the UCX plugin was not built"; exit 77; }
+}
+
+kv_backend() { if [ "${FERRY_TEST_UCX:-0}" = 1 ]; then echo UCX; else echo LOCAL; fi; }
+
+# check_rows FILE N_ROWS: every JSON row has the fields, numbers, "ok".
+check_rows() {
+    python3 - "$1" "$2" <<'PY' || fail "JSON rows in $1"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+want = int(sys.argv[2])
+assert len(rows) == want, "%d rows, want %d" % (len(rows), want)
+keys = ["block_size", "batch_size", "bandwidth_gbps", "avg_latency_us", "prep_avg_us",
+        "prep_p99_us", "post_avg_us", "post_p99_us", "xfer_avg_us", "xfer_p99_us"]
+for r in rows:
+    for k in keys:
+        assert isinstance(r[k], (int, float)) and r[k] >= 0, (k, r)
+    assert r["bandwidth_gbps"] > 0 and r["avg_latency_us"] > 0, r
+    assert r["consistency"] == "ok", r
+    assert r["bytes"] == r["iterations"] * r["block_size"] * r["batch_size"] * max(
+        r["initiators"], r["targets"]), r
+sizes = sorted({r["block_size"] for r in rows})
+assert all(b == 2 * a for a, b in zip(sizes, sizes[1:])), sizes
+print("rows ok:", len(rows))
+PY
+}
+
+# ---- ferry-bench ----
+
+bench_consistency() { # BACKEND OP
+    run 0 "$BENCH" --backend "$1" --op_type "$2" --check_consistency "${SMALL[@]}" \
+        --max_batch_size 2 --json "$TMP/rows.jsonl"
+    has "$TMP/out" "Block Size (B)"
+    has "$TMP/out" "P99 Tx (us)"
+    [ "$(grep -c ' ok$' "$TMP/out")" -eq 6 ] || fail "want 6 rows checked ok"
+    check_rows "$TMP/rows.jsonl" 6
+}
+
+bench_corrupt() { # BACKEND OP: a flipped source byte must fail the run
+    run 3 "$BENCH" --backend "$1" --op_type "$2" --check_consistency --inject_corruption \
+        "${SMALL[@]}"
+    has "$TMP/err" "consistency check FAILED at block 4096 x batch 1 ($2)"
+    has "$TMP/err" "first bad byte at offset 2048"
+    has "$TMP/out" "FAILED"
+}
+
+case_bench_local_read() { bench_consistency LOCAL READ; }
+case_bench_local_write() { bench_consistency LOCAL WRITE; }
+case_bench_local_corrupt() { bench_corrupt LOCAL READ; bench_corrupt LOCAL WRITE; }
+case_bench_ucx_read() { need_ucx; bench_consistency UCX READ; }
+case_bench_ucx_write() { need_ucx; bench_consistency UCX WRITE; }
+case_bench_ucx_corrupt() { need_ucx; bench_corrupt UCX READ; bench_corrupt UCX WRITE; }
+
+# Several processes, threads, new requests each time, CSV.
+case_bench_ucx_schemes() {
+    need_ucx
+    run 0 "$BENCH" --backend UCX --scheme manytoone --num_initiator_dev 2 --op_type WRITE \
+        --check_consistency "${SMALL[@]}" --num_threads 2 --json "$TMP/m2o.jsonl"
+    has "$TMP/out" "2 initiator + 1 target processes"
+    check_rows "$TMP/m2o.jsonl" 3
+    run 0 "$BENCH" --backend UCX --scheme tp --num_initiator_dev 1 --num_target_dev 2 \
+        --op_type READ --check_consistency "${SMALL[@]}" --recreate_xfer --csv "$TMP/tp.csv"
+    has "$TMP/tp.csv" "block_size,batch_size,bandwidth_gbps,avg_latency_us"
+    [ "$(wc -l <"$TMP/tp.csv")" -eq 4 ] || fail "want a header and 3 CSV rows"
+}
+
+case_bench_local_options() {
+    run 0 "$BENCH" --backend=LOCAL --op-type=READ --check_consistency --scheme onetomany \
+        --num_target_dev 3 --num_threads 2 --reregister_mem --enable_pt --start_block_size 4KiB \
+        --max_block_size 8k --max_batch_size 4 -num_iter 8 --warmup_iter=0 \
+        --json "$TMP/rows.jsonl"
+    has "$TMP/err" "adjusting --num_iter to 32"
+    check_rows "$TMP/rows.jsonl" 6
+    printf 'backend = "LOCAL"\nop_type = "WRITE"  # a comment\nmax_block_size = 8192\n' \
+        >"$TMP/cfg.toml"
+    printf 'check_consistency = true\nnum_iter = 16\nwarmup_iter = 16\n' >>"$TMP/cfg.toml"
+    run 0 "$BENCH" --config_file "$TMP/cfg.toml" --max_batch_size 2 --json "$TMP/cfg.jsonl"
+    has "$TMP/out" "Op type (--op_type)"
+    check_rows "$TMP/cfg.jsonl" 4
+}
+
+case_bench_usage() {
+    run 2 "$BENCH" --etcd_endpoints http://127.0.0.1:2379
+    has "$TMP/err" "etcd mode not in this build yet"
+    run 2 "$BENCH" --backend LOCAL --initiator_seg_type VRAM
+    has "$TMP/err" "--initiator_seg_type VRAM: not supported by backend LOCAL"
+    run 2 "$BENCH" --backend LOCAL --target_seg_type FILE --filepath /tmp/x
+    has "$TMP/err" "--target_seg_type FILE: not supported"
+    run 2 "$BENCH" --backend NOSUCH
+    has "$TMP/err" "backend NOSUCH: not found (available:"
+    run 2 "$BENCH" --op_type MOVE
+    run 2 "$BENCH" --mode MG
+    has "$TMP/err" "not supported by this build"
+    run 2 "$BENCH" --scheme pairwise --num_initiator_dev 2 --num_target_dev 1
+    has "$TMP/err" "pairwise needs"
+    run 2 "$BENCH" --max_block_size 64Q
+    has "$TMP/err" "want a size"
+    run 2 "$BENCH" --no_such_option
+    has "$TMP/err" "unknown option --no_such_option"
+    run 2 "$BENCH" --max_block_size 1G --total_buffer_size 512M
+    has "$TMP/err" "--total_buffer_size"
+    run 0 "$BENCH" --help
+    has "$TMP/out" "--start_block_size"
+}
+
+case_bench_plot() {
+    printf 'label,block_size,gbps\nanchor,4K,1.5\nanchor,16384,3\n' >"$TMP/anchor.csv"
+    local args=(--backend LOCAL "${SMALL[@]}" --plot "$TMP/sweep.png" --anchor_csv "$TMP/anchor.csv")
+    # ferry-bench uses python3 on PATH, else Debian's /usr/bin/python3.
+    if python3 -c 'import matplotlib' 2>/dev/null ||
+        /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+        run 0 "$BENCH" "${args[@]}"
+        python3 -c 'import sys; sys.exit(open(sys.argv[1], "rb").read(8) != b"\x89PNG\r\n\x1a\n")' \
+            "$TMP/sweep.png" || fail "$TMP/sweep.png is not a PNG"
+    else
+        run 4 "$BENCH" "${args[@]}"
+        has "$TMP/err" "matplotlib is missing"
+        [ ! -e "$TMP/sweep.png" ] || fail "a PNG without matplotlib?"
+    fi
+}
+
+# ---- ferry-kvbench ----
+
+case_kvbench_shapes() {
+    run 0 "$KVBENCH" --model Llama-3.1-70B --tp 8 --page_size 16 --isl 8192 --dry_run
+    has "$TMP/out" "per rank 8/8 = 1 KV head(s), 80 layers, K and V: 160 regions"
+    has "$TMP/out" "= 4096 B per layer and K/V"
+    has "$TMP/out" "512 blocks per request"
+    has "$TMP/out" "81920 descriptors (per_block), 320.00 MiB"
+    run 0 "$KVBENCH" --model DeepSeek-R1 --tp 8 --isl 1000 --access per_layer --dry_run
+    has "$TMP/out" "block = 16 tokens x 576 values x 2 B = 18432 B per layer"
+    has "$TMP/out" "63 blocks per request"
+    has "$TMP/out" "61 descriptors (per_layer)"
+    run 0 "$KVBENCH" --model GPT-OSS-120B --tp 16 --dry_run
+    has "$TMP/out" "replicated"
+    run 0 "$KVBENCH" --model Qwen3-32B --tp 4 --pp 2 --kv_dtype fp8 --dry_run
+    has "$TMP/out" "per rank 8/4 = 2 KV head(s), 32 layers"
+    has "$TMP/out" "16 tokens x 256 values x 1 B = 4096 B"
+    run 0 "$KVBENCH" --list_models
+    for m in Llama-3.1-8B Llama-3.1-70B Qwen3-32B DeepSeek-R1 GPT-OSS-120B; do has "$TMP/out" "$m"; done
+    run 2 "$KVBENCH" --model Llama-3.1-8B --tp 3 --dry_run
+    run 2 "$KVBENCH" --model NoSuchModel
+}
+
+check_kv_json() { # FILE MODEL DESCRIPTORS
+    python3 - "$@" <<'PY' || fail "kvbench JSON in $1"
+import json, sys
+r = json.loads(open(sys.argv[1]).read())
+assert r["model"] == sys.argv[2] and r["descriptors"] == int(sys.argv[3]), r
+assert r["consistency"] == "ok" and r["bandwidth_gbps"] > 0 and r["time_avg_us"] > 0, r
+assert 0 <= r["make_post_share"] <= 1, r
+print("kvbench json ok")
+PY
+}
+
+case_kvbench_llama() {
+    run 0 "$KVBENCH" --model Llama-3.1-8B --isl 128 --backend "$(kv_backend)" \
+        --check_consistency --num_iter 3 --json "$TMP/kv.json"
+    has "$TMP/out" "time per request"
+    has "$TMP/out" "of the time; moving data"
+    check_kv_json "$TMP/kv.json" Llama-3.1-8B 512
+}
+
+case_kvbench_deepseek() {
+    run 0 "$KVBENCH" --model DeepSeek-R1 --isl 100 --access per_layer --op_type WRITE \
+        --backend "$(kv_backend)" --check_consistency --num_iter 3 --json "$TMP/kv.json"
+    check_kv_json "$TMP/kv.json" DeepSeek-R1 61
+    run 0 "$KVBENCH" --model DeepSeek-R1 --isl 64 --backend LOCAL --check_consistency \
+        --num_iter 2 --json "$TMP/kv2.json"
+    check_kv_json "$TMP/kv2.json" DeepSeek-R1 244
+}
+
+case_kvbench_corrupt() {
+    run 3 "$KVBENCH" --model Llama-3.1-8B --isl 64 --backend LOCAL --check_consistency \
+        --inject_corruption --num_iter 1
+    has "$TMP/err" "first bad byte at offset 16384 of 32768"
+    run 3 "$KVBENCH" --model DeepSeek-R1 --isl 64 --backend "$(kv_backend)" --op_type WRITE \
+        --check_consistency --inject_corruption --num_iter 1
+    has "$TMP/err" "layer 0 latent, request block 0"
+}
+
+name=${1:?usage: tools_test.sh CASE}
+declare -F "case_$name" >/dev/null || { echo "no case $name"; exit 1; }
+"case_$name"
+echo "PASS: $name"

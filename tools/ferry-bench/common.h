@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Code shared by ferry-bench and ferry-kvbench: messages, timing and
+ * statistics, options and flat TOML files, agents and backends, the
+ * processes a run starts and the pipes to them, the end-of-step protocol
+ * over notifications, the data pattern, and CSV/JSON rows. */
+#ifndef FB_COMMON_H
+#define FB_COMMON_H
+
+#include <ferry/ferry.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+/* Exit codes of both tools (documented in docs/tools.md). */
+#define FB_EXIT_OK       0
+#define FB_EXIT_ERROR    1 /* setup or transfer failed */
+#define FB_EXIT_USAGE    2 /* bad or unsupported option */
+#define FB_EXIT_MISMATCH 3 /* --check_consistency found a bad byte */
+#define FB_EXIT_PLOT     4 /* --plot cannot run (no python3/matplotlib) */
+
+/* Longest wait for a peer's answer or a transfer, seconds. */
+#define FB_TIMEOUT_S 120.0
+
+/* ---- messages ---- */
+
+/* Program name for messages ("ferry-bench"); set by main. */
+extern const char *fb_prog;
+/* Role tag for messages from spawned processes ("target 1"); NULL: none. */
+extern const char *fb_role_tag;
+
+__attribute__((format(printf, 2, 3), noreturn)) void fb_exit(int code, const char *fmt, ...);
+__attribute__((format(printf, 1, 2), noreturn)) void fb_die(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void fb_warn(const char *fmt, ...);
+/* Dies with "what: <status text>" when rc is an error; returns rc otherwise. */
+ferry_status fb_ok(ferry_status rc, const char *what);
+void *fb_alloc(size_t size);           /* zeroed; dies when out of memory */
+uint8_t *fb_alloc_pages(size_t bytes); /* page aligned, zeroed */
+
+/* ---- time and statistics ---- */
+
+double fb_now_us(void); /* CLOCK_MONOTONIC: comparable across processes */
+
+typedef struct fb_samples {
+    double *v;
+    size_t n, cap;
+} fb_samples;
+void fb_samples_add(fb_samples *s, double v);
+void fb_samples_append(fb_samples *dst, const double *v, size_t n);
+void fb_samples_clear(fb_samples *s);
+void fb_samples_free(fb_samples *s);
+double fb_avg(const fb_samples *s);
+double fb_p99(fb_samples *s); /* sorts s */
+
+/* ---- options ---- */
+
+typedef enum fb_opt_kind {
+    FB_OPT_SIZE, /* uint64_t: 4096, 4K, 4KiB, 1M, 8G (binary units) */
+    FB_OPT_UINT, /* uint64_t */
+    FB_OPT_STR,  /* const char * */
+    FB_OPT_BOOL, /* bool: --x, --x=true|false|1|0, --nox */
+} fb_opt_kind;
+
+#define FB_OPT_HIDDEN 1u /* not listed by --help */
+
+typedef struct fb_opt {
+    const char *name; /* without dashes, nixlbench's spelling */
+    fb_opt_kind kind;
+    void *ptr;
+    const char *help;
+    unsigned flags;
+} fb_opt;
+
+bool fb_parse_size(const char *s, uint64_t *out);
+bool fb_parse_uint(const char *s, uint64_t *out);
+/* Parses argv against a table terminated by a {NULL} entry; `-x`, `--x`,
+ * `--x=v`, `--x v`, and `-` for `_` in names are all accepted (gflags and
+ * nixlbench's newer CLI). A `--config_file PATH` entry in the table is read
+ * first (flat TOML, one key per option), so the command line wins. Bad
+ * input exits with FB_EXIT_USAGE. */
+void fb_opts_parse(const fb_opt *table, int argc, char **argv);
+void fb_opts_usage(FILE *f, const fb_opt *table);
+
+/* Reads a flat TOML file: `key = value` lines, `#` comments; values are
+ * integers, "strings" or true/false. Tables and arrays are refused. cb
+ * returns false to stop with its own message in err. */
+typedef bool (*fb_toml_cb)(void *ctx, const char *key, const char *value, char *err,
+                           size_t err_len);
+bool fb_toml_read(const char *path, fb_toml_cb cb, void *ctx, char *err, size_t err_len);
+
+/* ---- agents and backends ---- */
+
+typedef struct fb_agent_opts {
+    const char *name;
+    const char *backend;
+    const char *params; /* "key=value,key=value" or NULL */
+    bool listen;        /* side-channel listener on 127.0.0.1, any port */
+    bool progress;      /* progress thread */
+    bool telemetry;
+} fb_agent_opts;
+
+ferry_agent *fb_agent_new(const fb_agent_opts *o, ferry_backend **be);
+/* Fails with FB_EXIT_USAGE and a clear line when the backend cannot serve
+ * memory type `seg` (given as `option`), or when this build of the tools
+ * cannot allocate it (everything but DRAM today). */
+ferry_mem_type fb_check_seg(ferry_backend *be, const char *option, const char *seg);
+/* Creates the backend in a throwaway agent, checks both memory types as
+ * fb_check_seg does and returns the backend's FERRY_CAP_* flags. Call it
+ * before starting processes: a bad name, param or type is one clear line,
+ * and the agent is gone again before fork (transports dislike forks). */
+uint32_t fb_probe(const char *backend, const char *params, const char *initiator_seg,
+                  const char *target_seg);
+/* Registers one region; deregisters it. */
+ferry_dlist *fb_register(ferry_agent *a, const uint8_t *mem, size_t len);
+void fb_deregister(ferry_agent *a, ferry_dlist *regions);
+/* Loads this agent's own metadata so it can address itself (loopback). */
+void fb_load_self(ferry_agent *a);
+
+/* Waits for a posted request (rc from post). Returns its final status. */
+ferry_status fb_xfer_wait(ferry_xfer *x, ferry_status rc);
+
+/* ---- processes ---- */
+
+/* A process this run started: the same program with a role option. */
+typedef struct fb_child {
+    pid_t pid;
+    int to, from; /* pipe ends in the parent */
+} fb_child;
+
+/* Re-executes this program with argv plus `--fb_role=<role>:<in>:<out>`. The
+ * child dies with the parent (PDEATHSIG). */
+fb_child fb_spawn(int argc, char **argv, const char *role);
+/* Parses a role option ("target:3:7:8") into kind, id and the pipe fds. */
+bool fb_role_parse(const char *arg, char *kind, size_t kind_len, unsigned *id, int *in, int *out);
+/* The worse of two exit codes: errors, then mismatches, plot, usage. */
+int fb_exit_worse(int a, int b);
+/* Waits for every started child: the worst exit code (FB_EXIT_*). */
+int fb_children_wait(void);
+
+/* Length-prefixed messages over the pipes: type, length, bytes. */
+void fb_msg_send(int fd, uint32_t type, const void *buf, uint32_t len);
+/* Receives a message of the given type (dies on EOF or another type).
+ * Returns malloc'd bytes (free them), *len their count. */
+void *fb_msg_recv(int fd, uint32_t type, uint32_t *len);
+
+/* ---- peers: side channel and end-of-step notifications ---- */
+
+/* Fetches peer's metadata from its listener, sends ours back (so it can
+ * notify us) and connects now, so no timed transfer pays for it. */
+void fb_peer_link(ferry_agent *a, const char *peer, uint16_t port);
+void fb_notif_send(ferry_agent *a, const char *peer, const char *msg);
+/* Tells peer that step k is over and waits for its answer: true when the
+ * peer found the data it checked intact. */
+bool fb_step_end(ferry_agent *a, const char *peer, unsigned step);
+void fb_bye(ferry_agent *a, const char *peer);
+
+/* A target's side: serves "end" messages until n_peers said bye. on_end
+ * checks what the named initiator moved in that step. Returns false when
+ * any check failed. */
+typedef bool (*fb_end_cb)(void *ctx, const char *from, unsigned step);
+bool fb_serve(ferry_agent *a, unsigned n_peers, fb_end_cb on_end, void *ctx);
+
+/* ---- data pattern ---- */
+
+/* The pattern is a stream of bytes per seed; byte o of stream s is known to
+ * every process without exchanging anything. */
+uint64_t fb_seed(uint64_t a, uint64_t b, uint64_t c);
+void fb_fill(uint8_t *p, size_t len, uint64_t seed, uint64_t off0);
+/* Checks p against the stream from off0: true when intact; otherwise
+ * *bad is the offset (from p) of the first wrong byte. */
+bool fb_check(const uint8_t *p, size_t len, uint64_t seed, uint64_t off0, size_t *bad);
+uint8_t fb_pattern_byte(uint64_t seed, uint64_t off);
+
+/* ---- CSV and JSON rows ---- */
+
+typedef struct fb_field {
+    const char *key;
+    const char *str; /* a validated identifier, or NULL for num */
+    double num;
+    int decimals; /* -1: integer */
+} fb_field;
+
+void fb_csv_header(FILE *f, const fb_field *fields, size_t n);
+void fb_csv_row(FILE *f, const fb_field *fields, size_t n);
+/* One JSON object on one line (JSON Lines). */
+void fb_json_row(FILE *f, const fb_field *fields, size_t n);
+FILE *fb_open_out(const char *path); /* NULL path: NULL; dies when it cannot */
+void fb_close_out(FILE *f, const char *path);
+
+/* ---- data files (models, the plot script) ---- */
+
+/* $env when set, else the first dirs[i]/rel that exists. Returns a
+ * malloc'd path (free it) or NULL. */
+char *fb_find_file(const char *env, const char *rel, const char *const *dirs, size_t n);
+
+#endif
