@@ -192,6 +192,8 @@ FY_API ferry_status ferry_backend_create(ferry_agent *agent, const char *plugin,
         fy_backend_free(be);
     }
     fy_unlock(&agent->lock, true);
+    if (rc == FERRY_OK)
+        fy_progress_kick(agent); /* it may be asleep, planned without this backend */
     return rc;
 }
 
