@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""ferry's UCX backend against ucx_perftest, in one run, same sizes, same UCX_TLS.
+
+For each transport setting, block size and batch size: ferry-bench (two
+processes, pairwise, READ and WRITE) and ucx_perftest (ucp_put_bw for WRITE,
+ucp_get for READ) one after the other; then the small-message latency of a
+ferry WRITE of 8 B against ucp_put_lat. Prints a markdown table with ratios.
+
+Usage: bench/ucx_vs_perftest.py BUILD_DIR [--tls tcp,default] [--sizes 4K,64K,1M,16M]
+                                [--batches 1,64] [--iters N]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+SIZES = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def parse_size(text):
+    text = text.strip().upper()
+    return int(text[:-1]) * SIZES[text[-1]] if text[-1] in SIZES else int(text)
+
+
+def env_for(tls):
+    env = dict(os.environ)
+    env.pop("UCX_TLS", None)
+    if tls != "default":
+        env["UCX_TLS"] = tls
+    return env
+
+
+def iterations(size, batch, base):
+    """Fewer iterations for big steps, so a sweep stays in minutes."""
+    per_step = max(4, min(base, (256 << 20) // (size * batch)))
+    return per_step, max(2, per_step // 10)
+
+
+def ferry_bench(build, tls, op, size, batch, iters, warmup):
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
+        cmd = [os.path.join(build, "tools", "ferry-bench"), "--backend", "UCX",
+               "--op_type", op, "--start_block_size", str(size), "--max_block_size", str(size),
+               "--start_batch_size", str(batch), "--max_batch_size", str(batch),
+               "--num_iter", str(iters), "--warmup_iter", str(warmup),
+               "--large_blk_iter_ftr", "1", "--json", out.name]
+        env = env_for(tls)
+        env.setdefault("FERRY_PLUGIN_DIR", os.path.join(build, "plugins"))
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, timeout=600)
+        rows = [json.loads(line) for line in open(out.name) if line.strip()]
+    return rows[-1]
+
+
+def perftest(tls, test, size, iters, warmup, port):
+    """Runs server and client of one ucx_perftest; returns its final line's numbers."""
+    env = env_for(tls)
+    args = ["-t", test, "-s", str(size), "-n", str(iters), "-w", str(warmup), "-p", str(port), "-f"]
+    server = subprocess.Popen(["ucx_perftest"] + args, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            time.sleep(0.1)
+            client = subprocess.run(["ucx_perftest", "localhost"] + args, env=env,
+                                    capture_output=True, text=True, timeout=600)
+            if client.returncode == 0:
+                break
+        # With -f the last line is: iters, p50 lat, avg lat, overall lat (us),
+        # avg bw, overall bw (MB/s), avg rate, overall rate.
+        rows = [l.split() for l in client.stdout.splitlines() if l.split()[:1]
+                and l.split()[0].isdigit()]
+        fields = rows[-1]
+        return {"lat_us": float(fields[2]), "bw_gbps": float(fields[5]) * (1 << 20) / 1e9}
+    finally:
+        server.kill()
+        server.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--tls", default="tcp,default")
+    ap.add_argument("--sizes", default="4K,64K,1M,16M")
+    ap.add_argument("--batches", default="1,64")
+    ap.add_argument("--iters", type=int, default=200)
+    a = ap.parse_args()
+    port = 13400
+    print("| UCX_TLS | op | block | batch | ferry GB/s | ucx_perftest GB/s | ratio |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for tls in a.tls.split(","):
+        for op, test in (("WRITE", "ucp_put_bw"), ("READ", "ucp_get")):
+            for size in map(parse_size, a.sizes.split(",")):
+                for batch in map(int, a.batches.split(",")):
+                    iters, warm = iterations(size, batch, a.iters)
+                    f = ferry_bench(a.build, tls, op, size, batch, iters, warm)
+                    port += 1
+                    p = perftest(tls, test, size, iters * batch, warm * batch, port)
+                    print(f"| {tls} | {op} | {size} | {batch} | {f['bandwidth_gbps']:.3f} | "
+                          f"{p['bw_gbps']:.3f} | {f['bandwidth_gbps'] / p['bw_gbps']:.2f} |",
+                          flush=True)
+    print()
+    print("| UCX_TLS | 8 B WRITE latency, ferry (us) | ucp_put_lat (us) | difference (us) |")
+    print("| --- | ---: | ---: | ---: |")
+    for tls in a.tls.split(","):
+        f = ferry_bench(a.build, tls, "WRITE", 8, 1, 2000, 200)
+        port += 1
+        p = perftest(tls, "ucp_put_lat", 8, 2000, 200, port)
+        print(f"| {tls} | {f['avg_latency_us']:.2f} | {p['lat_us']:.2f} | "
+              f"{f['avg_latency_us'] - p['lat_us']:+.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
