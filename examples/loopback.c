@@ -6,13 +6,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        ferry_status rc_ = (call);                                                       \
-        if (rc_ < 0) {                                                                   \
-            fprintf(stderr, "%s: %s\n", #call, ferry_strerror(rc_));                    \
-            return 1;                                                                    \
-        }                                                                                \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        ferry_status rc_ = (call);                                                                 \
+        if (rc_ < 0) {                                                                             \
+            fprintf(stderr, "%s: %s\n", #call, ferry_strerror(rc_));                               \
+            return 1;                                                                              \
+        }                                                                                          \
     } while (0)
 
 int main(void)
@@ -56,8 +56,8 @@ int main(void)
     opts.notif = "req-1";
     opts.notif_len = 5;
     ferry_xfer *xfer;
-    CHECK(ferry_xfer_make(agent, FERRY_OP_WRITE, local_side, idx, remote_side, idx, 4, &opts,
-                          &xfer));
+    CHECK(
+        ferry_xfer_make(agent, FERRY_OP_WRITE, local_side, idx, remote_side, idx, 4, &opts, &xfer));
     ferry_status rc = ferry_xfer_post(xfer);
     while (rc == FERRY_IN_PROGRESS)
         rc = ferry_xfer_status(xfer);

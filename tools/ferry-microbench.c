@@ -15,13 +15,13 @@
 #include <string.h>
 #include <time.h>
 
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        ferry_status rc_ = (call);                                                       \
-        if (rc_ < 0) {                                                                   \
-            fprintf(stderr, "%s: %s\n", #call, ferry_strerror(rc_));                    \
-            exit(1);                                                                     \
-        }                                                                                \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        ferry_status rc_ = (call);                                                                 \
+        if (rc_ < 0) {                                                                             \
+            fprintf(stderr, "%s: %s\n", #call, ferry_strerror(rc_));                               \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static double now_ns(void)
@@ -106,8 +106,8 @@ static double bench_make(bench *b, const uint32_t *idx, bool skip_merge, bool ru
     for (int r = 0; r < repeats; r++) {
         ferry_xfer *x;
         double t0 = now_ns();
-        CHECK(ferry_xfer_make(b->agent, FERRY_OP_WRITE, b->local, idx, b->remote, idx, b->n,
-                              &opts, &x));
+        CHECK(ferry_xfer_make(b->agent, FERRY_OP_WRITE, b->local, idx, b->remote, idx, b->n, &opts,
+                              &x));
         double t1 = now_ns();
         if (run) {
             ferry_status rc = ferry_xfer_post(x);
@@ -183,11 +183,9 @@ int main(int argc, char **argv)
     printf("ferry-microbench: %zu descriptors of %zu B on LOCAL, best of %d\n", b.n, b.len,
            repeats);
     double m_rnd = bench_make(&b, b.rnd, true, false, repeats, &segs);
-    printf("make by index, random order, no merge:  %6.1f ns/desc (%zu segments)\n", m_rnd,
-           segs);
+    printf("make by index, random order, no merge:  %6.1f ns/desc (%zu segments)\n", m_rnd, segs);
     double m_seq = bench_make(&b, b.seq, false, false, repeats, &segs);
-    printf("make by index, consecutive, merged:     %6.1f ns/desc (%zu segments)\n", m_seq,
-           segs);
+    printf("make by index, consecutive, merged:     %6.1f ns/desc (%zu segments)\n", m_seq, segs);
     double r_rnd = bench_make(&b, b.rnd, true, true, repeats, &segs);
     printf("make+post+complete, random, no merge:   %6.1f ns/desc\n", r_rnd);
     double r_seq = bench_make(&b, b.seq, false, true, repeats, &segs);

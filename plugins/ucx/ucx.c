@@ -37,10 +37,10 @@
 
 #include "ferry/plugin.h"
 
-#define FY_UCX_STR2(x) #x
-#define FY_UCX_STR(x) FY_UCX_STR2(x)
-#define FY_UCX_VERSION "built with UCX " FY_UCX_STR(UCP_API_MAJOR) "." FY_UCX_STR(UCP_API_MINOR)
-#define FY_UCX_AM_NOTIF 0x6e   /* active message id of notifications */
+#define FY_UCX_STR2(x)  #x
+#define FY_UCX_STR(x)   FY_UCX_STR2(x)
+#define FY_UCX_VERSION  "built with UCX " FY_UCX_STR(UCP_API_MAJOR) "." FY_UCX_STR(UCP_API_MINOR)
+#define FY_UCX_AM_NOTIF 0x6e          /* active message id of notifications */
 #define FY_UCX_CLOSE_NS 2000000000ull /* bound on closing an endpoint */
 
 typedef enum fy_ucx_errmode { FY_UCX_DUAL, FY_UCX_PEER, FY_UCX_NONE } fy_ucx_errmode;
@@ -163,8 +163,9 @@ static ferry_status fy_ucx_config(fy_ucx *u, const ferry_param *params, size_t n
     unsigned long keepalive, workers;
     if (!fy_parse_uint(fy_param(params, n, "keepalive_ms"), 3600000, &keepalive) ||
         !fy_parse_uint(fy_param(params, n, "num_workers"), 64, &workers) || workers != 1) {
-        UCX_LOG(u, FERRY_LOG_ERROR, "bad param: keepalive_ms must be a number of ms, "
-                                    "num_workers must be 1 in this version");
+        UCX_LOG(u, FERRY_LOG_ERROR,
+                "bad param: keepalive_ms must be a number of ms, "
+                "num_workers must be 1 in this version");
         return FERRY_ERR_INVALID_PARAM;
     }
     const char *mode = fy_param(params, n, "error_handling");
@@ -251,8 +252,8 @@ static void fy_ucx_fini(void *priv)
         ucp_cleanup(u->ctx);
 }
 
-static ferry_status fy_ucx_init(void *priv, const ferry_plugin_host *host, const ferry_param *params,
-                                size_t n)
+static ferry_status fy_ucx_init(void *priv, const ferry_plugin_host *host,
+                                const ferry_param *params, size_t n)
 {
     fy_ucx *u = priv;
     u->host = host;
@@ -287,7 +288,6 @@ static ferry_status fy_ucx_progress(void *priv)
         events += n;
     return events ? FERRY_IN_PROGRESS : FERRY_OK;
 }
-
 
 /* ---- registration ---- */
 
@@ -356,8 +356,8 @@ static ferry_status fy_ucx_conn_info(void *priv, void **info, size_t *len)
     return FERRY_OK;
 }
 
-static ferry_status fy_ucx_remote_load(void *priv, const char *name, uint64_t uid,
-                                       const void *info, size_t len, void **remote)
+static ferry_status fy_ucx_remote_load(void *priv, const char *name, uint64_t uid, const void *info,
+                                       size_t len, void **remote)
 {
     fy_ucx *u = priv;
     (void)uid;
@@ -414,8 +414,7 @@ static ucs_status_t fy_ucx_ctl_new(fy_ucx_remote *r)
     ucs_status_t st = fy_ucx_ep_new(r, UCP_ERR_HANDLING_MODE_PEER, &r->ctl);
     if (st != UCS_OK)
         return st;
-    ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK,
-                             .cb.send = fy_ucx_discard};
+    ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK, .cb.send = fy_ucx_discard};
     void *req = ucp_ep_flush_nbx(r->ctl, &p);
     return UCS_PTR_IS_ERR(req) ? UCS_PTR_STATUS(req) : UCS_OK;
 }
@@ -429,9 +428,8 @@ static ferry_status fy_ucx_ep(fy_ucx_remote *r)
     if (r->ep)
         return FERRY_OK;
     fy_ucx_errmode mode = r->u->errmode;
-    ucs_status_t st = fy_ucx_ep_new(r, mode == FY_UCX_PEER ? UCP_ERR_HANDLING_MODE_PEER
-                                                           : UCP_ERR_HANDLING_MODE_NONE,
-                                    &r->ep);
+    ucs_status_t st = fy_ucx_ep_new(
+        r, mode == FY_UCX_PEER ? UCP_ERR_HANDLING_MODE_PEER : UCP_ERR_HANDLING_MODE_NONE, &r->ep);
     if (st == UCS_OK && mode == FY_UCX_DUAL)
         st = fy_ucx_ctl_new(r);
     if (st != UCS_OK) {
@@ -574,9 +572,8 @@ static void *fy_ucx_notif_post(fy_ucx_remote *r, const void *msg, size_t len,
 {
     const char *me = r->u->host->agent_name;
     ucp_request_param_t p = {
-        .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS | (cb ? UCP_OP_ATTR_FIELD_CALLBACK |
-                                                            UCP_OP_ATTR_FIELD_USER_DATA
-                                                      : 0),
+        .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS |
+                        (cb ? UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA : 0),
         .flags = UCP_AM_SEND_FLAG_EAGER, /* notifications are small: no rendezvous */
         .cb.send = cb,
         .user_data = arg,
@@ -701,8 +698,8 @@ static ferry_status fy_ucx_xfer_post(void *priv, void *handle, const void *notif
         fy_ucx_fail(x, st, x->px->op == FERRY_OP_WRITE ? "put" : "get");
         return x->error;
     }
-    ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
-                                             UCP_OP_ATTR_FIELD_USER_DATA,
+    ucp_request_param_t p = {.op_attr_mask =
+                                 UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
                              .cb.send = fy_ucx_flush_done,
                              .user_data = x};
     x->state = FY_UX_FLUSHING;
@@ -715,8 +712,9 @@ static ferry_status fy_ucx_xfer_post(void *priv, void *handle, const void *notif
         x->req = req;
     else
         fy_ucx_after_flush(x);
-    return x->state == FY_UX_DONE ? FERRY_OK : x->state == FY_UX_FAILED ? x->error
-                                                                         : FERRY_IN_PROGRESS;
+    return x->state == FY_UX_DONE     ? FERRY_OK
+           : x->state == FY_UX_FAILED ? x->error
+                                      : FERRY_IN_PROGRESS;
 }
 
 static ferry_status fy_ucx_xfer_check(void *priv, void *handle)
@@ -749,8 +747,9 @@ static ferry_status fy_ucx_xfer_release(void *priv, void *handle)
         /* The peer is not completing it: give the endpoints up. A forced
          * close completes every request on them (with an error), so the
          * callbacks run now and nothing writes our memory afterwards. */
-        UCX_LOG(u, FERRY_LOG_WARN, "release: request to %s still running after %llu s: "
-                                   "closing its endpoints",
+        UCX_LOG(u, FERRY_LOG_WARN,
+                "release: request to %s still running after %llu s: "
+                "closing its endpoints",
                 x->remote->name, (unsigned long long)(10 * FY_UCX_CLOSE_NS / 1000000000ull));
         if (x->remote->failed == UCS_OK)
             x->remote->failed = UCS_ERR_CANCELED;

@@ -229,8 +229,7 @@ FY_API ferry_status ferry_backend_params(const ferry_backend *be, const ferry_pa
     return FERRY_OK;
 }
 
-FY_API ferry_status ferry_backend_find(ferry_agent *agent, const char *plugin,
-                                       ferry_backend **out)
+FY_API ferry_status ferry_backend_find(ferry_agent *agent, const char *plugin, ferry_backend **out)
 {
     if (!agent || !plugin || !out)
         return FERRY_ERR_INVALID_PARAM;

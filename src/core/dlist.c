@@ -10,7 +10,7 @@
 #include "metadata/wire.h"
 
 static const char *const fy_mem_names[FERRY_MEM_TYPE_COUNT] = {"DRAM", "VRAM", "FILE", "BLOCK",
-                                                                "OBJ"};
+                                                               "OBJ"};
 
 FY_API const char *ferry_mem_type_name(ferry_mem_type type)
 {
@@ -37,7 +37,10 @@ FY_API ferry_status ferry_mem_type_parse(const char *name, ferry_mem_type *type)
     return FERRY_ERR_NOT_FOUND;
 }
 
-FY_API void ferry_free(void *ptr) { free(ptr); }
+FY_API void ferry_free(void *ptr)
+{
+    free(ptr);
+}
 
 FY_API ferry_status ferry_dlist_create(ferry_mem_type type, size_t capacity, ferry_dlist **out)
 {
@@ -72,8 +75,13 @@ FY_API ferry_status ferry_dlist_create_strided(ferry_mem_type type, uint64_t bas
     ferry_dlist *l = calloc(1, sizeof(*l));
     if (!l)
         return FERRY_ERR_NO_MEMORY;
-    *l = (ferry_dlist){.type = type, .strided = true, .count = count,
-                       .base = base, .stride = stride, .len = len, .dev_id = dev_id};
+    *l = (ferry_dlist){.type = type,
+                       .strided = true,
+                       .count = count,
+                       .base = base,
+                       .stride = stride,
+                       .len = len,
+                       .dev_id = dev_id};
     *out = l;
     return FERRY_OK;
 }
@@ -110,7 +118,10 @@ static ferry_status fy_dlist_grow(ferry_dlist *l, size_t extra)
     return FERRY_OK;
 }
 
-static bool fy_desc_valid(uint64_t addr, uint64_t len) { return len && addr <= UINT64_MAX - len; }
+static bool fy_desc_valid(uint64_t addr, uint64_t len)
+{
+    return len && addr <= UINT64_MAX - len;
+}
 
 FY_API ferry_status ferry_dlist_add(ferry_dlist *l, uint64_t addr, uint64_t len, uint64_t dev_id)
 {
@@ -181,14 +192,20 @@ FY_API ferry_status ferry_dlist_add_array(ferry_dlist *l, const ferry_desc *desc
     return FERRY_OK;
 }
 
-FY_API size_t ferry_dlist_count(const ferry_dlist *l) { return l ? l->count : 0; }
+FY_API size_t ferry_dlist_count(const ferry_dlist *l)
+{
+    return l ? l->count : 0;
+}
 
 FY_API ferry_mem_type ferry_dlist_mem_type(const ferry_dlist *l)
 {
     return l ? l->type : FERRY_MEM_DRAM;
 }
 
-FY_API int ferry_dlist_is_strided(const ferry_dlist *l) { return l && l->strided; }
+FY_API int ferry_dlist_is_strided(const ferry_dlist *l)
+{
+    return l && l->strided;
+}
 
 FY_API ferry_status ferry_dlist_get(const ferry_dlist *l, size_t i, ferry_desc *out)
 {
@@ -232,8 +249,9 @@ static ferry_status fy_dlist_to_md(const ferry_dlist *l, fy_md *md)
         const void *meta;
         size_t meta_len;
         ferry_dlist_get_meta(l, i, &meta, &meta_len);
-        md->regions[i] = (fy_md_region){l->descs[i].addr, l->descs[i].len, l->descs[i].dev_id,
-                                        l->type, 0, {meta, (uint32_t)meta_len}};
+        md->regions[i] = (fy_md_region){
+            l->descs[i].addr,          l->descs[i].len, l->descs[i].dev_id, l->type, 0,
+            {meta, (uint32_t)meta_len}};
     }
     return FERRY_OK;
 }
@@ -261,9 +279,9 @@ static ferry_status fy_dlist_from_md(const fy_md *md, ferry_dlist **out)
     ferry_status rc = ferry_dlist_create(type, md->num_regions, &l);
     for (size_t i = 0; rc == FERRY_OK && i < md->num_regions; i++) {
         const fy_md_region *r = &md->regions[i];
-        rc = r->mem_type == type ? ferry_dlist_add_meta(l, r->addr, r->len, r->dev_id,
-                                                        r->meta.ptr, r->meta.len)
-                                 : FERRY_ERR_BAD_METADATA;
+        rc = r->mem_type == type
+                 ? ferry_dlist_add_meta(l, r->addr, r->len, r->dev_id, r->meta.ptr, r->meta.len)
+                 : FERRY_ERR_BAD_METADATA;
     }
     if (rc != FERRY_OK) {
         ferry_dlist_destroy(l);

@@ -13,14 +13,14 @@
 #include "ferry/plugin.h"
 
 #define FY_MAX_BACKENDS 16u
-#define FY_API __attribute__((visibility("default")))
+#define FY_API          __attribute__((visibility("default")))
 
 /* ---- logging (log.c) ---- */
 void fy_log(ferry_log_level level, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-#define FY_ERR(...) fy_log(FERRY_LOG_ERROR, "core", __VA_ARGS__)
+#define FY_ERR(...)  fy_log(FERRY_LOG_ERROR, "core", __VA_ARGS__)
 #define FY_WARN(...) fy_log(FERRY_LOG_WARN, "core", __VA_ARGS__)
-#define FY_DBG(...) fy_log(FERRY_LOG_DEBUG, "core", __VA_ARGS__)
+#define FY_DBG(...)  fy_log(FERRY_LOG_DEBUG, "core", __VA_ARGS__)
 
 /* ---- time ---- */
 uint64_t fy_now_ns(void);  /* monotonic */
@@ -39,15 +39,15 @@ void fy_unlock(fy_lock *l, bool writer);
 /* ---- plugins (plugin_loader.c): a process-wide table, entries never freed ---- */
 typedef struct fy_plugin {
     char name[64];
-    char path[4096];        /* "builtin" or the .so path */
+    char path[4096];               /* "builtin" or the .so path */
     const ferry_plugin_desc *desc; /* NULL until loaded */
-    ferry_status status;    /* load result */
+    ferry_status status;           /* load result */
     char error[256];
 } fy_plugin;
 ferry_status fy_plugin_find(const char *name, fy_plugin **out);
 ferry_status fy_plugin_names(const char **names, size_t cap, size_t *count);
 bool fy_ops_has(const ferry_plugin_ops *ops, size_t offset);
-#define FY_OP(be, slot)                                                                  \
+#define FY_OP(be, slot)                                                                            \
     (fy_ops_has((be)->ops, offsetof(ferry_plugin_ops, slot)) ? (be)->ops->slot : NULL)
 
 /* ---- backends (backend.c) ---- */
@@ -90,9 +90,9 @@ static inline ferry_desc fy_dlist_at(const ferry_dlist *l, size_t i)
 
 /* ---- registry (registry.c) ---- */
 typedef struct fy_be_slot {
-    uint32_t be;  /* backend index */
-    void *priv;   /* backend's region/rregion state */
-    void *pub;    /* local regions: public bytes for peers (malloc'd) */
+    uint32_t be; /* backend index */
+    void *priv;  /* backend's region/rregion state */
+    void *pub;   /* local regions: public bytes for peers (malloc'd) */
     uint32_t pub_len;
     uint64_t pub_hash; /* remote regions: hash of the key bytes they were loaded from */
 } fy_be_slot;
@@ -202,7 +202,7 @@ struct ferry_prepped {
     bool strided;
     fy_pseg stride_seg; /* strided: descriptor 0, region covering all */
     uint64_t stride;
-    fy_pseg *segs; /* plain form */
+    fy_pseg *segs;    /* plain form */
     fy_region **held; /* distinct local regions referenced */
     size_t num_held;
 };
@@ -248,7 +248,7 @@ struct ferry_agent {
     uint64_t uid;
     ferry_agent_config cfg; /* copy; strings point into the agent */
     char listen_host[256];
-    struct fy_sc *sc;       /* side channel (src/metadata/sidechannel.c), NULL until used */
+    struct fy_sc *sc; /* side channel (src/metadata/sidechannel.c), NULL until used */
     fy_lock lock;
     ferry_backend *backends[FY_MAX_BACKENDS];
     uint32_t num_backends;
@@ -263,7 +263,7 @@ struct ferry_agent {
     pthread_t progress_tid;
     bool progress_running;
     atomic_bool progress_stop;
-    int progress_wake; /* eventfd: wakes the progress thread out of poll() */
+    int progress_wake;   /* eventfd: wakes the progress thread out of poll() */
     atomic_int inflight; /* requests posted and not yet seen complete */
 };
 void fy_progress_kick(ferry_agent *agent);

@@ -9,7 +9,7 @@
 
 typedef struct fy_md_job {
     ferry_agent *agent;
-    uint32_t be_mask;      /* local backends included */
+    uint32_t be_mask;                /* local backends included */
     int blob_index[FY_MAX_BACKENDS]; /* local backend -> index in the blob, -1 */
     fy_region **regions;
     size_t num_regions;

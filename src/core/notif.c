@@ -18,7 +18,10 @@ void fy_notif_queue_init(fy_notif_queue *q, size_t cap)
     q->cap = cap;
 }
 
-static void fy_notif_free(fy_notif *n) { free(n); }
+static void fy_notif_free(fy_notif *n)
+{
+    free(n);
+}
 
 void fy_notif_queue_fini(fy_notif_queue *q)
 {
@@ -103,7 +106,10 @@ static size_t fy_notif_unlink(fy_notif_queue *q, fy_notif_match match, const voi
     return k;
 }
 
-static bool fy_match_from(const fy_notif *n, const void *arg) { return !strcmp(n->from, arg); }
+static bool fy_match_from(const fy_notif *n, const void *arg)
+{
+    return !strcmp(n->from, arg);
+}
 
 /* Without a progress thread, looking for notifications is what drives
  * their arrival: progress the backends first. */
@@ -126,8 +132,8 @@ FY_API ferry_status ferry_notif_take(ferry_agent *agent, const char *remote_agen
     pthread_mutex_lock(&q->mu);
     b->items = malloc((q->count ? q->count : 1) * sizeof(*b->items));
     if (b->items)
-        b->count = fy_notif_unlink(q, remote_agent ? fy_match_from : NULL, remote_agent,
-                                   b->items, q->count);
+        b->count = fy_notif_unlink(q, remote_agent ? fy_match_from : NULL, remote_agent, b->items,
+                                   q->count);
     pthread_mutex_unlock(&q->mu);
     if (!b->items) {
         free(b);
@@ -137,11 +143,13 @@ FY_API ferry_status ferry_notif_take(ferry_agent *agent, const char *remote_agen
     return FERRY_OK;
 }
 
-FY_API size_t ferry_notif_batch_count(const ferry_notif_batch *b) { return b ? b->count : 0; }
+FY_API size_t ferry_notif_batch_count(const ferry_notif_batch *b)
+{
+    return b ? b->count : 0;
+}
 
 FY_API ferry_status ferry_notif_batch_get(const ferry_notif_batch *b, size_t i,
-                                          const char **remote_agent, const void **msg,
-                                          size_t *len)
+                                          const char **remote_agent, const void **msg, size_t *len)
 {
     if (!b || i >= b->count || !remote_agent || !msg || !len)
         return FERRY_ERR_INVALID_PARAM;

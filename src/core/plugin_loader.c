@@ -27,12 +27,18 @@ static pthread_mutex_t fy_plugins_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Slots every plugin must fill; the rest are optional. */
 static const size_t fy_required_ops[] = {
-    offsetof(ferry_plugin_ops, init),          offsetof(ferry_plugin_ops, fini),
-    offsetof(ferry_plugin_ops, reg),           offsetof(ferry_plugin_ops, dereg),
-    offsetof(ferry_plugin_ops, conn_info),     offsetof(ferry_plugin_ops, remote_load),
-    offsetof(ferry_plugin_ops, remote_unload), offsetof(ferry_plugin_ops, rregion_load),
-    offsetof(ferry_plugin_ops, rregion_unload), offsetof(ferry_plugin_ops, xfer_prep),
-    offsetof(ferry_plugin_ops, xfer_post),     offsetof(ferry_plugin_ops, xfer_check),
+    offsetof(ferry_plugin_ops, init),
+    offsetof(ferry_plugin_ops, fini),
+    offsetof(ferry_plugin_ops, reg),
+    offsetof(ferry_plugin_ops, dereg),
+    offsetof(ferry_plugin_ops, conn_info),
+    offsetof(ferry_plugin_ops, remote_load),
+    offsetof(ferry_plugin_ops, remote_unload),
+    offsetof(ferry_plugin_ops, rregion_load),
+    offsetof(ferry_plugin_ops, rregion_unload),
+    offsetof(ferry_plugin_ops, xfer_prep),
+    offsetof(ferry_plugin_ops, xfer_post),
+    offsetof(ferry_plugin_ops, xfer_check),
     offsetof(ferry_plugin_ops, xfer_release),
 };
 

@@ -24,8 +24,8 @@ static void fy_prep_hold(ferry_prepped *p, fy_region *r)
     p->held[p->num_held++] = r;
 }
 
-static ferry_status fy_prep_resolve(ferry_prepped *p, const fy_index *ix, ferry_desc d,
-                                    size_t i, void **region)
+static ferry_status fy_prep_resolve(ferry_prepped *p, const fy_index *ix, ferry_desc d, size_t i,
+                                    void **region)
 {
     *region = fy_index_find(ix, d.addr, d.len, d.dev_id);
     if (*region)
@@ -157,4 +157,7 @@ FY_API void ferry_prepped_release(ferry_prepped *p)
     fy_prepped_free(p);
 }
 
-FY_API size_t ferry_prepped_count(const ferry_prepped *p) { return p ? p->count : 0; }
+FY_API size_t ferry_prepped_count(const ferry_prepped *p)
+{
+    return p ? p->count : 0;
+}

@@ -14,7 +14,10 @@
 #include "core/internal.h"
 #include "metadata/wire.h"
 
-void fy_remote_ref(fy_remote *r) { atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed); }
+void fy_remote_ref(fy_remote *r)
+{
+    atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+}
 
 static void fy_rregion_free(fy_remote *rem, fy_rregion *rr)
 {
@@ -138,8 +141,8 @@ static ferry_status fy_load_backend(fy_load *ld, ferry_backend *be, const fy_md_
     else if (rc == FERRY_ERR_NOT_SUPPORTED)
         rc = FERRY_OK; /* that peer is simply not reachable through this backend */
     else
-        fy_log(FERRY_LOG_ERROR, be->plugin->name, "loading remote %s failed: %s",
-               ld->rem->name, ferry_strerror(rc));
+        fy_log(FERRY_LOG_ERROR, be->plugin->name, "loading remote %s failed: %s", ld->rem->name,
+               ferry_strerror(rc));
     return rc;
 }
 
@@ -178,8 +181,8 @@ static ferry_status fy_rregion_load_slot(fy_load *ld, fy_rregion *rr, uint32_t j
     rr->slots = slots;
     fy_be_slot *s = &slots[rr->num_slots];
     fy_be_enter(be);
-    ferry_status rc = be->ops->rregion_load(be->priv, ld->rem->be_remote[b], rr->type, &d,
-                                            pub.ptr, pub.len, &s->priv);
+    ferry_status rc = be->ops->rregion_load(be->priv, ld->rem->be_remote[b], rr->type, &d, pub.ptr,
+                                            pub.len, &s->priv);
     fy_be_leave(be);
     if (rc != FERRY_OK) {
         fy_log(FERRY_LOG_ERROR, be->plugin->name, "remote %s region %#llx: %s", ld->rem->name,

@@ -53,10 +53,13 @@ FY_API const char *ferry_status_name(ferry_status status)
     return t ? t->name : "FERRY_STATUS_UNKNOWN";
 }
 
-FY_API unsigned ferry_version(void) { return FERRY_VERSION; }
+FY_API unsigned ferry_version(void)
+{
+    return FERRY_VERSION;
+}
 
 #define FY_STR2(x) #x
-#define FY_STR(x) FY_STR2(x)
+#define FY_STR(x)  FY_STR2(x)
 FY_API const char *ferry_version_string(void)
 {
     return FY_STR(FERRY_VERSION_MAJOR) "." FY_STR(FERRY_VERSION_MINOR) "." FY_STR(

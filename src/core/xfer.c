@@ -174,9 +174,8 @@ static ferry_status fy_xfer_set_notif_bytes(ferry_xfer *x, const void *notif, si
 static ferry_status fy_xfer_backend_prep(ferry_xfer *x, ferry_xfer_op op, const ferry_prepped *l,
                                          const ferry_prepped *r, size_t k, uint64_t bytes)
 {
-    x->px = (ferry_plugin_xfer){op,          l->type,  r->type,
-                                k,           x->segs,  x->segs + k,
-                                r->remote->be_remote[x->be->index], bytes};
+    x->px = (ferry_plugin_xfer){
+        op, l->type, r->type, k, x->segs, x->segs + k, r->remote->be_remote[x->be->index], bytes};
     fy_be_enter(x->be);
     ferry_status rc = x->be->ops->xfer_prep(x->be->priv, &x->px, &x->handle);
     fy_be_leave(x->be);
@@ -206,8 +205,8 @@ static ferry_status fy_make(ferry_agent *agent, ferry_xfer_op op, const ferry_pr
                             size_t n, const ferry_xfer_opts *o, ferry_xfer **out)
 {
     ferry_backend *be = NULL;
-    ferry_status rc = op > FERRY_OP_WRITE ? FERRY_ERR_INVALID_PARAM
-                                          : fy_make_checks(l, li, r, ri, n, o);
+    ferry_status rc =
+        op > FERRY_OP_WRITE ? FERRY_ERR_INVALID_PARAM : fy_make_checks(l, li, r, ri, n, o);
     if (rc == FERRY_OK)
         rc = fy_choose(agent, l->backend_mask & r->backend_mask, o, l, r, &be);
     ferry_xfer *x = rc == FERRY_OK ? fy_xfer_alloc(agent, n) : NULL;
@@ -218,8 +217,8 @@ static ferry_status fy_make(ferry_agent *agent, ferry_xfer_op op, const ferry_pr
     x->be = be;
     x->remote = r->remote;
     fy_remote_ref(x->remote);
-    fy_fill f = {.x = x, .lo = x->segs, .ro = x->segs + n, .be = be->index,
-                 .merge = !(o && o->skip_merge)};
+    fy_fill f = {
+        .x = x, .lo = x->segs, .ro = x->segs + n, .be = be->index, .merge = !(o && o->skip_merge)};
     rc = fy_fill_run(&f, l, li, r, ri, n);
     if (rc == FERRY_OK && o)
         rc = fy_xfer_set_notif_bytes(x, o->notif, o->notif_len);
@@ -433,11 +432,20 @@ FY_API ferry_status ferry_xfer_release(ferry_xfer *x)
     return rc > 0 ? FERRY_ERR_BACKEND : rc;
 }
 
-FY_API ferry_backend *ferry_xfer_backend(const ferry_xfer *x) { return x ? x->be : NULL; }
+FY_API ferry_backend *ferry_xfer_backend(const ferry_xfer *x)
+{
+    return x ? x->be : NULL;
+}
 
-FY_API size_t ferry_xfer_count(const ferry_xfer *x) { return x ? x->px.count : 0; }
+FY_API size_t ferry_xfer_count(const ferry_xfer *x)
+{
+    return x ? x->px.count : 0;
+}
 
-FY_API const char *ferry_xfer_error(const ferry_xfer *x) { return x ? x->error : ""; }
+FY_API const char *ferry_xfer_error(const ferry_xfer *x)
+{
+    return x ? x->error : "";
+}
 
 FY_API void ferry_xfer_telemetry_init(ferry_xfer_telemetry *t)
 {

@@ -37,10 +37,9 @@ typedef struct cf_env {
 } cf_env;
 
 /* Parses "PLUGIN [key=value ...] [--pair|--loopback] [--plugin-dir=DIR]"
- * (DIR becomes FERRY_PLUGIN_DIR) and creates the agents and backends. NOT_FOUND when the plugin is not available (the
- * caller skips), INVALID_PARAM on bad arguments, NOT_SUPPORTED when the
- * backend cannot run the suite (no DRAM, or not the topology's cap). *why
- * says what went wrong. */
+ * (DIR becomes FERRY_PLUGIN_DIR) and creates the agents and backends. NOT_FOUND when the plugin is
+ * not available (the caller skips), INVALID_PARAM on bad arguments, NOT_SUPPORTED when the backend
+ * cannot run the suite (no DRAM, or not the topology's cap). *why says what went wrong. */
 ferry_status cf_env_open(cf_env *env, int argc, char **argv, const char **why);
 void cf_env_close(cf_env *env);
 
