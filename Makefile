@@ -3,6 +3,8 @@
 #
 #   make test        install deps, build, run the whole suite, print the summary
 #   make demo        build and run build/examples/ferry-demo $(DEMO_ARGS)
+#   make pytest      only the Python suite; make python: pip-install ./python
+#                    into build/pyenv, the venv the Python suite runs in
 #   make asan|tsan|valgrind|fuzz   the checking builds (see below)
 #
 # Variables (make VAR=value):
@@ -70,7 +72,7 @@ TSAN_PREFIX := $(shell bits=$$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || ech
 	if [ "$$bits" -gt 28 ] && setarch "$$(uname -m)" -R true 2>/dev/null; then \
 	echo "setarch $$(uname -m) -R"; fi)
 
-.PHONY: all deps build test pytest demo asan tsan valgrind fuzz ci clean
+.PHONY: all deps build test pytest python demo asan tsan valgrind fuzz ci clean
 
 all: build
 
@@ -116,17 +118,33 @@ endef
 
 # The Python suite (when its folder exists) runs after the C suites of `make
 # test` unless TEST_ARGS picks tests; its JUnit file is summarized with them.
+# It runs in a venv ($(PYENV), made with --system-site-packages so it sees
+# Debian's pytest, numpy and torch) into which `make python` pip-installs
+# ./python, built against $(BUILD)'s libferry (FERRY_BUILD_DIR). When the
+# install fails, pytest does not run and its missing JUnit file counts as a
+# failure in the summary.
 PYTEST_PATHS ?= $(wildcard python/tests tests/python)
 PYTEST_ARGS ?=
 PYTEST_ENV ?=
 PYTEST_JUNIT := $(BUILD)/junit/pytest.xml
+PYENV := $(BUILD)/pyenv
+PYENV_PY := $(PYENV)/bin/python
+PY_INSTALL_LOG := $(BUILD)/python-install.log
 RUN_PYTEST := $(if $(and $(PYTEST_PATHS),$(if $(strip $(TEST_ARGS)),,yes)),yes)
+define python_install
+{ [ -x $(PYENV_PY) ] || $(PYTHON) -m venv --system-site-packages $(PYENV); } > $(PY_INSTALL_LOG) 2>&1 && \
+	FERRY_BUILD_DIR=$(CURDIR)/$(BUILD) $(PYENV_PY) -m pip install --no-build-isolation --no-deps \
+	    --no-warn-script-location --disable-pip-version-check ./python >> $(PY_INSTALL_LOG) 2>&1 || \
+	{ echo "python: installing ./python into $(PYENV) failed; its log:"; tail -n 40 $(PY_INSTALL_LOG); false; }
+endef
 define pytest_run
 rm -f $(PYTEST_JUNIT); mkdir -p $(dir $(PYTEST_JUNIT)); \
 	echo "pytest $(PYTEST_PATHS)"; \
-	FERRY_BUILD_DIR=$(CURDIR)/$(BUILD) $(PYTEST_ENV) $(PYTHON) -m pytest -q -rs \
-	    --junitxml=$(PYTEST_JUNIT) $(PYTEST_ARGS) $(PYTEST_PATHS); prc=$$?; \
-	if [ $$prc -eq 5 ]; then echo "pytest: no tests collected"; fi
+	if $(python_install); then \
+	    FERRY_BUILD_DIR=$(CURDIR)/$(BUILD) $(PYTEST_ENV) $(PYENV_PY) -m pytest -q -rs -p no:cacheprovider \
+	        --junitxml=$(PYTEST_JUNIT) $(PYTEST_ARGS) $(PYTEST_PATHS); prc=$$?; \
+	    if [ $$prc -eq 5 ]; then echo "pytest: no tests collected"; fi; \
+	fi
 endef
 
 build: deps
@@ -140,6 +158,10 @@ test: build
 
 pytest: build
 	@$(if $(PYTEST_PATHS),$(pytest_run); $(SUMMARIZE) $(PYTEST_JUNIT),echo "pytest: no Python test folder")
+
+# Installs ./python into the venv $(PYENV) (see the Python suite above).
+python: build
+	@$(python_install) && echo "python: ferry installed in $(PYENV) ($(PYENV_PY) -c 'import ferry')"
 
 demo: build
 	$(BUILD)/examples/ferry-demo $(DEMO_ARGS)

@@ -33,9 +33,19 @@ APT_PACKAGES=(
     # backends
     libucx-dev      # plugins/ucx (dependency('ucx'))
     ucx-utils       # ucx_info, for tests and debugging
+    # the Python package (python/) and its suite: headers to build the
+    # extension, a venv with pip/setuptools/wheel to install it offline
+    # (--no-build-isolation), pytest, numpy, and a CPU build of PyTorch
+    python3-dev
+    python3-venv
+    python3-pip
+    python3-setuptools
+    python3-wheel
+    python3-pytest
+    python3-numpy
+    python3-torch?
     # later, as the backends and suites land:
     # iproute2 etcd-server
-    # python3-numpy python3-pytest python3-torch?
 )
 
 PIP_PACKAGES=(

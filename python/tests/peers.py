@@ -1,0 +1,337 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Process entry points of the multi-process tests (spawned, so importable).
+
+Every peer talks to the test through a Pipe: it sends ("ok", payload) or
+("error", traceback) and exits; the test process checks the payloads.
+"""
+import os
+import sys
+import time
+import traceback
+
+DEADLINE = 20.0  # seconds any wait of a peer may take
+
+
+def _report(conn, fn, *args):
+    try:
+        conn.send(("ok", fn(conn, *args)))
+    except BaseException:  # noqa: BLE001  (sent to the test, which fails)
+        conn.send(("error", traceback.format_exc()))
+        raise
+
+
+def expect(conn, what=None):
+    """The test side: next message of a peer (raises with its traceback)."""
+    if not conn.poll(DEADLINE * 2):
+        raise TimeoutError(f"peer sent nothing ({what})")
+    kind, payload = conn.recv()
+    if kind == "error":
+        raise AssertionError(f"peer failed:\n{payload}")
+    return payload
+
+
+def wait_until(pred, what, deadline=DEADLINE):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.001)
+    raise TimeoutError(what)
+
+
+def pattern(n, seed):
+    import numpy as np
+    return ((np.arange(n, dtype=np.uint64) * 2654435761 + seed) % 251).astype(np.uint8)
+
+
+# ---- native ferry API: write/read with notifications, tensors and arrays ----
+
+def native_target(conn, use_torch):
+    _report(conn, _native_target, use_torch)
+
+
+def _native_target(conn, use_torch):
+    import numpy as np
+
+    import ferry
+    agent = ferry.Agent("target", progress_thread=True, listen=True, listen_host="127.0.0.1")
+    agent.create_backend("UCX")
+    n = 1 << 15
+    if use_torch:
+        import torch
+        mem = torch.from_numpy(pattern(n, 7).copy())
+        addr = mem.data_ptr()
+    else:
+        mem = pattern(n, 7)
+        addr = mem.ctypes.data
+    scratch = np.zeros(n, dtype=np.uint8)
+    # A tensor registers as itself; numpy arrays are descriptor arrays to ferry.
+    regs = agent.register(mem) if use_torch else agent.register([(addr, n, 0)], mem_type="DRAM")
+    agent.register([(scratch.ctypes.data, n, 0)], mem_type="DRAM")
+    conn.send(("ok", (agent.listen_port, addr, scratch.ctypes.data, n)))
+    # The initiator READs `mem`, then WRITEs into `scratch`, each with a notif.
+    got = []
+    wait_until(lambda: got.extend(agent.get_notifs().get("initiator", [])) or len(got) >= 2,
+               "two notifications from the initiator")
+    assert got[:2] == [b"read-done", b"write-done"], got
+    expect_written = pattern(n, 9)
+    assert (scratch == expect_written).all(), "written bytes differ"
+    agent.deregister(regs)
+    agent.close()
+    return got
+
+
+def native_initiator(conn, port, remote_addr, remote_scratch, n, use_torch):
+    _report(conn, _native_initiator, port, remote_addr, remote_scratch, n, use_torch)
+
+
+def _native_initiator(conn, port, remote_addr, remote_scratch, n, use_torch):
+    import numpy as np
+
+    import ferry
+    with ferry.Agent("initiator", progress_thread=True) as agent:
+        agent.create_backend("UCX")
+        if use_torch:
+            import torch
+            dst = torch.zeros(n, dtype=torch.uint8)
+            src = torch.from_numpy(pattern(n, 9).copy())
+            dst_addr, src_addr = dst.data_ptr(), src.data_ptr()
+        else:
+            dst, src = np.zeros(n, dtype=np.uint8), pattern(n, 9)
+            dst_addr, src_addr = dst.ctypes.data, src.ctypes.data
+        if use_torch:
+            agent.register([dst, src])
+        else:
+            agent.register(np.array([[dst_addr, n, 0], [src_addr, n, 0]], dtype=np.uint64),
+                           mem_type="DRAM")
+        agent.fetch_metadata("target", "127.0.0.1", port, wait_ms=int(DEADLINE * 1000))
+        agent.send_metadata("127.0.0.1", port)  # so the target can receive our notifications
+        blk = n // 8
+        # READ the target's memory block by block, in reverse (no merging).
+        local = agent.prep(np.array([[dst_addr + i * blk, blk, 0] for i in range(8)], np.uint64),
+                           mem_type="DRAM")
+        remote = agent.prep(np.array([[remote_addr + i * blk, blk, 0] for i in range(8)],
+                                     np.uint64), "target", mem_type="DRAM")
+        idx = np.arange(8, dtype=np.int32)
+        with agent.make_xfer("READ", local, idx, remote, idx, notif=b"read-done") as x:
+            x.post()
+            assert x.wait(DEADLINE)
+        got = dst.numpy() if use_torch else dst
+        assert (got == pattern(n, 7)).all(), "read bytes differ"
+        # WRITE our pattern into the target's scratch with a plain request.
+        x = agent.create_xfer("WRITE", [(src_addr, n, 0)], [(remote_scratch, n, 0)], "target",
+                              notif=b"write-done", mem_type="DRAM")
+        x.post()
+        assert x.wait(DEADLINE)
+        x.release()
+        local.release()
+        remote.release()
+        return "done"
+
+
+# ---- partial metadata, remote removal, side channel invalidation ----
+
+def partial_owner(conn):
+    _report(conn, _partial_owner)
+
+
+def _partial_owner(conn):
+    import numpy as np
+
+    import ferry
+    agent = ferry.Agent("owner", progress_thread=True, listen=True, listen_host="127.0.0.1")
+    agent.create_backend("UCX")
+    a, b = pattern(4096, 1), pattern(4096, 2)
+    agent.register([(a.ctypes.data, a.nbytes, 0), (b.ctypes.data, b.nbytes, 0)], mem_type="DRAM")
+    only_a = ferry.DList("DRAM", [(a.ctypes.data, a.nbytes, 0)])
+    conn.send(("ok", (agent.partial_metadata([only_a], include_conn_info=True),
+                      agent.partial_metadata(ferry.DList("DRAM", [(b.ctypes.data, 4096, 0)])),
+                      a.ctypes.data, b.ctypes.data, agent.listen_port)))
+    # Wait for the reader to finish, keeping the memory alive.
+    assert conn.poll(DEADLINE * 2)
+    conn.recv()
+    agent.close()
+    return "closed"
+
+
+# ---- the vLLM connector's call pattern, through ferry.nixl or the nixl tree ----
+
+LAYERS, BLOCKS, BLOCK_BYTES = 4, 16, 2048
+REQUESTS = 3
+
+
+def _nixl_api(api, compat_path):
+    if api == "nixl":
+        sys.path.insert(0, compat_path)
+        os.environ["FERRY_NIXL"] = "1"
+        from nixl._api import nixl_agent, nixl_agent_config
+        from nixl._bindings import nixlRemoteDisconnectError
+        import nixl
+        assert nixl.BACKEND == "ferry", nixl.BACKEND
+    else:
+        from ferry.nixl import nixl_agent, nixl_agent_config
+        from ferry.nixl_bindings import nixlRemoteDisconnectError
+    return nixl_agent, nixl_agent_config, nixlRemoteDisconnectError
+
+
+def _kv_cache(seed):
+    """One region per layer for K and one for V, as vLLM registers them."""
+    import numpy as np
+    regions = [pattern(BLOCKS * BLOCK_BYTES, seed + r) if seed else
+               np.zeros(BLOCKS * BLOCK_BYTES, dtype=np.uint8) for r in range(LAYERS * 2)]
+    return regions
+
+
+def _block_descs(bases):
+    """Descriptor i = region i // BLOCKS, block i % BLOCKS (vLLM's layout)."""
+    return [(base + b * BLOCK_BYTES, BLOCK_BYTES, 0) for base in bases for b in range(BLOCKS)]
+
+
+def _desc_ids(blocks):
+    import numpy as np
+    return np.array([r * BLOCKS + b for r in range(LAYERS * 2) for b in blocks], dtype=np.int64)
+
+
+def vllm_prefill(conn, api, compat_path):
+    _report(conn, _vllm_prefill, api, compat_path)
+
+
+def _vllm_prefill(conn, api, compat_path):
+    nixl_agent, nixl_agent_config, _ = _nixl_api(api, compat_path)
+    agent = nixl_agent("prefill-engine", nixl_agent_config(backends=["UCX"]))
+    cache = _kv_cache(seed=11)
+    caches_data = [(r.ctypes.data, r.nbytes, 0, "") for r in cache]
+    reg = agent.register_memory(agent.get_reg_descs(caches_data, "DRAM"))
+    local = agent.prep_xfer_dlist("NIXL_INIT_AGENT",
+                                  agent.get_xfer_descs(_block_descs([r.ctypes.data for r in cache]),
+                                                       "DRAM"))
+    conn.send(("ok", (agent.get_agent_metadata(), [r.ctypes.data for r in cache])))
+    # Free each request's blocks once its reader says it is done.
+    done = {}
+    def all_done():
+        for sender, msgs in agent.get_new_notifs().items():
+            assert sender == "decode-engine", sender
+            for m in msgs:
+                done[m] = done.get(m, 0) + 1
+        return len(done) >= REQUESTS
+    wait_until(all_done, "notifications of every request")
+    assert done == {f"req-{r}".encode(): 1 for r in range(REQUESTS)}, done
+    conn.send(("ok", sorted(done)))
+    # Stay up until killed (the decode side then sees the disconnect).
+    time.sleep(DEADLINE * 3)
+    agent.release_dlist_handle(local)
+    agent.deregister_memory(reg)
+    return "not killed"
+
+
+def vllm_decode(conn, api, compat_path, remote_md, remote_bases):
+    _report(conn, _vllm_decode, api, compat_path, remote_md, remote_bases)
+
+
+def _vllm_decode(conn, api, compat_path, remote_md, remote_bases):
+    import numpy as np
+    os.environ["NIXL_TELEMETRY_ENABLE"] = "1"
+    nixl_agent, nixl_agent_config, nixlRemoteDisconnectError = _nixl_api(api, compat_path)
+    agent = nixl_agent("decode-engine", nixl_agent_config(backends=["UCX"]))
+    cache = _kv_cache(seed=0)
+    reg = agent.register_memory(agent.get_reg_descs(
+        [(r.ctypes.data, r.nbytes, 0, "") for r in cache], "DRAM"))
+    local = agent.prep_xfer_dlist("NIXL_INIT_AGENT", agent.get_xfer_descs(
+        _block_descs([r.ctypes.data for r in cache]), "DRAM"))
+    remote_name = agent.add_remote_agent(remote_md)
+    assert remote_name == b"prefill-engine", remote_name
+    remote = agent.prep_xfer_dlist(remote_name, agent.get_xfer_descs(
+        _block_descs(remote_bases), "DRAM"))
+    stats = []
+    for r in range(REQUESTS):
+        src_blocks = [(3 * r + k) % BLOCKS for k in range(3)]  # the prompt's blocks there
+        dst_blocks = [BLOCKS - 1 - (3 * r + k) for k in range(3)]  # free blocks here
+        handle = agent.make_prepped_xfer("READ", local, _desc_ids(dst_blocks), remote,
+                                         _desc_ids(src_blocks), notif_msg=f"req-{r}".encode())
+        state = agent.transfer(handle)
+        while state != "DONE":
+            assert state == "PROC", state
+            state = agent.check_xfer_state(handle)
+        t = agent.get_xfer_telemetry(handle)
+        stats.append((t.totalBytes, t.descCount, t.backendName, t.xferDuration >= 0,
+                      t.postDuration >= 0, t.startTime > 0))
+        agent.release_xfer_handle(handle)
+        for layer in range(LAYERS * 2):
+            want = pattern(BLOCKS * BLOCK_BYTES, 11 + layer).reshape(BLOCKS, BLOCK_BYTES)
+            got = cache[layer].reshape(BLOCKS, BLOCK_BYTES)
+            assert (got[dst_blocks] == want[src_blocks]).all(), (r, layer)
+    conn.send(("ok", stats))
+    # The test kills prefill now; the next transfer must raise the disconnect.
+    assert conn.poll(DEADLINE * 2)
+    conn.recv()
+    caught = None
+    end = time.monotonic() + DEADLINE
+    while caught is None and time.monotonic() < end:
+        try:
+            handle = agent.make_prepped_xfer("READ", local, [0], remote, [0], notif_msg=b"late")
+            state = agent.transfer(handle)
+            while state == "PROC":
+                state = agent.check_xfer_state(handle)
+            agent.release_xfer_handle(handle)
+            time.sleep(0.05)
+        except nixlRemoteDisconnectError as e:
+            caught = str(e)
+    assert caught, "no nixlRemoteDisconnectError after the peer died"
+    agent.release_dlist_handle(remote)
+    agent.release_dlist_handle(local)
+    agent.remove_remote_agent(remote_name)
+    agent.deregister_memory(reg)
+    return caught
+
+
+# ---- NIXL's published two-peer example (target / initiator over the side channel) ----
+
+def example_peer(conn, mode, port, use_tensor):
+    _report(conn, _example_peer, mode, port, use_tensor)
+
+
+def _example_peer(conn, mode, port, use_tensor):
+    import numpy as np
+    import torch
+
+    from ferry.nixl import nixl_agent, nixl_agent_config
+    listen_port = port if mode == "target" else 0
+    config = nixl_agent_config(True, True, listen_port)
+    agent = nixl_agent(mode, config)
+    if mode == "target":
+        tensor = torch.ones((10, 16), dtype=torch.float32)
+    else:
+        tensor = torch.zeros((10, 16), dtype=torch.float32)
+    reg_descs = agent.register_memory(tensor if use_tensor else [tensor])
+    if not reg_descs:
+        raise RuntimeError("Memory registration failed.")
+    if mode == "target":
+        conn.send(("ok", agent.get_listen_port()))  # the example's --listen-port-out
+        rows = [tensor[i, :] for i in range(tensor.shape[0])]
+        target_descs = agent.get_xfer_descs(rows)
+        target_desc_str = agent.get_serialized_descs(target_descs)
+        wait_until(lambda: agent.check_remote_metadata("initiator"), "initiator metadata")
+        agent.send_notif("initiator", target_desc_str)
+        wait_until(lambda: agent.check_remote_xfer_done("initiator", b"Done"), "Done_reading")
+        agent.deregister_memory(reg_descs)
+        return "target done"
+    agent.fetch_remote_metadata("target", "127.0.0.1", port)
+    agent.send_local_metadata("127.0.0.1", port)
+    notifs = wait_until(lambda: agent.get_new_notifs(), "target's descriptors")
+    target_descs = agent.deserialize_descs(notifs["target"][0])
+    initiator_descs = agent.get_xfer_descs([tensor[i, :] for i in range(tensor.shape[0])])
+    wait_until(lambda: agent.check_remote_metadata("target"), "target metadata")
+    xfer_handle = agent.initialize_xfer("READ", initiator_descs, target_descs, "target",
+                                        "Done_reading")
+    state = agent.transfer(xfer_handle)
+    assert state != "ERR"
+    while state != "DONE":
+        state = agent.check_xfer_state(xfer_handle)
+        assert state != "ERR"
+    assert torch.allclose(tensor, torch.ones((10, 16))), "data verification failed"
+    agent.remove_remote_agent("target")
+    agent.release_xfer_handle(xfer_handle)
+    agent.invalidate_local_metadata("127.0.0.1", port)
+    agent.deregister_memory(reg_descs)
+    return "initiator done"

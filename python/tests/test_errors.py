@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: Apache-2.0
+"""One exception class per ferry_status error, under one base; NIXL's names."""
+import pytest
+
+import ferry
+from ferry import _ferry, nixl_bindings as nb
+
+EXPECTED = {
+    -1: "NotPostedError", -2: "InvalidParamError", -3: "BackendError", -4: "NotFoundError",
+    -5: "MismatchError", -6: "NotAllowedError", -7: "RepostActiveError", -8: "UnknownError",
+    -9: "NotSupportedError", -10: "RemoteDisconnectError", -11: "CanceledError",
+    -12: "NoTelemetryError", -13: "NoMemoryError", -14: "TimedOutError",
+    -15: "BadMetadataError", -16: "IoError", -17: "NoResourcesError", -18: "AuthError",
+    -19: "StaleError", -20: "AbiError",
+}
+
+
+@pytest.mark.parametrize("status,name", sorted(EXPECTED.items()))
+def test_each_status_has_its_class(status, name):
+    cls = getattr(ferry, name)
+    assert ferry.error_class(status) is cls
+    assert issubclass(cls, ferry.Error) and issubclass(cls, RuntimeError)
+    assert cls.status == status
+    assert cls.status_name == ferry.status_name(status)
+    with pytest.raises(cls) as info:
+        _ferry.raise_status(status, "detail here")
+    assert ferry.status_name(status) in str(info.value)
+    assert "detail here" in str(info.value)
+    assert info.value.status == status
+
+
+def test_classes_are_distinct_and_complete():
+    assert len({ferry.error_class(s) for s in EXPECTED}) == len(EXPECTED)
+    assert set(_ferry.error_classes) == set(EXPECTED)
+    assert ferry.error_class(-999) is ferry.Error
+    assert ferry.Error.status is None
+
+
+def test_non_errors_do_not_raise():
+    assert _ferry.raise_status(0) is None
+    assert _ferry.raise_status(1) is None
+
+
+def test_strerror_and_names():
+    assert ferry.status_name(0) == "FERRY_OK"
+    assert ferry.status_name(-10) == "FERRY_ERR_REMOTE_DISCONNECT"
+    assert isinstance(ferry.strerror(-4), str) and ferry.strerror(-4)
+    assert ferry.strerror(12345)  # never empty, never raises
+
+
+NIXL_NAMES = {
+    "nixlNotPostedError": ferry.NotPostedError,
+    "nixlInvalidParamError": ferry.InvalidParamError,
+    "nixlBackendError": ferry.BackendError,
+    "nixlNotFoundError": ferry.NotFoundError,
+    "nixlMismatchError": ferry.MismatchError,
+    "nixlNotAllowedError": ferry.NotAllowedError,
+    "nixlRepostActiveError": ferry.RepostActiveError,
+    "nixlUnknownError": ferry.UnknownError,
+    "nixlNotSupportedError": ferry.NotSupportedError,
+    "nixlRemoteDisconnectError": ferry.RemoteDisconnectError,
+    "nixlCancelledError": ferry.CanceledError,
+    "nixlNoTelemetryError": ferry.NoTelemetryError,
+}
+
+
+@pytest.mark.parametrize("name", sorted(NIXL_NAMES))
+def test_nixl_exception_names(name):
+    assert getattr(nb, name) is NIXL_NAMES[name]
+
+
+def test_nixl_status_constants_match_ferry():
+    for member in nb.nixl_status_t:
+        if member.value < 0:
+            assert ferry.status_name(member.value) == "FERRY_" + member.name[len("NIXL_"):]
+    assert nb.NIXL_SUCCESS == ferry.OK and nb.NIXL_IN_PROG == ferry.IN_PROGRESS

@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The installed package: libferry and the plugins bundled, an $ORIGIN run
+path, no LD_LIBRARY_PATH or FERRY_PLUGIN_DIR needed; no `nixl` module unless
+the opt-in tree is installed, which defers to a real NIXL when one is there."""
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import ferry
+from conftest import COMPAT_DIR, HAS_UCX
+
+PKG = os.path.dirname(ferry.__file__)
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LD_LIBRARY_PATH", "FERRY_PLUGIN_DIR", "PYTHONPATH", "FERRY_NIXL")}
+    env.update(extra)
+    return env
+
+
+def run_py(code, **env):
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd="/",
+                       env=clean_env(**env), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_library_and_plugins_are_bundled():
+    assert os.path.isfile(os.path.join(PKG, "libferry.so.0"))
+    ext = [f for f in os.listdir(PKG) if f.startswith("_ferry") and f.endswith(".so")]
+    assert len(ext) == 1
+    if HAS_UCX:
+        assert os.path.isfile(os.path.join(PKG, "plugins", "libferry_plugin_ucx.so"))
+    if shutil.which("readelf"):
+        dyn = subprocess.run(["readelf", "-d", os.path.join(PKG, ext[0])], capture_output=True,
+                             text=True, check=True).stdout
+        assert "[$ORIGIN]" in dyn and "libferry.so.0" in dyn
+
+
+def test_works_without_library_paths():
+    out = run_py("""
+        import ferry
+        a = ferry.Agent("standalone")
+        print(",".join(a.plugins()))
+        if "UCX" in a.plugins():
+            print(a.plugin_path("UCX")[0])
+        print([l.split()[-1] for l in open("/proc/self/maps") if "libferry.so" in l][0])
+    """)
+    lines = out.split()
+    assert "LOCAL" in lines[0].split(",")
+    if HAS_UCX:
+        assert lines[1] == os.path.join(PKG, "plugins", "libferry_plugin_ucx.so")
+    assert os.path.dirname(lines[-1]) == PKG
+
+
+def _real_nixl_installed():
+    r = subprocess.run([sys.executable, "-c", "import nixl"], env=clean_env(), cwd="/",
+                       capture_output=True)
+    return r.returncode == 0
+
+
+def test_ferry_alone_adds_no_nixl_module():
+    if _real_nixl_installed():
+        pytest.skip("a nixl package is installed in this environment")
+    r = subprocess.run([sys.executable, "-c", "import nixl"], env=clean_env(), cwd="/",
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "No module named 'nixl'" in r.stderr
+
+
+def test_compat_tree_is_ferry(tmp_path):
+    out = run_py("""
+        import nixl, ferry
+        from nixl._api import nixl_agent, nixl_agent_config, nixl_thread_sync_t
+        from nixl._bindings import (nixlXferDList, nixlRegDList, DRAM_SEG, VRAM_SEG, FILE_SEG,
+            BLK_SEG, OBJ_SEG, NIXL_SUCCESS, NIXL_IN_PROG, nixl_status_t, nixlXferTelemetry,
+            nixlBackendError, nixlNotFoundError, nixlInvalidParamError,
+            nixlRemoteDisconnectError, nixlCancelledError, nixlNoTelemetryError)
+        from nixl._utils import malloc_passthru, free_passthru, ba_buf, verify_transfer
+        from nixl.logging import get_logger
+        assert nixl.nixl_agent is nixl_agent and nixl.DRAM_SEG == DRAM_SEG
+        assert nixlRemoteDisconnectError is ferry.RemoteDisconnectError
+        print(nixl.BACKEND, nixl.__file__)
+    """, PYTHONPATH=COMPAT_DIR)
+    backend, path = out.split()
+    assert backend == "ferry" and path.startswith(COMPAT_DIR)
+
+
+def test_compat_tree_defers_to_a_real_nixl(tmp_path):
+    real = tmp_path / "nixl_cu12"
+    real.mkdir()
+    (real / "__init__.py").write_text("")
+    for sub in ("_api", "_bindings", "_utils", "logging"):
+        (real / f"{sub}.py").write_text(f"WHO = 'real {sub}'\nnixl_agent = 'real agent'\n")
+    path = f"{tmp_path}:{COMPAT_DIR}"
+    out = run_py("import nixl, nixl._api; print(nixl.BACKEND, nixl._api.WHO, nixl.nixl_agent)",
+                 PYTHONPATH=path)
+    assert out.split() == ["nixl_cu12", "real", "_api", "real", "agent"]
+    out = run_py("import nixl; print(nixl.BACKEND, nixl.nixl_agent.__module__)",
+                 PYTHONPATH=path, FERRY_NIXL="1")
+    assert out.split() == ["ferry", "ferry.nixl"]
