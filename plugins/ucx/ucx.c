@@ -739,8 +739,9 @@ static ferry_status fy_ucx_xfer_release(void *priv, void *handle)
 {
     fy_ucx *u = priv;
     fy_ucx_xfer *x = handle;
-    uint64_t deadline = fy_ucx_now_ns() + 10 * FY_UCX_CLOSE_NS;
-    while (x->req && fy_ucx_now_ns() < deadline)
+    /* A dead peer never completes it: stop waiting as soon as one is seen. */
+    uint64_t deadline = fy_ucx_now_ns() + FY_UCX_CLOSE_NS;
+    while (x->req && x->remote->failed == UCS_OK && fy_ucx_now_ns() < deadline)
         ucp_worker_progress(u->worker);
     ferry_status rc = FERRY_OK;
     if (x->req) {
@@ -748,9 +749,8 @@ static ferry_status fy_ucx_xfer_release(void *priv, void *handle)
          * close completes every request on them (with an error), so the
          * callbacks run now and nothing writes our memory afterwards. */
         UCX_LOG(u, FERRY_LOG_WARN,
-                "release: request to %s still running after %llu s: "
-                "closing its endpoints",
-                x->remote->name, (unsigned long long)(10 * FY_UCX_CLOSE_NS / 1000000000ull));
+                "release: request to %s still running (%s): closing its endpoints", x->remote->name,
+                x->remote->failed ? "peer failed" : "timed out");
         if (x->remote->failed == UCS_OK)
             x->remote->failed = UCS_ERR_CANCELED;
         fy_ucx_ep_close(x->remote);
