@@ -52,6 +52,7 @@ typedef struct fy_ucx {
     ucp_worker_h worker;
     ucp_address_t *addr;
     size_t addr_len;
+    struct fy_ucx_xfer *orphans; /* released requests UCX still holds */
     bool vram;
 } fy_ucx;
 
@@ -85,7 +86,9 @@ typedef struct fy_ucx_xfer {
     ferry_status error;
     const void *notif;
     size_t notif_len;
-    void *req; /* the flush or notification request in flight */
+    void *req;   /* the flush or notification request in flight */
+    bool orphan; /* released while req was stuck: req's callback frees it */
+    struct fy_ucx_xfer *next_orphan;
     char detail[384];
 } fy_ucx_xfer;
 
@@ -250,6 +253,11 @@ static void fy_ucx_fini(void *priv)
         ucp_worker_destroy(u->worker);
     if (u->ctx)
         ucp_cleanup(u->ctx);
+    while (u->orphans) { /* the worker is gone: their callbacks never come */
+        fy_ucx_xfer *x = u->orphans;
+        u->orphans = x->next_orphan;
+        free(x);
+    }
 }
 
 static ferry_status fy_ucx_init(void *priv, const ferry_plugin_host *host,
@@ -624,11 +632,33 @@ static void fy_ucx_fail(fy_ucx_xfer *x, ucs_status_t st, const char *what)
     x->state = FY_UX_FAILED;
 }
 
+/* A request released while UCX still held it: unlink and free it now. */
+static void fy_ucx_orphan_free(fy_ucx_xfer *x)
+{
+    fy_ucx_xfer **link = &x->u->orphans;
+    while (*link != x)
+        link = &(*link)->next_orphan;
+    *link = x->next_orphan;
+    free(x);
+}
+
+/* Common start of request callbacks: false when the request was orphaned
+ * (its notification bytes and segments belong to nobody any more). */
+static bool fy_ucx_req_done(fy_ucx_xfer *x, void *req)
+{
+    ucp_request_free(req);
+    x->req = NULL;
+    if (!x->orphan)
+        return true;
+    fy_ucx_orphan_free(x);
+    return false;
+}
+
 static void fy_ucx_notif_done(void *req, ucs_status_t st, void *arg)
 {
     fy_ucx_xfer *x = arg;
-    ucp_request_free(req);
-    x->req = NULL;
+    if (!fy_ucx_req_done(x, req))
+        return;
     if (st == UCS_OK)
         x->state = FY_UX_DONE;
     else
@@ -655,8 +685,8 @@ static void fy_ucx_after_flush(fy_ucx_xfer *x)
 static void fy_ucx_flush_done(void *req, ucs_status_t st, void *arg)
 {
     fy_ucx_xfer *x = arg;
-    ucp_request_free(req);
-    x->req = NULL;
+    if (!fy_ucx_req_done(x, req))
+        return;
     if (st == UCS_OK)
         fy_ucx_after_flush(x);
     else
@@ -751,12 +781,21 @@ static ferry_status fy_ucx_xfer_release(void *priv, void *handle)
         UCX_LOG(u, FERRY_LOG_WARN,
                 "release: request to %s still running (%s): closing its endpoints", x->remote->name,
                 x->remote->failed ? "peer failed" : "timed out");
-        if (x->remote->failed == UCS_OK)
+        if (x->remote->failed == UCS_OK) {
             x->remote->failed = UCS_ERR_CANCELED;
-        fy_ucx_ep_close(x->remote);
-        while (x->req)
-            ucp_worker_progress(u->worker);
+            fy_ucx_ep_close(x->remote);
+        }
         rc = FERRY_ERR_CANCELED;
+    }
+    if (x->req) {
+        /* UCX does not always complete a flush of an endpoint in error mode
+         * "none" when it is forced closed. Its peer is gone, so nothing can
+         * still arrive for it; the request object stays with UCX until its
+         * callback (or fini) frees it. */
+        x->orphan = true;
+        x->next_orphan = u->orphans;
+        u->orphans = x;
+        return rc;
     }
     free(x);
     return rc;
