@@ -8,14 +8,16 @@
  *    (the plugin does not set FERRY_PLUGIN_F_THREAD_SAFE), so the worker runs
  *    in UCS_THREAD_MODE_SERIALIZED;
  *  - connection info is the worker address; a remote's endpoints are
- *    created on first use (or by connect). UCX only picks transports that
- *    detect peer failure for endpoints in error mode "peer", which on one
- *    host rules out shared memory and leaves RMA emulated over TCP (~0.5 GB/s
- *    instead of ~40). So by default ("dual") a remote gets two endpoints: a
- *    data endpoint in mode "none" (with an error callback) that may use every
- *    transport, and a control endpoint in mode "peer" whose only job is to
- *    notice the peer's death (UCX keepalive); either one failing marks the
- *    remote failed. "peer" and "none" use one endpoint of that mode;
+ *    created on first use (or by connect). By default ("peer") a remote has
+ *    one endpoint in UCX's peer error mode: a dead peer is always detected
+ *    and never wedges the worker, but UCX then only picks transports that
+ *    detect failures, which on one host leaves RMA emulated over TCP.
+ *    "dual" adds speed on one host: a data endpoint in mode "none" (with an
+ *    error callback) that may use shared memory, plus a control endpoint in
+ *    mode "peer" that notices the peer's death (UCX keepalive). Its price,
+ *    measured: a peer killed mid-transfer can leave a slot of this worker's
+ *    shared-memory FIFO half written, and traffic from later peers through
+ *    it then stalls. "none" detects nothing;
  *  - a region publishes its packed rkey; a remote region keeps the packed
  *    bytes and unpacks them once its endpoint exists;
  *  - a post issues one put/get per (merged) segment, then one flush of the
@@ -102,9 +104,11 @@ static const ferry_param_spec fy_ucx_params[] = {
     {"num_workers", "1", "UCX workers (this version drives one)"},
     {"keepalive_ms", "1000",
      "interval of UCX keepalive probes: bounds how long a dead peer goes unnoticed"},
-    {"error_handling", "dual",
-     "dual: fast data endpoint + peer-failure control endpoint; peer: one endpoint in UCX "
-     "peer error mode (transports that detect failures only); none: no failure detection"},
+    {"error_handling", "peer",
+     "peer: UCX peer error mode, only transports that detect a dead peer (on one host that "
+     "leaves TCP: RMA is emulated); dual: a fast data endpoint that may use shared memory + a "
+     "peer-mode control endpoint that detects the death (but a peer killed mid-transfer can "
+     "wedge this worker's shared-memory traffic with later peers); none: no detection"},
 };
 
 static const char *fy_param(const ferry_param *params, size_t n, const char *key)
@@ -172,9 +176,9 @@ static ferry_status fy_ucx_config(fy_ucx *u, const ferry_param *params, size_t n
         return FERRY_ERR_INVALID_PARAM;
     }
     const char *mode = fy_param(params, n, "error_handling");
-    if (!strcmp(mode, "dual") || !mode[0])
+    if (!strcmp(mode, "dual"))
         u->errmode = FY_UCX_DUAL;
-    else if (!strcmp(mode, "peer"))
+    else if (!strcmp(mode, "peer") || !mode[0])
         u->errmode = FY_UCX_PEER;
     else if (!strcmp(mode, "none"))
         u->errmode = FY_UCX_NONE;

@@ -1,0 +1,93 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck disable=SC2317 # cleanup and on_signal run from traps
+# The two-process UCX tests across two network namespaces joined by a veth
+# pair, UCX over TCP only: a cross-host path on one machine.
+#
+#   netns.sh DRIVER PEER [more driver args]
+#
+# Makes namespaces fy-rt-a-PID and fy-rt-b-PID and a veth pair fyraPID
+# (10.77.0.1/24, in a) <-> fyrbPID (10.77.0.2/24, in b); runs DRIVER in a,
+# which starts PEER in b (ip netns exec) and binds each listener to its veth
+# address; removes everything at exit, on failure and on SIGTERM/SIGINT too
+# (deleting a namespace deletes the veth end inside it, and so the pair).
+# Names carry the PID, so concurrent runs do not collide. The run is bounded
+# by FY_NETNS_TIMEOUT seconds (default 110). Prints a TAP skip and exits 77
+# when namespaces cannot be made here (no iproute2, not root / no
+# CAP_NET_ADMIN, no veth support).
+set -u
+[ $# -ge 2 ] || { echo "usage: netns.sh DRIVER PEER [driver args]" >&2; exit 2; }
+driver=$1 peer=$2
+shift 2
+ns_a=fy-rt-a-$$ ns_b=fy-rt-b-$$
+veth_a=fyra$$ veth_b=fyrb$$
+addr_a=10.77.0.1 addr_b=10.77.0.2
+limit=${FY_NETNS_TIMEOUT:-110}
+
+skip() {
+    echo "1..0 # SKIP $*"
+    exit 77
+}
+
+run_pid=
+cleanup() {
+    ip netns del "$ns_a" 2>/dev/null
+    ip netns del "$ns_b" 2>/dev/null
+    ip link del "$veth_a" 2>/dev/null # only if it never moved into a
+}
+
+# The driver runs in the background so that a signal reaches this trap at
+# once (sh defers traps while a foreground child runs); the driver, told
+# to stop, kills its peers before the namespaces go.
+on_signal() {
+    if [ -n "$run_pid" ]; then
+        kill -TERM "$run_pid" 2>/dev/null
+        wait "$run_pid"
+    fi
+    exit "$1"
+}
+
+command -v ip >/dev/null 2>&1 || skip "ip (iproute2) not installed"
+command -v timeout >/dev/null 2>&1 || skip "timeout (coreutils) not installed"
+trap cleanup EXIT
+trap 'on_signal 143' TERM
+trap 'on_signal 130' INT
+
+err=$(ip netns add "$ns_a" 2>&1) || skip "cannot create a network namespace: $err"
+err=$(ip netns add "$ns_b" 2>&1) || skip "cannot create a network namespace: $err"
+err=$(ip link add "$veth_a" type veth peer name "$veth_b" 2>&1) ||
+    skip "cannot create a veth pair: $err"
+
+# One end with its address into each namespace, links up.
+side() { # ns veth addr
+    ip link set "$2" netns "$1" &&
+        ip -n "$1" addr add "$3/24" dev "$2" &&
+        ip -n "$1" link set "$2" up &&
+        ip -n "$1" link set lo up
+}
+if ! side "$ns_a" "$veth_a" "$addr_a" || ! side "$ns_b" "$veth_b" "$addr_b"; then
+    echo "Bail out! could not set up the veth pair"
+    exit 1
+fi
+
+# The carrier comes up once both ends are up; wait for it, bounded.
+tries=0
+until ip -n "$ns_a" link show "$veth_a" | grep -q LOWER_UP; do
+    tries=$((tries + 1))
+    if [ $tries -gt 50 ]; then
+        echo "Bail out! $veth_a has no carrier after 5 s"
+        exit 1
+    fi
+    sleep 0.1
+done
+
+echo "# driver in $ns_a ($veth_a $addr_a), peer in $ns_b ($veth_b $addr_b), UCX_TLS=tcp"
+UCX_TLS=tcp timeout -k 5 "$limit" ip netns exec "$ns_a" "$driver" "$peer" \
+    --host "$addr_a" --peer-host "$addr_b" --peer-ns "$ns_b" tls=tcp \
+    --param "devices=$veth_a" --peer-param "devices=$veth_b" "$@" &
+run_pid=$!
+wait "$run_pid"
+rc=$?
+run_pid=
+[ $rc -eq 124 ] && echo "Bail out! timed out after $limit s"
+exit $rc
