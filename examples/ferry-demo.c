@@ -158,29 +158,48 @@ static uint32_t *request_indices(const demo *d, const unsigned *blocks)
 
 /* ---- notifications ---- */
 
-/* Waits for one notification from `from` and copies it into msg. */
-static void wait_notif(demo *d, const char *from, char *msg, size_t cap)
+/* Waits for the notification `tag` from `from` (notifications are not
+ * ordered across requests, so each is looked up by its content). */
+static void wait_tag(demo *d, const char *from, const char *tag)
+{
+    double deadline = now_s() + TIMEOUT_MS / 1000.0;
+    while (now_s() < deadline) {
+        ferry_status rc = ferry_notif_take_tag(d->agent, from, tag, strlen(tag), false);
+        if (rc == FERRY_OK)
+            return;
+        CHECK(rc == FERRY_ERR_NOT_FOUND ? FERRY_OK : rc);
+        usleep(50);
+    }
+    fprintf(stderr, "ferry-demo: no notification '%s' from %s within %u ms\n", tag, from,
+            TIMEOUT_MS);
+    exit(1);
+}
+
+/* Waits for a notification starting with `prefix` and copies it into msg. */
+static void wait_prefixed(demo *d, const char *from, const char *prefix, char *msg, size_t cap)
 {
     double deadline = now_s() + TIMEOUT_MS / 1000.0;
     while (now_s() < deadline) {
         ferry_notif_batch *b;
         CHECK(ferry_notif_take(d->agent, from, &b));
-        const char *who;
-        const void *m;
-        size_t len = 0;
-        bool got = ferry_notif_batch_count(b) > 0 &&
-                   ferry_notif_batch_get(b, 0, &who, &m, &len) == FERRY_OK;
-        if (got) {
+        bool got = false;
+        for (size_t i = 0; !got && i < ferry_notif_batch_count(b); i++) {
+            const char *who;
+            const void *m;
+            size_t len;
+            CHECK(ferry_notif_batch_get(b, i, &who, &m, &len));
+            got = len >= strlen(prefix) && !memcmp(m, prefix, strlen(prefix));
             len = len < cap - 1 ? len : cap - 1;
-            memcpy(msg, m, len);
-            msg[len] = '\0';
+            memcpy(msg, m, got ? len : 0);
+            msg[got ? len : 0] = '\0';
         }
         ferry_notif_batch_free(b);
         if (got)
             return;
         usleep(50);
     }
-    fprintf(stderr, "ferry-demo: no notification from %s within %u ms\n", from, TIMEOUT_MS);
+    fprintf(stderr, "ferry-demo: no '%s' notification from %s within %u ms\n", prefix, from,
+            TIMEOUT_MS);
     exit(1);
 }
 
@@ -315,14 +334,12 @@ static int decode_role(demo *d)
     oob_send(d);
     oob_recv(d);
     stats st = {0};
-    char msg[64], want[64];
+    char want[64];
     if (!d->write)
         mover(d, "prefill", FERRY_OP_READ, &st);
     for (unsigned it = 0; d->write && it < d->iters; it++) {
         snprintf(want, sizeof(want), "req-%u", it);
-        wait_notif(d, "prefill", msg, sizeof(msg));
-        if (strcmp(msg, want))
-            fprintf(stderr, "ferry-demo decode: notification '%s', expected '%s'\n", msg, want);
+        wait_tag(d, "prefill", want);
     }
     size_t bad = count_bad(d);
     /* Tell prefill what arrived; it checks against its own blocks. */
@@ -360,12 +377,9 @@ static int prefill_role(demo *d)
     } else {
         for (unsigned it = 0; it < d->iters; it++) {
             snprintf(want, sizeof(want), "req-%u", it);
-            wait_notif(d, "decode", msg, sizeof(msg));
-            if (strcmp(msg, want))
-                fprintf(stderr, "ferry-demo prefill: notification '%s', expected '%s'\n", msg,
-                        want);
+            wait_tag(d, "decode", want);
         }
-        wait_notif(d, "decode", msg, sizeof(msg));
+        wait_prefixed(d, "decode", "digest ", msg, sizeof(msg));
     }
     bool ok = !strcmp(msg, expect);
     printf("  prefill: %u requests %s; decode's digest %s its blocks\n", d->iters,

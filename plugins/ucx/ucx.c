@@ -459,7 +459,9 @@ static uint64_t fy_ucx_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Waits (progressing) for a request, at most until deadline; frees it. */
+/* Waits (progressing) for a request, at most until deadline, then hands it
+ * back to UCX: ucp_request_free on an unfinished request releases it when
+ * it completes. Returns its status, or UCS_ERR_TIMED_OUT. */
 static ucs_status_t fy_ucx_wait(fy_ucx *u, void *req, uint64_t deadline)
 {
     if (!UCS_PTR_IS_PTR(req))
@@ -467,25 +469,22 @@ static ucs_status_t fy_ucx_wait(fy_ucx *u, void *req, uint64_t deadline)
     ucs_status_t st;
     while ((st = ucp_request_check_status(req)) == UCS_INPROGRESS && fy_ucx_now_ns() < deadline)
         ucp_worker_progress(u->worker);
-    if (st == UCS_INPROGRESS) {
-        ucp_request_cancel(u->worker, req);
-        while ((st = ucp_request_check_status(req)) == UCS_INPROGRESS)
-            ucp_worker_progress(u->worker);
-    }
     ucp_request_free(req);
-    return st;
+    return st == UCS_INPROGRESS ? UCS_ERR_TIMED_OUT : st;
 }
 
+/* One close per endpoint (a second one is an error in UCX): flushed for a
+ * healthy peer, forced for a failed one; bounded either way. */
 static void fy_ucx_close_one(fy_ucx_remote *r, ucp_ep_h ep)
 {
-    /* A healthy peer gets a flushed close; a failed one a forced close. */
     ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
                              .flags = r->failed != UCS_OK ? UCP_EP_CLOSE_FLAG_FORCE : 0};
-    void *req = ucp_ep_close_nbx(ep, &p);
-    if (fy_ucx_wait(r->u, req, fy_ucx_now_ns() + FY_UCX_CLOSE_NS) != UCS_OK && !r->failed) {
-        p.flags = UCP_EP_CLOSE_FLAG_FORCE; /* the flush did not finish: force */
+    ucs_status_t st =
         fy_ucx_wait(r->u, ucp_ep_close_nbx(ep, &p), fy_ucx_now_ns() + FY_UCX_CLOSE_NS);
-    }
+    if (st != UCS_OK && st != UCS_ERR_CANCELED && st != UCS_ERR_ENDPOINT_TIMEOUT &&
+        st != UCS_ERR_CONNECTION_RESET)
+        UCX_LOG(r->u, FERRY_LOG_DEBUG, "closing an endpoint to %s: %s", r->name,
+                ucs_status_string(st));
 }
 
 static void fy_ucx_ep_close(fy_ucx_remote *r)
