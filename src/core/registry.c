@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "gpu/vram.h"
 
 /* ---- the sorted index ---- */
 
@@ -389,6 +390,9 @@ static ferry_status fy_reg_prepare(ferry_agent *agent, const ferry_dlist *list,
                ferry_mem_type_name(list->type));
         return FERRY_ERR_NOT_FOUND;
     }
+    rc = fy_gpu_check_dlist(list); /* VRAM: the CUDA driver vouches for every descriptor */
+    if (rc != FERRY_OK)
+        return rc;
     size_t n = list->count ? list->count : 1;
     job->fresh = malloc(n * sizeof(*job->fresh));
     job->grown = malloc(n * sizeof(*job->grown));
