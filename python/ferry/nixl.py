@@ -144,10 +144,15 @@ class nixl_agent:
             "cpu": nixlBind.DRAM_SEG, "cuda": nixlBind.VRAM_SEG,
         }
         self.nixl_ops = {"WRITE": nixlBind.NIXL_WRITE, "READ": nixlBind.NIXL_READ}
-        self._create_backends(self.plugin_list if instantiate_all else conf.backends, conf)
+        self._create_backends(self.plugin_list if instantiate_all else conf.backends, conf,
+                              best_effort=instantiate_all)
         logger.info("Initialized NIXL agent: %s", self.name)
 
-    def _create_backends(self, names: list[str], conf: nixl_agent_config) -> None:
+    def _create_backends(self, names: list[str], conf: nixl_agent_config,
+                         best_effort: bool = False) -> None:
+        """Creates the named backends. With instantiate_all (best_effort), a
+        plugin this host cannot run (e.g. CUDA without a GPU) is skipped with
+        a warning instead of failing the agent."""
         for name in names:
             if name not in self.plugin_list:
                 logger.warning("Skipping backend registration %s due to the missing plugin.", name)
@@ -155,7 +160,12 @@ class nixl_agent:
             init: dict[str, str] = {}
             if conf.num_threads > 0 and "num_threads" in dict(self._plugin_params(name)):
                 init["num_threads"] = str(conf.num_threads)
-            self.create_backend(name, init)
+            try:
+                self.create_backend(name, init)
+            except _ferry.Error as err:
+                if not best_effort:
+                    raise
+                logger.warning("Skipping backend %s: it cannot run here (%s).", name, err)
 
     # ---- context manager and teardown (ferry's addition) ----
 

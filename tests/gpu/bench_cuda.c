@@ -662,8 +662,8 @@ int main(int argc, char **argv)
     char gpu[160];
     gpu_name(gpu, sizeof(gpu));
     printf("# %s%s\n", gpu, GT.ndev > 1 ? "" : "; one GPU: the two-GPU lines run on GPU 0");
-    fy_cu_stream s;
-    fy_cu_event ev;
+    fy_cu_stream s = NULL;
+    fy_cu_event ev = NULL;
     if (GT.cu->StreamCreate(&s, FY_CU_STREAM_NON_BLOCKING) ||
         GT.cu->EventCreate(&ev, FY_CU_EVENT_DISABLE_TIMING))
         gt_die("stream", FY_CUDA_ERROR_INVALID_VALUE);
