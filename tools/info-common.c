@@ -1,0 +1,942 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared code of ferry-info and ferry-check (see info-common.h). */
+#include "info-common.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ferry-build-config.h"
+#include "ferry/plugin.h"
+
+extern char **environ;
+
+/* ---- the build ---- */
+
+static const fi_built_plugin fi_built_plugins[] = {FERRY_BUILD_PLUGINS};
+
+const fi_build *fi_build_get(void)
+{
+    static const fi_build b = {
+        .version = FERRY_BUILD_VERSION,
+        .buildtype = FERRY_BUILD_TYPE,
+        .compiler = FERRY_BUILD_COMPILER,
+        .prefix = FERRY_BUILD_PREFIX,
+        .plugin_install_dir = FERRY_BUILD_PLUGIN_INSTALL_DIR,
+        .opt_ucx = FERRY_BUILD_OPT_UCX,
+        .opt_cuda = FERRY_BUILD_OPT_CUDA,
+        .opt_fuzzing = FERRY_BUILD_OPT_FUZZING,
+        .opt_tests = FERRY_BUILD_OPT_TESTS,
+        .sanitize = FERRY_BUILD_SANITIZE,
+        .ucx_prefix = FERRY_BUILD_UCX_PREFIX,
+        .plugins = fi_built_plugins,
+        .num_plugins = sizeof(fi_built_plugins) / sizeof(fi_built_plugins[0]),
+    };
+    return &b;
+}
+
+/* ---- the plugin search path (mirrors src/core/plugin_loader.c) ---- */
+
+/* Plugin name from "libferry_plugin_<name>.so", upper-cased, as the loader
+ * derives it; false for other file names. */
+static bool fi_plugin_name_of(const char *file, char *name, size_t cap)
+{
+    static const char prefix[] = "libferry_plugin_", suffix[] = ".so";
+    size_t n = strlen(file), pre = sizeof(prefix) - 1, suf = sizeof(suffix) - 1;
+    if (n <= pre + suf || strncmp(file, prefix, pre) || strcmp(file + n - suf, suffix))
+        return false;
+    size_t len = n - pre - suf;
+    if (len >= cap)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        name[i] = (char)toupper((unsigned char)file[pre + i]);
+    name[len] = '\0';
+    return true;
+}
+
+static void fi_dir_scan(fi_dir *d)
+{
+    DIR *dir = opendir(d->path);
+    if (!dir) {
+        d->err = errno;
+        return;
+    }
+    d->exists = true;
+    struct dirent *e;
+    char name[64];
+    while ((e = readdir(dir)))
+        if (fi_plugin_name_of(e->d_name, name, sizeof(name)))
+            d->plugin_files++;
+    closedir(dir);
+}
+
+/* libferry's own file: the loader's default dirs are relative to it. dlsym
+ * gives the definition inside libferry (a function's address taken in the
+ * program could be a PLT stub of the program itself). */
+static void fi_lib_path(char *buf, size_t cap)
+{
+    Dl_info info;
+    void *sym = dlsym(RTLD_DEFAULT, "ferry_agent_create");
+    buf[0] = '\0';
+    if (!sym || !dladdr(sym, &info) || !info.dli_fname)
+        return;
+    /* Canonical: an rpath of $ORIGIN/.. would otherwise show through. */
+    char *real = realpath(info.dli_fname, NULL);
+    snprintf(buf, cap, "%s", real ? real : info.dli_fname);
+    free(real);
+}
+
+static void fi_search_add(fi_search *s, const char *path)
+{
+    if (s->num_dirs == FI_MAX_DIRS)
+        return;
+    fi_dir *d = &s->dirs[s->num_dirs++];
+    snprintf(d->path, sizeof(d->path), "%s", path);
+    fi_dir_scan(d);
+}
+
+void fi_search_get(fi_search *s)
+{
+    memset(s, 0, sizeof(*s));
+    fi_lib_path(s->lib, sizeof(s->lib));
+    const char *env = getenv("FERRY_PLUGIN_DIR");
+    if (env && *env) {
+        s->from_env = true;
+        char *copy = strdup(env), *save = NULL;
+        for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save))
+            fi_search_add(s, dir);
+        free(copy);
+        return;
+    }
+    char dir[1024], path[1100];
+    snprintf(dir, sizeof(dir), "%s", s->lib[0] ? s->lib : "./libferry.so");
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(path, sizeof(path), "%s/plugins", dir);
+    fi_search_add(s, path);
+    snprintf(path, sizeof(path), "%s/ferry/plugins", dir);
+    fi_search_add(s, path);
+}
+
+/* ---- plugins ---- */
+
+/* The file the loader would take for a plugin name: the first match along
+ * the search path. */
+static bool fi_plugin_file(const fi_search *s, const char *name, char *path, size_t cap)
+{
+    for (size_t i = 0; i < s->num_dirs; i++) {
+        DIR *dir = opendir(s->dirs[i].path);
+        if (!dir)
+            continue;
+        struct dirent *e;
+        char n[64];
+        bool found = false;
+        while (!found && (e = readdir(dir)))
+            if (fi_plugin_name_of(e->d_name, n, sizeof(n)) && !strcmp(n, name)) {
+                snprintf(path, cap, "%s/%s", s->dirs[i].path, e->d_name);
+                found = true;
+            }
+        closedir(dir);
+        if (found)
+            return true;
+    }
+    return false;
+}
+
+/* Why a descriptor of this library's ABI was refused: the loader's checks,
+ * repeated because its reason only goes to the log. */
+static const char *fi_desc_defect(const ferry_plugin_desc *d, const char *name)
+{
+    static const size_t required[] = {
+        offsetof(ferry_plugin_ops, init),
+        offsetof(ferry_plugin_ops, fini),
+        offsetof(ferry_plugin_ops, reg),
+        offsetof(ferry_plugin_ops, dereg),
+        offsetof(ferry_plugin_ops, conn_info),
+        offsetof(ferry_plugin_ops, remote_load),
+        offsetof(ferry_plugin_ops, remote_unload),
+        offsetof(ferry_plugin_ops, rregion_load),
+        offsetof(ferry_plugin_ops, rregion_unload),
+        offsetof(ferry_plugin_ops, xfer_prep),
+        offsetof(ferry_plugin_ops, xfer_post),
+        offsetof(ferry_plugin_ops, xfer_check),
+        offsetof(ferry_plugin_ops, xfer_release),
+    };
+    if (!d->name || strcasecmp(d->name, name))
+        return "its descriptor's name differs from its file name";
+    if (!d->ops || d->ops->size < offsetof(ferry_plugin_ops, supports))
+        return "its ops table is missing or too small";
+    if ((d->num_params && !d->params) || d->priv_size > (1u << 30))
+        return "its descriptor is malformed (params or priv_size)";
+    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+        void (*slot)(void);
+        memcpy(&slot, (const char *)d->ops + required[i], sizeof(slot));
+        if (!slot)
+            return "a required op of its ops table is NULL";
+    }
+    return NULL;
+}
+
+/* Opens a refused plugin's file to say why (and which ABI it speaks). Only
+ * abi_version, the descriptor's first field in every ABI, is read before the
+ * version is known to match. */
+static void fi_plugin_probe_file(fi_plugin *p)
+{
+    dlerror();
+    void *dl = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        snprintf(p->error, sizeof(p->error), "dlopen: %s", dlerror());
+        return;
+    }
+    void *sym = dlsym(dl, FERRY_PLUGIN_SYMBOL);
+    ferry_plugin_get_fn get;
+    const ferry_plugin_desc *d = NULL;
+    if (!sym) {
+        snprintf(p->error, sizeof(p->error), "no %s symbol (not built with FERRY_PLUGIN_DEFINE)",
+                 FERRY_PLUGIN_SYMBOL);
+    } else {
+        memcpy(&get, &sym, sizeof(get));
+        d = get();
+        if (!d)
+            snprintf(p->error, sizeof(p->error), "its %s() returned NULL", FERRY_PLUGIN_SYMBOL);
+    }
+    if (d) {
+        p->abi = d->abi_version;
+        const char *defect = NULL;
+        if (d->abi_version != FERRY_PLUGIN_ABI_VERSION)
+            snprintf(p->error, sizeof(p->error), "plugin ABI %u, this libferry speaks ABI %u",
+                     d->abi_version, FERRY_PLUGIN_ABI_VERSION);
+        else if ((defect = fi_desc_defect(d, p->name)))
+            snprintf(p->error, sizeof(p->error), "%s", defect);
+        else
+            snprintf(p->error, sizeof(p->error), "refused by libferry (%s)",
+                     ferry_status_name(p->status));
+    }
+    dlclose(dl);
+}
+
+static void fi_plugin_fill(ferry_agent *agent, const fi_search *s, fi_plugin *p)
+{
+    const char *path = NULL;
+    uint32_t abi = 0;
+    p->status = ferry_plugin_path(agent, p->name, &path, &abi);
+    if (p->status == FERRY_OK) {
+        snprintf(p->path, sizeof(p->path), "%s", path);
+        p->abi = abi;
+        ferry_plugin_mem_types(agent, p->name, &p->mem_mask);
+        ferry_plugin_params(agent, p->name, &p->params, &p->num_params);
+        return;
+    }
+    if (!fi_plugin_file(s, p->name, p->path, sizeof(p->path))) {
+        snprintf(p->error, sizeof(p->error), "%s (file not found along the search path)",
+                 ferry_status_name(p->status));
+        return;
+    }
+    fi_plugin_probe_file(p);
+}
+
+ferry_status fi_plugins_collect(ferry_agent *agent, fi_plugin **out, size_t *count)
+{
+    size_t n = 0;
+    *out = NULL;
+    *count = 0;
+    ferry_status rc = ferry_plugin_list(agent, NULL, 0, &n);
+    if (rc != FERRY_OK)
+        return rc;
+    const char **names = calloc(n ? n : 1, sizeof(*names));
+    fi_plugin *list = calloc(n ? n : 1, sizeof(*list));
+    if (!names || !list) {
+        free(names);
+        free(list);
+        return FERRY_ERR_NO_MEMORY;
+    }
+    size_t cap = n;
+    rc = ferry_plugin_list(agent, names, cap, &n);
+    if (n > cap) /* a file appeared in between: keep what fits */
+        n = cap;
+    fi_search s;
+    fi_search_get(&s);
+    for (size_t i = 0; rc == FERRY_OK && i < n; i++) {
+        snprintf(list[i].name, sizeof(list[i].name), "%s", names[i]);
+        fi_plugin_fill(agent, &s, &list[i]);
+    }
+    free(names);
+    *out = list;
+    *count = n;
+    return rc;
+}
+
+void fi_plugin_instantiate(ferry_agent *agent, fi_plugin *p)
+{
+    ferry_backend *be = NULL;
+    if (p->tried || p->status != FERRY_OK)
+        return;
+    p->tried = true;
+    p->create_rc = ferry_backend_create(agent, p->name, NULL, 0, &be);
+    if (p->create_rc != FERRY_OK)
+        return;
+    ferry_backend_caps caps;
+    ferry_backend_caps_init(&caps);
+    if (ferry_backend_get_caps(be, &caps) == FERRY_OK) {
+        p->caps = caps.flags;
+        p->rt_mem_mask = caps.mem_mask;
+    }
+    ferry_backend_params(be, &p->values, &p->num_values);
+    p->created = true;
+}
+
+static const char *fi_flags_str(uint32_t bits, const char *const *names, size_t n, char *buf,
+                                size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && len < cap; i++)
+        if (names[i] && (bits & (1u << i)))
+            len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? " " : "", names[i]);
+    if (!buf[0])
+        snprintf(buf, cap, "none");
+    return buf;
+}
+
+const char *fi_caps_str(uint32_t caps, char *buf, size_t cap)
+{
+    static const char *const names[] = {"LOCAL", "REMOTE", "NOTIF", "PROGRESS"};
+    return fi_flags_str(caps, names, 4, buf, cap);
+}
+
+const char *fi_mem_str(uint32_t mask, char *buf, size_t cap)
+{
+    const char *names[FERRY_MEM_TYPE_COUNT];
+    for (int t = 0; t < FERRY_MEM_TYPE_COUNT; t++)
+        names[t] = ferry_mem_type_name((ferry_mem_type)t);
+    return fi_flags_str(mask, names, FERRY_MEM_TYPE_COUNT, buf, cap);
+}
+
+ferry_agent *fi_scratch_agent(const char *prog)
+{
+    char name[96];
+    snprintf(name, sizeof(name), "%s-%ld", prog, (long)getpid());
+    ferry_agent_config cfg;
+    ferry_agent_config_init(&cfg);
+    cfg.name = name;
+    ferry_agent *agent = NULL;
+    ferry_status rc = ferry_agent_create(&cfg, &agent);
+    if (rc != FERRY_OK) {
+        fprintf(stderr, "%s: cannot create an agent: %s\n", prog, ferry_strerror(rc));
+        return NULL;
+    }
+    return agent;
+}
+
+/* ---- running a program ---- */
+
+bool fi_which(const char *prog, char *buf, size_t cap)
+{
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    char *copy = strdup(path), *save = NULL;
+    bool found = false;
+    for (char *dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+        struct stat st;
+        snprintf(buf, cap, "%s/%s", dir, prog);
+        found = stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0;
+    }
+    free(copy);
+    if (!found)
+        buf[0] = '\0';
+    return found;
+}
+
+static long fi_ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* The child: only async-signal-safe calls between fork and exec (the tools
+ * may have threads of a ferry agent running). */
+static void fi_child(int out_fd, char *const argv[])
+{
+    int null_fd = open("/dev/null", O_RDWR);
+    if (null_fd >= 0) {
+        dup2(null_fd, 0);
+        dup2(null_fd, 2);
+    }
+    dup2(out_fd, 1);
+    execve(argv[0], argv, environ);
+    _exit(127);
+}
+
+/* Reads the child's stdout until EOF or the deadline. */
+static bool fi_read_all(int fd, int timeout_ms, char **buf, size_t *len)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    size_t cap = 65536;
+    *len = 0;
+    if (!(*buf = malloc(cap)))
+        return true;
+    for (;;) {
+        long left = timeout_ms - fi_ms_since(&t0);
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
+            return false;
+        if (*len + 4096 + 1 > cap && cap < (64u << 20)) {
+            char *bigger = realloc(*buf, cap * 2);
+            if (!bigger)
+                return true; /* keep what was read */
+            *buf = bigger;
+            cap *= 2;
+        }
+        size_t room = cap - *len - 1;
+        ssize_t r = read(fd, *buf + *len, room > 4096 ? 4096 : room);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return true;
+        *len += (size_t)r;
+    }
+}
+
+int fi_run(char *const argv[], int timeout_ms, char **out, char *why, size_t why_cap)
+{
+    int fds[2];
+    *out = NULL;
+    if (pipe2(fds, O_CLOEXEC)) {
+        snprintf(why, why_cap, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0)
+        fi_child(fds[1], argv);
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        snprintf(why, why_cap, "fork: %s", strerror(errno));
+        return -1;
+    }
+    size_t len = 0;
+    bool done = fi_read_all(fds[0], timeout_ms, out, &len);
+    close(fds[0]);
+    if (*out)
+        (*out)[len] = '\0';
+    if (!done)
+        kill(pid, SIGKILL); /* hung: a tool must answer in bounded time */
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (!done) {
+        snprintf(why, why_cap, "%s timed out after %d ms", argv[0], timeout_ms);
+        return -1;
+    }
+    if (!WIFEXITED(st)) {
+        snprintf(why, why_cap, "%s died of signal %d", argv[0], WTERMSIG(st));
+        return -1;
+    }
+    if (WEXITSTATUS(st) == 127 && len == 0) {
+        snprintf(why, why_cap, "%s could not be executed", argv[0]);
+        return -1;
+    }
+    return WEXITSTATUS(st);
+}
+
+/* ---- UCX ---- */
+
+/* ucx_info: FERRY_UCX_INFO names it (a site's UCX outside PATH, or a test's
+ * stand-in), else PATH, else the bin/ of the UCX this build linked against. */
+static bool fi_ucx_info_path(char *buf, size_t cap)
+{
+    const char *env = getenv("FERRY_UCX_INFO");
+    if (env) {
+        snprintf(buf, cap, "%s", env);
+        return *env && access(buf, X_OK) == 0;
+    }
+    if (fi_which("ucx_info", buf, cap))
+        return true;
+    const char *prefix = fi_build_get()->ucx_prefix;
+    if (*prefix) {
+        snprintf(buf, cap, "%s/bin/ucx_info", prefix);
+        if (access(buf, X_OK) == 0)
+            return true;
+    }
+    buf[0] = '\0';
+    return false;
+}
+
+/* The value after "Key:" on a "#   Key: value" line, or NULL. */
+static const char *fi_ucx_field(const char *line, const char *key)
+{
+    while (*line == '#' || *line == ' ' || *line == '\t')
+        line++;
+    size_t n = strlen(key);
+    if (strncmp(line, key, n) || line[n] != ':')
+        return NULL;
+    line += n + 1;
+    while (*line == ' ')
+        line++;
+    return line;
+}
+
+static void fi_copy_token(char *dst, size_t cap, const char *src)
+{
+    size_t n = strcspn(src, " \t\r\n");
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static fi_ucx_tl *fi_ucx_tl_get(fi_ucx *u, const char *name)
+{
+    for (size_t i = 0; i < u->num_tls; i++)
+        if (!strcmp(u->tls[i].name, name))
+            return &u->tls[i];
+    if (u->num_tls == FI_MAX_TLS)
+        return NULL;
+    fi_ucx_tl *tl = &u->tls[u->num_tls++];
+    snprintf(tl->name, sizeof(tl->name), "%s", name);
+    return tl;
+}
+
+/* ucx_info -d: "Transport: X" starts a resource, "Device: Y" and "Type: Z"
+ * follow it; one transport may appear once per device. */
+static void fi_ucx_parse_devices(fi_ucx *u, char *text)
+{
+    fi_ucx_tl *tl = NULL;
+    fi_ucx_dev *dev = NULL;
+    char *save = NULL, tok[64];
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        const char *v;
+        if ((v = fi_ucx_field(line, "Memory domain")) || (v = fi_ucx_field(line, "Component"))) {
+            tl = NULL;
+            dev = NULL;
+        } else if ((v = fi_ucx_field(line, "Transport"))) {
+            fi_copy_token(tok, sizeof(tok), v);
+            tl = fi_ucx_tl_get(u, tok);
+            dev = NULL;
+        } else if ((v = fi_ucx_field(line, "Device")) && tl && tl->num_devs < FI_MAX_DEVS) {
+            dev = &tl->devs[tl->num_devs++];
+            fi_copy_token(dev->name, sizeof(dev->name), v);
+        } else if ((v = fi_ucx_field(line, "Type")) && dev) {
+            fi_copy_token(dev->type, sizeof(dev->type), v);
+        }
+    }
+}
+
+/* "# Library version: 1.16.0" (newer UCX) or "# Version 1.13.1". */
+static void fi_ucx_parse_version(fi_ucx *u, char *text)
+{
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        const char *v = fi_ucx_field(line, "Library version");
+        if (!v && !strncmp(line, "# Version ", 10))
+            v = line + 10;
+        if (v && !u->version[0])
+            fi_copy_token(u->version, sizeof(u->version), v);
+    }
+}
+
+void fi_ucx_probe(fi_ucx *u)
+{
+    memset(u, 0, sizeof(*u));
+    const char *env = getenv("FERRY_UCX_INFO");
+    if (!fi_ucx_info_path(u->ucx_info, sizeof(u->ucx_info)) && env) {
+        snprintf(u->error, sizeof(u->error), "FERRY_UCX_INFO=%s is no executable", env);
+        u->ucx_info[0] = '\0';
+        return;
+    }
+    if (!u->ucx_info[0]) {
+        snprintf(u->error, sizeof(u->error), "ucx_info not found (PATH%s%s%s)",
+                 *fi_build_get()->ucx_prefix ? ", " : "", fi_build_get()->ucx_prefix,
+                 *fi_build_get()->ucx_prefix ? "/bin" : "");
+        return;
+    }
+    char *out = NULL;
+    char *argv_v[] = {u->ucx_info, "-v", NULL}, *argv_d[] = {u->ucx_info, "-d", NULL};
+    if (fi_run(argv_v, 10000, &out, u->error, sizeof(u->error)) == 0 && out)
+        fi_ucx_parse_version(u, out);
+    free(out);
+    out = NULL;
+    int rc = fi_run(argv_d, 20000, &out, u->error, sizeof(u->error));
+    if (rc > 0)
+        snprintf(u->error, sizeof(u->error), "%s -d exited with status %d", u->ucx_info, rc);
+    if (rc == 0 && out) {
+        fi_ucx_parse_devices(u, out);
+        u->ok = true;
+    }
+    free(out);
+}
+
+const fi_ucx_tl *fi_ucx_find_tl(const fi_ucx *u, const char *name)
+{
+    for (size_t i = 0; i < u->num_tls; i++)
+        if (!strcasecmp(u->tls[i].name, name))
+            return &u->tls[i];
+    return NULL;
+}
+
+bool fi_ucx_has_dev(const fi_ucx *u, const char *dev)
+{
+    for (size_t i = 0; i < u->num_tls; i++)
+        for (size_t k = 0; k < u->tls[i].num_devs; k++)
+            if (!strcmp(u->tls[i].devs[k].name, dev))
+                return true;
+    return false;
+}
+
+/* ---- GPUs ---- */
+
+typedef int (*fi_cu_int_fn)(int *);
+typedef int (*fi_cu_init_fn)(unsigned);
+typedef int (*fi_cu_get_fn)(int *, int);
+typedef int (*fi_cu_name_fn)(char *, int, int);
+typedef int (*fi_cu_uuid_fn)(unsigned char *, int);
+typedef int (*fi_cu_mem_fn)(size_t *, int);
+typedef int (*fi_cu_attr_fn)(int *, int, int);
+typedef int (*fi_cu_errname_fn)(int, const char **);
+
+/* The slice of the driver API used here, with the driver's own numbers. */
+typedef struct fi_cu {
+    fi_cu_init_fn init;
+    fi_cu_int_fn driver_version, count;
+    fi_cu_get_fn get;
+    fi_cu_name_fn name, pci;
+    fi_cu_uuid_fn uuid;
+    fi_cu_mem_fn total_mem;
+    fi_cu_attr_fn attr;
+    fi_cu_errname_fn errname;
+} fi_cu;
+#define FI_CU_ATTR_CC_MAJOR 75
+#define FI_CU_ATTR_CC_MINOR 76
+
+/* dlsym into a function-pointer slot; alt is an older name of the symbol. */
+static bool fi_sym(void *lib, const char *name, const char *alt, void *slot, size_t size)
+{
+    void *p = dlsym(lib, name);
+    if (!p && alt)
+        p = dlsym(lib, alt);
+    memcpy(slot, &p, size);
+    return p != NULL;
+}
+#define FI_SYM(lib, name, alt, field) fi_sym(lib, name, alt, &(field), sizeof(field))
+
+static void fi_cu_errstr(const fi_cu *cu, int r, char *buf, size_t cap)
+{
+    const char *s = NULL;
+    if (!cu->errname || cu->errname(r, &s) != 0 || !s)
+        snprintf(buf, cap, "CUresult %d", r);
+    else
+        snprintf(buf, cap, "%s", s);
+}
+
+static void fi_gpu_dev_fill(const fi_cu *cu, int ordinal, fi_gpu_dev *d)
+{
+    int dev = 0;
+    snprintf(d->name, sizeof(d->name), "unknown");
+    if (cu->get(&dev, ordinal) != 0)
+        return;
+    if (cu->name)
+        cu->name(d->name, (int)sizeof(d->name), dev);
+    unsigned char u[16];
+    if (cu->uuid && cu->uuid(u, dev) == 0)
+        snprintf(d->uuid, sizeof(d->uuid),
+                 "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+                 u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+                 u[14], u[15]);
+    size_t mem = 0;
+    if (cu->total_mem && cu->total_mem(&mem, dev) == 0)
+        d->mem_bytes = mem;
+    if (cu->attr) {
+        cu->attr(&d->cc_major, FI_CU_ATTR_CC_MAJOR, dev);
+        cu->attr(&d->cc_minor, FI_CU_ATTR_CC_MINOR, dev);
+    }
+    if (cu->pci)
+        cu->pci(d->pci, (int)sizeof(d->pci), dev);
+}
+
+/* FERRY_CUDA_LIB overrides the driver's name, as for libferry (src/gpu):
+ * sites with the driver outside the loader's path, and tests with a mock. */
+static void fi_cuda_probe(fi_gpu *g)
+{
+    const char *env = getenv("FERRY_CUDA_LIB");
+    snprintf(g->lib, sizeof(g->lib), "%s", env && *env ? env : "libcuda.so.1");
+    dlerror();
+    void *lib = dlopen(g->lib, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(g->error, sizeof(g->error), "no CUDA driver: %s", dlerror());
+        return;
+    }
+    fi_cu cu = {0};
+    bool ok = FI_SYM(lib, "cuInit", NULL, cu.init) &&
+              FI_SYM(lib, "cuDriverGetVersion", NULL, cu.driver_version) &&
+              FI_SYM(lib, "cuDeviceGetCount", NULL, cu.count) &&
+              FI_SYM(lib, "cuDeviceGet", NULL, cu.get);
+    FI_SYM(lib, "cuDeviceGetName", NULL, cu.name);
+    FI_SYM(lib, "cuDeviceGetPCIBusId", NULL, cu.pci);
+    FI_SYM(lib, "cuDeviceGetUuid_v2", "cuDeviceGetUuid", cu.uuid);
+    FI_SYM(lib, "cuDeviceTotalMem_v2", "cuDeviceTotalMem", cu.total_mem);
+    FI_SYM(lib, "cuDeviceGetAttribute", NULL, cu.attr);
+    FI_SYM(lib, "cuGetErrorName", NULL, cu.errname);
+    if (!ok) {
+        snprintf(g->error, sizeof(g->error), "%s lacks the driver's entry points", g->lib);
+        return; /* left open: unloading a driver library is not safe */
+    }
+    g->driver = true;
+    cu.driver_version(&g->driver_version);
+    int r = cu.init(0);
+    if (r != 0) {
+        char name[64];
+        fi_cu_errstr(&cu, r, name, sizeof(name));
+        snprintf(g->error, sizeof(g->error), "cuInit failed: %s%s", name,
+                 r == 100   ? " (no GPU visible: CUDA_VISIBLE_DEVICES, or nvidia-smi)"
+                 : r == 34  ? " (a stub library, not the driver)"
+                 : r == 999 ? " (driver and kernel module disagree? see dmesg)"
+                            : "");
+        return;
+    }
+    g->ok = true;
+    cu.count(&g->count);
+    for (int i = 0; i < g->count && i < FI_MAX_GPUS; i++)
+        fi_gpu_dev_fill(&cu, i, &g->devs[i]);
+}
+
+/* cuFile is only looked for (cuFileDriverOpen would start the GDS driver,
+ * which is the application's business, not an inventory's). */
+static void fi_cufile_probe(fi_gpu *g)
+{
+    const char *env = getenv("FERRY_CUFILE_LIB");
+    snprintf(g->cufile_lib, sizeof(g->cufile_lib), "%s", env && *env ? env : "libcufile.so.0");
+    dlerror();
+    void *lib = dlopen(g->cufile_lib, RTLD_LAZY | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(g->cufile_error, sizeof(g->cufile_error), "%s", dlerror());
+    } else if (!dlsym(lib, "cuFileDriverOpen")) {
+        snprintf(g->cufile_error, sizeof(g->cufile_error), "%s has no cuFileDriverOpen",
+                 g->cufile_lib);
+    } else {
+        g->cufile = true;
+    }
+    g->nvidia_fs = access("/sys/module/nvidia_fs", F_OK) == 0;
+}
+
+void fi_gpu_probe(fi_gpu *g)
+{
+    memset(g, 0, sizeof(*g));
+    fi_cuda_probe(g);
+    fi_cufile_probe(g);
+}
+
+/* ---- parsing ---- */
+
+bool fi_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !isdigit((unsigned char)*s))
+        return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return false;
+    static const struct {
+        const char *suffix;
+        unsigned shift;
+    } units[] = {{"", 0},     {"B", 0},   {"K", 10},   {"KB", 10}, {"KIB", 10},
+                 {"M", 20},   {"MB", 20}, {"MIB", 20}, {"G", 30},  {"GB", 30},
+                 {"GIB", 30}, {"T", 40},  {"TB", 40},  {"TIB", 40}};
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (!strcasecmp(end, units[i].suffix)) {
+            if (units[i].shift && v > (UINT64_MAX >> units[i].shift))
+                return false;
+            *out = (uint64_t)v << units[i].shift;
+            return true;
+        }
+    return false;
+}
+
+const char *fi_size_str(uint64_t bytes, char *buf, size_t cap)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, cap, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(buf, cap, "%.*f %s", v == (double)(uint64_t)v ? 0 : 1, v, units[u]);
+    return buf;
+}
+
+static bool fi_parse_port(const char *s, size_t len, uint16_t *port)
+{
+    if (len == 0 || len > 5)
+        return false;
+    unsigned v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    if (v == 0 || v > 65535)
+        return false;
+    *port = (uint16_t)v;
+    return true;
+}
+
+bool fi_parse_endpoint(const char *s, uint16_t default_port, char *host, size_t host_cap,
+                       uint16_t *port)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    const char *scheme = strstr(s, "://");
+    if (scheme) {
+        if (!strncmp(s, "unix", 4))
+            return false; /* a socket path: nothing to connect to over TCP */
+        s = scheme + 3;
+    }
+    size_t end = strcspn(s, "/ \t"); /* a path after the authority is ignored */
+    const char *h = s, *colon;
+    size_t hlen;
+    if (*s == '[') { /* [v6]:port */
+        const char *close = memchr(s, ']', end);
+        if (!close)
+            return false;
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1 < s + end && close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = memchr(s, ':', end);
+        hlen = colon ? (size_t)(colon - s) : end;
+    }
+    if (hlen == 0 || hlen >= host_cap)
+        return false;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = default_port;
+    if (colon)
+        return fi_parse_port(colon + 1, (size_t)(s + end - colon - 1), port);
+    return true;
+}
+
+/* ---- JSON ---- */
+
+static void fj_quote(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* Comma, newline and indent before a member; its key inside an object. */
+static void fj_member(fi_json *j, const char *key)
+{
+    if (!j->first[j->depth])
+        fputc(',', j->f);
+    j->first[j->depth] = false;
+    fprintf(j->f, "\n%*s", 2 * j->depth, "");
+    if (key) {
+        fj_quote(j->f, key);
+        fputs(": ", j->f);
+    }
+}
+
+static void fj_open(fi_json *j, const char *key, char c)
+{
+    fj_member(j, key);
+    fputc(c, j->f);
+    if (j->depth < 31)
+        j->depth++;
+    j->first[j->depth] = true;
+}
+
+static void fj_close(fi_json *j, char c)
+{
+    bool empty = j->first[j->depth];
+    j->depth--;
+    if (!empty)
+        fprintf(j->f, "\n%*s", 2 * j->depth, "");
+    fputc(c, j->f);
+}
+
+void fj_begin(fi_json *j, FILE *f)
+{
+    memset(j, 0, sizeof(*j));
+    j->f = f;
+    fputc('{', f);
+    j->depth = 1;
+    j->first[1] = true;
+}
+
+void fj_end(fi_json *j)
+{
+    fj_close(j, '}');
+    fputc('\n', j->f);
+}
+
+void fj_obj(fi_json *j, const char *key)
+{
+    fj_open(j, key, '{');
+}
+
+void fj_arr(fi_json *j, const char *key)
+{
+    fj_open(j, key, '[');
+}
+
+void fj_close_obj(fi_json *j)
+{
+    fj_close(j, '}');
+}
+
+void fj_close_arr(fi_json *j)
+{
+    fj_close(j, ']');
+}
+
+void fj_str(fi_json *j, const char *key, const char *v)
+{
+    fj_member(j, key);
+    if (v)
+        fj_quote(j->f, v);
+    else
+        fputs("null", j->f);
+}
+
+void fj_int(fi_json *j, const char *key, long long v)
+{
+    fj_member(j, key);
+    fprintf(j->f, "%lld", v);
+}
+
+void fj_bool(fi_json *j, const char *key, bool v)
+{
+    fj_member(j, key);
+    fputs(v ? "true" : "false", j->f);
+}
