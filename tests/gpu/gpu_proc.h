@@ -84,6 +84,15 @@ typedef struct gp_child {
     int rfd, wfd;
 } gp_child;
 
+/* This program's path, for re-running it as the peer. /proc/self/exe would
+ * name valgrind's tool under valgrind; argv[0] names the program. */
+static const char *gp_self = "/proc/self/exe";
+static inline void gp_set_self(const char *argv0)
+{
+    if (argv0 && strchr(argv0, '/'))
+        gp_self = argv0;
+}
+
 /* Starts this program as "--peer RFD WFD a1 a2" (a2 may be NULL). */
 static bool gp_start(gp_child *c, const char *visible, const char *a1, const char *a2)
 {
@@ -101,7 +110,7 @@ static bool gp_start(gp_child *c, const char *visible, const char *a1, const cha
             putenv(env);
         snprintf(rs, sizeof(rs), "%d", to[0]);
         snprintf(ws, sizeof(ws), "%d", from[1]);
-        execl("/proc/self/exe", "peer", "--peer", rs, ws, a1, a2, (char *)NULL);
+        execl(gp_self, "peer", "--peer", rs, ws, a1, a2, (char *)NULL);
         _exit(127);
     }
     close(to[0]);

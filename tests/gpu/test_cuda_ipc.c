@@ -519,6 +519,7 @@ static void test_initiator_killed(void)
 
 int main(int argc, char **argv)
 {
+    gp_set_self(argv[0]);
     if (argc > 1 && !strcmp(argv[1], "--peer"))
         return peer_main(argc, argv);
     for (int i = 1; i < argc; i++)
