@@ -132,119 +132,25 @@ void fi_search_get(fi_search *s)
 
 /* ---- plugins ---- */
 
-/* The file the loader would take for a plugin name: the first match along
- * the search path. */
-static bool fi_plugin_file(const fi_search *s, const char *name, char *path, size_t cap)
+/* Fills what the loader knows (path, ABI, why refused), then for a
+ * loadable plugin its declared memory types and params. */
+static void fi_plugin_fill(ferry_agent *agent, fi_plugin *p)
 {
-    for (size_t i = 0; i < s->num_dirs; i++) {
-        DIR *dir = opendir(s->dirs[i].path);
-        if (!dir)
-            continue;
-        struct dirent *e;
-        char n[64];
-        bool found = false;
-        while (!found && (e = readdir(dir)))
-            if (fi_plugin_name_of(e->d_name, n, sizeof(n)) && !strcmp(n, name)) {
-                snprintf(path, cap, "%s/%s", s->dirs[i].path, e->d_name);
-                found = true;
-            }
-        closedir(dir);
-        if (found)
-            return true;
-    }
-    return false;
-}
-
-/* Why a descriptor of this library's ABI was refused: the loader's checks,
- * repeated because its reason only goes to the log. */
-static const char *fi_desc_defect(const ferry_plugin_desc *d, const char *name)
-{
-    static const size_t required[] = {
-        offsetof(ferry_plugin_ops, init),
-        offsetof(ferry_plugin_ops, fini),
-        offsetof(ferry_plugin_ops, reg),
-        offsetof(ferry_plugin_ops, dereg),
-        offsetof(ferry_plugin_ops, conn_info),
-        offsetof(ferry_plugin_ops, remote_load),
-        offsetof(ferry_plugin_ops, remote_unload),
-        offsetof(ferry_plugin_ops, rregion_load),
-        offsetof(ferry_plugin_ops, rregion_unload),
-        offsetof(ferry_plugin_ops, xfer_prep),
-        offsetof(ferry_plugin_ops, xfer_post),
-        offsetof(ferry_plugin_ops, xfer_check),
-        offsetof(ferry_plugin_ops, xfer_release),
-    };
-    if (!d->name || strcasecmp(d->name, name))
-        return "its descriptor's name differs from its file name";
-    if (!d->ops || d->ops->size < offsetof(ferry_plugin_ops, supports))
-        return "its ops table is missing or too small";
-    if ((d->num_params && !d->params) || d->priv_size > (1u << 30))
-        return "its descriptor is malformed (params or priv_size)";
-    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
-        void (*slot)(void);
-        memcpy(&slot, (const char *)d->ops + required[i], sizeof(slot));
-        if (!slot)
-            return "a required op of its ops table is NULL";
-    }
-    return NULL;
-}
-
-/* Opens a refused plugin's file to say why (and which ABI it speaks). Only
- * abi_version, the descriptor's first field in every ABI, is read before the
- * version is known to match. */
-static void fi_plugin_probe_file(fi_plugin *p)
-{
-    dlerror();
-    void *dl = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
-    if (!dl) {
-        snprintf(p->error, sizeof(p->error), "dlopen: %s", dlerror());
+    ferry_plugin_info info;
+    ferry_plugin_info_init(&info);
+    p->status = ferry_plugin_get_info(agent, p->name, &info);
+    if (p->status != FERRY_OK) {
+        snprintf(p->error, sizeof(p->error), "%s", ferry_status_name(p->status));
         return;
     }
-    void *sym = dlsym(dl, FERRY_PLUGIN_SYMBOL);
-    ferry_plugin_get_fn get;
-    const ferry_plugin_desc *d = NULL;
-    if (!sym) {
-        snprintf(p->error, sizeof(p->error), "no %s symbol (not built with FERRY_PLUGIN_DEFINE)",
-                 FERRY_PLUGIN_SYMBOL);
-    } else {
-        memcpy(&get, &sym, sizeof(get));
-        d = get();
-        if (!d)
-            snprintf(p->error, sizeof(p->error), "its %s() returned NULL", FERRY_PLUGIN_SYMBOL);
-    }
-    if (d) {
-        p->abi = d->abi_version;
-        const char *defect = NULL;
-        if (d->abi_version != FERRY_PLUGIN_ABI_VERSION)
-            snprintf(p->error, sizeof(p->error), "plugin ABI %u, this libferry speaks ABI %u",
-                     d->abi_version, FERRY_PLUGIN_ABI_VERSION);
-        else if ((defect = fi_desc_defect(d, p->name)))
-            snprintf(p->error, sizeof(p->error), "%s", defect);
-        else
-            snprintf(p->error, sizeof(p->error), "refused by libferry (%s)",
-                     ferry_status_name(p->status));
-    }
-    dlclose(dl);
-}
-
-static void fi_plugin_fill(ferry_agent *agent, const fi_search *s, fi_plugin *p)
-{
-    const char *path = NULL;
-    uint32_t abi = 0;
-    p->status = ferry_plugin_path(agent, p->name, &path, &abi);
-    if (p->status == FERRY_OK) {
-        snprintf(p->path, sizeof(p->path), "%s", path);
-        p->abi = abi;
-        ferry_plugin_mem_types(agent, p->name, &p->mem_mask);
-        ferry_plugin_params(agent, p->name, &p->params, &p->num_params);
+    snprintf(p->path, sizeof(p->path), "%s", info.path);
+    p->abi = info.abi_version;
+    p->status = info.status;
+    snprintf(p->error, sizeof(p->error), "%s", info.error);
+    if (p->status != FERRY_OK)
         return;
-    }
-    if (!fi_plugin_file(s, p->name, p->path, sizeof(p->path))) {
-        snprintf(p->error, sizeof(p->error), "%s (file not found along the search path)",
-                 ferry_status_name(p->status));
-        return;
-    }
-    fi_plugin_probe_file(p);
+    ferry_plugin_mem_types(agent, p->name, &p->mem_mask);
+    ferry_plugin_params(agent, p->name, &p->params, &p->num_params);
 }
 
 ferry_status fi_plugins_collect(ferry_agent *agent, fi_plugin **out, size_t *count)
@@ -266,11 +172,9 @@ ferry_status fi_plugins_collect(ferry_agent *agent, fi_plugin **out, size_t *cou
     rc = ferry_plugin_list(agent, names, cap, &n);
     if (n > cap) /* a file appeared in between: keep what fits */
         n = cap;
-    fi_search s;
-    fi_search_get(&s);
     for (size_t i = 0; rc == FERRY_OK && i < n; i++) {
         snprintf(list[i].name, sizeof(list[i].name), "%s", names[i]);
-        fi_plugin_fill(agent, &s, &list[i]);
+        fi_plugin_fill(agent, &list[i]);
     }
     free(names);
     *out = list;

@@ -97,6 +97,19 @@ ferry_status ferry_plugin_mem_types(ferry_agent *agent, const char *plugin, uint
 ferry_status ferry_plugin_path(ferry_agent *agent, const char *plugin, const char **path,
                                uint32_t *abi_version);
 
+/* What the loader knows of a plugin, loadable or refused. */
+typedef struct ferry_plugin_info {
+    size_t size;          /* sizeof(ferry_plugin_info) */
+    const char *path;     /* "builtin" or the .so path */
+    uint32_t abi_version; /* the ABI its descriptor declares (0: unreadable) */
+    ferry_status status;  /* OK when loadable, else why it is refused (ABI, BACKEND) */
+    const char *error;    /* the loader's reason, "" when loadable */
+} ferry_plugin_info;
+void ferry_plugin_info_init(ferry_plugin_info *info);
+/* Fills info for a listed plugin (strings live as long as the process).
+ * Returns OK, or NOT_FOUND when no plugin has that name, INVALID_PARAM. */
+ferry_status ferry_plugin_get_info(ferry_agent *agent, const char *plugin, ferry_plugin_info *info);
+
 /* ---- backends ---- */
 
 /* Creates a backend (an instance of plugin) in agent. Unknown keys are

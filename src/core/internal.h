@@ -42,6 +42,7 @@ typedef struct fy_plugin {
     char path[4096];               /* "builtin" or the .so path */
     const ferry_plugin_desc *desc; /* NULL until loaded */
     ferry_status status;           /* load result */
+    uint32_t abi;                  /* the descriptor's ABI version, once read */
     char error[256];
 } fy_plugin;
 ferry_status fy_plugin_find(const char *name, fy_plugin **out);

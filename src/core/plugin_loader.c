@@ -66,8 +66,9 @@ static ferry_status fy_plugin_validate(fy_plugin *p, const ferry_plugin_desc *d)
     char why[200];
     if (!d)
         return fy_plugin_refuse(p, FERRY_ERR_BACKEND, "entry point returned NULL");
+    p->abi = d->abi_version; /* the first field in every ABI: safe to read */
     if (d->abi_version != FERRY_PLUGIN_ABI_VERSION) {
-        snprintf(why, sizeof(why), "ABI version %u, this library speaks %u", d->abi_version,
+        snprintf(why, sizeof(why), "plugin ABI %u, this libferry speaks ABI %u", d->abi_version,
                  FERRY_PLUGIN_ABI_VERSION);
         return fy_plugin_refuse(p, FERRY_ERR_ABI, why);
     }
@@ -131,7 +132,8 @@ static void fy_plugin_open(fy_plugin *p)
     ferry_plugin_get_fn get;
     void *sym = dlsym(dl, FERRY_PLUGIN_SYMBOL);
     if (!sym) {
-        fy_plugin_refuse(p, FERRY_ERR_BACKEND, "missing symbol " FERRY_PLUGIN_SYMBOL);
+        fy_plugin_refuse(p, FERRY_ERR_BACKEND,
+                         "no " FERRY_PLUGIN_SYMBOL " symbol (not built with FERRY_PLUGIN_DEFINE)");
         dlclose(dl);
         return;
     }
@@ -347,5 +349,29 @@ FY_API ferry_status ferry_plugin_path(ferry_agent *agent, const char *plugin, co
         return rc;
     *path = p->path;
     *abi_version = p->desc->abi_version;
+    return FERRY_OK;
+}
+
+FY_API void ferry_plugin_info_init(ferry_plugin_info *info)
+{
+    if (!info)
+        return;
+    memset(info, 0, sizeof(*info));
+    info->size = sizeof(*info);
+}
+
+FY_API ferry_status ferry_plugin_get_info(ferry_agent *agent, const char *plugin,
+                                          ferry_plugin_info *info)
+{
+    if (!agent || !plugin || !info || info->size < sizeof(*info))
+        return FERRY_ERR_INVALID_PARAM;
+    fy_plugin *p;
+    ferry_status rc = fy_plugin_find(plugin, &p);
+    if (!p)
+        return rc;
+    info->path = p->path;
+    info->abi_version = p->abi;
+    info->status = rc;
+    info->error = rc == FERRY_OK ? "" : p->error;
     return FERRY_OK;
 }
