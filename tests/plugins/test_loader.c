@@ -122,6 +122,12 @@ static void check_refused(const char *plugin, ferry_status want)
     FY_CHECK_EQ(ferry_plugin_path(agent, plugin, &path, &abi), want);
     FY_CHECK(specs == SENTINEL && mask == 0xdead && path == SENTINEL);
     FY_CHECK_EQ(ferry_backend_find(agent, plugin, &be), FERRY_ERR_NOT_FOUND);
+    /* The loader still says where it is and why it was refused. */
+    ferry_plugin_info info;
+    ferry_plugin_info_init(&info);
+    FY_CHECK_EQ(ferry_plugin_get_info(agent, plugin, &info), FERRY_OK);
+    FY_CHECK_EQ(info.status, want);
+    FY_CHECK(info.path && strstr(info.path, ".so") && info.error && info.error[0]);
     /* The agent is unharmed. */
     FY_CHECK_EQ(ferry_backend_create(agent, "LOCAL", NULL, 0, &be), FERRY_OK);
     ferry_agent_destroy(agent);
@@ -295,6 +301,26 @@ static void check_only_builtins(const char *dir)
     setenv("FERRY_PLUGIN_DIR", FY_TEST_PLUGIN_DIR, 1);
 }
 
+/* ferry_plugin_get_info on a loadable, a refused-by-ABI and an unknown name. */
+static void test_plugin_get_info(void)
+{
+    ferry_agent *agent = new_agent("info");
+    FY_REQUIRE(agent);
+    ferry_plugin_info info;
+    ferry_plugin_info_init(&info);
+    FY_CHECK_EQ(ferry_plugin_get_info(agent, "LOCAL", &info), FERRY_OK);
+    FY_CHECK(!strcmp(info.path, "builtin") && info.status == FERRY_OK && !info.error[0]);
+    FY_CHECK_EQ(info.abi_version, FERRY_PLUGIN_ABI_VERSION);
+    FY_CHECK_EQ(ferry_plugin_get_info(agent, "BADABI", &info), FERRY_OK);
+    FY_CHECK_EQ(info.status, FERRY_ERR_ABI);
+    FY_CHECK(info.abi_version != FERRY_PLUGIN_ABI_VERSION && strstr(info.error, "ABI"));
+    FY_CHECK_EQ(ferry_plugin_get_info(agent, "NO_SUCH", &info), FERRY_ERR_NOT_FOUND);
+    FY_CHECK_EQ(ferry_plugin_get_info(agent, NULL, &info), FERRY_ERR_INVALID_PARAM);
+    info.size = 1;
+    FY_CHECK_EQ(ferry_plugin_get_info(agent, "LOCAL", &info), FERRY_ERR_INVALID_PARAM);
+    ferry_agent_destroy(agent);
+}
+
 static void test_empty_plugin_dir(void)
 {
     char dir[] = "/tmp/ferry-empty-XXXXXX";
@@ -335,6 +361,7 @@ int main(void)
     FY_RUN(test_init_fails);
     FY_RUN(test_good_plugin_info);
     FY_RUN(test_local2_copy);
+    FY_RUN(test_plugin_get_info);
     FY_RUN(test_empty_plugin_dir);
     FY_RUN(test_missing_plugin_dir);
     FY_RUN(test_plugin_path_list);
