@@ -47,7 +47,8 @@ void *fy_index_find(const fy_index *ix, uint64_t addr, uint64_t len, uint64_t de
     if (i < 0)
         return NULL;
     const fy_range *r = ix->items[i];
-    bool covers = r->dev_id == dev_id && addr - r->addr <= r->len && len <= r->len - (addr - r->addr);
+    bool covers =
+        r->dev_id == dev_id && addr - r->addr <= r->len && len <= r->len - (addr - r->addr);
     return covers ? ix->items[i] : NULL;
 }
 
@@ -90,7 +91,10 @@ static int fy_item_cmp(const void *a, const void *b)
     return x->len < y->len ? -1 : x->len > y->len;
 }
 
-void fy_index_sort(void **items, size_t n) { qsort(items, n, sizeof(*items), fy_item_cmp); }
+void fy_index_sort(void **items, size_t n)
+{
+    qsort(items, n, sizeof(*items), fy_item_cmp);
+}
 
 /* Merges n sorted items into the index in one pass. */
 ferry_status fy_index_merge(fy_index *ix, void **sorted_new, size_t n)
@@ -103,8 +107,8 @@ ferry_status fy_index_merge(fy_index *ix, void **sorted_new, size_t n)
         return FERRY_ERR_NO_MEMORY;
     size_t i = 0, j = 0, k = 0;
     while (i < ix->count && j < n)
-        out[k++] = fy_item_cmp(&ix->items[i], &sorted_new[j]) <= 0 ? ix->items[i++]
-                                                                   : sorted_new[j++];
+        out[k++] =
+            fy_item_cmp(&ix->items[i], &sorted_new[j]) <= 0 ? ix->items[i++] : sorted_new[j++];
     while (i < ix->count)
         out[k++] = ix->items[i++];
     while (j < n)
@@ -131,7 +135,10 @@ void *fy_slot_priv(const fy_be_slot *slots, uint32_t n, uint32_t be)
     return NULL;
 }
 
-void fy_region_ref(fy_region *r) { atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed); }
+void fy_region_ref(fy_region *r)
+{
+    atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+}
 
 static void fy_slot_dereg(ferry_agent *agent, fy_be_slot *slot)
 {
@@ -170,8 +177,8 @@ static ferry_status fy_region_add_backend(fy_region *r, ferry_backend *be)
     void *pub = NULL;
     size_t pub_len = 0;
     fy_be_enter(be);
-    ferry_status rc = be->ops->reg(be->priv, r->type, &d, r->meta, r->meta_len, &s->priv, &pub,
-                                   &pub_len);
+    ferry_status rc =
+        be->ops->reg(be->priv, r->type, &d, r->meta, r->meta_len, &s->priv, &pub, &pub_len);
     fy_be_leave(be);
     if (rc != FERRY_OK) {
         fy_log(FERRY_LOG_ERROR, be->plugin->name, "registering %#llx+%llu failed: %s",
@@ -199,8 +206,12 @@ static fy_region *fy_region_new(ferry_agent *agent, ferry_mem_type type, ferry_d
     fy_region *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
-    *r = (fy_region){.addr = d.addr, .len = d.len, .dev_id = d.dev_id, .type = type,
-                     .reg_count = 1, .agent = agent};
+    *r = (fy_region){.addr = d.addr,
+                     .len = d.len,
+                     .dev_id = d.dev_id,
+                     .type = type,
+                     .reg_count = 1,
+                     .agent = agent};
     atomic_init(&r->refs, 1);
     if (meta_len) {
         r->meta = malloc(meta_len);
@@ -248,9 +259,9 @@ typedef struct fy_reg_job {
     ferry_agent *agent;
     const ferry_dlist *list;
     uint32_t mask;
-    fy_region **fresh;   /* new regions, sorted before merging */
+    fy_region **fresh; /* new regions, sorted before merging */
     size_t num_fresh;
-    fy_region **grown;   /* existing regions given one more registration */
+    fy_region **grown;     /* existing regions given one more registration */
     uint32_t *grown_slots; /* slots they had before, to undo */
     size_t num_grown;
 } fy_reg_job;
@@ -384,7 +395,8 @@ static ferry_status fy_reg_prepare(ferry_agent *agent, const ferry_dlist *list,
     ferry_status rc = fy_sel_mask(agent, sel, &mask);
     if (rc != FERRY_OK)
         return rc;
-    *job = (fy_reg_job){.agent = agent, .list = list, .mask = fy_type_mask(agent, list->type, mask)};
+    *job =
+        (fy_reg_job){.agent = agent, .list = list, .mask = fy_type_mask(agent, list->type, mask)};
     if (!job->mask) {
         FY_ERR("register: no backend of agent %s accepts %s memory", agent->name,
                ferry_mem_type_name(list->type));
