@@ -3,6 +3,7 @@
 #ifndef FERRY_MEM_H
 #define FERRY_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -118,6 +119,34 @@ typedef struct ferry_mem_usage {
 } ferry_mem_usage;
 void ferry_mem_usage_init(ferry_mem_usage *usage);
 ferry_status ferry_mem_usage_get(ferry_agent *agent, ferry_mem_usage *usage);
+
+/* What ferry_query_mem found for one descriptor. */
+typedef struct ferry_mem_info {
+    size_t size; /* sizeof(ferry_mem_info) */
+    bool found;  /* DRAM/VRAM: one registered region covers the whole descriptor
+                  * (held by the backend queried); FILE: the file exists */
+    /* DRAM, VRAM (when found): that region; dev_id is the GPU index for VRAM. */
+    uint64_t region_addr, region_len, dev_id;
+    /* FILE (when found): stat() of the path in the descriptor's metadata. */
+    uint64_t file_size;
+    uint32_t file_mode; /* st_mode */
+    int64_t file_mtime; /* seconds since the epoch */
+} ferry_mem_info;
+void ferry_mem_info_init(ferry_mem_info *info);
+
+/* Queries what the descriptors of list name, one answer per descriptor
+ * (NIXL's queryMem): DRAM/VRAM: whether a registered region covers it;
+ * FILE: whether the file named in its metadata exists, its size, mode and
+ * mtime. With backend, only memory types that backend accepts are answered
+ * and only regions it holds count; NULL asks the agent (any backend).
+ * infos has count entries (count == ferry_dlist_count(list)), initialised
+ * with ferry_mem_info_init; they are written only on success. A descriptor
+ * not found is no error (found = false).
+ * Returns OK, INVALID_PARAM (NULL agent/list, count mismatch, size too
+ * small, backend of another agent), NOT_SUPPORTED (BLOCK/OBJ, or a type the
+ * backend does not accept), NO_MEMORY. */
+ferry_status ferry_query_mem(ferry_agent *agent, const ferry_dlist *list,
+                             const ferry_backend *backend, ferry_mem_info *infos, size_t count);
 
 /* Frees memory that ferry returned to the caller (blobs, strings). */
 void ferry_free(void *ptr);
