@@ -4,7 +4,9 @@
 ``pip install ./python`` (from the repository root) runs this. It
  1. builds libferry and its plugins with Meson + ninja, in
     ``python/build/libferry`` (or uses ``$FERRY_BUILD_DIR``, e.g. the tree's
-    ``build/``, which it brings up to date with ninja);
+    ``build/``, which it brings up to date with ninja; with
+    ``FERRY_PREBUILT=1``, or where there is no ninja, it takes that folder's
+    libferry and plugins as they are);
  2. compiles the extension ``ferry._ferry`` against ``include/`` and that
     libferry, with an ``$ORIGIN`` run path;
  3. copies libferry.so.0 into the package and the plugins into
@@ -34,8 +36,23 @@ def run(cmd: list) -> None:
     subprocess.check_call(cmd)
 
 
+def prebuilt(bdir: str) -> bool:
+    """True when bdir's libferry is to be used as it is, without ninja:
+    FERRY_PREBUILT=1, or no ninja on this host (a build folder carried to a
+    machine without Meson, e.g. a GPU host)."""
+    if os.environ.get("FERRY_PREBUILT", "") not in ("", "0") or shutil.which("ninja") is None:
+        if not os.path.isfile(os.path.join(bdir, SONAME)):
+            raise RuntimeError(f"no {SONAME} in {bdir}: build it there first (meson + ninja), "
+                               "or set FERRY_BUILD_DIR to a folder that has one")
+        print(f"ferry setup: using the libferry of {bdir} as it is (no ninja run)", flush=True)
+        return True
+    return False
+
+
 def build_library(bdir: str) -> None:
     """Configures (once) and builds libferry and its plugins in bdir."""
+    if prebuilt(bdir):
+        return
     if not os.path.isfile(os.path.join(ROOT, "meson.build")):
         raise RuntimeError(f"ferry sources not found in {ROOT} (set FERRY_SOURCE_DIR)")
     if not os.path.isfile(os.path.join(bdir, "build.ninja")):
@@ -67,7 +84,7 @@ class BuildExt(build_ext):
 
 
 SOURCES = [f"ferry/_ext/{f}.c" for f in
-           ("module", "errors", "convert", "dlist", "agent", "handles", "util")]
+           ("module", "errors", "convert", "dlist", "agent", "handles", "query", "util")]
 
 ext = Extension(
     "ferry._ferry",

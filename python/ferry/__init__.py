@@ -119,6 +119,15 @@ class Agent(_ferry.Agent):
     def deregister(self, descs: Any, backends: Any = None, mem_type: Any = None) -> None:
         super().deregister(to_dlist(descs, mem_type), backends)
 
+    def query_mem(self, descs: Any, backend: Any = None,
+                  mem_type: Any = None) -> list[Optional[dict[str, int]]]:
+        """Per descriptor: None when not found, else a dict. DRAM/VRAM: the
+        registered region covering it ({"addr", "len", "dev_id"}), held by
+        backend when one is given; FILE: {"size", "mode", "mtime"} of the file
+        named in its metadata. NotSupportedError for BLOCK/OBJ and for a
+        memory type the backend does not accept."""
+        return super().query_mem(to_dlist(descs, mem_type), backend)
+
     def prep(self, descs: Any, agent_name: Optional[str] = None, backends: Any = None,
              mem_type: Any = None) -> Prepped:
         return super().prep(to_dlist(descs, mem_type), agent_name, backends)

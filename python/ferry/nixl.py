@@ -10,8 +10,8 @@ Invalid descriptor inputs to get_xfer_descs/get_reg_descs return None; unknown
 memory types and operations raise KeyError.
 
 Where ferry differs: metadata without an address (etcd) is not available yet
-(NotSupportedError); query_memory answers for FILE descriptors only (ferry's
-C API has no memory query yet); the handles are ferry.Prepped / ferry.Xfer,
+(NotSupportedError); query_memory also answers for DRAM/VRAM (the
+registered region); the handles are ferry.Prepped / ferry.Xfer,
 which have NIXL's release() and are context managers too.
 """
 from __future__ import annotations
@@ -252,19 +252,20 @@ class nixl_agent:
 
     def query_memory(self, reg_list: Any, backend: str,
                      mem_type: Optional[str] = None) -> list[Optional[dict[str, str]]]:
-        """Per descriptor: None when not found, else a dict of its properties.
-
-        ferry's C API has no memory query yet: FILE descriptors are answered
-        from the file named in their metadata; other types raise
-        NotSupportedError."""
+        """Per descriptor: None when not found, else a dict of its properties
+        (strings, as NIXL's). FILE: "size", "mode", "mtime" of the file named
+        in the descriptor's metadata (NIXL's POSIX/GDS answer); DRAM/VRAM:
+        "addr", "len", "dev_id" of the region registered with that backend
+        which covers the descriptor (ferry's addition: NIXL's transport
+        backends answer NOT_SUPPORTED). A backend is asked only about memory
+        types it accepts: nixlNotSupportedError otherwise, as from NIXL."""
         descs = self.get_reg_descs(reg_list, mem_type)
         if descs is None:
             raise nixlBind.nixlInvalidParamError("invalid registration descriptors")
         if backend not in self.backends:
             raise ValueError(f"Backend '{backend}' not found. Available backends: {list(self.backends)}")
-        if descs.mem_type != _ferry.MEM_FILE:
-            raise nixlBind.nixlNotSupportedError(f"{backend} cannot query {descs.mem_type_name} memory")
-        return [_file_info(descs.get(i, meta=True)[3]) for i in range(len(descs))]
+        infos = self.agent.query_mem(descs, self.backends[backend])
+        return [None if i is None else {k: str(v) for k, v in i.items()} for i in infos]
 
     # ---- connections, prepared lists, requests ----
 
@@ -478,10 +479,3 @@ class nixl_agent:
     def deserialize_descs(self, serialized_descs: bytes) -> Any:
         return pickle.loads(serialized_descs)
 
-
-def _file_info(path: bytes) -> Optional[dict[str, str]]:
-    try:
-        st = os.stat(path.decode("utf-8", "surrogateescape"))
-    except (OSError, ValueError):
-        return None
-    return {"size": str(st.st_size), "mode": oct(st.st_mode), "mtime": str(int(st.st_mtime))}

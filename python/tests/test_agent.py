@@ -129,6 +129,36 @@ def test_registration_and_ledger():
         assert a.mem_usage()["DRAM"] == (0, 0)
 
 
+def test_query_mem(tmp_path):
+    with ferry.Agent("q") as a, ferry.Agent("other") as b:
+        a.create_backend("LOCAL")
+        b.create_backend("LOCAL")
+        x, y = buffers(2)
+        a.register([region(x)], mem_type="DRAM")
+        inside = (x.ctypes.data + 1024, 512, 0)
+        res = a.query_mem([inside, region(y), (x.ctypes.data + 4000, 200, 0)], mem_type="DRAM")
+        assert res[0] == {"addr": x.ctypes.data, "len": 4096, "dev_id": 0}
+        assert res[1] is None and res[2] is None  # unregistered; straddles the region's end
+        assert a.query_mem([inside], "LOCAL", mem_type="DRAM")[0]["len"] == 4096
+        assert a.query_mem([inside], a.backend("LOCAL"), mem_type="DRAM")[0] is not None
+        f = tmp_path / "kv.bin"
+        f.write_bytes(b"x" * 1000)
+        files = [(0, 1, 0, str(f)), (0, 1, 0, str(tmp_path / "none")), (0, 1, 0, "")]
+        res = a.query_mem(files, mem_type="FILE")
+        st = os.stat(f)
+        assert res[0] == {"size": 1000, "mode": st.st_mode, "mtime": int(st.st_mtime)}
+        assert res[1] is None and res[2] is None
+        with pytest.raises(ferry.NotSupportedError):  # LOCAL does not take files
+            a.query_mem(files, "LOCAL", mem_type="FILE")
+        with pytest.raises(ferry.NotSupportedError):
+            a.query_mem([(0, 1, 0)], mem_type="OBJ")
+        with pytest.raises(ferry.NotFoundError):
+            a.query_mem([inside], "UCX", mem_type="DRAM")  # not created in this agent
+        with pytest.raises(ValueError):
+            a.query_mem([inside], b.backend("LOCAL"), mem_type="DRAM")
+        assert a.query_mem([], mem_type="DRAM") == []
+
+
 def test_transfer_loopback(loop):
     a, src, dst, local, remote, _ = loop
     assert len(local) == 16 and local.remote is None and remote.remote == "loop"

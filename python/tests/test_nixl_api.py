@@ -350,15 +350,23 @@ def test_side_channel(agent):
 
 
 def test_query_memory(agent, tmp_path):
+    buf = np.zeros(8192, np.uint8)
+    reg = agent.register_memory([(buf.ctypes.data, 4096, 0, "")], "DRAM")
+    a = buf.ctypes.data
+    res = agent.query_memory([(a + 100, 10, 0, ""), (a + 4096, 10, 0, "")], "UCX", "DRAM")
+    assert res == [{"addr": str(a), "len": "4096", "dev_id": "0"}, None]
+    agent.deregister_memory(reg)
+    assert agent.query_memory([(a, 10, 0, "")], "UCX", "DRAM") == [None]
+    # Files: NIXL's transport backends have no answer (its POSIX/GDS do;
+    # ferry has no file backend yet).
     f = tmp_path / "kv.bin"
     f.write_bytes(b"x" * 1000)
-    res = agent.query_memory([(0, 1000, 0, str(f)), (0, 10, 1, str(tmp_path / "none"))], "UCX",
-                             "FILE")
-    assert res[0]["size"] == "1000" and res[1] is None
+    with pytest.raises(nb.nixlNotSupportedError):
+        agent.query_memory([(0, 1000, 0, str(f))], "UCX", "FILE")
     with pytest.raises(ValueError):
         agent.query_memory([(0, 1, 0, str(f))], "POSIX", "FILE")
     with pytest.raises(nb.nixlNotSupportedError):
-        agent.query_memory([(4096, 1, 0, "")], "UCX", "DRAM")
+        agent.query_memory([(0, 1, 0, "")], "UCX", "OBJ")
     with pytest.raises(nb.nixlInvalidParamError):
         agent.query_memory([(4096, 1)], "UCX", "DRAM")
 

@@ -944,6 +944,10 @@ static PyMethodDef Agent_methods[] = {
     {"backend", (PyCFunction)Agent_backend, METH_O, "backend(plugin) -> Backend (NotFoundError)"},
     {"register", FYP_KW(Agent_register), "register(dlist, backends=None)"},
     {"deregister", FYP_KW(Agent_deregister), "deregister(dlist, backends=None)"},
+    {"query_mem", FYP_KW(fyp_agent_query_mem),
+     "query_mem(dlist, backend=None) -> per descriptor None (not found) or a dict: DRAM/VRAM "
+     "{addr, len, dev_id} of the registered region covering it (held by backend, when given), "
+     "FILE {size, mode, mtime} of the file in its metadata"},
     {"mem_usage", (PyCFunction)Agent_mem_usage, METH_NOARGS,
      "{mem type name: (bytes, regions)} registered"},
     {"counters", (PyCFunction)Agent_counters, METH_NOARGS, "Agent-wide counters (dict)."},

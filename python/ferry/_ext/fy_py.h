@@ -133,6 +133,10 @@ int fyp_agent_check(FyAgent *agent);
         }                                                                                          \
     } while (0)
 
+/* ---- query.c ---- */
+/* Agent.query_mem(dlist, backend=None) -> [None or dict, ...] */
+PyObject *fyp_agent_query_mem(FyAgent *self, PyObject *args, PyObject *kwds);
+
 /* ---- handles.c ---- */
 PyObject *fyp_backend_new(FyAgent *owner, ferry_backend *backend);
 PyObject *fyp_prepped_new(FyAgent *owner, ferry_prepped *prepped, PyObject *remote);
