@@ -49,12 +49,19 @@ typedef struct kv_shape {
     uint64_t block_bytes, blocks, pool, descs, bytes;
 } kv_shape;
 
-/* One side's cache: a region per plane, `pool` blocks each. */
+/* One side's cache: a region per plane, `pool` blocks each, in DRAM or in
+ * one GPU's memory. */
 typedef struct kv_side {
     bool prefill; /* holds the prompt's KV (the source) */
-    uint8_t **planes;
+    fb_mem *planes;
     ferry_dlist *regions;
 } kv_side;
+
+/* The memory of one side, as the process that owns it sees it. */
+typedef struct kv_mem {
+    ferry_mem_type type;
+    int dev; /* VRAM: the owner's CUDA ordinal */
+} kv_mem;
 
 typedef struct kv_stats {
     fb_samples total, make, post, xfer;
@@ -67,17 +74,20 @@ typedef struct kv_run {
     const kv_shape *s;
     ferry_xfer_op op;
     bool loopback;
+    kv_mem imem, tmem; /* --initiator_seg_type, --target_seg_type */
     ferry_agent *agent;
     char peer[FERRY_NAME_MAX + 1];
     kv_side local, inproc; /* inproc: the other side, loopback only */
     uint64_t *peer_planes;
+    int peer_dev;        /* the target's GPU, in its own numbering */
     uint32_t *src, *dst; /* request block i: prefill's src[i], decode's dst[i] */
     ferry_prepped *lp, *rp;
     uint32_t *lidx, *ridx;
     kv_stats st;
 } kv_run;
 
-enum { KV_MSG_PLANES = 1 };
+/* The target's message: listener port, its GPU, then its planes. */
+enum { KV_MSG_PLANES = 1, KV_MSG_HEAD = 2 };
 
 /* ---- options ---- */
 
@@ -115,8 +125,8 @@ static void kv_parse(kv_opts *o, int argc, char **argv)
         OPT(op_type, FB_OPT_STR, "READ: decode reads (default); WRITE: prefill writes"),
         OPT(backend, FB_OPT_STR, "backend: UCX (default), LOCAL (one process)"),
         OPT(backend_params, FB_OPT_STR, "backend params key=value,key=value"),
-        OPT(initiator_seg_type, FB_OPT_STR, "initiator memory: DRAM"),
-        OPT(target_seg_type, FB_OPT_STR, "target memory: DRAM"),
+        OPT(initiator_seg_type, FB_OPT_STR, "initiator memory: DRAM (default) or VRAM (GPU 0)"),
+        OPT(target_seg_type, FB_OPT_STR, "target memory: DRAM (default) or VRAM (GPU 1, or 0)"),
         OPT(num_iter, FB_OPT_UINT, "timed requests (default 10)"),
         OPT(warmup_iter, FB_OPT_UINT, "untimed requests first (default 2)"),
         OPT(enable_pt, FB_OPT_BOOL, "progress thread in the initiator"),
@@ -397,31 +407,39 @@ static uint64_t kv_seed(uint64_t plane, uint64_t i)
     return fb_seed(plane, i, 0x4b56);
 }
 
+/* A plane at a time through one host view (in place for DRAM, one copy to
+ * the GPU for VRAM: the blocks are scattered, the plane is not). */
 static void kv_fill(const kv_run *r, kv_side *side)
 {
-    uint64_t bb = r->s->block_bytes;
-    for (uint64_t p = 0; p < r->s->planes; p++)
+    uint64_t bb = r->s->block_bytes, len = r->s->pool * bb;
+    for (uint64_t p = 0; p < r->s->planes; p++) {
+        uint8_t *v = fb_view(&side->planes[p], 0, len, false); /* zeroed, as the plane is */
         for (uint64_t i = 0; i < r->s->blocks; i++)
-            fb_fill(side->planes[p] + r->src[i] * bb, bb, kv_seed(p, i), 0);
-    if (r->o->inject_corruption)
-        side->planes[0][r->src[0] * bb + bb / 2] ^= 0xff; /* travels like any byte */
+            fb_fill(v + r->src[i] * bb, bb, kv_seed(p, i), 0);
+        if (r->o->inject_corruption && p == 0)
+            v[r->src[0] * bb + bb / 2] ^= 0xff; /* travels like any byte */
+        fb_view_done(&side->planes[p], v, 0, len, true);
+    }
 }
 
-static void kv_side_init(kv_run *r, kv_side *side, bool prefill)
+static void kv_side_init(kv_run *r, kv_side *side, bool prefill, const kv_mem *mem)
 {
     const kv_shape *s = r->s;
     side->prefill = prefill;
     side->planes = fb_alloc(s->planes * sizeof(*side->planes));
-    fb_ok(ferry_dlist_create(FERRY_MEM_DRAM, s->planes, &side->regions), "dlist");
+    fb_ok(ferry_dlist_create(mem->type, s->planes, &side->regions), "dlist");
     for (uint64_t p = 0; p < s->planes; p++) {
-        side->planes[p] = fb_alloc_pages(s->pool * s->block_bytes);
-        fb_ok(
-            ferry_dlist_add(side->regions, (uintptr_t)side->planes[p], s->pool * s->block_bytes, 0),
-            "dlist add");
+        fb_mem *m = &side->planes[p];
+        fb_mem_alloc(m, mem->type, mem->dev, s->pool * s->block_bytes);
+        fb_ok(ferry_dlist_add(side->regions, (uintptr_t)m->ptr, m->size, (uint64_t)m->dev),
+              "dlist add");
     }
     if (prefill)
         kv_fill(r, side);
-    fb_ok(ferry_register(r->agent, side->regions, NULL), "register the cache");
+    ferry_status rc = ferry_register(r->agent, side->regions, NULL);
+    if (rc != FERRY_OK)
+        fb_die("register the %s cache (%s): %s", prefill ? "prefill" : "decode",
+               ferry_mem_type_name(mem->type), ferry_strerror(rc));
 }
 
 static void kv_side_free(kv_run *r, kv_side *side)
@@ -430,7 +448,7 @@ static void kv_side_free(kv_run *r, kv_side *side)
         return;
     fb_deregister(r->agent, side->regions);
     for (uint64_t p = 0; p < r->s->planes; p++)
-        free(side->planes[p]);
+        fb_mem_free(&side->planes[p]);
     free(side->planes);
     *side = (kv_side){0};
 }
@@ -445,17 +463,19 @@ static void kv_report_bad(const kv_run *r, uint64_t p, uint64_t i, size_t bad)
             (unsigned long long)r->s->block_bytes);
 }
 
-/* The decode side checks every block of the request. */
+/* The decode side checks every block of the request, a plane at a time. */
 static bool kv_check(const kv_run *r, const kv_side *side)
 {
-    uint64_t bb = r->s->block_bytes;
+    uint64_t bb = r->s->block_bytes, len = r->s->pool * bb;
     unsigned bad_blocks = 0;
     size_t bad;
-    for (uint64_t p = 0; p < r->s->planes; p++)
+    for (uint64_t p = 0; p < r->s->planes; p++) {
+        uint8_t *v = fb_view(&side->planes[p], 0, len, true);
         for (uint64_t i = 0; i < r->s->blocks; i++)
-            if (!fb_check(side->planes[p] + r->dst[i] * bb, bb, kv_seed(p, i), 0, &bad) &&
-                bad_blocks++ < 4)
+            if (!fb_check(v + r->dst[i] * bb, bb, kv_seed(p, i), 0, &bad) && bad_blocks++ < 4)
                 kv_report_bad(r, p, i, bad);
+        fb_view_done(&side->planes[p], v, 0, len, false);
+    }
     return bad_blocks == 0;
 }
 
@@ -463,16 +483,18 @@ static bool kv_check(const kv_run *r, const kv_side *side)
 
 /* per_block: descriptor p * pool + b is block b of plane p; per_layer:
  * descriptor p is the request's run of blocks 0..n-1 of plane p. */
-static ferry_prepped *kv_prep(kv_run *r, const char *agent, const uint64_t *planes)
+static ferry_prepped *kv_prep(kv_run *r, const char *agent, const uint64_t *planes,
+                              const kv_mem *mem)
 {
     const kv_shape *s = r->s;
     ferry_dlist *l;
-    fb_ok(ferry_dlist_create(FERRY_MEM_DRAM, s->per_layer ? s->planes : s->planes * s->pool, &l),
+    fb_ok(ferry_dlist_create(mem->type, s->per_layer ? s->planes : s->planes * s->pool, &l),
           "dlist");
     for (uint64_t p = 0; p < s->planes; p++)
         for (uint64_t b = 0; b < (s->per_layer ? 1 : s->pool); b++)
             fb_ok(ferry_dlist_add(l, planes[p] + b * s->block_bytes,
-                                  s->per_layer ? s->blocks * s->block_bytes : s->block_bytes, 0),
+                                  s->per_layer ? s->blocks * s->block_bytes : s->block_bytes,
+                                  (uint64_t)mem->dev),
                   "dlist add");
     ferry_prepped *pp;
     fb_ok(ferry_prep_dlist(r->agent, agent, l, NULL, &pp), "prepare list");
@@ -495,7 +517,7 @@ static uint64_t *kv_addrs(const kv_side *side, uint64_t planes)
 {
     uint64_t *a = fb_alloc(planes * sizeof(*a));
     for (uint64_t p = 0; p < planes; p++)
-        a[p] = (uintptr_t)side->planes[p];
+        a[p] = (uintptr_t)side->planes[p].ptr;
     return a;
 }
 
@@ -509,8 +531,11 @@ static void kv_request(kv_run *r, bool timed)
     ferry_xfer_opts_init(&o);
     ferry_xfer *x;
     double t0 = fb_now_us();
-    fb_ok(ferry_xfer_make(r->agent, r->op, r->lp, r->lidx, r->rp, r->ridx, r->s->descs, &o, &x),
-          "make request");
+    ferry_status made =
+        ferry_xfer_make(r->agent, r->op, r->lp, r->lidx, r->rp, r->ridx, r->s->descs, &o, &x);
+    if (made != FERRY_OK)
+        fb_make_failed(r->o->backend, r->o->initiator_seg_type, r->o->target_seg_type, r->peer,
+                       made);
     double t1 = fb_now_us();
     ferry_status rc = fb_xfer_wait(x, fb_ok(ferry_xfer_post(x), "post"));
     double t2 = fb_now_us();
@@ -564,14 +589,15 @@ static bool kv_target_end(void *ctx, const char *from, unsigned step)
 static int kv_target_main(kv_run *r, int out)
 {
     r->agent = kv_agent(r->o, kv_target_name(r->op), true);
-    kv_side_init(r, &r->local, r->op == FERRY_OP_READ);
-    uint64_t *msg = fb_alloc((r->s->planes + 1) * sizeof(*msg));
+    kv_side_init(r, &r->local, r->op == FERRY_OP_READ, &r->tmem);
+    uint64_t *msg = fb_alloc((r->s->planes + KV_MSG_HEAD) * sizeof(*msg));
     uint16_t port;
     fb_ok(ferry_md_listen_port(r->agent, &port), "listen port");
     msg[0] = port;
+    msg[1] = (uint64_t)r->tmem.dev;
     for (uint64_t p = 0; p < r->s->planes; p++)
-        msg[p + 1] = (uintptr_t)r->local.planes[p];
-    fb_msg_send(out, KV_MSG_PLANES, msg, (uint32_t)((r->s->planes + 1) * sizeof(*msg)));
+        msg[p + KV_MSG_HEAD] = (uintptr_t)r->local.planes[p].ptr;
+    fb_msg_send(out, KV_MSG_PLANES, msg, (uint32_t)((r->s->planes + KV_MSG_HEAD) * sizeof(*msg)));
     free(msg);
     kv_target t = {r, &r->local};
     bool ok = fb_serve(r->agent, 1, kv_target_end, &t);
@@ -586,10 +612,11 @@ static void kv_start_peer(kv_run *r, int argc, char **argv)
     fb_child ch = fb_spawn(argc, argv, "target:0");
     uint32_t len;
     uint64_t *msg = fb_msg_recv(ch.from, KV_MSG_PLANES, &len);
-    if (len != (r->s->planes + 1) * sizeof(*msg))
+    if (len != (r->s->planes + KV_MSG_HEAD) * sizeof(*msg))
         fb_die("bad message from the other process");
     r->peer_planes = fb_alloc(r->s->planes * sizeof(*msg));
-    memcpy(r->peer_planes, msg + 1, r->s->planes * sizeof(*msg));
+    memcpy(r->peer_planes, msg + KV_MSG_HEAD, r->s->planes * sizeof(*msg));
+    r->peer_dev = (int)msg[1];
     snprintf(r->peer, sizeof(r->peer), "%s", kv_target_name(r->op));
     fb_peer_link(r->agent, r->peer, (uint16_t)msg[0]);
     free(msg);
@@ -598,8 +625,9 @@ static void kv_start_peer(kv_run *r, int argc, char **argv)
 /* The other side in this process (LOCAL). */
 static void kv_start_inproc(kv_run *r)
 {
-    kv_side_init(r, &r->inproc, r->op == FERRY_OP_READ);
+    kv_side_init(r, &r->inproc, r->op == FERRY_OP_READ, &r->tmem);
     r->peer_planes = kv_addrs(&r->inproc, r->s->planes);
+    r->peer_dev = r->tmem.dev;
     fb_load_self(r->agent);
     snprintf(r->peer, sizeof(r->peer), "%s", ferry_agent_name(r->agent));
 }
@@ -611,14 +639,15 @@ static void kv_setup(kv_run *r, int argc, char **argv)
                         : r->op == FERRY_OP_READ ? "kv-decode"
                                                  : "kv-prefill",
                         false);
-    kv_side_init(r, &r->local, r->op == FERRY_OP_WRITE);
+    kv_side_init(r, &r->local, r->op == FERRY_OP_WRITE, &r->imem);
     if (r->loopback)
         kv_start_inproc(r);
     else
         kv_start_peer(r, argc, argv);
     uint64_t *mine = kv_addrs(&r->local, r->s->planes);
-    r->lp = kv_prep(r, NULL, mine);
-    r->rp = kv_prep(r, r->peer, r->peer_planes);
+    kv_mem peer = {r->tmem.type, r->peer_dev};
+    r->lp = kv_prep(r, NULL, mine, &r->imem);
+    r->rp = kv_prep(r, r->peer, r->peer_planes, &peer);
     free(mine);
     bool read = r->op == FERRY_OP_READ; /* local: decode's blocks for READ */
     r->lidx = kv_indices(r, read ? r->dst : r->src);
@@ -668,6 +697,8 @@ static void kv_json(const kv_run *r, double avg, double best, double p99, bool o
         {"access", o->access, 0, 0},
         {"op_type", r->op == FERRY_OP_READ ? "READ" : "WRITE", 0, 0},
         {"backend", o->backend, 0, 0},
+        {"initiator_seg_type", o->initiator_seg_type, 0, 0},
+        {"target_seg_type", o->target_seg_type, 0, 0},
         {"blocks", NULL, (double)s->blocks, -1},
         {"descriptors", NULL, (double)s->descs, -1},
         {"descriptors_merged", NULL, (double)r->st.merged, -1},
@@ -691,20 +722,31 @@ static void kv_json(const kv_run *r, double avg, double best, double p99, bool o
     fb_close_out(out, o->json);
 }
 
+/* "DRAM", "VRAM (GPU 1)" */
+static const char *kv_mem_name(const kv_mem *m, char *buf, size_t cap)
+{
+    if (m->type == FERRY_MEM_VRAM)
+        snprintf(buf, cap, "VRAM (GPU %d)", m->dev);
+    else
+        snprintf(buf, cap, "%s", ferry_mem_type_name(m->type));
+    return buf;
+}
+
 static void kv_report(kv_run *r, bool ok)
 {
     const kv_shape *s = r->s;
     double avg = fb_avg(&r->st.total), p99 = fb_p99(&r->st.total);
     double best = r->st.total.v[0]; /* sorted by fb_p99 */
     double make = fb_avg(&r->st.make), post = fb_avg(&r->st.post);
+    char imem[32], tmem[32];
     printf("  run: %s, %s, %s -> %s, %llu requests (+%llu warmup), %zu descriptors after "
            "merging\n",
            r->o->backend,
            r->loopback              ? "both sides in one process"
            : r->op == FERRY_OP_READ ? "decode READs from prefill (2 processes)"
                                     : "prefill WRITEs to decode (2 processes)",
-           r->o->initiator_seg_type, r->o->target_seg_type, (unsigned long long)r->o->num_iter,
-           (unsigned long long)r->o->warmup_iter, r->st.merged);
+           kv_mem_name(&r->imem, imem, sizeof(imem)), kv_mem_name(&r->tmem, tmem, sizeof(tmem)),
+           (unsigned long long)r->o->num_iter, (unsigned long long)r->o->warmup_iter, r->st.merged);
     printf("  time per request: %.3f ms avg, %.3f best, %.3f p99; %.3f GB/s avg, %.3f best\n",
            avg / 1e3, best / 1e3, p99 / 1e3, (double)s->bytes / avg / 1e3,
            (double)s->bytes / best / 1e3);
@@ -731,17 +773,29 @@ static int kv_run_main(kv_run *r, int argc, char **argv)
     return fb_exit_worse(rc, ok ? FB_EXIT_OK : FB_EXIT_MISMATCH);
 }
 
-static void kv_check_memory(const kv_shape *s)
+/* Host memory for the caches in DRAM (VRAM: cuMemAlloc says when a GPU
+ * is too small). */
+static void kv_check_memory(const kv_run *r)
 {
+    const kv_shape *s = r->s;
     double side = (double)s->planes * (double)s->pool * (double)s->block_bytes;
     double ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    double host = side * ((r->imem.type == FERRY_MEM_DRAM) + (r->tmem.type == FERRY_MEM_DRAM));
     if (s->planes * s->pool > UINT32_MAX)
         fb_exit(FB_EXIT_USAGE, "too many blocks for one prepared list; lower --isl");
-    if (2 * side > ram / 2)
+    if (host > ram / 2)
         fb_exit(FB_EXIT_USAGE,
-                "the two caches need %.1f GiB, more than half of this host's %.1f GiB: lower "
-                "--isl, raise --tp/--pp or use --dry_run",
-                2 * side / GIB, ram / GIB);
+                "the caches in DRAM need %.1f GiB, more than half of this host's %.1f GiB: "
+                "lower --isl, raise --tp/--pp or use --dry_run",
+                host / GIB, ram / GIB);
+}
+
+/* Each side's GPU, once the driver is known to work: the initiator's is
+ * GPU 0, the target's GPU 1 where there are two (else both share GPU 0). */
+static void kv_gpus(kv_run *r)
+{
+    r->imem.dev = r->imem.type == FERRY_MEM_VRAM ? fb_gpu_for(0) : 0;
+    r->tmem.dev = r->tmem.type == FERRY_MEM_VRAM ? fb_gpu_for(1) : 0;
 }
 
 /* The other side, started by kv_start_peer. */
@@ -753,6 +807,7 @@ static int kv_child_main(kv_run *r)
     fb_role_tag = "target";
     if (!fb_role_parse(r->o->fb_role, kind, sizeof(kind), &id, &in, &out))
         fb_exit(FB_EXIT_USAGE, "bad --fb_role");
+    kv_gpus(r);
     return kv_target_main(r, out);
 }
 
@@ -764,10 +819,11 @@ static int kv_parent_main(kv_run *r, int argc, char **argv)
     kv_print_request(o, r->s);
     if (o->dry_run)
         return FB_EXIT_OK;
-    kv_check_memory(r->s);
+    kv_check_memory(r);
     uint32_t caps =
         fb_probe(o->backend, o->backend_params, o->initiator_seg_type, o->target_seg_type);
     r->loopback = !(caps & FERRY_CAP_REMOTE);
+    kv_gpus(r);
     return kv_run_main(r, argc, argv);
 }
 
@@ -784,6 +840,10 @@ int main(int argc, char **argv)
     kv_compute(&o, &m, &s);
     kv_run r = {.o = &o, .m = &m, .s = &s};
     r.op = strcasecmp(o.op_type, "READ") ? FERRY_OP_WRITE : FERRY_OP_READ;
+    r.imem.type = fb_seg_parse("initiator_seg_type", o.initiator_seg_type);
+    r.tmem.type = fb_seg_parse("target_seg_type", o.target_seg_type);
+    o.initiator_seg_type = ferry_mem_type_name(r.imem.type); /* canonical spelling */
+    o.target_seg_type = ferry_mem_type_name(r.tmem.type);
     kv_layout(&r);
     int rc = o.fb_role ? kv_child_main(&r) : kv_parent_main(&r, argc, argv);
     free(r.src);

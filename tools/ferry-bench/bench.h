@@ -47,8 +47,9 @@ typedef struct fb_config {
     bool inject_corruption, no_progress;
     /* derived */
     ferry_xfer_op op;
-    bool loopback;     /* the backend only reaches its own agent */
-    char params[1024]; /* backend params, device_list folded in */
+    ferry_mem_type itype, ttype; /* --initiator_seg_type, --target_seg_type */
+    bool loopback;               /* the backend only reaches its own agent */
+    char params[1024];           /* backend params, device_list folded in */
     fb_topo topo;
     fb_step *steps;
     size_t nsteps;
@@ -68,11 +69,14 @@ uint64_t fb_inject_offset(const fb_config *c);
 typedef struct fb_side {
     bool initiator;
     unsigned id, strides;
-    size_t slot, size;
-    uint8_t *mem;
+    size_t slot;
+    fb_mem mem;            /* DRAM, or VRAM of this process's GPU */
     ferry_dlist **regions; /* one region per thread */
 } fb_side;
 
+/* The GPU of a side's process (VRAM only; -1 for DRAM): initiator i is
+ * process i, target k process ni + k, see fb_gpu_for. */
+int fb_side_gpu(const fb_config *c, bool initiator, unsigned id);
 void fb_side_init(fb_side *s, const fb_config *c, bool initiator, unsigned id);
 void fb_side_register(fb_side *s, const fb_config *c, ferry_agent *a);
 void fb_side_deregister(fb_side *s, const fb_config *c, ferry_agent *a);
@@ -104,6 +108,7 @@ void fb_result_recv(int fd, fb_result *r);
 /* Where a target process is: its listener and its buffer. */
 typedef struct fb_target_info {
     uint64_t base, size;
+    int32_t dev; /* its GPU (its own CUDA ordinal), VRAM only */
     uint16_t port;
 } fb_target_info;
 

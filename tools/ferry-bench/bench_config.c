@@ -154,8 +154,8 @@ static void fb_check_op(fb_config *c)
  * refused later with their own message. */
 static void fb_check_storage(const fb_config *c)
 {
-    if ((c->filepath || c->num_files != 1 || c->storage_enable_direct) &&
-        !strcasecmp(c->target_seg_type, "DRAM"))
+    bool memory = c->ttype == FERRY_MEM_DRAM || c->ttype == FERRY_MEM_VRAM;
+    if ((c->filepath || c->num_files != 1 || c->storage_enable_direct) && memory)
         fb_warn("--filepath, --num_files and --storage_enable_direct apply to FILE/BLOCK/OBJ "
                 "targets; ignored");
     if (c->progress_threads > 1)
@@ -256,6 +256,10 @@ static void fb_fold_params(fb_config *c, bool quiet);
 void fb_config_check(fb_config *c)
 {
     bool quiet = c->fb_role != NULL; /* the parent process already said it */
+    c->itype = fb_seg_parse("initiator_seg_type", c->initiator_seg_type);
+    c->ttype = fb_seg_parse("target_seg_type", c->target_seg_type);
+    c->initiator_seg_type = ferry_mem_type_name(c->itype); /* canonical spelling in output */
+    c->target_seg_type = ferry_mem_type_name(c->ttype);
     fb_check_modes(c);
     fb_check_sizes(c);
     fb_check_op(c);
@@ -327,6 +331,20 @@ static void fb_line(const char *what, const char *opt, const char *fmt, ...)
 
 #define ULL(x) ((unsigned long long)(x))
 
+/* " (GPU 0)", " (GPUs 0 1)" for a VRAM side; "" for DRAM. */
+static const char *fb_gpu_list(const fb_config *c, bool initiator, char *buf, size_t cap)
+{
+    unsigned n = initiator ? c->topo.ni : c->topo.nt;
+    buf[0] = '\0';
+    if (fb_side_gpu(c, initiator, 0) < 0)
+        return buf;
+    snprintf(buf, cap, " (GPU%s", n > 1 ? "s" : "");
+    for (unsigned i = 0; i < n; i++)
+        snprintf(buf + strlen(buf), cap - strlen(buf), " %d", fb_side_gpu(c, initiator, i));
+    snprintf(buf + strlen(buf), cap - strlen(buf), "%s)", c->loopback ? ", one process" : "");
+    return buf;
+}
+
 void fb_config_print(const fb_config *c)
 {
     printf("ferry-bench, ferry %s\n", ferry_version_string());
@@ -338,8 +356,11 @@ void fb_config_print(const fb_config *c)
                 c->topo.nt);
     fb_line("Backend", "backend", "%s", c->backend);
     fb_line("Backend params", "backend_params", "%s", c->params[0] ? c->params : "(defaults)");
-    fb_line("Initiator seg type", "initiator_seg_type", "%s", c->initiator_seg_type);
-    fb_line("Target seg type", "target_seg_type", "%s", c->target_seg_type);
+    char gpus[256];
+    fb_line("Initiator seg type", "initiator_seg_type", "%s%s", c->initiator_seg_type,
+            fb_gpu_list(c, true, gpus, sizeof(gpus)));
+    fb_line("Target seg type", "target_seg_type", "%s%s", c->target_seg_type,
+            fb_gpu_list(c, false, gpus, sizeof(gpus)));
     fb_line("Scheme", "scheme", "%s", c->scheme);
     fb_line("Mode", "mode", "%s", c->mode);
     fb_line("Op type", "op_type", "%s", c->op_type);

@@ -13,10 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Where a buffer is, as the agent that owns it sees it. */
+typedef struct fb_where {
+    uint64_t base;
+    ferry_mem_type type;
+    int dev; /* VRAM: the owner's CUDA ordinal */
+} fb_where;
+
 typedef struct fb_peer {
     char name[FERRY_NAME_MAX + 1];
     const fb_link *link;
-    uint64_t base;         /* its buffer, in its own address space */
+    fb_where buf;          /* its buffer, in its own address space */
     fb_side *inproc;       /* loopback: the target's buffer, in this process */
     ferry_prepped *remote; /* this step's list of its slots */
 } fb_peer;
@@ -49,37 +56,51 @@ typedef struct fb_worker {
 
 /* `slots` consecutive slots from base, `batch` blocks from the start of
  * each: descriptor s * batch + j is block j of slot s. */
-static ferry_dlist *fb_slot_list(uint64_t base, size_t slot, size_t slots, const fb_step *st)
+static ferry_dlist *fb_slot_list(const fb_where *w, size_t slot, size_t slots, const fb_step *st)
 {
     ferry_dlist *l;
-    fb_ok(ferry_dlist_create(FERRY_MEM_DRAM, slots * st->batch, &l), "dlist");
+    fb_ok(ferry_dlist_create(w->type, slots * st->batch, &l), "dlist");
     for (size_t s = 0; s < slots; s++)
         for (uint64_t j = 0; j < st->batch; j++)
-            fb_ok(ferry_dlist_add(l, base + s * slot + j * st->block, st->block, 0), "dlist add");
+            fb_ok(ferry_dlist_add(l, w->base + s * slot + j * st->block, st->block,
+                                  (uint64_t)(w->dev < 0 ? 0 : w->dev)),
+                  "dlist add");
     return l;
 }
 
-static ferry_prepped *fb_prep(fb_init *in, const char *agent, uint64_t base, size_t slots,
+/* A refusal here is usually a combination the backend cannot move (CUDA
+ * cannot reach another process's DRAM, for one): say which. */
+static ferry_prepped *fb_prep(fb_init *in, const char *agent, const fb_where *w, size_t slots,
                               const fb_step *st)
 {
-    ferry_dlist *l = fb_slot_list(base, in->side.slot, slots, st);
+    ferry_dlist *l = fb_slot_list(w, in->side.slot, slots, st);
     ferry_prepped *p;
-    fb_ok(ferry_prep_dlist(in->agent, agent, l, NULL, &p), "prepare list");
+    ferry_status rc = ferry_prep_dlist(in->agent, agent, l, NULL, &p);
+    if (rc != FERRY_OK)
+        fb_die("preparing %s's %s slots (%s -> %s with backend %s): %s",
+               agent ? agent : ferry_agent_name(in->agent), ferry_mem_type_name(w->type),
+               in->cfg->initiator_seg_type, in->cfg->target_seg_type, in->cfg->backend,
+               ferry_strerror(rc));
     ferry_dlist_destroy(l);
     return p;
+}
+
+static fb_where fb_where_of(const fb_mem *m, size_t off)
+{
+    return (fb_where){(uintptr_t)(m->ptr + off), m->type, m->dev};
 }
 
 static void fb_step_prep(fb_init *in, const fb_step *st)
 {
     const fb_config *c = in->cfg;
     in->step = st;
+    fb_where mine = fb_where_of(&in->side.mem, 0);
     if (!c->reregister_mem)
-        in->local =
-            fb_prep(in, NULL, (uintptr_t)in->side.mem, c->num_threads * in->side.strides, st);
+        in->local = fb_prep(in, NULL, &mine, c->num_threads * in->side.strides, st);
     for (size_t p = 0; p < in->npeers; p++) {
         fb_peer *pe = &in->peers[p];
         size_t slots = c->num_threads * c->topo.tstrides[pe->link->target];
-        pe->remote = fb_prep(in, pe->name, pe->base, slots, st);
+        pe->remote = fb_prep(in, pe->name, &pe->buf, slots, st);
     }
 }
 
@@ -100,12 +121,12 @@ static double fb_rereg(fb_worker *w)
 {
     fb_init *in = w->in;
     fb_side *s = &in->side;
-    size_t per_thread = s->slot * s->strides;
-    uint8_t *mem = s->mem + w->th * per_thread;
+    size_t per_thread = s->slot * s->strides, off = w->th * per_thread;
+    fb_where mine = fb_where_of(&s->mem, off);
     double t0 = fb_now_us();
     fb_deregister(in->agent, s->regions[w->th]);
-    s->regions[w->th] = fb_register(in->agent, mem, per_thread);
-    w->tlocal = fb_prep(in, NULL, (uintptr_t)mem, s->strides, in->step);
+    s->regions[w->th] = fb_register(in->agent, &s->mem, off, per_thread);
+    w->tlocal = fb_prep(in, NULL, &mine, s->strides, in->step);
     return fb_now_us() - t0;
 }
 
@@ -118,9 +139,11 @@ static ferry_xfer *fb_make(fb_worker *w, size_t p)
     ferry_xfer_opts_init(&o);
     o.skip_merge = true; /* a batch is `batch` descriptors, as in nixlbench */
     ferry_xfer *x;
-    fb_ok(ferry_xfer_make(in->agent, in->cfg->op, w->tlocal ? w->tlocal : in->local, li,
-                          in->peers[p].remote, ri, batch, &o, &x),
-          "make request");
+    ferry_status rc = ferry_xfer_make(in->agent, in->cfg->op, w->tlocal ? w->tlocal : in->local, li,
+                                      in->peers[p].remote, ri, batch, &o, &x);
+    if (rc != FERRY_OK)
+        fb_make_failed(in->cfg->backend, in->cfg->initiator_seg_type, in->cfg->target_seg_type,
+                       in->peers[p].name, rc);
     return x;
 }
 
@@ -284,11 +307,11 @@ static void fb_peer_init(fb_init *in, fb_peer *pe, const fb_link *l, const fb_ta
         pe->inproc = &in->inproc[l->target];
         fb_side_init(pe->inproc, c, false, l->target);
         fb_side_register(pe->inproc, c, in->agent);
-        pe->base = (uintptr_t)pe->inproc->mem;
+        pe->buf = fb_where_of(&pe->inproc->mem, 0);
         snprintf(pe->name, sizeof(pe->name), "%s", ferry_agent_name(in->agent));
         return;
     }
-    pe->base = tg[l->target].base;
+    pe->buf = (fb_where){tg[l->target].base, c->ttype, tg[l->target].dev};
     snprintf(pe->name, sizeof(pe->name), "fb-target-%u", l->target);
     fb_peer_link(in->agent, pe->name, tg[l->target].port);
 }

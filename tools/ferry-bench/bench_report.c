@@ -108,7 +108,7 @@ static const char *fb_check_word(const fb_config *c, const fb_result *res)
     return !c->check_consistency ? "unchecked" : res->bad ? "FAILED" : "ok";
 }
 
-#define FB_NFIELDS 19
+#define FB_NFIELDS 21
 
 static void fb_row_fields(const fb_config *c, const fb_step *st, const fb_result *res,
                           const fb_row *w, fb_field *f)
@@ -133,6 +133,8 @@ static void fb_row_fields(const fb_config *c, const fb_step *st, const fb_result
         {"targets", NULL, (double)c->topo.nt, -1},
         {"threads", NULL, (double)c->num_threads, -1},
         {"consistency", fb_check_word(c, res), 0, 0},
+        {"initiator_seg_type", c->initiator_seg_type, 0, 0},
+        {"target_seg_type", c->target_seg_type, 0, 0},
     };
     memcpy(f, all, sizeof(all));
 }

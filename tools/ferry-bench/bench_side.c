@@ -44,12 +44,19 @@ static void fb_side_fill(fb_side *s, const fb_config *c)
     for (size_t k = 0; k < c->topo.nlinks; k++) {
         const fb_link *l = &c->topo.links[k];
         for (unsigned th = 0; fb_link_has(s, l, FB_ALL) && th < c->num_threads; th++) {
-            uint8_t *p = s->mem + fb_side_slot(s, l, th);
-            fb_fill(p, s->slot, fb_link_seed(l, th), 0);
+            size_t off = fb_side_slot(s, l, th);
+            fb_mem_fill(&s->mem, off, s->slot, fb_link_seed(l, th), 0);
             if (c->inject_corruption && th == 0)
-                p[fb_inject_offset(c)] ^= 0xff; /* travels like any other byte */
+                fb_mem_flip(&s->mem, off + fb_inject_offset(c)); /* travels like any byte */
         }
     }
+}
+
+int fb_side_gpu(const fb_config *c, bool initiator, unsigned id)
+{
+    if ((initiator ? c->itype : c->ttype) != FERRY_MEM_VRAM)
+        return -1;
+    return fb_gpu_for(initiator ? id : c->topo.ni + id);
 }
 
 void fb_side_init(fb_side *s, const fb_config *c, bool initiator, unsigned id)
@@ -60,8 +67,8 @@ void fb_side_init(fb_side *s, const fb_config *c, bool initiator, unsigned id)
         .strides = initiator ? c->topo.istrides[id] : c->topo.tstrides[id],
         .slot = (size_t)(c->max_block_size * c->max_batch_size),
     };
-    s->size = s->slot * s->strides * c->num_threads;
-    s->mem = fb_alloc_pages(s->size);
+    fb_mem_alloc(&s->mem, initiator ? c->itype : c->ttype, fb_side_gpu(c, initiator, id),
+                 s->slot * s->strides * c->num_threads);
     s->regions = fb_alloc(c->num_threads * sizeof(*s->regions));
     if (fb_side_is_source(s, c))
         fb_side_fill(s, c);
@@ -72,7 +79,7 @@ void fb_side_register(fb_side *s, const fb_config *c, ferry_agent *a)
 {
     size_t per_thread = s->slot * s->strides;
     for (unsigned th = 0; th < c->num_threads; th++)
-        s->regions[th] = fb_register(a, s->mem + th * per_thread, per_thread);
+        s->regions[th] = fb_register(a, &s->mem, th * per_thread, per_thread);
 }
 
 void fb_side_deregister(fb_side *s, const fb_config *c, ferry_agent *a)
@@ -86,7 +93,7 @@ void fb_side_deregister(fb_side *s, const fb_config *c, ferry_agent *a)
 void fb_side_free(fb_side *s, const fb_config *c)
 {
     (void)c;
-    free(s->mem);
+    fb_mem_free(&s->mem);
     free(s->regions);
     *s = (fb_side){0};
 }
@@ -96,11 +103,11 @@ void fb_side_clear(fb_side *s, const fb_config *c, unsigned peer, const fb_step 
     size_t extent = (size_t)(st->block * st->batch);
     for (size_t k = 0; fb_side_receives(s, c) && k < c->topo.nlinks; k++)
         for (unsigned th = 0; fb_link_has(s, &c->topo.links[k], peer) && th < c->num_threads; th++)
-            memset(s->mem + fb_side_slot(s, &c->topo.links[k], th), 0, extent);
+            fb_mem_zero(&s->mem, fb_side_slot(s, &c->topo.links[k], th), extent);
 }
 
 static void fb_report_bad(const fb_side *s, const fb_config *c, const fb_link *l, unsigned th,
-                          const fb_step *st, size_t bad)
+                          const fb_step *st, size_t bad, uint8_t got)
 {
     size_t off = fb_side_slot(s, l, th);
     fb_warn("consistency check FAILED at block %llu x batch %llu (%s): initiator %u thread %u "
@@ -108,20 +115,22 @@ static void fb_report_bad(const fb_side *s, const fb_config *c, const fb_link *l
             "%zu): got 0x%02x, expected 0x%02x",
             (unsigned long long)st->block, (unsigned long long)st->batch, c->op_type, l->init, th,
             c->op == FERRY_OP_READ ? "<-" : "->", l->target, bad,
-            (unsigned long long)(st->block * st->batch), off + bad, s->mem[off + bad],
+            (unsigned long long)(st->block * st->batch), off + bad, got,
             fb_pattern_byte(fb_link_seed(l, th), bad));
 }
 
 bool fb_side_check(fb_side *s, const fb_config *c, unsigned peer, const fb_step *st)
 {
     size_t extent = (size_t)(st->block * st->batch), bad;
+    uint8_t got;
     unsigned reports = 0;
     for (size_t k = 0; fb_side_receives(s, c) && k < c->topo.nlinks; k++) {
         const fb_link *l = &c->topo.links[k];
         for (unsigned th = 0; fb_link_has(s, l, peer) && th < c->num_threads; th++)
-            if (!fb_check(s->mem + fb_side_slot(s, l, th), extent, fb_link_seed(l, th), 0, &bad) &&
+            if (!fb_mem_check(&s->mem, fb_side_slot(s, l, th), extent, fb_link_seed(l, th), 0, &bad,
+                              &got) &&
                 reports++ < FB_MAX_REPORTS)
-                fb_report_bad(s, c, l, th, st, bad);
+                fb_report_bad(s, c, l, th, st, bad, got);
     }
     fb_side_clear(s, c, peer, st);
     return reports == 0;

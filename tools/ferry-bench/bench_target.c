@@ -50,7 +50,8 @@ int fb_target_main(const fb_config *c, unsigned id, int in, int out)
     fb_target t = {.cfg = c};
     fb_side_init(&t.side, c, false, id);
     fb_side_register(&t.side, c, a);
-    fb_target_info info = {.base = (uintptr_t)t.side.mem, .size = t.side.size};
+    fb_target_info info = {
+        .base = (uintptr_t)t.side.mem.ptr, .size = t.side.mem.size, .dev = t.side.mem.dev};
     fb_ok(ferry_md_listen_port(a, &info.port), "listen port");
     fb_msg_send(out, FB_MSG_TARGET, &info, sizeof(info));
     bool ok = fb_serve(a, fb_target_peers(c, id), fb_target_end, &t);

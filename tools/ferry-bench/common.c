@@ -190,6 +190,10 @@ static void fb_backend_failed(ferry_agent *a, const char *backend, ferry_status 
     fb_list_plugins(a, names, sizeof(names));
     if (rc == FERRY_ERR_NOT_FOUND)
         fb_exit(FB_EXIT_USAGE, "backend %s: not found (available: %s)", backend, names);
+    char why[256];
+    if (rc == FERRY_ERR_NOT_SUPPORTED && !fb_vram_usable(why, sizeof(why)))
+        fb_exit(FB_EXIT_USAGE, "backend %s: not supported on this host (no usable CUDA driver: %s)",
+                backend, why);
     if (rc == FERRY_ERR_INVALID_PARAM)
         fb_exit(FB_EXIT_USAGE,
                 "backend %s refused its params (see --backend_params; FERRY_LOG_LEVEL=error "
@@ -238,12 +242,18 @@ static void fb_mask_names(uint32_t mask, char *out, size_t cap)
                      ferry_mem_type_name((ferry_mem_type)t));
 }
 
-ferry_mem_type fb_check_seg(ferry_backend *be, const char *option, const char *seg)
+ferry_mem_type fb_seg_parse(const char *option, const char *seg)
 {
     ferry_mem_type t;
     if (ferry_mem_type_parse(seg, &t) != FERRY_OK)
         fb_exit(FB_EXIT_USAGE, "--%s %s: unknown segment type (DRAM, VRAM, FILE, BLOCK, OBJ)",
                 option, seg);
+    return t;
+}
+
+ferry_mem_type fb_check_seg(ferry_backend *be, const char *option, const char *seg)
+{
+    ferry_mem_type t = fb_seg_parse(option, seg);
     ferry_backend_caps caps;
     ferry_backend_caps_init(&caps);
     fb_ok(ferry_backend_get_caps(be, &caps), "backend caps");
@@ -252,11 +262,14 @@ ferry_mem_type fb_check_seg(ferry_backend *be, const char *option, const char *s
     if (!(caps.mem_mask & FERRY_MEM_MASK(t)))
         fb_exit(FB_EXIT_USAGE, "--%s %s: not supported by backend %s (it serves: %s)", option, seg,
                 ferry_backend_name(be), names);
-    if (t != FERRY_MEM_DRAM)
+    if (t != FERRY_MEM_DRAM && t != FERRY_MEM_VRAM)
         fb_exit(FB_EXIT_USAGE,
-                "--%s %s: not supported by this build of %s (it allocates DRAM only; backend "
-                "%s serves: %s)",
+                "--%s %s: not supported by this build of %s (it allocates DRAM and VRAM only; "
+                "backend %s serves: %s)",
                 option, seg, fb_prog, ferry_backend_name(be), names);
+    char why[256];
+    if (t == FERRY_MEM_VRAM && !fb_vram_usable(why, sizeof(why)))
+        fb_exit(FB_EXIT_USAGE, "--%s VRAM: no usable CUDA driver: %s", option, why);
     return t;
 }
 
@@ -275,13 +288,16 @@ uint32_t fb_probe(const char *backend, const char *params, const char *initiator
     return caps.flags;
 }
 
-ferry_dlist *fb_register(ferry_agent *a, const uint8_t *mem, size_t len)
+/* A combination the backend cannot move (CUDA: DRAM in another process,
+ * or DRAM <-> DRAM) shows first when a request is made, which both tools
+ * do before anything is timed: a usage error, not a failure. */
+void fb_make_failed(const char *backend, const char *iseg, const char *tseg, const char *peer,
+                    ferry_status rc)
 {
-    ferry_dlist *l;
-    fb_ok(ferry_dlist_create(FERRY_MEM_DRAM, 1, &l), "dlist");
-    fb_ok(ferry_dlist_add(l, (uintptr_t)mem, len, 0), "dlist add");
-    fb_ok(ferry_register(a, l, NULL), "register memory");
-    return l;
+    if (rc == FERRY_ERR_NOT_SUPPORTED || rc == FERRY_ERR_NOT_FOUND)
+        fb_exit(FB_EXIT_USAGE, "backend %s cannot move %s -> %s with %s: %s", backend, iseg, tseg,
+                peer, ferry_strerror(rc));
+    fb_die("make request with %s: %s", peer, ferry_strerror(rc));
 }
 
 void fb_deregister(ferry_agent *a, ferry_dlist *regions)

@@ -102,8 +102,12 @@ typedef struct fb_agent_opts {
 
 ferry_agent *fb_agent_new(const fb_agent_opts *o, ferry_backend **be);
 /* Fails with FB_EXIT_USAGE and a clear line when the backend cannot serve
- * memory type `seg` (given as `option`), or when this build of the tools
- * cannot allocate it (everything but DRAM today). */
+ * memory type `seg` (given as `option`), when the tools cannot allocate it
+ * (FILE, BLOCK, OBJ), or when it is VRAM and there is no usable CUDA
+ * driver. */
+/* A segment type by name (option names it in the error); exits
+ * FB_EXIT_USAGE for an unknown one. */
+ferry_mem_type fb_seg_parse(const char *option, const char *seg);
 ferry_mem_type fb_check_seg(ferry_backend *be, const char *option, const char *seg);
 /* Creates the backend in a throwaway agent, checks both memory types as
  * fb_check_seg does and returns the backend's FERRY_CAP_* flags. Call it
@@ -111,14 +115,54 @@ ferry_mem_type fb_check_seg(ferry_backend *be, const char *option, const char *s
  * and the agent is gone again before fork (transports dislike forks). */
 uint32_t fb_probe(const char *backend, const char *params, const char *initiator_seg,
                   const char *target_seg);
-/* Registers one region; deregisters it. */
-ferry_dlist *fb_register(ferry_agent *a, const uint8_t *mem, size_t len);
 void fb_deregister(ferry_agent *a, ferry_dlist *regions);
+/* Ends the run after ferry_xfer_make with peer failed (rc): a usage error
+ * naming the memory types when the backend cannot move them. */
+__attribute__((noreturn)) void fb_make_failed(const char *backend, const char *iseg,
+                                              const char *tseg, const char *peer, ferry_status rc);
 /* Loads this agent's own metadata so it can address itself (loopback). */
 void fb_load_self(ferry_agent *a);
 
 /* Waits for a posted request (rc from post). Returns its final status. */
 ferry_status fb_xfer_wait(ferry_xfer *x, ferry_status rc);
+
+/* ---- memory: DRAM, or VRAM through the CUDA driver (mem.c) ---- */
+
+/* A buffer: DRAM (ptr is host memory) or VRAM of GPU dev, this process's
+ * CUDA ordinal (ptr is a device address: never dereference it). */
+typedef struct fb_mem {
+    ferry_mem_type type;
+    int dev;
+    uint8_t *ptr;
+    size_t size;
+} fb_mem;
+
+/* True when the CUDA driver (FERRY_CUDA_LIB or libcuda.so.1) works and
+ * sees a GPU; why gets the reason otherwise. */
+bool fb_vram_usable(char *why, size_t len);
+/* GPUs this process sees; dies with a clear line when there is no driver. */
+int fb_gpu_count(void);
+/* The GPU of the index-th process of a run (initiators first, then
+ * targets): its own while there are enough, shared round robin beyond. */
+int fb_gpu_for(unsigned index);
+/* Zeroed memory of a type (DRAM or VRAM) and size; dies when it cannot. */
+void fb_mem_alloc(fb_mem *m, ferry_mem_type type, int dev, size_t size);
+void fb_mem_free(fb_mem *m);
+void fb_mem_zero(const fb_mem *m, size_t off, size_t len);
+/* A host view of [off, off+len): the memory itself for DRAM; for VRAM a
+ * host copy, read from the GPU when `read` (else zeroed). fb_view_done
+ * writes the copy back when `write` (complete before it returns) and
+ * frees it. */
+uint8_t *fb_view(const fb_mem *m, size_t off, size_t len, bool read);
+void fb_view_done(const fb_mem *m, uint8_t *view, size_t off, size_t len, bool write);
+/* fb_fill / fb_check on a buffer's range (through bounded host copies for
+ * VRAM); fb_mem_check sets *bad (from off) and *got on a wrong byte. */
+void fb_mem_fill(const fb_mem *m, size_t off, size_t len, uint64_t seed, uint64_t off0);
+bool fb_mem_check(const fb_mem *m, size_t off, size_t len, uint64_t seed, uint64_t off0,
+                  size_t *bad, uint8_t *got);
+void fb_mem_flip(const fb_mem *m, size_t off); /* xor 0xff: --inject_corruption */
+/* Registers [off, off+len) of a buffer as one region (its type and GPU). */
+ferry_dlist *fb_register(ferry_agent *a, const fb_mem *m, size_t off, size_t len);
 
 /* ---- processes ---- */
 
