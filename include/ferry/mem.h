@@ -111,6 +111,22 @@ ferry_status ferry_register(ferry_agent *agent, const ferry_dlist *list,
 ferry_status ferry_deregister(ferry_agent *agent, const ferry_dlist *list,
                               const ferry_backend_sel *sel);
 
+/* Allocates len bytes of memory of `type` (dev_id: GPU index for VRAM)
+ * from a backend that can hand out memory it moves best: with UCX, memory
+ * UCX maps itself, which peers on the same host then read and write as
+ * shared memory instead of through messages. With backend NULL, the first
+ * backend (in creation order) that can allocate that type does. The memory
+ * is not registered: register it (whole or in parts) like any other.
+ * Returns OK, INVALID_PARAM, NOT_SUPPORTED (no backend allocates the type),
+ * NO_MEMORY, or the backend's error. */
+ferry_status ferry_mem_alloc(ferry_agent *agent, ferry_backend *backend, ferry_mem_type type,
+                             uint64_t len, uint64_t dev_id, void **addr);
+/* Frees memory from ferry_mem_alloc. Refused with NOT_ALLOWED while a
+ * registered region lies inside it (deregister first); NOT_FOUND when addr
+ * is not the start of an allocation of this agent. Allocations left at
+ * ferry_agent_destroy are freed there. */
+ferry_status ferry_mem_free(ferry_agent *agent, void *addr);
+
 /* Host-memory ledger: bytes and regions registered per memory type. */
 typedef struct ferry_mem_usage {
     size_t size; /* sizeof(ferry_mem_usage) */

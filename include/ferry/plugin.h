@@ -160,6 +160,18 @@ typedef struct ferry_plugin_ops {
     /* Prepares wait_fd for sleeping. OK: armed, nothing pending, safe to
      * sleep; IN_PROGRESS: events are pending, call progress again first. */
     ferry_status (*arm)(void *priv);
+    /* Allocates len bytes of memory of `type` (dev_id: the GPU for VRAM)
+     * that this backend moves best, e.g. memory the transport maps itself
+     * so that peers on the same host reach it directly. *addr is its
+     * address, *alloc the plugin's handle for mem_free. May block. Returns
+     * OK, NOT_SUPPORTED (type), NO_MEMORY, BACKEND. Registration of ranges
+     * inside an allocation must keep working after mem_free until they are
+     * deregistered (the plugin may defer the real release). */
+    ferry_status (*mem_alloc)(void *priv, ferry_mem_type type, uint64_t len, uint64_t dev_id,
+                              void **addr, void **alloc);
+    /* Gives an allocation back. The core calls it once per allocation, when
+     * no registered region of the agent lies inside it. */
+    void (*mem_free)(void *priv, void *alloc);
 } ferry_plugin_ops;
 
 typedef struct ferry_plugin_desc {

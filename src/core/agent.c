@@ -378,6 +378,7 @@ FY_API void ferry_agent_destroy(ferry_agent *agent)
     fy_release_handles(agent);
     fy_remotes_clear(agent);
     fy_registry_clear(agent);
+    fy_allocs_clear(agent);
     for (uint32_t i = agent->num_backends; i-- > 0;)
         fy_backend_destroy(agent->backends[i]);
     fy_notif_queue_fini(&agent->notifs);

@@ -122,6 +122,7 @@ typedef struct fy_range {
 void **fy_index_slot(fy_index *ix, const void *item);
 void *fy_index_find(const fy_index *ix, uint64_t addr, uint64_t len, uint64_t dev_id);
 void *fy_index_exact(const fy_index *ix, uint64_t addr, uint64_t len, uint64_t dev_id);
+void *fy_index_overlap(const fy_index *ix, uint64_t addr, uint64_t len, uint64_t dev_id);
 ferry_status fy_index_merge(fy_index *ix, void **sorted_new, size_t n);
 void fy_index_remove(fy_index *ix, void *item);
 void fy_index_sort(void **items, size_t n);
@@ -266,7 +267,10 @@ struct ferry_agent {
     atomic_bool progress_stop;
     int progress_wake;   /* eventfd: wakes the progress thread out of poll() */
     atomic_int inflight; /* requests posted and not yet seen complete */
+    struct fy_alloc *allocs; /* ferry_mem_alloc'd memory, under lock (writer) */
 };
+/* Frees what ferry_mem_alloc handed out and was never freed (alloc.c). */
+void fy_allocs_clear(ferry_agent *agent);
 void fy_progress_kick(ferry_agent *agent);
 /* Takes no lock: polls every backend that has a progress op. */
 ferry_status fy_agent_poll(ferry_agent *agent);

@@ -73,7 +73,7 @@ void *fy_index_exact(const fy_index *ix, uint64_t addr, uint64_t len, uint64_t d
 }
 
 /* Any item overlapping [addr, addr+len) on dev_id. */
-static void *fy_index_overlap(const fy_index *ix, uint64_t addr, uint64_t len, uint64_t dev_id)
+void *fy_index_overlap(const fy_index *ix, uint64_t addr, uint64_t len, uint64_t dev_id)
 {
     ptrdiff_t i = fy_index_floor(ix, dev_id, addr + len - 1);
     if (i < 0)

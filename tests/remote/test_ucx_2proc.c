@@ -62,6 +62,7 @@ static struct {
     size_t size;  /* each side's buffer */
     size_t ndesc; /* descriptors of the random test */
     bool kill;
+    bool alloc;          /* both sides' buffers from ferry_mem_alloc */
     int image_fd;        /* expected images for the peer's "cmp" ... */
     char image_path[64]; /* ... which opens them through /proc */
 } opt;
@@ -113,6 +114,8 @@ static bool parse_opts(int argc, char **argv)
             quick = true;
         else if (!strcmp(argv[i], "--no-kill"))
             opt.kill = false;
+        else if (!strcmp(argv[i], "--alloc"))
+            opt.alloc = true;
         else if (strncmp(argv[i], "--", 2))
             ok = add_param(&opt.common, argv[i]);
         else {
@@ -145,7 +148,7 @@ typedef struct pair {
     rt_peer peer;
 } pair;
 
-static ferry_status drv_agent(pair *x)
+static ferry_status drv_agent(pair *x, ferry_backend **be)
 {
     ferry_agent_config cfg;
     ferry_agent_config_init(&cfg);
@@ -159,10 +162,9 @@ static ferry_status drv_agent(pair *x)
         params[n++] = opt.common.p[i];
     for (size_t i = 0; i < opt.mine.n; i++)
         params[n++] = opt.mine.p[i];
-    ferry_backend *be;
     ferry_status rc = ferry_agent_create(&cfg, &x->agent);
     if (rc == FERRY_OK)
-        rc = ferry_backend_create(x->agent, "UCX", params, n, &be);
+        rc = ferry_backend_create(x->agent, "UCX", params, n, be);
     return rc == FERRY_OK ? ferry_md_listen_port(x->agent, &x->port) : rc;
 }
 
@@ -181,12 +183,20 @@ static ferry_status drv_open(pair *x)
 {
     memset(x, 0, sizeof(*x));
     x->size = opt.size;
-    x->mem = aligned_alloc(4096, x->size);
     x->expect = malloc(x->size);
-    if (!x->mem || !x->expect)
+    if (!x->expect)
         return FERRY_ERR_NO_MEMORY;
+    ferry_backend *be = NULL;
+    ferry_status rc = drv_agent(x, &be);
+    void *mem = NULL;
+    if (rc == FERRY_OK && opt.alloc)
+        rc = ferry_mem_alloc(x->agent, be, FERRY_MEM_DRAM, x->size, 0, &mem);
+    else if (rc == FERRY_OK && !(mem = aligned_alloc(4096, x->size)))
+        rc = FERRY_ERR_NO_MEMORY;
+    if (rc != FERRY_OK)
+        return rc;
+    x->mem = mem;
     memset(x->mem, 0, x->size);
-    ferry_status rc = drv_agent(x);
     ferry_dlist *l = rc == FERRY_OK ? range_list((uintptr_t)x->mem, x->size) : NULL;
     if (rc == FERRY_OK)
         rc = l ? ferry_register(x->agent, l, NULL) : FERRY_ERR_NO_MEMORY;
@@ -224,6 +234,8 @@ static bool peer_start(pair *x)
     const char *fixed[] = {opt.peer_prog, PEER_NAME, size, regions, opt.peer_host};
     for (size_t i = 0; i < 5; i++)
         argv[n++] = fixed[i];
+    if (opt.alloc)
+        argv[n++] = "--alloc";
     for (size_t i = 0; i < opt.common.n; i++)
         argv[n++] = opt.common.raw[i];
     for (size_t i = 0; i < opt.theirs.n; i++)
@@ -249,8 +261,9 @@ static ferry_status pair_exchange(pair *x)
 static int pair_close(pair *x)
 {
     int status = x->peer.pid ? rt_stop(&x->peer) : 0;
-    ferry_agent_destroy(x->agent);
-    free(x->mem);
+    ferry_agent_destroy(x->agent); /* frees ferry_mem_alloc'd memory */
+    if (!opt.alloc)
+        free(x->mem);
     free(x->expect);
     memset(x, 0, sizeof(*x));
     return status;
@@ -1023,7 +1036,7 @@ static bool make_image_file(void)
 int main(int argc, char **argv)
 {
     if (!parse_opts(argc, argv)) {
-        fprintf(stderr, "usage: test_ucx_2proc PEER [--quick] [--no-kill] [--host A] "
+        fprintf(stderr, "usage: test_ucx_2proc PEER [--quick] [--no-kill] [--alloc] [--host A] "
                         "[--peer-host A] [--peer-ns NS] [--param k=v] [--peer-param k=v] "
                         "[k=v ...]\n");
         return 2;
@@ -1035,9 +1048,9 @@ int main(int argc, char **argv)
         printf("Bail out! cannot create a temporary file\n");
         return 1;
     }
-    printf("# peer %s%s%s, %zu MiB buffers, %zu random descriptors\n", opt.peer_prog,
+    printf("# peer %s%s%s, %zu MiB buffers%s, %zu random descriptors\n", opt.peer_prog,
            opt.peer_ns ? " in netns " : "", opt.peer_ns ? opt.peer_ns : "", opt.size / MIB,
-           opt.ndesc);
+           opt.alloc ? " from ferry_mem_alloc" : "", opt.ndesc);
     RUN(test_exchange);
     RUN(test_adhoc_read_write);
     RUN(test_prepared_read_write);

@@ -2,8 +2,10 @@
 /* The far side of the two-process UCX tests: one agent in its own process,
  * steered by line commands on stdin, answering on stdout.
  *
- *   ucx_peer NAME SIZE REGIONS HOST [key=value ...]
+ *   ucx_peer NAME SIZE REGIONS HOST [--alloc] [key=value ...]
  *
+ * With --alloc the buffer comes from ferry_mem_alloc (memory UCX maps
+ * itself, shared with peers on this host) instead of aligned_alloc.
  * Creates agent NAME with a UCX backend (the key=value params), its
  * progress thread on (UCX emulates RMA on malloc'd memory with active
  * messages between processes of one host, so the target must progress by
@@ -55,6 +57,7 @@ typedef struct peer_notif {
 typedef struct peer {
     ferry_agent *agent;
     uint8_t *mem;
+    bool alloc; /* mem is from ferry_mem_alloc */
     size_t size, region_size;
     unsigned regions;
     ferry_dlist *region[PEER_MAX_REGIONS];
@@ -98,6 +101,23 @@ static ferry_status peer_register(peer *p)
     return rc == FERRY_OK ? ferry_register(p->agent, p->all, NULL) : rc;
 }
 
+/* The buffer, filled with pattern(1). */
+static ferry_status peer_buffer(peer *p, ferry_backend *be)
+{
+    size_t rounded = (p->size + 4095) & ~(size_t)4095;
+    void *mem = NULL;
+    ferry_status rc = FERRY_OK;
+    if (p->alloc)
+        rc = ferry_mem_alloc(p->agent, be, FERRY_MEM_DRAM, rounded, 0, &mem);
+    else if (!(mem = aligned_alloc(4096, rounded)))
+        rc = FERRY_ERR_NO_MEMORY;
+    if (rc == FERRY_OK) {
+        p->mem = mem;
+        rt_pattern(p->mem, 1, 0, p->size);
+    }
+    return rc;
+}
+
 static ferry_status peer_open(peer *p, const char *name, const char *host,
                               const ferry_param *params, size_t num_params)
 {
@@ -113,6 +133,8 @@ static ferry_status peer_open(peer *p, const char *name, const char *host,
     if (rc == FERRY_OK)
         rc = ferry_backend_create(p->agent, "UCX", params, num_params, &be);
     if (rc == FERRY_OK)
+        rc = peer_buffer(p, be);
+    if (rc == FERRY_OK)
         rc = peer_register(p);
     return rc;
 }
@@ -123,7 +145,8 @@ static void peer_close(peer *p)
     for (unsigned i = 0; i < p->regions; i++)
         ferry_dlist_destroy(p->region[i]);
     ferry_dlist_destroy(p->all);
-    free(p->mem);
+    if (!p->alloc)
+        free(p->mem); /* ferry_mem_alloc'd memory went with the agent */
     free(p->notifs);
 }
 
@@ -356,6 +379,10 @@ static bool parse_args(int argc, char **argv, peer *p, ferry_param *params, size
         return false;
     p->region_size = p->size / p->regions;
     for (int i = 5; i < argc; i++) {
+        if (!strcmp(argv[i], "--alloc")) {
+            p->alloc = true;
+            continue;
+        }
         char *eq = strchr(argv[i], '=');
         if (!eq || *num_params == PEER_MAX_PARAMS)
             return false;
@@ -371,14 +398,10 @@ int main(int argc, char **argv)
     ferry_param params[PEER_MAX_PARAMS];
     size_t num_params = 0;
     if (!parse_args(argc, argv, &p, params, &num_params)) {
-        fprintf(stderr, "usage: ucx_peer NAME SIZE REGIONS HOST [key=value ...]\n");
+        fprintf(stderr, "usage: ucx_peer NAME SIZE REGIONS HOST [--alloc] [key=value ...]\n");
         return 2;
     }
     alarm(PEER_LIFETIME_S);
-    p.mem = aligned_alloc(4096, (p.size + 4095) & ~(size_t)4095);
-    if (!p.mem)
-        return 2;
-    rt_pattern(p.mem, 1, 0, p.size);
     ferry_status rc = peer_open(&p, argv[1], argv[4], params, num_params);
     uint16_t port = 0;
     if (rc == FERRY_OK)
