@@ -10,13 +10,11 @@
  *
  * The tools never touch VRAM bytes directly: patterns are written and
  * checked through host copies, a bounded chunk at a time. */
-#include "common.h"
+#include "fb_cuda.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "gpu/gpu.h"
 
 /* Host staging per copy: big enough for link speed, small enough that a
  * 4 GiB slot never needs a 4 GiB host copy. */
@@ -40,7 +38,7 @@ bool fb_vram_usable(char *why, size_t len)
     return false;
 }
 
-static const fy_cuda *fb_cuda(void)
+const fy_cuda *fb_cuda(void)
 {
     const fy_cuda *cu;
     fy_gpu_why w;
@@ -60,7 +58,7 @@ int fb_gpu_for(unsigned index)
 }
 
 /* Dies naming the call, the GPU and the driver's error. */
-static void fb_cu_ok(fy_cu_result r, const char *what, int dev)
+void fb_cu_ok(fy_cu_result r, const char *what, int dev)
 {
     if (r != FY_CUDA_SUCCESS)
         fb_die("CUDA %s on GPU %d: %s", what, dev, fy_cuda_errname(fb_cuda(), r));
@@ -70,7 +68,7 @@ static void fb_cu_ok(fy_cu_result r, const char *what, int dev)
  * once per process and never released: the tools' processes end soon after
  * their last VRAM use, and a release would destroy a context still in use
  * by a backend that retained it too. */
-static const fy_cuda *fb_cu_push(int dev)
+const fy_cuda *fb_cu_push(int dev)
 {
     const fy_cuda *cu = fb_cuda();
     if (dev < 0 || dev >= cu->device_count || dev >= FB_MAX_GPUS)
@@ -89,7 +87,7 @@ static const fy_cuda *fb_cu_push(int dev)
     return cu;
 }
 
-static void fb_cu_pop(void)
+void fb_cu_pop(void)
 {
     fy_cu_context ignored;
     fb_cuda()->CtxPopCurrent(&ignored);
