@@ -156,9 +156,14 @@ def _partial_owner(conn):
 
 
 # ---- the vLLM connector's call pattern, through ferry.nixl or the nixl tree ----
+#
+# mem "DRAM": numpy regions over UCX; "VRAM": CUDA tensors over the CUDA
+# backend (prefill on GPU 0, decode on the last GPU, so two GPUs exercise
+# peer access and one GPU two processes on one device).
 
 LAYERS, BLOCKS, BLOCK_BYTES = 4, 16, 2048
 REQUESTS = 3
+VLLM_BACKEND = {"DRAM": "UCX", "VRAM": "CUDA"}
 
 
 def _nixl_api(api, compat_path):
@@ -175,17 +180,45 @@ def _nixl_api(api, compat_path):
     return nixl_agent, nixl_agent_config, nixlRemoteDisconnectError
 
 
-def _kv_cache(seed):
-    """One region per layer for K and one for V, as vLLM registers them."""
-    import numpy as np
-    regions = [pattern(BLOCKS * BLOCK_BYTES, seed + r) if seed else
-               np.zeros(BLOCKS * BLOCK_BYTES, dtype=np.uint8) for r in range(LAYERS * 2)]
-    return regions
+class _KvCache:
+    """One region per layer for K and one for V, as vLLM registers them:
+    numpy arrays (DRAM) or uint8 CUDA tensors (VRAM) on one device."""
+
+    def __init__(self, mem, seed, device=0):
+        import numpy as np
+        self.mem, self.dev = mem, device if mem == "VRAM" else 0
+        host = [pattern(BLOCKS * BLOCK_BYTES, seed + r) if seed else
+                np.zeros(BLOCKS * BLOCK_BYTES, dtype=np.uint8) for r in range(LAYERS * 2)]
+        if mem == "DRAM":
+            self.regions = host
+            return
+        import torch
+        self.regions = [torch.from_numpy(h).to(f"cuda:{device}") for h in host]
+        torch.cuda.synchronize(device)  # the data is in place before any peer reads it
+
+    def bases(self):
+        return [r.ctypes.data if self.mem == "DRAM" else r.data_ptr() for r in self.regions]
+
+    def host(self, layer):
+        """A layer's bytes as a numpy array, blocks by rows."""
+        r = self.regions[layer]
+        return (r if self.mem == "DRAM" else r.cpu().numpy()).reshape(BLOCKS, BLOCK_BYTES)
+
+    def reg_tuples(self):
+        return [(b, BLOCKS * BLOCK_BYTES, self.dev, "") for b in self.bases()]
+
+    def block_descs(self, bases=None, dev=None):
+        """Descriptor i = region i // BLOCKS, block i % BLOCKS (vLLM's layout)."""
+        dev = self.dev if dev is None else dev
+        return [(base + b * BLOCK_BYTES, BLOCK_BYTES, dev) for base in (bases or self.bases())
+                for b in range(BLOCKS)]
 
 
-def _block_descs(bases):
-    """Descriptor i = region i // BLOCKS, block i % BLOCKS (vLLM's layout)."""
-    return [(base + b * BLOCK_BYTES, BLOCK_BYTES, 0) for base in bases for b in range(BLOCKS)]
+def _decode_device(mem):
+    if mem != "VRAM":
+        return 0
+    import torch
+    return torch.cuda.device_count() - 1
 
 
 def _desc_ids(blocks):
@@ -193,20 +226,18 @@ def _desc_ids(blocks):
     return np.array([r * BLOCKS + b for r in range(LAYERS * 2) for b in blocks], dtype=np.int64)
 
 
-def vllm_prefill(conn, api, compat_path):
-    _report(conn, _vllm_prefill, api, compat_path)
+def vllm_prefill(conn, api, compat_path, mem="DRAM"):
+    _report(conn, _vllm_prefill, api, compat_path, mem)
 
 
-def _vllm_prefill(conn, api, compat_path):
+def _vllm_prefill(conn, api, compat_path, mem):
     nixl_agent, nixl_agent_config, _ = _nixl_api(api, compat_path)
-    agent = nixl_agent("prefill-engine", nixl_agent_config(backends=["UCX"]))
-    cache = _kv_cache(seed=11)
-    caches_data = [(r.ctypes.data, r.nbytes, 0, "") for r in cache]
-    reg = agent.register_memory(agent.get_reg_descs(caches_data, "DRAM"))
+    agent = nixl_agent("prefill-engine", nixl_agent_config(backends=[VLLM_BACKEND[mem]]))
+    cache = _KvCache(mem, seed=11)
+    reg = agent.register_memory(agent.get_reg_descs(cache.reg_tuples(), mem))
     local = agent.prep_xfer_dlist("NIXL_INIT_AGENT",
-                                  agent.get_xfer_descs(_block_descs([r.ctypes.data for r in cache]),
-                                                       "DRAM"))
-    conn.send(("ok", (agent.get_agent_metadata(), [r.ctypes.data for r in cache])))
+                                  agent.get_xfer_descs(cache.block_descs(), mem))
+    conn.send(("ok", (agent.get_agent_metadata(), cache.bases(), cache.dev)))
     # Free each request's blocks once its reader says it is done.
     done = {}
     def all_done():
@@ -225,24 +256,21 @@ def _vllm_prefill(conn, api, compat_path):
     return "not killed"
 
 
-def vllm_decode(conn, api, compat_path, remote_md, remote_bases):
-    _report(conn, _vllm_decode, api, compat_path, remote_md, remote_bases)
+def vllm_decode(conn, api, compat_path, remote_md, remote_bases, remote_dev=0, mem="DRAM"):
+    _report(conn, _vllm_decode, api, compat_path, remote_md, remote_bases, remote_dev, mem)
 
 
-def _vllm_decode(conn, api, compat_path, remote_md, remote_bases):
-    import numpy as np
+def _vllm_decode(conn, api, compat_path, remote_md, remote_bases, remote_dev, mem):
     os.environ["NIXL_TELEMETRY_ENABLE"] = "1"
     nixl_agent, nixl_agent_config, nixlRemoteDisconnectError = _nixl_api(api, compat_path)
-    agent = nixl_agent("decode-engine", nixl_agent_config(backends=["UCX"]))
-    cache = _kv_cache(seed=0)
-    reg = agent.register_memory(agent.get_reg_descs(
-        [(r.ctypes.data, r.nbytes, 0, "") for r in cache], "DRAM"))
-    local = agent.prep_xfer_dlist("NIXL_INIT_AGENT", agent.get_xfer_descs(
-        _block_descs([r.ctypes.data for r in cache]), "DRAM"))
+    agent = nixl_agent("decode-engine", nixl_agent_config(backends=[VLLM_BACKEND[mem]]))
+    cache = _KvCache(mem, seed=0, device=_decode_device(mem))
+    reg = agent.register_memory(agent.get_reg_descs(cache.reg_tuples(), mem))
+    local = agent.prep_xfer_dlist("NIXL_INIT_AGENT", agent.get_xfer_descs(cache.block_descs(), mem))
     remote_name = agent.add_remote_agent(remote_md)
     assert remote_name == b"prefill-engine", remote_name
     remote = agent.prep_xfer_dlist(remote_name, agent.get_xfer_descs(
-        _block_descs(remote_bases), "DRAM"))
+        cache.block_descs(remote_bases, remote_dev), mem))
     stats = []
     for r in range(REQUESTS):
         src_blocks = [(3 * r + k) % BLOCKS for k in range(3)]  # the prompt's blocks there
@@ -259,8 +287,7 @@ def _vllm_decode(conn, api, compat_path, remote_md, remote_bases):
         agent.release_xfer_handle(handle)
         for layer in range(LAYERS * 2):
             want = pattern(BLOCKS * BLOCK_BYTES, 11 + layer).reshape(BLOCKS, BLOCK_BYTES)
-            got = cache[layer].reshape(BLOCKS, BLOCK_BYTES)
-            assert (got[dst_blocks] == want[src_blocks]).all(), (r, layer)
+            assert (cache.host(layer)[dst_blocks] == want[src_blocks]).all(), (r, layer)
     conn.send(("ok", stats))
     # The test kills prefill now; the next transfer must raise the disconnect.
     assert conn.poll(DEADLINE * 2)

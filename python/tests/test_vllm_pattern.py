@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The vLLM NIXL connector's call pattern end to end, on DRAM, in two
-processes: per-layer registration, per-block lists prepared once,
-make_prepped_xfer with index arrays and a request-id notification, polling,
-telemetry, release; the prefill side counting notifications; and
+"""The vLLM NIXL connector's call pattern end to end, in two processes:
+per-layer registration, per-block lists prepared once, make_prepped_xfer
+with index arrays and a request-id notification, polling, telemetry,
+release; the prefill side counting notifications; and
 nixlRemoteDisconnectError once the prefill process is killed. Run through
-ferry.nixl and through the opt-in `nixl` tree (pip-installed into a folder)."""
+ferry.nixl and through the opt-in `nixl` tree (pip-installed into a folder),
+on DRAM (numpy regions, backends=["UCX"]) and on VRAM (CUDA tensors,
+backends=["CUDA"]: the CUDA backend's IPC between processes of one host;
+skipped without a CUDA device)."""
 import os
 import subprocess
 import sys
@@ -12,9 +15,27 @@ import sys
 import pytest
 
 import peers
-from conftest import COMPAT_DIR, join_all, needs_ucx
+from conftest import COMPAT_DIR, HAS_CUDA, HAS_UCX, join_all
 
-pytestmark = needs_ucx
+# The memory kinds the pattern runs on: DRAM over UCX, VRAM over CUDA.
+MEMS = [
+    pytest.param("DRAM", marks=pytest.mark.skipif(
+        not HAS_UCX, reason="UCX plugin not built (libucx-dev missing)")),
+    pytest.param("VRAM", marks=pytest.mark.skipif(
+        not HAS_CUDA, reason="VRAM pattern needs a CUDA device (torch.cuda.is_available() "
+        "is False here)")),
+]
+
+
+@pytest.fixture(autouse=True)
+def _cuda_plugin(request):
+    """The VRAM runs need the CUDA plugin in the installed package."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec and callspec.params.get("mem") == "VRAM":
+        import ferry
+        with ferry.Agent("probe-cuda") as a:
+            if "CUDA" not in a.plugins():
+                pytest.skip("the CUDA plugin is not in the installed ferry package")
 
 
 @pytest.fixture(scope="module")
@@ -34,21 +55,21 @@ def compat_install(tmp_path_factory):
     return str(dest)
 
 
-def _run_pattern(spawn, api, compat_path):
+def _run_pattern(spawn, api, compat_path, mem):
     p_conn, p_child = spawn.Pipe()
     d_conn, d_child = spawn.Pipe()
-    prefill = spawn.Process(target=peers.vllm_prefill, args=(p_child, api, compat_path),
+    prefill = spawn.Process(target=peers.vllm_prefill, args=(p_child, api, compat_path, mem),
                             name="prefill")
     prefill.start()
-    md, bases = peers.expect(p_conn, "prefill ready")
-    decode = spawn.Process(target=peers.vllm_decode, args=(d_child, api, compat_path, md, bases),
-                           name="decode")
+    md, bases, dev = peers.expect(p_conn, "prefill ready")
+    decode = spawn.Process(target=peers.vllm_decode,
+                           args=(d_child, api, compat_path, md, bases, dev, mem), name="decode")
     decode.start()
     try:
         stats = peers.expect(d_conn, "decode transfers")
         want_bytes = peers.LAYERS * 2 * 3 * peers.BLOCK_BYTES
         for total, descs, backend, xfer_ok, post_ok, start_ok in stats:
-            assert total == want_bytes and backend == "UCX"
+            assert total == want_bytes and backend == peers.VLLM_BACKEND[mem]
             assert 1 <= descs <= peers.LAYERS * 2 * 3
             assert xfer_ok and post_ok and start_ok
         done = peers.expect(p_conn, "prefill notifications")
@@ -62,9 +83,11 @@ def _run_pattern(spawn, api, compat_path):
     join_all([decode])
 
 
-def test_vllm_pattern_ferry_nixl(spawn):
-    _run_pattern(spawn, "ferry", None)
+@pytest.mark.parametrize("mem", MEMS)
+def test_vllm_pattern_ferry_nixl(spawn, mem):
+    _run_pattern(spawn, "ferry", None, mem)
 
 
-def test_vllm_pattern_nixl_tree(spawn, compat_install):
-    _run_pattern(spawn, "nixl", compat_install)
+@pytest.mark.parametrize("mem", MEMS)
+def test_vllm_pattern_nixl_tree(spawn, compat_install, mem):
+    _run_pattern(spawn, "nixl", compat_install, mem)
