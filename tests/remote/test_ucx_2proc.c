@@ -134,7 +134,7 @@ static const char *error_mode(void)
     for (size_t i = 0; i < opt.common.n; i++)
         if (!strcmp(opt.common.keys[i], "error_handling"))
             return opt.common.p[i].value;
-    return "dual";
+    return "peer";
 }
 
 /* ---- the two sides ---- */

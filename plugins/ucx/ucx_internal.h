@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* UCX backend: the structures its files share. See README.md for the
+ * design, the params and the measured limits. */
+#ifndef FY_UCX_INTERNAL_H
+#define FY_UCX_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <ucp/api/ucp.h>
+
+#include "ferry/plugin.h"
+
+#define FY_UCX_MAX_WORKERS 64u
+#define FY_UCX_AM_NOTIF    0x6e          /* active message id of notifications */
+#define FY_UCX_CLOSE_NS    2000000000ull /* bound on closing an endpoint, on release */
+
+typedef enum fy_ucx_errmode { FY_UCX_DUAL, FY_UCX_PEER, FY_UCX_NONE } fy_ucx_errmode;
+
+typedef struct fy_ucx_worker {
+    ucp_worker_h h;
+    ucp_address_t *addr;
+    size_t addr_len;
+} fy_ucx_worker;
+
+typedef struct fy_ucx_pool fy_ucx_pool;
+
+typedef struct fy_ucx {
+    const ferry_plugin_host *host;
+    fy_ucx_errmode errmode;
+    ucp_context_h ctx;
+    fy_ucx_worker workers[FY_UCX_MAX_WORKERS];
+    unsigned num_workers;
+    unsigned num_threads;        /* issuing threads beside the caller (0: none) */
+    size_t split_min;            /* fewest segments a worker gets when a batch is split */
+    fy_ucx_pool *pool;           /* the issuing threads, NULL when num_threads is 0 */
+    struct fy_ucx_xfer *orphans; /* released requests UCX still holds */
+    struct fy_ucx_alloc *allocs; /* ucx_mem.c */
+    bool vram;
+} fy_ucx;
+
+/* A peer agent: one endpoint from each of our workers (worker k talks to
+ * the peer's worker k modulo its count), created on first use. */
+typedef struct fy_ucx_remote {
+    fy_ucx *u;
+    char name[256];
+    unsigned num_addrs; /* the peer's workers */
+    uint8_t *addr_blob; /* their addresses, back to back */
+    size_t *addr_off, *addr_len;
+    ucp_ep_h *ep;        /* [u->num_workers]: data (RMA, notifications) */
+    ucp_ep_h ctl;        /* dual mode, worker 0: liveness only */
+    ucs_status_t failed; /* UCS_OK while healthy */
+} fy_ucx_remote;
+
+/* A peer's region: its packed key, unpacked once per endpoint that uses it. */
+typedef struct fy_ucx_rregion {
+    void *packed;
+    size_t packed_len;
+    ucp_rkey_h *rkeys; /* [u->num_workers] */
+} fy_ucx_rregion;
+
+/* One worker's share of a transfer: consecutive segments, one flush. */
+typedef struct fy_ucx_chunk {
+    struct fy_ucx_xfer *x;
+    unsigned worker;
+    size_t first, count;
+    void *req;           /* its flush, while in flight */
+    ucs_status_t issued; /* how issuing went */
+} fy_ucx_chunk;
+
+enum { FY_UX_IDLE, FY_UX_FLUSHING, FY_UX_NOTIFYING, FY_UX_DONE, FY_UX_FAILED };
+
+typedef struct fy_ucx_xfer {
+    fy_ucx *u;
+    const ferry_plugin_xfer *px;
+    fy_ucx_remote *remote;
+    int state;
+    ferry_status error;
+    const void *notif;
+    size_t notif_len;
+    unsigned num_chunks;
+    unsigned flushing; /* chunks whose flush has not completed */
+    fy_ucx_chunk *chunks;
+    void *notif_req; /* the notification in flight */
+    bool orphan;     /* released while requests were stuck: the last callback frees it */
+    struct fy_ucx_xfer *next_orphan;
+    char detail[384];
+} fy_ucx_xfer;
+
+#define UCX_LOG(u, lvl, ...) (u)->host->log((u)->host->agent_ctx, (lvl), __VA_ARGS__)
+
+/* ucx.c */
+ferry_status fy_ucx_status(ucs_status_t st);
+uint64_t fy_ucx_now_ns(void);
+ucs_status_t fy_ucx_wait(fy_ucx *u, unsigned worker, void *req, uint64_t deadline);
+void fy_ucx_progress_all(fy_ucx *u);
+
+/* ucx_mem.c */
+ferry_status fy_ucx_mem_alloc(void *priv, ferry_mem_type type, uint64_t len, uint64_t dev_id,
+                              void **addr, void **alloc);
+void fy_ucx_mem_free(void *priv, void *alloc);
+void fy_ucx_allocs_fini(fy_ucx *u);
+ferry_status fy_ucx_reg(void *priv, ferry_mem_type type, const ferry_desc *d, const void *meta,
+                        size_t meta_len, void **region, void **pub, size_t *pub_len);
+void fy_ucx_dereg(void *priv, void *region);
+
+/* ucx_remote.c */
+ferry_status fy_ucx_conn_info(void *priv, void **info, size_t *len);
+ferry_status fy_ucx_remote_load(void *priv, const char *name, uint64_t uid, const void *info,
+                                size_t len, void **remote);
+void fy_ucx_remote_unload(void *priv, void *remote);
+ferry_status fy_ucx_connect(void *priv, void *remote);
+ferry_status fy_ucx_disconnect(void *priv, void *remote);
+ferry_status fy_ucx_eps(fy_ucx_remote *r);
+void fy_ucx_eps_close(fy_ucx_remote *r);
+ferry_status fy_ucx_rregion_load(void *priv, void *remote, ferry_mem_type type, const ferry_desc *d,
+                                 const void *pub, size_t pub_len, void **rregion);
+void fy_ucx_rregion_unload(void *priv, void *remote, void *rregion);
+ferry_status fy_ucx_rkey(fy_ucx_remote *r, fy_ucx_rregion *rr, unsigned worker);
+ucs_status_t fy_ucx_notif_cb(void *arg, const void *header, size_t header_len, void *data,
+                             size_t len, const ucp_am_recv_param_t *param);
+void *fy_ucx_notif_post(fy_ucx_remote *r, const void *msg, size_t len, ucp_send_nbx_callback_t cb,
+                        void *arg);
+ferry_status fy_ucx_notif_send(void *priv, void *remote, const void *msg, size_t len);
+
+/* ucx_xfer.c */
+ferry_status fy_ucx_xfer_prep(void *priv, const ferry_plugin_xfer *px, void **handle);
+ferry_status fy_ucx_xfer_post(void *priv, void *handle, const void *notif, size_t len);
+ferry_status fy_ucx_xfer_check(void *priv, void *handle);
+ferry_status fy_ucx_xfer_release(void *priv, void *handle);
+const char *fy_ucx_xfer_error(void *priv, void *handle);
+void fy_ucx_xfer_free(fy_ucx_xfer *x);
+
+/* ucx_pool.c: threads that each run one job per round, for the caller. */
+typedef void (*fy_ucx_job)(void *arg);
+ferry_status fy_ucx_pool_create(unsigned threads, fy_ucx_pool **out);
+/* Runs fn(args[i]) on thread i for i < n (n <= threads) and fn(self) on the
+ * caller, and returns when all are done. */
+void fy_ucx_pool_run(fy_ucx_pool *p, fy_ucx_job fn, void *self, void **args, unsigned n);
+void fy_ucx_pool_destroy(fy_ucx_pool *p);
+
+#endif

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* UCX backend: memory UCX allocates (ferry_mem_alloc) and registration.
+ * A region publishes its packed remote key; a region inside an allocation
+ * borrows the allocation's memory handle, so its key names UCX's shared
+ * segment and peers on this host write it with plain copies. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ucx_internal.h"
+
+/* Memory UCX allocated: unmapped when it was freed and the last region
+ * registered inside it is gone. */
+typedef struct fy_ucx_alloc {
+    struct fy_ucx_alloc *next;
+    uintptr_t addr;
+    size_t len;
+    ucp_mem_h memh;
+    unsigned regions; /* registered regions inside */
+    bool freed;       /* mem_free came */
+} fy_ucx_alloc;
+
+typedef struct fy_ucx_region {
+    ucp_mem_h memh;
+    fy_ucx_alloc *within; /* the allocation whose handle it borrows, or NULL */
+} fy_ucx_region;
+
+/* ---- allocation ---- */
+
+static void fy_ucx_alloc_put(fy_ucx *u, fy_ucx_alloc *a)
+{
+    if (!a->freed || a->regions)
+        return;
+    fy_ucx_alloc **link = &u->allocs;
+    while (*link != a)
+        link = &(*link)->next;
+    *link = a->next;
+    ucp_mem_unmap(u->ctx, a->memh);
+    free(a);
+}
+
+/* The allocation that holds [addr, addr+len), or NULL. */
+static fy_ucx_alloc *fy_ucx_alloc_of(fy_ucx *u, uint64_t addr, uint64_t len)
+{
+    for (fy_ucx_alloc *a = u->allocs; a; a = a->next)
+        if (!a->freed && addr >= a->addr && addr - a->addr <= a->len &&
+            len <= a->len - (addr - a->addr))
+            return a;
+    return NULL;
+}
+
+/* UCX allocates (and maps) the memory itself: on one host it comes from a
+ * shared-memory transport, and peers then write it with plain copies. */
+ferry_status fy_ucx_mem_alloc(void *priv, ferry_mem_type type, uint64_t len, uint64_t dev_id,
+                              void **addr, void **alloc)
+{
+    fy_ucx *u = priv;
+    (void)dev_id;
+    if (type != FERRY_MEM_DRAM)
+        return FERRY_ERR_NOT_SUPPORTED;
+    fy_ucx_alloc *a = calloc(1, sizeof(*a));
+    if (!a)
+        return FERRY_ERR_NO_MEMORY;
+    ucp_mem_map_params_t mp = {
+        .field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH |
+                      UCP_MEM_MAP_PARAM_FIELD_FLAGS,
+        .address = NULL,
+        .length = len,
+        .flags = UCP_MEM_MAP_ALLOCATE,
+    };
+    ucp_mem_attr_t attr = {.field_mask = UCP_MEM_ATTR_FIELD_ADDRESS | UCP_MEM_ATTR_FIELD_LENGTH};
+    ucs_status_t st = ucp_mem_map(u->ctx, &mp, &a->memh);
+    if (st == UCS_OK && (st = ucp_mem_query(a->memh, &attr)) != UCS_OK)
+        ucp_mem_unmap(u->ctx, a->memh);
+    if (st != UCS_OK) {
+        UCX_LOG(u, FERRY_LOG_ERROR, "allocating %llu bytes: %s", (unsigned long long)len,
+                ucs_status_string(st));
+        free(a);
+        return fy_ucx_status(st);
+    }
+    a->addr = (uintptr_t)attr.address;
+    a->len = len; /* UCX may round up; the caller asked for len */
+    a->next = u->allocs;
+    u->allocs = a;
+    *addr = attr.address;
+    *alloc = a;
+    return FERRY_OK;
+}
+
+void fy_ucx_mem_free(void *priv, void *alloc)
+{
+    fy_ucx_alloc *a = alloc;
+    a->freed = true;
+    fy_ucx_alloc_put(priv, a);
+}
+
+/* ---- registration ---- */
+
+/* Maps the range, or borrows the handle of the allocation it lies in. */
+static ucs_status_t fy_ucx_map(fy_ucx *u, const ferry_desc *d, fy_ucx_region *r)
+{
+    r->within = fy_ucx_alloc_of(u, d->addr, d->len);
+    if (r->within) {
+        r->within->regions++;
+        r->memh = r->within->memh;
+        return UCS_OK;
+    }
+    ucp_mem_map_params_t mp = {
+        .field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH,
+        .address = (void *)(uintptr_t)d->addr,
+        .length = d->len,
+    };
+    ucs_status_t st = ucp_mem_map(u->ctx, &mp, &r->memh);
+    if (st != UCS_OK)
+        r->memh = NULL;
+    return st;
+}
+
+static void fy_ucx_unmap(fy_ucx *u, fy_ucx_region *r)
+{
+    if (r->within) {
+        r->within->regions--;
+        fy_ucx_alloc_put(u, r->within);
+    } else if (r->memh) {
+        ucp_mem_unmap(u->ctx, r->memh);
+    }
+}
+
+ferry_status fy_ucx_reg(void *priv, ferry_mem_type type, const ferry_desc *d, const void *meta,
+                        size_t meta_len, void **region, void **pub, size_t *pub_len)
+{
+    fy_ucx *u = priv;
+    (void)meta, (void)meta_len;
+    if (type != FERRY_MEM_DRAM && !(type == FERRY_MEM_VRAM && u->vram))
+        return FERRY_ERR_NOT_SUPPORTED;
+    fy_ucx_region *r = calloc(1, sizeof(*r));
+    if (!r)
+        return FERRY_ERR_NO_MEMORY;
+    void *packed = NULL;
+    size_t packed_len = 0;
+    ucs_status_t st = fy_ucx_map(u, d, r);
+    if (st == UCS_OK)
+        st = ucp_rkey_pack(u->ctx, r->memh, &packed, &packed_len);
+    if (st != UCS_OK)
+        goto unmap;
+    *pub = malloc(packed_len);
+    if (!*pub) {
+        st = UCS_ERR_NO_MEMORY;
+        goto release_packed;
+    }
+    memcpy(*pub, packed, packed_len);
+    *pub_len = packed_len;
+    ucp_rkey_buffer_release(packed);
+    *region = r;
+    return FERRY_OK;
+release_packed:
+    ucp_rkey_buffer_release(packed);
+unmap:
+    UCX_LOG(u, FERRY_LOG_ERROR, "mapping %#llx+%llu: %s", (unsigned long long)d->addr,
+            (unsigned long long)d->len, ucs_status_string(st));
+    fy_ucx_unmap(u, r);
+    free(r);
+    return fy_ucx_status(st);
+}
+
+void fy_ucx_dereg(void *priv, void *region)
+{
+    fy_ucx_unmap(priv, region);
+    free(region);
+}
+
+/* At fini: allocations whose release was deferred (the core freed them all). */
+void fy_ucx_allocs_fini(fy_ucx *u)
+{
+    while (u->allocs) {
+        fy_ucx_alloc *a = u->allocs;
+        u->allocs = a->next;
+        ucp_mem_unmap(u->ctx, a->memh);
+        free(a);
+    }
+}

@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* UCX backend: connection info, peers, endpoints, remote keys and
+ * notifications.
+ *
+ * Connection info is the list of our workers' addresses:
+ *   u8 count (1..64), then per worker: u32 length (little-endian), bytes.
+ * It arrives from peers inside metadata blobs, so every length is checked
+ * before use; UCX itself rejects a garbage address when an endpoint is
+ * created, cleanly. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ucx_internal.h"
+
+/* ---- connection info ---- */
+
+ferry_status fy_ucx_conn_info(void *priv, void **info, size_t *len)
+{
+    fy_ucx *u = priv;
+    size_t total = 1;
+    for (unsigned k = 0; k < u->num_workers; k++)
+        total += 4 + u->workers[k].addr_len;
+    uint8_t *b = malloc(total), *p = b;
+    if (!b)
+        return FERRY_ERR_NO_MEMORY;
+    *p++ = (uint8_t)u->num_workers;
+    for (unsigned k = 0; k < u->num_workers; k++) {
+        uint32_t n = (uint32_t)u->workers[k].addr_len;
+        for (int i = 0; i < 4; i++)
+            *p++ = (uint8_t)(n >> (8 * i));
+        memcpy(p, u->workers[k].addr, n);
+        p += n;
+    }
+    *info = b;
+    *len = total;
+    return FERRY_OK;
+}
+
+/* Fills r's address table from info; false on malformed bytes. */
+static bool fy_ucx_parse_addrs(fy_ucx_remote *r, const uint8_t *b, size_t len)
+{
+    if (len < 1 || b[0] == 0 || b[0] > FY_UCX_MAX_WORKERS)
+        return false;
+    r->num_addrs = b[0];
+    size_t off = 1;
+    for (unsigned k = 0; k < r->num_addrs; k++) {
+        if (len - off < 4)
+            return false;
+        uint32_t n = (uint32_t)b[off] | (uint32_t)b[off + 1] << 8 | (uint32_t)b[off + 2] << 16 |
+                     (uint32_t)b[off + 3] << 24;
+        off += 4;
+        if (n == 0 || n > len - off)
+            return false;
+        r->addr_off[k] = off;
+        r->addr_len[k] = n;
+        off += n;
+    }
+    return off == len;
+}
+
+static void fy_ucx_remote_free(fy_ucx_remote *r)
+{
+    free(r->addr_blob);
+    free(r->addr_off);
+    free(r->addr_len);
+    free(r->ep);
+    free(r);
+}
+
+ferry_status fy_ucx_remote_load(void *priv, const char *name, uint64_t uid, const void *info,
+                                size_t len, void **remote)
+{
+    fy_ucx *u = priv;
+    (void)uid;
+    if (!info || !len)
+        return FERRY_ERR_NOT_SUPPORTED; /* the peer has no UCX address for us */
+    fy_ucx_remote *r = calloc(1, sizeof(*r));
+    if (!r)
+        return FERRY_ERR_NO_MEMORY;
+    r->u = u;
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    r->addr_blob = malloc(len);
+    r->addr_off = calloc(FY_UCX_MAX_WORKERS, sizeof(size_t));
+    r->addr_len = calloc(FY_UCX_MAX_WORKERS, sizeof(size_t));
+    r->ep = calloc(u->num_workers, sizeof(*r->ep));
+    if (!r->addr_blob || !r->addr_off || !r->addr_len || !r->ep) {
+        fy_ucx_remote_free(r);
+        return FERRY_ERR_NO_MEMORY;
+    }
+    memcpy(r->addr_blob, info, len);
+    if (!fy_ucx_parse_addrs(r, r->addr_blob, len)) {
+        UCX_LOG(u, FERRY_LOG_ERROR, "connection info of %s is malformed (%zu bytes)", name, len);
+        fy_ucx_remote_free(r);
+        return FERRY_ERR_BAD_METADATA;
+    }
+    *remote = r;
+    return FERRY_OK;
+}
+
+/* ---- endpoints ---- */
+
+static void fy_ucx_ep_error(void *arg, ucp_ep_h ep, ucs_status_t st)
+{
+    fy_ucx_remote *r = arg;
+    (void)ep;
+    if (r->failed == UCS_OK)
+        UCX_LOG(r->u, FERRY_LOG_WARN, "peer %s: %s", r->name, ucs_status_string(st));
+    r->failed = st;
+}
+
+/* An endpoint from our worker k to the peer's worker k modulo its count. */
+static ucs_status_t fy_ucx_ep_new(fy_ucx_remote *r, unsigned k, ucp_err_handling_mode_t mode,
+                                  ucp_ep_h *ep)
+{
+    unsigned a = k % r->num_addrs;
+    ucp_ep_params_t p = {
+        .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
+                      UCP_EP_PARAM_FIELD_ERR_HANDLER,
+        .address = (const ucp_address_t *)(r->addr_blob + r->addr_off[a]),
+        .err_mode = mode,
+        .err_handler = {.cb = fy_ucx_ep_error, .arg = r},
+    };
+    ucs_status_t st = ucp_ep_create(r->u->workers[k].h, &p, ep);
+    if (st != UCS_OK)
+        *ep = NULL;
+    return st;
+}
+
+static void fy_ucx_discard(void *req, ucs_status_t st, void *arg)
+{
+    (void)st, (void)arg;
+    ucp_request_free(req);
+}
+
+/* Wires the control endpoint up now (a flush forces the connection), so a
+ * peer dying before any transfer is noticed too. */
+static ucs_status_t fy_ucx_ctl_new(fy_ucx_remote *r)
+{
+    ucs_status_t st = fy_ucx_ep_new(r, 0, UCP_ERR_HANDLING_MODE_PEER, &r->ctl);
+    if (st != UCS_OK)
+        return st;
+    ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK, .cb.send = fy_ucx_discard};
+    void *req = ucp_ep_flush_nbx(r->ctl, &p);
+    return UCS_PTR_IS_ERR(req) ? UCS_PTR_STATUS(req) : UCS_OK;
+}
+
+/* Creates the endpoints on first use, one per worker. */
+ferry_status fy_ucx_eps(fy_ucx_remote *r)
+{
+    if (r->failed != UCS_OK)
+        return FERRY_ERR_REMOTE_DISCONNECT;
+    if (r->ep[0])
+        return FERRY_OK;
+    fy_ucx_errmode mode = r->u->errmode;
+    ucp_err_handling_mode_t data_mode =
+        mode == FY_UCX_PEER ? UCP_ERR_HANDLING_MODE_PEER : UCP_ERR_HANDLING_MODE_NONE;
+    ucs_status_t st = UCS_OK;
+    for (unsigned k = 0; k < r->u->num_workers && st == UCS_OK; k++)
+        st = fy_ucx_ep_new(r, k, data_mode, &r->ep[k]);
+    if (st == UCS_OK && mode == FY_UCX_DUAL)
+        st = fy_ucx_ctl_new(r);
+    if (st != UCS_OK) {
+        UCX_LOG(r->u, FERRY_LOG_ERROR, "endpoint to %s: %s", r->name, ucs_status_string(st));
+        fy_ucx_eps_close(r);
+        return fy_ucx_status(st);
+    }
+    return FERRY_OK;
+}
+
+/* One close per endpoint (a second one is an error in UCX): flushed for a
+ * healthy peer, forced for a failed one; bounded either way. */
+static void fy_ucx_close_one(fy_ucx_remote *r, unsigned worker, ucp_ep_h ep)
+{
+    ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
+                             .flags = r->failed != UCS_OK ? UCP_EP_CLOSE_FLAG_FORCE : 0};
+    ucs_status_t st =
+        fy_ucx_wait(r->u, worker, ucp_ep_close_nbx(ep, &p), fy_ucx_now_ns() + FY_UCX_CLOSE_NS);
+    if (st != UCS_OK && st != UCS_ERR_CANCELED && st != UCS_ERR_ENDPOINT_TIMEOUT &&
+        st != UCS_ERR_CONNECTION_RESET)
+        UCX_LOG(r->u, FERRY_LOG_DEBUG, "closing an endpoint to %s: %s", r->name,
+                ucs_status_string(st));
+}
+
+void fy_ucx_eps_close(fy_ucx_remote *r)
+{
+    if (r->ctl)
+        fy_ucx_close_one(r, 0, r->ctl);
+    r->ctl = NULL;
+    for (unsigned k = 0; k < r->u->num_workers; k++) {
+        if (r->ep[k])
+            fy_ucx_close_one(r, k, r->ep[k]);
+        r->ep[k] = NULL;
+    }
+}
+
+void fy_ucx_remote_unload(void *priv, void *remote)
+{
+    (void)priv;
+    fy_ucx_eps_close(remote);
+    fy_ucx_remote_free(remote);
+}
+
+ferry_status fy_ucx_connect(void *priv, void *remote)
+{
+    (void)priv;
+    return fy_ucx_eps(remote);
+}
+
+ferry_status fy_ucx_disconnect(void *priv, void *remote)
+{
+    (void)priv;
+    fy_ucx_eps_close(remote);
+    return FERRY_OK;
+}
+
+/* ---- remote regions ---- */
+
+ferry_status fy_ucx_rregion_load(void *priv, void *remote, ferry_mem_type type, const ferry_desc *d,
+                                 const void *pub, size_t pub_len, void **rregion)
+{
+    fy_ucx *u = priv;
+    (void)remote, (void)type, (void)d;
+    if (!pub || !pub_len)
+        return FERRY_ERR_BAD_METADATA;
+    fy_ucx_rregion *rr = calloc(1, sizeof(*rr));
+    if (rr) {
+        rr->packed = malloc(pub_len);
+        rr->rkeys = calloc(u->num_workers, sizeof(*rr->rkeys));
+    }
+    if (!rr || !rr->packed || !rr->rkeys) {
+        if (rr)
+            free(rr->packed), free(rr->rkeys);
+        free(rr);
+        return FERRY_ERR_NO_MEMORY;
+    }
+    memcpy(rr->packed, pub, pub_len);
+    rr->packed_len = pub_len;
+    *rregion = rr;
+    return FERRY_OK;
+}
+
+void fy_ucx_rregion_unload(void *priv, void *remote, void *rregion)
+{
+    fy_ucx *u = priv;
+    fy_ucx_rregion *rr = rregion;
+    (void)remote;
+    for (unsigned k = 0; k < u->num_workers; k++)
+        if (rr->rkeys[k])
+            ucp_rkey_destroy(rr->rkeys[k]);
+    free(rr->rkeys);
+    free(rr->packed);
+    free(rr);
+}
+
+/* The key for use on endpoint `worker`, unpacked on first use. */
+ferry_status fy_ucx_rkey(fy_ucx_remote *r, fy_ucx_rregion *rr, unsigned worker)
+{
+    if (rr->rkeys[worker])
+        return FERRY_OK;
+    ucs_status_t st = ucp_ep_rkey_unpack(r->ep[worker], rr->packed, &rr->rkeys[worker]);
+    if (st != UCS_OK) {
+        UCX_LOG(r->u, FERRY_LOG_ERROR, "remote key of %s: %s", r->name, ucs_status_string(st));
+        rr->rkeys[worker] = NULL;
+        return FERRY_ERR_BAD_METADATA;
+    }
+    return FERRY_OK;
+}
+
+/* ---- notifications ---- */
+
+ucs_status_t fy_ucx_notif_cb(void *arg, const void *header, size_t header_len, void *data,
+                             size_t len, const ucp_am_recv_param_t *param)
+{
+    fy_ucx *u = arg;
+    char from[256];
+    if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV || !header_len ||
+        header_len >= sizeof(from)) {
+        UCX_LOG(u, FERRY_LOG_WARN, "dropped a malformed notification");
+        return UCS_OK;
+    }
+    memcpy(from, header, header_len);
+    from[header_len] = '\0';
+    u->host->notif_deliver(u->host->agent_ctx, from, data, len);
+    return UCS_OK;
+}
+
+/* Sends msg to r as an active message on worker 0's endpoint; cb (may be
+ * NULL) when done. */
+void *fy_ucx_notif_post(fy_ucx_remote *r, const void *msg, size_t len, ucp_send_nbx_callback_t cb,
+                        void *arg)
+{
+    const char *me = r->u->host->agent_name;
+    ucp_request_param_t p = {
+        .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS |
+                        (cb ? UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA : 0),
+        .flags = UCP_AM_SEND_FLAG_EAGER, /* notifications are small: no rendezvous */
+        .cb.send = cb,
+        .user_data = arg,
+    };
+    return ucp_am_send_nbx(r->ep[0], FY_UCX_AM_NOTIF, me, strlen(me), msg, len, &p);
+}
+
+ferry_status fy_ucx_notif_send(void *priv, void *remote, const void *msg, size_t len)
+{
+    fy_ucx *u = priv;
+    fy_ucx_remote *r = remote;
+    ferry_status rc = fy_ucx_eps(r);
+    if (rc != FERRY_OK)
+        return rc;
+    ucs_status_t st = fy_ucx_wait(u, 0, fy_ucx_notif_post(r, msg, len, NULL, NULL),
+                                  fy_ucx_now_ns() + FY_UCX_CLOSE_NS);
+    return st == UCS_OK ? FERRY_OK : r->failed ? FERRY_ERR_REMOTE_DISCONNECT : fy_ucx_status(st);
+}

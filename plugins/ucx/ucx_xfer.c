@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* UCX backend: transfers.
+ *
+ * A request's segments are cut into chunks of consecutive segments, one per
+ * worker (a single chunk unless num_workers > 1 and the batch has at least
+ * 2 * split_min segments). Each chunk is one put or get per segment on its
+ * worker's endpoint, then one flush of that endpoint. With issuing threads
+ * (num_threads), chunk k > 0 is issued by thread k - 1 while the caller
+ * issues chunk 0. When every flush has completed, the data is remotely
+ * complete: only then does the notification leave, on worker 0's endpoint,
+ * so it reaches the target after the data.
+ *
+ * Callbacks of flushes and notifications run inside ucp_worker_progress,
+ * which only the serialised ops call, so the counters below need no atomics. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ucx_internal.h"
+
+static void fy_ucx_fail(fy_ucx_xfer *x, ucs_status_t st, const char *what)
+{
+    if (x->state == FY_UX_FAILED)
+        return; /* the first error is the one reported */
+    x->error = x->remote->failed ? FERRY_ERR_REMOTE_DISCONNECT : fy_ucx_status(st);
+    if (x->error >= 0)
+        x->error = FERRY_ERR_BACKEND;
+    snprintf(x->detail, sizeof(x->detail), "%s to %s: %s", what, x->remote->name,
+             ucs_status_string(x->remote->failed ? x->remote->failed : st));
+    x->state = FY_UX_FAILED;
+}
+
+/* Chunks: how many workers share count segments. */
+static unsigned fy_ucx_num_chunks(const fy_ucx *u, size_t count)
+{
+    size_t n = u->split_min ? count / u->split_min : count;
+    if (n > u->num_workers)
+        n = u->num_workers;
+    return n > 1 ? (unsigned)n : 1u;
+}
+
+static void fy_ucx_chunks_init(fy_ucx_xfer *x)
+{
+    size_t count = x->px->count, n = x->num_chunks;
+    for (size_t k = 0; k < n; k++)
+        x->chunks[k] = (fy_ucx_chunk){.x = x,
+                                      .worker = (unsigned)k,
+                                      .first = count * k / n,
+                                      .count = count * (k + 1) / n - count * k / n};
+}
+
+/* Every key a chunk's segments need, unpacked for its worker's endpoint. */
+static ferry_status fy_ucx_chunk_keys(fy_ucx_xfer *x, const fy_ucx_chunk *c)
+{
+    const ferry_plugin_xfer *px = x->px;
+    ferry_status rc = FERRY_OK;
+    for (size_t i = c->first; rc == FERRY_OK && i < c->first + c->count; i++)
+        rc = px->remote[i].region ? fy_ucx_rkey(x->remote, px->remote[i].region, c->worker)
+                                  : FERRY_ERR_NOT_FOUND;
+    return rc;
+}
+
+ferry_status fy_ucx_xfer_prep(void *priv, const ferry_plugin_xfer *px, void **handle)
+{
+    fy_ucx *u = priv;
+    fy_ucx_remote *r = px->remote_agent;
+    if (!r)
+        return FERRY_ERR_INVALID_PARAM;
+    ferry_status rc = fy_ucx_eps(r);
+    if (rc != FERRY_OK)
+        return rc;
+    fy_ucx_xfer *x = calloc(1, sizeof(*x));
+    unsigned n = fy_ucx_num_chunks(u, px->count);
+    fy_ucx_chunk *chunks = x ? calloc(n, sizeof(*chunks)) : NULL;
+    if (!chunks) {
+        free(x);
+        return FERRY_ERR_NO_MEMORY;
+    }
+    *x = (fy_ucx_xfer){
+        .u = u, .px = px, .remote = r, .state = FY_UX_IDLE, .num_chunks = n, .chunks = chunks};
+    fy_ucx_chunks_init(x);
+    for (unsigned k = 0; rc == FERRY_OK && k < n; k++)
+        rc = fy_ucx_chunk_keys(x, &chunks[k]);
+    if (rc != FERRY_OK) {
+        fy_ucx_xfer_free(x);
+        return rc;
+    }
+    *handle = x;
+    return FERRY_OK;
+}
+
+void fy_ucx_xfer_free(fy_ucx_xfer *x)
+{
+    free(x->chunks);
+    free(x);
+}
+
+/* Requests of x that UCX still holds. */
+static unsigned fy_ucx_in_flight(const fy_ucx_xfer *x)
+{
+    unsigned n = x->notif_req != NULL;
+    for (unsigned k = 0; k < x->num_chunks; k++)
+        n += x->chunks[k].req != NULL;
+    return n;
+}
+
+/* A request released while UCX still held it: unlink and free it now. */
+static void fy_ucx_orphan_free(fy_ucx_xfer *x)
+{
+    fy_ucx_xfer **link = &x->u->orphans;
+    while (*link != x)
+        link = &(*link)->next_orphan;
+    *link = x->next_orphan;
+    fy_ucx_xfer_free(x);
+}
+
+/* Common end of request callbacks: false when x was orphaned (then it is
+ * freed with its last request, and nobody wants the outcome). */
+static bool fy_ucx_req_done(fy_ucx_xfer *x, void *req, void **slot)
+{
+    ucp_request_free(req);
+    *slot = NULL;
+    if (!x->orphan)
+        return true;
+    if (!fy_ucx_in_flight(x))
+        fy_ucx_orphan_free(x);
+    return false;
+}
+
+static void fy_ucx_notif_done(void *req, ucs_status_t st, void *arg)
+{
+    fy_ucx_xfer *x = arg;
+    if (!fy_ucx_req_done(x, req, &x->notif_req))
+        return;
+    if (st != UCS_OK)
+        fy_ucx_fail(x, st, "notification");
+    else if (x->state == FY_UX_NOTIFYING)
+        x->state = FY_UX_DONE;
+}
+
+/* The data is remotely complete: now the notification may leave. */
+static void fy_ucx_after_flush(fy_ucx_xfer *x)
+{
+    if (x->state == FY_UX_FAILED)
+        return;
+    if (!x->notif) {
+        x->state = FY_UX_DONE;
+        return;
+    }
+    x->state = FY_UX_NOTIFYING;
+    void *req = fy_ucx_notif_post(x->remote, x->notif, x->notif_len, fy_ucx_notif_done, x);
+    if (UCS_PTR_IS_ERR(req))
+        fy_ucx_fail(x, UCS_PTR_STATUS(req), "notification");
+    else if (req)
+        x->notif_req = req;
+    else
+        x->state = FY_UX_DONE;
+}
+
+static void fy_ucx_flush_done(void *req, ucs_status_t st, void *arg)
+{
+    fy_ucx_chunk *c = arg;
+    fy_ucx_xfer *x = c->x;
+    if (!fy_ucx_req_done(x, req, &c->req))
+        return;
+    if (st != UCS_OK)
+        fy_ucx_fail(x, st, "flush");
+    if (--x->flushing == 0)
+        fy_ucx_after_flush(x);
+}
+
+/* One put or get per segment of the chunk, then a flush of its endpoint.
+ * Runs on the caller or on an issuing thread: touches only the chunk and
+ * its worker. */
+static void fy_ucx_chunk_issue(void *arg)
+{
+    fy_ucx_chunk *c = arg;
+    const ferry_plugin_xfer *px = c->x->px;
+    ucp_ep_h ep = c->x->remote->ep[c->worker];
+    ucp_request_param_t p = {.op_attr_mask = 0};
+    c->issued = UCS_OK;
+    for (size_t i = c->first; i < c->first + c->count; i++) {
+        const ferry_plugin_seg *l = &px->local[i], *r = &px->remote[i];
+        ucp_rkey_h rkey = ((fy_ucx_rregion *)r->region)->rkeys[c->worker];
+        void *buf = (void *)(uintptr_t)l->addr;
+        void *req = px->op == FERRY_OP_WRITE ? ucp_put_nbx(ep, buf, l->len, r->addr, rkey, &p)
+                                             : ucp_get_nbx(ep, buf, l->len, r->addr, rkey, &p);
+        if (UCS_PTR_IS_ERR(req)) {
+            c->issued = UCS_PTR_STATUS(req);
+            break;
+        }
+        if (req)
+            ucp_request_free(req); /* released by UCX once complete */
+    }
+    ucp_request_param_t fp = {.op_attr_mask =
+                                  UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+                              .cb.send = fy_ucx_flush_done,
+                              .user_data = c};
+    /* Flushed even after a failed put: what was issued must complete
+     * before the request may be released. */
+    void *req = ucp_ep_flush_nbx(ep, &fp);
+    if (UCS_PTR_IS_ERR(req) && c->issued == UCS_OK)
+        c->issued = UCS_PTR_STATUS(req);
+    c->req = UCS_PTR_IS_PTR(req) ? req : NULL;
+}
+
+static void fy_ucx_issue_all(fy_ucx_xfer *x)
+{
+    fy_ucx *u = x->u;
+    unsigned n = x->num_chunks;
+    if (u->pool && n > 1) {
+        void *args[FY_UCX_MAX_WORKERS];
+        for (unsigned k = 1; k < n; k++)
+            args[k - 1] = &x->chunks[k];
+        fy_ucx_pool_run(u->pool, fy_ucx_chunk_issue, &x->chunks[0], args, n - 1);
+        return;
+    }
+    for (unsigned k = 0; k < n; k++)
+        fy_ucx_chunk_issue(&x->chunks[k]);
+}
+
+ferry_status fy_ucx_xfer_post(void *priv, void *handle, const void *notif, size_t len)
+{
+    fy_ucx_xfer *x = handle;
+    (void)priv;
+    ferry_status rc = fy_ucx_eps(x->remote);
+    if (rc != FERRY_OK)
+        return rc;
+    x->notif = notif;
+    x->notif_len = len;
+    x->detail[0] = '\0';
+    x->state = FY_UX_FLUSHING;
+    fy_ucx_issue_all(x);
+    x->flushing = 0;
+    for (unsigned k = 0; k < x->num_chunks; k++) {
+        const fy_ucx_chunk *c = &x->chunks[k];
+        x->flushing += c->req != NULL;
+        if (c->issued != UCS_OK)
+            fy_ucx_fail(x, c->issued, x->px->op == FERRY_OP_WRITE ? "put" : "get");
+    }
+    if (x->state == FY_UX_FAILED)
+        return x->error;
+    if (x->flushing == 0)
+        fy_ucx_after_flush(x);
+    return x->state == FY_UX_DONE     ? FERRY_OK
+           : x->state == FY_UX_FAILED ? x->error
+                                      : FERRY_IN_PROGRESS;
+}
+
+ferry_status fy_ucx_xfer_check(void *priv, void *handle)
+{
+    fy_ucx_xfer *x = handle;
+    (void)priv;
+    if (x->state == FY_UX_DONE)
+        return FERRY_OK;
+    if (x->state == FY_UX_FAILED)
+        return x->error;
+    /* In flight when the peer died: its flush may still complete (shared
+     * memory does not notice), but the outcome is unknown. */
+    if (x->remote->failed != UCS_OK)
+        return FERRY_ERR_REMOTE_DISCONNECT;
+    return FERRY_IN_PROGRESS;
+}
+
+/* Waits for the requests in flight: gets write into our memory until their
+ * flush completes, and release must not return before that. A dead peer
+ * fails the flushes through the error handler; the bound covers the rest. */
+ferry_status fy_ucx_xfer_release(void *priv, void *handle)
+{
+    fy_ucx *u = priv;
+    fy_ucx_xfer *x = handle;
+    uint64_t deadline = fy_ucx_now_ns() + FY_UCX_CLOSE_NS;
+    while (fy_ucx_in_flight(x) && x->remote->failed == UCS_OK && fy_ucx_now_ns() < deadline)
+        fy_ucx_progress_all(u);
+    if (!fy_ucx_in_flight(x)) {
+        fy_ucx_xfer_free(x);
+        return FERRY_OK;
+    }
+    /* The peer is not completing them: give the endpoints up. A forced
+     * close completes the requests on them (with an error), so their
+     * callbacks run now and nothing writes our memory afterwards. */
+    UCX_LOG(u, FERRY_LOG_WARN, "release: request to %s still running (%s): closing its endpoints",
+            x->remote->name, x->remote->failed ? "peer failed" : "timed out");
+    if (x->remote->failed == UCS_OK) {
+        x->remote->failed = UCS_ERR_CANCELED;
+        fy_ucx_eps_close(x->remote);
+    }
+    if (!fy_ucx_in_flight(x)) {
+        fy_ucx_xfer_free(x);
+        return FERRY_ERR_CANCELED;
+    }
+    /* UCX does not always complete a flush of an endpoint in error mode
+     * "none" when it is forced closed. Its peer is gone, so nothing can
+     * still arrive for it; x stays with UCX until the last callback (or
+     * fini) frees it. */
+    x->orphan = true;
+    x->next_orphan = u->orphans;
+    u->orphans = x;
+    return FERRY_ERR_CANCELED;
+}
+
+const char *fy_ucx_xfer_error(void *priv, void *handle)
+{
+    (void)priv;
+    return ((fy_ucx_xfer *)handle)->detail;
+}
