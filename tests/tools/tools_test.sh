@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # ferry-bench and ferry-kvbench on small sizes: tools_test.sh CASE
-# Environment (set by meson): FERRY_BENCH, FERRY_KVBENCH (the programs),
+# Environment (set by meson): FERRY_BENCH, FERRY_KVBENCH, FERRY_CUDA_ANCHOR
+# (the programs), FERRY_SWEEP_GPU (bench/sweep_gpu.sh) and FERRY_BUILD_ROOT,
+# FERRY_MOCK_CUDA (the mock CUDA driver, when the CUDA plugin was built),
 # FERRY_TEST_UCX (1 when the UCX plugin was built), FERRY_PLUGIN_DIR.
 # Exit 0 passed, 1 failed, 77 skipped.
 set -u
 
 BENCH=${FERRY_BENCH:?}
 KVBENCH=${FERRY_KVBENCH:?}
+CUDA_ANCHOR=${FERRY_CUDA_ANCHOR:-}
+SWEEP_GPU=${FERRY_SWEEP_GPU:-}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 # Small sweeps: this host has 2 cores, and UCX RMA between processes on it
@@ -216,6 +220,181 @@ case_kvbench_corrupt() {
     run 3 "$KVBENCH" --model DeepSeek-R1 --isl 64 --backend "$(kv_backend)" --op_type WRITE \
         --check_consistency --inject_corruption --num_iter 1
     has "$TMP/err" "layer 0 latent, request block 0"
+}
+
+# ---- VRAM (the CUDA backend against the mock driver) ----
+
+# The mock driver stands in for libcuda.so.1 (tests/gpu/mock_cuda.c): its
+# "GPU memory" is shared memory another process can map, so ferry-bench's
+# target processes and CUDA IPC work here. FY_MOCK_GPUS: GPUs it shows (2).
+need_mock() {
+    [ -n "${FERRY_MOCK_CUDA:-}" ] || { echo "SKIP: the CUDA plugin was not built"; exit 77; }
+    export FERRY_CUDA_LIB=$FERRY_MOCK_CUDA
+}
+VRAM=(--backend CUDA --initiator_seg_type VRAM --target_seg_type VRAM)
+
+# check_seg FILE INITIATOR TARGET: every JSON row names the memory types.
+check_seg() {
+    python3 - "$@" <<'PY' || fail "segment types in $1"
+import json, sys
+for r in map(json.loads, filter(str.strip, open(sys.argv[1]))):
+    assert (r["initiator_seg_type"], r["target_seg_type"]) == tuple(sys.argv[2:4]), r
+PY
+}
+
+case_vram_bench() {
+    need_mock
+    for op in WRITE READ; do
+        run 0 "$BENCH" "${VRAM[@]}" --op_type $op --check_consistency "${SMALL[@]}" \
+            --max_batch_size 4 --json "$TMP/rows.jsonl"
+        has "$TMP/out" "1 initiator + 1 target processes"
+        has "$TMP/out" "Initiator seg type (--initiator_seg_type)           : VRAM (GPU 0)"
+        has "$TMP/out" "Target seg type (--target_seg_type)                 : VRAM (GPU 1)"
+        check_rows "$TMP/rows.jsonl" 9
+        check_seg "$TMP/rows.jsonl" VRAM VRAM
+    done
+    # One GPU: both processes share it (CUDA IPC on one device).
+    FY_MOCK_GPUS=1 run 0 "$BENCH" "${VRAM[@]}" --op_type WRITE --check_consistency \
+        "${SMALL[@]}" --json "$TMP/one.jsonl"
+    has "$TMP/out" "Target seg type (--target_seg_type)                 : VRAM (GPU 0)"
+    check_rows "$TMP/one.jsonl" 3
+    # Several targets, threads, new requests: processes take GPUs in turn.
+    run 0 "$BENCH" "${VRAM[@]}" --scheme tp --num_target_dev 2 --num_threads 2 --recreate_xfer \
+        --op_type READ --check_consistency "${SMALL[@]}" --json "$TMP/tp.jsonl"
+    has "$TMP/out" "VRAM (GPUs 1 0)"
+    check_rows "$TMP/tp.jsonl" 3
+}
+
+case_vram_bench_corrupt() {
+    need_mock
+    for op in READ WRITE; do
+        run 3 "$BENCH" "${VRAM[@]}" --op_type $op --check_consistency --inject_corruption \
+            "${SMALL[@]}"
+        has "$TMP/err" "consistency check FAILED at block 4096 x batch 1 ($op)"
+        has "$TMP/err" "first bad byte at offset 2048"
+    done
+}
+
+# DRAM on one side: CUDA pins it, but reaches only its own process's DRAM.
+case_vram_bench_mixed() {
+    need_mock
+    for op in READ WRITE; do
+        run 0 "$BENCH" --backend CUDA --initiator_seg_type DRAM --target_seg_type VRAM \
+            --op_type $op --check_consistency "${SMALL[@]}" --json "$TMP/rows.jsonl"
+        check_rows "$TMP/rows.jsonl" 3
+        check_seg "$TMP/rows.jsonl" DRAM VRAM
+    done
+    run 2 "$BENCH" --backend CUDA --initiator_seg_type VRAM --target_seg_type DRAM "${SMALL[@]}"
+    has "$TMP/err" "backend CUDA cannot move VRAM -> DRAM with fb-target-0"
+    run 2 "$BENCH" --backend CUDA "${SMALL[@]}"
+    has "$TMP/err" "backend CUDA cannot move DRAM -> DRAM with fb-target-0"
+    run 2 "$KVBENCH" --model Llama-3.1-8B --isl 64 --backend CUDA --initiator_seg_type VRAM
+    has "$TMP/err" "backend CUDA cannot move VRAM -> DRAM with kv-prefill"
+}
+
+# Combinations that cannot run: one clear line, exit 2, no crash.
+case_vram_usage() {
+    need_mock
+    run 2 "$BENCH" --backend LOCAL --initiator_seg_type VRAM --target_seg_type VRAM
+    has "$TMP/err" "--initiator_seg_type VRAM: not supported by backend LOCAL (it serves: DRAM)"
+    run 2 "$KVBENCH" --model Llama-3.1-8B --backend LOCAL --target_seg_type VRAM
+    has "$TMP/err" "--target_seg_type VRAM: not supported by backend LOCAL"
+    if [ "${FERRY_TEST_UCX:-0}" = 1 ]; then
+        # This host's UCX has no CUDA transports, so the plugin serves DRAM only.
+        run 2 "$BENCH" --backend UCX "${VRAM[@]:2}"
+        has "$TMP/err" "--initiator_seg_type VRAM: not supported by backend UCX"
+    fi
+    run 2 "$BENCH" "${VRAM[@]}" --target_seg_type HBM
+    has "$TMP/err" "--target_seg_type HBM: unknown segment type"
+    FERRY_CUDA_LIB=/nonexistent/libcuda.so.1 run 2 "$BENCH" "${VRAM[@]}"
+    has "$TMP/err" "backend CUDA: not supported on this host (no usable CUDA driver:"
+    FERRY_CUDA_LIB=/nonexistent/libcuda.so.1 run 2 "$KVBENCH" --model Llama-3.1-8B "${VRAM[@]}"
+    has "$TMP/err" "no usable CUDA driver"
+    FERRY_CUDA_LIB=/nonexistent/libcuda.so.1 run 2 "$CUDA_ANCHOR"
+    has "$TMP/err" "ferry-cuda-anchor: no usable CUDA driver"
+    # No GPU at all: the driver loads and sees none.
+    FY_MOCK_GPUS=0 run 2 "$BENCH" "${VRAM[@]}"
+    has "$TMP/err" "no usable CUDA driver"
+}
+
+case_vram_kvbench() {
+    need_mock
+    run 0 "$KVBENCH" --model Llama-3.1-8B --isl 128 "${VRAM[@]}" --check_consistency \
+        --num_iter 3 --json "$TMP/kv.json"
+    has "$TMP/out" "decode READs from prefill (2 processes), VRAM (GPU 0) -> VRAM (GPU 1)"
+    check_kv_json "$TMP/kv.json" Llama-3.1-8B 512
+    check_seg "$TMP/kv.json" VRAM VRAM
+    FY_MOCK_GPUS=1 run 0 "$KVBENCH" --model DeepSeek-R1 --isl 100 --access per_layer \
+        --op_type WRITE "${VRAM[@]}" --check_consistency --num_iter 3 --json "$TMP/kv.json"
+    has "$TMP/out" "VRAM (GPU 0) -> VRAM (GPU 0)"
+    check_kv_json "$TMP/kv.json" DeepSeek-R1 61
+    run 0 "$KVBENCH" --model Llama-3.1-70B --tp 8 --isl 64 --backend CUDA \
+        --target_seg_type VRAM --check_consistency --num_iter 2 --json "$TMP/kv.json"
+    check_kv_json "$TMP/kv.json" Llama-3.1-70B 640
+    check_seg "$TMP/kv.json" DRAM VRAM
+    for op in READ WRITE; do
+        run 3 "$KVBENCH" --model Qwen3-32B --tp 4 --isl 64 "${VRAM[@]}" --op_type $op \
+            --check_consistency --inject_corruption --num_iter 1
+        has "$TMP/err" "layer 0 K, request block 0"
+    done
+}
+
+case_vram_anchor() {
+    need_mock
+    run 0 "$CUDA_ANCHOR" --op_type READ --max_block_size 16K --batch_size 4 --num_iter 8 \
+        --json "$TMP/a.jsonl" --anchor_csv "$TMP/a.csv"
+    has "$TMP/out" "READ, GPU 0 <- GPU 1 (target process), CUDA IPC"
+    [ "$(grep -c '"method": "per_block"' "$TMP/a.jsonl")" -eq 3 ] || fail "want 3 per_block rows"
+    [ "$(grep -c '"method": "contiguous"' "$TMP/a.jsonl")" -eq 3 ] || fail "want 3 contiguous rows"
+    has "$TMP/a.csv" "label,block_size,gbps"
+    has "$TMP/a.csv" "cuMemcpyAsync IPC (per_block batch 4),16384,"
+    FY_MOCK_GPUS=1 run 0 "$CUDA_ANCHOR" --max_block_size 8K --num_iter 8
+    has "$TMP/out" "WRITE, GPU 0 -> GPU 0"
+    run 2 "$CUDA_ANCHOR" --batch_size 0
+}
+
+# bench/sweep_gpu.sh on tiny sizes: what the GPU host will run, end to end.
+case_vram_sweep_script() {
+    need_mock
+    local build=${FERRY_BUILD_ROOT:?} out="$TMP/sweep"
+    SWEEP_GPU_QUICK=1 run 0 "$SWEEP_GPU" "$build" "$out"
+    [ "$(find "$out" -type f | wc -l)" -le 6 ] || fail "more than 6 files in $out"
+    [ -z "$(find "$out" -mindepth 1 -type d)" ] || fail "$out is not flat"
+    local md="$out/gpu-sweep.md"
+    has "$md" "| WRITE | 64 | 4 KiB..16 KiB | 3 | ok |"
+    has "$md" "| READ | 1 | 4 KiB..64 KiB | 5 | ok |"
+    has "$md" "## ferry-bench READ, batch 64, CUDA backend, VRAM -> VRAM, beside the bare IPC copy"
+    has "$md" "| 64 KiB |"
+    for m in Llama-3.1-8B Llama-3.1-70B Qwen3-32B DeepSeek-R1 GPT-OSS-120B; do has "$md" "| $m |"; done
+    has "$md" "BUILD/tools/ferry-kvbench --model GPT-OSS-120B --tp 4"
+    ! grep -qE 'FAILED|TIMED OUT|skipped' "$md" || fail "a step failed in $md"
+    [ "$(grep -c . "$out/gpu-kvbench.jsonl")" -eq 5 ] || fail "want 5 kvbench results"
+    # A spent budget skips steps, says so and fails; no driver fails every step.
+    SWEEP_GPU_QUICK=1 SWEEP_GPU_BUDGET=1 run 1 "$SWEEP_GPU" "$build" "$TMP/spent"
+    has "$TMP/spent/gpu-sweep.md" "| kvbench GPT-OSS-120B | skipped (budget of 1s spent) | 0 |"
+    FERRY_CUDA_LIB=/nonexistent/libcuda.so.1 SWEEP_GPU_QUICK=1 run 1 "$SWEEP_GPU" "$build" \
+        "$TMP/nodriver"
+    has "$TMP/err" "no usable CUDA driver"
+    run 2 "$SWEEP_GPU" "$build"
+    run 2 "$SWEEP_GPU" "$TMP/nobuild" "$TMP/x"
+    has "$TMP/err" "build ferry first"
+}
+
+# The real driver, where there is one (a GPU host): skipped here.
+case_vram_real() {
+    unset FERRY_CUDA_LIB
+    local rc=0
+    "$BENCH" "${VRAM[@]}" --check_consistency "${SMALL[@]}" --max_batch_size 8 \
+        >"$TMP/out" 2>"$TMP/err" || rc=$?
+    if [ $rc -eq 2 ] && grep -q "no usable CUDA driver" "$TMP/err"; then
+        echo "SKIP: $(grep -m1 'no usable CUDA driver' "$TMP/err")"
+        exit 77
+    fi
+    [ $rc -eq 0 ] || fail "exit $rc on the real driver"
+    run 0 "$KVBENCH" --model Llama-3.1-70B --tp 8 --isl 1024 "${VRAM[@]}" --check_consistency \
+        --num_iter 3 --json "$TMP/kv.json"
+    check_kv_json "$TMP/kv.json" Llama-3.1-70B 10240
+    run 0 "$CUDA_ANCHOR" --max_block_size 1M --batch_size 4 --num_iter 16
 }
 
 name=${1:?usage: tools_test.sh CASE}
