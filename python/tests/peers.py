@@ -159,11 +159,31 @@ def _partial_owner(conn):
 #
 # mem "DRAM": numpy regions over UCX; "VRAM": CUDA tensors over the CUDA
 # backend (prefill on GPU 0, decode on the last GPU, so two GPUs exercise
-# peer access and one GPU two processes on one device).
+# peer access and one GPU two processes on one device); "VRAM-mock": the
+# same on the mock CUDA driver of tests/gpu (FERRY_CUDA_LIB, two GPUs whose
+# memory is host memory), so the VRAM path runs on hosts without a GPU.
 
 LAYERS, BLOCKS, BLOCK_BYTES = 4, 16, 2048
 REQUESTS = 3
-VLLM_BACKEND = {"DRAM": "UCX", "VRAM": "CUDA"}
+VLLM_BACKEND = {"DRAM": "UCX", "VRAM": "CUDA", "VRAM-mock": "CUDA"}
+
+
+def _nixl_mem(mem):
+    return "VRAM" if mem.startswith("VRAM") else mem
+
+
+def _mock_alloc(device, nbytes):
+    """Device memory of the mock driver (a host address), made current first."""
+    import ctypes
+    lib = ctypes.CDLL(os.environ["FERRY_CUDA_LIB"])  # the handle ferry opens too
+    dev, ctx, ptr = ctypes.c_int(), ctypes.c_void_p(), ctypes.c_uint64()
+    ok = (lib.cuInit(0) == 0 and lib.cuDeviceGet(ctypes.byref(dev), device) == 0
+          and lib.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev) == 0
+          and lib.cuCtxPushCurrent_v2(ctx) == 0
+          and lib.cuMemAlloc_v2(ctypes.byref(ptr), nbytes) == 0)
+    assert ok, "mock CUDA driver allocation failed"
+    lib.cuCtxPopCurrent_v2(ctypes.byref(ctx))
+    return ptr.value
 
 
 def _nixl_api(api, compat_path):
@@ -186,23 +206,32 @@ class _KvCache:
 
     def __init__(self, mem, seed, device=0):
         import numpy as np
-        self.mem, self.dev = mem, device if mem == "VRAM" else 0
+        self.mem, self.dev = mem, device if mem != "DRAM" else 0
         host = [pattern(BLOCKS * BLOCK_BYTES, seed + r) if seed else
                 np.zeros(BLOCKS * BLOCK_BYTES, dtype=np.uint8) for r in range(LAYERS * 2)]
         if mem == "DRAM":
             self.regions = host
+            return
+        if mem == "VRAM-mock":
+            import ctypes
+            self.regions = []
+            for h in host:
+                addr = _mock_alloc(device, h.nbytes)
+                ctypes.memmove(addr, h.ctypes.data, h.nbytes)
+                self.regions.append(np.frombuffer((ctypes.c_uint8 * h.nbytes).from_address(addr),
+                                                 np.uint8))
             return
         import torch
         self.regions = [torch.from_numpy(h).to(f"cuda:{device}") for h in host]
         torch.cuda.synchronize(device)  # the data is in place before any peer reads it
 
     def bases(self):
-        return [r.ctypes.data if self.mem == "DRAM" else r.data_ptr() for r in self.regions]
+        return [r.data_ptr() if self.mem == "VRAM" else r.ctypes.data for r in self.regions]
 
     def host(self, layer):
         """A layer's bytes as a numpy array, blocks by rows."""
         r = self.regions[layer]
-        return (r if self.mem == "DRAM" else r.cpu().numpy()).reshape(BLOCKS, BLOCK_BYTES)
+        return (r.cpu().numpy() if self.mem == "VRAM" else r).reshape(BLOCKS, BLOCK_BYTES)
 
     def reg_tuples(self):
         return [(b, BLOCKS * BLOCK_BYTES, self.dev, "") for b in self.bases()]
@@ -215,6 +244,8 @@ class _KvCache:
 
 
 def _decode_device(mem):
+    if mem == "VRAM-mock":
+        return 1  # the mock driver has two GPUs
     if mem != "VRAM":
         return 0
     import torch
@@ -234,9 +265,9 @@ def _vllm_prefill(conn, api, compat_path, mem):
     nixl_agent, nixl_agent_config, _ = _nixl_api(api, compat_path)
     agent = nixl_agent("prefill-engine", nixl_agent_config(backends=[VLLM_BACKEND[mem]]))
     cache = _KvCache(mem, seed=11)
-    reg = agent.register_memory(agent.get_reg_descs(cache.reg_tuples(), mem))
+    reg = agent.register_memory(agent.get_reg_descs(cache.reg_tuples(), _nixl_mem(mem)))
     local = agent.prep_xfer_dlist("NIXL_INIT_AGENT",
-                                  agent.get_xfer_descs(cache.block_descs(), mem))
+                                  agent.get_xfer_descs(cache.block_descs(), _nixl_mem(mem)))
     conn.send(("ok", (agent.get_agent_metadata(), cache.bases(), cache.dev)))
     # Free each request's blocks once its reader says it is done.
     done = {}
@@ -265,12 +296,14 @@ def _vllm_decode(conn, api, compat_path, remote_md, remote_bases, remote_dev, me
     nixl_agent, nixl_agent_config, nixlRemoteDisconnectError = _nixl_api(api, compat_path)
     agent = nixl_agent("decode-engine", nixl_agent_config(backends=[VLLM_BACKEND[mem]]))
     cache = _KvCache(mem, seed=0, device=_decode_device(mem))
-    reg = agent.register_memory(agent.get_reg_descs(cache.reg_tuples(), mem))
-    local = agent.prep_xfer_dlist("NIXL_INIT_AGENT", agent.get_xfer_descs(cache.block_descs(), mem))
+    nmem = _nixl_mem(mem)
+    reg = agent.register_memory(agent.get_reg_descs(cache.reg_tuples(), nmem))
+    local = agent.prep_xfer_dlist("NIXL_INIT_AGENT",
+                                  agent.get_xfer_descs(cache.block_descs(), nmem))
     remote_name = agent.add_remote_agent(remote_md)
     assert remote_name == b"prefill-engine", remote_name
     remote = agent.prep_xfer_dlist(remote_name, agent.get_xfer_descs(
-        cache.block_descs(remote_bases, remote_dev), mem))
+        cache.block_descs(remote_bases, remote_dev), nmem))
     stats = []
     for r in range(REQUESTS):
         src_blocks = [(3 * r + k) % BLOCKS for k in range(3)]  # the prompt's blocks there

@@ -185,7 +185,8 @@ except ferry.Error as e:
 
 [ $# -gt 0 ] || set -- "$ROOT/python/tests"
 cd "$ROOT/python/tests" || finish 3 "no python/tests"
-export FERRY_LOG_LEVEL=${FERRY_LOG_LEVEL:-error} NCCL_NVLS_ENABLE=0
+# FERRY_BUILD_DIR: the VRAM-mock runs take the mock driver from there.
+export FERRY_LOG_LEVEL=${FERRY_LOG_LEVEL:-error} NCCL_NVLS_ENABLE=0 FERRY_BUILD_DIR=$BUILD
 unset FERRY_PLUGIN_DIR FERRY_CUDA_LIB LD_LIBRARY_PATH FERRY_NIXL
 say "pytest $* (timeout ${PYTEST_TIMEOUT}s)"
 start=$(date +%s)

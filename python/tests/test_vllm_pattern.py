@@ -17,25 +17,35 @@ import pytest
 import peers
 from conftest import COMPAT_DIR, HAS_CUDA, HAS_UCX, join_all
 
-# The memory kinds the pattern runs on: DRAM over UCX, VRAM over CUDA.
+# The memory kinds the pattern runs on: DRAM over UCX, VRAM over CUDA, and
+# VRAM over CUDA on the mock driver of the build folder (any host).
+MOCK_CUDA = os.path.join(os.environ.get("FERRY_BUILD_DIR", "/nonexistent"), "tests", "gpu",
+                         "libfy_mockcuda.so")
 MEMS = [
     pytest.param("DRAM", marks=pytest.mark.skipif(
         not HAS_UCX, reason="UCX plugin not built (libucx-dev missing)")),
     pytest.param("VRAM", marks=pytest.mark.skipif(
         not HAS_CUDA, reason="VRAM pattern needs a CUDA device (torch.cuda.is_available() "
         "is False here)")),
+    pytest.param("VRAM-mock", marks=pytest.mark.skipif(
+        not os.path.isfile(MOCK_CUDA), reason="no mock CUDA driver (needs FERRY_BUILD_DIR with "
+        "tests/gpu built)")),
 ]
 
 
 @pytest.fixture(autouse=True)
-def _cuda_plugin(request):
-    """The VRAM runs need the CUDA plugin in the installed package."""
+def _cuda_plugin(request, monkeypatch):
+    """The VRAM runs need the CUDA plugin in the installed package; the mock
+    runs point the peers (spawned: they inherit the environment) at the mock."""
     callspec = getattr(request.node, "callspec", None)
-    if callspec and callspec.params.get("mem") == "VRAM":
+    mem = callspec.params.get("mem", "") if callspec else ""
+    if mem.startswith("VRAM"):
         import ferry
         with ferry.Agent("probe-cuda") as a:
             if "CUDA" not in a.plugins():
                 pytest.skip("the CUDA plugin is not in the installed ferry package")
+    if mem == "VRAM-mock":
+        monkeypatch.setenv("FERRY_CUDA_LIB", MOCK_CUDA)
 
 
 @pytest.fixture(scope="module")
