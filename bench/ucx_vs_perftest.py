@@ -1,13 +1,22 @@
 #!/usr/bin/env python3
-"""ferry's UCX backend against ucx_perftest, in one run, same sizes, same UCX_TLS.
+"""ferry's UCX backend against ucx_perftest, in one run, same sizes, same transports.
 
-For each transport setting, block size and batch size: ferry-bench (two
-processes, pairwise, READ and WRITE) and ucx_perftest (ucp_put_bw for WRITE,
-ucp_get for READ) one after the other; then the small-message latency of a
-ferry WRITE of 8 B against ucp_put_lat. Prints a markdown table with ratios.
+For each mode, block size and batch size: ferry-bench (two processes,
+pairwise, READ and WRITE) and ucx_perftest (ucp_put_bw for WRITE, ucp_get
+for READ) one after the other; then the small-message latency of a ferry
+WRITE of 8 B against ucp_put_lat. Prints markdown tables with ratios.
 
-Usage: bench/ucx_vs_perftest.py BUILD_DIR [--tls tcp,default] [--sizes 4K,64K,1M,16M]
-                                [--batches 1,64] [--iters N]
+A mode makes both sides pick the same UCX transports and memory path:
+  peer        ferry's default (error_handling=peer, malloc'd buffers) against
+              ucx_perftest -e (endpoints with error handling): UCX then uses
+              only transports that detect a dead peer, on both.
+  dual-alloc  ferry error_handling=dual with buffers from ferry_mem_alloc
+              (memory UCX maps itself) against plain ucx_perftest, whose
+              buffers UCX allocates too: the shared-memory path on one host.
+  tcp         UCX_TLS=tcp on both, ferry's default against ucx_perftest -e.
+
+Usage: bench/ucx_vs_perftest.py BUILD_DIR [--modes peer,dual-alloc,tcp]
+                                [--sizes 4K,64K,1M,16M] [--batches 1,64] [--iters N]
 """
 import argparse
 import json
@@ -25,11 +34,19 @@ def parse_size(text):
     return int(text[:-1]) * SIZES[text[-1]] if text[-1] in SIZES else int(text)
 
 
-def env_for(tls):
+# mode: (UCX_TLS or None, ferry-bench extra args, ucx_perftest extra args)
+MODES = {
+    "peer": (None, [], ["-e"]),
+    "dual-alloc": (None, ["--backend_params", "error_handling=dual", "--mem_alloc"], []),
+    "tcp": ("tcp", [], ["-e"]),
+}
+
+
+def env_for(mode):
     env = dict(os.environ)
     env.pop("UCX_TLS", None)
-    if tls != "default":
-        env["UCX_TLS"] = tls
+    if MODES[mode][0]:
+        env["UCX_TLS"] = MODES[mode][0]
     return env
 
 
@@ -39,24 +56,25 @@ def iterations(size, batch, base):
     return per_step, max(2, per_step // 10)
 
 
-def ferry_bench(build, tls, op, size, batch, iters, warmup):
+def ferry_bench(build, mode, op, size, batch, iters, warmup):
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
         cmd = [os.path.join(build, "tools", "ferry-bench"), "--backend", "UCX",
                "--op_type", op, "--start_block_size", str(size), "--max_block_size", str(size),
                "--start_batch_size", str(batch), "--max_batch_size", str(batch),
                "--num_iter", str(iters), "--warmup_iter", str(warmup),
-               "--large_blk_iter_ftr", "1", "--json", out.name]
-        env = env_for(tls)
+               "--large_blk_iter_ftr", "1", "--json", out.name] + MODES[mode][1]
+        env = env_for(mode)
         env.setdefault("FERRY_PLUGIN_DIR", os.path.join(build, "plugins"))
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, timeout=600)
         rows = [json.loads(line) for line in open(out.name) if line.strip()]
     return rows[-1]
 
 
-def perftest(tls, test, size, iters, warmup, port):
+def perftest(mode, test, size, iters, warmup, port):
     """Runs server and client of one ucx_perftest; returns its final line's numbers."""
-    env = env_for(tls)
-    args = ["-t", test, "-s", str(size), "-n", str(iters), "-w", str(warmup), "-p", str(port), "-f"]
+    env = env_for(mode)
+    args = ["-t", test, "-s", str(size), "-n", str(iters), "-w", str(warmup), "-p", str(port),
+            "-f"] + MODES[mode][2]
     server = subprocess.Popen(["ucx_perftest"] + args, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
@@ -80,33 +98,37 @@ def perftest(tls, test, size, iters, warmup, port):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
-    ap.add_argument("--tls", default="tcp,default")
+    ap.add_argument("--modes", default="peer,dual-alloc,tcp")
     ap.add_argument("--sizes", default="4K,64K,1M,16M")
     ap.add_argument("--batches", default="1,64")
     ap.add_argument("--iters", type=int, default=200)
     a = ap.parse_args()
+    modes = a.modes.split(",")
+    for m in modes:
+        if m not in MODES:
+            ap.error(f"unknown mode {m}: one of {', '.join(MODES)}")
     port = 13400
-    print("| UCX_TLS | op | block | batch | ferry GB/s | ucx_perftest GB/s | ratio |")
+    print("| mode | op | block | batch | ferry GB/s | ucx_perftest GB/s | ratio |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    for tls in a.tls.split(","):
+    for mode in modes:
         for op, test in (("WRITE", "ucp_put_bw"), ("READ", "ucp_get")):
             for size in map(parse_size, a.sizes.split(",")):
                 for batch in map(int, a.batches.split(",")):
                     iters, warm = iterations(size, batch, a.iters)
-                    f = ferry_bench(a.build, tls, op, size, batch, iters, warm)
+                    f = ferry_bench(a.build, mode, op, size, batch, iters, warm)
                     port += 1
-                    p = perftest(tls, test, size, iters * batch, warm * batch, port)
-                    print(f"| {tls} | {op} | {size} | {batch} | {f['bandwidth_gbps']:.3f} | "
+                    p = perftest(mode, test, size, iters * batch, warm * batch, port)
+                    print(f"| {mode} | {op} | {size} | {batch} | {f['bandwidth_gbps']:.3f} | "
                           f"{p['bw_gbps']:.3f} | {f['bandwidth_gbps'] / p['bw_gbps']:.2f} |",
                           flush=True)
     print()
-    print("| UCX_TLS | 8 B WRITE latency, ferry (us) | ucp_put_lat (us) | difference (us) |")
+    print("| mode | 8 B WRITE latency, ferry (us) | ucp_put_lat (us) | difference (us) |")
     print("| --- | ---: | ---: | ---: |")
-    for tls in a.tls.split(","):
-        f = ferry_bench(a.build, tls, "WRITE", 8, 1, 2000, 200)
+    for mode in modes:
+        f = ferry_bench(a.build, mode, "WRITE", 8, 1, 2000, 200)
         port += 1
-        p = perftest(tls, "ucp_put_lat", 8, 2000, 200, port)
-        print(f"| {tls} | {f['avg_latency_us']:.2f} | {p['lat_us']:.2f} | "
+        p = perftest(mode, "ucp_put_lat", 8, 2000, 200, port)
+        print(f"| {mode} | {f['avg_latency_us']:.2f} | {p['lat_us']:.2f} | "
               f"{f['avg_latency_us'] - p['lat_us']:+.2f} |", flush=True)
 
 

@@ -138,7 +138,8 @@ static fb_child an_start_target(an_run *r, int argc, char **argv)
              "cuIpcOpenMemHandle", r->dev);
     fb_cu_pop();
     /* Opened in this process's context of our GPU: reached through it. */
-    r->remote = (fb_mem){FERRY_MEM_VRAM, r->dev, (uint8_t *)(uintptr_t)p, ex->size};
+    r->remote = (fb_mem){
+        .type = FERRY_MEM_VRAM, .dev = r->dev, .ptr = (uint8_t *)(uintptr_t)p, .size = ex->size};
     printf("ferry-cuda-anchor: %s, GPU %d %s GPU %d (target process), CUDA IPC, "
            "cuMemcpyAsync + event\n",
            r->write ? "WRITE" : "READ", r->dev, r->write ? "->" : "<-", ex->dev);

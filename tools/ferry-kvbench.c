@@ -15,9 +15,14 @@
  *
  * By default the decode side READs from the prefill side (vLLM's way);
  * --op_type WRITE has prefill write. The other process is this program
- * again, started by it; LOCAL runs both sides in one process.
+ * again, started by it; LOCAL runs both sides in one process. Each cache
+ * is in DRAM or, with --initiator_seg_type / --target_seg_type VRAM, in
+ * GPU memory (the initiator on GPU 0, the target on GPU 1 where there is
+ * one), allocated and checked through the CUDA driver (ferry-bench/mem.c).
  *
- *   ferry-kvbench --model Llama-3.1-70B --tp 8 --page_size 16 --isl 8192 */
+ *   ferry-kvbench --model Llama-3.1-70B --tp 8 --page_size 16 --isl 8192
+ *   ferry-kvbench --model Llama-3.1-70B --tp 8 --backend CUDA \
+ *       --initiator_seg_type VRAM --target_seg_type VRAM --check_consistency */
 #include "ferry-bench/common.h"
 
 #include <dirent.h>

@@ -120,6 +120,16 @@ for f in libferry.so.0 libferry.so libferry.so.0.*; do
     if [ -e "$BUILD/$f" ]; then real=$(readlink -f "$BUILD/$f"); break; fi
 done
 [ -n "$real" ] || problem "no libferry.so* in $BUILD (build ferry there, or pass the build folder)"
+# The extension calls every function of the headers: an older libferry
+# (built before the tree's last change) would fail at import.
+if [ -n "$real" ]; then
+    stale=$("$PY" -c 'import ctypes, re, sys
+lib = ctypes.CDLL(sys.argv[1])
+names = sorted({m for h in sys.argv[2:] for m in re.findall(r"\b(ferry_[a-z0-9_]+)\(", open(h).read())})
+print(" ".join(n for n in names if not n.startswith("ferry_plugin_") and not hasattr(lib, n)))' \
+        "$real" "$ROOT"/include/ferry/*.h 2>&1)
+    [ -z "$stale" ] || problem "$real lacks functions the headers declare ($stale): it is older than this tree; rebuild it (ninja -C build) before copying"
+fi
 ls "$BUILD"/plugins/libferry_plugin_*.so > /dev/null 2>&1 ||
     problem "no plugins in $BUILD/plugins: only the built-in LOCAL backend would exist"
 for so in "$BUILD"/plugins/libferry_plugin_*.so; do

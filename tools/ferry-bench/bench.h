@@ -42,6 +42,7 @@ typedef struct fb_config {
     uint64_t num_iter, warmup_iter, large_blk_iter_ftr, num_threads;
     uint64_t num_initiator_dev, num_target_dev, num_files, progress_threads;
     bool check_consistency, recreate_xfer, reregister_mem, enable_pt, storage_enable_direct;
+    bool mem_alloc; /* DRAM buffers from ferry_mem_alloc (the backend's own memory) */
     /* ferry-bench's own */
     const char *csv, *json, *plot, *anchor_csv, *fb_role;
     bool inject_corruption, no_progress;
@@ -77,7 +78,8 @@ typedef struct fb_side {
 /* The GPU of a side's process (VRAM only; -1 for DRAM): initiator i is
  * process i, target k process ni + k, see fb_gpu_for. */
 int fb_side_gpu(const fb_config *c, bool initiator, unsigned id);
-void fb_side_init(fb_side *s, const fb_config *c, bool initiator, unsigned id);
+/* Allocates the side's buffer (from agent a with --mem_alloc). */
+void fb_side_init(fb_side *s, const fb_config *c, bool initiator, unsigned id, ferry_agent *a);
 void fb_side_register(fb_side *s, const fb_config *c, ferry_agent *a);
 void fb_side_deregister(fb_side *s, const fb_config *c, ferry_agent *a);
 void fb_side_free(fb_side *s, const fb_config *c);

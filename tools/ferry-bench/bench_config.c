@@ -75,6 +75,9 @@ void fb_config_parse(fb_config *c, int argc, char **argv)
         OPT(recreate_xfer, FB_OPT_BOOL, "make a new request every iteration"),
         OPT(reregister_mem, FB_OPT_BOOL, "register the initiator's memory every iteration"),
         OPT(enable_pt, FB_OPT_BOOL, "progress thread in the initiator"),
+        OPT(mem_alloc, FB_OPT_BOOL,
+            "ferry: DRAM buffers from ferry_mem_alloc (UCX: memory UCX maps itself, shared on "
+            "one host, as ucx_perftest's)"),
         OPT(progress_threads, FB_OPT_UINT, "accepted; ferry runs one progress thread"),
         OPT(filepath, FB_OPT_STR, "storage: file path (FILE segments)"),
         OPT(num_files, FB_OPT_UINT, "storage: number of files"),
@@ -379,6 +382,7 @@ void fb_config_print(const fb_config *c)
     fb_line("Recreate xfer", "recreate_xfer", "%d", c->recreate_xfer);
     fb_line("Reregister mem", "reregister_mem", "%d", c->reregister_mem);
     fb_line("Progress thread", "enable_pt", "%d", c->enable_pt);
+    fb_line("Memory from backend", "mem_alloc", "%d", c->mem_alloc);
     printf("%s\n", "------------------------------------------------------------------------");
 }
 

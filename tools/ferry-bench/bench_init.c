@@ -305,7 +305,7 @@ static void fb_peer_init(fb_init *in, fb_peer *pe, const fb_link *l, const fb_ta
     pe->link = l;
     if (c->loopback) {
         pe->inproc = &in->inproc[l->target];
-        fb_side_init(pe->inproc, c, false, l->target);
+        fb_side_init(pe->inproc, c, false, l->target, in->agent);
         fb_side_register(pe->inproc, c, in->agent);
         pe->buf = fb_where_of(&pe->inproc->mem, 0);
         snprintf(pe->name, sizeof(pe->name), "%s", ferry_agent_name(in->agent));
@@ -328,7 +328,7 @@ static void fb_init_setup(fb_init *in, unsigned id, const fb_target_info *target
                        .telemetry = true};
     ferry_backend *be;
     in->agent = fb_agent_new(&o, &be);
-    fb_side_init(&in->side, c, true, id);
+    fb_side_init(&in->side, c, true, id, in->agent);
     fb_side_register(&in->side, c, in->agent);
     in->inproc = c->loopback ? fb_alloc(c->topo.nt * sizeof(*in->inproc)) : NULL;
     in->peers = fb_alloc(c->topo.nlinks * sizeof(*in->peers));

@@ -6,7 +6,6 @@
 #include "bench.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 /* Reports of bad slots per check; the first one is the one that matters. */
 #define FB_MAX_REPORTS 4
@@ -59,7 +58,7 @@ int fb_side_gpu(const fb_config *c, bool initiator, unsigned id)
     return fb_gpu_for(initiator ? id : c->topo.ni + id);
 }
 
-void fb_side_init(fb_side *s, const fb_config *c, bool initiator, unsigned id)
+void fb_side_init(fb_side *s, const fb_config *c, bool initiator, unsigned id, ferry_agent *a)
 {
     *s = (fb_side){
         .initiator = initiator,
@@ -67,8 +66,12 @@ void fb_side_init(fb_side *s, const fb_config *c, bool initiator, unsigned id)
         .strides = initiator ? c->topo.istrides[id] : c->topo.tstrides[id],
         .slot = (size_t)(c->max_block_size * c->max_batch_size),
     };
-    fb_mem_alloc(&s->mem, initiator ? c->itype : c->ttype, fb_side_gpu(c, initiator, id),
-                 s->slot * s->strides * c->num_threads);
+    size_t bytes = s->slot * s->strides * c->num_threads;
+    ferry_mem_type type = initiator ? c->itype : c->ttype;
+    if (c->mem_alloc && type == FERRY_MEM_DRAM)
+        fb_mem_alloc_ferry(&s->mem, a, bytes);
+    else
+        fb_mem_alloc(&s->mem, type, fb_side_gpu(c, initiator, id), bytes);
     s->regions = fb_alloc(c->num_threads * sizeof(*s->regions));
     if (fb_side_is_source(s, c))
         fb_side_fill(s, c);

@@ -48,7 +48,7 @@ int fb_target_main(const fb_config *c, unsigned id, int in, int out)
     ferry_backend *be;
     ferry_agent *a = fb_agent_new(&o, &be);
     fb_target t = {.cfg = c};
-    fb_side_init(&t.side, c, false, id);
+    fb_side_init(&t.side, c, false, id, a);
     fb_side_register(&t.side, c, a);
     fb_target_info info = {
         .base = (uintptr_t)t.side.mem.ptr, .size = t.side.mem.size, .dev = t.side.mem.dev};

@@ -135,6 +135,7 @@ typedef struct fb_mem {
     int dev;
     uint8_t *ptr;
     size_t size;
+    ferry_agent *owner; /* from ferry_mem_alloc of this agent, which frees it */
 } fb_mem;
 
 /* True when the CUDA driver (FERRY_CUDA_LIB or libcuda.so.1) works and
@@ -147,6 +148,9 @@ int fb_gpu_count(void);
 int fb_gpu_for(unsigned index);
 /* Zeroed memory of a type (DRAM or VRAM) and size; dies when it cannot. */
 void fb_mem_alloc(fb_mem *m, ferry_mem_type type, int dev, size_t size);
+/* DRAM from ferry_mem_alloc of agent a (its first backend that allocates):
+ * the agent frees it when destroyed, fb_mem_free then only forgets it. */
+void fb_mem_alloc_ferry(fb_mem *m, ferry_agent *a, size_t size);
 void fb_mem_free(fb_mem *m);
 void fb_mem_zero(const fb_mem *m, size_t off, size_t len);
 /* A host view of [off, off+len): the memory itself for DRAM; for VRAM a

@@ -126,9 +126,21 @@ void fb_mem_alloc(fb_mem *m, ferry_mem_type type, int dev, size_t size)
     fb_mem_zero(m, 0, size); /* as DRAM's pages start: a check never sees old data */
 }
 
+void fb_mem_alloc_ferry(fb_mem *m, ferry_agent *a, size_t size)
+{
+    *m = (fb_mem){.type = FERRY_MEM_DRAM, .size = size, .owner = a};
+    void *p = NULL;
+    fb_ok(ferry_mem_alloc(a, NULL, FERRY_MEM_DRAM, size ? size : 1, 0, &p),
+          "ferry_mem_alloc (--mem_alloc)");
+    m->ptr = p;
+    memset(m->ptr, 0, size); /* touched now, not inside a timed step */
+}
+
 void fb_mem_free(fb_mem *m)
 {
-    if (m->type == FERRY_MEM_VRAM && m->ptr) {
+    if (m->owner) {
+        /* freed with its agent */
+    } else if (m->type == FERRY_MEM_VRAM && m->ptr) {
         const fy_cuda *cu = fb_cu_push(m->dev);
         fb_cu_ok(cu->MemFree((uintptr_t)m->ptr), "cuMemFree", m->dev);
         fb_cu_pop();
