@@ -8,7 +8,8 @@
  * initiator moves data with which target; each pairing is a link. A
  * process's buffer holds, per thread, one slot per link it takes part in;
  * a slot holds max_block_size x max_batch_size bytes and a request of a
- * step moves `batch` blocks of `block` bytes from the start of a slot. */
+ * step moves `batch` blocks of `block` bytes from the start of a slot.
+ * The buffer is DRAM, or VRAM of the process's GPU (fb_side_gpu, mem.c). */
 #ifndef FB_BENCH_H
 #define FB_BENCH_H
 
