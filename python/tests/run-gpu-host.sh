@@ -126,7 +126,8 @@ if [ -n "$real" ]; then
     stale=$("$PY" -c 'import ctypes, re, sys
 lib = ctypes.CDLL(sys.argv[1])
 names = sorted({m for h in sys.argv[2:] for m in re.findall(r"\b(ferry_[a-z0-9_]+)\(", open(h).read())})
-print(" ".join(n for n in names if not n.startswith("ferry_plugin_") and not hasattr(lib, n)))' \
+skip = re.compile(r"ferry_plugin_get$|ferry_plugin_builtin_")  # plugin-side, as tests/abi
+print(" ".join(n for n in names if not skip.match(n) and not hasattr(lib, n)))' \
         "$real" "$ROOT"/include/ferry/*.h 2>&1)
     [ -z "$stale" ] || problem "$real lacks functions the headers declare ($stale): it is older than this tree; rebuild it (ninja -C build) before copying"
 fi
@@ -185,11 +186,15 @@ ext=$("$VPY" -c 'import ferry, ferry._ferry as e; print(e.__file__)' 2>> "$DIAG"
     { say "import ferry failed in the venv (above)"; finish 3 "install: import ferry failed"; }
 say "installed: $ext"
 ldd "$ext" | grep -E "ferry|not found" | sed 's/^/  /' | tee -a "$DIAG"
-"$VPY" -c 'import ferry; a = ferry.Agent("probe"); print("  plugins:", a.plugins(), "CUDA usable:", end=" ")
-try:
-    a.create_backend("CUDA"); print("yes")
-except ferry.Error as e:
-    print("no:", e)' 2>&1 | tee -a "$DIAG"
+"$VPY" -c 'import ferry
+a = ferry.Agent("probe")
+for p in a.plugins():
+    try:
+        print(f"  plugin {p}: loads from {a.plugin_path(p)[0]}", end="", flush=True)
+        a.create_backend(p)
+        print(", backend created")
+    except ferry.Error as e:
+        print(f", FAILS: {e}")' 2>&1 | tee -a "$DIAG"
 
 # ---- pytest ----
 
