@@ -223,8 +223,8 @@ static ferry_status fy_ucx_workers(fy_ucx *u)
     }
     ferry_status rc = u->num_threads ? fy_ucx_pool_create(u->num_threads, &u->pool) : FERRY_OK;
     if (rc != FERRY_OK)
-        UCX_LOG(u, FERRY_LOG_ERROR, "starting %u issuing threads: %s", u->num_threads,
-                ferry_strerror(rc));
+        UCX_LOG(u, FERRY_LOG_ERROR, "starting %u issuing threads: status %d (no threads or memory)",
+                u->num_threads, (int)rc);
     return rc;
 }
 
