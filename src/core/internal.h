@@ -265,8 +265,8 @@ struct ferry_agent {
     pthread_t progress_tid;
     bool progress_running;
     atomic_bool progress_stop;
-    int progress_wake;   /* eventfd: wakes the progress thread out of poll() */
-    atomic_int inflight; /* requests posted and not yet seen complete */
+    int progress_wake;       /* eventfd: wakes the progress thread out of poll() */
+    atomic_int inflight;     /* requests posted and not yet seen complete */
     struct fy_alloc *allocs; /* ferry_mem_alloc'd memory, under lock (writer) */
 };
 /* Frees what ferry_mem_alloc handed out and was never freed (alloc.c). */
