@@ -43,10 +43,13 @@ static bool fy_pool_next(fy_ucx_pool *p, unsigned index, uint64_t *seen, fy_ucx_
     pthread_mutex_lock(&p->mu);
     while (!p->stop && p->round == *seen)
         pthread_cond_wait(&p->go, &p->mu);
+    /* On stop the last round's args are gone (they live on the caller's
+     * stack for the length of a round): read nothing. */
     bool go = !p->stop;
+    bool mine = go && index < p->njobs;
     *seen = p->round;
-    *fn = index < p->njobs ? p->fn : NULL;
-    *arg = index < p->njobs ? p->args[index] : NULL;
+    *fn = mine ? p->fn : NULL;
+    *arg = mine ? p->args[index] : NULL;
     pthread_mutex_unlock(&p->mu);
     return go;
 }

@@ -251,26 +251,28 @@ ferry_mem_type fb_seg_parse(const char *option, const char *seg)
     return t;
 }
 
-ferry_mem_type fb_check_seg(ferry_backend *be, const char *option, const char *seg)
+/* Why the tools cannot use memory type `seg` (given as `option`) with the
+ * backend whose memory mask is `mem_mask`, in `why`; false when they can. */
+static bool fb_seg_unusable(uint32_t mem_mask, const char *backend, const char *option,
+                            const char *seg, char *why, size_t cap)
 {
     ferry_mem_type t = fb_seg_parse(option, seg);
-    ferry_backend_caps caps;
-    ferry_backend_caps_init(&caps);
-    fb_ok(ferry_backend_get_caps(be, &caps), "backend caps");
     char names[64];
-    fb_mask_names(caps.mem_mask, names, sizeof(names));
-    if (!(caps.mem_mask & FERRY_MEM_MASK(t)))
-        fb_exit(FB_EXIT_USAGE, "--%s %s: not supported by backend %s (it serves: %s)", option, seg,
-                ferry_backend_name(be), names);
-    if (t != FERRY_MEM_DRAM && t != FERRY_MEM_VRAM)
-        fb_exit(FB_EXIT_USAGE,
-                "--%s %s: not supported by this build of %s (it allocates DRAM and VRAM only; "
-                "backend %s serves: %s)",
-                option, seg, fb_prog, ferry_backend_name(be), names);
-    char why[256];
-    if (t == FERRY_MEM_VRAM && !fb_vram_usable(why, sizeof(why)))
-        fb_exit(FB_EXIT_USAGE, "--%s VRAM: no usable CUDA driver: %s", option, why);
-    return t;
+    fb_mask_names(mem_mask, names, sizeof(names));
+    char driver[256];
+    if (!(mem_mask & FERRY_MEM_MASK(t)))
+        snprintf(why, cap, "--%s %s: not supported by backend %s (it serves: %s)", option, seg,
+                 backend, names);
+    else if (t != FERRY_MEM_DRAM && t != FERRY_MEM_VRAM)
+        snprintf(why, cap,
+                 "--%s %s: not supported by this build of %s (it allocates DRAM and VRAM only; "
+                 "backend %s serves: %s)",
+                 option, seg, fb_prog, backend, names);
+    else if (t == FERRY_MEM_VRAM && !fb_vram_usable(driver, sizeof(driver)))
+        snprintf(why, cap, "--%s VRAM: no usable CUDA driver: %s", option, driver);
+    else
+        return false;
+    return true;
 }
 
 uint32_t fb_probe(const char *backend, const char *params, const char *initiator_seg,
@@ -279,12 +281,18 @@ uint32_t fb_probe(const char *backend, const char *params, const char *initiator
     fb_agent_opts o = {.name = "fb-probe", .backend = backend, .params = params};
     ferry_backend *be;
     ferry_agent *a = fb_agent_new(&o, &be);
-    fb_check_seg(be, "initiator_seg_type", initiator_seg);
-    fb_check_seg(be, "target_seg_type", target_seg);
     ferry_backend_caps caps;
     ferry_backend_caps_init(&caps);
     fb_ok(ferry_backend_get_caps(be, &caps), "backend caps");
+    /* The agent goes before any exit: a process leaving with a UCX agent
+     * alive has its threads running while exit handlers (and LeakSanitizer)
+     * tear the process down. */
     ferry_agent_destroy(a);
+    char why[512];
+    if (fb_seg_unusable(caps.mem_mask, backend, "initiator_seg_type", initiator_seg, why,
+                        sizeof(why)) ||
+        fb_seg_unusable(caps.mem_mask, backend, "target_seg_type", target_seg, why, sizeof(why)))
+        fb_exit(FB_EXIT_USAGE, "%s", why);
     return caps.flags;
 }
 

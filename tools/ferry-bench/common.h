@@ -101,18 +101,15 @@ typedef struct fb_agent_opts {
 } fb_agent_opts;
 
 ferry_agent *fb_agent_new(const fb_agent_opts *o, ferry_backend **be);
-/* Fails with FB_EXIT_USAGE and a clear line when the backend cannot serve
- * memory type `seg` (given as `option`), when the tools cannot allocate it
- * (FILE, BLOCK, OBJ), or when it is VRAM and there is no usable CUDA
- * driver. */
 /* A segment type by name (option names it in the error); exits
  * FB_EXIT_USAGE for an unknown one. */
 ferry_mem_type fb_seg_parse(const char *option, const char *seg);
-ferry_mem_type fb_check_seg(ferry_backend *be, const char *option, const char *seg);
-/* Creates the backend in a throwaway agent, checks both memory types as
- * fb_check_seg does and returns the backend's FERRY_CAP_* flags. Call it
- * before starting processes: a bad name, param or type is one clear line,
- * and the agent is gone again before fork (transports dislike forks). */
+/* Creates the backend in a throwaway agent and returns its FERRY_CAP_*
+ * flags. Exits FB_EXIT_USAGE with one clear line when the backend cannot
+ * serve a memory type, when the tools cannot allocate it (FILE, BLOCK,
+ * OBJ), or when it is VRAM and there is no usable CUDA driver. Call it
+ * before starting processes: the agent is gone again before fork
+ * (transports dislike forks). */
 uint32_t fb_probe(const char *backend, const char *params, const char *initiator_seg,
                   const char *target_seg);
 void fb_deregister(ferry_agent *a, ferry_dlist *regions);
