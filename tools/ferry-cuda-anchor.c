@@ -52,10 +52,7 @@ typedef struct an_run {
 
 /* ---- options ---- */
 
-#define OPT(n, k, h)                                                                               \
-    {                                                                                              \
-#n, k, &o->n, h, 0                                                                         \
-    }
+#define OPT(n, k, h) FB_OPT_FIELD(o, n, k, h)
 
 static void an_parse(an_opts *o, int argc, char **argv)
 {
@@ -76,7 +73,7 @@ static void an_parse(an_opts *o, int argc, char **argv)
         OPT(large_blk_iter_ftr, FB_OPT_UINT, "iterations divided by this above 1 MiB (16)"),
         OPT(json, FB_OPT_STR, "write the rows to this file, one JSON object a line"),
         OPT(anchor_csv, FB_OPT_STR, "write label,block_size,gbps rows (ferry-bench --plot)"),
-        {"fb_role", FB_OPT_STR, &o->fb_role, "internal: role of a spawned process", FB_OPT_HIDDEN},
+        FB_OPT_HIDDEN_FIELD(o, fb_role, FB_OPT_STR, "internal: role of a spawned process"),
         {NULL, 0, NULL, NULL, 0},
     };
     fb_opts_parse(table, argc, argv);

@@ -96,14 +96,8 @@ enum { KV_MSG_PLANES = 1, KV_MSG_HEAD = 2 };
 
 /* ---- options ---- */
 
-#define OPT(n, k, h)                                                                               \
-    {                                                                                              \
-#n, k, &o->n, h, 0                                                                         \
-    }
-#define HIDDEN(n, k, h)                                                                            \
-    {                                                                                              \
-#n, k, &o->n, h, FB_OPT_HIDDEN                                                             \
-    }
+#define OPT(n, k, h)    FB_OPT_FIELD(o, n, k, h)
+#define HIDDEN(n, k, h) FB_OPT_HIDDEN_FIELD(o, n, k, h)
 
 static void kv_parse(kv_opts *o, int argc, char **argv)
 {

@@ -29,6 +29,7 @@
 
 #include <ferry/ferry.h>
 
+#include "dlists.h"
 #include "harness.h"
 #include "rt_proc.h"
 
@@ -168,17 +169,6 @@ static ferry_status drv_agent(pair *x, ferry_backend **be)
     return rc == FERRY_OK ? ferry_md_listen_port(x->agent, &x->port) : rc;
 }
 
-static ferry_dlist *range_list(uint64_t addr, uint64_t len)
-{
-    ferry_dlist *l = NULL;
-    if (ferry_dlist_create(FERRY_MEM_DRAM, 1, &l) == FERRY_OK &&
-        ferry_dlist_add(l, addr, len, 0) != FERRY_OK) {
-        ferry_dlist_destroy(l);
-        l = NULL;
-    }
-    return l;
-}
-
 static ferry_status drv_open(pair *x)
 {
     memset(x, 0, sizeof(*x));
@@ -197,7 +187,7 @@ static ferry_status drv_open(pair *x)
         return rc;
     x->mem = mem;
     memset(x->mem, 0, x->size);
-    ferry_dlist *l = rc == FERRY_OK ? range_list((uintptr_t)x->mem, x->size) : NULL;
+    ferry_dlist *l = rc == FERRY_OK ? fy_t_range_list((uintptr_t)x->mem, x->size) : NULL;
     if (rc == FERRY_OK)
         rc = l ? ferry_register(x->agent, l, NULL) : FERRY_ERR_NO_MEMORY;
     ferry_dlist_destroy(l);
@@ -770,8 +760,8 @@ static void test_partial_metadata(void)
     enum { N = 16 };
     seg *s0 = region_layout(&x, N, 0, 40), *s1 = region_layout(&x, N, 1, 41);
     uint32_t *idx = index_array(N, false, 0);
-    ferry_dlist *r0 = range_list(x.peer.base, x.peer.region_size);
-    ferry_dlist *r1 = range_list(x.peer.base + x.peer.region_size, x.peer.region_size);
+    ferry_dlist *r0 = fy_t_range_list(x.peer.base, x.peer.region_size);
+    ferry_dlist *r1 = fy_t_range_list(x.peer.base + x.peer.region_size, x.peer.region_size);
     FY_REQUIRE(s0 && s1 && idx && r0 && r1);
     FY_REQUIRE(peer_ok(&x, "partial %s %u 1 0", opt.host, (unsigned)x.port));
     FY_CHECK_EQ(ferry_md_check(x.agent, PEER_NAME, r0), FERRY_OK);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ferry/ferry.h"
+#include "dlists.h"
 #include "harness.h"
 
 #define LEN (1u << 20)
@@ -25,17 +26,6 @@ static ferry_agent *new_agent(const char *backend, ferry_backend **be)
         return NULL;
     }
     return a;
-}
-
-static ferry_dlist *one(uint64_t addr, uint64_t len)
-{
-    ferry_dlist *l = NULL;
-    if (ferry_dlist_create(FERRY_MEM_DRAM, 1, &l) == FERRY_OK &&
-        ferry_dlist_add(l, addr, len, 0) != FERRY_OK) {
-        ferry_dlist_destroy(l);
-        l = NULL;
-    }
-    return l;
 }
 
 static void test_local_cannot_allocate(void)
@@ -85,7 +75,8 @@ static void test_ucx_alloc_register_free(void)
     FY_CHECK_EQ(ferry_mem_alloc(a, be, FERRY_MEM_VRAM, LEN, 0, &(void *){0}),
                 FERRY_ERR_NOT_SUPPORTED);
     /* Two regions inside it; free refused until both are gone. */
-    ferry_dlist *lo = one((uintptr_t)p, LEN / 2), *hi = one((uintptr_t)p + LEN / 2, LEN / 2);
+    ferry_dlist *lo = fy_t_range_list((uintptr_t)p, LEN / 2),
+                *hi = fy_t_range_list((uintptr_t)p + LEN / 2, LEN / 2);
     FY_REQUIRE(lo && hi);
     FY_CHECK_EQ(ferry_register(a, lo, NULL), FERRY_OK);
     FY_CHECK_EQ(ferry_register(a, hi, NULL), FERRY_OK);
@@ -100,7 +91,7 @@ static void test_ucx_alloc_register_free(void)
     ferry_dlist_destroy(hi);
     /* A leftover allocation, still registered, goes with the agent. */
     FY_CHECK_EQ(ferry_mem_alloc(a, be, FERRY_MEM_DRAM, LEN, 0, &p), FERRY_OK);
-    ferry_dlist *all = one((uintptr_t)p, LEN);
+    ferry_dlist *all = fy_t_range_list((uintptr_t)p, LEN);
     FY_CHECK_EQ(ferry_register(a, all, NULL), FERRY_OK);
     ferry_dlist_destroy(all);
     ferry_agent_destroy(a);
@@ -119,7 +110,8 @@ static void test_ucx_loopback_write(void)
     for (size_t i = 0; i < LEN; i++)
         ((unsigned char *)src)[i] = (unsigned char)(i * 7 + 3);
     memset(dst, 0, LEN);
-    ferry_dlist *s = one((uintptr_t)src, LEN), *d = one((uintptr_t)dst, LEN);
+    ferry_dlist *s = fy_t_range_list((uintptr_t)src, LEN),
+                *d = fy_t_range_list((uintptr_t)dst, LEN);
     FY_REQUIRE(s && d);
     FY_CHECK_EQ(ferry_register(a, s, NULL), FERRY_OK);
     FY_CHECK_EQ(ferry_register(a, d, NULL), FERRY_OK);

@@ -39,14 +39,8 @@ static void fb_config_defaults(fb_config *c)
     };
 }
 
-#define OPT(n, k, h)                                                                               \
-    {                                                                                              \
-#n, k, &c->n, h, 0                                                                         \
-    }
-#define HIDDEN(n, k, h)                                                                            \
-    {                                                                                              \
-#n, k, &c->n, h, FB_OPT_HIDDEN                                                             \
-    }
+#define OPT(n, k, h)    FB_OPT_FIELD(c, n, k, h)
+#define HIDDEN(n, k, h) FB_OPT_HIDDEN_FIELD(c, n, k, h)
 
 void fb_config_parse(fb_config *c, int argc, char **argv)
 {

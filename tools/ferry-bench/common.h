@@ -72,6 +72,17 @@ typedef struct fb_opt {
     unsigned flags;
 } fb_opt;
 
+/* A table entry for the field `n` of the options struct *s: the option is
+ * spelled as the field is named. */
+#define FB_OPT_FIELD(s, n, k, h)                                                                   \
+    {                                                                                              \
+#n, k, &(s)->n, h, 0                                                                       \
+    }
+#define FB_OPT_HIDDEN_FIELD(s, n, k, h)                                                            \
+    {                                                                                              \
+#n, k, &(s)->n, h, FB_OPT_HIDDEN                                                           \
+    }
+
 bool fb_parse_size(const char *s, uint64_t *out);
 bool fb_parse_uint(const char *s, uint64_t *out);
 /* Parses argv against a table terminated by a {NULL} entry; `-x`, `--x`,
