@@ -17,14 +17,25 @@ A mode makes both sides pick the same UCX transports and memory path:
 
 Usage: bench/ucx_vs_perftest.py BUILD_DIR [--modes peer,dual-alloc,tcp]
                                 [--sizes 4K,64K,1M,16M] [--batches 1,64] [--iters N]
-                                [--repeat N] [--step_mib MIB]
+                                [--repeat N] [--stat best|median] [--step_mib MIB]
+                                [--same_max_mib MIB]
 
 --repeat N runs each pair N times, alternating ferry and ucx_perftest, and
-keeps the best of each (on a shared VM the noise is one-sided: slower).
+keeps the best of each (on a shared VM the noise is one-sided: slower), or
+with --stat median the median of each.
+
+Two more anchors per row, because a batch of distinct blocks is not the
+same work as ucx_perftest repeating one hot buffer: ucx_perftest moving one
+message of block x batch bytes (the same bytes per request, the same
+working set; rows up to --same_max_mib), and a one-thread memcpy of
+block x batch bytes in this process (what one core copies at all; rows of
+1 MiB and more, where a Python call's own cost does not show).
 """
 import argparse
+import ctypes
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,6 +114,29 @@ def perftest(mode, test, size, iters, warmup, port):
         server.wait()
 
 
+def memcpy_gbps(nbytes, step_bytes, repeat, pick):
+    """One thread's memmove of nbytes between two touched buffers, repeat
+    times, reduced by pick."""
+    src, dst = ctypes.create_string_buffer(nbytes), ctypes.create_string_buffer(nbytes)
+    ctypes.memmove(dst, src, nbytes)
+    reps = max(4, step_bytes // nbytes)
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            ctypes.memmove(dst, src, nbytes)
+        runs.append(nbytes * reps / (time.perf_counter() - t0) / 1e9)
+    return pick(runs)
+
+
+def fmt_runs(values):
+    return " ".join(f"{v:.2f}" for v in values)
+
+
+def cell(value, ferry):
+    return ("—", "—") if value is None else (f"{value:.3f}", f"{ferry / value:.2f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
@@ -112,37 +146,58 @@ def main():
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--step_mib", type=int, default=256)
+    ap.add_argument("--stat", choices=("best", "median"), default="best",
+                    help="how --repeat runs reduce to one figure (latency: lowest or median)")
+    ap.add_argument("--same_max_mib", type=int, default=64,
+                    help="largest block x batch message for the same-bytes anchor")
     a = ap.parse_args()
     modes = a.modes.split(",")
     for m in modes:
         if m not in MODES:
             ap.error(f"unknown mode {m}: one of {', '.join(MODES)}")
+    pick = max if a.stat == "best" else statistics.median
+    pick_lat = min if a.stat == "best" else statistics.median
     port = 13400
-    print("| mode | op | block | batch | ferry GB/s | ucx_perftest GB/s | ratio |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| mode | op | block | batch | ferry GB/s | ucx_perftest, same block | ratio "
+          "| ucx_perftest, one block x batch message | ratio | memcpy of block x batch | ratio |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    step = a.step_mib << 20
     for mode in modes:
         for op, test in (("WRITE", "ucp_put_bw"), ("READ", "ucp_get")):
             for size in map(parse_size, a.sizes.split(",")):
                 for batch in map(int, a.batches.split(",")):
-                    iters, warm = iterations(size, batch, a.iters, a.step_mib << 20)
-                    fbw = pbw = 0.0
+                    iters, warm = iterations(size, batch, a.iters, step)
+                    whole = size * batch
+                    same = batch > 1 and whole <= a.same_max_mib << 20
+                    fbws, pbws, wbws = [], [], []
                     for _ in range(a.repeat):
-                        f = ferry_bench(a.build, mode, op, size, batch, iters, warm)
+                        fbws.append(ferry_bench(a.build, mode, op, size, batch, iters,
+                                                warm)["bandwidth_gbps"])
                         port += 1
-                        p = perftest(mode, test, size, iters * batch, warm * batch, port)
-                        fbw, pbw = max(fbw, f["bandwidth_gbps"]), max(pbw, p["bw_gbps"])
-                    print(f"| {mode} | {op} | {size} | {batch} | {fbw:.3f} | "
-                          f"{pbw:.3f} | {fbw / pbw:.2f} |", flush=True)
+                        pbws.append(perftest(mode, test, size, iters * batch, warm * batch,
+                                             port)["bw_gbps"])
+                        if same:
+                            port += 1
+                            wbws.append(perftest(mode, test, whole, iters, warm, port)["bw_gbps"])
+                    fbw, pbw, wbw = (pick(v) if v else 0.0 for v in (fbws, pbws, wbws))
+                    print(f"{mode} {op} {size}x{batch}: ferry {fmt_runs(fbws)}; "
+                          f"ucx_perftest {fmt_runs(pbws)}", file=sys.stderr, flush=True)
+                    whole_bw = wbw if same else (pbw if batch == 1 else None)
+                    # Below 1 MiB a Python call's own cost would show in the copy.
+                    mbw = memcpy_gbps(whole, step, a.repeat, pick) if whole >= 1 << 20 else None
+                    cells = [c for v in (pbw, whole_bw, mbw) for c in cell(v, fbw)]
+                    print(f"| {mode} | {op} | {size} | {batch} | {fbw:.3f} | " + " | ".join(cells)
+                          + " |", flush=True)
     print()
     print("| mode | 8 B WRITE latency, ferry (us) | ucp_put_lat (us) | difference (us) |")
     print("| --- | ---: | ---: | ---: |")
     for mode in modes:
-        flat = plat = float("inf")
+        flats, plats = [], []
         for _ in range(a.repeat):
-            f = ferry_bench(a.build, mode, "WRITE", 8, 1, 2000, 200)
+            flats.append(ferry_bench(a.build, mode, "WRITE", 8, 1, 2000, 200)["avg_latency_us"])
             port += 1
-            p = perftest(mode, "ucp_put_lat", 8, 2000, 200, port)
-            flat, plat = min(flat, f["avg_latency_us"]), min(plat, p["lat_us"])
+            plats.append(perftest(mode, "ucp_put_lat", 8, 2000, 200, port)["lat_us"])
+        flat, plat = pick_lat(flats), pick_lat(plats)
         print(f"| {mode} | {flat:.2f} | {plat:.2f} | {flat - plat:+.2f} |", flush=True)
 
 
