@@ -18,7 +18,7 @@ A mode makes both sides pick the same UCX transports and memory path:
 Usage: bench/ucx_vs_perftest.py BUILD_DIR [--modes peer,dual-alloc,tcp]
                                 [--sizes 4K,64K,1M,16M] [--batches 1,64] [--iters N]
                                 [--repeat N] [--stat best|median] [--step_mib MIB]
-                                [--same_max_mib MIB]
+                                [--same_max_mib MIB] [--port P]
 
 --repeat N runs each pair N times, alternating ferry and ucx_perftest, and
 keeps the best of each (on a shared VM the noise is one-sided: slower), or
@@ -107,6 +107,9 @@ def perftest(mode, test, size, iters, warmup, port):
         # avg bw, overall bw (MB/s), avg rate, overall rate.
         rows = [l.split() for l in client.stdout.splitlines() if l.split()[:1]
                 and l.split()[0].isdigit()]
+        if client.returncode != 0 or not rows:
+            tail = " ".join(client.stderr.strip().splitlines()[-2:])
+            sys.exit(f"ucx_perftest -t {test} -s {size} -p {port}: no result ({tail})")
         fields = rows[-1]
         return {"lat_us": float(fields[2]), "bw_gbps": float(fields[5]) * (1 << 20) / 1e9}
     finally:
@@ -146,6 +149,8 @@ def main():
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--step_mib", type=int, default=256)
+    ap.add_argument("--port", type=int, default=13400,
+                    help="first TCP port for ucx_perftest (one more per run)")
     ap.add_argument("--stat", choices=("best", "median"), default="best",
                     help="how --repeat runs reduce to one figure (latency: lowest or median)")
     ap.add_argument("--same_max_mib", type=int, default=64,
@@ -157,7 +162,7 @@ def main():
             ap.error(f"unknown mode {m}: one of {', '.join(MODES)}")
     pick = max if a.stat == "best" else statistics.median
     pick_lat = min if a.stat == "best" else statistics.median
-    port = 13400
+    port = a.port
     print("| mode | op | block | batch | ferry GB/s | ucx_perftest, same block | ratio "
           "| ucx_perftest, one block x batch message | ratio | memcpy of block x batch | ratio |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

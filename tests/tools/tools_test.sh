@@ -380,6 +380,37 @@ case_vram_sweep_script() {
     has "$TMP/err" "build ferry first"
 }
 
+# bench/ucx_vs_perftest.py on one tiny size: every row and anchor present,
+# ratios are numbers, each run listed on stderr; a bad mode is refused.
+case_ucx_perftest_script() {
+    need_ucx
+    command -v ucx_perftest >/dev/null || { echo "SKIP: no ucx_perftest (ucx-utils)"; exit 77; }
+    local script=${FERRY_UCX_VS_PERFTEST:?} port=$((20000 + RANDOM % 30000))
+    run 0 python3 "$script" "${FERRY_BUILD_ROOT:?}" --modes dual-alloc --sizes 4K \
+        --batches 1,2 --iters 20 --step_mib 1 --repeat 2 --stat median --port "$port"
+    for row in "| dual-alloc | WRITE | 4096 | 1 |" "| dual-alloc | WRITE | 4096 | 2 |" \
+        "| dual-alloc | READ | 4096 | 1 |" "| dual-alloc | READ | 4096 | 2 |"; do
+        has "$TMP/out" "$row"
+    done
+    python3 - "$TMP/out" <<'PY' || fail "table cells in $TMP/out"
+import sys
+rows = [l.strip("|\n").split("|") for l in open(sys.argv[1]) if l.startswith("| dual-alloc")]
+assert len(rows) == 5, rows
+for r in rows[:4]:
+    cells = [c.strip() for c in r]
+    assert len(cells) == 11, cells
+    for c in cells[4:9]:
+        assert float(c) > 0, cells  # ferry, both ucx_perftest anchors, their ratios
+    assert cells[9:] == ["—", "—"], cells  # no memcpy anchor below 1 MiB
+lat = [c.strip() for c in rows[4]]
+assert float(lat[1]) > 0 and float(lat[2]) > 0, lat
+PY
+    [ "$(grep -c '^dual-alloc .* ferry .*; ucx_perftest ' "$TMP/err")" -eq 4 ] ||
+        fail "want 4 raw-run lines on stderr"
+    run 2 python3 "$script" "$FERRY_BUILD_ROOT" --modes nosuch
+    has "$TMP/err" "unknown mode nosuch"
+}
+
 # The real driver, where there is one (a GPU host): skipped here.
 case_vram_real() {
     unset FERRY_CUDA_LIB
