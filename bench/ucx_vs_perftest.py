@@ -3,8 +3,12 @@
 
 For each mode, block size and batch size: ferry-bench (two processes,
 pairwise, READ and WRITE) and ucx_perftest (ucp_put_bw for WRITE, ucp_get
-for READ) one after the other; then the small-message latency of a ferry
-WRITE of 8 B against ucp_put_lat. Prints markdown tables with ratios.
+for READ) one after the other; then the small-message latency: 8 B WRITEs
+taking turns between two processes (tools/ferry-pingpong), half a round
+trip, against ucp_put_lat, which measures UCX the same way; beside it the
+time from a ferry-bench WRITE's post to its completion (which includes the
+backend's flush, a full round trip on TCP). Prints markdown tables with
+ratios.
 
 A mode makes both sides pick the same UCX transports and memory path:
   peer        ferry's default (error_handling=peer, malloc'd buffers) against
@@ -49,11 +53,13 @@ def parse_size(text):
     return int(text[:-1]) * SIZES[text[-1]] if text[-1] in SIZES else int(text)
 
 
-# mode: (UCX_TLS or None, ferry-bench extra args, ucx_perftest extra args)
+# mode: (UCX_TLS or None, ferry-bench extra args, ucx_perftest extra args,
+#        ferry-pingpong extra args)
+DUAL_ALLOC = ["--backend_params", "error_handling=dual", "--mem_alloc"]
 MODES = {
-    "peer": (None, [], ["-e"]),
-    "dual-alloc": (None, ["--backend_params", "error_handling=dual", "--mem_alloc"], []),
-    "tcp": ("tcp", [], ["-e"]),
+    "peer": (None, [], ["-e"], []),
+    "dual-alloc": (None, DUAL_ALLOC, [], DUAL_ALLOC),
+    "tcp": ("tcp", [], ["-e"], []),
 }
 
 
@@ -89,6 +95,19 @@ def ferry_bench(build, mode, op, size, batch, iters, warmup):
     return rows[-1]
 
 
+def ferry_pingpong(build, mode, size, iters):
+    """ferry-pingpong (two processes taking turns to WRITE, as ucp_put_lat
+    does): its JSON result, one-way figures in us."""
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
+        cmd = [os.path.join(build, "tools", "ferry-pingpong"), "--backend", "UCX",
+               "--block_size", str(size), "--num_iter", str(iters),
+               "--warmup_iter", str(max(1, iters // 10)), "--json", out.name] + MODES[mode][3]
+        env = env_for(mode)
+        env.setdefault("FERRY_PLUGIN_DIR", os.path.join(build, "plugins"))
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, timeout=600)
+        return json.loads(open(out.name).read().strip().splitlines()[-1])
+
+
 def perftest(mode, test, size, iters, warmup, port):
     """Runs server and client of one ucx_perftest; returns its final line's numbers."""
     env = env_for(mode)
@@ -111,7 +130,7 @@ def perftest(mode, test, size, iters, warmup, port):
             tail = " ".join(client.stderr.strip().splitlines()[-2:])
             sys.exit(f"ucx_perftest -t {test} -s {size} -p {port}: no result ({tail})")
         fields = rows[-1]
-        return {"lat_us": float(fields[2]), "bw_gbps": float(fields[5]) * (1 << 20) / 1e9}
+        return {"lat_us": float(fields[2]), "lat_p50_us": float(fields[1]), "bw_gbps": float(fields[5]) * (1 << 20) / 1e9}
     finally:
         server.kill()
         server.wait()
@@ -149,6 +168,8 @@ def main():
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--step_mib", type=int, default=256)
+    ap.add_argument("--lat_iters", type=int, default=10000,
+                    help="round trips of each latency run (ferry-pingpong, ucp_put_lat)")
     ap.add_argument("--port", type=int, default=13400,
                     help="first TCP port for ucx_perftest (one more per run)")
     ap.add_argument("--stat", choices=("best", "median"), default="best",
@@ -194,17 +215,22 @@ def main():
                     print(f"| {mode} | {op} | {size} | {batch} | {fbw:.3f} | " + " | ".join(cells)
                           + " |", flush=True)
     print()
-    print("| mode | 8 B WRITE latency, ferry (us) | ucp_put_lat (us) | difference (us) |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| mode | ferry one way, median (us) | ucp_put_lat p50 (us) | difference "
+          "| ferry one way, avg | ucp_put_lat avg | difference | ferry WRITE post to completion |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for mode in modes:
-        flats, plats = [], []
+        pings, plats, comps = [], [], []
         for _ in range(a.repeat):
-            flats.append(ferry_bench(a.build, mode, "WRITE", 8, 1, 2000, 200)["avg_latency_us"])
+            pings.append(ferry_pingpong(a.build, mode, 8, a.lat_iters))
             port += 1
-            plats.append(perftest(mode, "ucp_put_lat", 8, 2000, 200, port)["lat_us"])
-        flat, plat = pick_lat(flats), pick_lat(plats)
-        print(f"| {mode} | {flat:.2f} | {plat:.2f} | {flat - plat:+.2f} |", flush=True)
-
+            plats.append(perftest(mode, "ucp_put_lat", 8, a.lat_iters, a.lat_iters // 10, port))
+            comps.append(ferry_bench(a.build, mode, "WRITE", 8, 1, 2000, 200)["avg_latency_us"])
+        fmed = pick_lat([r["one_way_median_us"] for r in pings])
+        favg = pick_lat([r["one_way_avg_us"] for r in pings])
+        pmed = pick_lat([r["lat_p50_us"] for r in plats])
+        pavg = pick_lat([r["lat_us"] for r in plats])
+        print(f"| {mode} | {fmed:.2f} | {pmed:.2f} | {fmed - pmed:+.2f} | {favg:.2f} | "
+              f"{pavg:.2f} | {favg - pavg:+.2f} | {pick_lat(comps):.2f} |", flush=True)
 
 if __name__ == "__main__":
     sys.exit(main())

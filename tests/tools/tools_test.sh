@@ -380,6 +380,57 @@ case_vram_sweep_script() {
     has "$TMP/err" "build ferry first"
 }
 
+# ferry-pingpong between two processes: a JSON result with sane figures,
+# both UCX modes, bad options refused, and a pong killed mid-run ends the
+# run with the request's error (not a hang).
+case_pingpong_ucx() {
+    need_ucx
+    local pp=${FERRY_PINGPONG:?}
+    run 0 "$pp" --num_iter 300 --warmup_iter 30 --json "$TMP/pp.jsonl"
+    has "$TMP/out" "ferry-pingpong: UCX, 8 B, 300 round trips: one way median"
+    run 0 "$pp" --backend_params error_handling=dual --mem_alloc --block_size 4K \
+        --num_iter 300 --json "$TMP/pp.jsonl"
+    python3 - "$TMP/pp.jsonl" <<'PY' || fail "JSON rows in $TMP/pp.jsonl"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+assert [(r["block_size"], r["mem_alloc"]) for r in rows] == [(8, False), (4096, True)], rows
+for r in rows:
+    assert r["backend"] == "UCX" and r["iterations"] == 300, r
+    assert 0 < r["one_way_median_us"] <= r["one_way_p99_us"], r
+    assert r["one_way_avg_us"] > 0, r
+PY
+    run 2 "$pp" --block_size 12
+    has "$TMP/err" "--block_size 12: want 8..1M, a multiple of 8"
+    run 2 "$pp" --num_iter 0
+    run 2 "$pp" --backend NOSUCH
+    pp_kill_pong "$pp"
+    pp_kill_pong "$pp" --backend_params error_handling=dual --mem_alloc
+}
+
+# pp_kill_pong PINGPONG ARGS...: kill -9 of the pong process during a long
+# run; ping must exit 1 with a clear error within seconds.
+pp_kill_pong() {
+    local pp=$1 ping pong="" rc=0
+    shift
+    echo "+ $pp $* --num_iter 100000000, pong killed after 1 s"
+    "$pp" "$@" --num_iter 100000000 >"$TMP/out" 2>"$TMP/err" &
+    ping=$!
+    for _ in $(seq 100); do
+        pong=$(pgrep -P "$ping" | head -1)
+        [ -n "$pong" ] && break
+        sleep 0.1
+    done
+    [ -n "$pong" ] || { kill "$ping"; fail "no pong process"; }
+    sleep 1
+    kill -9 "$pong"
+    local t0=$SECONDS
+    wait "$ping" || rc=$?
+    [ "$rc" -eq 1 ] || fail "ping exited $rc after the pong was killed, wanted 1"
+    [ $((SECONDS - t0)) -le 30 ] || fail "ping took $((SECONDS - t0)) s to notice"
+    grep -qE "fp-pong.*(disconnect|went away|did not answer)" "$TMP/err" ||
+        fail "no clear error after the pong died"
+}
+
 # bench/ucx_vs_perftest.py on one tiny size: every row and anchor present,
 # ratios are numbers, each run listed on stderr; a bad mode is refused.
 case_ucx_perftest_script() {
@@ -387,7 +438,8 @@ case_ucx_perftest_script() {
     command -v ucx_perftest >/dev/null || { echo "SKIP: no ucx_perftest (ucx-utils)"; exit 77; }
     local script=${FERRY_UCX_VS_PERFTEST:?} port=$((20000 + RANDOM % 30000))
     run 0 python3 "$script" "${FERRY_BUILD_ROOT:?}" --modes dual-alloc --sizes 4K \
-        --batches 1,2 --iters 20 --step_mib 1 --repeat 2 --stat median --port "$port"
+        --batches 1,2 --iters 20 --step_mib 1 --repeat 2 --stat median --port "$port" \
+        --lat_iters 300
     for row in "| dual-alloc | WRITE | 4096 | 1 |" "| dual-alloc | WRITE | 4096 | 2 |" \
         "| dual-alloc | READ | 4096 | 1 |" "| dual-alloc | READ | 4096 | 2 |"; do
         has "$TMP/out" "$row"
@@ -403,7 +455,8 @@ for r in rows[:4]:
         assert float(c) > 0, cells  # ferry, both ucx_perftest anchors, their ratios
     assert cells[9:] == ["—", "—"], cells  # no memcpy anchor below 1 MiB
 lat = [c.strip() for c in rows[4]]
-assert float(lat[1]) > 0 and float(lat[2]) > 0, lat
+assert len(lat) == 8, lat
+assert all(float(c) > 0 for c in lat[1:3] + lat[4:6] + lat[7:]), lat
 PY
     [ "$(grep -c '^dual-alloc .* ferry .*; ucx_perftest ' "$TMP/err")" -eq 4 ] ||
         fail "want 4 raw-run lines on stderr"
