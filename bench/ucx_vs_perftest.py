@@ -5,10 +5,11 @@ For each mode, block size and batch size: ferry-bench (two processes,
 pairwise, READ and WRITE) and ucx_perftest (ucp_put_bw for WRITE, ucp_get
 for READ) one after the other; then the small-message latency: 8 B WRITEs
 taking turns between two processes (tools/ferry-pingpong), half a round
-trip, against ucp_put_lat, which measures UCX the same way; beside it the
-time from a ferry-bench WRITE's post to its completion (which includes the
-backend's flush, a full round trip on TCP). Prints markdown tables with
-ratios.
+trip (medians), against the same ping-pong on bare UCP
+(tools/ferry-ucx-anchor) with a flush after each put, as ferry's
+completion needs, and without, and against ucp_put_lat, which measures UCX
+the way the latter does; beside them the time from a ferry-bench WRITE's
+post to its completion. Prints markdown tables with ratios.
 
 A mode makes both sides pick the same UCX transports and memory path:
   peer        ferry's default (error_handling=peer, malloc'd buffers) against
@@ -54,12 +55,12 @@ def parse_size(text):
 
 
 # mode: (UCX_TLS or None, ferry-bench extra args, ucx_perftest extra args,
-#        ferry-pingpong extra args)
+#        ferry-pingpong extra args, ferry-ucx-anchor extra args)
 DUAL_ALLOC = ["--backend_params", "error_handling=dual", "--mem_alloc"]
 MODES = {
-    "peer": (None, [], ["-e"], []),
-    "dual-alloc": (None, DUAL_ALLOC, [], DUAL_ALLOC),
-    "tcp": ("tcp", [], ["-e"], []),
+    "peer": (None, [], ["-e"], [], ["--peer_errors"]),
+    "dual-alloc": (None, DUAL_ALLOC, [], DUAL_ALLOC, ["--mem_alloc"]),
+    "tcp": ("tcp", [], ["-e"], [], ["--peer_errors"]),
 }
 
 
@@ -105,6 +106,18 @@ def ferry_pingpong(build, mode, size, iters):
         env = env_for(mode)
         env.setdefault("FERRY_PLUGIN_DIR", os.path.join(build, "plugins"))
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, timeout=600)
+        return json.loads(open(out.name).read().strip().splitlines()[-1])
+
+
+def ucx_anchor(build, mode, flush, iters):
+    """tools/ferry-ucx-anchor: the same ping-pong on bare UCP, the put
+    followed by a flush (what ferry's completion costs UCX) or not (what
+    ucp_put_lat does). Its JSON result."""
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
+        cmd = [os.path.join(build, "tools", "ferry-ucx-anchor"), "--block_size", "8",
+               "--num_iter", str(iters), "--warmup_iter", str(max(1, iters // 10)),
+               "--json", out.name, "--flush" if flush else "--noflush"] + MODES[mode][4]
+        subprocess.run(cmd, env=env_for(mode), check=True, stdout=subprocess.DEVNULL, timeout=600)
         return json.loads(open(out.name).read().strip().splitlines()[-1])
 
 
@@ -215,22 +228,25 @@ def main():
                     print(f"| {mode} | {op} | {size} | {batch} | {fbw:.3f} | " + " | ".join(cells)
                           + " |", flush=True)
     print()
-    print("| mode | ferry one way, median (us) | ucp_put_lat p50 (us) | difference "
-          "| ferry one way, avg | ucp_put_lat avg | difference | ferry WRITE post to completion |")
+    print("| mode | ferry one way (us) | bare UCX put + flush (us) | ferry over it "
+          "| bare UCX put (us) | ucp_put_lat (us) | ferry over it "
+          "| ferry WRITE post to completion (us) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for mode in modes:
-        pings, plats, comps = [], [], []
+        runs = {k: [] for k in ("ferry", "flush", "put", "lat", "comp")}
         for _ in range(a.repeat):
-            pings.append(ferry_pingpong(a.build, mode, 8, a.lat_iters))
+            runs["ferry"].append(ferry_pingpong(a.build, mode, 8, a.lat_iters)["one_way_median_us"])
+            runs["flush"].append(ucx_anchor(a.build, mode, True, a.lat_iters)["one_way_median_us"])
+            runs["put"].append(ucx_anchor(a.build, mode, False, a.lat_iters)["one_way_median_us"])
             port += 1
-            plats.append(perftest(mode, "ucp_put_lat", 8, a.lat_iters, a.lat_iters // 10, port))
-            comps.append(ferry_bench(a.build, mode, "WRITE", 8, 1, 2000, 200)["avg_latency_us"])
-        fmed = pick_lat([r["one_way_median_us"] for r in pings])
-        favg = pick_lat([r["one_way_avg_us"] for r in pings])
-        pmed = pick_lat([r["lat_p50_us"] for r in plats])
-        pavg = pick_lat([r["lat_us"] for r in plats])
-        print(f"| {mode} | {fmed:.2f} | {pmed:.2f} | {fmed - pmed:+.2f} | {favg:.2f} | "
-              f"{pavg:.2f} | {favg - pavg:+.2f} | {pick_lat(comps):.2f} |", flush=True)
+            runs["lat"].append(perftest(mode, "ucp_put_lat", 8, a.lat_iters, a.lat_iters // 10,
+                                        port)["lat_p50_us"])
+            runs["comp"].append(ferry_bench(a.build, mode, "WRITE", 8, 1, 2000, 200)["avg_latency_us"])
+        print(f"{mode} latency: " + "; ".join(f"{k} {fmt_runs(v)}" for k, v in runs.items()),
+              file=sys.stderr, flush=True)
+        f, fl, pu, lat, comp = (pick_lat(runs[k]) for k in ("ferry", "flush", "put", "lat", "comp"))
+        print(f"| {mode} | {f:.2f} | {fl:.2f} | {f - fl:+.2f} | {pu:.2f} | {lat:.2f} | "
+              f"{f - lat:+.2f} | {comp:.2f} |", flush=True)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,9 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ferry-bench/common.h"
-
-#define PP_MAX_BLOCK (1u << 20)
+#include "ferry-bench/pingpong.h"
 
 typedef struct pp_opts {
     const char *backend, *backend_params, *json, *fb_role;
@@ -71,11 +69,7 @@ static void pp_parse(pp_opts *o, int argc, char **argv)
         {NULL, 0, NULL, NULL, 0},
     };
     fb_opts_parse(table, argc, argv);
-    if (o->block_size < 8 || o->block_size > PP_MAX_BLOCK || o->block_size % 8)
-        fb_exit(FB_EXIT_USAGE, "--block_size %" PRIu64 ": want 8..1M, a multiple of 8",
-                o->block_size);
-    if (!o->num_iter)
-        fb_exit(FB_EXIT_USAGE, "--num_iter: want at least 1");
+    fb_pp_check(o->block_size, o->num_iter);
 }
 
 /* ---- one side ---- */
@@ -178,8 +172,9 @@ static void pp_settle(pp_side *s)
         pp_fail(s, "write to %s: %s (%s)", s->peer, ferry_strerror(rc), ferry_xfer_error(s->x));
 }
 
-static void pp_send(pp_side *s, uint64_t seq)
+static void pp_send(void *side, uint64_t seq)
 {
+    pp_side *s = side;
     pp_settle(s);
     *pp_outbox_seq(s) = seq;
     ferry_status rc = ferry_xfer_post(s->x);
@@ -201,15 +196,18 @@ static void pp_check_peer(pp_side *s, uint64_t seq, double deadline)
 
 /* Spins until the peer's turn seq has landed in our inbox; a failed
  * request of ours, a peer found dead or the deadline ends the run. */
-static void pp_await(pp_side *s, uint64_t seq)
+static void pp_await(void *side, uint64_t seq)
 {
+    pp_side *s = side;
     double deadline = fb_now_us() + FB_TIMEOUT_S * 1e6;
     for (unsigned n = 0; *pp_inbox_seq(s) != seq; n++) {
         ferry_agent_progress(s->agent);
+        if ((n & 255) != 255)
+            continue; /* one progress call a look, as ucp_put_lat's loop */
         ferry_status rc = ferry_xfer_status(s->x);
         if (rc < 0 && rc != FERRY_ERR_NOT_POSTED)
             pp_fail(s, "waiting for %s's turn %" PRIu64 ": %s (%s)", s->peer, seq,
-                   ferry_strerror(rc), ferry_xfer_error(s->x));
+                    ferry_strerror(rc), ferry_xfer_error(s->x));
         if ((n & 4095) == 4095)
             pp_check_peer(s, seq, deadline);
     }
@@ -221,51 +219,33 @@ static void pp_close(pp_side *s)
     pp_teardown(s);
 }
 
-/* ---- pong ---- */
+static const fb_pp_ops pp_ops = {.send = pp_send, .await = pp_await};
+
+/* ---- the two processes ---- */
 
 static int pp_pong_main(const pp_opts *o)
 {
-    char kind[16];
-    unsigned id;
     int in, out;
-    fb_role_tag = "pong";
-    if (!fb_role_parse(o->fb_role, kind, sizeof(kind), &id, &in, &out))
-        fb_exit(FB_EXIT_USAGE, "bad --fb_role");
+    fb_pp_pong_pipes(o->fb_role, &in, &out);
     pp_side s = {.o = o, .name = "fp-pong", .peer = "fp-ping"};
     pp_open(&s);
     pp_hello ping = pp_greet(&s, out, in);
     pp_link(&s, &ping);
-    for (uint64_t seq = 1; seq <= o->warmup_iter + o->num_iter; seq++) {
-        pp_await(&s, seq);
-        pp_send(&s, seq);
-    }
+    fb_pp_pong(&pp_ops, &s, o->warmup_iter + o->num_iter);
     uint32_t len;
     free(fb_msg_recv(in, PP_MSG_BYE, &len)); /* ping saw our last answer */
     pp_close(&s);
     return FB_EXIT_OK;
 }
 
-/* ---- ping ---- */
-
 static void pp_report(const pp_opts *o, fb_samples *half)
 {
-    double avg = fb_avg(half), p99 = fb_p99(half); /* sorts */
-    double median = half->v[half->n / 2];
-    printf("ferry-pingpong: %s%s%s, %" PRIu64 " B, %zu round trips: one way median %.3f us, "
-           "avg %.3f us, p99 %.3f us\n",
-           o->backend, o->backend_params ? " " : "", o->backend_params ? o->backend_params : "",
-           o->block_size, half->n, median, avg, p99);
-    if (!o->json)
-        return;
-    FILE *f = fopen(o->json, "a");
-    if (!f)
-        fb_die("cannot open --json %s", o->json);
-    fprintf(f,
-            "{\"backend\": \"%s\", \"block_size\": %" PRIu64 ", \"iterations\": %zu, "
-            "\"one_way_median_us\": %.3f, \"one_way_avg_us\": %.3f, \"one_way_p99_us\": %.3f, "
-            "\"mem_alloc\": %s}\n",
-            o->backend, o->block_size, half->n, median, avg, p99, o->mem_alloc ? "true" : "false");
-    fclose(f);
+    char what[256], extra[128];
+    snprintf(what, sizeof(what), "%s%s%s", o->backend, o->backend_params ? " " : "",
+             o->backend_params ? o->backend_params : "");
+    snprintf(extra, sizeof(extra), "\"backend\": \"%s\", \"mem_alloc\": %s", o->backend,
+             o->mem_alloc ? "true" : "false");
+    fb_pp_report(what, o->block_size, half, o->json, extra);
 }
 
 static int pp_ping_main(const pp_opts *o, int argc, char **argv)
@@ -276,13 +256,7 @@ static int pp_ping_main(const pp_opts *o, int argc, char **argv)
     pp_hello pong = pp_greet(&s, ch.to, ch.from);
     pp_link(&s, &pong);
     fb_samples half = {0};
-    for (uint64_t seq = 1; seq <= o->warmup_iter + o->num_iter; seq++) {
-        double t0 = fb_now_us();
-        pp_send(&s, seq);
-        pp_await(&s, seq);
-        if (seq > o->warmup_iter)
-            fb_samples_add(&half, (fb_now_us() - t0) / 2);
-    }
+    fb_pp_ping(&pp_ops, &s, o->warmup_iter, o->num_iter, &half);
     fb_msg_send(ch.to, PP_MSG_BYE, NULL, 0);
     pp_close(&s);
     pp_report(o, &half);

@@ -431,6 +431,28 @@ pp_kill_pong() {
         fail "no clear error after the pong died"
 }
 
+# ferry-ucx-anchor (the bare UCX ping-pong): with and without a flush a
+# turn, both memory kinds, JSON checked, bad options refused.
+case_ucx_anchor() {
+    need_ucx
+    local ua=${FERRY_BUILD_ROOT:?}/tools/ferry-ucx-anchor
+    run 0 "$ua" --num_iter 300 --warmup_iter 30 --json "$TMP/ua.jsonl"
+    has "$TMP/out" "ferry-ucx-anchor: UCX put + flush, 8 B, 300 round trips: one way median"
+    run 0 "$ua" --noflush --mem_alloc --peer_errors --block_size 64 --num_iter 300 \
+        --json "$TMP/ua.jsonl"
+    has "$TMP/out" "ferry-ucx-anchor: UCX put, 64 B, 300 round trips"
+    python3 - "$TMP/ua.jsonl" <<'PY' || fail "JSON rows in $TMP/ua.jsonl"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+assert [(r["anchor"], r["block_size"], r["mem_alloc"], r["peer_errors"]) for r in rows] == \
+    [("ucp_put+flush", 8, False, False), ("ucp_put", 64, True, True)], rows
+for r in rows:
+    assert r["iterations"] == 300 and 0 < r["one_way_median_us"] <= r["one_way_p99_us"], r
+PY
+    run 2 "$ua" --block_size 4
+    has "$TMP/err" "--block_size 4: want 8..1M, a multiple of 8"
+}
+
 # bench/ucx_vs_perftest.py on one tiny size: every row and anchor present,
 # ratios are numbers, each run listed on stderr; a bad mode is refused.
 case_ucx_perftest_script() {
@@ -460,6 +482,7 @@ assert all(float(c) > 0 for c in lat[1:3] + lat[4:6] + lat[7:]), lat
 PY
     [ "$(grep -c '^dual-alloc .* ferry .*; ucx_perftest ' "$TMP/err")" -eq 4 ] ||
         fail "want 4 raw-run lines on stderr"
+    has "$TMP/err" "dual-alloc latency: ferry "
     run 2 python3 "$script" "$FERRY_BUILD_ROOT" --modes nosuch
     has "$TMP/err" "unknown mode nosuch"
 }
