@@ -82,43 +82,46 @@ def iterations(size, batch, base, step_bytes):
     return per_step, max(2, per_step // 10)
 
 
-def ferry_bench(build, mode, op, size, batch, iters, warmup):
+def last_json_row(cmd, env):
+    """Runs a tool with --json FILE added; returns the last row it wrote."""
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
-        cmd = [os.path.join(build, "tools", "ferry-bench"), "--backend", "UCX",
-               "--op_type", op, "--start_block_size", str(size), "--max_block_size", str(size),
-               "--start_batch_size", str(batch), "--max_batch_size", str(batch),
-               "--num_iter", str(iters), "--warmup_iter", str(warmup),
-               "--large_blk_iter_ftr", "1", "--json", out.name] + MODES[mode][1]
-        env = env_for(mode)
-        env.setdefault("FERRY_PLUGIN_DIR", os.path.join(build, "plugins"))
-        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, timeout=600)
-        rows = [json.loads(line) for line in open(out.name) if line.strip()]
-    return rows[-1]
+        subprocess.run(cmd + ["--json", out.name], env=env, check=True,
+                       stdout=subprocess.DEVNULL, timeout=600)
+        return json.loads(open(out.name).read().strip().splitlines()[-1])
+
+
+def ferry_env(build, mode):
+    env = env_for(mode)
+    env.setdefault("FERRY_PLUGIN_DIR", os.path.join(build, "plugins"))
+    return env
+
+
+def ferry_bench(build, mode, op, size, batch, iters, warmup):
+    cmd = [os.path.join(build, "tools", "ferry-bench"), "--backend", "UCX",
+           "--op_type", op, "--start_block_size", str(size), "--max_block_size", str(size),
+           "--start_batch_size", str(batch), "--max_batch_size", str(batch),
+           "--num_iter", str(iters), "--warmup_iter", str(warmup),
+           "--large_blk_iter_ftr", "1"] + MODES[mode][1]
+    return last_json_row(cmd, ferry_env(build, mode))
 
 
 def ferry_pingpong(build, mode, size, iters):
     """ferry-pingpong (two processes taking turns to WRITE, as ucp_put_lat
     does): its JSON result, one-way figures in us."""
-    with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
-        cmd = [os.path.join(build, "tools", "ferry-pingpong"), "--backend", "UCX",
-               "--block_size", str(size), "--num_iter", str(iters),
-               "--warmup_iter", str(max(1, iters // 10)), "--json", out.name] + MODES[mode][3]
-        env = env_for(mode)
-        env.setdefault("FERRY_PLUGIN_DIR", os.path.join(build, "plugins"))
-        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, timeout=600)
-        return json.loads(open(out.name).read().strip().splitlines()[-1])
+    cmd = [os.path.join(build, "tools", "ferry-pingpong"), "--backend", "UCX",
+           "--block_size", str(size), "--num_iter", str(iters),
+           "--warmup_iter", str(max(1, iters // 10))] + MODES[mode][3]
+    return last_json_row(cmd, ferry_env(build, mode))
 
 
 def ucx_anchor(build, mode, flush, iters):
     """tools/ferry-ucx-anchor: the same ping-pong on bare UCP, the put
     followed by a flush (what ferry's completion costs UCX) or not (what
     ucp_put_lat does). Its JSON result."""
-    with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
-        cmd = [os.path.join(build, "tools", "ferry-ucx-anchor"), "--block_size", "8",
-               "--num_iter", str(iters), "--warmup_iter", str(max(1, iters // 10)),
-               "--json", out.name, "--flush" if flush else "--noflush"] + MODES[mode][4]
-        subprocess.run(cmd, env=env_for(mode), check=True, stdout=subprocess.DEVNULL, timeout=600)
-        return json.loads(open(out.name).read().strip().splitlines()[-1])
+    cmd = [os.path.join(build, "tools", "ferry-ucx-anchor"), "--block_size", "8",
+           "--num_iter", str(iters), "--warmup_iter", str(max(1, iters // 10)),
+           "--flush" if flush else "--noflush"] + MODES[mode][4]
+    return last_json_row(cmd, env_for(mode))
 
 
 def perftest(mode, test, size, iters, warmup, port):
@@ -143,7 +146,8 @@ def perftest(mode, test, size, iters, warmup, port):
             tail = " ".join(client.stderr.strip().splitlines()[-2:])
             sys.exit(f"ucx_perftest -t {test} -s {size} -p {port}: no result ({tail})")
         fields = rows[-1]
-        return {"lat_us": float(fields[2]), "lat_p50_us": float(fields[1]), "bw_gbps": float(fields[5]) * (1 << 20) / 1e9}
+        return {"lat_us": float(fields[2]), "lat_p50_us": float(fields[1]),
+                "bw_gbps": float(fields[5]) * (1 << 20) / 1e9}
     finally:
         server.kill()
         server.wait()
@@ -247,6 +251,7 @@ def main():
         f, fl, pu, lat, comp = (pick_lat(runs[k]) for k in ("ferry", "flush", "put", "lat", "comp"))
         print(f"| {mode} | {f:.2f} | {fl:.2f} | {f - fl:+.2f} | {pu:.2f} | {lat:.2f} | "
               f"{f - lat:+.2f} | {comp:.2f} |", flush=True)
+
 
 if __name__ == "__main__":
     sys.exit(main())

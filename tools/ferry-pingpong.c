@@ -23,7 +23,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "ferry-bench/pingpong.h"
 
@@ -74,16 +73,6 @@ static void pp_parse(pp_opts *o, int argc, char **argv)
 
 /* ---- one side ---- */
 
-static volatile uint64_t *pp_inbox_seq(const pp_side *s)
-{
-    return (volatile uint64_t *)(s->mem.ptr + s->o->block_size - 8);
-}
-
-static uint64_t *pp_outbox_seq(const pp_side *s)
-{
-    return (uint64_t *)(s->mem.ptr + 2 * s->o->block_size - 8);
-}
-
 static void pp_open(pp_side *s)
 {
     ferry_backend *be;
@@ -116,10 +105,7 @@ static pp_hello pp_greet(pp_side *s, int to, int from)
 /* Both sides fetch the other's metadata (no send: each loads once). */
 static void pp_link(pp_side *s, const pp_hello *peer)
 {
-    uint32_t ms = (uint32_t)(FB_TIMEOUT_S * 1000);
-    ferry_status rc = ferry_md_fetch_wait(s->agent, s->peer, "127.0.0.1", peer->port, NULL, ms);
-    if (rc != FERRY_OK)
-        fb_die("metadata of %s from 127.0.0.1:%u: %s", s->peer, peer->port, ferry_strerror(rc));
+    fb_peer_fetch(s->agent, s->peer, peer->port);
     fb_ok(ferry_md_connect(s->agent, s->peer, NULL), "connect");
     ferry_dlist *l, *r;
     size_t bs = (size_t)s->o->block_size;
@@ -127,7 +113,7 @@ static void pp_link(pp_side *s, const pp_hello *peer)
     fb_ok(ferry_dlist_create(FERRY_MEM_DRAM, 1, &r), "dlist");
     fb_ok(ferry_dlist_add(l, (uintptr_t)(s->mem.ptr + bs), bs, 0), "dlist add");
     fb_ok(ferry_dlist_add(r, peer->inbox, bs, 0), "dlist add");
-    rc = ferry_xfer_create(s->agent, FERRY_OP_WRITE, l, r, s->peer, NULL, &s->x);
+    ferry_status rc = ferry_xfer_create(s->agent, FERRY_OP_WRITE, l, r, s->peer, NULL, &s->x);
     ferry_dlist_destroy(l);
     ferry_dlist_destroy(r);
     if (rc != FERRY_OK)
@@ -176,7 +162,7 @@ static void pp_send(void *side, uint64_t seq)
 {
     pp_side *s = side;
     pp_settle(s);
-    *pp_outbox_seq(s) = seq;
+    fb_pp_stamp(s->mem.ptr, s->o->block_size, seq);
     ferry_status rc = ferry_xfer_post(s->x);
     if (rc < 0)
         pp_fail(s, "post to %s: %s (%s)", s->peer, ferry_strerror(rc), ferry_xfer_error(s->x));
@@ -200,7 +186,7 @@ static void pp_await(void *side, uint64_t seq)
 {
     pp_side *s = side;
     double deadline = fb_now_us() + FB_TIMEOUT_S * 1e6;
-    for (unsigned n = 0; *pp_inbox_seq(s) != seq; n++) {
+    for (unsigned n = 0; fb_pp_landed(s->mem.ptr, s->o->block_size) != seq; n++) {
         ferry_agent_progress(s->agent);
         if ((n & 255) != 255)
             continue; /* one progress call a look, as ucp_put_lat's loop */

@@ -118,9 +118,8 @@ static uint8_t *ua_greet(ua_side *s, int to, int from, uint32_t *len)
     void *rkey;
     ua_ok(ucp_worker_get_address(s->worker, &addr, &addr_len), "ucp_worker_get_address");
     ua_ok(ucp_rkey_pack(s->ctx, s->memh, &rkey, &rkey_len), "ucp_rkey_pack");
-    ua_hello h = {.inbox = (uintptr_t)s->buf,
-                  .addr_len = (uint32_t)addr_len,
-                  .rkey_len = (uint32_t)rkey_len};
+    ua_hello h = {
+        .inbox = (uintptr_t)s->buf, .addr_len = (uint32_t)addr_len, .rkey_len = (uint32_t)rkey_len};
     size_t total = sizeof(h) + addr_len + rkey_len;
     uint8_t *msg = fb_alloc(total);
     memcpy(msg, &h, sizeof(h));
@@ -197,7 +196,7 @@ static void ua_send(void *side, uint64_t seq)
     ua_side *s = side;
     size_t bs = (size_t)s->o->block_size;
     ua_settle(s);
-    memcpy(s->buf + 2 * bs - 8, &seq, 8);
+    fb_pp_stamp(s->buf, bs, seq);
     ucp_request_param_t p = {.op_attr_mask = 0};
     void *req = ucp_put_nbx(s->ep, s->buf + bs, bs, s->peer_inbox, s->rkey, &p);
     if (UCS_PTR_IS_ERR(req))
@@ -215,9 +214,8 @@ static void ua_send(void *side, uint64_t seq)
 static void ua_await(void *side, uint64_t seq)
 {
     ua_side *s = side;
-    volatile uint64_t *inbox = (volatile uint64_t *)(s->buf + s->o->block_size - 8);
     double deadline = fb_now_us() + FB_TIMEOUT_S * 1e6;
-    for (unsigned n = 0; *inbox != seq; n++) {
+    for (unsigned n = 0; fb_pp_landed(s->buf, s->o->block_size) != seq; n++) {
         ucp_worker_progress(s->worker);
         if ((n & 4095) == 4095 && fb_now_us() > deadline)
             fb_die("%s did not answer turn %" PRIu64 " in %.0f s", s->peer, seq, FB_TIMEOUT_S);

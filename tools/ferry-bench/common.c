@@ -339,13 +339,18 @@ ferry_status fb_xfer_wait(ferry_xfer *x, ferry_status rc)
 
 /* ---- peers: side channel and the end-of-step protocol ---- */
 
-void fb_peer_link(ferry_agent *a, const char *peer, uint16_t port)
+void fb_peer_fetch(ferry_agent *a, const char *peer, uint16_t port)
 {
     uint32_t ms = (uint32_t)(FB_TIMEOUT_S * 1000);
     ferry_status rc = ferry_md_fetch_wait(a, peer, "127.0.0.1", port, NULL, ms);
     if (rc != FERRY_OK)
         fb_die("metadata of %s from 127.0.0.1:%u: %s", peer, port, ferry_strerror(rc));
-    rc = ferry_md_send_local(a, "127.0.0.1", port);
+}
+
+void fb_peer_link(ferry_agent *a, const char *peer, uint16_t port)
+{
+    fb_peer_fetch(a, peer, port);
+    ferry_status rc = ferry_md_send_local(a, "127.0.0.1", port);
     if (rc != FERRY_OK)
         fb_die("sending our metadata to %s: %s", peer, ferry_strerror(rc));
     fb_ok(ferry_md_connect(a, peer, NULL), "connect");

@@ -202,8 +202,11 @@ void *fb_msg_recv(int fd, uint32_t type, uint32_t *len);
 
 /* ---- peers: side channel and end-of-step notifications ---- */
 
-/* Fetches peer's metadata from its listener, sends ours back (so it can
- * notify us) and connects now, so no timed transfer pays for it. */
+/* Fetches peer's metadata from its listener on 127.0.0.1:port (retrying
+ * until it is up, FB_TIMEOUT_S at most); dies when it cannot. */
+void fb_peer_fetch(ferry_agent *a, const char *peer, uint16_t port);
+/* fb_peer_fetch, then sends ours back (so it can notify us) and connects
+ * now, so no timed transfer pays for it. */
 void fb_peer_link(ferry_agent *a, const char *peer, uint16_t port);
 void fb_notif_send(ferry_agent *a, const char *peer, const char *msg);
 /* Tells peer that step k is over and waits for its answer: true when the

@@ -9,8 +9,7 @@
 void fb_pp_check(uint64_t block_size, uint64_t num_iter)
 {
     if (block_size < 8 || block_size > FB_PP_MAX_BLOCK || block_size % 8)
-        fb_exit(FB_EXIT_USAGE, "--block_size %" PRIu64 ": want 8..1M, a multiple of 8",
-                block_size);
+        fb_exit(FB_EXIT_USAGE, "--block_size %" PRIu64 ": want 8..1M, a multiple of 8", block_size);
     if (!num_iter)
         fb_exit(FB_EXIT_USAGE, "--num_iter: want at least 1");
 }
@@ -32,8 +31,7 @@ void fb_pp_pong(const fb_pp_ops *ops, void *side, uint64_t turns)
     }
 }
 
-void fb_pp_ping(const fb_pp_ops *ops, void *side, uint64_t warmup, uint64_t iters,
-                fb_samples *half)
+void fb_pp_ping(const fb_pp_ops *ops, void *side, uint64_t warmup, uint64_t iters, fb_samples *half)
 {
     for (uint64_t seq = 1; seq <= warmup + iters; seq++) {
         double t0 = fb_now_us();

@@ -11,6 +11,21 @@
 
 #define FB_PP_MAX_BLOCK (1u << 20)
 
+/* Each side's buffer: the block the peer writes into (inbox), then the
+ * block it sends from (outbox), block bytes each. */
+
+/* The turn number that last landed in the inbox (read afresh each call). */
+static inline uint64_t fb_pp_landed(const uint8_t *buf, uint64_t block)
+{
+    return *(const volatile uint64_t *)(buf + block - 8);
+}
+
+/* Stamps turn seq into the outbox's last 8 bytes. */
+static inline void fb_pp_stamp(uint8_t *buf, uint64_t block, uint64_t seq)
+{
+    *(uint64_t *)(buf + 2 * block - 8) = seq;
+}
+
 /* What a tool does for one turn; side is its own state. */
 typedef struct fb_pp_ops {
     void (*send)(void *side, uint64_t seq);  /* write turn seq into the peer */
