@@ -48,6 +48,12 @@ static const ferry_param_spec fy_ucx_params[] = {
      "leaves TCP: RMA is emulated); dual: a fast data endpoint that may use shared memory + a "
      "peer-mode control endpoint that detects the death (but a peer killed mid-transfer can "
      "wedge this worker's shared-memory traffic with later peers); none: no detection"},
+    {"am_writes", "auto",
+     "small WRITEs as one active message each (data, notification and one answer) instead of "
+     "puts and a flush: auto: to peers reached only over TCP, where UCX emulates RMA anyway; on: "
+     "to every peer; off: never"},
+    {"am_write_max", "16384",
+     "largest WRITE (total bytes) sent as an active message (0..1048576; 0: none)"},
 };
 
 static const char *fy_param(const ferry_param *params, size_t n, const char *key)
@@ -106,6 +112,21 @@ ferry_status fy_ucx_status(ucs_status_t st)
 
 /* ---- init / fini ---- */
 
+static ferry_status fy_ucx_amw_mode_parse(fy_ucx *u, const char *mode)
+{
+    if (!strcmp(mode, "auto") || !mode[0])
+        u->amw_mode = FY_UCX_AMW_AUTO;
+    else if (!strcmp(mode, "on"))
+        u->amw_mode = FY_UCX_AMW_ON;
+    else if (!strcmp(mode, "off"))
+        u->amw_mode = FY_UCX_AMW_OFF;
+    else {
+        UCX_LOG(u, FERRY_LOG_ERROR, "bad param: am_writes must be auto, on or off");
+        return FERRY_ERR_INVALID_PARAM;
+    }
+    return FERRY_OK;
+}
+
 static ferry_status fy_ucx_errmode_parse(fy_ucx *u, const char *mode)
 {
     if (!strcmp(mode, "dual"))
@@ -125,20 +146,24 @@ static ferry_status fy_ucx_errmode_parse(fy_ucx *u, const char *mode)
 static ferry_status fy_ucx_params_read(fy_ucx *u, const ferry_param *params, size_t n,
                                        unsigned long *keepalive)
 {
-    unsigned long workers, threads, split;
+    unsigned long workers, threads, split, amw_max;
     if (!fy_param_uint(params, n, "keepalive_ms", 1000, 3600000, keepalive) ||
         !fy_param_uint(params, n, "num_workers", 1, FY_UCX_MAX_WORKERS, &workers) ||
         !fy_param_uint(params, n, "num_threads", 0, FY_UCX_MAX_WORKERS - 1, &threads) ||
-        !fy_param_uint(params, n, "split_min", 256, 1ul << 30, &split) || !workers || !split) {
+        !fy_param_uint(params, n, "split_min", 256, 1ul << 30, &split) ||
+        !fy_param_uint(params, n, "am_write_max", 16384, 1ul << 20, &amw_max) || !workers ||
+        !split) {
         UCX_LOG(u, FERRY_LOG_ERROR,
-                "bad param: keepalive_ms (ms), num_workers (1..64), num_threads (0..63) and "
-                "split_min (1..2^30) are decimal numbers");
+                "bad param: keepalive_ms (ms), num_workers (1..64), num_threads (0..63), "
+                "split_min (1..2^30) and am_write_max (0..2^20) are decimal numbers");
         return FERRY_ERR_INVALID_PARAM;
     }
     u->num_threads = (unsigned)threads;
     u->num_workers = (unsigned)(workers > threads + 1 ? workers : threads + 1);
     u->split_min = split;
-    return fy_ucx_errmode_parse(u, fy_param(params, n, "error_handling"));
+    u->amw_max = amw_max;
+    ferry_status rc = fy_ucx_errmode_parse(u, fy_param(params, n, "error_handling"));
+    return rc == FERRY_OK ? fy_ucx_amw_mode_parse(u, fy_param(params, n, "am_writes")) : rc;
 }
 
 /* UCX variables from params; the environment still wins for the rest. */
@@ -202,14 +227,23 @@ static ucs_status_t fy_ucx_worker_init(fy_ucx *u, fy_ucx_worker *w)
         w->addr = NULL;
         return st;
     }
-    ucp_am_handler_param_t ap = {
-        .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
-                      UCP_AM_HANDLER_PARAM_FIELD_ARG,
-        .id = FY_UCX_AM_NOTIF,
-        .cb = fy_ucx_notif_cb,
-        .arg = u,
-    };
-    return ucp_worker_set_am_recv_handler(w->h, &ap);
+    static const struct {
+        unsigned id;
+        ucp_am_recv_callback_t cb;
+    } handlers[] = {{FY_UCX_AM_NOTIF, fy_ucx_notif_cb},
+                    {FY_UCX_AM_WRITE, fy_ucx_amw_recv},
+                    {FY_UCX_AM_ACK, fy_ucx_amw_ack_recv}};
+    for (size_t i = 0; st == UCS_OK && i < sizeof(handlers) / sizeof(handlers[0]); i++) {
+        ucp_am_handler_param_t ap = {
+            .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
+                          UCP_AM_HANDLER_PARAM_FIELD_ARG,
+            .id = handlers[i].id,
+            .cb = handlers[i].cb,
+            .arg = u,
+        };
+        st = ucp_worker_set_am_recv_handler(w->h, &ap);
+    }
+    return st;
 }
 
 static ferry_status fy_ucx_workers(fy_ucx *u)

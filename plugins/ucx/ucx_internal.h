@@ -13,9 +13,15 @@
 
 #define FY_UCX_MAX_WORKERS 64u
 #define FY_UCX_AM_NOTIF    0x6e          /* active message id of notifications */
+#define FY_UCX_AM_WRITE    0x6f          /* a small WRITE with its data (ucx_amw.c) */
+#define FY_UCX_AM_ACK      0x70          /* the target's answer to one */
+#define FY_UCX_AMW_BUCKETS 64u           /* hash of WRITEs awaiting their answer */
 #define FY_UCX_CLOSE_NS    2000000000ull /* bound on closing an endpoint, on release */
 
 typedef enum fy_ucx_errmode { FY_UCX_DUAL, FY_UCX_PEER, FY_UCX_NONE } fy_ucx_errmode;
+/* When small WRITEs go as active messages: where UCX emulates RMA over TCP
+ * anyway, always, or never. */
+typedef enum fy_ucx_amw_mode { FY_UCX_AMW_AUTO, FY_UCX_AMW_ON, FY_UCX_AMW_OFF } fy_ucx_amw_mode;
 
 typedef struct fy_ucx_worker {
     ucp_worker_h h;
@@ -36,6 +42,12 @@ typedef struct fy_ucx {
     fy_ucx_pool *pool;           /* the issuing threads, NULL when num_threads is 0 */
     struct fy_ucx_xfer *orphans; /* released requests UCX still holds */
     struct fy_ucx_alloc *allocs; /* ucx_mem.c */
+    struct fy_ucx_region *dram;  /* registered DRAM regions: where peers' small writes may land */
+    struct fy_ucx_region *dram_hit; /* the one the last lookup found */
+    fy_ucx_amw_mode amw_mode;
+    size_t amw_max;       /* largest WRITE (bytes) sent as an active message */
+    uint64_t amw_next_id; /* ids of our active-message WRITEs */
+    struct fy_ucx_xfer *amw_waiting[FY_UCX_AMW_BUCKETS]; /* by id: awaiting the answer */
     bool vram;
 } fy_ucx;
 
@@ -50,6 +62,7 @@ typedef struct fy_ucx_remote {
     ucp_ep_h *ep;        /* [u->num_workers]: data (RMA, notifications) */
     ucp_ep_h ctl;        /* dual mode, worker 0: liveness only */
     ucs_status_t failed; /* UCS_OK while healthy */
+    bool amw;            /* small WRITEs to it go as active messages */
 } fy_ucx_remote;
 
 /* A peer's region: its packed key, unpacked once per endpoint that uses it. */
@@ -68,7 +81,18 @@ typedef struct fy_ucx_chunk {
     ucs_status_t issued; /* how issuing went */
 } fy_ucx_chunk;
 
-enum { FY_UX_IDLE, FY_UX_FLUSHING, FY_UX_NOTIFYING, FY_UX_DONE, FY_UX_FAILED };
+enum { FY_UX_IDLE, FY_UX_FLUSHING, FY_UX_NOTIFYING, FY_UX_ACKING, FY_UX_DONE, FY_UX_FAILED };
+
+/* A WRITE sent as one active message (ucx_amw.c). */
+typedef struct fy_ucx_amw {
+    uint64_t id;
+    uint8_t *prefix; /* the message's head: fy_amw_prefix_len bytes */
+    size_t prefix_cap;
+    ucp_dt_iov_t *iov; /* [count + 1]: the head, then the local segments */
+    void *req;         /* the send, while UCX holds it */
+    bool waiting;      /* in u->amw_waiting */
+    struct fy_ucx_xfer *next_waiting;
+} fy_ucx_amw;
 
 typedef struct fy_ucx_xfer {
     fy_ucx *u;
@@ -82,10 +106,17 @@ typedef struct fy_ucx_xfer {
     unsigned flushing; /* chunks whose flush has not completed */
     fy_ucx_chunk *chunks;
     void *notif_req; /* the notification in flight */
+    fy_ucx_amw *amw; /* non-NULL: sent as an active message */
     bool orphan;     /* released while requests were stuck: the last callback frees it */
     struct fy_ucx_xfer *next_orphan;
     char detail[384];
 } fy_ucx_xfer;
+
+/* Whether [addr, addr+len) lies inside [base, base+size), without overflow. */
+static inline bool fy_ucx_within(uint64_t base, uint64_t size, uint64_t addr, uint64_t len)
+{
+    return addr >= base && addr - base <= size && len <= size - (addr - base);
+}
 
 #define UCX_LOG(u, lvl, ...) (u)->host->log((u)->host->agent_ctx, (lvl), __VA_ARGS__)
 
@@ -95,7 +126,25 @@ uint64_t fy_ucx_now_ns(void);
 ucs_status_t fy_ucx_wait(fy_ucx *u, unsigned worker, void *req, uint64_t deadline);
 void fy_ucx_progress_all(fy_ucx *u);
 
+/* ucx_xfer.c, for ucx_amw.c */
+void fy_ucx_fail(fy_ucx_xfer *x, ucs_status_t st, const char *what);
+void fy_ucx_fail_with(fy_ucx_xfer *x, ferry_status err, const char *what, const char *why);
+bool fy_ucx_req_done(fy_ucx_xfer *x, void *req, void **slot);
+
+/* ucx_amw.c: small WRITEs as active messages */
+bool fy_ucx_amw_fits(const fy_ucx_xfer *x);
+ferry_status fy_ucx_amw_prep(fy_ucx_xfer *x);
+void fy_ucx_amw_post(fy_ucx_xfer *x);
+void fy_ucx_amw_forget(fy_ucx_xfer *x);
+void fy_ucx_amw_free(fy_ucx_xfer *x);
+bool fy_ucx_ep_tcp_only(ucp_ep_h ep);
+ucs_status_t fy_ucx_amw_recv(void *arg, const void *header, size_t header_len, void *data,
+                             size_t len, const ucp_am_recv_param_t *param);
+ucs_status_t fy_ucx_amw_ack_recv(void *arg, const void *header, size_t header_len, void *data,
+                                 size_t len, const ucp_am_recv_param_t *param);
+
 /* ucx_mem.c */
+bool fy_ucx_dram_holds(fy_ucx *u, uint64_t addr, uint64_t len);
 ferry_status fy_ucx_mem_alloc(void *priv, ferry_mem_type type, uint64_t len, uint64_t dev_id,
                               void **addr, void **alloc);
 void fy_ucx_mem_free(void *priv, void *alloc);

@@ -2,7 +2,9 @@
 /* UCX backend: memory UCX allocates (ferry_mem_alloc) and registration.
  * A region publishes its packed remote key; a region inside an allocation
  * borrows the allocation's memory handle, so its key names UCX's shared
- * segment and peers on this host write it with plain copies. */
+ * segment and peers on this host write it with plain copies. Registered
+ * DRAM regions are also listed, so that a peer's small WRITE sent as an
+ * active message (ucx_amw.c) is copied only into memory registered here. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +24,8 @@ typedef struct fy_ucx_alloc {
 typedef struct fy_ucx_region {
     ucp_mem_h memh;
     fy_ucx_alloc *within; /* the allocation whose handle it borrows, or NULL */
+    uint64_t addr, len;
+    struct fy_ucx_region *next; /* in u->dram, DRAM only */
 } fy_ucx_region;
 
 /* ---- allocation ---- */
@@ -42,8 +46,7 @@ static void fy_ucx_alloc_put(fy_ucx *u, fy_ucx_alloc *a)
 static fy_ucx_alloc *fy_ucx_alloc_of(fy_ucx *u, uint64_t addr, uint64_t len)
 {
     for (fy_ucx_alloc *a = u->allocs; a; a = a->next)
-        if (!a->freed && addr >= a->addr && addr - a->addr <= a->len &&
-            len <= a->len - (addr - a->addr))
+        if (!a->freed && fy_ucx_within(a->addr, a->len, addr, len))
             return a;
     return NULL;
 }
@@ -93,7 +96,7 @@ void fy_ucx_mem_free(void *priv, void *alloc)
     fy_ucx_alloc_put(priv, a);
 }
 
-/* ---- registration ---- */
+/* ---- mapping ---- */
 
 /* Maps the range, or borrows the handle of the allocation it lies in. */
 static ucs_status_t fy_ucx_map(fy_ucx *u, const ferry_desc *d, fy_ucx_region *r)
@@ -125,6 +128,36 @@ static void fy_ucx_unmap(fy_ucx *u, fy_ucx_region *r)
     }
 }
 
+/* ---- registered DRAM ---- */
+
+/* Whether [addr, addr+len) lies inside one registered DRAM region. A
+ * linear walk, started at the last region found: small writes tend to land
+ * in the same KV cache, and registrations are few. */
+bool fy_ucx_dram_holds(fy_ucx *u, uint64_t addr, uint64_t len)
+{
+    if (u->dram_hit && fy_ucx_within(u->dram_hit->addr, u->dram_hit->len, addr, len))
+        return true;
+    for (fy_ucx_region *r = u->dram; r; r = r->next)
+        if (fy_ucx_within(r->addr, r->len, addr, len)) {
+            u->dram_hit = r;
+            return true;
+        }
+    return false;
+}
+
+static void fy_ucx_dram_unlist(fy_ucx *u, fy_ucx_region *r)
+{
+    fy_ucx_region **link = &u->dram;
+    while (*link && *link != r)
+        link = &(*link)->next;
+    if (*link)
+        *link = r->next;
+    if (u->dram_hit == r)
+        u->dram_hit = NULL;
+}
+
+/* ---- registration ---- */
+
 ferry_status fy_ucx_reg(void *priv, ferry_mem_type type, const ferry_desc *d, const void *meta,
                         size_t meta_len, void **region, void **pub, size_t *pub_len)
 {
@@ -150,6 +183,12 @@ ferry_status fy_ucx_reg(void *priv, ferry_mem_type type, const ferry_desc *d, co
     memcpy(*pub, packed, packed_len);
     *pub_len = packed_len;
     ucp_rkey_buffer_release(packed);
+    r->addr = d->addr;
+    r->len = d->len;
+    if (type == FERRY_MEM_DRAM) {
+        r->next = u->dram;
+        u->dram = r;
+    }
     *region = r;
     return FERRY_OK;
 release_packed:
@@ -164,6 +203,7 @@ unmap:
 
 void fy_ucx_dereg(void *priv, void *region)
 {
+    fy_ucx_dram_unlist(priv, region);
     fy_ucx_unmap(priv, region);
     free(region);
 }

@@ -145,6 +145,17 @@ static ucs_status_t fy_ucx_ctl_new(fy_ucx_remote *r)
     return UCS_PTR_IS_ERR(req) ? UCS_PTR_STATUS(req) : UCS_OK;
 }
 
+/* Whether small WRITEs to r go as active messages (ucx_amw.c). */
+static void fy_ucx_amw_choose(fy_ucx_remote *r)
+{
+    fy_ucx *u = r->u;
+    r->amw = u->amw_mode == FY_UCX_AMW_ON ||
+             (u->amw_mode == FY_UCX_AMW_AUTO && fy_ucx_ep_tcp_only(r->ep[0]));
+    if (r->amw && u->amw_max)
+        UCX_LOG(u, FERRY_LOG_DEBUG, "WRITEs of up to %zu bytes to %s go as active messages%s",
+                u->amw_max, r->name, u->amw_mode == FY_UCX_AMW_ON ? "" : " (TCP only)");
+}
+
 /* Creates the endpoints on first use, one per worker. */
 ferry_status fy_ucx_eps(fy_ucx_remote *r)
 {
@@ -165,6 +176,7 @@ ferry_status fy_ucx_eps(fy_ucx_remote *r)
         fy_ucx_eps_close(r);
         return fy_ucx_status(st);
     }
+    fy_ucx_amw_choose(r);
     return FERRY_OK;
 }
 

@@ -17,16 +17,21 @@
 
 #include "ucx_internal.h"
 
-static void fy_ucx_fail(fy_ucx_xfer *x, ucs_status_t st, const char *what)
+/* Fails x with err; its detail reads "<what> to <peer>: <why>". */
+void fy_ucx_fail_with(fy_ucx_xfer *x, ferry_status err, const char *what, const char *why)
 {
     if (x->state == FY_UX_FAILED)
         return; /* the first error is the one reported */
-    x->error = x->remote->failed ? FERRY_ERR_REMOTE_DISCONNECT : fy_ucx_status(st);
-    if (x->error >= 0)
-        x->error = FERRY_ERR_BACKEND;
-    snprintf(x->detail, sizeof(x->detail), "%s to %s: %s", what, x->remote->name,
-             ucs_status_string(x->remote->failed ? x->remote->failed : st));
+    x->error = err;
+    snprintf(x->detail, sizeof(x->detail), "%s to %s: %s", what, x->remote->name, why);
     x->state = FY_UX_FAILED;
+}
+
+void fy_ucx_fail(fy_ucx_xfer *x, ucs_status_t st, const char *what)
+{
+    ferry_status err = x->remote->failed ? FERRY_ERR_REMOTE_DISCONNECT : fy_ucx_status(st);
+    fy_ucx_fail_with(x, err >= 0 ? FERRY_ERR_BACKEND : err, what,
+                     ucs_status_string(x->remote->failed ? x->remote->failed : st));
 }
 
 /* Chunks: how many workers share count segments. */
@@ -80,6 +85,8 @@ ferry_status fy_ucx_xfer_prep(void *priv, const ferry_plugin_xfer *px, void **ha
     fy_ucx_chunks_init(x);
     for (unsigned k = 0; rc == FERRY_OK && k < n; k++)
         rc = fy_ucx_chunk_keys(x, &chunks[k]);
+    if (rc == FERRY_OK && fy_ucx_amw_fits(x))
+        rc = fy_ucx_amw_prep(x);
     if (rc != FERRY_OK) {
         fy_ucx_xfer_free(x);
         return rc;
@@ -90,6 +97,7 @@ ferry_status fy_ucx_xfer_prep(void *priv, const ferry_plugin_xfer *px, void **ha
 
 void fy_ucx_xfer_free(fy_ucx_xfer *x)
 {
+    fy_ucx_amw_free(x);
     free(x->chunks);
     free(x);
 }
@@ -97,7 +105,7 @@ void fy_ucx_xfer_free(fy_ucx_xfer *x)
 /* Requests of x that UCX still holds. */
 static unsigned fy_ucx_in_flight(const fy_ucx_xfer *x)
 {
-    unsigned n = x->notif_req != NULL;
+    unsigned n = (x->notif_req != NULL) + (x->amw && x->amw->req);
     for (unsigned k = 0; k < x->num_chunks; k++)
         n += x->chunks[k].req != NULL;
     return n;
@@ -115,7 +123,7 @@ static void fy_ucx_orphan_free(fy_ucx_xfer *x)
 
 /* Common end of request callbacks: false when x was orphaned (then it is
  * freed with its last request, and nobody wants the outcome). */
-static bool fy_ucx_req_done(fy_ucx_xfer *x, void *req, void **slot)
+bool fy_ucx_req_done(fy_ucx_xfer *x, void *req, void **slot)
 {
     ucp_request_free(req);
     *slot = NULL;
@@ -228,6 +236,10 @@ ferry_status fy_ucx_xfer_post(void *priv, void *handle, const void *notif, size_
     x->notif = notif;
     x->notif_len = len;
     x->detail[0] = '\0';
+    if (x->amw) {
+        fy_ucx_amw_post(x);
+        return x->state == FY_UX_FAILED ? x->error : FERRY_IN_PROGRESS;
+    }
     x->state = FY_UX_FLUSHING;
     fy_ucx_issue_all(x);
     x->flushing = 0;
@@ -269,6 +281,7 @@ ferry_status fy_ucx_xfer_release(void *priv, void *handle)
     fy_ucx *u = priv;
     fy_ucx_xfer *x = handle;
     uint64_t deadline = fy_ucx_now_ns() + FY_UCX_CLOSE_NS;
+    fy_ucx_amw_forget(x); /* an answer that still comes is dropped */
     while (fy_ucx_in_flight(x) && x->remote->failed == UCS_OK && fy_ucx_now_ns() < deadline)
         fy_ucx_progress_all(u);
     if (!fy_ucx_in_flight(x)) {
