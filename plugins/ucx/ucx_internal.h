@@ -31,6 +31,13 @@ typedef struct fy_ucx_worker {
 
 typedef struct fy_ucx_pool fy_ucx_pool;
 
+/* An answer to a peer's small WRITE, not sent yet (ucx_amw.c). */
+typedef struct fy_ucx_answer {
+    ucp_ep_h ep;
+    uint64_t id;
+    ferry_status status;
+} fy_ucx_answer;
+
 typedef struct fy_ucx {
     const ferry_plugin_host *host;
     fy_ucx_errmode errmode;
@@ -48,6 +55,8 @@ typedef struct fy_ucx {
     size_t amw_max;       /* largest WRITE (bytes) sent as an active message */
     uint64_t amw_next_id; /* ids of our active-message WRITEs */
     struct fy_ucx_xfer *amw_waiting[FY_UCX_AMW_BUCKETS]; /* by id: awaiting the answer */
+    fy_ucx_answer *answers; /* to peers' small WRITEs, sent before UCX runs again */
+    size_t num_answers, answers_cap;
     bool vram;
 } fy_ucx;
 
@@ -137,6 +146,8 @@ ferry_status fy_ucx_amw_prep(fy_ucx_xfer *x);
 void fy_ucx_amw_post(fy_ucx_xfer *x);
 void fy_ucx_amw_forget(fy_ucx_xfer *x);
 void fy_ucx_amw_free(fy_ucx_xfer *x);
+void fy_ucx_amw_answer_all(fy_ucx *u);
+void fy_ucx_amw_answers_fini(fy_ucx *u);
 bool fy_ucx_ep_tcp_only(ucp_ep_h ep);
 ucs_status_t fy_ucx_amw_recv(void *arg, const void *header, size_t header_len, void *data,
                              size_t len, const ucp_am_recv_param_t *param);

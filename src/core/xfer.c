@@ -324,9 +324,13 @@ static ferry_status fy_xfer_poll(ferry_xfer *x)
     ferry_backend *be = x->be;
     ferry_status (*progress)(void *) = FY_OP(be, progress);
     fy_be_enter(be);
-    if (progress && !x->agent->progress_running)
-        progress(be->priv);
+    /* Checked first: a request already complete costs no progress call
+     * (a system call on some transports) on its way to the caller. */
     ferry_status rc = be->ops->xfer_check(be->priv, x->handle);
+    if (rc == FERRY_IN_PROGRESS && progress && !x->agent->progress_running) {
+        progress(be->priv);
+        rc = be->ops->xfer_check(be->priv, x->handle);
+    }
     fy_be_leave(be);
     if (rc != FERRY_IN_PROGRESS)
         fy_xfer_finish(x, rc > 0 ? FERRY_ERR_BACKEND : rc);
