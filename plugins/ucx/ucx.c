@@ -52,7 +52,7 @@ static const ferry_param_spec fy_ucx_params[] = {
      "small WRITEs as one active message each (data, notification and one answer) instead of "
      "puts and a flush: auto: to peers reached only over TCP, where UCX emulates RMA anyway; on: "
      "to every peer; off: never"},
-    {"am_write_max", "16384",
+    {"am_write_max", "1048576",
      "largest WRITE (total bytes) sent as an active message (0..1048576; 0: none)"},
 };
 
@@ -151,7 +151,7 @@ static ferry_status fy_ucx_params_read(fy_ucx *u, const ferry_param *params, siz
         !fy_param_uint(params, n, "num_workers", 1, FY_UCX_MAX_WORKERS, &workers) ||
         !fy_param_uint(params, n, "num_threads", 0, FY_UCX_MAX_WORKERS - 1, &threads) ||
         !fy_param_uint(params, n, "split_min", 256, 1ul << 30, &split) ||
-        !fy_param_uint(params, n, "am_write_max", 16384, 1ul << 20, &amw_max) || !workers ||
+        !fy_param_uint(params, n, "am_write_max", 1ul << 20, 1ul << 20, &amw_max) || !workers ||
         !split) {
         UCX_LOG(u, FERRY_LOG_ERROR,
                 "bad param: keepalive_ms (ms), num_workers (1..64), num_threads (0..63), "

@@ -367,6 +367,29 @@ static void test_still_works(void)
     test_good_write();
 }
 
+/* Bad values of the UCX backend's params fail its creation, cleanly. */
+static void test_bad_params(void)
+{
+    static const ferry_param bad[][1] = {
+        {{"am_writes", "sometimes"}}, {{"am_write_max", "1048577"}}, {{"am_write_max", "-1"}},
+        {{"am_write_max", "4k"}},     {{"error_handling", "loud"}},  {{"num_workers", "0"}},
+        {{"num_threads", "64"}},      {{"split_min", "0"}},          {{"keepalive_ms", "x"}},
+    };
+    ferry_agent_config cfg;
+    ferry_agent_config_init(&cfg);
+    cfg.name = "amw-params";
+    ferry_agent *a = NULL;
+    FY_REQUIRE(ferry_agent_create(&cfg, &a) == FERRY_OK);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ferry_backend *be = NULL;
+        FY_CHECK_EQ(ferry_backend_create(a, "UCX", bad[i], 1, &be), FERRY_ERR_INVALID_PARAM);
+    }
+    ferry_param good[] = {{"am_writes", "off"}, {"am_write_max", "0"}};
+    ferry_backend *be = NULL;
+    FY_CHECK_EQ(ferry_backend_create(a, "UCX", good, 2, &be), FERRY_OK);
+    ferry_agent_destroy(a);
+}
+
 static bool setup(void)
 {
     ferry_agent_config cfg;
@@ -401,6 +424,7 @@ int main(void)
     FY_RUN(test_malformed_answered);
     FY_RUN(test_dropped_silently);
     FY_RUN(test_still_works);
+    FY_RUN(test_bad_params);
     raw_close(&T.r);
     ferry_agent_destroy(T.agent);
     free(T.buf);
