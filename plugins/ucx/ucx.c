@@ -49,11 +49,12 @@ static const ferry_param_spec fy_ucx_params[] = {
      "peer-mode control endpoint that detects the death (but a peer killed mid-transfer can "
      "wedge this worker's shared-memory traffic with later peers); none: no detection"},
     {"am_writes", "auto",
-     "small WRITEs as one active message each (data, notification and one answer) instead of "
-     "puts and a flush: auto: to peers reached only over TCP, where UCX emulates RMA anyway; on: "
-     "to every peer; off: never"},
+     "WRITEs between DRAM as active messages (data and notification in, one answer back) "
+     "instead of puts and a flush: auto: to peers reached only over TCP, where UCX emulates RMA "
+     "anyway; on: to every peer; off: never"},
     {"am_write_max", "1048576",
-     "largest WRITE (total bytes) sent as an active message (0..1048576; 0: none)"},
+     "most data bytes in one such message (0..1048576; 0: no active-message WRITEs); larger "
+     "WRITEs are cut into several"},
 };
 
 static const char *fy_param(const ferry_param *params, size_t n, const char *key)

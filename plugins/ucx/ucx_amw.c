@@ -1,16 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* UCX backend: small WRITEs as active messages.
+/* UCX backend: WRITEs as active messages, where UCX emulates RMA.
  *
  * Why: where UCX has no RMA lane to a peer (TCP: what peer error mode
  * leaves on one host, and what hosts without RDMA use), it emulates a put
  * with active messages, the put and the target's completion. A ferry
  * request also needs the endpoint's flush, which on TCP costs one more
  * request and its answer: four messages a WRITE where ucp_put_lat counts
- * two. Here a small WRITE is one active message with the descriptors, the
- * data and the notification; the target checks every range against the
- * DRAM registered in this backend, copies, delivers the notification and
+ * two. Here a WRITE is one active message with the descriptors, the data
+ * and the notification; the target checks every range against the DRAM
+ * registered in this backend, copies, delivers the notification and
  * answers with one acknowledgement, which completes the request. Two
- * messages, and the notification needs no message of its own.
+ * messages, and the notification needs no message of its own. A WRITE of
+ * more than am_write_max bytes is cut into parts of at most that (a
+ * descriptor too big is cut too), one message each, all in flight at
+ * once; when every part is answered the notification follows as a
+ * message of its own, as after the flush of puts (parts may be copied in
+ * any order, the notification must come after all of them).
  *
  * The bytes are in ucx_amw_wire.h. A peer's message may be hostile: it is
  * parsed whole, and every range checked, before anything is copied; a bad
@@ -28,15 +33,37 @@
  * The agent's progress thread, having seen work, polls again at once, so
  * an idle target answers within one loop.
  *
- * Ids: each WRITE in flight waits in u->amw_waiting under a fresh id; an
- * acknowledgement completes the WRITE waiting under its id, and one for an
- * id nobody waits for (released meanwhile, or forged) is dropped. */
+ * Ids: each part in flight waits in u->amw_waiting under a fresh id; an
+ * acknowledgement settles the part waiting under its id, and one for an
+ * id nobody waits for (released meanwhile, or forged) is dropped. Release
+ * waits for every answer (bounded, as for puts): until then the peer's
+ * memory may still change. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ucx_amw_wire.h"
 #include "ucx_internal.h"
+
+/* Happens-before across the messages, for ThreadSanitizer. Between two
+ * agents of one process a WRITE message and its answer travel through a
+ * socket, which orders the sender's use of the memory before the target's
+ * copy and the copy before the sender's use after completion, but which
+ * TSan cannot see through: without this it reports those uses as races.
+ * Each side publishes before it sends and observes after it receives: one
+ * atomic add and one load per message. */
+static _Atomic uint64_t fy_ucx_amw_order;
+
+static void fy_ucx_amw_publish(void)
+{
+    atomic_fetch_add_explicit(&fy_ucx_amw_order, 1, memory_order_release);
+}
+
+static void fy_ucx_amw_observe(void)
+{
+    (void)atomic_load_explicit(&fy_ucx_amw_order, memory_order_acquire);
+}
 
 /* ---- the choice ---- */
 
@@ -72,125 +99,200 @@ bool fy_ucx_amw_fits(const fy_ucx_xfer *x)
     const ferry_plugin_xfer *px = x->px;
     const fy_ucx *u = x->u;
     return x->remote->amw && px->op == FERRY_OP_WRITE && px->local_type == FERRY_MEM_DRAM &&
-           px->remote_type == FERRY_MEM_DRAM && px->count <= FY_AMW_MAX_SEGS && u->amw_max &&
-           px->total_bytes <= u->amw_max && strlen(u->host->agent_name) <= FY_AMW_MAX_FROM;
+           px->remote_type == FERRY_MEM_DRAM && u->amw_max && px->total_bytes &&
+           strlen(u->host->agent_name) <= FY_AMW_MAX_FROM;
 }
 
 /* ---- the sender ---- */
 
-/* The head of the message: room for the fixed part, the segment table
- * (written once, here) and the name and notification (written per post). */
+/* A piece: a descriptor, or a cut of one, of at most am_write_max bytes. */
+typedef struct fy_ucx_piece {
+    uint64_t laddr, raddr;
+    uint32_t len;
+} fy_ucx_piece;
+
+/* x's pieces into out (NULL: only counted); returns how many. */
+static size_t fy_ucx_amw_cut(const ferry_plugin_xfer *px, size_t max, fy_ucx_piece *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < px->count; i++)
+        for (uint64_t off = 0; off < px->local[i].len; off += max, n++) {
+            uint64_t left = px->local[i].len - off;
+            if (out)
+                out[n] = (fy_ucx_piece){.laddr = px->local[i].addr + off,
+                                        .raddr = px->remote[i].addr + off,
+                                        .len = (uint32_t)(left < max ? left : max)};
+        }
+    return n;
+}
+
+/* Groups consecutive pieces into parts of at most max bytes and
+ * FY_AMW_MAX_SEGS pieces; fills parts[k].pieces when parts is not NULL.
+ * Returns how many parts. */
+static unsigned fy_ucx_amw_group(const fy_ucx_piece *pc, size_t n, size_t max,
+                                 fy_ucx_amw_part *parts)
+{
+    unsigned k = 0;
+    size_t bytes = 0;
+    uint32_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (count && (bytes + pc[i].len > max || count == FY_AMW_MAX_SEGS)) {
+            if (parts)
+                parts[k].pieces = count;
+            k++;
+            bytes = count = 0;
+        }
+        bytes += pc[i].len;
+        count++;
+    }
+    if (parts)
+        parts[k].pieces = count;
+    return k + 1;
+}
+
+/* A part's head (room for the fixed part, its segment table, written now,
+ * the name and no notification) and its iov (the head, then its pieces). */
+static bool fy_ucx_amw_part_init(fy_ucx_xfer *x, fy_ucx_amw_part *p, ucp_dt_iov_t *iov,
+                                 const fy_ucx_piece *pc)
+{
+    p->x = x;
+    p->iov = iov;
+    p->num_iov = 1 + (size_t)p->pieces;
+    p->head_cap = fy_amw_prefix_len(p->pieces, FY_AMW_MAX_FROM, 0);
+    p->head = malloc(p->head_cap);
+    if (!p->head)
+        return false;
+    for (uint32_t i = 0; i < p->pieces; i++) {
+        fy_amw_prefix_seg(p->head, i, pc[i].raddr, pc[i].len);
+        iov[1 + i] = (ucp_dt_iov_t){.buffer = (void *)(uintptr_t)pc[i].laddr, .length = pc[i].len};
+    }
+    return true;
+}
+
+static ferry_status fy_ucx_amw_build(fy_ucx_xfer *x, fy_ucx_amw *a, const fy_ucx_piece *pc,
+                                     size_t n)
+{
+    a->num_parts = fy_ucx_amw_group(pc, n, x->u->amw_max, NULL);
+    a->parts = calloc(a->num_parts, sizeof(*a->parts));
+    a->iov = calloc(n + a->num_parts, sizeof(*a->iov));
+    if (!a->parts || !a->iov)
+        return FERRY_ERR_NO_MEMORY;
+    (void)fy_ucx_amw_group(pc, n, x->u->amw_max, a->parts);
+    size_t piece = 0, slot = 0;
+    for (unsigned k = 0; k < a->num_parts; k++) {
+        fy_ucx_amw_part *p = &a->parts[k];
+        if (!fy_ucx_amw_part_init(x, p, a->iov + slot, pc + piece))
+            return FERRY_ERR_NO_MEMORY;
+        piece += p->pieces;
+        slot += p->num_iov;
+    }
+    return FERRY_OK;
+}
+
 ferry_status fy_ucx_amw_prep(fy_ucx_xfer *x)
 {
-    const ferry_plugin_xfer *px = x->px;
-    size_t head = fy_amw_prefix_len((uint32_t)px->count, FY_AMW_MAX_FROM, 0);
-    fy_ucx_amw *a = calloc(1, sizeof(*a));
-    if (a) {
-        a->iov = calloc(px->count + 1, sizeof(*a->iov));
-        a->prefix = malloc(head);
-        a->prefix_cap = head;
+    size_t n = fy_ucx_amw_cut(x->px, x->u->amw_max, NULL);
+    fy_ucx_piece *pc = malloc(n * sizeof(*pc));
+    x->amw = calloc(1, sizeof(*x->amw));
+    ferry_status rc = pc && x->amw ? FERRY_OK : FERRY_ERR_NO_MEMORY;
+    if (rc == FERRY_OK) {
+        (void)fy_ucx_amw_cut(x->px, x->u->amw_max, pc);
+        rc = fy_ucx_amw_build(x, x->amw, pc, n);
     }
-    if (!a || !a->iov || !a->prefix) {
-        if (a)
-            free(a->iov), free(a->prefix);
-        free(a);
-        return FERRY_ERR_NO_MEMORY;
-    }
-    for (size_t i = 0; i < px->count; i++) {
-        fy_amw_prefix_seg(a->prefix, (uint32_t)i, px->remote[i].addr, (uint32_t)px->remote[i].len);
-        a->iov[i + 1] = (ucp_dt_iov_t){.buffer = (void *)(uintptr_t)px->local[i].addr,
-                                       .length = px->local[i].len};
-    }
-    x->amw = a;
-    return FERRY_OK;
+    free(pc);
+    if (rc != FERRY_OK)
+        fy_ucx_amw_free(x);
+    return rc;
 }
 
 void fy_ucx_amw_free(fy_ucx_xfer *x)
 {
-    if (!x->amw)
+    fy_ucx_amw *a = x->amw;
+    if (!a)
         return;
-    free(x->amw->iov);
-    free(x->amw->prefix);
-    free(x->amw);
+    for (unsigned k = 0; a->parts && k < a->num_parts; k++)
+        free(a->parts[k].head);
+    free(a->parts);
+    free(a->iov);
+    free(a);
     x->amw = NULL;
 }
 
-static fy_ucx_xfer **fy_ucx_amw_bucket(fy_ucx *u, uint64_t id)
+static fy_ucx_amw_part **fy_ucx_amw_bucket(fy_ucx *u, uint64_t id)
 {
     return &u->amw_waiting[id % FY_UCX_AMW_BUCKETS];
 }
 
-static void fy_ucx_amw_wait(fy_ucx_xfer *x)
+static void fy_ucx_amw_wait(fy_ucx *u, fy_ucx_amw_part *p)
 {
-    fy_ucx_xfer **b = fy_ucx_amw_bucket(x->u, x->amw->id);
-    x->amw->next_waiting = *b;
-    x->amw->waiting = true;
-    *b = x;
+    fy_ucx_amw_part **b = fy_ucx_amw_bucket(u, p->id);
+    p->next_waiting = *b;
+    p->waiting = true;
+    *b = p;
 }
 
-/* Unlinks and returns the WRITE waiting under id, or NULL. */
-static fy_ucx_xfer *fy_ucx_amw_take(fy_ucx *u, uint64_t id)
+/* Unlinks and returns the part waiting under id, or NULL. */
+static fy_ucx_amw_part *fy_ucx_amw_take(fy_ucx *u, uint64_t id)
 {
-    for (fy_ucx_xfer **link = fy_ucx_amw_bucket(u, id); *link; link = &(*link)->amw->next_waiting) {
-        fy_ucx_xfer *x = *link;
-        if (x->amw->id == id) {
-            *link = x->amw->next_waiting;
-            x->amw->waiting = false;
-            return x;
+    for (fy_ucx_amw_part **link = fy_ucx_amw_bucket(u, id); *link; link = &(*link)->next_waiting) {
+        fy_ucx_amw_part *p = *link;
+        if (p->id == id) {
+            *link = p->next_waiting;
+            p->waiting = false;
+            return p;
         }
     }
     return NULL;
 }
 
-/* x no longer waits for an answer (released, or failed). */
+/* x no longer waits for answers (released, or failed). */
 void fy_ucx_amw_forget(fy_ucx_xfer *x)
 {
-    if (x->amw && x->amw->waiting)
-        (void)fy_ucx_amw_take(x->u, x->amw->id);
+    for (unsigned k = 0; x->amw && k < x->amw->num_parts; k++)
+        if (x->amw->parts[k].waiting)
+            (void)fy_ucx_amw_take(x->u, x->amw->parts[k].id);
 }
 
 static void fy_ucx_amw_sent(void *req, ucs_status_t st, void *arg)
 {
-    fy_ucx_xfer *x = arg;
-    if (!fy_ucx_req_done(x, req, &x->amw->req))
+    fy_ucx_amw_part *p = arg;
+    fy_ucx_xfer *x = p->x;
+    if (!fy_ucx_req_done(x, req, &p->req))
         return;
     if (st != UCS_OK) {
         fy_ucx_amw_forget(x);
-        fy_ucx_fail(x, st, "small write");
+        fy_ucx_fail(x, st, "write message");
     }
 }
 
-/* The fixed part, the name and the notification of this post. */
-static bool fy_ucx_amw_head(fy_ucx_xfer *x)
+/* The fixed part and the name of this post, and the notification when
+ * the WRITE is one message (else it follows the last answer). */
+static bool fy_ucx_amw_head(fy_ucx_xfer *x, fy_ucx_amw_part *p)
 {
-    fy_ucx_amw *a = x->amw;
     const char *me = x->u->host->agent_name;
-    uint32_t count = (uint32_t)x->px->count;
-    size_t from_len = strlen(me), len = fy_amw_prefix_len(count, from_len, x->notif_len);
-    if (len > a->prefix_cap) {
-        uint8_t *p = realloc(a->prefix, len); /* keeps the segment table */
-        if (!p)
+    size_t notif_len = x->amw->num_parts == 1 ? x->notif_len : 0;
+    size_t from_len = strlen(me), len = fy_amw_prefix_len(p->pieces, from_len, notif_len);
+    if (len > p->head_cap) {
+        uint8_t *h = realloc(p->head, len); /* keeps the segment table */
+        if (!h)
             return false;
-        a->prefix = p;
-        a->prefix_cap = len;
+        p->head = h;
+        p->head_cap = len;
     }
-    fy_amw_prefix_begin(a->prefix, a->id, count, me, from_len, x->notif, x->notif_len);
-    a->iov[0] = (ucp_dt_iov_t){.buffer = a->prefix, .length = len};
+    fy_amw_prefix_begin(p->head, p->id, p->pieces, me, from_len, x->notif, notif_len);
+    p->iov[0] = (ucp_dt_iov_t){.buffer = p->head, .length = len};
     return true;
 }
 
-/* Sends the WRITE; the target's answer completes it (fy_ucx_amw_ack_recv). */
-void fy_ucx_amw_post(fy_ucx_xfer *x)
+/* Sends one part; false when that failed (x failed with it). */
+static bool fy_ucx_amw_send(fy_ucx_xfer *x, fy_ucx_amw_part *p)
 {
-    fy_ucx_amw *a = x->amw;
-    a->id = ++x->u->amw_next_id;
-    if (!fy_ucx_amw_head(x)) {
-        fy_ucx_fail(x, UCS_ERR_NO_MEMORY, "small write");
-        return;
+    p->id = ++x->u->amw_next_id;
+    if (!fy_ucx_amw_head(x, p)) {
+        fy_ucx_fail(x, UCS_ERR_NO_MEMORY, "write message");
+        return false;
     }
-    x->state = FY_UX_ACKING;
-    fy_ucx_amw_wait(x);
-    ucp_request_param_t p = {
+    ucp_request_param_t prm = {
         .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS | UCP_OP_ATTR_FIELD_DATATYPE |
                         UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
         /* eager: the target copies out of the message in its handler;
@@ -198,16 +300,39 @@ void fy_ucx_amw_post(fy_ucx_xfer *x)
         .flags = UCP_AM_SEND_FLAG_EAGER | UCP_AM_SEND_FLAG_REPLY,
         .datatype = ucp_dt_make_iov(),
         .cb.send = fy_ucx_amw_sent,
-        .user_data = x,
+        .user_data = p,
     };
+    fy_ucx_amw_wait(x->u, p);
+    x->amw->unanswered++;
+    fy_ucx_amw_publish(); /* our use of the memory, before the target's copy */
     void *req =
-        ucp_am_send_nbx(x->remote->ep[0], FY_UCX_AM_WRITE, NULL, 0, a->iov, x->px->count + 1, &p);
+        ucp_am_send_nbx(x->remote->ep[0], FY_UCX_AM_WRITE, NULL, 0, p->iov, p->num_iov, &prm);
     if (UCS_PTR_IS_ERR(req)) {
         fy_ucx_amw_forget(x);
-        fy_ucx_fail(x, UCS_PTR_STATUS(req), "small write");
-        return;
+        fy_ucx_fail(x, UCS_PTR_STATUS(req), "write message");
+        return false;
     }
-    a->req = req; /* NULL: sent already */
+    p->req = req; /* NULL: sent already */
+    return true;
+}
+
+/* Sends every part; the answers complete the WRITE (fy_ucx_amw_ack_recv). */
+void fy_ucx_amw_post(fy_ucx_xfer *x)
+{
+    x->state = FY_UX_ACKING;
+    x->amw->unanswered = 0;
+    for (unsigned k = 0; k < x->amw->num_parts; k++)
+        if (!fy_ucx_amw_send(x, &x->amw->parts[k]))
+            return;
+}
+
+/* Every part answered OK: done, or (several parts) the notification now. */
+static void fy_ucx_amw_landed(fy_ucx_xfer *x)
+{
+    if (x->amw->num_parts == 1)
+        x->state = FY_UX_DONE; /* its notification came with the data */
+    else
+        fy_ucx_data_done(x);
 }
 
 ucs_status_t fy_ucx_amw_ack_recv(void *arg, const void *header, size_t header_len, void *data,
@@ -222,21 +347,25 @@ ucs_status_t fy_ucx_amw_ack_recv(void *arg, const void *header, size_t header_le
         UCX_LOG(u, FERRY_LOG_WARN, "dropped a malformed answer to a small write (%zu bytes)", len);
         return UCS_OK;
     }
-    fy_ucx_xfer *x = fy_ucx_amw_take(u, id);
-    if (!x) {
+    fy_ucx_amw_observe(); /* the target's copies */
+    fy_ucx_amw_part *p = fy_ucx_amw_take(u, id);
+    if (!p) {
         UCX_LOG(u, FERRY_LOG_DEBUG, "dropped an answer to small write %llu: nobody waits for it",
                 (unsigned long long)id);
         return UCS_OK;
     }
+    fy_ucx_xfer *x = p->x;
+    x->amw->unanswered--;
     if (x->state != FY_UX_ACKING)
         return UCS_OK; /* failed meanwhile: the first error stays */
-    if (status == FERRY_OK)
-        x->state = FY_UX_DONE;
-    else if (status == FERRY_ERR_NOT_FOUND)
-        fy_ucx_fail_with(x, FERRY_ERR_NOT_FOUND, "small write",
+    if (status == FERRY_ERR_NOT_FOUND)
+        fy_ucx_fail_with(x, FERRY_ERR_NOT_FOUND, "write message",
                          "the target has no registered DRAM there");
-    else
-        fy_ucx_fail_with(x, FERRY_ERR_BACKEND, "small write", "the target refused it as malformed");
+    else if (status != FERRY_OK)
+        fy_ucx_fail_with(x, FERRY_ERR_BACKEND, "write message",
+                         "the target refused it as malformed");
+    else if (x->amw->unanswered == 0)
+        fy_ucx_amw_landed(x);
     return UCS_OK;
 }
 
@@ -246,6 +375,7 @@ ucs_status_t fy_ucx_amw_ack_recv(void *arg, const void *header, size_t header_le
  * notification: all or nothing. */
 static ferry_status fy_ucx_amw_land(fy_ucx *u, const fy_amw_msg *m)
 {
+    fy_ucx_amw_observe(); /* the sender's use of the memory */
     for (uint32_t i = 0; i < m->count; i++) {
         uint64_t addr;
         uint32_t len;
@@ -265,6 +395,7 @@ static ferry_status fy_ucx_amw_land(fy_ucx *u, const fy_amw_msg *m)
         memcpy((void *)(uintptr_t)addr, src, len);
         src += len;
     }
+    fy_ucx_amw_publish(); /* before the answer */
     if (m->notif_len) {
         char from[FY_AMW_MAX_FROM + 1];
         memcpy(from, m->from, m->from_len);

@@ -52,9 +52,9 @@ typedef struct fy_ucx {
     struct fy_ucx_region *dram;  /* registered DRAM regions: where peers' small writes may land */
     struct fy_ucx_region *dram_hit; /* the one the last lookup found */
     fy_ucx_amw_mode amw_mode;
-    size_t amw_max;       /* largest WRITE (bytes) sent as an active message */
+    size_t amw_max;       /* most data bytes in one active-message WRITE */
     uint64_t amw_next_id; /* ids of our active-message WRITEs */
-    struct fy_ucx_xfer *amw_waiting[FY_UCX_AMW_BUCKETS]; /* by id: awaiting the answer */
+    struct fy_ucx_amw_part *amw_waiting[FY_UCX_AMW_BUCKETS]; /* by id: awaiting the answer */
     fy_ucx_answer *answers; /* to peers' small WRITEs, sent before UCX runs again */
     size_t num_answers, answers_cap;
     bool vram;
@@ -92,15 +92,27 @@ typedef struct fy_ucx_chunk {
 
 enum { FY_UX_IDLE, FY_UX_FLUSHING, FY_UX_NOTIFYING, FY_UX_ACKING, FY_UX_DONE, FY_UX_FAILED };
 
-/* A WRITE sent as one active message (ucx_amw.c). */
-typedef struct fy_ucx_amw {
+/* A WRITE sent as active messages (ucx_amw.c): its descriptors cut into
+ * pieces of at most am_write_max bytes, grouped into parts, one message
+ * each. */
+typedef struct fy_ucx_amw_part {
+    struct fy_ucx_xfer *x;
     uint64_t id;
-    uint8_t *prefix; /* the message's head: fy_amw_prefix_len bytes */
-    size_t prefix_cap;
-    ucp_dt_iov_t *iov; /* [count + 1]: the head, then the local segments */
-    void *req;         /* the send, while UCX holds it */
-    bool waiting;      /* in u->amw_waiting */
-    struct fy_ucx_xfer *next_waiting;
+    ucp_dt_iov_t *iov; /* [1 + pieces]: the head, then the local pieces */
+    size_t num_iov;
+    uint8_t *head; /* fy_amw_prefix_len bytes; the segment table written at prep */
+    size_t head_cap;
+    uint32_t pieces;
+    void *req;    /* the send, while UCX holds it */
+    bool waiting; /* in u->amw_waiting */
+    struct fy_ucx_amw_part *next_waiting;
+} fy_ucx_amw_part;
+
+typedef struct fy_ucx_amw {
+    ucp_dt_iov_t *iov; /* every part's iov, back to back */
+    fy_ucx_amw_part *parts;
+    unsigned num_parts;
+    unsigned unanswered; /* parts sent and not answered yet */
 } fy_ucx_amw;
 
 typedef struct fy_ucx_xfer {
@@ -139,6 +151,7 @@ void fy_ucx_progress_all(fy_ucx *u);
 void fy_ucx_fail(fy_ucx_xfer *x, ucs_status_t st, const char *what);
 void fy_ucx_fail_with(fy_ucx_xfer *x, ferry_status err, const char *what, const char *why);
 bool fy_ucx_req_done(fy_ucx_xfer *x, void *req, void **slot);
+void fy_ucx_data_done(fy_ucx_xfer *x);
 
 /* ucx_amw.c: small WRITEs as active messages */
 bool fy_ucx_amw_fits(const fy_ucx_xfer *x);

@@ -105,7 +105,9 @@ void fy_ucx_xfer_free(fy_ucx_xfer *x)
 /* Requests of x that UCX still holds. */
 static unsigned fy_ucx_in_flight(const fy_ucx_xfer *x)
 {
-    unsigned n = (x->notif_req != NULL) + (x->amw && x->amw->req);
+    unsigned n = x->notif_req != NULL;
+    for (unsigned k = 0; x->amw && k < x->amw->num_parts; k++) /* sends, and answers to come */
+        n += (x->amw->parts[k].req != NULL) + x->amw->parts[k].waiting;
     for (unsigned k = 0; k < x->num_chunks; k++)
         n += x->chunks[k].req != NULL;
     return n;
@@ -146,7 +148,7 @@ static void fy_ucx_notif_done(void *req, ucs_status_t st, void *arg)
 }
 
 /* The data is remotely complete: now the notification may leave. */
-static void fy_ucx_after_flush(fy_ucx_xfer *x)
+void fy_ucx_data_done(fy_ucx_xfer *x)
 {
     if (x->state == FY_UX_FAILED)
         return;
@@ -173,7 +175,7 @@ static void fy_ucx_flush_done(void *req, ucs_status_t st, void *arg)
     if (st != UCS_OK)
         fy_ucx_fail(x, st, "flush");
     if (--x->flushing == 0)
-        fy_ucx_after_flush(x);
+        fy_ucx_data_done(x);
 }
 
 /* One put or get per segment of the chunk, then a flush of its endpoint.
@@ -254,7 +256,7 @@ ferry_status fy_ucx_xfer_post(void *priv, void *handle, const void *notif, size_
     if (x->state == FY_UX_FAILED)
         return x->error;
     if (x->flushing == 0)
-        fy_ucx_after_flush(x);
+        fy_ucx_data_done(x);
     return x->state == FY_UX_DONE     ? FERRY_OK
            : x->state == FY_UX_FAILED ? x->error
                                       : FERRY_IN_PROGRESS;
@@ -276,16 +278,17 @@ ferry_status fy_ucx_xfer_check(void *priv, void *handle)
 }
 
 /* Waits for the requests in flight: gets write into our memory until their
- * flush completes, and release must not return before that. A dead peer
+ * flush completes, and release must not return before that; a WRITE sent
+ * as active messages changes the peer's memory until its last answer. A dead peer
  * fails the flushes through the error handler; the bound covers the rest. */
 ferry_status fy_ucx_xfer_release(void *priv, void *handle)
 {
     fy_ucx *u = priv;
     fy_ucx_xfer *x = handle;
     uint64_t deadline = fy_ucx_now_ns() + FY_UCX_CLOSE_NS;
-    fy_ucx_amw_forget(x); /* an answer that still comes is dropped */
     while (fy_ucx_in_flight(x) && x->remote->failed == UCS_OK && fy_ucx_now_ns() < deadline)
         fy_ucx_progress_all(u);
+    fy_ucx_amw_forget(x); /* an answer that still comes is dropped */
     if (!fy_ucx_in_flight(x)) {
         fy_ucx_xfer_free(x);
         return FERRY_OK;

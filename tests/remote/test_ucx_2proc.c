@@ -976,36 +976,50 @@ static void test_kill_and_restart(void)
     rt_watchdog(0, "");
 }
 
-/* The peer is killed (-9) during a stream of small WRITEs (which go as
- * active messages over TCP, ucx_amw.c): the one in flight fails with
+/* The peer is killed (-9) during WRITEs of n descriptors of len bytes
+ * (over TCP they go as active messages, ucx_amw.c: one message when
+ * small, several when large): the one in flight fails with
  * REMOTE_DISCONNECT within KILL_BOUND_MS and releases in bounded time. */
-static void test_kill_small_writes(void)
+static void kill_during_writes(size_t n, uint64_t len)
 {
-    if (!opt.kill)
-        FY_SKIP("--no-kill / FY_REMOTE_NO_KILL");
     pair x;
     FY_REQUIRE(pair_open(&x, true) == FERRY_OK);
-    seg s = {0, 0, 4096};
-    uint32_t idx = 0;
+    seg *s = calloc(n, sizeof(*s));
+    uint32_t *idx = index_array(n, false, 0);
+    FY_REQUIRE(s && idx && n * len <= x.size);
+    for (size_t i = 0; i < n; i++)
+        s[i] = (seg){i * len, i * len, len};
     ferry_xfer *xf = NULL;
-    FY_REQUIRE(make_xfer(&x, FERRY_OP_WRITE, &s, &idx, 1, NULL, "small", &xf) == FERRY_OK);
+    FY_REQUIRE(make_xfer(&x, FERRY_OP_WRITE, s, idx, n, NULL, "w", &xf) == FERRY_OK);
     ferry_status rc;
     long ms = kill_during(&x, xf, &rc);
-    printf("# error_handling=%s: kill -9 during small writes seen after %ld ms as %s (%s)\n",
-           error_mode(), ms, ferry_status_name(rc), ferry_xfer_error(xf));
+    printf("# error_handling=%s: kill -9 during WRITEs of %zu x %llu B seen after %ld ms as %s "
+           "(%s)\n",
+           error_mode(), n, (unsigned long long)len, ms, ferry_status_name(rc),
+           ferry_xfer_error(xf));
     FY_CHECK_EQ(rc, FERRY_ERR_REMOTE_DISCONNECT);
     FY_CHECK(ms >= 0 && ms <= (long)KILL_BOUND_MS);
     FY_CHECK_EQ(ferry_xfer_post(xf), FERRY_ERR_REMOTE_DISCONNECT);
     uint64_t t0 = rt_now_ms();
-    rt_watchdog(HANG_S, "ferry_xfer_release of a small write to a killed peer");
+    rt_watchdog(HANG_S, "ferry_xfer_release of a WRITE to a killed peer");
     rc = ferry_xfer_release(xf);
     rt_watchdog(0, "");
     FY_CHECK(rc == FERRY_OK || rc == FERRY_ERR_CANCELED);
     FY_CHECK(rt_now_ms() - t0 <= RELEASE_MS);
     FY_CHECK_EQ(rt_reap(&x.peer, RT_STOP_MS), 128 + SIGKILL);
+    free(idx);
+    free(s);
     rt_watchdog(HANG_S, "closing the driver");
     FY_CHECK_EQ(pair_close(&x), 0);
     rt_watchdog(0, "");
+}
+
+static void test_kill_during_writes(void)
+{
+    if (!opt.kill)
+        FY_SKIP("--no-kill / FY_REMOTE_NO_KILL");
+    kill_during_writes(1, 4096);             /* one message */
+    kill_during_writes(opt.size / MIB, MIB); /* one message a MiB */
 }
 
 /* ---- main ---- */
@@ -1081,6 +1095,6 @@ int main(int argc, char **argv)
     RUN(test_partial_metadata);
     RUN(test_invalidate_reload);
     RUN(test_kill_and_restart);
-    RUN(test_kill_small_writes);
+    RUN(test_kill_during_writes);
     return fy_test_done();
 }
