@@ -55,6 +55,8 @@ typedef struct fy_ucx {
     size_t amw_max;       /* most data bytes in one active-message WRITE */
     uint64_t amw_next_id; /* ids of our active-message WRITEs */
     struct fy_ucx_amw_part *amw_waiting[FY_UCX_AMW_BUCKETS]; /* by id: awaiting the answer */
+    ucp_datatype_t amw_dt; /* packs a part's message (ucx_amw.c) */
+    bool amw_dt_made;
     fy_ucx_answer *answers; /* to peers' small WRITEs, sent before UCX runs again */
     size_t num_answers, answers_cap;
     bool vram;
@@ -103,6 +105,9 @@ typedef struct fy_ucx_amw_part {
     uint8_t *head; /* fy_amw_prefix_len bytes; the segment table written at prep */
     size_t head_cap;
     uint32_t pieces;
+    uint64_t data_len, msg_len; /* its pieces' bytes; with the head */
+    size_t cur_iov, cur_off;    /* where packing goes on (UCX packs in order) */
+    uint64_t cur_at;
     void *req;    /* the send, while UCX holds it */
     bool waiting; /* in u->amw_waiting */
     struct fy_ucx_amw_part *next_waiting;
@@ -160,7 +165,9 @@ void fy_ucx_amw_post(fy_ucx_xfer *x);
 void fy_ucx_amw_forget(fy_ucx_xfer *x);
 void fy_ucx_amw_free(fy_ucx_xfer *x);
 void fy_ucx_amw_answer_all(fy_ucx *u);
-void fy_ucx_amw_answers_fini(fy_ucx *u);
+ucs_status_t fy_ucx_amw_init(fy_ucx *u);
+void fy_ucx_amw_fini(fy_ucx *u);
+void fy_ucx_amw_dt_fini(fy_ucx *u);
 bool fy_ucx_ep_tcp_only(ucp_ep_h ep);
 ucs_status_t fy_ucx_amw_recv(void *arg, const void *header, size_t header_len, void *data,
                              size_t len, const ucp_am_recv_param_t *param);
