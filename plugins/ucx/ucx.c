@@ -49,12 +49,12 @@ static const ferry_param_spec fy_ucx_params[] = {
      "peer-mode control endpoint that detects the death (but a peer killed mid-transfer can "
      "wedge this worker's shared-memory traffic with later peers); none: no detection"},
     {"am_writes", "auto",
-     "WRITEs between DRAM as active messages (data and notification in, one answer back) "
+     "small WRITEs between DRAM as active messages (data and notification in, one answer back) "
      "instead of puts and a flush: auto: to peers reached only over TCP, where UCX emulates RMA "
      "anyway; on: to every peer; off: never"},
-    {"am_write_max", "1048576",
-     "most data bytes in one such message (0..1048576; 0: no active-message WRITEs); larger "
-     "WRITEs are cut into several"},
+    {"am_write_max", "262144",
+     "largest WRITE (total bytes, 0..1048576; 0: none) sent as active messages; larger ones go "
+     "as puts, which are as fast there over TCP"},
 };
 
 static const char *fy_param(const ferry_param *params, size_t n, const char *key)
@@ -152,7 +152,7 @@ static ferry_status fy_ucx_params_read(fy_ucx *u, const ferry_param *params, siz
         !fy_param_uint(params, n, "num_workers", 1, FY_UCX_MAX_WORKERS, &workers) ||
         !fy_param_uint(params, n, "num_threads", 0, FY_UCX_MAX_WORKERS - 1, &threads) ||
         !fy_param_uint(params, n, "split_min", 256, 1ul << 30, &split) ||
-        !fy_param_uint(params, n, "am_write_max", 1ul << 20, 1ul << 20, &amw_max) || !workers ||
+        !fy_param_uint(params, n, "am_write_max", 1ul << 18, 1ul << 20, &amw_max) || !workers ||
         !split) {
         UCX_LOG(u, FERRY_LOG_ERROR,
                 "bad param: keepalive_ms (ms), num_workers (1..64), num_threads (0..63), "

@@ -1,21 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* UCX backend: WRITEs as active messages, where UCX emulates RMA.
+/* UCX backend: small WRITEs as active messages, where UCX emulates RMA.
  *
  * Why: where UCX has no RMA lane to a peer (TCP: what peer error mode
  * leaves on one host, and what hosts without RDMA use), it emulates a put
  * with active messages, the put and the target's completion. A ferry
  * request also needs the endpoint's flush, which on TCP costs one more
  * request and its answer: four messages a WRITE where ucp_put_lat counts
- * two. Here a WRITE is one active message with the descriptors, the data
- * and the notification; the target checks every range against the DRAM
- * registered in this backend, copies, delivers the notification and
- * answers with one acknowledgement, which completes the request. Two
- * messages, and the notification needs no message of its own. A WRITE of
- * more than am_write_max bytes is cut into parts of at most that (a
- * descriptor too big is cut too), one message each, all in flight at
- * once; when every part is answered the notification follows as a
- * message of its own, as after the flush of puts (parts may be copied in
- * any order, the notification must come after all of them).
+ * two, and a message per descriptor. Here a WRITE of up to am_write_max
+ * bytes is one active message with the descriptors, the data and the
+ * notification; the target checks every range against the DRAM registered
+ * in this backend, copies, delivers the notification and answers with one
+ * acknowledgement, which completes the request. Two messages, whatever the
+ * number of descriptors (up to 4096 a message; more make more messages,
+ * all in flight at once, and then the notification follows the last
+ * answer as a message of its own, as after the flush of puts: parts may be
+ * copied in any order, the notification must come after all of them).
+ * Bigger WRITEs go as puts: with UCX's TCP segments at 256 KiB (ucx.c)
+ * those are as fast from about 256 KiB on, and copy once less.
  *
  * The bytes are in ucx_amw_wire.h. A peer's message may be hostile: it is
  * parsed whole, and every range checked, before anything is copied; a bad
@@ -99,55 +100,43 @@ bool fy_ucx_amw_fits(const fy_ucx_xfer *x)
     const ferry_plugin_xfer *px = x->px;
     const fy_ucx *u = x->u;
     return x->remote->amw && px->op == FERRY_OP_WRITE && px->local_type == FERRY_MEM_DRAM &&
-           px->remote_type == FERRY_MEM_DRAM && u->amw_max && px->total_bytes &&
+           px->remote_type == FERRY_MEM_DRAM && px->total_bytes && px->total_bytes <= u->amw_max &&
            strlen(u->host->agent_name) <= FY_AMW_MAX_FROM;
 }
 
 /* ---- the sender ---- */
 
-/* A piece: a descriptor, or a cut of one, of at most am_write_max bytes. */
+/* A piece: one descriptor (at most am_write_max bytes, as the whole WRITE). */
 typedef struct fy_ucx_piece {
     uint64_t laddr, raddr;
     uint32_t len;
 } fy_ucx_piece;
 
-/* x's pieces into out (NULL: only counted); returns how many. */
-static size_t fy_ucx_amw_cut(const ferry_plugin_xfer *px, size_t max, fy_ucx_piece *out)
+/* x's non-empty descriptors into out (NULL: only counted); returns how many. */
+static size_t fy_ucx_amw_pieces(const ferry_plugin_xfer *px, fy_ucx_piece *out)
 {
     size_t n = 0;
-    for (size_t i = 0; i < px->count; i++)
-        for (uint64_t off = 0; off < px->local[i].len; off += max, n++) {
-            uint64_t left = px->local[i].len - off;
-            if (out)
-                out[n] = (fy_ucx_piece){.laddr = px->local[i].addr + off,
-                                        .raddr = px->remote[i].addr + off,
-                                        .len = (uint32_t)(left < max ? left : max)};
-        }
+    for (size_t i = 0; i < px->count; i++) {
+        if (!px->local[i].len)
+            continue;
+        if (out)
+            out[n] = (fy_ucx_piece){.laddr = px->local[i].addr,
+                                    .raddr = px->remote[i].addr,
+                                    .len = (uint32_t)px->local[i].len};
+        n++;
+    }
     return n;
 }
 
-/* Groups consecutive pieces into parts of at most max bytes and
- * FY_AMW_MAX_SEGS pieces; fills parts[k].pieces when parts is not NULL.
- * Returns how many parts. */
-static unsigned fy_ucx_amw_group(const fy_ucx_piece *pc, size_t n, size_t max,
-                                 fy_ucx_amw_part *parts)
+/* Groups consecutive pieces into parts of at most FY_AMW_MAX_SEGS; fills
+ * parts[k].pieces when parts is not NULL. Returns how many parts. */
+static unsigned fy_ucx_amw_group(size_t n, fy_ucx_amw_part *parts)
 {
     unsigned k = 0;
-    size_t bytes = 0;
-    uint32_t count = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (count && (bytes + pc[i].len > max || count == FY_AMW_MAX_SEGS)) {
-            if (parts)
-                parts[k].pieces = count;
-            k++;
-            bytes = count = 0;
-        }
-        bytes += pc[i].len;
-        count++;
-    }
-    if (parts)
-        parts[k].pieces = count;
-    return k + 1;
+    for (size_t first = 0; first < n; first += FY_AMW_MAX_SEGS, k++)
+        if (parts)
+            parts[k].pieces = (uint32_t)(n - first < FY_AMW_MAX_SEGS ? n - first : FY_AMW_MAX_SEGS);
+    return k;
 }
 
 /* A part's head (room for the fixed part, its segment table, written now,
@@ -174,12 +163,12 @@ static bool fy_ucx_amw_part_init(fy_ucx_xfer *x, fy_ucx_amw_part *p, ucp_dt_iov_
 static ferry_status fy_ucx_amw_build(fy_ucx_xfer *x, fy_ucx_amw *a, const fy_ucx_piece *pc,
                                      size_t n)
 {
-    a->num_parts = fy_ucx_amw_group(pc, n, x->u->amw_max, NULL);
+    a->num_parts = fy_ucx_amw_group(n, NULL);
     a->parts = calloc(a->num_parts, sizeof(*a->parts));
     a->iov = calloc(n + a->num_parts, sizeof(*a->iov));
     if (!a->parts || !a->iov)
         return FERRY_ERR_NO_MEMORY;
-    (void)fy_ucx_amw_group(pc, n, x->u->amw_max, a->parts);
+    (void)fy_ucx_amw_group(n, a->parts);
     size_t piece = 0, slot = 0;
     for (unsigned k = 0; k < a->num_parts; k++) {
         fy_ucx_amw_part *p = &a->parts[k];
@@ -193,12 +182,12 @@ static ferry_status fy_ucx_amw_build(fy_ucx_xfer *x, fy_ucx_amw *a, const fy_ucx
 
 ferry_status fy_ucx_amw_prep(fy_ucx_xfer *x)
 {
-    size_t n = fy_ucx_amw_cut(x->px, x->u->amw_max, NULL);
+    size_t n = fy_ucx_amw_pieces(x->px, NULL);
     fy_ucx_piece *pc = malloc(n * sizeof(*pc));
     x->amw = calloc(1, sizeof(*x->amw));
     ferry_status rc = pc && x->amw ? FERRY_OK : FERRY_ERR_NO_MEMORY;
     if (rc == FERRY_OK) {
-        (void)fy_ucx_amw_cut(x->px, x->u->amw_max, pc);
+        (void)fy_ucx_amw_pieces(x->px, pc);
         rc = fy_ucx_amw_build(x, x->amw, pc, n);
     }
     free(pc);

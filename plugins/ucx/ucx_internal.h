@@ -52,7 +52,7 @@ typedef struct fy_ucx {
     struct fy_ucx_region *dram;  /* registered DRAM regions: where peers' small writes may land */
     struct fy_ucx_region *dram_hit; /* the one the last lookup found */
     fy_ucx_amw_mode amw_mode;
-    size_t amw_max;       /* most data bytes in one active-message WRITE */
+    size_t amw_max;       /* largest WRITE (bytes) sent as active messages */
     uint64_t amw_next_id; /* ids of our active-message WRITEs */
     struct fy_ucx_amw_part *amw_waiting[FY_UCX_AMW_BUCKETS]; /* by id: awaiting the answer */
     ucp_datatype_t amw_dt; /* packs a part's message (ucx_amw.c) */
@@ -94,9 +94,8 @@ typedef struct fy_ucx_chunk {
 
 enum { FY_UX_IDLE, FY_UX_FLUSHING, FY_UX_NOTIFYING, FY_UX_ACKING, FY_UX_DONE, FY_UX_FAILED };
 
-/* A WRITE sent as active messages (ucx_amw.c): its descriptors cut into
- * pieces of at most am_write_max bytes, grouped into parts, one message
- * each. */
+/* A WRITE sent as active messages (ucx_amw.c): its descriptors grouped
+ * into parts of at most 4096, one message each. */
 typedef struct fy_ucx_amw_part {
     struct fy_ucx_xfer *x;
     uint64_t id;

@@ -411,17 +411,18 @@ static bool place(seg *s, const uint32_t *order, size_t n, uint64_t size, uint64
     return cur <= size;
 }
 
-/* n segments, lengths 1 B .. LEN_MAX spread over every power of two (so
- * tiny and large ones both occur), independent random placements on each
- * side: remote ones inside [0, rsize) without crossing a peer region. */
-static seg *layout(size_t n, uint64_t seed, uint64_t lsize, uint64_t rsize, uint64_t region)
+/* n segments, lengths 1 B .. 2^pow_max B spread over every power of two
+ * (so tiny and large ones both occur), independent random placements on
+ * each side: remote ones inside [0, rsize) without crossing a peer region. */
+static seg *layout_pow(size_t n, uint64_t seed, uint64_t lsize, uint64_t rsize, uint64_t region,
+                       unsigned pow_max)
 {
     seg *s = calloc(n, sizeof(*s));
     uint32_t *order = calloc(n, sizeof(*order));
     uint64_t rng = seed;
     bool ok = s && order;
     for (size_t i = 0; ok && i < n; i++)
-        s[i].len = 1 + rng_next(&rng) % (1ull << (rng_next(&rng) % 17));
+        s[i].len = 1 + rng_next(&rng) % (1ull << (rng_next(&rng) % (pow_max + 1)));
     if (ok)
         shuffle(order, n, &rng);
     ok = ok && place(s, order, n, lsize, lsize, false, &rng);
@@ -432,6 +433,12 @@ static seg *layout(size_t n, uint64_t seed, uint64_t lsize, uint64_t rsize, uint
     if (!ok)
         free(s);
     return ok ? s : NULL;
+}
+
+/* Lengths up to LEN_MAX (64 KiB). */
+static seg *layout(size_t n, uint64_t seed, uint64_t lsize, uint64_t rsize, uint64_t region)
+{
+    return layout_pow(n, seed, lsize, rsize, region, 16);
 }
 
 static seg *layout_full(pair *x, size_t n, uint64_t seed)
@@ -692,6 +699,30 @@ static void test_random_descriptors(void)
     rounds(&x, opt.ndesc, true, 32);
     printf("# %zu descriptors x 4 transfers, verified: %llu ms\n", opt.ndesc,
            (unsigned long long)(rt_now_ms() - t0));
+    FY_CHECK_EQ(pair_close(&x), 0);
+}
+
+/* 6000 descriptors of 1..32 B (about 100 KB), WRITE ad hoc and prepared:
+ * over TCP that is one request in two active messages (at most 4096
+ * descriptors each, ucx_amw.c), whose notification must follow both. */
+static void test_many_tiny_writes(void)
+{
+    pair x;
+    FY_REQUIRE(pair_open(&x, true) == FERRY_OK);
+    enum { N = 6000 };
+    for (unsigned prepared = 0; prepared < 2; prepared++) {
+        unsigned tag = 70 + 2 * prepared;
+        seg *s = layout_pow(N, tag, x.size, x.size, x.peer.region_size, 5);
+        uint32_t *idx = index_array(N, prepared, tag);
+        prep pp = {0};
+        FY_REQUIRE(s && idx);
+        if (prepared)
+            FY_CHECK_EQ(prep_segs(&x, s, N, &pp), FERRY_OK);
+        round_write(&x, s, idx, N, prepared ? &pp : NULL, tag);
+        prep_release(&pp);
+        free(idx);
+        free(s);
+    }
     FY_CHECK_EQ(pair_close(&x), 0);
 }
 
@@ -977,9 +1008,9 @@ static void test_kill_and_restart(void)
 }
 
 /* The peer is killed (-9) during WRITEs of n descriptors of len bytes
- * (over TCP they go as active messages, ucx_amw.c: one message when
- * small, several when large): the one in flight fails with
- * REMOTE_DISCONNECT within KILL_BOUND_MS and releases in bounded time. */
+ * (over TCP a small one goes as an active message, ucx_amw.c, a large one
+ * as puts): the one in flight fails with REMOTE_DISCONNECT within
+ * KILL_BOUND_MS and releases in bounded time. */
 static void kill_during_writes(size_t n, uint64_t len)
 {
     pair x;
@@ -1018,8 +1049,8 @@ static void test_kill_during_writes(void)
 {
     if (!opt.kill)
         FY_SKIP("--no-kill / FY_REMOTE_NO_KILL");
-    kill_during_writes(1, 4096);             /* one message */
-    kill_during_writes(opt.size / MIB, MIB); /* one message a MiB */
+    kill_during_writes(1, 4096);             /* an active message */
+    kill_during_writes(opt.size / MIB, MIB); /* puts */
 }
 
 /* ---- main ---- */
@@ -1092,6 +1123,7 @@ int main(int argc, char **argv)
     RUN(test_prepared_read_write);
     RUN(test_random_descriptors);
     RUN(test_notif_exactly_once);
+    RUN(test_many_tiny_writes);
     RUN(test_partial_metadata);
     RUN(test_invalidate_reload);
     RUN(test_kill_and_restart);
