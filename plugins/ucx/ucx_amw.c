@@ -146,14 +146,11 @@ static bool fy_ucx_amw_part_init(fy_ucx_xfer *x, fy_ucx_amw_part *p, ucp_dt_iov_
 {
     p->x = x;
     p->iov = iov;
-    p->num_iov = 1 + (size_t)p->pieces;
     p->head_cap = fy_amw_prefix_len(p->pieces, FY_AMW_MAX_FROM, 0);
     p->head = malloc(p->head_cap);
     if (!p->head)
         return false;
-    p->data_len = 0;
     for (uint32_t i = 0; i < p->pieces; i++) {
-        p->data_len += pc[i].len;
         fy_amw_prefix_seg(p->head, i, pc[i].raddr, pc[i].len);
         iov[1 + i] = (ucp_dt_iov_t){.buffer = (void *)(uintptr_t)pc[i].laddr, .length = pc[i].len};
     }
@@ -175,7 +172,7 @@ static ferry_status fy_ucx_amw_build(fy_ucx_xfer *x, fy_ucx_amw *a, const fy_ucx
         if (!fy_ucx_amw_part_init(x, p, a->iov + slot, pc + piece))
             return FERRY_ERR_NO_MEMORY;
         piece += p->pieces;
-        slot += p->num_iov;
+        slot += 1 + (size_t)p->pieces;
     }
     return FERRY_OK;
 }
@@ -272,7 +269,7 @@ static bool fy_ucx_amw_head(fy_ucx_xfer *x, fy_ucx_amw_part *p)
     }
     fy_amw_prefix_begin(p->head, p->id, p->pieces, me, from_len, x->notif, notif_len);
     p->iov[0] = (ucp_dt_iov_t){.buffer = p->head, .length = len};
-    p->msg_len = len + p->data_len;
+    fy_ucx_pack_init(&p->pack, p->iov, 1 + (size_t)p->pieces);
     return true;
 }
 
@@ -290,14 +287,14 @@ static bool fy_ucx_amw_send(fy_ucx_xfer *x, fy_ucx_amw_part *p)
         /* eager: the target copies out of the message in its handler;
          * reply: it answers on the endpoint the message came from */
         .flags = UCP_AM_SEND_FLAG_EAGER | UCP_AM_SEND_FLAG_REPLY,
-        .datatype = x->u->amw_dt,
+        .datatype = x->u->pack_dt,
         .cb.send = fy_ucx_amw_sent,
         .user_data = p,
     };
     fy_ucx_amw_wait(x->u, p);
     x->amw->unanswered++;
     fy_ucx_amw_publish(); /* our use of the memory, before the target's copy */
-    void *req = ucp_am_send_nbx(x->remote->ep[0], FY_UCX_AM_WRITE, NULL, 0, p, 1, &prm);
+    void *req = ucp_am_send_nbx(x->remote->ep[0], FY_UCX_AM_WRITE, NULL, 0, &p->pack, 1, &prm);
     if (UCS_PTR_IS_ERR(req)) {
         fy_ucx_amw_forget(x);
         fy_ucx_fail(x, UCS_PTR_STATUS(req), "write message");
@@ -461,75 +458,80 @@ void fy_ucx_amw_answer_all(fy_ucx *u)
 
 /* ---- packing ---- */
 
-/* A part's message goes out through this datatype, so UCX copies it into
- * its own buffers (bcopy) instead of sending from ours (zcopy): UCX 1.13's
- * TCP transport can complete a zero-copy send twice when the peer dies
- * with it in flight, and aborts the process on its assertion (seen in CI:
- * uct_iface.h "comp->count > 0", kill -9 during a 16 MiB WRITE). */
-static void fy_ucx_amw_seek(fy_ucx_amw_part *p, uint64_t at)
+/* Messages with data (WRITEs, notifications) go out through this generic
+ * datatype, so UCX copies them into its own buffers (bcopy) instead of
+ * sending from ours (zcopy): UCX 1.13's TCP transport can complete a
+ * zero-copy send twice when the peer dies with it in flight, and aborts
+ * the process on its assertion (seen in CI: uct_iface.h "comp->count > 0",
+ * kill -9 during a 64 MiB WRITE sent as 1 MiB messages). */
+void fy_ucx_pack_init(fy_ucx_pack *pk, const ucp_dt_iov_t *iov, size_t num_iov)
 {
-    p->cur_iov = 0;
-    p->cur_off = 0;
-    p->cur_at = 0;
-    while (p->cur_iov < p->num_iov && p->cur_at + (p->iov[p->cur_iov].length - p->cur_off) <= at) {
-        p->cur_at += p->iov[p->cur_iov].length - p->cur_off;
-        p->cur_iov++;
-        p->cur_off = 0;
-    }
-    if (p->cur_iov < p->num_iov) {
-        p->cur_off = (size_t)(at - p->cur_at);
-        p->cur_at = at;
+    *pk = (fy_ucx_pack){.iov = iov, .num_iov = num_iov};
+    for (size_t i = 0; i < num_iov; i++)
+        pk->len += iov[i].length;
+}
+
+static void fy_ucx_pack_seek(fy_ucx_pack *pk, uint64_t at)
+{
+    pk->cur_iov = 0;
+    pk->cur_off = 0;
+    pk->cur_at = 0;
+    while (pk->cur_iov < pk->num_iov && pk->cur_at + pk->iov[pk->cur_iov].length <= at)
+        pk->cur_at += pk->iov[pk->cur_iov++].length;
+    if (pk->cur_iov < pk->num_iov) {
+        pk->cur_off = (size_t)(at - pk->cur_at);
+        pk->cur_at = at;
     }
 }
 
-static void *fy_ucx_amw_start_pack(void *ctx, const void *buffer, size_t count)
+static void *fy_ucx_pack_start(void *ctx, const void *buffer, size_t count)
 {
-    fy_ucx_amw_part *p = (fy_ucx_amw_part *)(uintptr_t)buffer;
+    fy_ucx_pack *pk = (fy_ucx_pack *)(uintptr_t)buffer;
     (void)ctx, (void)count;
-    fy_ucx_amw_seek(p, 0);
-    return p;
+    fy_ucx_pack_seek(pk, 0);
+    return pk;
 }
 
-static size_t fy_ucx_amw_packed_size(void *state)
+static size_t fy_ucx_pack_size(void *state)
 {
-    return (size_t)((fy_ucx_amw_part *)state)->msg_len;
+    return (size_t)((fy_ucx_pack *)state)->len;
 }
 
-static size_t fy_ucx_amw_pack(void *state, size_t offset, void *dest, size_t max)
+static size_t fy_ucx_pack_some(void *state, size_t offset, void *dest, size_t max)
 {
-    fy_ucx_amw_part *p = state;
-    if (offset != p->cur_at)
-        fy_ucx_amw_seek(p, offset);
+    fy_ucx_pack *pk = state;
+    if (offset != pk->cur_at)
+        fy_ucx_pack_seek(pk, offset);
     size_t done = 0;
-    while (done < max && p->cur_iov < p->num_iov) {
-        const ucp_dt_iov_t *v = &p->iov[p->cur_iov];
-        size_t n = v->length - p->cur_off < max - done ? v->length - p->cur_off : max - done;
-        memcpy((uint8_t *)dest + done, (const uint8_t *)v->buffer + p->cur_off, n);
+    while (done < max && pk->cur_iov < pk->num_iov) {
+        const ucp_dt_iov_t *v = &pk->iov[pk->cur_iov];
+        size_t n = v->length - pk->cur_off < max - done ? v->length - pk->cur_off : max - done;
+        memcpy((uint8_t *)dest + done, (const uint8_t *)v->buffer + pk->cur_off, n);
         done += n;
-        p->cur_off += n;
-        if (p->cur_off == v->length) {
-            p->cur_iov++;
-            p->cur_off = 0;
+        pk->cur_off += n;
+        if (pk->cur_off == v->length) {
+            pk->cur_iov++;
+            pk->cur_off = 0;
         }
     }
-    p->cur_at += done;
+    pk->cur_at += done;
     fy_ucx_amw_publish(); /* our reads, before the target's answer */
     return done;
 }
 
-static void *fy_ucx_amw_start_unpack(void *ctx, void *buffer, size_t count)
+static void *fy_ucx_pack_start_unpack(void *ctx, void *buffer, size_t count)
 {
     (void)ctx, (void)count;
-    return buffer; /* never received into: the target reads the message itself */
+    return buffer; /* never received into: targets read messages themselves */
 }
 
-static ucs_status_t fy_ucx_amw_unpack(void *state, size_t offset, const void *src, size_t len)
+static ucs_status_t fy_ucx_pack_unpack(void *state, size_t offset, const void *src, size_t len)
 {
     (void)state, (void)offset, (void)src, (void)len;
     return UCS_ERR_UNSUPPORTED;
 }
 
-static void fy_ucx_amw_finish(void *state)
+static void fy_ucx_pack_finish(void *state)
 {
     (void)state;
 }
@@ -537,15 +539,15 @@ static void fy_ucx_amw_finish(void *state)
 ucs_status_t fy_ucx_amw_init(fy_ucx *u)
 {
     static const ucp_generic_dt_ops_t ops = {
-        .start_pack = fy_ucx_amw_start_pack,
-        .start_unpack = fy_ucx_amw_start_unpack,
-        .packed_size = fy_ucx_amw_packed_size,
-        .pack = fy_ucx_amw_pack,
-        .unpack = fy_ucx_amw_unpack,
-        .finish = fy_ucx_amw_finish,
+        .start_pack = fy_ucx_pack_start,
+        .start_unpack = fy_ucx_pack_start_unpack,
+        .packed_size = fy_ucx_pack_size,
+        .pack = fy_ucx_pack_some,
+        .unpack = fy_ucx_pack_unpack,
+        .finish = fy_ucx_pack_finish,
     };
-    ucs_status_t st = ucp_dt_create_generic(&ops, u, &u->amw_dt);
-    u->amw_dt_made = st == UCS_OK;
+    ucs_status_t st = ucp_dt_create_generic(&ops, u, &u->pack_dt);
+    u->pack_dt_made = st == UCS_OK;
     return st;
 }
 
@@ -560,9 +562,9 @@ void fy_ucx_amw_fini(fy_ucx *u)
 /* After the workers are gone: no send uses the datatype any more. */
 void fy_ucx_amw_dt_fini(fy_ucx *u)
 {
-    if (u->amw_dt_made)
-        ucp_dt_destroy(u->amw_dt);
-    u->amw_dt_made = false;
+    if (u->pack_dt_made)
+        ucp_dt_destroy(u->pack_dt);
+    u->pack_dt_made = false;
 }
 
 ucs_status_t fy_ucx_amw_recv(void *arg, const void *header, size_t header_len, void *data,

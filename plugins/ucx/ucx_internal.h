@@ -55,8 +55,8 @@ typedef struct fy_ucx {
     size_t amw_max;       /* largest WRITE (bytes) sent as active messages */
     uint64_t amw_next_id; /* ids of our active-message WRITEs */
     struct fy_ucx_amw_part *amw_waiting[FY_UCX_AMW_BUCKETS]; /* by id: awaiting the answer */
-    ucp_datatype_t amw_dt; /* packs a part's message (ucx_amw.c) */
-    bool amw_dt_made;
+    ucp_datatype_t pack_dt;                                  /* sends an fy_ucx_pack (ucx_amw.c) */
+    bool pack_dt_made;
     fy_ucx_answer *answers; /* to peers' small WRITEs, sent before UCX runs again */
     size_t num_answers, answers_cap;
     bool vram;
@@ -96,17 +96,24 @@ enum { FY_UX_IDLE, FY_UX_FLUSHING, FY_UX_NOTIFYING, FY_UX_ACKING, FY_UX_DONE, FY
 
 /* A WRITE sent as active messages (ucx_amw.c): its descriptors grouped
  * into parts of at most 4096, one message each. */
+/* What a message sent through u->pack_dt holds: these bytes back to back,
+ * copied by UCX into its own buffers (ucx_amw.c says why). */
+typedef struct fy_ucx_pack {
+    const ucp_dt_iov_t *iov;
+    size_t num_iov;
+    uint64_t len;            /* all of them */
+    size_t cur_iov, cur_off; /* where packing goes on (UCX packs in order) */
+    uint64_t cur_at;
+} fy_ucx_pack;
+
 typedef struct fy_ucx_amw_part {
     struct fy_ucx_xfer *x;
     uint64_t id;
     ucp_dt_iov_t *iov; /* [1 + pieces]: the head, then the local pieces */
-    size_t num_iov;
-    uint8_t *head; /* fy_amw_prefix_len bytes; the segment table written at prep */
+    fy_ucx_pack pack;  /* the message: iov */
+    uint8_t *head;     /* fy_amw_prefix_len bytes; the segment table written at prep */
     size_t head_cap;
     uint32_t pieces;
-    uint64_t data_len, msg_len; /* its pieces' bytes; with the head */
-    size_t cur_iov, cur_off;    /* where packing goes on (UCX packs in order) */
-    uint64_t cur_at;
     void *req;    /* the send, while UCX holds it */
     bool waiting; /* in u->amw_waiting */
     struct fy_ucx_amw_part *next_waiting;
@@ -131,6 +138,8 @@ typedef struct fy_ucx_xfer {
     unsigned flushing; /* chunks whose flush has not completed */
     fy_ucx_chunk *chunks;
     void *notif_req; /* the notification in flight */
+    ucp_dt_iov_t notif_iov;
+    fy_ucx_pack notif_pack;
     fy_ucx_amw *amw; /* non-NULL: sent as an active message */
     bool orphan;     /* released while requests were stuck: the last callback frees it */
     struct fy_ucx_xfer *next_orphan;
@@ -167,6 +176,7 @@ void fy_ucx_amw_answer_all(fy_ucx *u);
 ucs_status_t fy_ucx_amw_init(fy_ucx *u);
 void fy_ucx_amw_fini(fy_ucx *u);
 void fy_ucx_amw_dt_fini(fy_ucx *u);
+void fy_ucx_pack_init(fy_ucx_pack *pk, const ucp_dt_iov_t *iov, size_t num_iov);
 bool fy_ucx_ep_tcp_only(ucp_ep_h ep);
 ucs_status_t fy_ucx_amw_recv(void *arg, const void *header, size_t header_len, void *data,
                              size_t len, const ucp_am_recv_param_t *param);
@@ -198,8 +208,7 @@ void fy_ucx_rregion_unload(void *priv, void *remote, void *rregion);
 ferry_status fy_ucx_rkey(fy_ucx_remote *r, fy_ucx_rregion *rr, unsigned worker);
 ucs_status_t fy_ucx_notif_cb(void *arg, const void *header, size_t header_len, void *data,
                              size_t len, const ucp_am_recv_param_t *param);
-void *fy_ucx_notif_post(fy_ucx_remote *r, const void *msg, size_t len, ucp_send_nbx_callback_t cb,
-                        void *arg);
+void *fy_ucx_notif_post(fy_ucx_remote *r, fy_ucx_pack *msg, ucp_send_nbx_callback_t cb, void *arg);
 ferry_status fy_ucx_notif_send(void *priv, void *remote, const void *msg, size_t len);
 
 /* ucx_xfer.c */

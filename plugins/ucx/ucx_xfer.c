@@ -157,7 +157,9 @@ void fy_ucx_data_done(fy_ucx_xfer *x)
         return;
     }
     x->state = FY_UX_NOTIFYING;
-    void *req = fy_ucx_notif_post(x->remote, x->notif, x->notif_len, fy_ucx_notif_done, x);
+    x->notif_iov = (ucp_dt_iov_t){.buffer = (void *)(uintptr_t)x->notif, .length = x->notif_len};
+    fy_ucx_pack_init(&x->notif_pack, &x->notif_iov, 1);
+    void *req = fy_ucx_notif_post(x->remote, &x->notif_pack, fy_ucx_notif_done, x);
     if (UCS_PTR_IS_ERR(req))
         fy_ucx_fail(x, UCS_PTR_STATUS(req), "notification");
     else if (req)
