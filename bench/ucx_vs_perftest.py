@@ -124,8 +124,9 @@ def ucx_anchor(build, mode, flush, iters):
     return last_json_row(cmd, env_for(mode))
 
 
-def perftest(mode, test, size, iters, warmup, port):
-    """Runs server and client of one ucx_perftest; returns its final line's numbers."""
+def perftest_once(mode, test, size, iters, warmup, port):
+    """Runs server and client of one ucx_perftest; returns its final line's
+    numbers, or None with the client's last words when it gave none."""
     env = env_for(mode)
     args = ["-t", test, "-s", str(size), "-n", str(iters), "-w", str(warmup), "-p", str(port),
             "-f"] + MODES[mode][2]
@@ -143,14 +144,24 @@ def perftest(mode, test, size, iters, warmup, port):
         rows = [l.split() for l in client.stdout.splitlines() if l.split()[:1]
                 and l.split()[0].isdigit()]
         if client.returncode != 0 or not rows:
-            tail = " ".join(client.stderr.strip().splitlines()[-2:])
-            sys.exit(f"ucx_perftest -t {test} -s {size} -p {port}: no result ({tail})")
+            return None, " ".join(client.stderr.strip().splitlines()[-2:])
         fields = rows[-1]
         return {"lat_us": float(fields[2]), "lat_p50_us": float(fields[1]),
-                "bw_gbps": float(fields[5]) * (1 << 20) / 1e9}
+                "bw_gbps": float(fields[5]) * (1 << 20) / 1e9}, ""
     finally:
         server.kill()
         server.wait()
+
+
+def perftest(mode, test, size, iters, warmup, port):
+    """ucx_perftest_once, tried on three ports: another program (a test
+    running beside, an ephemeral port) may hold the first, and the client
+    then talks to it and reports nothing."""
+    for attempt in range(3):
+        result, why = perftest_once(mode, test, size, iters, warmup, port + 997 * attempt)
+        if result:
+            return result
+    sys.exit(f"ucx_perftest -t {test} -s {size} -p {port}: no result ({why})")
 
 
 def memcpy_gbps(nbytes, step_bytes, repeat, pick):

@@ -458,7 +458,9 @@ PY
 case_ucx_perftest_script() {
     need_ucx
     command -v ucx_perftest >/dev/null || { echo "SKIP: no ucx_perftest (ucx-utils)"; exit 77; }
-    local script=${FERRY_UCX_VS_PERFTEST:?} port=$((20000 + RANDOM % 30000))
+    # Below the ephemeral range (32768-), where a listener of a test running
+    # beside could hold the port: the script tries port, +997, +1994.
+    local script=${FERRY_UCX_VS_PERFTEST:?} port=$((20000 + RANDOM % 9000))
     run 0 python3 "$script" "${FERRY_BUILD_ROOT:?}" --modes dual-alloc --sizes 4K \
         --batches 1,2 --iters 20 --step_mib 1 --repeat 2 --stat median --port "$port" \
         --lat_iters 300
