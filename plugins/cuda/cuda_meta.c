@@ -2,26 +2,12 @@
 /* Wire bytes of the CUDA plugin (see cuda_meta.h). */
 #include "cuda_meta.h"
 
+#include "common/le.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- little-endian fields ---- */
-
-static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
-{
-    for (unsigned i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned bytes)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < bytes; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
 
 /* ---- connection info ---- */
 
@@ -32,15 +18,15 @@ size_t fy_cu_conn_encode(const fy_cu_conn *c, uint8_t *out, size_t cap)
     if (cap < need)
         return 0;
     memcpy(out, "FYCC", 4);
-    put_le(out + 4, 1, 2);
-    put_le(out + 6, sock_len, 2);
-    put_le(out + 8, c->uid, 8);
-    put_le(out + 16, c->pid, 4);
-    put_le(out + 20, 0, 4);
-    put_le(out + 24, c->starttime, 8);
+    fy_le_put(out + 4, 1, 2);
+    fy_le_put(out + 6, sock_len, 2);
+    fy_le_put(out + 8, c->uid, 8);
+    fy_le_put(out + 16, c->pid, 4);
+    fy_le_put(out + 20, 0, 4);
+    fy_le_put(out + 24, c->starttime, 8);
     memcpy(out + 32, c->boot_id, 16);
-    put_le(out + 48, c->netns, 8);
-    put_le(out + 56, c->pidns, 8);
+    fy_le_put(out + 48, c->netns, 8);
+    fy_le_put(out + 56, c->pidns, 8);
     memcpy(out + FY_CU_CONN_FIXED, c->sock, sock_len);
     return need;
 }
@@ -48,16 +34,16 @@ size_t fy_cu_conn_encode(const fy_cu_conn *c, uint8_t *out, size_t cap)
 ferry_status fy_cu_conn_decode(const void *buf, size_t len, fy_cu_conn *out)
 {
     const uint8_t *p = buf;
-    if (!p || len < FY_CU_CONN_FIXED || memcmp(p, "FYCC", 4) || get_le(p + 4, 2) != 1)
+    if (!p || len < FY_CU_CONN_FIXED || memcmp(p, "FYCC", 4) || fy_le_get(p + 4, 2) != 1)
         return FERRY_ERR_BAD_METADATA;
-    size_t sock_len = (size_t)get_le(p + 6, 2);
+    size_t sock_len = (size_t)fy_le_get(p + 6, 2);
     if (!sock_len || sock_len > FY_CU_SOCK_MAX || sock_len > len - FY_CU_CONN_FIXED)
         return FERRY_ERR_BAD_METADATA;
-    fy_cu_conn c = {.uid = get_le(p + 8, 8),
-                    .pid = (uint32_t)get_le(p + 16, 4),
-                    .starttime = get_le(p + 24, 8),
-                    .netns = get_le(p + 48, 8),
-                    .pidns = get_le(p + 56, 8)};
+    fy_cu_conn c = {.uid = fy_le_get(p + 8, 8),
+                    .pid = (uint32_t)fy_le_get(p + 16, 4),
+                    .starttime = fy_le_get(p + 24, 8),
+                    .netns = fy_le_get(p + 48, 8),
+                    .pidns = fy_le_get(p + 56, 8)};
     memcpy(c.boot_id, p + 32, 16);
     memcpy(c.sock, p + FY_CU_CONN_FIXED, sock_len);
     c.sock[sock_len] = '\0';
@@ -77,10 +63,10 @@ void fy_cu_pub_encode(const fy_cu_pub *p, uint8_t out[FY_CU_PUB_LEN])
     out[5] = (uint8_t)p->type;
     out[6] = p->ipc ? FY_CU_PUB_F_IPC : 0;
     memcpy(out + 8, p->uuid, 16);
-    put_le(out + 24, p->addr, 8);
-    put_le(out + 32, p->len, 8);
-    put_le(out + 40, p->alloc_base, 8);
-    put_le(out + 48, p->alloc_size, 8);
+    fy_le_put(out + 24, p->addr, 8);
+    fy_le_put(out + 32, p->len, 8);
+    fy_le_put(out + 40, p->alloc_base, 8);
+    fy_le_put(out + 48, p->alloc_size, 8);
     memcpy(out + 56, p->handle.reserved, FY_CU_IPC_HANDLE_SIZE);
 }
 
@@ -100,10 +86,10 @@ ferry_status fy_cu_pub_decode(const void *buf, size_t len, ferry_mem_type type,
         return FERRY_ERR_BAD_METADATA;
     fy_cu_pub p = {.type = (ferry_mem_type)b[5],
                    .ipc = (b[6] & FY_CU_PUB_F_IPC) != 0,
-                   .addr = get_le(b + 24, 8),
-                   .len = get_le(b + 32, 8),
-                   .alloc_base = get_le(b + 40, 8),
-                   .alloc_size = get_le(b + 48, 8)};
+                   .addr = fy_le_get(b + 24, 8),
+                   .len = fy_le_get(b + 32, 8),
+                   .alloc_base = fy_le_get(b + 40, 8),
+                   .alloc_size = fy_le_get(b + 48, 8)};
     memcpy(p.uuid, b + 8, 16);
     memcpy(p.handle.reserved, b + 56, FY_CU_IPC_HANDLE_SIZE);
     if (p.type != type || (type != FERRY_MEM_DRAM && type != FERRY_MEM_VRAM))
@@ -130,8 +116,8 @@ size_t fy_cu_dgram_encode(uint8_t *out, size_t cap, const char *from, uint64_t u
     memcpy(out, "FYCN", 4);
     out[4] = 1;
     out[5] = 0;
-    put_le(out + 6, name_len, 2);
-    put_le(out + 8, uid, 8);
+    fy_le_put(out + 6, name_len, 2);
+    fy_le_put(out + 8, uid, 8);
     memcpy(out + FY_CU_DGRAM_FIXED, from, name_len);
     if (len)
         memcpy(out + FY_CU_DGRAM_FIXED + name_len, msg, len);
@@ -143,7 +129,7 @@ ferry_status fy_cu_dgram_decode(const uint8_t *buf, size_t len, char from[FY_CU_
 {
     if (!buf || len < FY_CU_DGRAM_FIXED || memcmp(buf, "FYCN", 4) || buf[4] != 1)
         return FERRY_ERR_BAD_METADATA;
-    size_t name_len = (size_t)get_le(buf + 6, 2);
+    size_t name_len = (size_t)fy_le_get(buf + 6, 2);
     if (!name_len || name_len > FY_CU_NAME_MAX || name_len > len - FY_CU_DGRAM_FIXED)
         return FERRY_ERR_BAD_METADATA;
     size_t body = len - FY_CU_DGRAM_FIXED - name_len;
@@ -151,7 +137,7 @@ ferry_status fy_cu_dgram_decode(const uint8_t *buf, size_t len, char from[FY_CU_
         return FERRY_ERR_BAD_METADATA;
     memcpy(from, buf + FY_CU_DGRAM_FIXED, name_len);
     from[name_len] = '\0';
-    *uid = get_le(buf + 8, 8);
+    *uid = fy_le_get(buf + 8, 8);
     *msg = buf + FY_CU_DGRAM_FIXED + name_len;
     *msg_len = body;
     return FERRY_OK;

@@ -113,33 +113,36 @@ ferry_status fy_ucx_status(ucs_status_t st)
 
 /* ---- init / fini ---- */
 
-static ferry_status fy_ucx_amw_mode_parse(fy_ucx *u, const char *mode)
+/* A param naming one of names[] (indexed by the enum it sets; "" is
+ * dflt): its index, or -1 with a log line. */
+static int fy_param_pick(fy_ucx *u, const ferry_param *params, size_t n, const char *key,
+                         const char *const *names, int count, int dflt)
 {
-    if (!strcmp(mode, "auto") || !mode[0])
-        u->amw_mode = FY_UCX_AMW_AUTO;
-    else if (!strcmp(mode, "on"))
-        u->amw_mode = FY_UCX_AMW_ON;
-    else if (!strcmp(mode, "off"))
-        u->amw_mode = FY_UCX_AMW_OFF;
-    else {
-        UCX_LOG(u, FERRY_LOG_ERROR, "bad param: am_writes must be auto, on or off");
-        return FERRY_ERR_INVALID_PARAM;
-    }
-    return FERRY_OK;
+    const char *v = fy_param(params, n, key);
+    if (!v[0])
+        return dflt;
+    for (int i = 0; i < count; i++)
+        if (!strcmp(v, names[i]))
+            return i;
+    UCX_LOG(u, FERRY_LOG_ERROR, "bad param: %s must be %s, %s or %s", key, names[0], names[1],
+            names[2]);
+    return -1;
 }
 
-static ferry_status fy_ucx_errmode_parse(fy_ucx *u, const char *mode)
+/* error_handling and am_writes: three choices each. */
+static ferry_status fy_ucx_modes_read(fy_ucx *u, const ferry_param *params, size_t n)
 {
-    if (!strcmp(mode, "dual"))
-        u->errmode = FY_UCX_DUAL;
-    else if (!strcmp(mode, "peer") || !mode[0])
-        u->errmode = FY_UCX_PEER;
-    else if (!strcmp(mode, "none"))
-        u->errmode = FY_UCX_NONE;
-    else {
-        UCX_LOG(u, FERRY_LOG_ERROR, "bad param: error_handling must be dual, peer or none");
+    static const char *const errmodes[] = {
+        [FY_UCX_DUAL] = "dual", [FY_UCX_PEER] = "peer", [FY_UCX_NONE] = "none"};
+    static const char *const amw_modes[] = {
+        [FY_UCX_AMW_AUTO] = "auto", [FY_UCX_AMW_ON] = "on", [FY_UCX_AMW_OFF] = "off"};
+    int err = fy_param_pick(u, params, n, "error_handling", errmodes, 3, FY_UCX_PEER);
+    int amw =
+        err < 0 ? -1 : fy_param_pick(u, params, n, "am_writes", amw_modes, 3, FY_UCX_AMW_AUTO);
+    if (amw < 0)
         return FERRY_ERR_INVALID_PARAM;
-    }
+    u->errmode = (fy_ucx_errmode)err;
+    u->amw_mode = (fy_ucx_amw_mode)amw;
     return FERRY_OK;
 }
 
@@ -163,8 +166,7 @@ static ferry_status fy_ucx_params_read(fy_ucx *u, const ferry_param *params, siz
     u->num_workers = (unsigned)(workers > threads + 1 ? workers : threads + 1);
     u->split_min = split;
     u->amw_max = amw_max;
-    ferry_status rc = fy_ucx_errmode_parse(u, fy_param(params, n, "error_handling"));
-    return rc == FERRY_OK ? fy_ucx_amw_mode_parse(u, fy_param(params, n, "am_writes")) : rc;
+    return fy_ucx_modes_read(u, params, n);
 }
 
 /* UCX's TCP segments: WRITEs over TCP go as active messages that UCX

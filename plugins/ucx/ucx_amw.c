@@ -81,15 +81,11 @@ bool fy_ucx_ep_tcp_only(ucp_ep_h ep)
     ucp_ep_print_info(ep, f);
     fclose(f);
     unsigned lanes = 0, tcp = 0;
-    for (char *line = text; line && *line;
-         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-        char *end = strchr(line, '\n');
-        size_t n = end ? (size_t)(end - line) : strlen(line);
-        char *lane = memmem(line, n, "lane[", 5);
-        if (!lane)
-            continue;
-        lanes++;
-        tcp += memmem(lane, n - (size_t)(lane - line), ":tcp/", 5) != NULL;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *lane = strstr(line, "lane[");
+        lanes += lane != NULL;
+        tcp += lane && strstr(lane, ":tcp/");
     }
     free(text);
     return lanes > 0 && tcp == lanes;
@@ -102,6 +98,117 @@ bool fy_ucx_amw_fits(const fy_ucx_xfer *x)
     return x->remote->amw && px->op == FERRY_OP_WRITE && px->local_type == FERRY_MEM_DRAM &&
            px->remote_type == FERRY_MEM_DRAM && px->total_bytes && px->total_bytes <= u->amw_max &&
            strlen(u->host->agent_name) <= FY_AMW_MAX_FROM;
+}
+
+/* ---- packing ---- */
+
+/* Messages with data (WRITEs, notifications) go out through this generic
+ * datatype, so UCX copies them into its own buffers (bcopy) instead of
+ * sending from ours (zcopy): UCX 1.13's TCP transport can complete a
+ * zero-copy send twice when the peer dies with it in flight, and aborts
+ * the process on its assertion (seen in CI: uct_iface.h "comp->count > 0",
+ * kill -9 during a 64 MiB WRITE sent as 1 MiB messages). */
+void fy_ucx_pack_init(fy_ucx_pack *pk, const ucp_dt_iov_t *iov, size_t num_iov)
+{
+    *pk = (fy_ucx_pack){.iov = iov, .num_iov = num_iov};
+    for (size_t i = 0; i < num_iov; i++)
+        pk->len += iov[i].length;
+}
+
+static void fy_ucx_pack_seek(fy_ucx_pack *pk, uint64_t at)
+{
+    pk->cur_iov = 0;
+    pk->cur_off = 0;
+    pk->cur_at = 0;
+    while (pk->cur_iov < pk->num_iov && pk->cur_at + pk->iov[pk->cur_iov].length <= at)
+        pk->cur_at += pk->iov[pk->cur_iov++].length;
+    if (pk->cur_iov < pk->num_iov) {
+        pk->cur_off = (size_t)(at - pk->cur_at);
+        pk->cur_at = at;
+    }
+}
+
+static void *fy_ucx_pack_start(void *ctx, const void *buffer, size_t count)
+{
+    fy_ucx_pack *pk = (fy_ucx_pack *)(uintptr_t)buffer;
+    (void)ctx, (void)count;
+    fy_ucx_pack_seek(pk, 0);
+    return pk;
+}
+
+static size_t fy_ucx_pack_size(void *state)
+{
+    return (size_t)((fy_ucx_pack *)state)->len;
+}
+
+static size_t fy_ucx_pack_some(void *state, size_t offset, void *dest, size_t max)
+{
+    fy_ucx_pack *pk = state;
+    if (offset != pk->cur_at)
+        fy_ucx_pack_seek(pk, offset);
+    size_t done = 0;
+    while (done < max && pk->cur_iov < pk->num_iov) {
+        const ucp_dt_iov_t *v = &pk->iov[pk->cur_iov];
+        size_t n = v->length - pk->cur_off < max - done ? v->length - pk->cur_off : max - done;
+        memcpy((uint8_t *)dest + done, (const uint8_t *)v->buffer + pk->cur_off, n);
+        done += n;
+        pk->cur_off += n;
+        if (pk->cur_off == v->length) {
+            pk->cur_iov++;
+            pk->cur_off = 0;
+        }
+    }
+    pk->cur_at += done;
+    fy_ucx_amw_publish(); /* our reads, before the target's answer */
+    return done;
+}
+
+static void *fy_ucx_pack_start_unpack(void *ctx, void *buffer, size_t count)
+{
+    (void)ctx, (void)count;
+    return buffer; /* never received into: targets read messages themselves */
+}
+
+static ucs_status_t fy_ucx_pack_unpack(void *state, size_t offset, const void *src, size_t len)
+{
+    (void)state, (void)offset, (void)src, (void)len;
+    return UCS_ERR_UNSUPPORTED;
+}
+
+static void fy_ucx_pack_finish(void *state)
+{
+    (void)state;
+}
+
+ucs_status_t fy_ucx_amw_init(fy_ucx *u)
+{
+    static const ucp_generic_dt_ops_t ops = {
+        .start_pack = fy_ucx_pack_start,
+        .start_unpack = fy_ucx_pack_start_unpack,
+        .packed_size = fy_ucx_pack_size,
+        .pack = fy_ucx_pack_some,
+        .unpack = fy_ucx_pack_unpack,
+        .finish = fy_ucx_pack_finish,
+    };
+    ucs_status_t st = ucp_dt_create_generic(&ops, u, &u->pack_dt);
+    u->pack_dt_made = st == UCS_OK;
+    return st;
+}
+
+void fy_ucx_amw_fini(fy_ucx *u)
+{
+    fy_ucx_amw_answer_all(u);
+    free(u->answers);
+    u->answers = NULL;
+    u->answers_cap = 0;
+}
+
+/* After the workers are gone: no send uses the datatype any more. */
+void fy_ucx_amw_dt_fini(fy_ucx *u)
+{
+    if (u->pack_dt_made)
+        ucp_dt_destroy(u->pack_dt);
+    u->pack_dt_made = false;
 }
 
 /* ---- the sender ---- */
@@ -154,6 +261,7 @@ static bool fy_ucx_amw_part_init(fy_ucx_xfer *x, fy_ucx_amw_part *p, ucp_dt_iov_
         fy_amw_prefix_seg(p->head, i, pc[i].raddr, pc[i].len);
         iov[1 + i] = (ucp_dt_iov_t){.buffer = (void *)(uintptr_t)pc[i].laddr, .length = pc[i].len};
     }
+    fy_ucx_pack_init(&p->pack, iov, 1 + (size_t)p->pieces); /* the data; the head per post */
     return true;
 }
 
@@ -268,8 +376,8 @@ static bool fy_ucx_amw_head(fy_ucx_xfer *x, fy_ucx_amw_part *p)
         p->head_cap = len;
     }
     fy_amw_prefix_begin(p->head, p->id, p->pieces, me, from_len, x->notif, notif_len);
+    p->pack.len += len - p->iov[0].length;
     p->iov[0] = (ucp_dt_iov_t){.buffer = p->head, .length = len};
-    fy_ucx_pack_init(&p->pack, p->iov, 1 + (size_t)p->pieces);
     return true;
 }
 
@@ -454,117 +562,6 @@ void fy_ucx_amw_answer_all(fy_ucx *u)
     for (size_t i = 0; i < u->num_answers; i++)
         fy_ucx_amw_answer_now(u, u->answers[i].ep, u->answers[i].id, u->answers[i].status);
     u->num_answers = 0;
-}
-
-/* ---- packing ---- */
-
-/* Messages with data (WRITEs, notifications) go out through this generic
- * datatype, so UCX copies them into its own buffers (bcopy) instead of
- * sending from ours (zcopy): UCX 1.13's TCP transport can complete a
- * zero-copy send twice when the peer dies with it in flight, and aborts
- * the process on its assertion (seen in CI: uct_iface.h "comp->count > 0",
- * kill -9 during a 64 MiB WRITE sent as 1 MiB messages). */
-void fy_ucx_pack_init(fy_ucx_pack *pk, const ucp_dt_iov_t *iov, size_t num_iov)
-{
-    *pk = (fy_ucx_pack){.iov = iov, .num_iov = num_iov};
-    for (size_t i = 0; i < num_iov; i++)
-        pk->len += iov[i].length;
-}
-
-static void fy_ucx_pack_seek(fy_ucx_pack *pk, uint64_t at)
-{
-    pk->cur_iov = 0;
-    pk->cur_off = 0;
-    pk->cur_at = 0;
-    while (pk->cur_iov < pk->num_iov && pk->cur_at + pk->iov[pk->cur_iov].length <= at)
-        pk->cur_at += pk->iov[pk->cur_iov++].length;
-    if (pk->cur_iov < pk->num_iov) {
-        pk->cur_off = (size_t)(at - pk->cur_at);
-        pk->cur_at = at;
-    }
-}
-
-static void *fy_ucx_pack_start(void *ctx, const void *buffer, size_t count)
-{
-    fy_ucx_pack *pk = (fy_ucx_pack *)(uintptr_t)buffer;
-    (void)ctx, (void)count;
-    fy_ucx_pack_seek(pk, 0);
-    return pk;
-}
-
-static size_t fy_ucx_pack_size(void *state)
-{
-    return (size_t)((fy_ucx_pack *)state)->len;
-}
-
-static size_t fy_ucx_pack_some(void *state, size_t offset, void *dest, size_t max)
-{
-    fy_ucx_pack *pk = state;
-    if (offset != pk->cur_at)
-        fy_ucx_pack_seek(pk, offset);
-    size_t done = 0;
-    while (done < max && pk->cur_iov < pk->num_iov) {
-        const ucp_dt_iov_t *v = &pk->iov[pk->cur_iov];
-        size_t n = v->length - pk->cur_off < max - done ? v->length - pk->cur_off : max - done;
-        memcpy((uint8_t *)dest + done, (const uint8_t *)v->buffer + pk->cur_off, n);
-        done += n;
-        pk->cur_off += n;
-        if (pk->cur_off == v->length) {
-            pk->cur_iov++;
-            pk->cur_off = 0;
-        }
-    }
-    pk->cur_at += done;
-    fy_ucx_amw_publish(); /* our reads, before the target's answer */
-    return done;
-}
-
-static void *fy_ucx_pack_start_unpack(void *ctx, void *buffer, size_t count)
-{
-    (void)ctx, (void)count;
-    return buffer; /* never received into: targets read messages themselves */
-}
-
-static ucs_status_t fy_ucx_pack_unpack(void *state, size_t offset, const void *src, size_t len)
-{
-    (void)state, (void)offset, (void)src, (void)len;
-    return UCS_ERR_UNSUPPORTED;
-}
-
-static void fy_ucx_pack_finish(void *state)
-{
-    (void)state;
-}
-
-ucs_status_t fy_ucx_amw_init(fy_ucx *u)
-{
-    static const ucp_generic_dt_ops_t ops = {
-        .start_pack = fy_ucx_pack_start,
-        .start_unpack = fy_ucx_pack_start_unpack,
-        .packed_size = fy_ucx_pack_size,
-        .pack = fy_ucx_pack_some,
-        .unpack = fy_ucx_pack_unpack,
-        .finish = fy_ucx_pack_finish,
-    };
-    ucs_status_t st = ucp_dt_create_generic(&ops, u, &u->pack_dt);
-    u->pack_dt_made = st == UCS_OK;
-    return st;
-}
-
-void fy_ucx_amw_fini(fy_ucx *u)
-{
-    fy_ucx_amw_answer_all(u);
-    free(u->answers);
-    u->answers = NULL;
-    u->answers_cap = 0;
-}
-
-/* After the workers are gone: no send uses the datatype any more. */
-void fy_ucx_amw_dt_fini(fy_ucx *u)
-{
-    if (u->pack_dt_made)
-        ucp_dt_destroy(u->pack_dt);
-    u->pack_dt_made = false;
 }
 
 ucs_status_t fy_ucx_amw_recv(void *arg, const void *header, size_t header_len, void *data,

@@ -3,21 +3,8 @@
  * acknowledgements (format in ucx_amw_wire.h). */
 #include <string.h>
 
+#include "common/le.h"
 #include "ucx_amw_wire.h"
-
-static void fy_amw_put(uint8_t *p, uint64_t v, unsigned bytes)
-{
-    for (unsigned i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t fy_amw_get(const uint8_t *p, unsigned bytes)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < bytes; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
 
 size_t fy_amw_prefix_len(uint32_t count, size_t from_len, size_t notif_len)
 {
@@ -27,11 +14,11 @@ size_t fy_amw_prefix_len(uint32_t count, size_t from_len, size_t notif_len)
 void fy_amw_prefix_begin(uint8_t *buf, uint64_t id, uint32_t count, const char *from,
                          size_t from_len, const void *notif, size_t notif_len)
 {
-    fy_amw_put(buf, FY_AMW_MAGIC, 4);
-    fy_amw_put(buf + 4, id, 8);
-    fy_amw_put(buf + 12, count, 4);
-    fy_amw_put(buf + 16, notif_len, 4);
-    fy_amw_put(buf + 20, from_len, 2);
+    fy_le_put(buf, FY_AMW_MAGIC, 4);
+    fy_le_put(buf + 4, id, 8);
+    fy_le_put(buf + 12, count, 4);
+    fy_le_put(buf + 16, notif_len, 4);
+    fy_le_put(buf + 20, from_len, 2);
     uint8_t *tail = buf + FY_AMW_FIXED + (size_t)count * FY_AMW_SEG;
     memcpy(tail, from, from_len);
     if (notif_len)
@@ -41,22 +28,22 @@ void fy_amw_prefix_begin(uint8_t *buf, uint64_t id, uint32_t count, const char *
 void fy_amw_prefix_seg(uint8_t *buf, uint32_t i, uint64_t addr, uint32_t len)
 {
     uint8_t *p = buf + FY_AMW_FIXED + (size_t)i * FY_AMW_SEG;
-    fy_amw_put(p, addr, 8);
-    fy_amw_put(p + 8, len, 4);
+    fy_le_put(p, addr, 8);
+    fy_le_put(p + 8, len, 4);
 }
 
 void fy_amw_seg(const fy_amw_msg *m, uint32_t i, uint64_t *addr, uint32_t *len)
 {
     const uint8_t *p = m->segs + (size_t)i * FY_AMW_SEG;
-    *addr = fy_amw_get(p, 8);
-    *len = (uint32_t)fy_amw_get(p + 8, 4);
+    *addr = fy_le_get(p, 8);
+    *len = (uint32_t)fy_le_get(p + 8, 4);
 }
 
 bool fy_amw_peek_id(const uint8_t *b, size_t n, uint64_t *id)
 {
-    if (!b || n < 12 || fy_amw_get(b, 4) != FY_AMW_MAGIC)
+    if (!b || n < 12 || fy_le_get(b, 4) != FY_AMW_MAGIC)
         return false;
-    *id = fy_amw_get(b + 4, 8);
+    *id = fy_le_get(b + 4, 8);
     return true;
 }
 
@@ -65,9 +52,9 @@ static bool fy_amw_parse_head(const uint8_t *b, size_t n, fy_amw_msg *m)
 {
     if (!fy_amw_peek_id(b, n, &m->id) || n < FY_AMW_FIXED)
         return false;
-    m->count = (uint32_t)fy_amw_get(b + 12, 4);
-    m->notif_len = (size_t)fy_amw_get(b + 16, 4);
-    m->from_len = (size_t)fy_amw_get(b + 20, 2);
+    m->count = (uint32_t)fy_le_get(b + 12, 4);
+    m->notif_len = (size_t)fy_le_get(b + 16, 4);
+    m->from_len = (size_t)fy_le_get(b + 20, 2);
     if (m->count == 0 || m->count > FY_AMW_MAX_SEGS || m->notif_len > FY_AMW_MAX_NOTIF ||
         m->from_len == 0 || m->from_len > FY_AMW_MAX_FROM)
         return false;
@@ -102,16 +89,16 @@ bool fy_amw_parse(const uint8_t *b, size_t n, fy_amw_msg *m)
 
 void fy_amw_ack_encode(uint8_t out[FY_AMW_ACK_LEN], uint64_t id, int32_t status)
 {
-    fy_amw_put(out, FY_AMW_ACK_MAGIC, 4);
-    fy_amw_put(out + 4, id, 8);
-    fy_amw_put(out + 12, (uint32_t)status, 4);
+    fy_le_put(out, FY_AMW_ACK_MAGIC, 4);
+    fy_le_put(out + 4, id, 8);
+    fy_le_put(out + 12, (uint32_t)status, 4);
 }
 
 bool fy_amw_ack_parse(const uint8_t *b, size_t n, uint64_t *id, int32_t *status)
 {
-    if (!b || n != FY_AMW_ACK_LEN || fy_amw_get(b, 4) != FY_AMW_ACK_MAGIC)
+    if (!b || n != FY_AMW_ACK_LEN || fy_le_get(b, 4) != FY_AMW_ACK_MAGIC)
         return false;
-    *id = fy_amw_get(b + 4, 8);
-    *status = (int32_t)(uint32_t)fy_amw_get(b + 12, 4);
+    *id = fy_le_get(b + 4, 8);
+    *status = (int32_t)(uint32_t)fy_le_get(b + 12, 4);
     return true;
 }

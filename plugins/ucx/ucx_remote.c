@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/le.h"
 #include "ucx_internal.h"
 
 /* ---- connection info ---- */
@@ -26,11 +27,10 @@ ferry_status fy_ucx_conn_info(void *priv, void **info, size_t *len)
         return FERRY_ERR_NO_MEMORY;
     *p++ = (uint8_t)u->num_workers;
     for (unsigned k = 0; k < u->num_workers; k++) {
-        uint32_t n = (uint32_t)u->workers[k].addr_len;
-        for (int i = 0; i < 4; i++)
-            *p++ = (uint8_t)(n >> (8 * i));
-        memcpy(p, u->workers[k].addr, n);
-        p += n;
+        size_t n = u->workers[k].addr_len;
+        fy_le_put(p, n, 4);
+        memcpy(p + 4, u->workers[k].addr, n);
+        p += 4 + n;
     }
     *info = b;
     *len = total;
@@ -47,8 +47,7 @@ static bool fy_ucx_parse_addrs(fy_ucx_remote *r, const uint8_t *b, size_t len)
     for (unsigned k = 0; k < r->num_addrs; k++) {
         if (len - off < 4)
             return false;
-        uint32_t n = (uint32_t)b[off] | (uint32_t)b[off + 1] << 8 | (uint32_t)b[off + 2] << 16 |
-                     (uint32_t)b[off + 3] << 24;
+        uint64_t n = fy_le_get(b + off, 4);
         off += 4;
         if (n == 0 || n > len - off)
             return false;

@@ -7,6 +7,8 @@
  * only after checking that the bytes behind it exist. */
 #include "metadata/sc_frame.h"
 
+#include "common/le.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,22 +35,6 @@ const char *fy_sc_err_str(fy_sc_err err)
     return "unknown error";
 }
 
-/* ---- little-endian fields ---- */
-
-static void fy_put_le(uint8_t *out, uint64_t v, unsigned bytes)
-{
-    for (unsigned i = 0; i < bytes; i++)
-        out[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t fy_get_le(const uint8_t *in, unsigned bytes)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < bytes; i++)
-        v |= (uint64_t)in[i] << (8 * i);
-    return v;
-}
-
 /* A bounds-checked cursor over a payload. */
 typedef struct fy_cur {
     const uint8_t *p;
@@ -62,7 +48,7 @@ static uint64_t fy_cur_le(fy_cur *c, unsigned bytes)
         c->bad = true;
         return 0;
     }
-    uint64_t v = fy_get_le(c->p, bytes);
+    uint64_t v = fy_le_get(c->p, bytes);
     c->p += bytes;
     c->left -= bytes;
     return v;
@@ -99,14 +85,14 @@ void fy_sc_hdr_put(uint8_t out[FY_SC_HDR_LEN], fy_sc_type type, uint32_t len)
     out[5] = FY_SC_MINOR;
     out[6] = (uint8_t)type;
     out[7] = 0; /* flags: none defined; readers ignore unknown bits */
-    fy_put_le(out + 8, len, 4);
+    fy_le_put(out + 8, len, 4);
 }
 
 fy_sc_err fy_sc_hdr_get(const uint8_t in[FY_SC_HDR_LEN], uint32_t max_len, fy_sc_hdr *hdr)
 {
     if (memcmp(in, fy_sc_magic, sizeof(fy_sc_magic)))
         return FY_SC_E_MAGIC;
-    fy_sc_hdr h = {in[4], in[5], in[6], in[7], (uint32_t)fy_get_le(in + 8, 4)};
+    fy_sc_hdr h = {in[4], in[5], in[6], in[7], (uint32_t)fy_le_get(in + 8, 4)};
     if (h.major != FY_SC_MAJOR)
         return FY_SC_E_MAJOR;
     if (h.type < FY_SC_LOAD || h.type > FY_SC_REPLY)
@@ -121,7 +107,7 @@ fy_sc_err fy_sc_hdr_get(const uint8_t in[FY_SC_HDR_LEN], uint32_t max_len, fy_sc
 
 size_t fy_sc_str_put(uint8_t *out, const char *s, size_t len)
 {
-    fy_put_le(out, len, 2);
+    fy_le_put(out, len, 2);
     if (len)
         memcpy(out + 2, s, len);
     return 2 + len;
@@ -135,14 +121,14 @@ size_t fy_sc_fetch_put(uint8_t out[FY_SC_REQ_MAX], const char *name, const char 
 
 size_t fy_sc_inval_put(uint8_t out[FY_SC_REQ_MAX], uint64_t uid, const char *name)
 {
-    fy_put_le(out, uid, 8);
+    fy_le_put(out, uid, 8);
     return 8 + fy_sc_str_put(out + 8, name, strlen(name));
 }
 
 void fy_sc_reply_put(uint8_t out[FY_SC_HDR_LEN + 4], int32_t status, uint32_t body_len)
 {
     fy_sc_hdr_put(out, FY_SC_REPLY, body_len + 4);
-    fy_put_le(out + FY_SC_HDR_LEN, (uint32_t)status, 4);
+    fy_le_put(out + FY_SC_HDR_LEN, (uint32_t)status, 4);
 }
 
 fy_sc_err fy_sc_load_get(const fy_sc_hdr *h, const uint8_t *p, fy_sc_view *label, fy_sc_view *blob)

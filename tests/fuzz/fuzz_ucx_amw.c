@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/le.h"
 #include "ucx/ucx_amw_wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -29,20 +30,6 @@ static void must(bool cond)
 {
     if (!cond)
         abort();
-}
-
-static uint64_t get(const uint8_t *p, unsigned bytes)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < bytes; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-static void put(uint8_t *p, uint64_t v, unsigned bytes)
-{
-    for (unsigned i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* A parsed message re-encoded: the same bytes, segment sum = data. */
@@ -90,14 +77,15 @@ static size_t make_nearly_right(uint8_t *b, size_t n, bool *valid)
 {
     if (n < FY_AMW_FIXED)
         return 0;
-    put(b, FY_AMW_MAGIC, 4);
-    uint32_t count = (uint32_t)(get(b + 12, 4) % 32u); /* 0 stays possible */
-    size_t from_len = (size_t)(get(b + 20, 2) % 300u), notif_len = (size_t)(get(b + 16, 4) % 300u);
-    if (get(b + 16, 4) & 0x80000000u)
+    fy_le_put(b, FY_AMW_MAGIC, 4);
+    uint32_t count = (uint32_t)(fy_le_get(b + 12, 4) % 32u); /* 0 stays possible */
+    size_t from_len = (size_t)(fy_le_get(b + 20, 2) % 300u),
+           notif_len = (size_t)(fy_le_get(b + 16, 4) % 300u);
+    if (fy_le_get(b + 16, 4) & 0x80000000u)
         notif_len = FY_AMW_MAX_NOTIF + 1; /* now and then, one too long */
-    put(b + 12, count, 4);
-    put(b + 16, notif_len, 4);
-    put(b + 20, from_len, 2);
+    fy_le_put(b + 12, count, 4);
+    fy_le_put(b + 16, notif_len, 4);
+    fy_le_put(b + 20, from_len, 2);
     size_t head = fy_amw_prefix_len(count, from_len, notif_len);
     if (FY_AMW_FIXED + (size_t)count * FY_AMW_SEG > n)
         return 0;
@@ -105,9 +93,9 @@ static size_t make_nearly_right(uint8_t *b, size_t n, bool *valid)
     bool wraps = false;
     for (uint32_t i = 0; i < count; i++) {
         uint8_t *s = b + FY_AMW_FIXED + (size_t)i * FY_AMW_SEG;
-        uint32_t len = (uint32_t)(get(s + 8, 4) % 64u);
-        put(s + 8, len, 4);
-        wraps |= get(s, 8) + len < get(s, 8);
+        uint32_t len = (uint32_t)(fy_le_get(s + 8, 4) % 64u);
+        fy_le_put(s + 8, len, 4);
+        wraps |= fy_le_get(s, 8) + len < fy_le_get(s, 8);
         sum += len;
     }
     *valid = count > 0 && from_len > 0 && from_len <= FY_AMW_MAX_FROM &&

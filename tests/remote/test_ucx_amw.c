@@ -20,6 +20,7 @@
 
 #include <ferry/ferry.h>
 
+#include "common/le.h"
 #include "dlists.h"
 #include "harness.h"
 #include "metadata/wire.h"
@@ -81,7 +82,7 @@ static uint8_t *agent_ucx_address(size_t *len)
             if (md.backends[b].name.len != 3 || memcmp(md.backends[b].name.ptr, "UCX", 3) ||
                 c.len < 5)
                 continue;
-            uint32_t n = c.ptr[1] | c.ptr[2] << 8 | c.ptr[3] << 16 | (uint32_t)c.ptr[4] << 24;
+            uint64_t n = fy_le_get(c.ptr + 1, 4);
             if (n <= c.len - 5 && (addr = malloc(n))) {
                 memcpy(addr, c.ptr + 5, n);
                 *len = n;
@@ -278,12 +279,6 @@ static void test_outside_refused(void)
     }
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* Malformed messages with a readable id: BAD_METADATA, nothing done. */
 static void test_malformed_answered(void)
 {
@@ -301,16 +296,16 @@ static void test_malformed_answered(void)
             m[len] = 0, n = len + 1;
             break; /* a byte too many */
         case 2:
-            put32(m + 12, 0);
+            fy_le_put(m + 12, 0, 4);
             break; /* no segments */
         case 3:
-            put32(m + 12, 5000);
+            fy_le_put(m + 12, 5000, 4);
             break; /* too many segments */
         case 4:
             m[20] = m[21] = 0;
             break; /* no sender name */
         case 5:
-            put32(m + 16, 70000);
+            fy_le_put(m + 16, 70000, 4);
             break; /* notification too long */
         case 6:
             n = FY_AMW_FIXED - 1;
