@@ -19,8 +19,11 @@ A mode makes both sides pick the same UCX transports and memory path:
               (memory UCX maps itself) against plain ucx_perftest, whose
               buffers UCX allocates too: the shared-memory path on one host.
   tcp         UCX_TLS=tcp on both, ferry's default against ucx_perftest -e.
+Each also with the suffix -rma: the same with the backend param rma=on,
+unchecked puts and gets where the default sends checked active messages
+(the target checks every range against its registered memory).
 
-Usage: bench/ucx_vs_perftest.py BUILD_DIR [--modes peer,dual-alloc,tcp]
+Usage: bench/ucx_vs_perftest.py BUILD_DIR [--modes peer,dual-alloc,tcp,peer-rma,...]
                                 [--sizes 4K,64K,1M,16M] [--batches 1,64] [--iters N]
                                 [--repeat N] [--stat best|median] [--step_mib MIB]
                                 [--same_max_mib MIB] [--port P]
@@ -57,10 +60,15 @@ def parse_size(text):
 # mode: (UCX_TLS or None, ferry-bench extra args, ucx_perftest extra args,
 #        ferry-pingpong extra args, ferry-ucx-anchor extra args)
 DUAL_ALLOC = ["--backend_params", "error_handling=dual", "--mem_alloc"]
+RMA = ["--backend_params", "rma=on"]
+DUAL_ALLOC_RMA = ["--backend_params", "error_handling=dual,rma=on", "--mem_alloc"]
 MODES = {
     "peer": (None, [], ["-e"], [], ["--peer_errors"]),
     "dual-alloc": (None, DUAL_ALLOC, [], DUAL_ALLOC, ["--mem_alloc"]),
     "tcp": ("tcp", [], ["-e"], [], ["--peer_errors"]),
+    "peer-rma": (None, RMA, ["-e"], RMA, ["--peer_errors"]),
+    "dual-alloc-rma": (None, DUAL_ALLOC_RMA, [], DUAL_ALLOC_RMA, ["--mem_alloc"]),
+    "tcp-rma": ("tcp", RMA, ["-e"], RMA, ["--peer_errors"]),
 }
 
 
@@ -184,7 +192,7 @@ def fmt_runs(values):
 
 
 def cell(value, ferry):
-    return ("—", "—") if value is None else (f"{value:.3f}", f"{ferry / value:.2f}")
+    return ("—", "—") if value is None else (f"{value:.3f}", f"{ferry / value:.3g}")
 
 
 def main():

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* UCX backend: one-sided READ/WRITE between agents (and loopback) over any
- * transport UCX picks (shm, cma, tcp, verbs), notifications as active
- * messages, dead peers detected through UCX's peer error handling.
+/* UCX backend: READ/WRITE between agents (and loopback) over any transport
+ * UCX picks (shm, cma, tcp, verbs): as active messages that the target
+ * checks against its registered memory (the default), or with rma=on as
+ * one-sided puts and gets; notifications as active messages, dead peers
+ * detected through UCX's peer error handling.
  *
  * This file: params, the context and its workers, progress, the ops table.
  * ucx_mem.c: allocation and registration; ucx_remote.c: connection info,
  * peers, endpoints, keys, notifications; ucx_xfer.c: transfers;
- * ucx_pool.c: the issuing threads. README.md: design, params, limits.
+ * ucx_amw.c / ucx_amt.c: transfers as active messages, initiator and
+ * target; ucx_pack.c: the datatype of messages with data; ucx_pool.c: the
+ * issuing threads. README.md: design, params, limits.
  *
  * Threads: the plugin is not FERRY_PLUGIN_F_THREAD_SAFE, so the core
  * serialises its ops (progress included) and the workers run in
@@ -48,13 +52,21 @@ static const ferry_param_spec fy_ucx_params[] = {
      "leaves TCP: RMA is emulated); dual: a fast data endpoint that may use shared memory + a "
      "peer-mode control endpoint that detects the death (but a peer killed mid-transfer can "
      "wedge this worker's shared-memory traffic with later peers); none: no detection"},
+    {"rma", "off",
+     "off: every transfer goes as active messages that this agent's peers check against their "
+     "registered DRAM (UCX then offers no RMA, and no peer can reach memory that was not "
+     "registered); on: one-sided puts and gets, and VRAM where UCX supports it, but UCX's "
+     "emulation of RMA (TCP, shared memory) then lets any peer that reaches this worker read "
+     "and write any address of the process: trusted peers only"},
     {"am_writes", "auto",
-     "small WRITEs between DRAM as active messages (data and notification in, one answer back) "
-     "instead of puts and a flush: auto: to peers reached only over TCP, where UCX emulates RMA "
-     "anyway; on: to every peer; off: never"},
+     "with rma=on: small WRITEs between DRAM as active messages (data and notification in, one "
+     "answer back) instead of puts and a flush: auto: to peers reached only over TCP; on: to "
+     "every peer; off: never"},
     {"am_write_max", "262144",
-     "largest WRITE (total bytes, 0..1048576; 0: none) sent as active messages; larger ones go "
-     "as puts, which are as fast there over TCP"},
+     "bytes of WRITE data in one active message (4096..16777216); with rma=on also the "
+     "largest WRITE sent that way (0: none), larger ones go as puts"},
+    {"am_read_max", "1048576",
+     "bytes of READ data asked for in one active message (4096..16777216)"},
 };
 
 static const char *fy_param(const ferry_param *params, size_t n, const char *key)
@@ -124,49 +136,62 @@ static int fy_param_pick(fy_ucx *u, const ferry_param *params, size_t n, const c
     for (int i = 0; i < count; i++)
         if (!strcmp(v, names[i]))
             return i;
-    UCX_LOG(u, FERRY_LOG_ERROR, "bad param: %s must be %s, %s or %s", key, names[0], names[1],
-            names[2]);
+    UCX_LOG(u, FERRY_LOG_ERROR, "bad param: %s must be %s, %s%s%s", key, names[0], names[1],
+            count > 2 ? " or " : "", count > 2 ? names[2] : "");
     return -1;
 }
 
-/* error_handling and am_writes: three choices each. */
+/* error_handling, am_writes and rma: a few choices each. */
 static ferry_status fy_ucx_modes_read(fy_ucx *u, const ferry_param *params, size_t n)
 {
     static const char *const errmodes[] = {
         [FY_UCX_DUAL] = "dual", [FY_UCX_PEER] = "peer", [FY_UCX_NONE] = "none"};
     static const char *const amw_modes[] = {
         [FY_UCX_AMW_AUTO] = "auto", [FY_UCX_AMW_ON] = "on", [FY_UCX_AMW_OFF] = "off"};
+    static const char *const rma_modes[] = {"off", "on"};
     int err = fy_param_pick(u, params, n, "error_handling", errmodes, 3, FY_UCX_PEER);
     int amw =
         err < 0 ? -1 : fy_param_pick(u, params, n, "am_writes", amw_modes, 3, FY_UCX_AMW_AUTO);
-    if (amw < 0)
+    int rma = amw < 0 ? -1 : fy_param_pick(u, params, n, "rma", rma_modes, 2, 0);
+    if (rma < 0)
         return FERRY_ERR_INVALID_PARAM;
     u->errmode = (fy_ucx_errmode)err;
     u->amw_mode = (fy_ucx_amw_mode)amw;
+    u->rma = rma == 1;
     return FERRY_OK;
 }
 
-/* The plugin's own params: workers, threads, split size, error mode. */
+#define FY_UCX_AM_MIN 4096ul       /* smallest am_write_max / am_read_max (rma=off) */
+#define FY_UCX_AM_MAX (16ul << 20) /* largest: a message UCX assembles whole */
+
+/* The plugin's own params: workers, threads, split size, message sizes. */
 static ferry_status fy_ucx_params_read(fy_ucx *u, const ferry_param *params, size_t n,
                                        unsigned long *keepalive)
 {
-    unsigned long workers, threads, split, amw_max;
+    unsigned long workers, threads, split, amw_max, amr_max;
+    ferry_status rc = fy_ucx_modes_read(u, params, n);
+    if (rc != FERRY_OK)
+        return rc;
+    unsigned long am_min = u->rma ? 0 : FY_UCX_AM_MIN;
     if (!fy_param_uint(params, n, "keepalive_ms", 1000, 3600000, keepalive) ||
         !fy_param_uint(params, n, "num_workers", 1, FY_UCX_MAX_WORKERS, &workers) ||
         !fy_param_uint(params, n, "num_threads", 0, FY_UCX_MAX_WORKERS - 1, &threads) ||
         !fy_param_uint(params, n, "split_min", 256, 1ul << 30, &split) ||
-        !fy_param_uint(params, n, "am_write_max", 1ul << 18, 1ul << 20, &amw_max) || !workers ||
-        !split) {
+        !fy_param_uint(params, n, "am_write_max", 1ul << 18, FY_UCX_AM_MAX, &amw_max) ||
+        !fy_param_uint(params, n, "am_read_max", 1ul << 20, FY_UCX_AM_MAX, &amr_max) || !workers ||
+        !split || amw_max < am_min || amr_max < FY_UCX_AM_MIN) {
         UCX_LOG(u, FERRY_LOG_ERROR,
                 "bad param: keepalive_ms (ms), num_workers (1..64), num_threads (0..63), "
-                "split_min (1..2^30) and am_write_max (0..2^20) are decimal numbers");
+                "split_min (1..2^30), am_write_max (4096..2^24; 0 with rma=on) and am_read_max "
+                "(4096..2^24) are decimal numbers");
         return FERRY_ERR_INVALID_PARAM;
     }
     u->num_threads = (unsigned)threads;
     u->num_workers = (unsigned)(workers > threads + 1 ? workers : threads + 1);
     u->split_min = split;
     u->amw_max = amw_max;
-    return fy_ucx_modes_read(u, params, n);
+    u->amr_max = amr_max;
+    return FERRY_OK;
 }
 
 /* UCX's TCP segments: WRITEs over TCP go as active messages that UCX
@@ -218,8 +243,11 @@ static ferry_status fy_ucx_context(fy_ucx *u, ucp_config_t *config)
         /* No UCP_FEATURE_WAKEUP: it keeps UCX from using transports without
          * event support, cma among them, which is the fast one-sided path
          * between processes of one host (measured: 1 MiB puts fall from
-         * ~10 GB/s to emulation over shared-memory messages). */
-        .features = UCP_FEATURE_RMA | UCP_FEATURE_AM,
+         * ~10 GB/s to emulation over shared-memory messages).
+         * UCP_FEATURE_RMA only when asked for: with it UCX answers any
+         * peer's emulated put or get at whatever address the peer names
+         * (its software RMA handlers are installed only for that feature). */
+        .features = UCP_FEATURE_AM | (u->rma ? UCP_FEATURE_RMA : 0),
         .mt_workers_shared = 0,
     };
     ucs_status_t st = ucp_init(&p, config, &u->ctx);
@@ -228,13 +256,20 @@ static ferry_status fy_ucx_context(fy_ucx *u, ucp_config_t *config)
         return FERRY_ERR_BACKEND;
     }
     ucp_context_attr_t attr = {.field_mask = UCP_ATTR_FIELD_MEMORY_TYPES};
-    if (ucp_context_query(u->ctx, &attr) == UCS_OK)
+    if (u->rma && ucp_context_query(u->ctx, &attr) == UCS_OK)
         u->vram = attr.memory_types & UCS_BIT(UCS_MEMORY_TYPE_CUDA);
+    if (u->rma)
+        UCX_LOG(u, FERRY_LOG_WARN,
+                "rma=on: any peer that reaches this agent's UCX workers can read and write any "
+                "address of this process where UCX emulates RMA (TCP, shared memory): use only "
+                "among trusted peers");
     return FERRY_OK;
 }
 
 static ucs_status_t fy_ucx_worker_init(fy_ucx *u, fy_ucx_worker *w)
 {
+    w->u = u;
+    w->index = (unsigned)(w - u->workers);
     ucp_worker_params_t wp = {.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
                               .thread_mode = UCS_THREAD_MODE_SERIALIZED};
     ucs_status_t st = ucp_worker_create(u->ctx, &wp, &w->h);
@@ -251,15 +286,17 @@ static ucs_status_t fy_ucx_worker_init(fy_ucx *u, fy_ucx_worker *w)
         unsigned id;
         ucp_am_recv_callback_t cb;
     } handlers[] = {{FY_UCX_AM_NOTIF, fy_ucx_notif_cb},
-                    {FY_UCX_AM_WRITE, fy_ucx_amw_recv},
-                    {FY_UCX_AM_ACK, fy_ucx_amw_ack_recv}};
+                    {FY_UCX_AM_WRITE, fy_ucx_amt_recv},
+                    {FY_UCX_AM_READ, fy_ucx_amt_recv},
+                    {FY_UCX_AM_ACK, fy_ucx_amw_ack_recv},
+                    {FY_UCX_AM_RDATA, fy_ucx_amr_data_recv}};
     for (size_t i = 0; st == UCS_OK && i < sizeof(handlers) / sizeof(handlers[0]); i++) {
         ucp_am_handler_param_t ap = {
             .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
                           UCP_AM_HANDLER_PARAM_FIELD_ARG,
             .id = handlers[i].id,
             .cb = handlers[i].cb,
-            .arg = u,
+            .arg = w,
         };
         st = ucp_worker_set_am_recv_handler(w->h, &ap);
     }
@@ -268,7 +305,7 @@ static ucs_status_t fy_ucx_worker_init(fy_ucx *u, fy_ucx_worker *w)
 
 static ferry_status fy_ucx_workers(fy_ucx *u)
 {
-    ucs_status_t st = fy_ucx_amw_init(u);
+    ucs_status_t st = fy_ucx_pack_dt_init(u);
     for (unsigned k = 0; k < u->num_workers && st == UCS_OK; k++)
         st = fy_ucx_worker_init(u, &u->workers[k]);
     if (st != UCS_OK) {
@@ -286,7 +323,7 @@ static void fy_ucx_fini(void *priv)
 {
     fy_ucx *u = priv;
     fy_ucx_pool_destroy(u->pool);
-    fy_ucx_amw_fini(u);
+    fy_ucx_amw_answer_all(u);
     fy_ucx_allocs_fini(u);
     for (unsigned k = 0; k < FY_UCX_MAX_WORKERS; k++) {
         fy_ucx_worker *w = &u->workers[k];
@@ -295,7 +332,8 @@ static void fy_ucx_fini(void *priv)
         if (w->h)
             ucp_worker_destroy(w->h);
     }
-    fy_ucx_amw_dt_fini(u);
+    fy_ucx_amt_fini(u);
+    fy_ucx_pack_dt_fini(u);
     if (u->ctx)
         ucp_cleanup(u->ctx);
     while (u->orphans) { /* the workers are gone: their callbacks never come */
@@ -350,7 +388,7 @@ uint64_t fy_ucx_now_ns(void)
 static unsigned fy_ucx_progress_count(fy_ucx *u)
 {
     unsigned events = (unsigned)u->num_answers;
-    fy_ucx_amw_answer_all(u); /* before UCX runs: see ucx_amw.c */
+    fy_ucx_amw_answer_all(u); /* before UCX runs: see ucx_amt.c */
     for (unsigned k = 0; k < u->num_workers; k++)
         events += ucp_worker_progress(u->workers[k].h);
     return events;
@@ -375,7 +413,7 @@ ucs_status_t fy_ucx_wait(fy_ucx *u, unsigned worker, void *req, uint64_t deadlin
 {
     if (!UCS_PTR_IS_PTR(req))
         return UCS_PTR_STATUS(req);
-    fy_ucx_amw_answer_all(u); /* before UCX runs: see ucx_amw.c */
+    fy_ucx_amw_answer_all(u); /* before UCX runs: see ucx_amt.c */
     ucs_status_t st;
     while ((st = ucp_request_check_status(req)) == UCS_INPROGRESS && fy_ucx_now_ns() < deadline)
         ucp_worker_progress(u->workers[worker].h);

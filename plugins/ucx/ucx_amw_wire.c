@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* UCX backend: encoding and parsing of active-message writes and their
- * acknowledgements (format in ucx_amw_wire.h). */
+/* UCX backend: encoding and parsing of active-message writes, read
+ * requests and their answers (format in ucx_amw_wire.h). */
 #include <string.h>
 
 #include "common/le.h"
@@ -11,10 +11,10 @@ size_t fy_amw_prefix_len(uint32_t count, size_t from_len, size_t notif_len)
     return FY_AMW_FIXED + (size_t)count * FY_AMW_SEG + from_len + notif_len;
 }
 
-void fy_amw_prefix_begin(uint8_t *buf, uint64_t id, uint32_t count, const char *from,
+void fy_amw_prefix_begin(uint8_t *buf, bool read, uint64_t id, uint32_t count, const char *from,
                          size_t from_len, const void *notif, size_t notif_len)
 {
-    fy_le_put(buf, FY_AMW_MAGIC, 4);
+    fy_le_put(buf, read ? FY_AMW_READ_MAGIC : FY_AMW_MAGIC, 4);
     fy_le_put(buf + 4, id, 8);
     fy_le_put(buf + 12, count, 4);
     fy_le_put(buf + 16, notif_len, 4);
@@ -39,10 +39,14 @@ void fy_amw_seg(const fy_amw_msg *m, uint32_t i, uint64_t *addr, uint32_t *len)
     *len = (uint32_t)fy_le_get(p + 8, 4);
 }
 
-bool fy_amw_peek_id(const uint8_t *b, size_t n, uint64_t *id)
+bool fy_amw_peek_id(const uint8_t *b, size_t n, uint64_t *id, bool *read)
 {
-    if (!b || n < 12 || fy_le_get(b, 4) != FY_AMW_MAGIC)
+    if (!b || n < 12)
         return false;
+    uint64_t magic = fy_le_get(b, 4);
+    if (magic != FY_AMW_MAGIC && magic != FY_AMW_READ_MAGIC)
+        return false;
+    *read = magic == FY_AMW_READ_MAGIC;
     *id = fy_le_get(b + 4, 8);
     return true;
 }
@@ -50,13 +54,13 @@ bool fy_amw_peek_id(const uint8_t *b, size_t n, uint64_t *id)
 /* The fixed part and the lengths it announces; the data is checked after. */
 static bool fy_amw_parse_head(const uint8_t *b, size_t n, fy_amw_msg *m)
 {
-    if (!fy_amw_peek_id(b, n, &m->id) || n < FY_AMW_FIXED)
+    if (!fy_amw_peek_id(b, n, &m->id, &m->read) || n < FY_AMW_FIXED)
         return false;
     m->count = (uint32_t)fy_le_get(b + 12, 4);
     m->notif_len = (size_t)fy_le_get(b + 16, 4);
     m->from_len = (size_t)fy_le_get(b + 20, 2);
     if (m->count == 0 || m->count > FY_AMW_MAX_SEGS || m->notif_len > FY_AMW_MAX_NOTIF ||
-        m->from_len == 0 || m->from_len > FY_AMW_MAX_FROM)
+        m->from_len == 0 || m->from_len > FY_AMW_MAX_FROM || (m->read && m->notif_len))
         return false;
     size_t prefix = fy_amw_prefix_len(m->count, m->from_len, m->notif_len);
     if (prefix > n)
@@ -84,21 +88,64 @@ bool fy_amw_parse(const uint8_t *b, size_t n, fy_amw_msg *m)
             return false; /* wraps around the address space */
         sum += len;
     }
-    return sum == m->data_len;
+    m->read_len = m->read ? sum : 0;
+    return m->read ? m->data_len == 0 && sum <= FY_AMW_MAX_READ : sum == m->data_len;
 }
 
-void fy_amw_ack_encode(uint8_t out[FY_AMW_ACK_LEN], uint64_t id, int32_t status)
+/* Acknowledgements and answers to reads: magic, id, status. */
+static void fy_amw_answer_encode(uint8_t out[FY_AMW_ACK_LEN], uint32_t magic, uint64_t id,
+                                 int32_t status)
 {
-    fy_le_put(out, FY_AMW_ACK_MAGIC, 4);
+    fy_le_put(out, magic, 4);
     fy_le_put(out + 4, id, 8);
     fy_le_put(out + 12, (uint32_t)status, 4);
 }
 
-bool fy_amw_ack_parse(const uint8_t *b, size_t n, uint64_t *id, int32_t *status)
+static bool fy_amw_answer_parse(const uint8_t *b, size_t n, uint32_t magic, uint64_t *id,
+                                int32_t *status)
 {
-    if (!b || n != FY_AMW_ACK_LEN || fy_le_get(b, 4) != FY_AMW_ACK_MAGIC)
+    if (!b || n != FY_AMW_ACK_LEN || fy_le_get(b, 4) != magic)
         return false;
     *id = fy_le_get(b + 4, 8);
     *status = (int32_t)(uint32_t)fy_le_get(b + 12, 4);
+    return true;
+}
+
+void fy_amw_ack_encode(uint8_t out[FY_AMW_ACK_LEN], uint64_t id, int32_t status)
+{
+    fy_amw_answer_encode(out, FY_AMW_ACK_MAGIC, id, status);
+}
+
+bool fy_amw_ack_parse(const uint8_t *b, size_t n, uint64_t *id, int32_t *status)
+{
+    return fy_amw_answer_parse(b, n, FY_AMW_ACK_MAGIC, id, status);
+}
+
+void fy_amw_rdata_encode(uint8_t out[FY_AMW_ACK_LEN], uint64_t id, int32_t status)
+{
+    fy_amw_answer_encode(out, FY_AMW_RDATA_MAGIC, id, status);
+}
+
+bool fy_amw_rdata_parse(const uint8_t *b, size_t n, uint64_t *id, int32_t *status)
+{
+    return fy_amw_answer_parse(b, n, FY_AMW_RDATA_MAGIC, id, status);
+}
+
+/* UCX's memory types (host, CUDA, ROCm, ...) stay far below this. */
+#define FY_UCX_MEM_TYPES_MAX 32u
+
+bool fy_ucx_rkey_well_formed(const uint8_t *b, size_t n)
+{
+    if (!b || n < 9)
+        return false;
+    uint64_t map = fy_le_get(b, 8);
+    if (!map || b[8] >= FY_UCX_MEM_TYPES_MAX)
+        return false;
+    size_t off = 9;
+    for (; map; map &= map - 1) { /* one size byte and key per domain */
+        if (off >= n || b[off] > n - off - 1)
+            return false;
+        off += 1u + b[off];
+    }
     return true;
 }

@@ -15,6 +15,9 @@
 #define FY_UCX_AM_NOTIF    0x6e          /* active message id of notifications */
 #define FY_UCX_AM_WRITE    0x6f          /* a small WRITE with its data (ucx_amw.c) */
 #define FY_UCX_AM_ACK      0x70          /* the target's answer to one */
+#define FY_UCX_AM_READ     0x71          /* a READ request (ucx_amt.c answers it) */
+#define FY_UCX_AM_RDATA    0x72          /* the answer to one, with the data */
+#define FY_UCX_IDS         32u           /* random part ids drawn at once */
 #define FY_UCX_AMW_BUCKETS 64u           /* hash of WRITEs awaiting their answer */
 #define FY_UCX_CLOSE_NS    2000000000ull /* bound on closing an endpoint, on release */
 
@@ -24,6 +27,8 @@ typedef enum fy_ucx_errmode { FY_UCX_DUAL, FY_UCX_PEER, FY_UCX_NONE } fy_ucx_err
 typedef enum fy_ucx_amw_mode { FY_UCX_AMW_AUTO, FY_UCX_AMW_ON, FY_UCX_AMW_OFF } fy_ucx_amw_mode;
 
 typedef struct fy_ucx_worker {
+    struct fy_ucx *u; /* handlers of active messages get the worker */
+    unsigned index;
     ucp_worker_h h;
     ucp_address_t *addr;
     size_t addr_len;
@@ -31,11 +36,35 @@ typedef struct fy_ucx_worker {
 
 typedef struct fy_ucx_pool fy_ucx_pool;
 
-/* An answer to a peer's small WRITE, not sent yet (ucx_amw.c). */
+/* What a message sent through u->pack_dt holds: these bytes back to back,
+ * copied by UCX into its own buffers (ucx_pack.c says why); received
+ * through it, where the bytes go. */
+typedef struct fy_ucx_pack {
+    const ucp_dt_iov_t *iov;
+    size_t num_iov;
+    uint64_t len;            /* all of them */
+    size_t cur_iov, cur_off; /* where packing goes on (UCX packs in order) */
+    uint64_t cur_at;
+} fy_ucx_pack;
+
+/* The answer to a peer's READ request, with the data (ucx_amt.c): kept
+ * until UCX has sent it, listed so that deregistration waits for it. */
+typedef struct fy_ucx_rdata {
+    struct fy_ucx_rdata *next, **link; /* in u->rdata */
+    uint8_t head[16];                  /* FYD1, id, status */
+    fy_ucx_pack pack;
+    void *req;
+    uint32_t count;
+    ucp_dt_iov_t iov[]; /* [count]: the target's ranges, checked */
+} fy_ucx_rdata;
+
+/* An answer to a peer's message, not sent yet (ucx_amt.c): an
+ * acknowledgement of a WRITE, or (rd) the answer to a READ request. */
 typedef struct fy_ucx_answer {
     ucp_ep_h ep;
     uint64_t id;
     ferry_status status;
+    fy_ucx_rdata *rd;
 } fy_ucx_answer;
 
 typedef struct fy_ucx {
@@ -51,14 +80,18 @@ typedef struct fy_ucx {
     struct fy_ucx_alloc *allocs; /* ucx_mem.c */
     struct fy_ucx_region *dram;  /* registered DRAM regions: where peers' small writes may land */
     struct fy_ucx_region *dram_hit; /* the one the last lookup found */
+    bool rma;                       /* UCX's RMA on: puts and gets, and UCX's emulation of them */
     fy_ucx_amw_mode amw_mode;
-    size_t amw_max;       /* largest WRITE (bytes) sent as active messages */
-    uint64_t amw_next_id; /* ids of our active-message WRITEs */
+    size_t amw_max;           /* bytes of WRITE data in one active message */
+    size_t amr_max;           /* bytes of READ data in one answer */
+    uint64_t ids[FY_UCX_IDS]; /* random ids for the next parts sent */
+    unsigned ids_left;
     struct fy_ucx_amw_part *amw_waiting[FY_UCX_AMW_BUCKETS]; /* by id: awaiting the answer */
-    ucp_datatype_t pack_dt;                                  /* sends an fy_ucx_pack (ucx_amw.c) */
+    ucp_datatype_t pack_dt;                                  /* an fy_ucx_pack (ucx_pack.c) */
     bool pack_dt_made;
-    fy_ucx_answer *answers; /* to peers' small WRITEs, sent before UCX runs again */
+    fy_ucx_answer *answers; /* to peers' messages, sent before UCX runs again */
     size_t num_answers, answers_cap;
+    fy_ucx_rdata *rdata; /* answers to READs that UCX still sends */
     bool vram;
 } fy_ucx;
 
@@ -73,6 +106,7 @@ typedef struct fy_ucx_remote {
     ucp_ep_h *ep;        /* [u->num_workers]: data (RMA, notifications) */
     ucp_ep_h ctl;        /* dual mode, worker 0: liveness only */
     ucs_status_t failed; /* UCS_OK while healthy */
+    bool rma;            /* it serves puts and gets (its connection info says so) */
     bool amw;            /* small WRITEs to it go as active messages */
 } fy_ucx_remote;
 
@@ -89,33 +123,30 @@ typedef struct fy_ucx_chunk {
     unsigned worker;
     size_t first, count;
     void *req;           /* its flush, while in flight */
+    size_t ops;          /* its puts or gets not completed yet */
     ucs_status_t issued; /* how issuing went */
 } fy_ucx_chunk;
 
 enum { FY_UX_IDLE, FY_UX_FLUSHING, FY_UX_NOTIFYING, FY_UX_ACKING, FY_UX_DONE, FY_UX_FAILED };
 
-/* A WRITE sent as active messages (ucx_amw.c): its descriptors grouped
- * into parts of at most 4096, one message each. */
-/* What a message sent through u->pack_dt holds: these bytes back to back,
- * copied by UCX into its own buffers (ucx_amw.c says why). */
-typedef struct fy_ucx_pack {
-    const ucp_dt_iov_t *iov;
-    size_t num_iov;
-    uint64_t len;            /* all of them */
-    size_t cur_iov, cur_off; /* where packing goes on (UCX packs in order) */
-    uint64_t cur_at;
-} fy_ucx_pack;
-
+/* A transfer sent as active messages (ucx_amw.c): its descriptors cut
+ * into pieces and grouped into parts (at most 4096 pieces and am_write_max
+ * or am_read_max bytes), one message each: a WRITE's with its data, a
+ * READ's asking for it, answered with the data. */
 typedef struct fy_ucx_amw_part {
     struct fy_ucx_xfer *x;
     uint64_t id;
+    unsigned worker;   /* whose endpoint carries it */
     ucp_dt_iov_t *iov; /* [1 + pieces]: the head, then the local pieces */
-    fy_ucx_pack pack;  /* the message: iov */
+    fy_ucx_pack pack;  /* the message: the head, then (WRITE) the pieces */
+    fy_ucx_pack dest;  /* READ: where the answer's bytes go: the pieces */
     uint8_t *head;     /* fy_amw_prefix_len bytes; the segment table written at prep */
     size_t head_cap;
     uint32_t pieces;
-    void *req;    /* the send, while UCX holds it */
-    bool waiting; /* in u->amw_waiting */
+    uint64_t bytes; /* the data: sent (WRITE) or awaited (READ) */
+    void *req;      /* the send, while UCX holds it */
+    void *rreq;     /* READ: the answer's data arriving by rendezvous */
+    bool waiting;   /* in u->amw_waiting */
     struct fy_ucx_amw_part *next_waiting;
 } fy_ucx_amw_part;
 
@@ -135,7 +166,7 @@ typedef struct fy_ucx_xfer {
     const void *notif;
     size_t notif_len;
     unsigned num_chunks;
-    unsigned flushing; /* chunks whose flush has not completed */
+    size_t pending; /* puts, gets and flushes not completed yet */
     fy_ucx_chunk *chunks;
     void *notif_req; /* the notification in flight */
     ucp_dt_iov_t notif_iov;
@@ -166,22 +197,32 @@ void fy_ucx_fail_with(fy_ucx_xfer *x, ferry_status err, const char *what, const 
 bool fy_ucx_req_done(fy_ucx_xfer *x, void *req, void **slot);
 void fy_ucx_data_done(fy_ucx_xfer *x);
 
-/* ucx_amw.c: small WRITEs as active messages */
-bool fy_ucx_amw_fits(const fy_ucx_xfer *x);
+/* ucx_pack.c: the datatype of every message with data */
+ucs_status_t fy_ucx_pack_dt_init(fy_ucx *u);
+void fy_ucx_pack_dt_fini(fy_ucx *u);
+void fy_ucx_pack_init(fy_ucx_pack *pk, const ucp_dt_iov_t *iov, size_t num_iov);
+void fy_ucx_pack_out(fy_ucx_pack *pk, uint64_t at, const void *src, size_t len);
+void fy_ucx_order_publish(void);
+void fy_ucx_order_observe(void);
+
+/* ucx_amw.c: transfers as active messages, the initiator's side */
+ferry_status fy_ucx_amw_check(const fy_ucx_xfer *x, bool *fits);
 ferry_status fy_ucx_amw_prep(fy_ucx_xfer *x);
 void fy_ucx_amw_post(fy_ucx_xfer *x);
 void fy_ucx_amw_forget(fy_ucx_xfer *x);
 void fy_ucx_amw_free(fy_ucx_xfer *x);
-void fy_ucx_amw_answer_all(fy_ucx *u);
-ucs_status_t fy_ucx_amw_init(fy_ucx *u);
-void fy_ucx_amw_fini(fy_ucx *u);
-void fy_ucx_amw_dt_fini(fy_ucx *u);
-void fy_ucx_pack_init(fy_ucx_pack *pk, const ucp_dt_iov_t *iov, size_t num_iov);
 bool fy_ucx_ep_tcp_only(ucp_ep_h ep);
-ucs_status_t fy_ucx_amw_recv(void *arg, const void *header, size_t header_len, void *data,
-                             size_t len, const ucp_am_recv_param_t *param);
 ucs_status_t fy_ucx_amw_ack_recv(void *arg, const void *header, size_t header_len, void *data,
                                  size_t len, const ucp_am_recv_param_t *param);
+ucs_status_t fy_ucx_amr_data_recv(void *arg, const void *header, size_t header_len, void *data,
+                                  size_t len, const ucp_am_recv_param_t *param);
+
+/* ucx_amt.c: transfers as active messages, the target's side */
+ucs_status_t fy_ucx_amt_recv(void *arg, const void *header, size_t header_len, void *data,
+                             size_t len, const ucp_am_recv_param_t *param);
+void fy_ucx_amw_answer_all(fy_ucx *u);
+void fy_ucx_amt_drain(fy_ucx *u);
+void fy_ucx_amt_fini(fy_ucx *u);
 
 /* ucx_mem.c */
 bool fy_ucx_dram_holds(fy_ucx *u, uint64_t addr, uint64_t len);

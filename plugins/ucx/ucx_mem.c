@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* UCX backend: memory UCX allocates (ferry_mem_alloc) and registration.
- * A region publishes its packed remote key; a region inside an allocation
- * borrows the allocation's memory handle, so its key names UCX's shared
- * segment and peers on this host write it with plain copies. Registered
- * DRAM regions are also listed, so that a peer's small WRITE sent as an
- * active message (ucx_amw.c) is copied only into memory registered here. */
+ * Registered DRAM regions are listed, so that a peer's message (ucx_amt.c)
+ * is copied into, or answered from, only memory registered here. With
+ * rma=on a region is also mapped by UCX and publishes its packed remote
+ * key; a region inside an allocation borrows the allocation's memory
+ * handle, so its key names UCX's shared segment and peers on this host
+ * write it with plain copies. With rma=off nothing is mapped or published:
+ * no peer uses a key. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,6 +160,26 @@ static void fy_ucx_dram_unlist(fy_ucx *u, fy_ucx_region *r)
 
 /* ---- registration ---- */
 
+/* rma=on: maps the region and packs its key into *pub. */
+static ucs_status_t fy_ucx_publish(fy_ucx *u, const ferry_desc *d, fy_ucx_region *r, void **pub,
+                                   size_t *pub_len)
+{
+    void *packed = NULL;
+    size_t packed_len = 0;
+    ucs_status_t st = fy_ucx_map(u, d, r);
+    if (st == UCS_OK)
+        st = ucp_rkey_pack(u->ctx, r->memh, &packed, &packed_len);
+    if (st != UCS_OK)
+        return st;
+    *pub = malloc(packed_len);
+    if (*pub) {
+        memcpy(*pub, packed, packed_len);
+        *pub_len = packed_len;
+    }
+    ucp_rkey_buffer_release(packed);
+    return *pub ? UCS_OK : UCS_ERR_NO_MEMORY;
+}
+
 ferry_status fy_ucx_reg(void *priv, ferry_mem_type type, const ferry_desc *d, const void *meta,
                         size_t meta_len, void **region, void **pub, size_t *pub_len)
 {
@@ -168,21 +190,16 @@ ferry_status fy_ucx_reg(void *priv, ferry_mem_type type, const ferry_desc *d, co
     fy_ucx_region *r = calloc(1, sizeof(*r));
     if (!r)
         return FERRY_ERR_NO_MEMORY;
-    void *packed = NULL;
-    size_t packed_len = 0;
-    ucs_status_t st = fy_ucx_map(u, d, r);
-    if (st == UCS_OK)
-        st = ucp_rkey_pack(u->ctx, r->memh, &packed, &packed_len);
-    if (st != UCS_OK)
-        goto unmap;
-    *pub = malloc(packed_len);
-    if (!*pub) {
-        st = UCS_ERR_NO_MEMORY;
-        goto release_packed;
+    *pub = NULL;
+    *pub_len = 0;
+    ucs_status_t st = u->rma ? fy_ucx_publish(u, d, r, pub, pub_len) : UCS_OK;
+    if (st != UCS_OK) {
+        UCX_LOG(u, FERRY_LOG_ERROR, "mapping %#llx+%llu: %s", (unsigned long long)d->addr,
+                (unsigned long long)d->len, ucs_status_string(st));
+        fy_ucx_unmap(u, r);
+        free(r);
+        return fy_ucx_status(st);
     }
-    memcpy(*pub, packed, packed_len);
-    *pub_len = packed_len;
-    ucp_rkey_buffer_release(packed);
     r->addr = d->addr;
     r->len = d->len;
     if (type == FERRY_MEM_DRAM) {
@@ -191,18 +208,11 @@ ferry_status fy_ucx_reg(void *priv, ferry_mem_type type, const ferry_desc *d, co
     }
     *region = r;
     return FERRY_OK;
-release_packed:
-    ucp_rkey_buffer_release(packed);
-unmap:
-    UCX_LOG(u, FERRY_LOG_ERROR, "mapping %#llx+%llu: %s", (unsigned long long)d->addr,
-            (unsigned long long)d->len, ucs_status_string(st));
-    fy_ucx_unmap(u, r);
-    free(r);
-    return fy_ucx_status(st);
 }
 
 void fy_ucx_dereg(void *priv, void *region)
 {
+    fy_ucx_amt_drain(priv); /* answers to reads may still read it */
     fy_ucx_dram_unlist(priv, region);
     fy_ucx_unmap(priv, region);
     free(region);

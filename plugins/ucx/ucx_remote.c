@@ -2,24 +2,29 @@
 /* UCX backend: connection info, peers, endpoints, remote keys and
  * notifications.
  *
- * Connection info is the list of our workers' addresses:
- *   u8 count (1..64), then per worker: u32 length (little-endian), bytes.
+ * Connection info is the list of our workers' addresses, then what we
+ * serve:
+ *   u8 count (1..64), then per worker: u32 length (little-endian), bytes;
+ *   u8 flags: bit 0 set when we serve puts and gets (rma=on).
  * It arrives from peers inside metadata blobs, so every length is checked
  * before use; UCX itself rejects a garbage address when an endpoint is
- * created, cleanly. */
+ * created, cleanly. Info without the flags byte serves RMA. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/le.h"
+#include "ucx_amw_wire.h"
 #include "ucx_internal.h"
 
 /* ---- connection info ---- */
 
+#define FY_UCX_INFO_RMA 0x01u /* flags: puts and gets served */
+
 ferry_status fy_ucx_conn_info(void *priv, void **info, size_t *len)
 {
     fy_ucx *u = priv;
-    size_t total = 1;
+    size_t total = 2; /* count, flags */
     for (unsigned k = 0; k < u->num_workers; k++)
         total += 4 + u->workers[k].addr_len;
     uint8_t *b = malloc(total), *p = b;
@@ -32,6 +37,7 @@ ferry_status fy_ucx_conn_info(void *priv, void **info, size_t *len)
         memcpy(p + 4, u->workers[k].addr, n);
         p += 4 + n;
     }
+    *p = u->rma ? FY_UCX_INFO_RMA : 0;
     *info = b;
     *len = total;
     return FERRY_OK;
@@ -55,7 +61,8 @@ static bool fy_ucx_parse_addrs(fy_ucx_remote *r, const uint8_t *b, size_t len)
         r->addr_len[k] = n;
         off += n;
     }
-    return off == len;
+    r->rma = off == len || (b[off] & FY_UCX_INFO_RMA);
+    return off == len || (off + 1 == len && !(b[off] & ~FY_UCX_INFO_RMA));
 }
 
 static void fy_ucx_remote_free(fy_ucx_remote *r)
@@ -144,10 +151,13 @@ static ucs_status_t fy_ucx_ctl_new(fy_ucx_remote *r)
     return UCS_PTR_IS_ERR(req) ? UCS_PTR_STATUS(req) : UCS_OK;
 }
 
-/* Whether small WRITEs to r go as active messages (ucx_amw.c). */
+/* With RMA on both sides: whether small WRITEs to r go as active messages
+ * (ucx_amw.c). Without, everything does. */
 static void fy_ucx_amw_choose(fy_ucx_remote *r)
 {
     fy_ucx *u = r->u;
+    if (!u->rma || !r->rma)
+        return;
     r->amw = u->amw_mode == FY_UCX_AMW_ON ||
              (u->amw_mode == FY_UCX_AMW_AUTO && fy_ucx_ep_tcp_only(r->ep[0]));
     if (r->amw && u->amw_max)
@@ -228,16 +238,23 @@ ferry_status fy_ucx_disconnect(void *priv, void *remote)
 
 /* ---- remote regions ---- */
 
+/* A peer's region: its packed key, checked for shape (UCX reads a key
+ * without its length), or none (a peer with rma=off publishes none: it
+ * is reached by checked active messages only). */
 ferry_status fy_ucx_rregion_load(void *priv, void *remote, ferry_mem_type type, const ferry_desc *d,
                                  const void *pub, size_t pub_len, void **rregion)
 {
     fy_ucx *u = priv;
-    (void)remote, (void)type, (void)d;
-    if (!pub || !pub_len)
+    fy_ucx_remote *r = remote;
+    (void)type, (void)d;
+    if (pub_len ? !fy_ucx_rkey_well_formed(pub, pub_len) : r->rma) {
+        UCX_LOG(u, FERRY_LOG_ERROR, "remote key of %s: %zu bytes that are not a UCX key", r->name,
+                pub_len);
         return FERRY_ERR_BAD_METADATA;
+    }
     fy_ucx_rregion *rr = calloc(1, sizeof(*rr));
     if (rr) {
-        rr->packed = malloc(pub_len);
+        rr->packed = malloc(pub_len ? pub_len : 1);
         rr->rkeys = calloc(u->num_workers, sizeof(*rr->rkeys));
     }
     if (!rr || !rr->packed || !rr->rkeys) {
@@ -270,6 +287,8 @@ ferry_status fy_ucx_rkey(fy_ucx_remote *r, fy_ucx_rregion *rr, unsigned worker)
 {
     if (rr->rkeys[worker])
         return FERRY_OK;
+    if (!rr->packed_len)
+        return FERRY_ERR_NOT_SUPPORTED; /* the peer serves no RMA */
     ucs_status_t st = ucp_ep_rkey_unpack(r->ep[worker], rr->packed, &rr->rkeys[worker]);
     if (st != UCS_OK) {
         UCX_LOG(r->u, FERRY_LOG_ERROR, "remote key of %s: %s", r->name, ucs_status_string(st));
@@ -284,7 +303,7 @@ ferry_status fy_ucx_rkey(fy_ucx_remote *r, fy_ucx_rregion *rr, unsigned worker)
 ucs_status_t fy_ucx_notif_cb(void *arg, const void *header, size_t header_len, void *data,
                              size_t len, const ucp_am_recv_param_t *param)
 {
-    fy_ucx *u = arg;
+    fy_ucx *u = ((fy_ucx_worker *)arg)->u;
     char from[256];
     if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV || !header_len ||
         header_len >= sizeof(from)) {
@@ -345,7 +364,7 @@ ferry_status fy_ucx_notif_send(void *priv, void *remote, const void *msg, size_t
     void *req = fy_ucx_notif_post(r, &n->pack, fy_ucx_lone_notif_done, n);
     if (!UCS_PTR_IS_PTR(req))
         free(n);              /* sent already, or failed: no callback comes */
-    fy_ucx_amw_answer_all(u); /* our message first: see ucx_amw.c */
+    fy_ucx_amw_answer_all(u); /* our message first: see ucx_amt.c */
     ucs_status_t st = fy_ucx_wait(u, 0, req, fy_ucx_now_ns() + FY_UCX_CLOSE_NS);
     return st == UCS_OK ? FERRY_OK : r->failed ? FERRY_ERR_REMOTE_DISCONNECT : fy_ucx_status(st);
 }

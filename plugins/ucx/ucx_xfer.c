@@ -1,17 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* UCX backend: transfers.
  *
- * A request's segments are cut into chunks of consecutive segments, one per
+ * Unless both sides serve RMA (param rma=on), a transfer goes as active
+ * messages that the target checks (ucx_amw.c). With RMA:
+ * a request's segments are cut into chunks of consecutive segments, one per
  * worker (a single chunk unless num_workers > 1 and the batch has at least
  * 2 * split_min segments). Each chunk is one put or get per segment on its
  * worker's endpoint, then one flush of that endpoint. With issuing threads
  * (num_threads), chunk k > 0 is issued by thread k - 1 while the caller
- * issues chunk 0. When every flush has completed, the data is remotely
- * complete: only then does the notification leave, on worker 0's endpoint,
- * so it reaches the target after the data.
+ * issues chunk 0. The data is remotely complete when every put or get has
+ * completed, each by its own callback, and every flush too: a flush alone
+ * can report success for an endpoint whose peer died with gets still
+ * unanswered. Only then does the notification leave, on worker 0's
+ * endpoint, so it reaches the target after the data.
  *
- * Callbacks of flushes and notifications run inside ucp_worker_progress,
- * which only the serialised ops call, so the counters below need no atomics. */
+ * Callbacks of puts, gets, flushes and notifications run inside
+ * ucp_worker_progress, which only the serialised ops call (the issuing
+ * threads never progress), so the counters below need no atomics. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -64,10 +69,20 @@ static ferry_status fy_ucx_chunk_keys(fy_ucx_xfer *x, const fy_ucx_chunk *c)
     return rc;
 }
 
+/* Prepares the puts or gets: every key each chunk needs, unpacked. */
+static ferry_status fy_ucx_rma_prep(fy_ucx_xfer *x)
+{
+    ferry_status rc = FERRY_OK;
+    for (unsigned k = 0; rc == FERRY_OK && k < x->num_chunks; k++)
+        rc = fy_ucx_chunk_keys(x, &x->chunks[k]);
+    return rc;
+}
+
 ferry_status fy_ucx_xfer_prep(void *priv, const ferry_plugin_xfer *px, void **handle)
 {
     fy_ucx *u = priv;
     fy_ucx_remote *r = px->remote_agent;
+    bool am;
     if (!r)
         return FERRY_ERR_INVALID_PARAM;
     ferry_status rc = fy_ucx_eps(r);
@@ -83,10 +98,9 @@ ferry_status fy_ucx_xfer_prep(void *priv, const ferry_plugin_xfer *px, void **ha
     *x = (fy_ucx_xfer){
         .u = u, .px = px, .remote = r, .state = FY_UX_IDLE, .num_chunks = n, .chunks = chunks};
     fy_ucx_chunks_init(x);
-    for (unsigned k = 0; rc == FERRY_OK && k < n; k++)
-        rc = fy_ucx_chunk_keys(x, &chunks[k]);
-    if (rc == FERRY_OK && fy_ucx_amw_fits(x))
-        rc = fy_ucx_amw_prep(x);
+    rc = fy_ucx_amw_check(x, &am);
+    if (rc == FERRY_OK)
+        rc = am ? fy_ucx_amw_prep(x) : fy_ucx_rma_prep(x);
     if (rc != FERRY_OK) {
         fy_ucx_xfer_free(x);
         return rc;
@@ -106,10 +120,12 @@ void fy_ucx_xfer_free(fy_ucx_xfer *x)
 static unsigned fy_ucx_in_flight(const fy_ucx_xfer *x)
 {
     unsigned n = x->notif_req != NULL;
-    for (unsigned k = 0; x->amw && k < x->amw->num_parts; k++) /* sends, and answers to come */
-        n += (x->amw->parts[k].req != NULL) + x->amw->parts[k].waiting;
+    for (unsigned k = 0; x->amw && k < x->amw->num_parts; k++) { /* sends, answers to come */
+        const fy_ucx_amw_part *p = &x->amw->parts[k];
+        n += (p->req != NULL) + p->waiting + (p->rreq != NULL);
+    }
     for (unsigned k = 0; k < x->num_chunks; k++)
-        n += x->chunks[k].req != NULL;
+        n += (x->chunks[k].req != NULL) + (x->chunks[k].ops != 0);
     return n;
 }
 
@@ -123,12 +139,14 @@ static void fy_ucx_orphan_free(fy_ucx_xfer *x)
     fy_ucx_xfer_free(x);
 }
 
-/* Common end of request callbacks: false when x was orphaned (then it is
- * freed with its last request, and nobody wants the outcome). */
+/* Common end of request callbacks (slot: where x holds req, or NULL):
+ * false when x was orphaned (then it is freed with its last request, and
+ * nobody wants the outcome). */
 bool fy_ucx_req_done(fy_ucx_xfer *x, void *req, void **slot)
 {
     ucp_request_free(req);
-    *slot = NULL;
+    if (slot)
+        *slot = NULL;
     if (!x->orphan)
         return true;
     if (!fy_ucx_in_flight(x))
@@ -168,28 +186,49 @@ void fy_ucx_data_done(fy_ucx_xfer *x)
         x->state = FY_UX_DONE;
 }
 
-static void fy_ucx_flush_done(void *req, ucs_status_t st, void *arg)
+static const char *fy_ucx_op_name(const fy_ucx_xfer *x)
 {
-    fy_ucx_chunk *c = arg;
-    fy_ucx_xfer *x = c->x;
-    if (!fy_ucx_req_done(x, req, &c->req))
-        return;
+    return x->px->op == FERRY_OP_WRITE ? "put" : "get";
+}
+
+/* One put or get, flush or part done: the last one completes the data. */
+static void fy_ucx_pending_done(fy_ucx_xfer *x, ucs_status_t st, const char *what)
+{
     if (st != UCS_OK)
-        fy_ucx_fail(x, st, "flush");
-    if (--x->flushing == 0)
+        fy_ucx_fail(x, st, what);
+    if (--x->pending == 0)
         fy_ucx_data_done(x);
 }
 
-/* One put or get per segment of the chunk, then a flush of its endpoint.
- * Runs on the caller or on an issuing thread: touches only the chunk and
- * its worker. */
+static void fy_ucx_flush_done(void *req, ucs_status_t st, void *arg)
+{
+    fy_ucx_chunk *c = arg;
+    if (fy_ucx_req_done(c->x, req, &c->req))
+        fy_ucx_pending_done(c->x, st, "flush");
+}
+
+static void fy_ucx_op_done(void *req, ucs_status_t st, void *arg)
+{
+    fy_ucx_chunk *c = arg;
+    c->ops--;
+    if (fy_ucx_req_done(c->x, req, NULL))
+        fy_ucx_pending_done(c->x, st, fy_ucx_op_name(c->x));
+}
+
+/* One put or get per segment of the chunk, each with its own completion,
+ * then a flush of its endpoint. Runs on the caller or on an issuing
+ * thread: touches only the chunk and its worker. */
 static void fy_ucx_chunk_issue(void *arg)
 {
     fy_ucx_chunk *c = arg;
     const ferry_plugin_xfer *px = c->x->px;
     ucp_ep_h ep = c->x->remote->ep[c->worker];
-    ucp_request_param_t p = {.op_attr_mask = 0};
+    ucp_request_param_t p = {.op_attr_mask =
+                                 UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+                             .cb.send = fy_ucx_op_done,
+                             .user_data = c};
     c->issued = UCS_OK;
+    c->ops = 0;
     for (size_t i = c->first; i < c->first + c->count; i++) {
         const ferry_plugin_seg *l = &px->local[i], *r = &px->remote[i];
         ucp_rkey_h rkey = ((fy_ucx_rregion *)r->region)->rkeys[c->worker];
@@ -200,8 +239,7 @@ static void fy_ucx_chunk_issue(void *arg)
             c->issued = UCS_PTR_STATUS(req);
             break;
         }
-        if (req)
-            ucp_request_free(req); /* released by UCX once complete */
+        c->ops += req != NULL; /* NULL: complete already */
     }
     ucp_request_param_t fp = {.op_attr_mask =
                                   UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
@@ -248,16 +286,16 @@ ferry_status fy_ucx_xfer_post(void *priv, void *handle, const void *notif, size_
     x->state = FY_UX_FLUSHING;
     fy_ucx_issue_all(x);
     fy_ucx_amw_answer_all(x->u);
-    x->flushing = 0;
+    x->pending = 0;
     for (unsigned k = 0; k < x->num_chunks; k++) {
         const fy_ucx_chunk *c = &x->chunks[k];
-        x->flushing += c->req != NULL;
+        x->pending += (c->req != NULL) + c->ops;
         if (c->issued != UCS_OK)
-            fy_ucx_fail(x, c->issued, x->px->op == FERRY_OP_WRITE ? "put" : "get");
+            fy_ucx_fail(x, c->issued, fy_ucx_op_name(x));
     }
     if (x->state == FY_UX_FAILED)
         return x->error;
-    if (x->flushing == 0)
+    if (x->pending == 0)
         fy_ucx_data_done(x);
     return x->state == FY_UX_DONE     ? FERRY_OK
            : x->state == FY_UX_FAILED ? x->error
@@ -279,9 +317,10 @@ ferry_status fy_ucx_xfer_check(void *priv, void *handle)
     return FERRY_IN_PROGRESS;
 }
 
-/* Waits for the requests in flight: gets write into our memory until their
- * flush completes, and release must not return before that; a WRITE sent
- * as active messages changes the peer's memory until its last answer. A dead peer
+/* Waits for the requests in flight: gets write into our memory until they
+ * complete, and release must not return before that; a WRITE sent as
+ * active messages changes the peer's memory until its last answer, a READ
+ * ours until its last answer has landed. A dead peer
  * fails the flushes through the error handler; the bound covers the rest. */
 ferry_status fy_ucx_xfer_release(void *priv, void *handle)
 {

@@ -1,8 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Small WRITEs as active messages (plugins/ucx/ucx_amw.c) meet a hostile
- * sender. A bare UCP worker in this process, with no ferry in between,
- * sends hand-made write messages over TCP loopback (peer error mode) to a
- * ferry agent's UCX backend, and the agent must:
+/* Transfers as active messages (plugins/ucx/ucx_amw.c, ucx_amt.c) meet a
+ * hostile peer. A bare UCP worker in this process, with no ferry in
+ * between, sends hand-made messages over TCP loopback (peer error mode) to
+ * a ferry agent's UCX backend, and tries UCX's own puts and gets on it;
+ * another agent loads forged metadata of it. The agent must:
+ *   - reach nothing but its registered DRAM: no emulated put or get of UCX
+ *     is served (rma=off, the default; the same attack on an agent with
+ *     rma=on shows what the param opens), a READ request or WRITE outside
+ *     registered DRAM is refused, and so is a transfer made from metadata
+ *     forged to describe memory never registered, READ and 512 KiB WRITE;
+ *   - refuse hostile remote-key bytes when metadata is loaded;
  *   - copy a good message into its registered DRAM, deliver its
  *     notification once, and answer OK;
  *   - refuse a range outside its registered DRAM (answer NOT_FOUND) and a
@@ -29,10 +36,22 @@
 
 #define AM_WRITE  0x6f /* as plugins/ucx/ucx_internal.h */
 #define AM_ACK    0x70
+#define AM_READ   0x71
+#define AM_RDATA  0x72
 #define BUF_LEN   4096u
+#define BIG_LEN   (1u << 20) /* the unregistered memory forged metadata points at */
 #define FROM      "raw-peer"
 #define WAIT_MS   5000u /* an answer that should come */
 #define SILENT_MS 300u  /* how long an answer that should not come is awaited */
+
+/* FY_REQUIRE for helpers that return a value: the whole run stops. */
+#define MUST(cond)                                                                                 \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            printf("Bail out! %s:%d: %s\n", __FILE__, __LINE__, #cond);                            \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
 
 typedef struct raw {
     ucp_context_h ctx;
@@ -41,6 +60,8 @@ typedef struct raw {
     unsigned acks;
     uint64_t ack_id;
     int32_t ack_status;
+    uint8_t rdata[BUF_LEN]; /* the data of the last answer to a read */
+    size_t rdata_len;
 } raw;
 
 static struct {
@@ -61,20 +82,34 @@ static ucs_status_t raw_ack(void *arg, const void *header, size_t header_len, vo
     return UCS_OK;
 }
 
+/* An answer to a read: counted like an acknowledgement, its data kept. */
+static ucs_status_t raw_rdata(void *arg, const void *header, size_t header_len, void *data,
+                              size_t len, const ucp_am_recv_param_t *param)
+{
+    raw *r = arg;
+    if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV || len > sizeof(r->rdata) ||
+        !fy_amw_rdata_parse(header, header_len, &r->ack_id, &r->ack_status))
+        return UCS_OK;
+    memcpy(r->rdata, data, len);
+    r->rdata_len = len;
+    r->acks++;
+    return UCS_OK;
+}
+
 static void raw_ep_error(void *arg, ucp_ep_h ep, ucs_status_t st)
 {
     (void)arg, (void)ep;
     printf("# raw endpoint: %s\n", ucs_status_string(st));
 }
 
-/* The agent's UCX worker 0 address, out of its own metadata. */
-static uint8_t *agent_ucx_address(size_t *len)
+/* An agent's UCX worker 0 address, out of its own metadata. */
+static uint8_t *agent_ucx_address(ferry_agent *agent, size_t *len)
 {
     void *blob = NULL;
     size_t blob_len = 0;
     fy_md md;
     uint8_t *addr = NULL;
-    if (ferry_md_get_local(T.agent, &blob, &blob_len) != FERRY_OK)
+    if (ferry_md_get_local(agent, &blob, &blob_len) != FERRY_OK)
         return NULL;
     if (fy_md_decode(blob, blob_len, &md) == FERRY_OK) {
         for (uint32_t b = 0; b < md.num_backends; b++) {
@@ -94,13 +129,16 @@ static uint8_t *agent_ucx_address(size_t *len)
     return addr;
 }
 
-static bool raw_open(raw *r)
+/* A bare UCP worker with an endpoint to agent. It asks for RMA too: an
+ * attacker would, to try UCX's emulated puts and gets on the agent. */
+static bool raw_open(raw *r, ferry_agent *agent)
 {
-    ucp_params_t p = {.field_mask = UCP_PARAM_FIELD_FEATURES, .features = UCP_FEATURE_AM};
+    ucp_params_t p = {.field_mask = UCP_PARAM_FIELD_FEATURES,
+                      .features = UCP_FEATURE_AM | UCP_FEATURE_RMA};
     ucp_worker_params_t wp = {.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
                               .thread_mode = UCS_THREAD_MODE_SINGLE};
     size_t alen = 0;
-    uint8_t *addr = agent_ucx_address(&alen);
+    uint8_t *addr = agent_ucx_address(agent, &alen);
     if (!addr || ucp_init(&p, NULL, &r->ctx) != UCS_OK ||
         ucp_worker_create(r->ctx, &wp, &r->w) != UCS_OK) {
         free(addr);
@@ -119,7 +157,11 @@ static bool raw_open(raw *r)
         .err_mode = UCP_ERR_HANDLING_MODE_PEER, /* as the agent's: TCP */
         .err_handler = {.cb = raw_ep_error, .arg = r},
     };
+    ucp_am_handler_param_t rp = ap;
+    rp.id = AM_RDATA;
+    rp.cb = raw_rdata;
     bool ok = ucp_worker_set_am_recv_handler(r->w, &ap) == UCS_OK &&
+              ucp_worker_set_am_recv_handler(r->w, &rp) == UCS_OK &&
               ucp_ep_create(r->w, &ep, &r->ep) == UCS_OK;
     free(addr);
     return ok;
@@ -146,6 +188,7 @@ static ucs_status_t raw_wait(void *req)
 
 static void raw_close(raw *r)
 {
+    ucp_worker_progress(r->w);
     if (r->ep) {
         ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
                                  .flags = UCP_EP_CLOSE_FLAG_FORCE};
@@ -185,23 +228,30 @@ typedef struct wseg {
     uint32_t len;
 } wseg;
 
-/* A well-formed message: segments, notification, and data bytes v, v+1... */
-static uint8_t *message(uint64_t id, const wseg *s, uint32_t n, const char *notif, uint8_t v,
-                        size_t *len)
+/* A well-formed write message: segments, notification, and data bytes
+ * v, v+1...; or (read) a read request for the segments. */
+static uint8_t *message_of(bool read, uint64_t id, const wseg *s, uint32_t n, const char *notif,
+                           uint8_t v, size_t *len)
 {
     size_t nl = notif ? strlen(notif) : 0, head = fy_amw_prefix_len(n, strlen(FROM), nl), data = 0;
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < n && !read; i++)
         data += s[i].len;
     uint8_t *m = malloc(head + data + 1); /* + 1: room for the "extra byte" case */
     if (!m)
         return NULL;
-    fy_amw_prefix_begin(m, id, n, FROM, strlen(FROM), notif, nl);
+    fy_amw_prefix_begin(m, read, id, n, FROM, strlen(FROM), notif, nl);
     for (uint32_t i = 0; i < n; i++)
         fy_amw_prefix_seg(m, i, s[i].addr, s[i].len);
     for (size_t k = 0; k < data; k++)
         m[head + k] = (uint8_t)(v + k);
     *len = head + data;
     return m;
+}
+
+static uint8_t *message(uint64_t id, const wseg *s, uint32_t n, const char *notif, uint8_t v,
+                        size_t *len)
+{
+    return message_of(false, id, s, n, notif, v, len);
 }
 
 static size_t notifs_from_raw(const char *want)
@@ -356,6 +406,220 @@ static void test_dropped_silently(void)
     free(m);
 }
 
+/* ---- reads, and what a peer can reach ---- */
+
+static int32_t raw_read(const void *msg, size_t len)
+{
+    T.r.rdata_len = SIZE_MAX;
+    return raw_send(AM_READ, msg, len, UCP_AM_SEND_FLAG_EAGER | UCP_AM_SEND_FLAG_REPLY, true);
+}
+
+/* A read request inside registered DRAM gets exactly those bytes; partly
+ * outside it NOT_FOUND and no data; malformed BAD_METADATA. */
+static void test_read_requests(void)
+{
+    for (size_t k = 0; k < BUF_LEN; k++)
+        T.buf[k] = (uint8_t)(k * 7);
+    wseg good[2] = {{at(10), 5}, {at(2000), 11}};
+    size_t len;
+    uint8_t *m = message_of(true, 300, good, 2, NULL, 0, &len);
+    FY_REQUIRE(m);
+    FY_CHECK_EQ(raw_read(m, len), FERRY_OK);
+    FY_CHECK_EQ(T.r.ack_id, 300u);
+    FY_CHECK_EQ(T.r.rdata_len, 16u);
+    FY_CHECK(!memcmp(T.r.rdata, T.buf + 10, 5) && !memcmp(T.r.rdata + 5, T.buf + 2000, 11));
+    free(m);
+    wseg bad[2] = {{at(0), 8}, {(uint64_t)(uintptr_t)T.outside, 8}};
+    m = message_of(true, 301, bad, 2, NULL, 0, &len);
+    FY_REQUIRE(m);
+    FY_CHECK_EQ(raw_read(m, len), FERRY_ERR_NOT_FOUND);
+    FY_CHECK_EQ(T.r.rdata_len, 0u);
+    m[len] = 0; /* a byte of data: a read request carries none */
+    FY_CHECK_EQ(raw_read(m, len + 1), FERRY_ERR_BAD_METADATA);
+    FY_CHECK_EQ(T.r.ack_id, 301u);
+    FY_CHECK_EQ(T.r.rdata_len, 0u);
+    free(m);
+}
+
+/* UCX's own get and put from r's worker, aimed at n bytes of target (in
+ * this process, served by agent's worker): whether either reached it (the
+ * get brought its bytes back, or the put changed them) within SILENT_MS. */
+static bool raw_rma_reaches(raw *r, ferry_agent *agent, uint8_t *target, size_t n)
+{
+    uint8_t *got = calloc(1, n), *put = malloc(n);
+    ucp_mem_map_params_t mp = {.field_mask =
+                                   UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH,
+                               .address = got,
+                               .length = n};
+    ucp_mem_h mh;
+    void *packed;
+    size_t packed_len;
+    ucp_rkey_h rkey;
+    MUST(got && put && ucp_mem_map(r->ctx, &mp, &mh) == UCS_OK);
+    MUST(ucp_rkey_pack(r->ctx, mh, &packed, &packed_len) == UCS_OK);
+    MUST(ucp_ep_rkey_unpack(r->ep, packed, &rkey) == UCS_OK);
+    memset(target, 0x77, n);
+    memset(put, 0x44, n);
+    ucp_request_param_t p = {.op_attr_mask = 0};
+    uint64_t addr = (uint64_t)(uintptr_t)target;
+    void *get_req = ucp_get_nbx(r->ep, got, n, addr, rkey, &p);
+    void *put_req = ucp_put_nbx(r->ep, put, n, addr + n / 2, rkey, &p);
+    bool got_it = false, put_it = false;
+    for (uint64_t end = rt_now_ms() + SILENT_MS; !(got_it && put_it) && rt_now_ms() < end;) {
+        ucp_worker_progress(r->w);
+        ferry_agent_progress(agent);
+        got_it = got[0] == 0x77 && got[n / 2 - 1] == 0x77;
+        put_it = target[n / 2] == 0x44;
+    }
+    printf("# UCX get %s, put %s\n", got_it ? "read it" : "read nothing",
+           put_it ? "changed it" : "changed nothing");
+    /* Requests the agent never serves stay with UCX until raw_close. */
+    if (UCS_PTR_IS_PTR(get_req))
+        ucp_request_free(get_req);
+    if (UCS_PTR_IS_PTR(put_req))
+        ucp_request_free(put_req);
+    ucp_rkey_destroy(rkey);
+    ucp_rkey_buffer_release(packed);
+    (void)ucp_mem_unmap(r->ctx, mh); /* got stays allocated: a get may still land */
+    free(put);
+    return got_it || put_it;
+}
+
+static ferry_agent *agent_with(const char *name, const ferry_param *params, size_t n)
+{
+    ferry_agent_config cfg;
+    ferry_agent_config_init(&cfg);
+    cfg.name = name;
+    ferry_agent *a = NULL;
+    ferry_backend *be;
+    MUST(ferry_agent_create(&cfg, &a) == FERRY_OK);
+    MUST(ferry_backend_create(a, "UCX", params, n, &be) == FERRY_OK);
+    return a;
+}
+
+/* UCX's emulated get and put do not reach the agent's memory, registered
+ * or not: with rma=off its context serves no RMA. The same attack on an
+ * agent with rma=on reaches memory it never registered (what that param's
+ * warning says, and proof that the attack is a real one). */
+static void test_emulated_rma_refused(void)
+{
+    FY_CHECK(!raw_rma_reaches(&T.r, T.agent, T.outside, 64));
+    FY_CHECK(!raw_rma_reaches(&T.r, T.agent, T.buf, 64));
+    ferry_param on[] = {{"rma", "on"}};
+    ferry_agent *a = agent_with("amw-rma-on", on, 1);
+    raw r = {0};
+    FY_REQUIRE(raw_open(&r, a));
+    FY_CHECK(raw_rma_reaches(&r, a, T.outside, 64));
+    raw_close(&r);
+    ferry_agent_destroy(a);
+}
+
+/* The target's metadata with its region moved onto [addr, addr+len), and
+ * (key) its UCX key bytes replaced: a blob for ferry_md_load. */
+static void *forged_blob(uint64_t addr, uint64_t len, const fy_bytes *key, size_t *blob_len)
+{
+    void *blob = NULL, *out = NULL;
+    size_t n = 0;
+    fy_md md;
+    MUST(ferry_md_get_local(T.agent, &blob, &n) == FERRY_OK);
+    MUST(fy_md_decode(blob, n, &md) == FERRY_OK && md.num_regions == 1);
+    md.regions[0].addr = addr;
+    md.regions[0].len = len;
+    for (uint32_t b = 0; key && b < md.num_backends; b++) {
+        md.regions[0].backend_mask |= 1u << b;
+        md.pubs[b] = *key;
+    }
+    FY_CHECK_EQ(fy_md_encode(&md, &out, blob_len), FERRY_OK);
+    fy_md_free(&md);
+    free(blob);
+    return out;
+}
+
+/* Runs x to its end, the target progressing too; its final status. */
+static ferry_status run_xfer(ferry_xfer *x)
+{
+    ferry_status rc = ferry_xfer_post(x);
+    for (uint64_t end = rt_now_ms() + WAIT_MS; rc == FERRY_IN_PROGRESS && rt_now_ms() < end;) {
+        ferry_agent_progress(T.agent);
+        rc = ferry_xfer_status(x);
+    }
+    return rc;
+}
+
+static ferry_status xfer_to_target(ferry_agent *a, ferry_xfer_op op, uint8_t *mine, uint64_t addr,
+                                   size_t len)
+{
+    ferry_dlist *l = fy_t_range_list((uintptr_t)mine, len), *r = fy_t_range_list(addr, len);
+    ferry_xfer *x = NULL;
+    ferry_status rc =
+        l && r ? ferry_xfer_create(a, op, l, r, "amw-target", NULL, &x) : FERRY_ERR_NO_MEMORY;
+    if (rc == FERRY_OK)
+        rc = run_xfer(x);
+    if (x)
+        ferry_xfer_release(x);
+    ferry_dlist_destroy(l);
+    ferry_dlist_destroy(r);
+    return rc;
+}
+
+static bool all_of(const uint8_t *p, size_t n, uint8_t v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != v)
+            return false;
+    return true;
+}
+
+/* Metadata forged to describe memory the target never registered: a READ
+ * and a 512 KiB WRITE made from it are refused by the target (NOT_FOUND),
+ * nothing read or written; the same region described truly still works. */
+static void test_forged_region(void)
+{
+    ferry_agent *a = agent_with("amw-attacker", NULL, 0);
+    uint8_t *mine = malloc(BIG_LEN), *big = malloc(BIG_LEN);
+    ferry_dlist *l = mine ? fy_t_range_list((uintptr_t)mine, BIG_LEN) : NULL;
+    FY_REQUIRE(big && l && ferry_register(a, l, NULL) == FERRY_OK);
+    size_t n;
+    void *blob = forged_blob((uintptr_t)big, BIG_LEN, NULL, &n);
+    char name[FERRY_NAME_MAX + 1];
+    FY_REQUIRE(blob && ferry_md_load(a, blob, n, name, sizeof(name)) == FERRY_OK);
+    memset(big, 0x5a, BIG_LEN);
+    memset(mine, 0x11, BIG_LEN);
+    FY_CHECK_EQ(xfer_to_target(a, FERRY_OP_READ, mine, (uintptr_t)big, 4096), FERRY_ERR_NOT_FOUND);
+    FY_CHECK(all_of(mine, 4096, 0x11));
+    FY_CHECK_EQ(xfer_to_target(a, FERRY_OP_WRITE, mine, (uintptr_t)big, 512u << 10),
+                FERRY_ERR_NOT_FOUND);
+    FY_CHECK(all_of(big, BIG_LEN, 0x5a));
+    free(blob);
+    ferry_dlist_destroy(l);
+    ferry_agent_destroy(a);
+    free(mine);
+    free(big);
+}
+
+/* Remote-key bytes that are not a UCX key (1 byte 0xff, 8 random bytes,
+ * a size running past the end) are refused when the metadata is loaded,
+ * by agents with rma=off and rma=on: never handed to UCX. */
+static void test_hostile_keys(void)
+{
+    static const uint8_t one[] = {0xff}, eight[] = {0x3c, 0x91, 0x07, 0xee, 0x52, 0xa8, 0x19, 0x6d},
+                         overrun[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 200, 1, 2};
+    const fy_bytes keys[] = {
+        {one, sizeof(one)}, {eight, sizeof(eight)}, {overrun, sizeof(overrun)}};
+    ferry_param on[] = {{"rma", "on"}};
+    for (int rma = 0; rma < 2; rma++) {
+        ferry_agent *a = agent_with(rma ? "amw-keys-on" : "amw-keys", on, (size_t)rma);
+        for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+            size_t n;
+            void *blob = forged_blob(at(0), BUF_LEN, &keys[k], &n);
+            char name[FERRY_NAME_MAX + 1];
+            FY_CHECK_EQ(ferry_md_load(a, blob, n, name, sizeof(name)), FERRY_ERR_BAD_METADATA);
+            free(blob);
+        }
+        ferry_agent_destroy(a);
+    }
+}
+
 /* After all that, a good write still works (and the agent is whole). */
 static void test_still_works(void)
 {
@@ -366,9 +630,10 @@ static void test_still_works(void)
 static void test_bad_params(void)
 {
     static const ferry_param bad[][1] = {
-        {{"am_writes", "sometimes"}}, {{"am_write_max", "1048577"}}, {{"am_write_max", "-1"}},
-        {{"am_write_max", "4k"}},     {{"error_handling", "loud"}},  {{"num_workers", "0"}},
-        {{"num_threads", "64"}},      {{"split_min", "0"}},          {{"keepalive_ms", "x"}},
+        {{"am_writes", "sometimes"}}, {{"am_write_max", "16777217"}}, {{"am_write_max", "-1"}},
+        {{"am_write_max", "4k"}},     {{"am_write_max", "0"}},        {{"am_read_max", "4095"}},
+        {{"rma", "maybe"}},           {{"error_handling", "loud"}},   {{"num_workers", "0"}},
+        {{"num_threads", "64"}},      {{"split_min", "0"}},           {{"keepalive_ms", "x"}},
     };
     ferry_agent_config cfg;
     ferry_agent_config_init(&cfg);
@@ -379,9 +644,9 @@ static void test_bad_params(void)
         ferry_backend *be = NULL;
         FY_CHECK_EQ(ferry_backend_create(a, "UCX", bad[i], 1, &be), FERRY_ERR_INVALID_PARAM);
     }
-    ferry_param good[] = {{"am_writes", "off"}, {"am_write_max", "0"}};
+    ferry_param good[] = {{"rma", "on"}, {"am_writes", "off"}, {"am_write_max", "0"}};
     ferry_backend *be = NULL;
-    FY_CHECK_EQ(ferry_backend_create(a, "UCX", good, 2, &be), FERRY_OK);
+    FY_CHECK_EQ(ferry_backend_create(a, "UCX", good, 3, &be), FERRY_OK);
     ferry_agent_destroy(a);
 }
 
@@ -398,13 +663,15 @@ static bool setup(void)
         fy_test_skip_all("UCX plugin not built");
     T.buf = aligned_alloc(4096, BUF_LEN);
     T.outside = aligned_alloc(4096, BUF_LEN);
+    if (T.outside)
+        memset(T.outside, 0, BUF_LEN);
     ferry_dlist *l = T.buf ? fy_t_range_list((uintptr_t)T.buf, BUF_LEN) : NULL;
     if (rc == FERRY_OK)
         rc = l && T.outside ? ferry_register(T.agent, l, NULL) : FERRY_ERR_NO_MEMORY;
     ferry_dlist_destroy(l);
     if (rc != FERRY_OK)
         printf("# setup: %s\n", ferry_status_name(rc));
-    return rc == FERRY_OK && raw_open(&T.r);
+    return rc == FERRY_OK && raw_open(&T.r, T.agent);
 }
 
 int main(void)
@@ -418,6 +685,10 @@ int main(void)
     FY_RUN(test_outside_refused);
     FY_RUN(test_malformed_answered);
     FY_RUN(test_dropped_silently);
+    FY_RUN(test_read_requests);
+    FY_RUN(test_forged_region);
+    FY_RUN(test_hostile_keys);
+    FY_RUN(test_emulated_rma_refused);
     FY_RUN(test_still_works);
     FY_RUN(test_bad_params);
     raw_close(&T.r);
