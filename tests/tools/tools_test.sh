@@ -462,7 +462,7 @@ case_ucx_perftest_script() {
     # beside could hold the port: the script tries port, +997, +1994.
     local script=${FERRY_UCX_VS_PERFTEST:?} port=$((20000 + RANDOM % 9000))
     run 0 python3 "$script" "${FERRY_BUILD_ROOT:?}" --modes dual-alloc --sizes 4K \
-        --batches 1,2 --iters 20 --step_mib 1 --repeat 2 --stat median --port "$port" \
+        --batches 1,2 --iters 200 --step_mib 1 --repeat 2 --stat median --port "$port" \
         --lat_iters 300
     for row in "| dual-alloc | WRITE | 4096 | 1 |" "| dual-alloc | WRITE | 4096 | 2 |" \
         "| dual-alloc | READ | 4096 | 1 |" "| dual-alloc | READ | 4096 | 2 |"; do
