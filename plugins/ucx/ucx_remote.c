@@ -263,7 +263,8 @@ ferry_status fy_ucx_rregion_load(void *priv, void *remote, ferry_mem_type type, 
         free(rr);
         return FERRY_ERR_NO_MEMORY;
     }
-    memcpy(rr->packed, pub, pub_len);
+    if (pub_len)
+        memcpy(rr->packed, pub, pub_len);
     rr->packed_len = pub_len;
     *rregion = rr;
     return FERRY_OK;
