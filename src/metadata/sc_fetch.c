@@ -97,17 +97,41 @@ static ferry_status fy_fetch_load(fy_fetch *f, fy_sc_view blob)
     return rc;
 }
 
-static ferry_status fy_fetch_run(fy_fetch *f)
+static ferry_status fy_fetch_once(fy_fetch *f, uint64_t deadline_ns, bool *lost)
 {
     uint8_t req[FY_SC_REQ_MAX];
     struct iovec iov = {req, fy_sc_fetch_put(req, f->name, f->label)};
     fy_sc_reply reply;
-    ferry_status rc = fy_sc_call(f->agent, f->host, f->port, FY_SC_FETCH, &iov, 1, &reply);
+    ferry_status rc =
+        fy_sc_call(f->agent, f->host, f->port, FY_SC_FETCH, &iov, 1, deadline_ns, &reply);
+    *lost = reply.lost;
     if (rc == FERRY_OK)
         rc = reply.status;
     if (rc == FERRY_OK)
         rc = fy_fetch_load(f, reply.body);
     fy_sc_reply_free(&reply);
+    return rc;
+}
+
+/* A fetch is idempotent: a connection reset or closed before the reply (a
+ * listener restarting, or shedding load) is tried again after a pause that
+ * doubles, all within the one sc_timeout_ms. What ended the last real
+ * attempt is the result, not the deadline that stopped the retries. */
+static ferry_status fy_fetch_run(fy_fetch *f)
+{
+    fy_sc_io io; /* only for its deadline and stop pipe */
+    fy_sc_io_init(&io, f->agent, f->host, 0);
+    unsigned pause_ms = FY_SC_RETRY_MS;
+    bool lost = false;
+    ferry_status rc = fy_fetch_once(f, io.deadline_ns, &lost);
+    while (rc == FERRY_ERR_IO && lost && fy_sc_pause(&io, pause_ms) == FERRY_OK) {
+        FY_SC_DBG("%s:%u: fetch of %s: connection lost, trying again", f->host, (unsigned)f->port,
+                  f->name);
+        ferry_status again = fy_fetch_once(f, io.deadline_ns, &lost);
+        if (again != FERRY_ERR_TIMEOUT)
+            rc = again;
+        pause_ms = pause_ms < 400 ? pause_ms * 2 : pause_ms;
+    }
     return rc;
 }
 
