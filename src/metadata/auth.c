@@ -140,6 +140,18 @@ void fy_auth_nonce(uint8_t out[FY_AUTH_NONCE_LEN])
         FY_ERR("no random bytes for a nonce: replay checks may refuse this frame");
 }
 
+/* ---- side-channel frames ---- */
+
+bool fy_sc_rx_signed_ok(const fy_auth *a, const uint8_t *bind, const fy_sc_rx *rx)
+{
+    struct iovec parts[3] = {
+        {(void *)bind, bind ? FY_SC_NONCE_LEN : 0},
+        {(void *)rx->hdr_bytes, FY_SC_HDR_LEN},
+        {rx->payload, rx->hdr.len - FY_SC_MAC_LEN},
+    };
+    return fy_auth_mac_ok(a, parts, 3, rx->payload + rx->hdr.len - FY_SC_MAC_LEN);
+}
+
 /* ---- metadata blobs ---- */
 
 static void fy_blob_parts(const uint8_t *blob, size_t len, struct iovec iov[2], size_t *mac_off)

@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 
 #include "core/internal.h"
+#include "metadata/sc_frame.h"
 #include "metadata/wire.h"
 
 #define FY_AUTH_MAC_LEN   32u
@@ -30,6 +31,11 @@ bool fy_auth_mac_ok(const fy_auth *a, const struct iovec *parts, int n, const ui
 const char *fy_auth_window(uint64_t ts_us, uint64_t now_us);
 /* A fresh random nonce. */
 void fy_auth_nonce(uint8_t out[FY_AUTH_NONCE_LEN]);
+
+/* True when the MAC at the end of rx's payload (a frame with the auth
+ * flag, trailer checked by fy_sc_tail_get) is that of its header and
+ * payload, preceded by bind (a request nonce) when not NULL. */
+bool fy_sc_rx_signed_ok(const fy_auth *a, const uint8_t *bind, const fy_sc_rx *rx);
 
 /* The MAC of a blob that fy_md_decode reported with md->auth. */
 bool fy_auth_blob_ok(const fy_auth *a, const uint8_t *blob, size_t len, const fy_md *md);

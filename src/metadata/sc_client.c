@@ -29,16 +29,6 @@ static ferry_status fy_sc_status_from_wire(int32_t s)
     return (ferry_status)s;
 }
 
-bool fy_sc_rx_signed_ok(const fy_auth *a, const uint8_t *bind, const fy_sc_rx *rx)
-{
-    struct iovec parts[3] = {
-        {(void *)bind, bind ? FY_SC_NONCE_LEN : 0},
-        {(void *)rx->hdr_bytes, FY_SC_HDR_LEN},
-        {rx->payload, rx->hdr.len - FY_SC_MAC_LEN},
-    };
-    return fy_auth_mac_ok(a, parts, 3, rx->payload + rx->hdr.len - FY_SC_MAC_LEN);
-}
-
 /* With a key: a reply must be signed, for this request, recently. An
  * unsigned one is taken only when it reports an error (a refusal of our
  * request comes unsigned when the peer could not check it; an error can

@@ -103,9 +103,7 @@ typedef struct fy_sc_reply {
  * answer); free with fy_sc_reply_free in every case. */
 ferry_status fy_sc_call(ferry_agent *agent, const char *host, uint16_t port, fy_sc_type type,
                         struct iovec *iov, int n, uint64_t deadline_ns, fy_sc_reply *reply);
-/* True when the MAC at the end of rx's payload is that of its header and
- * payload, preceded by bind (a request nonce) when not NULL. */
-bool fy_sc_rx_signed_ok(const fy_auth *a, const uint8_t *bind, const fy_sc_rx *rx);
+
 void fy_sc_reply_free(fy_sc_reply *reply);
 bool fy_sc_args_ok(const char *host, uint16_t port);
 
