@@ -124,6 +124,7 @@ ferry_status fy_sc_call(ferry_agent *agent, const char *host, uint16_t port, fy_
     fy_sc_io io;
     fy_sc_io_init(&io, agent, peer, deadline_ns);
     ferry_status rc = fy_sc_connect(&io, host, port);
+    reply->lost = io.lost;
     if (rc != FERRY_OK)
         return rc;
     rc = fy_sc_send_frame(agent, &io, type, iov, n, reply->nonce);

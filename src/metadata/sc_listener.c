@@ -379,10 +379,12 @@ static fy_sc_conn *fy_listener_greediest(fy_sc_listener *l)
 }
 
 /* Makes room for c's buffer to grow by `grow` bytes within the budget, by
- * closing the greediest connection; false when that is c itself (closed). */
+ * closing the greediest connection; false when that is c itself (closed).
+ * While realloc copies, the old buffer and the new one both exist: the
+ * budget must hold them both. */
 static bool fy_listener_budget(fy_sc_listener *l, fy_sc_conn *c, size_t grow)
 {
-    while (l->buffered + grow > l->max_buffered) {
+    while (l->buffered + c->rx.cap + grow > l->max_buffered) {
         fy_sc_conn *g = fy_listener_greediest(l);
         if (g == c || g->rx.cap <= c->rx.cap) {
             fy_conn_reject(l, c, "over the listener's buffer budget (FERRY_SC_MAX_BUFFERED)");

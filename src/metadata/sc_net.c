@@ -137,6 +137,8 @@ static ferry_status fy_sc_connect_one(fy_sc_io *io, const struct addrinfo *ai, i
         if (rc == FERRY_OK && (*err = fy_sc_connect_error(fd)) != 0)
             rc = FERRY_ERR_IO;
     }
+    /* Reset during the handshake: a listener shedding load or restarting. */
+    io->lost |= rc == FERRY_ERR_IO && (*err == ECONNRESET || *err == ECONNABORTED);
     if (rc != FERRY_OK)
         goto close_fd;
     fy_sc_sock_opts(fd);

@@ -101,7 +101,8 @@ static bool raw_exchange(uint16_t port, const uint8_t *frame, size_t len, const 
     uint8_t h[12], *p = NULL;
     bool ok = fd >= 0 && sc_raw_send(fd, frame, len) && sc_raw_recv(fd, h, 12, 3000);
     uint32_t plen = ok ? (uint32_t)sc_get_le(h + 8, 4) : 0;
-    ok = ok && plen >= 4 && plen < (1u << 20) && (p = malloc(plen)) && sc_raw_recv(fd, p, plen, 3000);
+    ok = ok && plen >= 4 && plen < (1u << 20) && (p = malloc(plen)) &&
+         sc_raw_recv(fd, p, plen, 3000);
     if (ok) {
         *status = (int32_t)(uint32_t)sc_get_le(p, 4);
         *signed_ok = false;
