@@ -21,6 +21,12 @@ void fy_log(ferry_log_level level, const char *who, const char *fmt, ...)
 #define FY_ERR(...)  fy_log(FERRY_LOG_ERROR, "core", __VA_ARGS__)
 #define FY_WARN(...) fy_log(FERRY_LOG_WARN, "core", __VA_ARGS__)
 #define FY_DBG(...)  fy_log(FERRY_LOG_DEBUG, "core", __VA_ARGS__)
+/* Logs a line and keeps it as this thread's ferry_md_error() detail. */
+void fy_log_detail(ferry_log_level level, const char *who, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void fy_md_detail_clear(void);
+void fy_md_detail_set(const char *text);
+#define FY_MD_FAIL(...) fy_log_detail(FERRY_LOG_ERROR, "core", __VA_ARGS__)
 
 /* ---- time ---- */
 uint64_t fy_now_ns(void);  /* monotonic */

@@ -371,12 +371,12 @@ static ferry_status fy_md_load_locked(ferry_agent *agent, const fy_md *md)
     if (md->has_conn && (!old || old->uid != md->uid))
         return fy_load_new_instance(agent, md, old);
     if (!old) {
-        FY_ERR("partial metadata of %s without connection info: load its full metadata first",
-               name);
+        FY_MD_FAIL("partial metadata of %s without connection info: load its full metadata first",
+                   name);
         return FERRY_ERR_NOT_FOUND;
     }
     if (old->uid != md->uid) {
-        FY_ERR("partial metadata of another instance of %s: load its full metadata", name);
+        FY_MD_FAIL("partial metadata of another instance of %s: load its full metadata", name);
         return FERRY_ERR_STALE;
     }
     fy_load ld = {.agent = agent, .md = md, .rem = old};
@@ -387,7 +387,7 @@ static ferry_status fy_md_check_name(const fy_md *md)
 {
     if (md->kind != FY_MD_KIND_AGENT || !md->name.len || md->name.len > FERRY_NAME_MAX ||
         memchr(md->name.ptr, '\0', md->name.len)) {
-        FY_ERR("metadata blob: not agent metadata, or bad agent name");
+        FY_MD_FAIL("metadata blob: not agent metadata, or bad agent name");
         return FERRY_ERR_BAD_METADATA;
     }
     return FERRY_OK;
@@ -414,20 +414,21 @@ static ferry_status fy_md_check_self(ferry_agent *agent, const fy_md *md, bool f
         md->name.len == strlen(agent->name) && !memcmp(md->name.ptr, agent->name, md->name.len);
     if (!self || (!from_peer && md->uid == agent->uid))
         return FERRY_OK;
-    FY_ERR("agent %s: refused metadata under its own name %s", agent->name,
-           from_peer ? "sent by a peer" : "from another instance");
+    FY_MD_FAIL("agent %s: refused metadata under its own name %s", agent->name,
+               from_peer ? "sent by a peer" : "from another instance");
     return FERRY_ERR_NOT_ALLOWED;
 }
 
 static ferry_status fy_md_load_blob(ferry_agent *agent, const void *blob, size_t len, char *name,
                                     size_t name_cap, bool from_peer)
 {
+    fy_md_detail_clear();
     if (!agent || !blob || !name || !name_cap)
         return FERRY_ERR_INVALID_PARAM;
     fy_md md;
     ferry_status rc = fy_md_decode(blob, len, &md);
     if (rc != FERRY_OK) {
-        FY_ERR("agent %s: rejected a malformed metadata blob of %zu bytes", agent->name, len);
+        FY_MD_FAIL("agent %s: rejected a malformed metadata blob of %zu bytes", agent->name, len);
         return rc;
     }
     rc = fy_md_check_name(&md);

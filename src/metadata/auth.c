@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -63,10 +64,13 @@ void fy_auth_fini(fy_auth *a)
 void fy_auth_refused(fy_auth *a, const char *agent, const char *what, const char *why)
 {
     uint64_t more;
+    char detail[256];
     atomic_fetch_add(&a->failures, 1);
+    snprintf(detail, sizeof(detail), "agent %s: refused %s: %s", agent, what, why);
+    fy_md_detail_set(detail);
     if (fy_ratelog_pass(&a->log, &more))
-        FY_AUTH_WARN("agent %s: refused %s: %s (%llu more refusals since the last line)", agent,
-                     what, why, (unsigned long long)more);
+        FY_AUTH_WARN("%s (%llu more refusals since the last line)", detail,
+                     (unsigned long long)more);
 }
 
 /* ---- HMAC-SHA256 ---- */

@@ -163,6 +163,7 @@ static bool fy_sc_label_ok(const char *label)
 
 FY_API ferry_status ferry_md_send_local(ferry_agent *agent, const char *ip, uint16_t port)
 {
+    fy_md_detail_clear();
     if (!agent || !agent->sc || !fy_sc_args_ok(ip, port))
         return FERRY_ERR_INVALID_PARAM;
     void *blob;
@@ -180,6 +181,7 @@ FY_API ferry_status ferry_md_send_partial(ferry_agent *agent, const ferry_dlist 
                                           const ferry_backend_sel *sel, const char *label,
                                           const char *ip, uint16_t port)
 {
+    fy_md_detail_clear();
     if (!agent || !agent->sc || !fy_sc_args_ok(ip, port) || !fy_sc_label_ok(label))
         return FERRY_ERR_INVALID_PARAM;
     void *blob;
@@ -195,6 +197,7 @@ FY_API ferry_status ferry_md_send_partial(ferry_agent *agent, const ferry_dlist 
 
 FY_API ferry_status ferry_md_invalidate_local(ferry_agent *agent, const char *ip, uint16_t port)
 {
+    fy_md_detail_clear();
     if (!agent || !agent->sc || !fy_sc_args_ok(ip, port))
         return FERRY_ERR_INVALID_PARAM;
     uint8_t req[FY_SC_REQ_MAX];

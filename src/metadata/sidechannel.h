@@ -34,7 +34,8 @@
 #define FY_SC_HOST_MAX      255u        /* host argument, bytes */
 #define FY_SC_DEFAULT_LABEL "metadata"
 
-#define FY_SC_ERR(...)  fy_log(FERRY_LOG_ERROR, "sc", __VA_ARGS__)
+/* Errors of side-channel calls are also the caller's ferry_md_error(). */
+#define FY_SC_ERR(...)  fy_log_detail(FERRY_LOG_ERROR, "sc", __VA_ARGS__)
 #define FY_SC_WARN(...) fy_log(FERRY_LOG_WARN, "sc", __VA_ARGS__)
 #define FY_SC_DBG(...)  fy_log(FERRY_LOG_DEBUG, "sc", __VA_ARGS__)
 

@@ -183,6 +183,7 @@ static void test_key_mismatch(void)
     FY_REQUIRE(open_keyed(&other, "O", true, OTHER) == FERRY_OK);
     FY_REQUIRE(open_keyed(&none, "N", true, NULL) == FERRY_OK);
     FY_CHECK_EQ(fetch(&other, "L", &l), FERRY_ERR_AUTH);
+    FY_CHECK(strstr(ferry_md_error(), "authentication failed") != NULL);
     FY_CHECK_EQ(ferry_md_send_local(other.agent, "127.0.0.1", sc_port(&l)), FERRY_ERR_AUTH);
     FY_CHECK_EQ(auth_failures(&l), 2);
     FY_CHECK_EQ(fetch(&none, "L", &l), FERRY_ERR_AUTH); /* unsigned request */
@@ -295,15 +296,18 @@ static void test_blobs(void)
     copy[len - 1] ^= 0x80;
     reseal(copy, len);
     FY_CHECK_EQ(load(&k, copy, len), FERRY_ERR_AUTH);
+    FY_CHECK(strstr(ferry_md_error(), "wrong MAC") != NULL);
     FY_CHECK_EQ(auth_failures(&k), 3);
     /* The genuine blob loads; an agent without a key skips the section. */
     FY_CHECK_EQ(load(&k, blob, len), FERRY_OK);
+    FY_CHECK_EQ(ferry_md_error()[0], '\0');
     FY_CHECK_EQ(load(&none, blob, len), FERRY_OK);
     ferry_free(blob);
     free(copy);
     /* A blob without a MAC, to a keyed agent. */
     FY_REQUIRE(ferry_md_get_local(none.agent, (void **)&blob, &len) == FERRY_OK);
     FY_CHECK_EQ(load(&k, blob, len), FERRY_ERR_AUTH);
+    FY_CHECK(strstr(ferry_md_error(), "no MAC") != NULL);
     FY_CHECK_EQ(auth_failures(&k), 4);
     FY_CHECK_EQ(ferry_md_check(k.agent, "NOKEY", NULL), FERRY_ERR_NOT_FOUND);
     ferry_free(blob);
@@ -331,6 +335,7 @@ static void test_own_name(void)
     /* Directly: a blob of the other instance. */
     FY_REQUIRE(ferry_md_get_local(twin.agent, &blob, &len) == FERRY_OK);
     FY_CHECK_EQ(load(&l, blob, len), FERRY_ERR_NOT_ALLOWED);
+    FY_CHECK(strstr(ferry_md_error(), "own name") != NULL);
     ferry_free(blob);
     FY_CHECK_EQ(ferry_md_generation(l.agent, "L", &gen_after), FERRY_OK);
     FY_CHECK_EQ(gen_after, gen);
