@@ -58,7 +58,8 @@ static void hmac(const char *key, const uint8_t *a, size_t alen, const uint8_t *
     uint8_t *buf = malloc(alen + blen + 1);
     unsigned len = 32;
     memcpy(buf, a, alen);
-    memcpy(buf + alen, b, blen);
+    if (blen)
+        memcpy(buf + alen, b, blen);
     HMAC(EVP_sha256(), key, (int)strlen(key), buf, alen + blen, out, &len);
     free(buf);
 }
