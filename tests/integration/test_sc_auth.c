@@ -167,6 +167,64 @@ static void test_same_key_end_to_end(void)
     sc_close(&a);
 }
 
+/* A keyed agent with a UCX backend (and its progress thread): NOT_FOUND
+ * or BACKEND when UCX is not available here. */
+static ferry_status open_ucx(sc_agent *a, const char *name, bool listen)
+{
+    ferry_agent_config cfg;
+    ferry_agent_config_init(&cfg);
+    cfg.name = name;
+    cfg.listen = listen;
+    cfg.listen_host = "127.0.0.1";
+    cfg.progress_thread = true;
+    cfg.auth_key = KEY;
+    memset(a, 0, sizeof(*a));
+    ferry_backend *be;
+    ferry_status rc = ferry_agent_create(&cfg, &a->agent);
+    if (rc == FERRY_OK)
+        rc = ferry_backend_create(a->agent, "UCX", NULL, 0, &be);
+    if (rc == FERRY_OK)
+        rc = sc_register(a);
+    return rc;
+}
+
+/* Two agents with the same key: B fetches A's metadata over the signed
+ * side channel and WRITEs into A's memory through UCX. */
+static void test_same_key_ucx_transfer(void)
+{
+    sc_agent a, b;
+    ferry_status rc = open_ucx(&a, "A", true);
+    if (rc == FERRY_OK)
+        rc = open_ucx(&b, "B", false);
+    else
+        memset(&b, 0, sizeof(b));
+    if (rc != FERRY_OK) {
+        sc_close(&b);
+        sc_close(&a);
+        FY_SKIP("no UCX backend here");
+    }
+    FY_CHECK_EQ(fetch(&b, "A", &a), FERRY_OK);
+    memset(b.mem[0], 0x5e, SC_REGION_SIZE);
+    ferry_prepped *from = NULL, *to = NULL;
+    ferry_xfer *x = NULL;
+    uint32_t idx = 0;
+    FY_CHECK_EQ(ferry_prep_dlist(b.agent, NULL, b.region[0], NULL, &from), FERRY_OK);
+    FY_CHECK_EQ(ferry_prep_dlist(b.agent, "A", a.region[0], NULL, &to), FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_make(b.agent, FERRY_OP_WRITE, from, &idx, to, &idx, 1, NULL, &x),
+                FERRY_OK);
+    rc = x ? ferry_xfer_post(x) : FERRY_ERR_INVALID_PARAM;
+    for (uint64_t end = sc_now_ms() + 5000; rc == FERRY_IN_PROGRESS && sc_now_ms() < end;)
+        rc = ferry_xfer_status(x);
+    FY_CHECK_EQ(rc, FERRY_OK);
+    FY_CHECK(!memcmp(a.mem[0], b.mem[0], SC_REGION_SIZE));
+    ferry_xfer_release(x);
+    ferry_prepped_release(from);
+    ferry_prepped_release(to);
+    FY_CHECK_EQ(auth_failures(&a) + auth_failures(&b), 0);
+    sc_close(&b);
+    sc_close(&a);
+}
+
 static void test_key_length(void)
 {
     sc_agent a;
@@ -351,6 +409,7 @@ static void test_own_name(void)
 int main(void)
 {
     FY_RUN(test_same_key_end_to_end);
+    FY_RUN(test_same_key_ucx_transfer);
     FY_RUN(test_key_length);
     FY_RUN(test_key_mismatch);
     FY_RUN(test_raw_frames);
