@@ -30,6 +30,8 @@ APT_PACKAGES=(
     # test tools
     valgrind:valgrind
     python3
+    # HMAC of side-channel frames and metadata blobs (dependency('libcrypto'))
+    libssl-dev
     # backends
     libucx-dev      # plugins/ucx (dependency('ucx'))
     ucx-utils       # ucx_info, for tests and debugging

@@ -41,6 +41,10 @@ typedef struct ferry_agent_config {
     uint64_t reg_cap_bytes;     /* ledger cap on registered DRAM+VRAM bytes, 0 = none */
     uint32_t sc_timeout_ms;     /* side-channel connect/send/fetch bound (default 5000) */
     uint32_t sc_max_frame;      /* largest side-channel frame accepted (default 256 MiB) */
+    /* Shared secret (16..256 bytes) that authenticates side-channel frames
+     * and metadata blobs with HMAC-SHA256; NULL: env FERRY_AUTH_KEY, and
+     * without it no authentication (default NULL). See docs/side-channel.md. */
+    const char *auth_key;
 } ferry_agent_config;
 
 /* Fills defaults; call before setting fields. */
@@ -49,7 +53,8 @@ void ferry_agent_config_init(ferry_agent_config *config);
 /* Creates an agent. The LOCAL backend is not created implicitly: create the
  * backends you want with ferry_backend_create().
  * Returns OK, INVALID_PARAM (NULL/empty name, bad size, unknown sync mode,
- * listen with FERRY_SYNC_NONE: the listener thread would race the caller),
+ * listen with FERRY_SYNC_NONE: the listener thread would race the caller,
+ * auth_key or FERRY_AUTH_KEY shorter than 16 or longer than 256 bytes),
  * NO_RESOURCES (a thread could not start), IO (the listener cannot bind),
  * NO_MEMORY. */
 ferry_status ferry_agent_create(const ferry_agent_config *config, ferry_agent **out);

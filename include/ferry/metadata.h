@@ -38,11 +38,23 @@ ferry_status ferry_md_get_partial(ferry_agent *agent, const ferry_dlist *const *
  * full or partial, adds the regions it lists to the current generation
  * (regions the peer has since deregistered stay listed until invalidation).
  * Writes the remote name (up to FERRY_NAME_MAX + 1 bytes) into name.
+ * With a key (ferry_agent_config.auth_key / FERRY_AUTH_KEY) only blobs
+ * carrying a MAC made with that key load. The agent's own name is
+ * accepted only on its own blob (same instance uid).
  * Returns OK, INVALID_PARAM, BAD_METADATA, NOT_FOUND (partial blob of an
- * unknown agent), STALE (partial blob of another instance), BACKEND,
- * NO_MEMORY, or a backend's load error. */
+ * unknown agent), STALE (partial blob of another instance), AUTH (no MAC,
+ * or a wrong one), NOT_ALLOWED (the agent's own name, another instance),
+ * BACKEND, NO_MEMORY, or a backend's load error; ferry_md_error() says
+ * why. */
 ferry_status ferry_md_load(ferry_agent *agent, const void *blob, size_t len, char *name,
                            size_t name_cap);
+
+/* Why the last metadata call of this thread failed: one line of text, ""
+ * when it succeeded. Set by ferry_md_load, the side-channel calls
+ * (send, invalidate_local, and fetch_check / fetch_wait with the detail of
+ * the fetch they report), e.g. "refused a metadata blob: wrong MAC".
+ * Valid until this thread's next metadata call. */
+const char *ferry_md_error(void);
 
 /* Forgets a remote agent: drops its backend state; prepared lists and
  * requests made against it fail with STALE. NOT_FOUND if unknown. */

@@ -454,3 +454,30 @@ def test_unaligned_index_arrays(loop):
             x.post()
             assert x.wait(10)
     assert (src == dst).all()
+
+
+def test_side_channel_auth_key(monkeypatch):
+    key, other = "python-shared-key-0123", "python-other-key-45678"
+    with ferry.Agent("srv", listen=True, listen_host="127.0.0.1", auth_key=key) as srv, \
+            ferry.Agent("cli", auth_key=key) as cli, \
+            ferry.Agent("bad", auth_key=other) as bad, \
+            ferry.Agent("open") as unkeyed:
+        for a in (srv, cli, bad, unkeyed):
+            a.create_backend("LOCAL")
+        port = srv.listen_port
+        cli.fetch_metadata("srv", "127.0.0.1", port, wait_ms=5000)
+        assert cli.check_remote("srv")
+        with pytest.raises(ferry.AuthError, match="authentication failed"):
+            bad.fetch_metadata("srv", "127.0.0.1", port, wait_ms=5000)
+        assert srv.counters()["auth_failures"] == 1
+        with pytest.raises(ferry.AuthError, match="no MAC"):
+            srv.load_metadata(unkeyed.metadata())
+        assert srv.counters()["auth_failures"] == 2
+        assert unkeyed.load_metadata(srv.metadata()) == "srv"
+    with pytest.raises(ferry.InvalidParamError):
+        ferry.Agent("short", auth_key="short")
+    monkeypatch.setenv("FERRY_AUTH_KEY", key)
+    with ferry.Agent("env", listen=True, listen_host="127.0.0.1") as env, \
+            ferry.Agent("cli2", auth_key=key) as cli:
+        env.create_backend("LOCAL")
+        cli.fetch_metadata("env", "127.0.0.1", env.listen_port, wait_ms=5000)

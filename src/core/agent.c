@@ -324,6 +324,14 @@ static void fy_config_copy(ferry_agent *agent, const ferry_agent_config *cfg)
     const char *env = getenv("FERRY_TELEMETRY");
     if (env && env[0] == '1')
         agent->cfg.telemetry = true;
+    agent->cfg.auth_key = NULL; /* the key lives in agent->auth only */
+}
+
+/* The key, from the config when the caller's struct has the field. */
+static ferry_status fy_config_auth(ferry_agent *agent, const ferry_agent_config *cfg)
+{
+    bool has = cfg->size >= offsetof(ferry_agent_config, auth_key) + sizeof(cfg->auth_key);
+    return fy_auth_init(&agent->auth, has ? cfg->auth_key : NULL);
 }
 
 static uint64_t fy_random_uid(void)
@@ -349,7 +357,10 @@ FY_API ferry_status ferry_agent_create(const ferry_agent_config *config, ferry_a
     pthread_mutex_init(&agent->handles_mu, NULL);
     agent->prepped.next = agent->prepped.prev = &agent->prepped;
     agent->xfers.next = agent->xfers.prev = &agent->xfers;
-    ferry_status rc = fy_progress_start(agent);
+    agent->progress_wake = -1;
+    ferry_status rc = fy_config_auth(agent, config);
+    if (rc == FERRY_OK)
+        rc = fy_progress_start(agent);
     if (rc == FERRY_OK)
         rc = fy_sc_start(agent);
     if (rc != FERRY_OK) {
@@ -385,6 +396,7 @@ FY_API void ferry_agent_destroy(ferry_agent *agent)
     free(agent->remotes);
     pthread_mutex_destroy(&agent->handles_mu);
     fy_lock_fini(&agent->lock);
+    fy_auth_fini(&agent->auth);
     free(agent);
 }
 
@@ -403,8 +415,10 @@ FY_API void ferry_counters_init(ferry_counters *c)
 
 FY_API ferry_status ferry_counters_get(ferry_agent *agent, ferry_counters *c)
 {
-    if (!agent || !c || c->size < sizeof(*c))
+    if (!agent || !c || c->size < offsetof(ferry_counters, auth_failures))
         return FERRY_ERR_INVALID_PARAM;
+    if (c->size >= sizeof(*c))
+        c->auth_failures = atomic_load(&agent->auth.failures);
     c->tx_bytes = agent->tx_bytes;
     c->rx_bytes = agent->rx_bytes;
     c->tx_requests = agent->tx_requests;

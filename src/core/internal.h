@@ -21,10 +21,40 @@ void fy_log(ferry_log_level level, const char *who, const char *fmt, ...)
 #define FY_ERR(...)  fy_log(FERRY_LOG_ERROR, "core", __VA_ARGS__)
 #define FY_WARN(...) fy_log(FERRY_LOG_WARN, "core", __VA_ARGS__)
 #define FY_DBG(...)  fy_log(FERRY_LOG_DEBUG, "core", __VA_ARGS__)
+/* Logs a line and keeps it as this thread's ferry_md_error() detail. */
+void fy_log_detail(ferry_log_level level, const char *who, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void fy_md_detail_clear(void);
+void fy_md_detail_set(const char *text);
+#define FY_MD_FAIL(...) fy_log_detail(FERRY_LOG_ERROR, "core", __VA_ARGS__)
 
 /* ---- time ---- */
 uint64_t fy_now_ns(void);  /* monotonic */
 uint64_t fy_wall_us(void); /* since the epoch */
+
+/* ---- shared-secret authentication (src/metadata/auth.c) ---- */
+#define FY_AUTH_KEY_MIN 16u
+#define FY_AUTH_KEY_MAX 256u
+/* At most one line a second for a kind of event that peers can trigger at
+ * will; the next line says how many were left out. */
+typedef struct fy_ratelog {
+    atomic_uint_fast64_t next_ns, suppressed;
+} fy_ratelog;
+bool fy_ratelog_pass(fy_ratelog *r, uint64_t *suppressed);
+typedef struct fy_auth {
+    uint8_t key[FY_AUTH_KEY_MAX];
+    size_t key_len; /* 0: no key, nothing is signed or checked */
+    atomic_uint_fast64_t failures;
+    fy_ratelog log;
+} fy_auth;
+/* The key of the config (or env FERRY_AUTH_KEY when NULL): OK,
+ * INVALID_PARAM (length outside FY_AUTH_KEY_MIN..MAX). */
+ferry_status fy_auth_init(fy_auth *a, const char *config_key);
+void fy_auth_fini(fy_auth *a);
+/* Counts a refusal and logs it (rate-limited). */
+void fy_auth_refused(fy_auth *a, const char *agent, const char *what, const char *why);
+/* Writes the MAC of a blob encoded with md.auth and reseals it. */
+ferry_status fy_auth_blob_sign(const fy_auth *a, uint8_t *blob, size_t len);
 
 /* ---- agent lock (agent.c): mode chosen by ferry_sync_mode ---- */
 typedef struct fy_lock {
@@ -163,6 +193,10 @@ void fy_remote_ref(fy_remote *r);
 void fy_remote_unref(fy_remote *r);
 fy_remote *fy_remote_lookup(ferry_agent *agent, const char *name); /* no ref taken */
 void fy_remotes_clear(ferry_agent *agent);
+/* ferry_md_load for blobs that came from the network (side-channel LOAD):
+ * also refuses the agent's own name, whatever the uid (NOT_ALLOWED). */
+ferry_status fy_md_load_peer(ferry_agent *agent, const void *blob, size_t len, char *name,
+                             size_t name_cap);
 
 /* ---- notifications (notif.c) ---- */
 typedef struct fy_notif {
@@ -268,6 +302,7 @@ struct ferry_agent {
     int progress_wake;       /* eventfd: wakes the progress thread out of poll() */
     atomic_int inflight;     /* requests posted and not yet seen complete */
     struct fy_alloc *allocs; /* ferry_mem_alloc'd memory, under lock (writer) */
+    fy_auth auth;            /* set at create, read-only after (but the counters) */
 };
 /* Frees what ferry_mem_alloc handed out and was never freed (alloc.c). */
 void fy_allocs_clear(ferry_agent *agent);

@@ -39,6 +39,33 @@ static void fy_vlog(ferry_log_level level, const char *who, const char *fmt, va_
     fprintf(stderr, "ferry %s [%s]: %s\n", fy_level_names[level], who, line);
 }
 
+/* The detail of the last failed metadata call of this thread. */
+static _Thread_local char fy_md_detail[256];
+
+void fy_md_detail_clear(void)
+{
+    fy_md_detail[0] = '\0';
+}
+
+void fy_md_detail_set(const char *text)
+{
+    snprintf(fy_md_detail, sizeof(fy_md_detail), "%s", text);
+}
+
+void fy_log_detail(ferry_log_level level, const char *who, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(fy_md_detail, sizeof(fy_md_detail), fmt, ap);
+    va_end(ap);
+    fy_log(level, who, "%s", fy_md_detail);
+}
+
+FY_API const char *ferry_md_error(void)
+{
+    return fy_md_detail;
+}
+
 void fy_log(ferry_log_level level, const char *who, const char *fmt, ...)
 {
     va_list ap;

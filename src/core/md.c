@@ -95,12 +95,25 @@ static ferry_status fy_md_encode_job(fy_md_job *job, void **blob, size_t *len)
     job->md.name = (fy_bytes){(const uint8_t *)agent->name, (uint32_t)strlen(agent->name)};
     job->md.uid = agent->uid;
     job->md.has_conn = job->conn;
+    /* With a key, peers check the blob's MAC, which covers the name. */
+    job->md.auth = agent->auth.key_len > 0;
+    job->md.auth_ts_us = fy_wall_us();
+    void *out = NULL;
+    size_t n = 0;
     ferry_status rc = fy_md_add_backends(job);
     if (rc == FERRY_OK)
         rc = fy_md_add_regions(job);
     if (rc == FERRY_OK)
-        rc = fy_md_encode(&job->md, blob, len);
-    return rc;
+        rc = fy_md_encode(&job->md, &out, &n);
+    if (rc == FERRY_OK && job->md.auth)
+        rc = fy_auth_blob_sign(&agent->auth, out, n);
+    if (rc != FERRY_OK) {
+        free(out);
+        return rc;
+    }
+    *blob = out;
+    *len = n;
+    return FERRY_OK;
 }
 
 /* Every registered region, by type then (dev_id, addr). */

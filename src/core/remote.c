@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "core/internal.h"
+#include "metadata/auth.h"
 #include "metadata/wire.h"
 
 void fy_remote_ref(fy_remote *r)
@@ -370,12 +371,12 @@ static ferry_status fy_md_load_locked(ferry_agent *agent, const fy_md *md)
     if (md->has_conn && (!old || old->uid != md->uid))
         return fy_load_new_instance(agent, md, old);
     if (!old) {
-        FY_ERR("partial metadata of %s without connection info: load its full metadata first",
-               name);
+        FY_MD_FAIL("partial metadata of %s without connection info: load its full metadata first",
+                   name);
         return FERRY_ERR_NOT_FOUND;
     }
     if (old->uid != md->uid) {
-        FY_ERR("partial metadata of another instance of %s: load its full metadata", name);
+        FY_MD_FAIL("partial metadata of another instance of %s: load its full metadata", name);
         return FERRY_ERR_STALE;
     }
     fy_load ld = {.agent = agent, .md = md, .rem = old};
@@ -386,24 +387,55 @@ static ferry_status fy_md_check_name(const fy_md *md)
 {
     if (md->kind != FY_MD_KIND_AGENT || !md->name.len || md->name.len > FERRY_NAME_MAX ||
         memchr(md->name.ptr, '\0', md->name.len)) {
-        FY_ERR("metadata blob: not agent metadata, or bad agent name");
+        FY_MD_FAIL("metadata blob: not agent metadata, or bad agent name");
         return FERRY_ERR_BAD_METADATA;
     }
     return FERRY_OK;
 }
 
-FY_API ferry_status ferry_md_load(ferry_agent *agent, const void *blob, size_t len, char *name,
-                                  size_t name_cap)
+/* With a key, only blobs whose MAC is right: the MAC covers the name. */
+static ferry_status fy_md_check_auth(ferry_agent *agent, const void *blob, size_t len,
+                                     const fy_md *md)
 {
+    if (!agent->auth.key_len || fy_auth_blob_ok(&agent->auth, blob, len, md))
+        return FERRY_OK;
+    fy_auth_refused(&agent->auth, agent->name, "a metadata blob",
+                    md->auth ? "wrong MAC (another key, or the blob was altered)"
+                             : "no MAC (made by an agent without the key)");
+    return FERRY_ERR_AUTH;
+}
+
+/* An agent's own name is only ever its own: a blob of another instance
+ * under it (or, from the network, any blob under it) would redirect this
+ * agent's loopback transfers and notifications to someone else. */
+static ferry_status fy_md_check_self(ferry_agent *agent, const fy_md *md, bool from_peer)
+{
+    bool self =
+        md->name.len == strlen(agent->name) && !memcmp(md->name.ptr, agent->name, md->name.len);
+    if (!self || (!from_peer && md->uid == agent->uid))
+        return FERRY_OK;
+    FY_MD_FAIL("agent %s: refused metadata under its own name %s", agent->name,
+               from_peer ? "sent by a peer" : "from another instance");
+    return FERRY_ERR_NOT_ALLOWED;
+}
+
+static ferry_status fy_md_load_blob(ferry_agent *agent, const void *blob, size_t len, char *name,
+                                    size_t name_cap, bool from_peer)
+{
+    fy_md_detail_clear();
     if (!agent || !blob || !name || !name_cap)
         return FERRY_ERR_INVALID_PARAM;
     fy_md md;
     ferry_status rc = fy_md_decode(blob, len, &md);
     if (rc != FERRY_OK) {
-        FY_ERR("agent %s: rejected a malformed metadata blob of %zu bytes", agent->name, len);
+        FY_MD_FAIL("agent %s: rejected a malformed metadata blob of %zu bytes", agent->name, len);
         return rc;
     }
     rc = fy_md_check_name(&md);
+    if (rc == FERRY_OK)
+        rc = fy_md_check_auth(agent, blob, len, &md);
+    if (rc == FERRY_OK)
+        rc = fy_md_check_self(agent, &md, from_peer);
     if (rc == FERRY_OK && md.name.len >= name_cap)
         rc = FERRY_ERR_INVALID_PARAM;
     if (rc == FERRY_OK) {
@@ -417,6 +449,18 @@ FY_API ferry_status ferry_md_load(ferry_agent *agent, const void *blob, size_t l
     }
     fy_md_free(&md);
     return rc;
+}
+
+FY_API ferry_status ferry_md_load(ferry_agent *agent, const void *blob, size_t len, char *name,
+                                  size_t name_cap)
+{
+    return fy_md_load_blob(agent, blob, len, name, name_cap, false);
+}
+
+ferry_status fy_md_load_peer(ferry_agent *agent, const void *blob, size_t len, char *name,
+                             size_t name_cap)
+{
+    return fy_md_load_blob(agent, blob, len, name, name_cap, true);
 }
 
 FY_API ferry_status ferry_md_invalidate(ferry_agent *agent, const char *remote_agent)

@@ -29,30 +29,66 @@ static ferry_status fy_sc_status_from_wire(int32_t s)
     return (ferry_status)s;
 }
 
-static ferry_status fy_sc_reply_parse(const fy_sc_io *io, fy_sc_reply *reply)
+/* With a key: a reply must be signed, for this request, recently. An
+ * unsigned one is taken only when it reports an error (a refusal of our
+ * request comes unsigned when the peer could not check it; an error can
+ * only make us fail, never load anything). */
+static ferry_status fy_sc_reply_auth(ferry_agent *agent, const fy_sc_io *io, fy_sc_reply *reply,
+                                     const fy_sc_auth *auth)
 {
+    const char *why = NULL;
+    if (!auth)
+        why = reply->status == FERRY_OK ? "unsigned reply (the peer has no key)" : NULL;
+    else if (!fy_sc_rx_signed_ok(&agent->auth, reply->nonce, &reply->rx))
+        why = "wrong MAC (another key, or the reply was altered)";
+    else
+        why = fy_auth_window(auth->ts_us, fy_wall_us());
+    if (!why)
+        return FERRY_OK;
+    char what[FY_SC_HOST_MAX + 32];
+    snprintf(what, sizeof(what), "the reply of %s", io->peer);
+    fy_auth_refused(&agent->auth, agent->name, what, why);
+    return FERRY_ERR_AUTH;
+}
+
+static ferry_status fy_sc_reply_parse(ferry_agent *agent, const fy_sc_io *io, fy_sc_reply *reply)
+{
+    fy_sc_hdr inner = reply->rx.hdr;
+    fy_sc_auth auth;
+    bool has_auth = inner.flags & FY_SC_FLAG_AUTH;
     int32_t status;
-    fy_sc_err err = reply->rx.hdr.type == FY_SC_REPLY
-                        ? fy_sc_reply_get(&reply->rx.hdr, reply->rx.payload, &status, &reply->body)
-                        : FY_SC_E_TYPE;
+    fy_sc_err err = inner.type == FY_SC_REPLY ? FY_SC_OK : FY_SC_E_TYPE;
+    if (err == FY_SC_OK && has_auth)
+        err = fy_sc_tail_get(&reply->rx.hdr, reply->rx.payload, &inner, &auth);
+    if (err == FY_SC_OK)
+        err = fy_sc_reply_get(&inner, reply->rx.payload, &status, &reply->body);
     if (err != FY_SC_OK) {
         FY_SC_ERR("%s: bad reply: %s", io->peer, fy_sc_err_str(err));
         return FERRY_ERR_IO;
     }
     reply->status = fy_sc_status_from_wire(status);
-    return FERRY_OK;
+    if (!agent->auth.key_len)
+        return FERRY_OK; /* a signed reply's trailer is simply skipped */
+    return fy_sc_reply_auth(agent, io, reply, has_auth ? &auth : NULL);
 }
 
-/* Sends header + payload parts in one go. */
-static ferry_status fy_sc_send_frame(fy_sc_io *io, fy_sc_type type, const struct iovec *payload,
-                                     int n)
+/* Sends header + payload parts (+ the auth trailer and MAC with a key) in
+ * one go. */
+static ferry_status fy_sc_send_frame(ferry_agent *agent, fy_sc_io *io, fy_sc_type type,
+                                     const struct iovec *payload, int n, uint8_t *nonce)
 {
-    struct iovec iov[4];
-    uint8_t hdr[FY_SC_HDR_LEN];
-    size_t total = 0;
+    struct iovec iov[6];
+    uint8_t hdr[FY_SC_HDR_LEN], tail[FY_SC_TAIL_MAX], mac[FY_SC_MAC_LEN];
+    bool sign = agent->auth.key_len > 0;
+    size_t total = 0, tail_len = 0;
     for (int i = 0; i < n; i++) {
         iov[i + 1] = payload[i];
         total += payload[i].iov_len;
+    }
+    if (sign) {
+        fy_auth_nonce(nonce);
+        tail_len = fy_sc_tail_put(tail, agent->name, nonce, fy_wall_us());
+        total += tail_len + FY_SC_MAC_LEN;
     }
     if (total > UINT32_MAX) {
         FY_SC_ERR("%s: a %zu-byte frame does not fit the format", io->peer, total);
@@ -60,7 +96,13 @@ static ferry_status fy_sc_send_frame(fy_sc_io *io, fy_sc_type type, const struct
     }
     fy_sc_hdr_put(hdr, type, (uint32_t)total);
     iov[0] = (struct iovec){hdr, sizeof(hdr)};
-    return fy_sc_send_iov(io, iov, n + 1);
+    if (!sign)
+        return fy_sc_send_iov(io, iov, n + 1);
+    fy_sc_hdr_set_auth(hdr);
+    iov[n + 1] = (struct iovec){tail, tail_len};
+    ferry_status rc = fy_auth_mac(&agent->auth, iov, n + 2, mac);
+    iov[n + 2] = (struct iovec){mac, sizeof(mac)};
+    return rc == FERRY_OK ? fy_sc_send_iov(io, iov, n + 3) : rc;
 }
 
 static void fy_sc_peer_str(const char *host, uint16_t port, char *out, size_t cap)
@@ -69,27 +111,30 @@ static void fy_sc_peer_str(const char *host, uint16_t port, char *out, size_t ca
 }
 
 ferry_status fy_sc_call(ferry_agent *agent, const char *host, uint16_t port, fy_sc_type type,
-                        struct iovec *iov, int n, fy_sc_reply *reply)
+                        struct iovec *iov, int n, uint64_t deadline_ns, fy_sc_reply *reply)
 {
     char peer[FY_SC_HOST_MAX + 16];
     fy_sc_peer_str(host, port, peer, sizeof(peer));
     fy_sc_rx_init(&reply->rx, agent->cfg.sc_max_frame);
     reply->status = FERRY_ERR_UNKNOWN;
     reply->body = (fy_sc_view){NULL, 0};
+    reply->lost = false;
     if (n > 3)
         return FERRY_ERR_INVALID_PARAM;
     fy_sc_io io;
-    fy_sc_io_init(&io, agent, peer);
+    fy_sc_io_init(&io, agent, peer, deadline_ns);
     ferry_status rc = fy_sc_connect(&io, host, port);
+    reply->lost = io.lost;
     if (rc != FERRY_OK)
         return rc;
-    rc = fy_sc_send_frame(&io, type, iov, n);
+    rc = fy_sc_send_frame(agent, &io, type, iov, n, reply->nonce);
     if (rc == FERRY_OK)
         rc = fy_sc_recv_frame(&io, &reply->rx);
     if (rc == FERRY_OK)
-        rc = fy_sc_reply_parse(&io, reply);
+        rc = fy_sc_reply_parse(agent, &io, reply);
     else if (rc == FERRY_ERR_TIMEOUT)
         FY_SC_ERR("%s: no reply within %u ms", peer, agent->cfg.sc_timeout_ms);
+    reply->lost = io.lost;
     close(io.fd);
     return rc;
 }
@@ -101,7 +146,7 @@ static ferry_status fy_sc_send_blob(ferry_agent *agent, const char *label, void 
     uint8_t head[2 + FY_SC_STR_MAX];
     struct iovec iov[2] = {{head, fy_sc_str_put(head, label, strlen(label))}, {blob, len}};
     fy_sc_reply reply;
-    ferry_status rc = fy_sc_call(agent, host, port, FY_SC_LOAD, iov, 2, &reply);
+    ferry_status rc = fy_sc_call(agent, host, port, FY_SC_LOAD, iov, 2, 0, &reply);
     if (rc == FERRY_OK && reply.status != FERRY_OK)
         FY_SC_ERR("%s:%u refused %s's '%s' metadata: %s", host, (unsigned)port, agent->name, label,
                   ferry_strerror(reply.status));
@@ -118,6 +163,7 @@ static bool fy_sc_label_ok(const char *label)
 
 FY_API ferry_status ferry_md_send_local(ferry_agent *agent, const char *ip, uint16_t port)
 {
+    fy_md_detail_clear();
     if (!agent || !agent->sc || !fy_sc_args_ok(ip, port))
         return FERRY_ERR_INVALID_PARAM;
     void *blob;
@@ -135,6 +181,7 @@ FY_API ferry_status ferry_md_send_partial(ferry_agent *agent, const ferry_dlist 
                                           const ferry_backend_sel *sel, const char *label,
                                           const char *ip, uint16_t port)
 {
+    fy_md_detail_clear();
     if (!agent || !agent->sc || !fy_sc_args_ok(ip, port) || !fy_sc_label_ok(label))
         return FERRY_ERR_INVALID_PARAM;
     void *blob;
@@ -150,12 +197,13 @@ FY_API ferry_status ferry_md_send_partial(ferry_agent *agent, const ferry_dlist 
 
 FY_API ferry_status ferry_md_invalidate_local(ferry_agent *agent, const char *ip, uint16_t port)
 {
+    fy_md_detail_clear();
     if (!agent || !agent->sc || !fy_sc_args_ok(ip, port))
         return FERRY_ERR_INVALID_PARAM;
     uint8_t req[FY_SC_REQ_MAX];
     struct iovec iov = {req, fy_sc_inval_put(req, agent->uid, agent->name)};
     fy_sc_reply reply;
-    ferry_status rc = fy_sc_call(agent, ip, port, FY_SC_INVALIDATE, &iov, 1, &reply);
+    ferry_status rc = fy_sc_call(agent, ip, port, FY_SC_INVALIDATE, &iov, 1, 0, &reply);
     if (rc == FERRY_OK)
         rc = reply.status;
     fy_sc_reply_free(&reply);

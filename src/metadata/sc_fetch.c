@@ -27,6 +27,7 @@ typedef struct fy_fetch {
     char host[FY_SC_HOST_MAX + 1];
     uint16_t port;
     ferry_status status;
+    char detail[256];  /* ferry_md_error() of its thread when it failed */
     bool running;      /* its thread has not finished */
     bool joinable;     /* tid still to be joined */
     uint64_t done_seq; /* order of completion, for eviction */
@@ -97,17 +98,44 @@ static ferry_status fy_fetch_load(fy_fetch *f, fy_sc_view blob)
     return rc;
 }
 
-static ferry_status fy_fetch_run(fy_fetch *f)
+static ferry_status fy_fetch_once(fy_fetch *f, uint64_t deadline_ns, bool *lost)
 {
     uint8_t req[FY_SC_REQ_MAX];
     struct iovec iov = {req, fy_sc_fetch_put(req, f->name, f->label)};
     fy_sc_reply reply;
-    ferry_status rc = fy_sc_call(f->agent, f->host, f->port, FY_SC_FETCH, &iov, 1, &reply);
+    ferry_status rc =
+        fy_sc_call(f->agent, f->host, f->port, FY_SC_FETCH, &iov, 1, deadline_ns, &reply);
+    *lost = reply.lost;
+    if (rc == FERRY_OK && reply.status != FERRY_OK)
+        FY_SC_ERR("%s:%u refused the fetch of %s: %s", f->host, (unsigned)f->port, f->name,
+                  ferry_strerror(reply.status));
     if (rc == FERRY_OK)
         rc = reply.status;
     if (rc == FERRY_OK)
         rc = fy_fetch_load(f, reply.body);
     fy_sc_reply_free(&reply);
+    return rc;
+}
+
+/* A fetch is idempotent: a connection reset or closed before the reply (a
+ * listener restarting, or shedding load) is tried again after a pause that
+ * doubles, all within the one sc_timeout_ms. What ended the last real
+ * attempt is the result, not the deadline that stopped the retries. */
+static ferry_status fy_fetch_run(fy_fetch *f)
+{
+    fy_sc_io io; /* only for its deadline and stop pipe */
+    fy_sc_io_init(&io, f->agent, f->host, 0);
+    unsigned pause_ms = FY_SC_RETRY_MS;
+    bool lost = false;
+    ferry_status rc = fy_fetch_once(f, io.deadline_ns, &lost);
+    while (rc == FERRY_ERR_IO && lost && fy_sc_pause(&io, pause_ms) == FERRY_OK) {
+        FY_SC_DBG("%s:%u: fetch of %s: connection lost, trying again", f->host, (unsigned)f->port,
+                  f->name);
+        ferry_status again = fy_fetch_once(f, io.deadline_ns, &lost);
+        if (again != FERRY_ERR_TIMEOUT)
+            rc = again;
+        pause_ms = pause_ms < 400 ? pause_ms * 2 : pause_ms;
+    }
     return rc;
 }
 
@@ -118,6 +146,7 @@ static void *fy_fetch_main(void *arg)
     fy_sc_fetches *t = f->agent->sc->fetches;
     pthread_mutex_lock(&t->mu);
     f->status = rc;
+    snprintf(f->detail, sizeof(f->detail), "%s", rc == FERRY_OK ? "" : ferry_md_error());
     f->running = false;
     f->done_seq = ++t->seq;
     t->running--;
@@ -245,6 +274,7 @@ static ferry_status fy_fetch_args(ferry_agent *agent, const char *name, const ch
 FY_API ferry_status ferry_md_fetch(ferry_agent *agent, const char *remote_agent, const char *ip,
                                    uint16_t port, const char *label)
 {
+    fy_md_detail_clear();
     ferry_status rc = fy_fetch_args(agent, remote_agent, ip, port, label);
     if (rc != FERRY_OK)
         return rc;
@@ -259,6 +289,7 @@ FY_API ferry_status ferry_md_fetch_check(ferry_agent *agent, const char *remote_
     pthread_mutex_lock(&t->mu);
     fy_fetch *f = fy_fetch_find(t, remote_agent);
     ferry_status rc = f ? f->status : FERRY_ERR_NOT_FOUND;
+    fy_md_detail_set(f && rc < 0 ? f->detail : "");
     pthread_mutex_unlock(&t->mu);
     return rc;
 }
@@ -283,6 +314,7 @@ static ferry_status fy_fetch_wait_done(fy_sc_fetches *t, const char *name, uint3
     while ((f = fy_fetch_find(t, name)) && f->status == FERRY_IN_PROGRESS && err != ETIMEDOUT)
         err = pthread_cond_timedwait(&t->cv, &t->mu, &deadline);
     ferry_status rc = !f ? FERRY_ERR_NOT_FOUND : f->status;
+    fy_md_detail_set(f && rc < 0 ? f->detail : "");
     pthread_mutex_unlock(&t->mu);
     return rc == FERRY_IN_PROGRESS ? FERRY_ERR_TIMEOUT : rc;
 }

@@ -84,7 +84,7 @@ void fy_sc_hdr_put(uint8_t out[FY_SC_HDR_LEN], fy_sc_type type, uint32_t len)
     out[4] = FY_SC_MAJOR;
     out[5] = FY_SC_MINOR;
     out[6] = (uint8_t)type;
-    out[7] = 0; /* flags: none defined; readers ignore unknown bits */
+    out[7] = 0; /* flags: see fy_sc_hdr_set_auth; readers ignore unknown bits */
     fy_le_put(out + 8, len, 4);
 }
 
@@ -100,6 +100,44 @@ fy_sc_err fy_sc_hdr_get(const uint8_t in[FY_SC_HDR_LEN], uint32_t max_len, fy_sc
     if (h.len > max_len)
         return FY_SC_E_SIZE;
     *hdr = h;
+    return FY_SC_OK;
+}
+
+void fy_sc_hdr_set_auth(uint8_t hdr[FY_SC_HDR_LEN])
+{
+    hdr[7] |= FY_SC_FLAG_AUTH;
+}
+
+/* ---- auth trailer ---- */
+
+size_t fy_sc_tail_put(uint8_t out[FY_SC_TAIL_MAX], const char *sender,
+                      const uint8_t nonce[FY_SC_NONCE_LEN], uint64_t ts_us)
+{
+    size_t n = strlen(sender);
+    memcpy(out, sender, n);
+    fy_le_put(out + n, n, 2);
+    memcpy(out + n + 2, nonce, FY_SC_NONCE_LEN);
+    fy_le_put(out + n + 2 + FY_SC_NONCE_LEN, ts_us, 8);
+    return n + 2 + FY_SC_NONCE_LEN + 8;
+}
+
+fy_sc_err fy_sc_tail_get(const fy_sc_hdr *h, const uint8_t *p, fy_sc_hdr *inner, fy_sc_auth *a)
+{
+    if (h->len < FY_SC_TAIL_FIXED)
+        return FY_SC_E_PAYLOAD;
+    const uint8_t *end = p + h->len;
+    size_t name_len = (size_t)fy_le_get(end - FY_SC_TAIL_FIXED, 2);
+    if (!name_len || name_len > FY_SC_STR_MAX || name_len > h->len - FY_SC_TAIL_FIXED)
+        return FY_SC_E_PAYLOAD;
+    const uint8_t *name = end - FY_SC_TAIL_FIXED - name_len;
+    if (memchr(name, '\0', name_len))
+        return FY_SC_E_PAYLOAD;
+    a->sender = (fy_sc_view){name, name_len};
+    a->nonce = end - FY_SC_MAC_LEN - 8 - FY_SC_NONCE_LEN;
+    a->ts_us = fy_le_get(end - FY_SC_MAC_LEN - 8, 8);
+    a->mac = end - FY_SC_MAC_LEN;
+    *inner = *h;
+    inner->len = (uint32_t)(h->len - FY_SC_TAIL_FIXED - name_len);
     return FY_SC_OK;
 }
 
@@ -210,13 +248,19 @@ void fy_sc_rx_reset(fy_sc_rx *rx)
     fy_sc_rx_init(rx, rx->max_len);
 }
 
-/* Grows the payload buffer geometrically, never past the frame's length:
- * memory follows the bytes actually received, not the length field. */
+/* The buffer grows geometrically, never past the frame's length: memory
+ * follows the bytes actually received, not the length field. */
+size_t fy_sc_rx_growth(const fy_sc_rx *rx)
+{
+    if (!rx->in_payload || rx->got != rx->cap || rx->cap >= rx->hdr.len)
+        return 0;
+    size_t want = rx->cap ? rx->cap * 2 : FY_SC_RX_CHUNK;
+    return (want > rx->hdr.len ? rx->hdr.len : want) - rx->cap;
+}
+
 static fy_sc_err fy_sc_rx_grow(fy_sc_rx *rx)
 {
-    size_t want = rx->cap ? rx->cap * 2 : FY_SC_RX_CHUNK;
-    if (want > rx->hdr.len)
-        want = rx->hdr.len;
+    size_t want = rx->cap + fy_sc_rx_growth(rx);
     uint8_t *p = realloc(rx->payload, want);
     if (!p)
         return FY_SC_E_NOMEM;
@@ -232,7 +276,7 @@ fy_sc_err fy_sc_rx_space(fy_sc_rx *rx, uint8_t **buf, size_t *n)
         *n = FY_SC_HDR_LEN - rx->got;
         return FY_SC_OK;
     }
-    if (rx->got == rx->cap && rx->cap < rx->hdr.len) {
+    if (fy_sc_rx_growth(rx)) {
         fy_sc_err err = fy_sc_rx_grow(rx);
         if (err != FY_SC_OK)
             return err;

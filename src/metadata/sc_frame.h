@@ -17,10 +17,21 @@
 
 #define FY_SC_HDR_LEN 12u
 #define FY_SC_MAJOR   1u
-#define FY_SC_MINOR   0u
+#define FY_SC_MINOR   1u
 #define FY_SC_STR_MAX 255u /* names and labels, bytes */
 /* Largest FETCH / INVALIDATE payload this version writes. */
 #define FY_SC_REQ_MAX (2u * (2u + FY_SC_STR_MAX) + 8u)
+/* Header flag: the payload ends with an auth trailer (minor 1). */
+#define FY_SC_FLAG_AUTH 0x01u
+#define FY_SC_NONCE_LEN 16u
+#define FY_SC_MAC_LEN   32u
+/* Auth trailer, the last bytes of the payload:
+ *   sender name | u16 name length | nonce (16) | u64 time (us) | MAC (32)
+ * Read from the end, so the content before it keeps its own layout. The
+ * MAC covers the header and every payload byte before it (a REPLY's MAC
+ * also covers the nonce of the request it answers). */
+#define FY_SC_TAIL_FIXED (2u + FY_SC_NONCE_LEN + 8u + FY_SC_MAC_LEN)
+#define FY_SC_TAIL_MAX   (FY_SC_STR_MAX + FY_SC_TAIL_FIXED)
 /* Payload buffers start this small and grow only as bytes arrive, so a
  * length field alone never makes the reader allocate much. */
 #define FY_SC_RX_CHUNK (64u << 10)
@@ -74,6 +85,23 @@ fy_sc_err fy_sc_fetch_get(const fy_sc_hdr *h, const uint8_t *p, fy_sc_view *name
 fy_sc_err fy_sc_inval_get(const fy_sc_hdr *h, const uint8_t *p, uint64_t *uid, fy_sc_view *name);
 fy_sc_err fy_sc_reply_get(const fy_sc_hdr *h, const uint8_t *p, int32_t *status, fy_sc_view *body);
 
+/* ---- auth trailer ---- */
+typedef struct fy_sc_auth {
+    fy_sc_view sender;    /* name of the agent that signed the frame */
+    const uint8_t *nonce; /* FY_SC_NONCE_LEN bytes */
+    uint64_t ts_us;       /* wall clock of the sender, us since the epoch */
+    const uint8_t *mac;   /* FY_SC_MAC_LEN bytes, the last of the payload */
+} fy_sc_auth;
+
+/* Sets the auth flag of a header written by fy_sc_hdr_put. */
+void fy_sc_hdr_set_auth(uint8_t hdr[FY_SC_HDR_LEN]);
+/* Writes the trailer up to (not including) the MAC; returns its bytes. */
+size_t fy_sc_tail_put(uint8_t out[FY_SC_TAIL_MAX], const char *sender,
+                      const uint8_t nonce[FY_SC_NONCE_LEN], uint64_t ts_us);
+/* Splits the payload of a frame with the auth flag: *inner is h with len
+ * cut to the content before the trailer. */
+fy_sc_err fy_sc_tail_get(const fy_sc_hdr *h, const uint8_t *p, fy_sc_hdr *inner, fy_sc_auth *a);
+
 /* Copies a string view into out (FY_SC_STR_MAX + 1 bytes) as a C string. */
 void fy_sc_view_cstr(fy_sc_view v, char *out);
 bool fy_sc_view_eq(fy_sc_view v, const char *s);
@@ -96,6 +124,9 @@ typedef struct fy_sc_rx {
 
 void fy_sc_rx_init(fy_sc_rx *rx, uint32_t max_len);
 fy_sc_err fy_sc_rx_space(fy_sc_rx *rx, uint8_t **buf, size_t *n);
+/* Bytes the payload buffer grows by in the next fy_sc_rx_space (0: none),
+ * so a receiver can account for them first. */
+size_t fy_sc_rx_growth(const fy_sc_rx *rx);
 fy_sc_err fy_sc_rx_advance(fy_sc_rx *rx, size_t n, bool *done);
 /* True while no byte of a frame has arrived. */
 bool fy_sc_rx_idle(const fy_sc_rx *rx);

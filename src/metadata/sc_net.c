@@ -21,12 +21,14 @@
 
 #include "metadata/sidechannel.h"
 
-void fy_sc_io_init(fy_sc_io *io, ferry_agent *agent, const char *peer)
+void fy_sc_io_init(fy_sc_io *io, ferry_agent *agent, const char *peer, uint64_t deadline_ns)
 {
     io->fd = -1;
     io->stop_fd = agent->sc->stop_rd;
-    io->deadline_ns = fy_now_ns() + (uint64_t)agent->cfg.sc_timeout_ms * 1000000u;
+    io->deadline_ns =
+        deadline_ns ? deadline_ns : fy_now_ns() + (uint64_t)agent->cfg.sc_timeout_ms * 1000000u;
     io->peer = peer;
+    io->lost = false;
 }
 
 int fy_sc_ms_left(uint64_t deadline_ns)
@@ -97,6 +99,11 @@ ferry_status fy_sc_wait(const fy_sc_io *io, short events)
     return fy_sc_wait_on(io, io->fd, events);
 }
 
+ferry_status fy_sc_pause(const fy_sc_io *io, unsigned ms)
+{
+    return fy_sc_wait_fd(io, -1, 0, (int)ms);
+}
+
 /* A refusal means "nobody listens yet": worth another try. A reset is
  * not: the peer was there and hung up. */
 static bool fy_sc_retryable(int err)
@@ -130,6 +137,8 @@ static ferry_status fy_sc_connect_one(fy_sc_io *io, const struct addrinfo *ai, i
         if (rc == FERRY_OK && (*err = fy_sc_connect_error(fd)) != 0)
             rc = FERRY_ERR_IO;
     }
+    /* Reset during the handshake: a listener shedding load or restarting. */
+    io->lost |= rc == FERRY_ERR_IO && (*err == ECONNRESET || *err == ECONNABORTED);
     if (rc != FERRY_OK)
         goto close_fd;
     fy_sc_sock_opts(fd);
@@ -228,6 +237,7 @@ ferry_status fy_sc_send_iov(fy_sc_io *io, struct iovec *iov, int n)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
             FY_SC_ERR("%s: send failed: %s", io->peer, strerror(errno));
+            io->lost = true;
             return FERRY_ERR_IO;
         }
         ferry_status rc = fy_sc_wait(io, POLLOUT);
@@ -260,6 +270,7 @@ static ferry_status fy_sc_recv_some(fy_sc_io *io, fy_sc_rx *rx, bool *done)
         return fy_sc_wait(io, POLLIN);
     FY_SC_ERR("%s: connection closed before the reply was complete%s%s", io->peer, got ? ": " : "",
               got ? strerror(errno) : "");
+    io->lost = true;
     return FERRY_ERR_IO;
 }
 

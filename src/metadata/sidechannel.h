@@ -21,16 +21,21 @@
 #include <sys/uio.h>
 
 #include "core/internal.h"
+#include "metadata/auth.h"
 #include "metadata/sc_frame.h"
 
-#define FY_SC_MAX_CONNS     64u   /* listener: connections served at once */
-#define FY_SC_MAX_FETCHES   16u   /* fetch threads running at once, per agent */
-#define FY_SC_MAX_RECORDS   1024u /* fetch results kept for fetch_check */
-#define FY_SC_RETRY_MS      25u   /* pause between refused connection attempts */
-#define FY_SC_HOST_MAX      255u  /* host argument, bytes */
+#define FY_SC_MAX_CONNS     64u         /* listener: connections served at once */
+#define FY_SC_PER_CLIENT    8u          /* listener: connections per client address (default) */
+#define FY_SC_MAX_BUFFERED  (64u << 20) /* listener: payload bytes held at once (default) */
+#define FY_SC_IDLE_MS       1000u       /* listener: time to send a whole header (default) */
+#define FY_SC_MAX_FETCHES   16u         /* fetch threads running at once, per agent */
+#define FY_SC_MAX_RECORDS   1024u       /* fetch results kept for fetch_check */
+#define FY_SC_RETRY_MS      25u         /* pause between refused connection attempts */
+#define FY_SC_HOST_MAX      255u        /* host argument, bytes */
 #define FY_SC_DEFAULT_LABEL "metadata"
 
-#define FY_SC_ERR(...)  fy_log(FERRY_LOG_ERROR, "sc", __VA_ARGS__)
+/* Errors of side-channel calls are also the caller's ferry_md_error(). */
+#define FY_SC_ERR(...)  fy_log_detail(FERRY_LOG_ERROR, "sc", __VA_ARGS__)
 #define FY_SC_WARN(...) fy_log(FERRY_LOG_WARN, "sc", __VA_ARGS__)
 #define FY_SC_DBG(...)  fy_log(FERRY_LOG_DEBUG, "sc", __VA_ARGS__)
 
@@ -58,9 +63,14 @@ typedef struct fy_sc_io {
     int stop_fd;
     uint64_t deadline_ns;
     const char *peer; /* "host:port", for log lines */
+    bool lost;        /* the peer reset or closed the connection: worth a retry */
 } fy_sc_io;
 
-void fy_sc_io_init(fy_sc_io *io, ferry_agent *agent, const char *peer);
+/* deadline_ns 0: sc_timeout_ms from now. */
+void fy_sc_io_init(fy_sc_io *io, ferry_agent *agent, const char *peer, uint64_t deadline_ns);
+/* Sleeps ms (less when the deadline is nearer): OK, TIMEOUT (deadline
+ * reached) or CANCELED (stopping). */
+ferry_status fy_sc_pause(const fy_sc_io *io, unsigned ms);
 /* Waits for events on io->fd: OK, TIMEOUT, CANCELED (stopping) or IO. */
 ferry_status fy_sc_wait(const fy_sc_io *io, short events);
 /* Connects to host:port, retrying refused attempts until the deadline. */
@@ -82,14 +92,19 @@ typedef struct fy_sc_reply {
     fy_sc_rx rx;         /* owns the bytes body points into */
     ferry_status status; /* the peer's status, sanitised */
     fy_sc_view body;
+    bool lost;                      /* connection reset or closed early: retry may help */
+    uint8_t nonce[FY_SC_NONCE_LEN]; /* the request's, which a signed reply covers */
 } fy_sc_reply;
 
 /* Sends one request frame (payload = iov[0..n)) to host:port and receives
- * its reply, all within sc_timeout_ms. Returns OK when a well-formed reply
- * arrived (then reply->status is the peer's answer); free with
- * fy_sc_reply_free in every case. */
+ * its reply, all before deadline_ns (0: sc_timeout_ms from now). With a key
+ * the request is signed and the reply checked (AUTH when it fails; an
+ * unsigned reply is accepted only when it reports an error). Returns OK
+ * when a well-formed reply arrived (then reply->status is the peer's
+ * answer); free with fy_sc_reply_free in every case. */
 ferry_status fy_sc_call(ferry_agent *agent, const char *host, uint16_t port, fy_sc_type type,
-                        struct iovec *iov, int n, fy_sc_reply *reply);
+                        struct iovec *iov, int n, uint64_t deadline_ns, fy_sc_reply *reply);
+
 void fy_sc_reply_free(fy_sc_reply *reply);
 bool fy_sc_args_ok(const char *host, uint16_t port);
 

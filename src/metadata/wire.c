@@ -19,7 +19,7 @@
 
 enum {
     WIRE_MAJOR = 1,
-    WIRE_MINOR = 0,
+    WIRE_MINOR = 1,
     WIRE_HDR = 16,       /* fixed header size */
     WIRE_CRC_SPAN = 12,  /* header bytes covered by the checksum */
     WIRE_VARINT_MAX = 10 /* bytes of a 64-bit LEB128 value */
@@ -32,8 +32,11 @@ static const uint8_t wire_magic[4] = {'F', 'R', 'M', 'D'};
  * an older reader can safely overlook. */
 enum { FLAG_HAS_CONN = 0x01, FLAG_STRIDED = 0x02 };
 
-/* Section types, in the order they must appear. Anything else is skipped. */
-enum { SEC_IDENT = 1, SEC_BACKENDS = 2, SEC_LIST = 3, SEC_REGIONS = 4 };
+/* Section types, in the order they must appear. Anything else is skipped.
+ * AUTH (minor 1) is always the last section: readers of minor 0 skip it. */
+enum { SEC_IDENT = 1, SEC_BACKENDS = 2, SEC_LIST = 3, SEC_REGIONS = 4, SEC_AUTH = 5 };
+/* AUTH payload: creation time (u64 LE, microseconds), then the MAC. */
+#define SEC_AUTH_LEN (8u + FY_MD_MAC_LEN)
 
 /* Region record tag: RUN, or one bit per field that differs from the
  * previous record (absent fields repeat it). */
@@ -426,9 +429,23 @@ static ferry_status dec_regions(dec *d, rd *r)
     return FERRY_OK;
 }
 
+static ferry_status dec_auth(dec *d, rd *r)
+{
+    if (d->md->kind != FY_MD_KIND_AGENT || rd_left(r) != SEC_AUTH_LEN)
+        return BAD;
+    if (!rd_u64le(r, &d->md->auth_ts_us))
+        return BAD;
+    d->md->auth = true;
+    d->md->auth_mac = r->p;
+    r->p += FY_MD_MAC_LEN;
+    return FERRY_OK;
+}
+
 static ferry_status dec_section(dec *d, uint8_t type, rd *r)
 {
     switch (type) {
+    case SEC_AUTH:
+        return dec_auth(d, r);
     case SEC_IDENT:
         return dec_ident(d, r);
     case SEC_BACKENDS:
@@ -450,7 +467,9 @@ static ferry_status dec_one(dec *d, rd *body)
         return BAD;
     rd sec = {body->p, body->p + len};
     body->p += len;
-    if (type < SEC_IDENT || type > SEC_REGIONS)
+    if (d->seen >> SEC_AUTH & 1u)
+        return BAD; /* nothing may follow the MAC: it would be unsigned */
+    if (type < SEC_IDENT || type > SEC_AUTH)
         return FERRY_OK;
     if (type <= d->last_sec)
         return BAD;
@@ -786,7 +805,7 @@ static void emit_regions(const fy_md *md, wr *w)
 typedef struct enc {
     const fy_md *md;
     wr w;
-    uint64_t sec_len[SEC_REGIONS + 1]; /* payload sizes, from the sizing pass */
+    uint64_t sec_len[SEC_AUTH + 1]; /* payload sizes, from the sizing pass */
 } enc;
 
 /* Writes a section: type, payload length, payload. The sizing pass learns
@@ -804,6 +823,14 @@ static void emit_section(enc *e, uint8_t type, void (*fn)(const fy_md *, wr *))
         fn(e->md, &e->w);
     else
         e->w.n += e->sec_len[type];
+}
+
+/* The time, then a zero MAC for the signer to fill in. */
+static void emit_auth(const fy_md *md, wr *w)
+{
+    wr_le(w, md->auth_ts_us, 8);
+    for (unsigned i = 0; i < FY_MD_MAC_LEN; i++)
+        wr_u8(w, 0);
 }
 
 static void emit_header(const fy_md *md, wr *w)
@@ -830,6 +857,8 @@ static void emit_blob(enc *e)
     }
     if (e->md->num_regions)
         emit_section(e, SEC_REGIONS, emit_regions);
+    if (e->md->kind == FY_MD_KIND_AGENT && e->md->auth)
+        emit_section(e, SEC_AUTH, emit_auth);
 }
 
 static void seal(uint8_t *out, size_t len)
@@ -837,6 +866,18 @@ static void seal(uint8_t *out, size_t len)
     wr w = {out, 8};
     wr_le(&w, len - WIRE_HDR, 4);
     wr_le(&w, wire_crc(out, out + WIRE_HDR, len - WIRE_HDR), 4);
+}
+
+void fy_md_reseal(uint8_t *buf, size_t len)
+{
+    seal(buf, len);
+}
+
+void fy_md_mac_parts(const uint8_t *buf, size_t len, fy_bytes parts[2], size_t *mac_off)
+{
+    *mac_off = len - FY_MD_MAC_LEN;
+    parts[0] = (fy_bytes){buf, 8};
+    parts[1] = (fy_bytes){buf + WIRE_HDR, (uint32_t)(*mac_off - WIRE_HDR)};
 }
 
 ferry_status fy_md_encode(const fy_md *md, void **buf, size_t *len)

@@ -60,7 +60,15 @@ typedef struct fy_md {
     uint64_t stride_base, stride, stride_len, stride_dev;
     uint64_t stride_count;
     uint32_t stride_mem_type;
+    /* agent only: an AUTH section (creation time, HMAC-SHA256) ends the
+     * blob. The encoder writes a zero MAC: fy_md_mac_parts says what to
+     * sign, the signer writes it at mac, then fy_md_reseal. */
+    bool auth;
+    uint64_t auth_ts_us;     /* creation time, microseconds since the epoch */
+    const uint8_t *auth_mac; /* decoded: FY_MD_MAC_LEN bytes inside the buffer */
 } fy_md;
+
+#define FY_MD_MAC_LEN 32u
 
 /* Encodes md into a malloc'd buffer. INVALID_PARAM when md breaks a limit
  * above (name too long, too many backends/regions, mem_type out of range,
@@ -71,6 +79,16 @@ ferry_status fy_md_encode(const fy_md *md, void **buf, size_t *len);
  * into buf. Hostile input returns BAD_METADATA, never reads out of bounds
  * and leaks nothing. */
 ferry_status fy_md_decode(const void *buf, size_t len, fy_md *md);
+
+/* The bytes an AUTH section's MAC covers: the header up to its length and
+ * checksum fields (which depend on the MAC), then the body up to the MAC
+ * itself (every section, and the AUTH section's type, length and time).
+ * buf must be a blob whose last section is AUTH (fy_md_encode with auth,
+ * or fy_md_decode reported md.auth). *mac points at the MAC field. */
+void fy_md_mac_parts(const uint8_t *buf, size_t len, fy_bytes parts[2], size_t *mac_off);
+
+/* Recomputes the checksum after the MAC was written. */
+void fy_md_reseal(uint8_t *buf, size_t len);
 
 /* Frees the arrays of a decoded md (not the md itself); NULL-safe. */
 void fy_md_free(fy_md *md);

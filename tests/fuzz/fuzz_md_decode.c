@@ -10,14 +10,20 @@
  *     strided), which is encoded; this drives the encoder, including its
  *     limit checks and run splitting, with inputs no blob could describe.
  * Whatever decodes must re-encode and decode to an equal fy_md; anything
- * else aborts so that the fuzzer reports it. The same file is built without
+ * else aborts so that the fuzzer reports it. A blob's AUTH section is
+ * checked against a fixed key (a mutated MAC must never pass), and every
+ * agent blob that decodes is signed again: its MAC must then check out,
+ * and fail once any byte the MAC covers is flipped. The same file is built without
  * libFuzzer by tests/fuzz/replay_main.c to replay the corpus. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "metadata/auth.h"
 #include "metadata/wire.h"
+
+#define FUZZ_AUTH_KEY "fuzz-auth-key-0123456789"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -74,6 +80,9 @@ static bool md_eq(const fy_md *a, const fy_md *b)
         return false;
     if (a->strided && !stride_eq(a, b))
         return false;
+    if (a->kind == FY_MD_KIND_AGENT &&
+        (a->auth != b->auth || (a->auth && a->auth_ts_us != b->auth_ts_us)))
+        return false;
     for (uint32_t k = 0; k < a->num_backends; k++)
         if (!bytes_eq(a->backends[k].name, b->backends[k].name) ||
             (a->has_conn && !bytes_eq(a->backends[k].conn, b->backends[k].conn)))
@@ -100,6 +109,48 @@ static void check_round_trip(const fy_md *md)
     check_blob(md, buf, len);
 }
 
+/* ---- blob MACs ---------------------------------------------------------- */
+
+static const fy_auth *fuzz_key(void)
+{
+    static fy_auth key;
+    if (!key.key_len)
+        must(fy_auth_init(&key, FUZZ_AUTH_KEY) == FERRY_OK);
+    return &key;
+}
+
+/* md (decoded) signed again: the MAC holds, and breaks with any flip. */
+static void check_signing(const fy_md *md, uint8_t flip_at)
+{
+    fy_md copy = *md, again;
+    void *buf;
+    size_t len;
+    copy.auth = true;
+    must(fy_md_encode(&copy, &buf, &len) == FERRY_OK);
+    must(fy_auth_blob_sign(fuzz_key(), buf, len) == FERRY_OK);
+    must(fy_md_decode(buf, len, &again) == FERRY_OK && again.auth);
+    must(fy_auth_blob_ok(fuzz_key(), buf, len, &again));
+    fy_md_free(&again);
+    size_t at = flip_at % len;
+    if (at >= 8 && at < 16)
+        at = len - 1; /* length and checksum: not covered by the MAC */
+    ((uint8_t *)buf)[at] ^= 1;
+    fy_md_reseal(buf, len);
+    if (fy_md_decode(buf, len, &again) == FERRY_OK) {
+        must(!fy_auth_blob_ok(fuzz_key(), buf, len, &again));
+        fy_md_free(&again);
+    }
+    free(buf);
+}
+
+static void check_auth(const uint8_t *data, size_t size, const fy_md *md)
+{
+    if (md->auth)
+        (void)fy_auth_blob_ok(fuzz_key(), data, size, md); /* any answer, no fault */
+    if (md->kind == FY_MD_KIND_AGENT)
+        check_signing(md, size ? data[size - 1] : 0);
+}
+
 /* ---- 1 and 2: decoding -------------------------------------------------- */
 
 static void decode_one(const uint8_t *data, size_t size)
@@ -111,6 +162,7 @@ static void decode_one(const uint8_t *data, size_t size)
         return;
     }
     check_round_trip(&md);
+    check_auth(data, size, &md);
     fy_md_free(&md);
 }
 

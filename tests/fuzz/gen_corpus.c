@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metadata/auth.h"
 #include "metadata/wire.h"
 
 static const char *out_dir;
@@ -107,11 +108,29 @@ static void make_full(fy_md *md)
     md->pubs = full_pubs;
 }
 
+/* Signed with the key the fuzz targets use (FUZZ_AUTH_KEY). */
+static void put_signed(const char *name, fy_md *md)
+{
+    fy_auth key;
+    uint8_t *buf;
+    md->auth = true;
+    md->auth_ts_us = 1700000000000000ull;
+    size_t len = enc(md, &buf);
+    if (fy_auth_init(&key, "fuzz-auth-key-0123456789") != FERRY_OK || !buf ||
+        fy_auth_blob_sign(&key, buf, len) != FERRY_OK)
+        failures++;
+    else
+        put(name, buf, len);
+    free(buf);
+    md->auth = false;
+}
+
 static void agents(void)
 {
     fy_md md;
     make_full(&md);
     put_md("agent_full.bin", &md);
+    put_signed("agent_full_signed.bin", &md);
     md.has_conn = false;
     md.num_regions = 2;
     md.regions = full_regions + 3;

@@ -5,7 +5,11 @@
  * Input: byte 0 picks the recv() chunk size, byte 1 the frame cap, the rest
  * is the byte stream. Frames are read one after another as the listener
  * does; each whole frame goes through the decoder of its type, and every
- * view a decoder returns must lie inside the payload.
+ * view a decoder returns must lie inside the payload. A frame with the auth
+ * flag first has its trailer split off (sender, nonce and MAC must lie
+ * inside the payload too), its MAC checked against a fixed key and its
+ * nonce put through a replay memory; then a copy is signed with that key
+ * and must check out, and fail again with one covered byte flipped.
  *
  * Built twice: with libFuzzer (clang, -fsanitize=fuzzer) as fuzz_sc_frame,
  * and with FY_SC_FUZZ_STANDALONE as a plain program that runs the target
@@ -15,7 +19,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metadata/auth.h"
 #include "metadata/sc_frame.h"
+
+#define FUZZ_AUTH_KEY "fuzz-auth-key-0123456789"
+
+static const fy_auth *fuzz_key(void)
+{
+    static fy_auth key;
+    if (!key.key_len && fy_auth_init(&key, FUZZ_AUTH_KEY) != FERRY_OK)
+        abort();
+    return &key;
+}
 
 static void check_view(fy_sc_view v, const fy_sc_rx *rx)
 {
@@ -25,24 +40,67 @@ static void check_view(fy_sc_view v, const fy_sc_rx *rx)
         abort();
 }
 
+/* The frame's MAC recomputed with the fuzz key on a copy: it must hold,
+ * and break when a byte it covers flips. */
+static void check_resigned(const fy_sc_rx *rx)
+{
+    fy_sc_rx copy = *rx;
+    size_t body = rx->hdr.len - FY_SC_MAC_LEN;
+    copy.payload = malloc(rx->hdr.len);
+    if (!copy.payload)
+        abort();
+    memcpy(copy.payload, rx->payload, rx->hdr.len);
+    struct iovec parts[2] = {{copy.hdr_bytes, FY_SC_HDR_LEN}, {copy.payload, body}};
+    if (fy_auth_mac(fuzz_key(), parts, 2, copy.payload + body) != FERRY_OK ||
+        !fy_sc_rx_signed_ok(fuzz_key(), NULL, &copy))
+        abort();
+    copy.payload[body ? body / 2 : 0] ^= 0x40;
+    if (fy_sc_rx_signed_ok(fuzz_key(), NULL, &copy))
+        abort();
+    free(copy.payload);
+}
+
+/* Splits off the auth trailer; *h becomes the content's header. */
+static bool open_auth(const fy_sc_rx *rx, fy_sc_hdr *h)
+{
+    static fy_replay replay;
+    fy_sc_auth auth;
+    if (!(rx->hdr.flags & FY_SC_FLAG_AUTH))
+        return true;
+    if (fy_sc_tail_get(&rx->hdr, rx->payload, h, &auth) != FY_SC_OK)
+        return false;
+    check_view(auth.sender, rx);
+    check_view((fy_sc_view){auth.nonce, FY_SC_NONCE_LEN}, rx);
+    check_view((fy_sc_view){auth.mac, FY_SC_MAC_LEN}, rx);
+    if (auth.mac + FY_SC_MAC_LEN != rx->payload + rx->hdr.len || h->len > rx->hdr.len)
+        abort();
+    (void)fy_sc_rx_signed_ok(fuzz_key(), NULL, rx);
+    (void)fy_replay_check(&replay, auth.nonce, auth.ts_us, auth.ts_us ^ (auth.ts_us >> 7));
+    check_resigned(rx);
+    return true;
+}
+
 static void decode_frame(const fy_sc_rx *rx)
 {
     fy_sc_view a = {0}, b = {0};
+    fy_sc_hdr h = rx->hdr;
     uint64_t uid;
     int32_t st;
     fy_sc_err err = FY_SC_OK;
-    switch (rx->hdr.type) {
+    if (!open_auth(rx, &h))
+        return;
+    switch (h.type) {
     case FY_SC_LOAD:
-        err = fy_sc_load_get(&rx->hdr, rx->payload, &a, &b);
+        err = fy_sc_load_get(&h, rx->payload, &a, &b);
         break;
     case FY_SC_FETCH:
-        err = fy_sc_fetch_get(&rx->hdr, rx->payload, &a, &b);
+        err = fy_sc_fetch_get(&h, rx->payload, &a, &b);
         break;
     case FY_SC_INVALIDATE:
-        err = fy_sc_inval_get(&rx->hdr, rx->payload, &uid, &a);
+        err = fy_sc_inval_get(&h, rx->payload, &uid, &a);
         break;
     case FY_SC_REPLY:
-        err = fy_sc_reply_get(&rx->hdr, rx->payload, &st, &a);
+        err = fy_sc_reply_get(&h, rx->payload, &st, &a);
         break;
     default:
         abort(); /* the header check lets no other type through */
@@ -116,7 +174,8 @@ static size_t make_input(uint8_t *buf, size_t cap)
     size_t n = 2;
     buf[0] = (uint8_t)next();
     buf[1] = (uint8_t)(10 + next() % 14);
-    while (n + FY_SC_REQ_MAX + FY_SC_HDR_LEN + 64 < cap && next() % 4) {
+    while (n + FY_SC_REQ_MAX + FY_SC_TAIL_MAX + FY_SC_MAC_LEN + FY_SC_HDR_LEN + 64 < cap &&
+           next() % 4) {
         uint8_t *p = buf + n + FY_SC_HDR_LEN;
         size_t len = 0;
         fy_sc_type t = (fy_sc_type)(1 + next() % 4);
@@ -126,7 +185,18 @@ static size_t make_input(uint8_t *buf, size_t cap)
             len = fy_sc_inval_put(p, next(), "agent");
         else
             len = random_bytes(p, next() % 64);
-        fy_sc_hdr_put(buf + n, t, (uint32_t)len);
+        if (next() % 2) { /* signed with the fuzz key */
+            uint8_t nonce[FY_SC_NONCE_LEN];
+            random_bytes(nonce, sizeof(nonce));
+            len += fy_sc_tail_put(p + len, "fuzzer", nonce, next());
+            fy_sc_hdr_put(buf + n, t, (uint32_t)(len + FY_SC_MAC_LEN));
+            fy_sc_hdr_set_auth(buf + n);
+            struct iovec parts[2] = {{buf + n, FY_SC_HDR_LEN}, {p, len}};
+            fy_auth_mac(fuzz_key(), parts, 2, p + len);
+            len += FY_SC_MAC_LEN;
+        } else {
+            fy_sc_hdr_put(buf + n, t, (uint32_t)len);
+        }
         n += FY_SC_HDR_LEN + len;
     }
     for (unsigned flips = next() % 4; flips--;)

@@ -59,6 +59,19 @@ static inline ferry_status sc_register(sc_agent *a)
     return rc == FERRY_OK ? ferry_register(a->agent, a->all, NULL) : rc;
 }
 
+/* Creates an agent from cfg with a LOCAL backend and registered memory. */
+static inline ferry_status sc_open_cfg(sc_agent *a, const ferry_agent_config *cfg)
+{
+    memset(a, 0, sizeof(*a));
+    ferry_backend *be;
+    ferry_status rc = ferry_agent_create(cfg, &a->agent);
+    if (rc == FERRY_OK)
+        rc = ferry_backend_create(a->agent, "LOCAL", NULL, 0, &be);
+    if (rc == FERRY_OK)
+        rc = sc_register(a);
+    return rc;
+}
+
 /* Creates an agent; listen_port 0 with listen picks a free port;
  * max_frame 0: the default. */
 static inline ferry_status sc_open_ex(sc_agent *a, const char *name, bool listen,
@@ -122,17 +135,32 @@ static inline uint16_t sc_free_port(void)
     return port;
 }
 
-/* A blocking TCP connection to 127.0.0.1:port, or -1. */
-static inline int sc_raw_connect(uint16_t port)
+/* A blocking TCP connection from the loopback address `from` (NULL: any)
+ * to the IPv4 address `to`:port, or -1 (errno says why). */
+static inline int sc_raw_connect_from(const char *from, const char *to, uint16_t port)
 {
-    struct sockaddr_in sa = {
-        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct sockaddr_in src = {.sin_family = AF_INET};
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    bool ok = fd >= 0 && inet_pton(AF_INET, to, &sa.sin_addr) == 1;
+    if (ok && from)
+        ok = inet_pton(AF_INET, from, &src.sin_addr) == 1 &&
+             bind(fd, (struct sockaddr *)&src, sizeof(src)) == 0;
+    if (ok)
+        ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    if (!ok && fd >= 0) {
+        int err = errno;
         close(fd);
+        errno = err;
         fd = -1;
     }
     return fd;
+}
+
+/* A blocking TCP connection to 127.0.0.1:port, or -1. */
+static inline int sc_raw_connect(uint16_t port)
+{
+    return sc_raw_connect_from(NULL, "127.0.0.1", port);
 }
 
 static inline bool sc_raw_send(int fd, const void *buf, size_t len)

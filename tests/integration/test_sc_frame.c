@@ -12,14 +12,53 @@ static void test_header_roundtrip(void)
 {
     uint8_t b[FY_SC_HDR_LEN];
     fy_sc_hdr_put(b, FY_SC_FETCH, 0x01020304u);
-    static const uint8_t want[FY_SC_HDR_LEN] = {'F', 'Y', 'S', 'C', 1, 0, 2, 0, 4, 3, 2, 1};
+    static const uint8_t want[FY_SC_HDR_LEN] = {'F', 'Y', 'S', 'C', 1, 1, 2, 0, 4, 3, 2, 1};
     FY_CHECK(!memcmp(b, want, sizeof(want)));
     fy_sc_hdr h;
     FY_CHECK_EQ(fy_sc_hdr_get(b, UINT32_MAX, &h), FY_SC_OK);
     FY_CHECK_EQ(h.type, FY_SC_FETCH);
     FY_CHECK_EQ(h.len, 0x01020304u);
     FY_CHECK_EQ(h.major, 1);
-    FY_CHECK_EQ(h.minor, 0);
+    FY_CHECK_EQ(h.minor, 1);
+    fy_sc_hdr_set_auth(b);
+    FY_CHECK_EQ(fy_sc_hdr_get(b, UINT32_MAX, &h), FY_SC_OK);
+    FY_CHECK_EQ(h.flags, FY_SC_FLAG_AUTH);
+}
+
+/* The auth trailer is read from the end; the content before it keeps its
+ * own layout, and every malformed trailer is refused. */
+static void test_auth_trailer(void)
+{
+    uint8_t p[FY_SC_REQ_MAX + FY_SC_TAIL_MAX + FY_SC_MAC_LEN];
+    uint8_t nonce[FY_SC_NONCE_LEN];
+    memset(nonce, 0x5a, sizeof(nonce));
+    fy_sc_hdr h = {1, 1, FY_SC_FETCH, FY_SC_FLAG_AUTH, 0};
+    size_t content = fy_sc_fetch_put(p, "target", "");
+    size_t tail = fy_sc_tail_put(p + content, "sender", nonce, 0x0102030405060708ull);
+    memset(p + content + tail, 0xee, FY_SC_MAC_LEN);
+    h.len = (uint32_t)(content + tail + FY_SC_MAC_LEN);
+    fy_sc_hdr inner;
+    fy_sc_auth a;
+    FY_CHECK_EQ(fy_sc_tail_get(&h, p, &inner, &a), FY_SC_OK);
+    FY_CHECK_EQ(inner.len, content);
+    FY_CHECK(a.sender.len == 6 && !memcmp(a.sender.ptr, "sender", 6));
+    FY_CHECK(!memcmp(a.nonce, nonce, sizeof(nonce)));
+    FY_CHECK(a.ts_us == 0x0102030405060708ull);
+    FY_CHECK(a.mac == p + h.len - FY_SC_MAC_LEN);
+    fy_sc_view n, l;
+    FY_CHECK_EQ(fy_sc_fetch_get(&inner, p, &n, &l), FY_SC_OK);
+    FY_CHECK(fy_sc_view_eq(n, "target"));
+    for (uint32_t cut = 0; cut < FY_SC_TAIL_FIXED + 1; cut++) { /* too short for its name */
+        fy_sc_hdr t = h;
+        t.len = cut;
+        FY_CHECK_EQ(fy_sc_tail_get(&t, p + h.len - cut, &inner, &a), FY_SC_E_PAYLOAD);
+    }
+    size_t name_len_at = h.len - FY_SC_TAIL_FIXED;
+    p[name_len_at] = 0; /* empty sender */
+    FY_CHECK_EQ(fy_sc_tail_get(&h, p, &inner, &a), FY_SC_E_PAYLOAD);
+    p[name_len_at] = 6;
+    p[name_len_at - 1] = 0; /* NUL in the sender */
+    FY_CHECK_EQ(fy_sc_tail_get(&h, p, &inner, &a), FY_SC_E_PAYLOAD);
 }
 
 static void test_header_errors(void)
@@ -89,7 +128,7 @@ static void test_payload_errors(void)
     }
     h.len += 1; /* trailing byte, same minor */
     FY_CHECK_EQ(fy_sc_fetch_get(&h, p, &a, &b), FY_SC_E_PAYLOAD);
-    h.minor = 1; /* a newer minor's addition */
+    h.minor = FY_SC_MINOR + 1; /* a newer minor's addition */
     FY_CHECK_EQ(fy_sc_fetch_get(&h, p, &a, &b), FY_SC_OK);
     h.len = 4; /* empty name */
     memset(p, 0, 4);
@@ -170,6 +209,7 @@ static void test_reader_limits(void)
 int main(void)
 {
     FY_RUN(test_header_roundtrip);
+    FY_RUN(test_auth_trailer);
     FY_RUN(test_header_errors);
     FY_RUN(test_payload_roundtrip);
     FY_RUN(test_payload_errors);

@@ -13,6 +13,28 @@ int fyp_agent_check(FyAgent *agent)
     return -1;
 }
 
+/* The exception of a failed metadata call: its ferry_md_error() detail
+ * after what the call was about (a peer address or agent name). */
+static PyObject *fyp_md_raise(ferry_status rc, const char *about)
+{
+    const char *why = ferry_md_error();
+    if (!*why)
+        return fyp_raise(rc, about);
+    if (!about)
+        return fyp_raise(rc, why);
+    char detail[512];
+    snprintf(detail, sizeof(detail), "%s: %s", about, why);
+    return fyp_raise(rc, detail);
+}
+
+/* None, or the exception of a failed metadata call. */
+static PyObject *fyp_md_done(ferry_status rc, const char *about)
+{
+    if (rc < 0)
+        return fyp_md_raise(rc, about);
+    Py_RETURN_NONE;
+}
+
 /* Result of a call that returns only a status: None or the exception. */
 static PyObject *fyp_done(ferry_status rc, const char *detail)
 {
@@ -28,7 +50,7 @@ typedef struct fyp_agent_opts {
     unsigned int progress_delay_us, notif_queue_cap, sc_timeout_ms, sc_max_frame;
     unsigned long long reg_cap_bytes;
     int listen_port, sync_mode;
-    const char *listen_host;
+    const char *listen_host, *auth_key;
 } fyp_agent_opts;
 
 /* Zero-valued numeric options keep the library's defaults. */
@@ -42,6 +64,7 @@ static void fyp_apply_opts(ferry_agent_config *cfg, const fyp_agent_opts *o)
     cfg->reg_cap_bytes = o->reg_cap_bytes;
     if (o->listen_host)
         cfg->listen_host = o->listen_host;
+    cfg->auth_key = o->auth_key; /* None: FERRY_AUTH_KEY, if set */
     if (o->progress_delay_us)
         cfg->progress_delay_us = o->progress_delay_us;
     if (o->notif_queue_cap)
@@ -66,6 +89,7 @@ static int Agent_init(FyAgent *self, PyObject *args, PyObject *kwds)
                          "reg_cap_bytes",
                          "sc_timeout_ms",
                          "sc_max_frame",
+                         "auth_key",
                          NULL};
     fyp_agent_opts o = {0};
     PyObject *name;
@@ -73,10 +97,11 @@ static int Agent_init(FyAgent *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_RuntimeError, "Agent is already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "U|$pIpzipiIKII:Agent", kw, &name, &o.progress_thread, &o.progress_delay_us,
-            &o.listen, &o.listen_host, &o.listen_port, &o.telemetry, &o.sync_mode,
-            &o.notif_queue_cap, &o.reg_cap_bytes, &o.sc_timeout_ms, &o.sc_max_frame))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|$pIpzipiIKIIz:Agent", kw, &name,
+                                     &o.progress_thread, &o.progress_delay_us, &o.listen,
+                                     &o.listen_host, &o.listen_port, &o.telemetry, &o.sync_mode,
+                                     &o.notif_queue_cap, &o.reg_cap_bytes, &o.sc_timeout_ms,
+                                     &o.sc_max_frame, &o.auth_key))
         return -1;
     if (o.listen_port < 0 || o.listen_port > 65535) {
         PyErr_SetString(PyExc_ValueError, "listen_port must be 0..65535");
@@ -373,11 +398,11 @@ static PyObject *Agent_counters(FyAgent *self, PyObject *unused)
     ferry_status rc = ferry_counters_get(self->agent, &c);
     if (rc != FERRY_OK)
         return fyp_raise(rc, NULL);
-    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "tx_bytes", c.tx_bytes,
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "tx_bytes", c.tx_bytes,
                          "rx_bytes", c.rx_bytes, "tx_requests", c.tx_requests, "rx_requests",
                          c.rx_requests, "xfer_errors", c.xfer_errors, "notifs_received",
                          c.notifs_received, "notifs_dropped", c.notifs_dropped, "mem_registered",
-                         c.mem_registered, "regions", c.regions);
+                         c.mem_registered, "regions", c.regions, "auth_failures", c.auth_failures);
 }
 
 /* ---- prepared lists and requests ---- */
@@ -735,7 +760,7 @@ static PyObject *Agent_load_metadata(FyAgent *self, PyObject *arg)
     ferry_status rc;
     FYP_CALL(self, rc = ferry_md_load(self->agent, b.buf, b.len, name, sizeof(name)));
     fyp_bytes_release(&b);
-    return rc == FERRY_OK ? fyp_str(name) : fyp_raise(rc, NULL);
+    return rc == FERRY_OK ? fyp_str(name) : fyp_md_raise(rc, NULL);
 }
 
 static PyObject *Agent_invalidate_remote(FyAgent *self, PyObject *arg)
@@ -826,7 +851,7 @@ static PyObject *Agent_send_metadata(FyAgent *self, PyObject *args, PyObject *kw
         return NULL;
     ferry_status rc;
     FYP_CALL(self, rc = ferry_md_send_local(self->agent, ip, (uint16_t)port));
-    return fyp_done(rc, ip);
+    return fyp_md_done(rc, ip);
 }
 
 static PyObject *Agent_send_partial_metadata(FyAgent *self, PyObject *args, PyObject *kwds)
@@ -848,7 +873,7 @@ static PyObject *Agent_send_partial_metadata(FyAgent *self, PyObject *args, PyOb
         ferry_status rc;
         FYP_CALL(self, rc = ferry_md_send_partial(self->agent, l.lists, l.n, conn, sel.selp, label,
                                                   ip, (uint16_t)port));
-        out = fyp_done(rc, ip);
+        out = fyp_md_done(rc, ip);
     }
     PyMem_Free(l.lists);
     return out;
@@ -871,14 +896,14 @@ static PyObject *Agent_fetch_metadata(FyAgent *self, PyObject *args, PyObject *k
     ferry_status rc;
     if (wait == Py_None) {
         FYP_CALL(self, rc = ferry_md_fetch(self->agent, remote.s, ip, (uint16_t)port, label));
-        return fyp_done(rc, remote.s);
+        return fyp_md_done(rc, remote.s);
     }
     unsigned long ms = PyLong_AsUnsignedLong(wait);
     if (ms == (unsigned long)-1 && PyErr_Occurred())
         return NULL;
     FYP_CALL(self, rc = ferry_md_fetch_wait(self->agent, remote.s, ip, (uint16_t)port, label,
                                             (uint32_t)ms));
-    return fyp_done(rc, remote.s);
+    return fyp_md_done(rc, remote.s);
 }
 
 static PyObject *Agent_fetch_status(FyAgent *self, PyObject *arg)
@@ -900,7 +925,7 @@ static PyObject *Agent_invalidate_local(FyAgent *self, PyObject *args, PyObject 
         return NULL;
     ferry_status rc;
     FYP_CALL(self, rc = ferry_md_invalidate_local(self->agent, ip, (uint16_t)port));
-    return fyp_done(rc, ip);
+    return fyp_md_done(rc, ip);
 }
 
 /* ---- attributes ---- */
@@ -1003,7 +1028,8 @@ PyTypeObject FyAgent_Type = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "Agent(name, *, progress_thread=False, progress_delay_us=0, listen=False, "
               "listen_host=None, listen_port=0, telemetry=False, sync_mode=0, "
-              "notif_queue_cap=0, reg_cap_bytes=0, sc_timeout_ms=0, sc_max_frame=0)\n\n"
+              "notif_queue_cap=0, reg_cap_bytes=0, sc_timeout_ms=0, sc_max_frame=0, "
+              "auth_key=None)\n\n"
               "A ferry agent. Zero numeric options keep the library's defaults.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Agent_init,

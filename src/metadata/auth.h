@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* HMAC-SHA256 over scattered bytes, the timestamp window and the replay
+ * memory of the side channel. Internal (fy_*); the agent-level part
+ * (key, refusal counter, blob signing) is declared in core/internal.h.
+ * See docs/side-channel.md, "Authentication". */
+#ifndef FY_AUTH_H
+#define FY_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "core/internal.h"
+#include "metadata/sc_frame.h"
+#include "metadata/wire.h"
+
+#define FY_AUTH_MAC_LEN   32u
+#define FY_AUTH_NONCE_LEN 16u
+/* Frames stamped further than this from the receiver's clock are refused. */
+#define FY_AUTH_WINDOW_US (30ull * 1000000u)
+/* Nonces remembered by a listener; see fy_replay_check. */
+#define FY_REPLAY_SLOTS 4096u
+
+/* HMAC-SHA256 with the agent's key of the concatenated parts. */
+ferry_status fy_auth_mac(const fy_auth *a, const struct iovec *parts, int n,
+                         uint8_t out[FY_AUTH_MAC_LEN]);
+/* Computes the MAC of parts and compares it with mac in constant time. */
+bool fy_auth_mac_ok(const fy_auth *a, const struct iovec *parts, int n, const uint8_t *mac);
+/* NULL when ts_us is within FY_AUTH_WINDOW_US of now, else why not. */
+const char *fy_auth_window(uint64_t ts_us, uint64_t now_us);
+/* A fresh random nonce. */
+void fy_auth_nonce(uint8_t out[FY_AUTH_NONCE_LEN]);
+
+/* True when the MAC at the end of rx's payload (a frame with the auth
+ * flag, trailer checked by fy_sc_tail_get) is that of its header and
+ * payload, preceded by bind (a request nonce) when not NULL. */
+bool fy_sc_rx_signed_ok(const fy_auth *a, const uint8_t *bind, const fy_sc_rx *rx);
+
+/* The MAC of a blob that fy_md_decode reported with md->auth. */
+bool fy_auth_blob_ok(const fy_auth *a, const uint8_t *blob, size_t len, const fy_md *md);
+
+/* Nonces of accepted frames within the window, oldest overwritten first.
+ * A live nonce that has to be overwritten raises `floor`: frames stamped
+ * at or before it are refused from then on, so memory stays bounded and a
+ * replay is never accepted just because its nonce was forgotten. */
+typedef struct fy_replay {
+    struct {
+        uint8_t nonce[FY_AUTH_NONCE_LEN];
+        uint64_t ts_us;
+    } seen[FY_REPLAY_SLOTS];
+    size_t next, count;
+    uint64_t floor_us;
+} fy_replay;
+
+/* NULL (and the nonce is remembered) when the frame is new, else why not. */
+const char *fy_replay_check(fy_replay *r, const uint8_t nonce[FY_AUTH_NONCE_LEN], uint64_t ts_us,
+                            uint64_t now_us);
+
+#endif
