@@ -323,7 +323,6 @@ static void fy_ucx_fini(void *priv)
 {
     fy_ucx *u = priv;
     fy_ucx_pool_destroy(u->pool);
-    fy_ucx_amw_answer_all(u);
     fy_ucx_allocs_fini(u);
     for (unsigned k = 0; k < FY_UCX_MAX_WORKERS; k++) {
         fy_ucx_worker *w = &u->workers[k];
@@ -387,8 +386,7 @@ uint64_t fy_ucx_now_ns(void)
 /* Events handled on every worker. */
 static unsigned fy_ucx_progress_count(fy_ucx *u)
 {
-    unsigned events = (unsigned)u->num_answers;
-    fy_ucx_amw_answer_all(u); /* before UCX runs: see ucx_amt.c */
+    unsigned events = 0;
     for (unsigned k = 0; k < u->num_workers; k++)
         events += ucp_worker_progress(u->workers[k].h);
     return events;
@@ -413,7 +411,6 @@ ucs_status_t fy_ucx_wait(fy_ucx *u, unsigned worker, void *req, uint64_t deadlin
 {
     if (!UCS_PTR_IS_PTR(req))
         return UCS_PTR_STATUS(req);
-    fy_ucx_amw_answer_all(u); /* before UCX runs: see ucx_amt.c */
     ucs_status_t st;
     while ((st = ucp_request_check_status(req)) == UCS_INPROGRESS && fy_ucx_now_ns() < deadline)
         ucp_worker_progress(u->workers[worker].h);

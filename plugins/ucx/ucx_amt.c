@@ -9,16 +9,12 @@
  * notification delivered (once, after the data) in the handler; a READ's
  * answer carries the requested bytes, read from our memory as UCX sends.
  *
- * Answers leave after the target's application has seen its data: the
- * handler queues them, and they are sent when the backend is next called
- * (a progress call, a post, a notification, a close), always before UCX
- * runs again, so the endpoint UCX handed the handler is still valid. On
- * TCP every message costs each side a few microseconds of system calls;
- * answering inside the handler would put that on the path between the
- * data landing and the target acting on it (measured: 8 B one way 16 us
- * with the answer in the handler, 9 us without it, on the 2-core VM). The
- * agent's progress thread, having seen work, polls again at once, so an
- * idle target answers within one loop.
+ * Answers leave from the handler, on the endpoint UCX hands it: that
+ * endpoint is valid only while the handler runs (UCX may destroy it
+ * before the same progress call returns, when the peer went away right
+ * after its message: an answer kept for later then crashed in
+ * ucp_am_send_nbx). On TCP this puts the answer's system call between the
+ * data landing and the target's application seeing it.
  *
  * An answer to a READ stays listed (u->rdata) until UCX has sent it:
  * deregistration waits for those in flight, so no answer reads memory
@@ -179,39 +175,6 @@ static void fy_ucx_ack_send(fy_ucx *u, ucp_ep_h ep, uint64_t id, ferry_status st
         free(copy);
 }
 
-/* ---- the queue of answers ---- */
-
-static void fy_ucx_answer_now(fy_ucx *u, const fy_ucx_answer *a)
-{
-    if (a->rd)
-        fy_ucx_rdata_send(u, a->ep, a->rd);
-    else
-        fy_ucx_ack_send(u, a->ep, a->id, a->status);
-}
-
-/* Queues an answer (sent at once when the queue cannot grow). */
-static void fy_ucx_answer_later(fy_ucx *u, fy_ucx_answer a)
-{
-    if (u->num_answers == u->answers_cap) {
-        size_t cap = u->answers_cap ? 2 * u->answers_cap : 16;
-        fy_ucx_answer *grown = realloc(u->answers, cap * sizeof(*grown));
-        if (!grown) {
-            fy_ucx_answer_now(u, &a);
-            return;
-        }
-        u->answers = grown;
-        u->answers_cap = cap;
-    }
-    u->answers[u->num_answers++] = a;
-}
-
-void fy_ucx_amw_answer_all(fy_ucx *u)
-{
-    for (size_t i = 0; i < u->num_answers; i++)
-        fy_ucx_answer_now(u, &u->answers[i]);
-    u->num_answers = 0;
-}
-
 /* ---- the handler ---- */
 
 /* What a well-formed message gets: a WRITE is landed when every range
@@ -230,7 +193,7 @@ ucs_status_t fy_ucx_amt_recv(void *arg, const void *header, size_t header_len, v
 {
     fy_ucx *u = ((fy_ucx_worker *)arg)->u;
     fy_amw_msg m = {0};
-    fy_ucx_answer a = {.ep = param->reply_ep, .status = FERRY_ERR_BAD_METADATA};
+    ferry_status st = FERRY_ERR_BAD_METADATA;
     (void)header, (void)header_len;
     if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
         UCX_LOG(u, FERRY_LOG_WARN, "dropped a message sent by rendezvous (%zu bytes)", len);
@@ -240,17 +203,16 @@ ucs_status_t fy_ucx_amt_recv(void *arg, const void *header, size_t header_len, v
     bool answer = param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP &&
                   fy_amw_peek_id(data, len, &m.id, &m.read);
     if (fy_amw_parse(data, len, &m))
-        a.status = fy_ucx_amt_serve(u, &m);
+        st = fy_ucx_amt_serve(u, &m);
     else
         UCX_LOG(u, FERRY_LOG_WARN, "dropped a malformed message (%zu bytes)", len);
-    a.id = m.id;
-    if (!answer)
-        return UCS_OK;
-    if (m.read && !(a.rd = fy_ucx_rdata_new(u, &m, a.status))) {
+    if (answer && !m.read)
+        fy_ucx_ack_send(u, param->reply_ep, m.id, st);
+    fy_ucx_rdata *rd = answer && m.read ? fy_ucx_rdata_new(u, &m, st) : NULL;
+    if (rd)
+        fy_ucx_rdata_send(u, param->reply_ep, rd);
+    else if (answer && m.read)
         UCX_LOG(u, FERRY_LOG_WARN, "answering a read: out of memory");
-        return UCS_OK;
-    }
-    fy_ucx_answer_later(u, a);
     return UCS_OK;
 }
 
@@ -260,7 +222,6 @@ ucs_status_t fy_ucx_amt_recv(void *arg, const void *header, size_t header_len, v
  * registered memory goes away. */
 void fy_ucx_amt_drain(fy_ucx *u)
 {
-    fy_ucx_amw_answer_all(u);
     uint64_t deadline = fy_ucx_now_ns() + FY_UCX_CLOSE_NS;
     while (u->rdata && fy_ucx_now_ns() < deadline)
         fy_ucx_progress_all(u);
@@ -274,8 +235,4 @@ void fy_ucx_amt_fini(fy_ucx *u)
 {
     while (u->rdata)
         fy_ucx_rdata_free(u->rdata);
-    free(u->answers);
-    u->answers = NULL;
-    u->answers_cap = 0;
-    u->num_answers = 0;
 }

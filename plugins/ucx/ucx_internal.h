@@ -58,15 +58,6 @@ typedef struct fy_ucx_rdata {
     ucp_dt_iov_t iov[]; /* [count]: the target's ranges, checked */
 } fy_ucx_rdata;
 
-/* An answer to a peer's message, not sent yet (ucx_amt.c): an
- * acknowledgement of a WRITE, or (rd) the answer to a READ request. */
-typedef struct fy_ucx_answer {
-    ucp_ep_h ep;
-    uint64_t id;
-    ferry_status status;
-    fy_ucx_rdata *rd;
-} fy_ucx_answer;
-
 typedef struct fy_ucx {
     const ferry_plugin_host *host;
     fy_ucx_errmode errmode;
@@ -89,8 +80,6 @@ typedef struct fy_ucx {
     struct fy_ucx_amw_part *amw_waiting[FY_UCX_AMW_BUCKETS]; /* by id: awaiting the answer */
     ucp_datatype_t pack_dt;                                  /* an fy_ucx_pack (ucx_pack.c) */
     bool pack_dt_made;
-    fy_ucx_answer *answers; /* to peers' messages, sent before UCX runs again */
-    size_t num_answers, answers_cap;
     fy_ucx_rdata *rdata; /* answers to READs that UCX still sends */
     bool vram;
 } fy_ucx;
@@ -220,7 +209,6 @@ ucs_status_t fy_ucx_amr_data_recv(void *arg, const void *header, size_t header_l
 /* ucx_amt.c: transfers as active messages, the target's side */
 ucs_status_t fy_ucx_amt_recv(void *arg, const void *header, size_t header_len, void *data,
                              size_t len, const ucp_am_recv_param_t *param);
-void fy_ucx_amw_answer_all(fy_ucx *u);
 void fy_ucx_amt_drain(fy_ucx *u);
 void fy_ucx_amt_fini(fy_ucx *u);
 

@@ -193,7 +193,6 @@ ferry_status fy_ucx_eps(fy_ucx_remote *r)
  * healthy peer, forced for a failed one; bounded either way. */
 static void fy_ucx_close_one(fy_ucx_remote *r, unsigned worker, ucp_ep_h ep)
 {
-    fy_ucx_amw_answer_all(r->u); /* an answer may be bound for this endpoint */
     ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
                              .flags = r->failed != UCS_OK ? UCP_EP_CLOSE_FLAG_FORCE : 0};
     ucs_status_t st =
@@ -364,8 +363,7 @@ ferry_status fy_ucx_notif_send(void *priv, void *remote, const void *msg, size_t
     fy_ucx_pack_init(&n->pack, &n->iov, 1);
     void *req = fy_ucx_notif_post(r, &n->pack, fy_ucx_lone_notif_done, n);
     if (!UCS_PTR_IS_PTR(req))
-        free(n);              /* sent already, or failed: no callback comes */
-    fy_ucx_amw_answer_all(u); /* our message first: see ucx_amt.c */
+        free(n); /* sent already, or failed: no callback comes */
     ucs_status_t st = fy_ucx_wait(u, 0, req, fy_ucx_now_ns() + FY_UCX_CLOSE_NS);
     return st == UCS_OK ? FERRY_OK : r->failed ? FERRY_ERR_REMOTE_DISCONNECT : fy_ucx_status(st);
 }

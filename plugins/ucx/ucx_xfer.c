@@ -280,12 +280,10 @@ ferry_status fy_ucx_xfer_post(void *priv, void *handle, const void *notif, size_
     x->detail[0] = '\0';
     if (x->amw) {
         fy_ucx_amw_post(x);
-        fy_ucx_amw_answer_all(x->u); /* our message first: see ucx_amw.c */
         return x->state == FY_UX_FAILED ? x->error : FERRY_IN_PROGRESS;
     }
     x->state = FY_UX_FLUSHING;
     fy_ucx_issue_all(x);
-    fy_ucx_amw_answer_all(x->u);
     x->pending = 0;
     for (unsigned k = 0; k < x->num_chunks; k++) {
         const fy_ucx_chunk *c = &x->chunks[k];
