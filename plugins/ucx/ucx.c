@@ -200,6 +200,16 @@ static ferry_status fy_ucx_params_read(fy_ucx *u, const ferry_param *params, siz
  * 2.2-2.7 with 256 KiB). The receive side must hold a whole segment. */
 #define FY_UCX_TCP_SEG "256k"
 
+/* How UCX allocates ferry_mem_alloc memory: UCX's default order without
+ * its posix method. System V segments are marked for removal as soon as
+ * they are attached (they vanish with the last process that maps them,
+ * crash or not); a posix segment is a file in /dev/shm, unlinked only
+ * once UCX has written and mapped it whole, so a process killed meanwhile
+ * leaves it behind, holding memory until a reboot. Where System V cannot
+ * serve, anonymous memory does (not shared: same-host peers then reach it
+ * through cma or TCP). */
+#define FY_UCX_ALLOC_PRIO "md:sysv,huge,thp,mmap,heap"
+
 /* Sets a UCX variable unless the environment does (env: its full name).
  * key: as ucp_config_modify takes it; a transport's variable goes without
  * the transport prefix there (UCX 1.13 warns "invalid configuration" and
@@ -228,7 +238,8 @@ static ferry_status fy_ucx_config(fy_ucx *u, const ferry_param *params, size_t n
         (tls[0] && ucp_config_modify(*out, "TLS", tls) != UCS_OK) ||
         !fy_ucx_config_default(*out, "UCX_KEEPALIVE_INTERVAL", "KEEPALIVE_INTERVAL", ka) ||
         !fy_ucx_config_default(*out, "UCX_TCP_TX_SEG_SIZE", "TX_SEG_SIZE", FY_UCX_TCP_SEG) ||
-        !fy_ucx_config_default(*out, "UCX_TCP_RX_SEG_SIZE", "RX_SEG_SIZE", FY_UCX_TCP_SEG)) {
+        !fy_ucx_config_default(*out, "UCX_TCP_RX_SEG_SIZE", "RX_SEG_SIZE", FY_UCX_TCP_SEG) ||
+        !fy_ucx_config_default(*out, "UCX_ALLOC_PRIO", "ALLOC_PRIO", FY_UCX_ALLOC_PRIO)) {
         UCX_LOG(u, FERRY_LOG_ERROR, "UCX refused the devices/tls/keepalive/segment settings");
         ucp_config_release(*out);
         return FERRY_ERR_INVALID_PARAM;
@@ -447,6 +458,7 @@ static const ferry_plugin_ops fy_ucx_ops = {
     .mem_types = fy_ucx_mem_types,
     .mem_alloc = fy_ucx_mem_alloc,
     .mem_free = fy_ucx_mem_free,
+    .remote_refresh = fy_ucx_remote_refresh,
 };
 
 static const ferry_plugin_desc fy_ucx_desc = {

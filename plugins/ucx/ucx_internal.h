@@ -106,6 +106,7 @@ typedef struct fy_ucx_remote {
     ucp_ep_h *ep;        /* [u->num_workers]: data (RMA, notifications) */
     ucp_ep_h ctl;        /* dual mode, worker 0: liveness only */
     ucs_status_t failed; /* UCS_OK while healthy */
+    unsigned epoch;      /* bumped whenever endpoints are made: keys follow them */
     bool rma;            /* it serves puts and gets (its connection info says so) */
     bool amw;            /* small WRITEs to it go as active messages */
 } fy_ucx_remote;
@@ -115,6 +116,7 @@ typedef struct fy_ucx_rregion {
     void *packed;
     size_t packed_len;
     ucp_rkey_h *rkeys; /* [u->num_workers] */
+    unsigned epoch;    /* of the endpoints they were unpacked for */
 } fy_ucx_rregion;
 
 /* One worker's share of a transfer: consecutive segments, one flush. */
@@ -172,6 +174,7 @@ typedef struct fy_ucx_xfer {
     ucp_dt_iov_t notif_iov;
     fy_ucx_pack notif_pack;
     fy_ucx_amw *amw; /* non-NULL: sent as an active message */
+    unsigned epoch;  /* of the endpoints its keys were unpacked for */
     bool orphan;     /* released while requests were stuck: the last callback frees it */
     struct fy_ucx_xfer *next_orphan;
     char detail[384];
@@ -239,6 +242,7 @@ ferry_status fy_ucx_conn_info(void *priv, void **info, size_t *len);
 ferry_status fy_ucx_remote_load(void *priv, const char *name, uint64_t uid, const void *info,
                                 size_t len, void **remote);
 void fy_ucx_remote_unload(void *priv, void *remote);
+ferry_status fy_ucx_remote_refresh(void *priv, void *remote, const void *info, size_t len);
 ferry_status fy_ucx_connect(void *priv, void *remote);
 ferry_status fy_ucx_disconnect(void *priv, void *remote);
 ferry_status fy_ucx_eps(fy_ucx_remote *r);

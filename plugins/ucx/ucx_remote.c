@@ -185,6 +185,7 @@ ferry_status fy_ucx_eps(fy_ucx_remote *r)
         fy_ucx_eps_close(r);
         return fy_ucx_status(st);
     }
+    r->epoch++;
     fy_ucx_amw_choose(r);
     return FERRY_OK;
 }
@@ -221,6 +222,23 @@ void fy_ucx_remote_unload(void *priv, void *remote)
     (void)priv;
     fy_ucx_eps_close(remote);
     fy_ucx_remote_free(remote);
+}
+
+/* The same instance's metadata loaded again: a remote whose endpoints
+ * failed, or were closed when a release gave up on it (a peer frozen,
+ * then resumed), starts over with new endpoints, and its keys are
+ * unpacked again for them (epoch). Same instance, same addresses: info
+ * holds nothing new. A healthy remote keeps its endpoints. */
+ferry_status fy_ucx_remote_refresh(void *priv, void *remote, const void *info, size_t len)
+{
+    fy_ucx_remote *r = remote;
+    (void)priv, (void)info, (void)len;
+    if (r->failed == UCS_OK)
+        return FERRY_OK;
+    UCX_LOG(r->u, FERRY_LOG_INFO, "peer %s loaded again: reconnecting", r->name);
+    fy_ucx_eps_close(r); /* forced: it failed */
+    r->failed = UCS_OK;
+    return fy_ucx_eps(r);
 }
 
 ferry_status fy_ucx_connect(void *priv, void *remote)
@@ -270,14 +288,21 @@ ferry_status fy_ucx_rregion_load(void *priv, void *remote, ferry_mem_type type, 
     return FERRY_OK;
 }
 
-void fy_ucx_rregion_unload(void *priv, void *remote, void *rregion)
+/* Keys unpacked for endpoints that are gone or going. */
+static void fy_ucx_rkeys_drop(fy_ucx *u, fy_ucx_rregion *rr)
 {
-    fy_ucx *u = priv;
-    fy_ucx_rregion *rr = rregion;
-    (void)remote;
-    for (unsigned k = 0; k < u->num_workers; k++)
+    for (unsigned k = 0; k < u->num_workers; k++) {
         if (rr->rkeys[k])
             ucp_rkey_destroy(rr->rkeys[k]);
+        rr->rkeys[k] = NULL;
+    }
+}
+
+void fy_ucx_rregion_unload(void *priv, void *remote, void *rregion)
+{
+    fy_ucx_rregion *rr = rregion;
+    (void)remote;
+    fy_ucx_rkeys_drop(priv, rr);
     free(rr->rkeys);
     free(rr->packed);
     free(rr);
@@ -286,6 +311,10 @@ void fy_ucx_rregion_unload(void *priv, void *remote, void *rregion)
 /* The key for use on endpoint `worker`, unpacked on first use. */
 ferry_status fy_ucx_rkey(fy_ucx_remote *r, fy_ucx_rregion *rr, unsigned worker)
 {
+    if (rr->epoch != r->epoch) { /* unpacked for endpoints since replaced */
+        fy_ucx_rkeys_drop(r->u, rr);
+        rr->epoch = r->epoch;
+    }
     if (rr->rkeys[worker])
         return FERRY_OK;
     if (!rr->packed_len)

@@ -75,6 +75,7 @@ static ferry_status fy_ucx_rma_prep(fy_ucx_xfer *x)
     ferry_status rc = FERRY_OK;
     for (unsigned k = 0; rc == FERRY_OK && k < x->num_chunks; k++)
         rc = fy_ucx_chunk_keys(x, &x->chunks[k]);
+    x->epoch = x->remote->epoch;
     return rc;
 }
 
@@ -273,6 +274,10 @@ ferry_status fy_ucx_xfer_post(void *priv, void *handle, const void *notif, size_
     fy_ucx_xfer *x = handle;
     (void)priv;
     ferry_status rc = fy_ucx_eps(x->remote);
+    if (rc != FERRY_OK)
+        return rc;
+    if (!x->amw && x->epoch != x->remote->epoch) /* new endpoints since prep */
+        rc = fy_ucx_rma_prep(x);
     if (rc != FERRY_OK)
         return rc;
     x->notif = notif;
