@@ -73,12 +73,14 @@ typedef struct fy_ucx {
     ucp_context_h ctx;
     fy_ucx_worker workers[FY_UCX_MAX_WORKERS];
     unsigned num_workers;
-    unsigned num_threads;        /* issuing threads beside the caller (0: none) */
-    size_t split_min;            /* fewest segments a worker gets when a batch is split */
-    fy_ucx_pool *pool;           /* the issuing threads, NULL when num_threads is 0 */
-    struct fy_ucx_xfer *orphans; /* released requests UCX still holds */
-    struct fy_ucx_alloc *allocs; /* ucx_mem.c */
-    struct fy_ucx_region *dram;  /* registered DRAM regions: where peers' small writes may land */
+    unsigned num_threads;         /* issuing threads beside the caller (0: none) */
+    size_t split_min;             /* fewest segments a worker gets when a batch is split */
+    fy_ucx_pool *pool;            /* the issuing threads, NULL when num_threads is 0 */
+    struct fy_ucx_xfer *orphans;  /* released requests UCX still holds */
+    struct fy_ucx_alloc *allocs;  /* ucx_mem.c */
+    struct fy_ucx_region *dram;   /* registered DRAM regions: where peers' small writes may land */
+    struct fy_ucx_remote *parked; /* unloaded healthy remotes, newest first (ucx_remote.c) */
+    unsigned num_parked;
     struct fy_ucx_region *dram_hit; /* the one the last lookup found */
     bool rma;                       /* UCX's RMA on: puts and gets, and UCX's emulation of them */
     fy_ucx_amw_mode amw_mode;
@@ -101,7 +103,9 @@ typedef struct fy_ucx_remote {
     fy_ucx *u;
     char name[256];
     unsigned num_addrs; /* the peer's workers */
-    uint8_t *addr_blob; /* their addresses, back to back */
+    uint64_t uid;       /* the instance */
+    uint8_t *addr_blob; /* its connection info: their addresses, back to back */
+    size_t info_len;
     size_t *addr_off, *addr_len;
     ucp_ep_h *ep;        /* [u->num_workers]: data (RMA, notifications) */
     ucp_ep_h ctl;        /* dual mode, worker 0: liveness only */
@@ -109,6 +113,7 @@ typedef struct fy_ucx_remote {
     unsigned epoch;      /* bumped whenever endpoints are made: keys follow them */
     bool rma;            /* it serves puts and gets (its connection info says so) */
     bool amw;            /* small WRITEs to it go as active messages */
+    struct fy_ucx_remote *next_parked;
 } fy_ucx_remote;
 
 /* A peer's region: its packed key, unpacked once per endpoint that uses it. */
@@ -242,6 +247,7 @@ ferry_status fy_ucx_conn_info(void *priv, void **info, size_t *len);
 ferry_status fy_ucx_remote_load(void *priv, const char *name, uint64_t uid, const void *info,
                                 size_t len, void **remote);
 void fy_ucx_remote_unload(void *priv, void *remote);
+void fy_ucx_parked_fini(fy_ucx *u);
 ferry_status fy_ucx_remote_refresh(void *priv, void *remote, const void *info, size_t len);
 ferry_status fy_ucx_connect(void *priv, void *remote);
 ferry_status fy_ucx_disconnect(void *priv, void *remote);
