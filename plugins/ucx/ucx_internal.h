@@ -12,14 +12,15 @@
 #include "ferry/plugin.h"
 
 #define FY_UCX_MAX_WORKERS 64u
-#define FY_UCX_AM_NOTIF    0x6e          /* active message id of notifications */
-#define FY_UCX_AM_WRITE    0x6f          /* a small WRITE with its data (ucx_amw.c) */
-#define FY_UCX_AM_ACK      0x70          /* the target's answer to one */
-#define FY_UCX_AM_READ     0x71          /* a READ request (ucx_amt.c answers it) */
-#define FY_UCX_AM_RDATA    0x72          /* the answer to one, with the data */
-#define FY_UCX_IDS         32u           /* random part ids drawn at once */
-#define FY_UCX_AMW_BUCKETS 64u           /* hash of WRITEs awaiting their answer */
-#define FY_UCX_CLOSE_NS    2000000000ull /* bound on closing an endpoint, on release */
+#define FY_UCX_AM_NOTIF    0x6e           /* active message id of notifications */
+#define FY_UCX_AM_WRITE    0x6f           /* a small WRITE with its data (ucx_amw.c) */
+#define FY_UCX_AM_ACK      0x70           /* the target's answer to one */
+#define FY_UCX_AM_READ     0x71           /* a READ request (ucx_amt.c answers it) */
+#define FY_UCX_AM_RDATA    0x72           /* the answer to one, with the data */
+#define FY_UCX_IDS         32u            /* random part ids drawn at once */
+#define FY_UCX_AMW_BUCKETS 64u            /* hash of WRITEs awaiting their answer */
+#define FY_UCX_CLOSE_NS    2000000000ull  /* bound on closing an endpoint, on release */
+#define FY_UCX_STALL_NS    10000000000ull /* dual/none: a request idle this long fails */
 
 typedef enum fy_ucx_errmode { FY_UCX_DUAL, FY_UCX_PEER, FY_UCX_NONE } fy_ucx_errmode;
 /* When small WRITEs go as active messages: where UCX emulates RMA over TCP
@@ -182,6 +183,8 @@ typedef struct fy_ucx_xfer {
     unsigned epoch;  /* of the endpoints its keys were unpacked for */
     bool orphan;     /* released while requests were stuck: the last callback frees it */
     struct fy_ucx_xfer *next_orphan;
+    size_t mark;      /* what was left of it when last seen moving ... */
+    uint64_t mark_ns; /* ... and when (0: not seen yet since post) */
     char detail[384];
 } fy_ucx_xfer;
 
