@@ -36,11 +36,12 @@ ferry_status ferry_md_get_partial(ferry_agent *agent, const ferry_dlist *const *
  * restarted: another uid) makes a new generation: requests and prepared lists
  * of older generations then fail with STALE. A blob of the same instance,
  * full or partial, adds the regions it lists to the current generation
- * (regions the peer has since deregistered stay listed until invalidation).
- * Writes the remote name (up to FERRY_NAME_MAX + 1 bytes) into name.
- * Returns OK, INVALID_PARAM, BAD_METADATA, NOT_FOUND (partial blob of an
- * unknown agent), STALE (partial blob of another instance), BACKEND,
- * NO_MEMORY, or a backend's load error. */
+ * (regions the peer has since deregistered stay listed until invalidation);
+ * one with connection info also reconnects backends whose connection to
+ * that peer failed or was given up (a peer frozen, then resumed), keeping
+ * the generation and its handles. Writes the remote name (up to FERRY_NAME_MAX + 1 bytes) into
+ * name. Returns OK, INVALID_PARAM, BAD_METADATA, NOT_FOUND (partial blob of an unknown agent),
+ * STALE (partial blob of another instance), BACKEND, NO_MEMORY, or a backend's load error. */
 ferry_status ferry_md_load(ferry_agent *agent, const void *blob, size_t len, char *name,
                            size_t name_cap);
 
