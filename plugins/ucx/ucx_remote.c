@@ -94,6 +94,16 @@ static void fy_ucx_remote_drop(fy_ucx_remote *r)
     fy_ucx_remote_free(r);
 }
 
+/* Parked endpoints carry nothing (every transfer on them was released):
+ * closed by force, at once, even those to a peer that stopped answering
+ * unnoticed (error handling none), where a flushing close waits its bound. */
+static void fy_ucx_parked_drop(fy_ucx_remote *r)
+{
+    if (r->failed == UCS_OK)
+        r->failed = UCS_ERR_CANCELED;
+    fy_ucx_remote_drop(r);
+}
+
 /* Unlinks and returns the parked remote of instance uid with this
  * connection info, or NULL; parked remotes whose peer failed are closed
  * on the way. */
@@ -113,7 +123,7 @@ static fy_ucx_remote *fy_ucx_unpark(fy_ucx *u, uint64_t uid, const void *info, s
         if (same)
             found = r;
         else
-            fy_ucx_remote_drop(r);
+            fy_ucx_parked_drop(r);
     }
     return found;
 }
@@ -128,7 +138,7 @@ static void fy_ucx_park(fy_ucx *u, fy_ucx_remote *r)
     fy_ucx_remote **link = &u->parked;
     while ((*link)->next_parked)
         link = &(*link)->next_parked;
-    fy_ucx_remote_drop(*link);
+    fy_ucx_parked_drop(*link);
     *link = NULL;
     u->num_parked--;
 }
@@ -138,7 +148,7 @@ void fy_ucx_parked_fini(fy_ucx *u)
     while (u->parked) {
         fy_ucx_remote *r = u->parked;
         u->parked = r->next_parked;
-        fy_ucx_remote_drop(r);
+        fy_ucx_parked_drop(r);
     }
     u->num_parked = 0;
 }
