@@ -36,7 +36,10 @@ ferry_status ferry_md_get_partial(ferry_agent *agent, const ferry_dlist *const *
  * restarted: another uid) makes a new generation: requests and prepared lists
  * of older generations then fail with STALE. A blob of the same instance,
  * full or partial, adds the regions it lists to the current generation
- * (regions the peer has since deregistered stay listed until invalidation).
+ * (regions the peer has since deregistered stay listed until invalidation);
+ * one with connection info also reconnects backends whose connection to
+ * that peer failed or was given up (a peer frozen, then resumed), keeping
+ * the generation and its handles.
  * Writes the remote name (up to FERRY_NAME_MAX + 1 bytes) into name.
  * With a key (ferry_agent_config.auth_key / FERRY_AUTH_KEY) only blobs
  * carrying a MAC made with that key load. The agent's own name is

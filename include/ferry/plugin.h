@@ -172,6 +172,13 @@ typedef struct ferry_plugin_ops {
     /* Gives an allocation back. The core calls it once per allocation, when
      * no registered region of the agent lies inside it. */
     void (*mem_free)(void *priv, void *alloc);
+    /* The connection info of a remote already loaded arrived again, from
+     * the same instance (same uid): its metadata was loaded again. A
+     * backend whose connection to it failed or was given up (a peer that
+     * was frozen, then resumed) reconnects now or on next use, with fresh
+     * endpoints and keys; a healthy connection is left alone. Prepared
+     * transfers to the remote must keep working. Errors: as remote_load. */
+    ferry_status (*remote_refresh)(void *priv, void *remote, const void *info, size_t len);
 } ferry_plugin_ops;
 
 typedef struct ferry_plugin_desc {

@@ -12,14 +12,15 @@
 #include "ferry/plugin.h"
 
 #define FY_UCX_MAX_WORKERS 64u
-#define FY_UCX_AM_NOTIF    0x6e          /* active message id of notifications */
-#define FY_UCX_AM_WRITE    0x6f          /* a small WRITE with its data (ucx_amw.c) */
-#define FY_UCX_AM_ACK      0x70          /* the target's answer to one */
-#define FY_UCX_AM_READ     0x71          /* a READ request (ucx_amt.c answers it) */
-#define FY_UCX_AM_RDATA    0x72          /* the answer to one, with the data */
-#define FY_UCX_IDS         32u           /* random part ids drawn at once */
-#define FY_UCX_AMW_BUCKETS 64u           /* hash of WRITEs awaiting their answer */
-#define FY_UCX_CLOSE_NS    2000000000ull /* bound on closing an endpoint, on release */
+#define FY_UCX_AM_NOTIF    0x6e           /* active message id of notifications */
+#define FY_UCX_AM_WRITE    0x6f           /* a small WRITE with its data (ucx_amw.c) */
+#define FY_UCX_AM_ACK      0x70           /* the target's answer to one */
+#define FY_UCX_AM_READ     0x71           /* a READ request (ucx_amt.c answers it) */
+#define FY_UCX_AM_RDATA    0x72           /* the answer to one, with the data */
+#define FY_UCX_IDS         32u            /* random part ids drawn at once */
+#define FY_UCX_AMW_BUCKETS 64u            /* hash of WRITEs awaiting their answer */
+#define FY_UCX_CLOSE_NS    2000000000ull  /* bound on closing an endpoint, on release */
+#define FY_UCX_STALL_NS    10000000000ull /* dual/none: a request idle this long fails */
 
 typedef enum fy_ucx_errmode { FY_UCX_DUAL, FY_UCX_PEER, FY_UCX_NONE } fy_ucx_errmode;
 /* When small WRITEs go as active messages: where UCX emulates RMA over TCP
@@ -64,12 +65,14 @@ typedef struct fy_ucx {
     ucp_context_h ctx;
     fy_ucx_worker workers[FY_UCX_MAX_WORKERS];
     unsigned num_workers;
-    unsigned num_threads;        /* issuing threads beside the caller (0: none) */
-    size_t split_min;            /* fewest segments a worker gets when a batch is split */
-    fy_ucx_pool *pool;           /* the issuing threads, NULL when num_threads is 0 */
-    struct fy_ucx_xfer *orphans; /* released requests UCX still holds */
-    struct fy_ucx_alloc *allocs; /* ucx_mem.c */
-    struct fy_ucx_region *dram;  /* registered DRAM regions: where peers' small writes may land */
+    unsigned num_threads;         /* issuing threads beside the caller (0: none) */
+    size_t split_min;             /* fewest segments a worker gets when a batch is split */
+    fy_ucx_pool *pool;            /* the issuing threads, NULL when num_threads is 0 */
+    struct fy_ucx_xfer *orphans;  /* released requests UCX still holds */
+    struct fy_ucx_alloc *allocs;  /* ucx_mem.c */
+    struct fy_ucx_region *dram;   /* registered DRAM regions: where peers' small writes may land */
+    struct fy_ucx_remote *parked; /* unloaded healthy remotes, newest first (ucx_remote.c) */
+    unsigned num_parked;
     struct fy_ucx_region *dram_hit; /* the one the last lookup found */
     bool rma;                       /* UCX's RMA on: puts and gets, and UCX's emulation of them */
     fy_ucx_amw_mode amw_mode;
@@ -90,13 +93,17 @@ typedef struct fy_ucx_remote {
     fy_ucx *u;
     char name[256];
     unsigned num_addrs; /* the peer's workers */
-    uint8_t *addr_blob; /* their addresses, back to back */
+    uint64_t uid;       /* the instance */
+    uint8_t *addr_blob; /* its connection info: their addresses, back to back */
+    size_t info_len;
     size_t *addr_off, *addr_len;
     ucp_ep_h *ep;        /* [u->num_workers]: data (RMA, notifications) */
     ucp_ep_h ctl;        /* dual mode, worker 0: liveness only */
     ucs_status_t failed; /* UCS_OK while healthy */
+    unsigned epoch;      /* bumped whenever endpoints are made: keys follow them */
     bool rma;            /* it serves puts and gets (its connection info says so) */
     bool amw;            /* small WRITEs to it go as active messages */
+    struct fy_ucx_remote *next_parked;
 } fy_ucx_remote;
 
 /* A peer's region: its packed key, unpacked once per endpoint that uses it. */
@@ -104,6 +111,7 @@ typedef struct fy_ucx_rregion {
     void *packed;
     size_t packed_len;
     ucp_rkey_h *rkeys; /* [u->num_workers] */
+    unsigned epoch;    /* of the endpoints they were unpacked for */
 } fy_ucx_rregion;
 
 /* One worker's share of a transfer: consecutive segments, one flush. */
@@ -161,8 +169,11 @@ typedef struct fy_ucx_xfer {
     ucp_dt_iov_t notif_iov;
     fy_ucx_pack notif_pack;
     fy_ucx_amw *amw; /* non-NULL: sent as an active message */
+    unsigned epoch;  /* of the endpoints its keys were unpacked for */
     bool orphan;     /* released while requests were stuck: the last callback frees it */
     struct fy_ucx_xfer *next_orphan;
+    size_t mark;      /* what was left of it when last seen moving ... */
+    uint64_t mark_ns; /* ... and when (0: not seen yet since post) */
     char detail[384];
 } fy_ucx_xfer;
 
@@ -227,6 +238,8 @@ ferry_status fy_ucx_conn_info(void *priv, void **info, size_t *len);
 ferry_status fy_ucx_remote_load(void *priv, const char *name, uint64_t uid, const void *info,
                                 size_t len, void **remote);
 void fy_ucx_remote_unload(void *priv, void *remote);
+void fy_ucx_parked_fini(fy_ucx *u);
+ferry_status fy_ucx_remote_refresh(void *priv, void *remote, const void *info, size_t len);
 ferry_status fy_ucx_connect(void *priv, void *remote);
 ferry_status fy_ucx_disconnect(void *priv, void *remote);
 ferry_status fy_ucx_eps(fy_ucx_remote *r);

@@ -9,6 +9,8 @@
  * no peer uses a key. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "ucx_internal.h"
 
@@ -53,8 +55,35 @@ static fy_ucx_alloc *fy_ucx_alloc_of(fy_ucx *u, uint64_t addr, uint64_t len)
     return NULL;
 }
 
+/* Where UCX puts a shared segment it cannot get from System V (its
+ * posix method): a tmpfs that, once full, has taken the host's memory. */
+#define FY_UCX_SHM_DIR "/dev/shm"
+
+/* Whether the host could hold len bytes: no more than its physical memory,
+ * nor than the free space of FY_UCX_SHM_DIR. UCX would otherwise try: its
+ * posix method writes the whole size into a file there before mapping it
+ * (measured: 0.9 GB/s until the host's memory is gone, for 2^62 bytes).
+ * Logs which bound refused it. */
+static bool fy_ucx_alloc_fits(fy_ucx *u, uint64_t len)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t ram = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : UINT64_MAX;
+    struct statvfs sv;
+    uint64_t shm =
+        statvfs(FY_UCX_SHM_DIR, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : UINT64_MAX;
+    if (len <= ram && len <= shm)
+        return true;
+    UCX_LOG(u, FERRY_LOG_ERROR,
+            "allocating %llu bytes: more than the host holds (%llu bytes of memory, %llu free "
+            "in " FY_UCX_SHM_DIR ")",
+            (unsigned long long)len, (unsigned long long)ram, (unsigned long long)shm);
+    return false;
+}
+
 /* UCX allocates (and maps) the memory itself: on one host it comes from a
- * shared-memory transport, and peers then write it with plain copies. */
+ * shared-memory transport, and peers then write it with plain copies.
+ * Sizes the host cannot hold fail at once (fy_ucx_alloc_fits); UCX's
+ * allocation methods are set in ucx.c so that no file outlives a crash. */
 ferry_status fy_ucx_mem_alloc(void *priv, ferry_mem_type type, uint64_t len, uint64_t dev_id,
                               void **addr, void **alloc)
 {
@@ -62,6 +91,8 @@ ferry_status fy_ucx_mem_alloc(void *priv, ferry_mem_type type, uint64_t len, uin
     (void)dev_id;
     if (type != FERRY_MEM_DRAM)
         return FERRY_ERR_NOT_SUPPORTED;
+    if (!fy_ucx_alloc_fits(u, len))
+        return FERRY_ERR_NO_MEMORY;
     fy_ucx_alloc *a = calloc(1, sizeof(*a));
     if (!a)
         return FERRY_ERR_NO_MEMORY;

@@ -75,6 +75,7 @@ static ferry_status fy_ucx_rma_prep(fy_ucx_xfer *x)
     ferry_status rc = FERRY_OK;
     for (unsigned k = 0; rc == FERRY_OK && k < x->num_chunks; k++)
         rc = fy_ucx_chunk_keys(x, &x->chunks[k]);
+    x->epoch = x->remote->epoch;
     return rc;
 }
 
@@ -275,8 +276,13 @@ ferry_status fy_ucx_xfer_post(void *priv, void *handle, const void *notif, size_
     ferry_status rc = fy_ucx_eps(x->remote);
     if (rc != FERRY_OK)
         return rc;
+    if (!x->amw && x->epoch != x->remote->epoch) /* new endpoints since prep */
+        rc = fy_ucx_rma_prep(x);
+    if (rc != FERRY_OK)
+        return rc;
     x->notif = notif;
     x->notif_len = len;
+    x->mark_ns = 0;
     x->detail[0] = '\0';
     if (x->amw) {
         fy_ucx_amw_post(x);
@@ -300,6 +306,28 @@ ferry_status fy_ucx_xfer_post(void *priv, void *handle, const void *notif, size_
                                       : FERRY_IN_PROGRESS;
 }
 
+/* Error handling dual and none: whether x has not moved (no part
+ * answered, no put, get or flush completed, no state change) for
+ * FY_UCX_STALL_NS. Their data endpoints never report a dead or stuck peer,
+ * and a peer killed while writing into this worker's shared-memory FIFO
+ * can leave a slot of it half written, which stops everything behind it
+ * (UCX 1.13 reads that FIFO in order): without this, such a request would
+ * stay in progress forever. Peer mode needs none: UCX's keepalive fails
+ * the endpoints of a peer that stops answering. */
+static bool fy_ucx_stalled(fy_ucx_xfer *x)
+{
+    if (x->u->errmode == FY_UCX_PEER)
+        return false;
+    size_t left = (x->amw ? x->amw->unanswered : x->pending) * 8u + (size_t)x->state;
+    uint64_t now = fy_ucx_now_ns();
+    if (!x->mark_ns || left != x->mark) {
+        x->mark = left;
+        x->mark_ns = now;
+        return false;
+    }
+    return now - x->mark_ns > FY_UCX_STALL_NS;
+}
+
 ferry_status fy_ucx_xfer_check(void *priv, void *handle)
 {
     fy_ucx_xfer *x = handle;
@@ -312,7 +340,12 @@ ferry_status fy_ucx_xfer_check(void *priv, void *handle)
      * memory does not notice), but the outcome is unknown. */
     if (x->remote->failed != UCS_OK)
         return FERRY_ERR_REMOTE_DISCONNECT;
-    return FERRY_IN_PROGRESS;
+    if (!fy_ucx_stalled(x))
+        return FERRY_IN_PROGRESS;
+    fy_ucx_fail_with(x, FERRY_ERR_TIMEOUT, "request",
+                     "no progress for 10 s (error handling dual/none: the peer is stuck or gone, "
+                     "or this worker's shared memory is)");
+    return x->error;
 }
 
 /* Waits for the requests in flight: gets write into our memory until they

@@ -6,7 +6,9 @@
  * a blob of a new instance of the same name) takes it out of the table and
  * clears `valid`, so those handles fail with STALE; its backend state is torn
  * down when the last reference goes. A blob of the same instance (same uid)
- * only adds regions, keeping prepared lists valid. */
+ * only adds regions, keeping prepared lists valid; with connection info it
+ * also lets each backend reconnect where its connection failed
+ * (remote_refresh). */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -362,6 +364,30 @@ static ferry_status fy_load_new_instance(ferry_agent *agent, const fy_md *md, fy
     return FERRY_OK;
 }
 
+/* The same instance's connection info again: each backend that holds the
+ * remote may reconnect (one that gave up on a frozen peer, now resumed). */
+static ferry_status fy_load_refresh(fy_load *ld)
+{
+    for (uint32_t j = 0; j < ld->md->num_backends; j++) {
+        ferry_backend *be = fy_backend_named(ld->agent, ld->md->backends[j].name);
+        ferry_status (*refresh)(void *, void *, const void *, size_t) =
+            be ? FY_OP(be, remote_refresh) : NULL;
+        if (!refresh || !(ld->rem->backend_mask & (1u << be->index)))
+            continue;
+        const fy_md_backend *mb = &ld->md->backends[j];
+        fy_be_enter(be);
+        ferry_status rc =
+            refresh(be->priv, ld->rem->be_remote[be->index], mb->conn.ptr, mb->conn.len);
+        fy_be_leave(be);
+        if (rc != FERRY_OK) {
+            fy_log(FERRY_LOG_ERROR, be->plugin->name, "reconnecting to %s failed: %s",
+                   ld->rem->name, ferry_strerror(rc));
+            return rc > 0 ? FERRY_ERR_BACKEND : rc;
+        }
+    }
+    return FERRY_OK;
+}
+
 static ferry_status fy_md_load_locked(ferry_agent *agent, const fy_md *md)
 {
     char name[FERRY_NAME_MAX + 1];
@@ -380,7 +406,8 @@ static ferry_status fy_md_load_locked(ferry_agent *agent, const fy_md *md)
         return FERRY_ERR_STALE;
     }
     fy_load ld = {.agent = agent, .md = md, .rem = old};
-    return fy_load_into(&ld);
+    ferry_status rc = md->has_conn ? fy_load_refresh(&ld) : FERRY_OK;
+    return rc == FERRY_OK ? fy_load_into(&ld) : rc;
 }
 
 static ferry_status fy_md_check_name(const fy_md *md)

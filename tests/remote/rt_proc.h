@@ -204,7 +204,7 @@ static int rt_reap(rt_peer *p, unsigned ms)
 }
 
 /* Asks the peer to quit; its exit status (see rt_reap). */
-static int rt_stop(rt_peer *p)
+static inline int rt_stop(rt_peer *p)
 {
     if (p->pid <= 0)
         return -1;

@@ -24,6 +24,8 @@
  *   partial IP PORT CONN R..  OK | ERR <status>  (ferry_md_send_partial of
  *                             regions R.., with connection info if CONN 1)
  *   forget IP PORT            OK | ERR <status>  (ferry_md_invalidate_local)
+ *   alloc SIZE                OK <ms> | ERR <status> <ms>  (ferry_mem_alloc of
+ *                             SIZE bytes of DRAM, freed at once; ms: its time)
  *   quit                      exits 0 (so does end of input)
  *
  * Notifications are taken from the agent between commands, every
@@ -56,6 +58,7 @@ typedef struct peer_notif {
 
 typedef struct peer {
     ferry_agent *agent;
+    ferry_backend *be;
     uint8_t *mem;
     bool alloc; /* mem is from ferry_mem_alloc */
     size_t size, region_size;
@@ -128,12 +131,11 @@ static ferry_status peer_open(peer *p, const char *name, const char *host,
     cfg.listen = true;
     cfg.listen_host = host;
     cfg.listen_port = 0;
-    ferry_backend *be;
     ferry_status rc = ferry_agent_create(&cfg, &p->agent);
     if (rc == FERRY_OK)
-        rc = ferry_backend_create(p->agent, "UCX", params, num_params, &be);
+        rc = ferry_backend_create(p->agent, "UCX", params, num_params, &p->be);
     if (rc == FERRY_OK)
-        rc = peer_buffer(p, be);
+        rc = peer_buffer(p, p->be);
     if (rc == FERRY_OK)
         rc = peer_register(p);
     return rc;
@@ -310,6 +312,21 @@ static void cmd_forget(peer *p, const char *args)
         reply_status(ferry_md_invalidate_local(p->agent, ip, (uint16_t)port));
 }
 
+static void cmd_alloc(peer *p, const char *args)
+{
+    void *mem = NULL;
+    uint64_t t0 = rt_now_ms();
+    ferry_status rc =
+        ferry_mem_alloc(p->agent, p->be, FERRY_MEM_DRAM, strtoull(args, NULL, 0), 0, &mem);
+    unsigned long long ms = rt_now_ms() - t0;
+    if (rc == FERRY_OK) {
+        ferry_mem_free(p->agent, mem);
+        reply("OK %llu", ms);
+    } else {
+        reply("ERR %s %llu", ferry_status_name(rc), ms);
+    }
+}
+
 static void cmd_notify(peer *p, const char *args)
 {
     char to[64];
@@ -349,6 +366,8 @@ static bool peer_command(peer *p, char *line)
         cmd_partial(p, args);
     else if (!strncmp(line, "forget ", 7))
         cmd_forget(p, args);
+    else if (!strncmp(line, "alloc ", 6))
+        cmd_alloc(p, args);
     else
         reply("ERR unknown command");
     return true;
