@@ -118,7 +118,7 @@ static bool fy_sc_label_ok(const char *label)
 
 FY_API ferry_status ferry_md_send_local(ferry_agent *agent, const char *ip, uint16_t port)
 {
-    if (!agent || !agent->sc || !fy_sc_args_ok(ip, port))
+    if (!FY_AGENT_OK(agent) || !agent->sc || !fy_sc_args_ok(ip, port))
         return FERRY_ERR_INVALID_PARAM;
     void *blob;
     size_t len;
@@ -135,7 +135,7 @@ FY_API ferry_status ferry_md_send_partial(ferry_agent *agent, const ferry_dlist 
                                           const ferry_backend_sel *sel, const char *label,
                                           const char *ip, uint16_t port)
 {
-    if (!agent || !agent->sc || !fy_sc_args_ok(ip, port) || !fy_sc_label_ok(label))
+    if (!FY_AGENT_OK(agent) || !agent->sc || !fy_sc_args_ok(ip, port) || !fy_sc_label_ok(label))
         return FERRY_ERR_INVALID_PARAM;
     void *blob;
     size_t len;
@@ -150,7 +150,7 @@ FY_API ferry_status ferry_md_send_partial(ferry_agent *agent, const ferry_dlist 
 
 FY_API ferry_status ferry_md_invalidate_local(ferry_agent *agent, const char *ip, uint16_t port)
 {
-    if (!agent || !agent->sc || !fy_sc_args_ok(ip, port))
+    if (!FY_AGENT_OK(agent) || !agent->sc || !fy_sc_args_ok(ip, port))
         return FERRY_ERR_INVALID_PARAM;
     uint8_t req[FY_SC_REQ_MAX];
     struct iovec iov = {req, fy_sc_inval_put(req, agent->uid, agent->name)};
