@@ -263,7 +263,7 @@ struct ferry_xfer {
     atomic_bool counted_inflight;
     ferry_status result;
     uint32_t timeout_ms;  /* per post; FERRY_TIMEOUT_NONE: none */
-    uint64_t deadline_ns; /* fy_coarse_ns() of the running post's deadline, 0: none */
+    uint64_t deadline_ns; /* monotonic time of the running post's deadline, 0: none */
     uint64_t t_post_ns, start_us, post_us, xfer_us;
     char error[512];
 };

@@ -39,8 +39,9 @@ static ferry_status fy_choose(ferry_agent *agent, uint32_t mask, const ferry_xfe
     const ferry_backend_sel *sel = o ? o->sel : NULL;
     if (o && o->backend) {
         ferry_backend *be = o->backend;
-        if (fy_be_of(be, agent, __func__) &&
-            fy_be_fits(be, mask, l->type, r->type, is_remote, notif)) {
+        if (!FY_BACKEND_OK(be))
+            return FERRY_ERR_INVALID_PARAM; /* its agent was destroyed */
+        if (be->agent == agent && fy_be_fits(be, mask, l->type, r->type, is_remote, notif)) {
             *out = be;
             return FERRY_OK;
         }
@@ -435,10 +436,11 @@ static ferry_status fy_post(ferry_xfer *x)
     if (rc == FERRY_OK)
         fy_xfer_finish(x, FERRY_OK);
     else {
-        /* Stamped only here: a post complete inline reads no clock. */
+        /* Stamped only here: a post complete inline reads no clock. With
+         * the fine clock: the coarse one lags and would fire early. */
         x->deadline_ns = x->timeout_ms == FERRY_TIMEOUT_NONE
                              ? 0
-                             : fy_coarse_ns() + (uint64_t)x->timeout_ms * 1000000u;
+                             : fy_now_ns() + (uint64_t)x->timeout_ms * 1000000u;
         atomic_store_explicit(&x->state, FY_X_RUNNING, memory_order_release);
         atomic_store(&x->counted_inflight, true);
         if (atomic_fetch_add(&x->agent->inflight, 1) == 0)
