@@ -566,6 +566,8 @@ FY_API ferry_status ferry_xfer_estimate(const ferry_xfer *x, ferry_xfer_cost *c)
     ferry_status (*estimate)(void *, void *, ferry_xfer_cost *) = FY_OP(x->be, estimate);
     if (!estimate)
         return FERRY_ERR_NOT_SUPPORTED;
+    /* A deadline dropped the backend's handle: the estimator needs one, and
+     * the next post would prepare it anyway. */
     ferry_status rc = x->handle ? FERRY_OK : fy_xfer_prep_handle((ferry_xfer *)x);
     if (rc != FERRY_OK)
         return rc;
