@@ -366,7 +366,7 @@ static void fy_agent_free(ferry_agent *agent)
     free(agent->remotes);
     pthread_mutex_destroy(&agent->handles_mu);
     fy_lock_fini(&agent->lock);
-    free(agent);
+    fy_handle_free(agent);
 }
 
 FY_API ferry_status ferry_agent_create(const ferry_agent_config *config, ferry_agent **out)

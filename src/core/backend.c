@@ -122,7 +122,7 @@ static void fy_backend_free(ferry_backend *be)
     fy_params_free(be->params, be->num_params);
     pthread_mutex_destroy(&be->mu);
     free(be->priv);
-    free(be);
+    fy_handle_free(be);
 }
 
 void fy_backend_destroy(ferry_backend *be)

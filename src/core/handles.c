@@ -24,17 +24,21 @@
  * the API lets a handle change hands) is seen through that load.
  *
  * A handle is known by its address: once its memory is reused for a new
- * handle of the same kind, the old pointer names the new handle. */
+ * handle of the same kind, the old pointer names the new handle. So that
+ * this does not happen right away (malloc hands a block just freed to the
+ * next allocation of its size), the memory of a freed handle waits in a
+ * ring of the last FY_H_QUARANTINE freed ones before it goes back. */
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "core/internal.h"
 
-#define FY_H_SHARDS  64u /* a power of two */
-#define FY_H_MIN_CAP 16u
-#define FY_H_EMPTY   ((uintptr_t)0)
-#define FY_H_TOMB    ((uintptr_t)1) /* no key: keys have an address above 0 */
-#define FY_H_CACHED  8u             /* handles each thread remembers (a power of two) */
+#define FY_H_SHARDS     64u /* a power of two */
+#define FY_H_MIN_CAP    16u
+#define FY_H_EMPTY      ((uintptr_t)0)
+#define FY_H_TOMB       ((uintptr_t)1) /* no key: keys have an address above 0 */
+#define FY_H_CACHED     8u             /* handles each thread remembers (a power of two) */
+#define FY_H_QUARANTINE 256u           /* freed handles held back from reuse */
 
 /* Keys carry the kind in the low bits, free in any malloc'd address. */
 _Static_assert(_Alignof(max_align_t) >= 8, "kind bits need 8-byte aligned handles");
@@ -193,4 +197,14 @@ bool fy_handle_ok(const void *h, fy_hkind kind, const char *fn)
 bool fy_handle_del(const void *h, fy_hkind kind, const char *fn)
 {
     return fy_h_checked(h, kind, fn, true);
+}
+
+static _Atomic(void *) fy_h_quarantine[FY_H_QUARANTINE];
+static atomic_uint fy_h_quarantine_next;
+
+/* Lock-free: each call takes its own slot and frees what it pushes out. */
+void fy_handle_free(void *h)
+{
+    unsigned i = atomic_fetch_add_explicit(&fy_h_quarantine_next, 1, memory_order_relaxed);
+    free(atomic_exchange_explicit(&fy_h_quarantine[i % FY_H_QUARANTINE], h, memory_order_acq_rel));
 }

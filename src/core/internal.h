@@ -37,6 +37,9 @@ ferry_status fy_handle_add(const void *h, fy_hkind kind);
 bool fy_handle_ok(const void *h, fy_hkind kind, const char *fn);
 /* The same, and forgets h when it was live (its release). */
 bool fy_handle_del(const void *h, fy_hkind kind, const char *fn);
+/* free() for the memory of a handle (agent, backend, prepared list,
+ * request), deferred: see handles.c. */
+void fy_handle_free(void *h);
 #define FY_AGENT_OK(a)   fy_handle_ok((a), FY_H_AGENT, __func__)
 #define FY_BACKEND_OK(b) fy_handle_ok((b), FY_H_BACKEND, __func__)
 #define FY_PREPPED_OK(p) fy_handle_ok((p), FY_H_PREPPED, __func__)

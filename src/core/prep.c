@@ -84,7 +84,7 @@ void fy_prepped_free(ferry_prepped *p)
         fy_remote_unref(p->remote);
     free(p->held);
     free(p->segs);
-    free(p);
+    fy_handle_free(p);
 }
 
 static ferry_status fy_prep_target(ferry_agent *agent, const char *agent_name, ferry_prepped *p,

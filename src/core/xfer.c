@@ -93,7 +93,7 @@ void fy_xfer_free(ferry_xfer *x)
     free(x->segs);
     free(x->held);
     free(x->notif);
-    free(x);
+    fy_handle_free(x);
 }
 
 /* State of the merge pass. */

@@ -149,10 +149,10 @@ static void test_dead_backend_elsewhere(void)
     tu_loop lp, other;
     ferry_xfer *x = NULL;
     void *mem = NULL;
+    FY_REQUIRE(tu_loop_open(&lp, "h-live", NULL, NULL, 0, LEN) == FERRY_OK);
     FY_REQUIRE(tu_loop_open(&other, "h-other", NULL, NULL, 0, LEN) == FERRY_OK);
     ferry_backend *dead = other.be;
     tu_loop_close(&other);
-    FY_REQUIRE(tu_loop_open(&lp, "h-live", NULL, NULL, 0, LEN) == FERRY_OK);
     ferry_xfer_opts opts;
     ferry_xfer_opts_init(&opts);
     opts.backend = dead;
@@ -173,6 +173,25 @@ static void test_dead_backend_elsewhere(void)
                 FERRY_ERR_INVALID_PARAM);
     ferry_dlist_destroy(l);
     ferry_dlist_destroy(r);
+    tu_loop_close(&lp);
+}
+
+/* The memory of a released request is not handed to the next one at
+ * once, so the stale pointer stays refused while new requests are made. */
+static void test_released_then_new(void)
+{
+    tu_loop lp;
+    ferry_xfer *x, *y[16];
+    FY_REQUIRE(tu_loop_open(&lp, "h-reuse", NULL, NULL, 0, LEN) == FERRY_OK);
+    FY_REQUIRE(tu_loop_xfer(&lp, FERRY_OP_WRITE, LEN, NULL, &x) == FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_release(x), FERRY_OK);
+    for (size_t i = 0; i < 16; i++) {
+        FY_REQUIRE(tu_loop_xfer(&lp, FERRY_OP_WRITE, LEN, NULL, &y[i]) == FERRY_OK);
+        FY_CHECK(y[i] != x);
+    }
+    FY_CHECK_EQ(ferry_xfer_post(x), FERRY_ERR_INVALID_PARAM);
+    for (size_t i = 0; i < 16; i++)
+        FY_CHECK_EQ(ferry_xfer_release(y[i]), FERRY_OK);
     tu_loop_close(&lp);
 }
 
@@ -208,6 +227,7 @@ int main(void)
     FY_RUN(test_wrong_kind);
     FY_RUN(test_destroyed_agent);
     FY_RUN(test_dead_backend_elsewhere);
+    FY_RUN(test_released_then_new);
     FY_RUN(test_many_handles);
     return fy_test_done();
 }
