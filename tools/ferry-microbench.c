@@ -5,6 +5,9 @@
  *    N small descriptors (default 100k x 64 B), random indices (no merging)
  *    and consecutive ones (merged);
  *  - make + post + complete + release: ns per descriptor;
+ *  - post + status of one made request of one descriptor, reposted: the
+ *    per-request cost of the hot path beyond making (best of repeats,
+ *    100k reposts each);
  *  - metadata with N regions: encoded size, encode time, load (decode +
  *    index build) time.
  * Anchor: a bare loop copying the same descriptors with memcpy.
@@ -123,6 +126,29 @@ static double bench_make(bench *b, const uint32_t *idx, bool skip_merge, bool ru
     return best / (double)b->n;
 }
 
+/* Best-of-repeats ns per post + status of one made 1-descriptor request. */
+static double bench_repost(bench *b, int repeats)
+{
+    enum { REPOSTS = 100000 };
+    double best = 1e18;
+    ferry_xfer *x;
+    CHECK(ferry_xfer_make(b->agent, FERRY_OP_WRITE, b->local, b->seq, b->remote, b->seq, 1, NULL,
+                          &x));
+    for (int r = 0; r < repeats; r++) {
+        double t0 = now_ns();
+        for (int i = 0; i < REPOSTS; i++) {
+            ferry_status rc = ferry_xfer_post(x);
+            while (rc == FERRY_IN_PROGRESS)
+                rc = ferry_xfer_status(x);
+            CHECK(ferry_xfer_status(x));
+        }
+        double t = (now_ns() - t0) / REPOSTS;
+        best = t < best ? t : best;
+    }
+    ferry_xfer_release(x);
+    return best;
+}
+
 static double memcpy_anchor(bench *b, const uint32_t *idx, int repeats)
 {
     double best = 1e18;
@@ -190,6 +216,8 @@ int main(int argc, char **argv)
     printf("make+post+complete, random, no merge:   %6.1f ns/desc\n", r_rnd);
     double r_seq = bench_make(&b, b.seq, false, true, repeats, &segs);
     printf("make+post+complete, consecutive merged: %6.1f ns/desc\n", r_seq);
+    printf("post+status of a made 1-descriptor request: %6.1f ns/post\n",
+           bench_repost(&b, repeats));
     double anchor = memcpy_anchor(&b, b.rnd, repeats);
     printf("anchor: bare memcpy loop, random:       %6.1f ns/desc (ferry overhead %.1f ns/desc)\n",
            anchor, r_rnd - anchor);

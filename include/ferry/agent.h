@@ -27,6 +27,12 @@ typedef enum ferry_sync_mode {
     FERRY_SYNC_NONE = 2,   /* no locking: caller guarantees one thread at a time */
 } ferry_sync_mode;
 
+/* A timeout value meaning "no deadline". */
+#define FERRY_TIMEOUT_NONE UINT32_MAX
+
+/* Default deadline of a posted request, in ms. */
+#define FERRY_XFER_TIMEOUT_DEFAULT_MS 60000u
+
 typedef struct ferry_agent_config {
     size_t size;                /* sizeof(ferry_agent_config) */
     const char *name;           /* unique agent name (required) */
@@ -45,9 +51,13 @@ typedef struct ferry_agent_config {
      * and metadata blobs with HMAC-SHA256; NULL: env FERRY_AUTH_KEY, and
      * without it no authentication (default NULL). See docs/side-channel.md. */
     const char *auth_key;
+    uint32_t xfer_timeout_ms; /* deadline of a posted request, per post (default 60000, or
+                               * env FERRY_XFER_TIMEOUT_MS; 0 = the default;
+                               * FERRY_TIMEOUT_NONE = none) */
 } ferry_agent_config;
 
-/* Fills defaults; call before setting fields. */
+/* Fills defaults; call before setting fields. xfer_timeout_ms comes from
+ * FERRY_XFER_TIMEOUT_MS when that holds a number of ms or "none". */
 void ferry_agent_config_init(ferry_agent_config *config);
 
 /* Creates an agent. The LOCAL backend is not created implicitly: create the

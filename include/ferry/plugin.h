@@ -117,8 +117,10 @@ typedef struct ferry_plugin_ops {
     void (*rregion_unload)(void *priv, void *remote, void *rregion);
 
     /* Prepares a transfer; may keep pointers into *xfer until xfer_release.
-     * Must not start moving data. Errors: NOT_SUPPORTED, INVALID_PARAM,
-     * NO_MEMORY, BACKEND. */
+     * Must not start moving data. Called at make, and again with the same
+     * *xfer when a request is posted after its deadline released the
+     * previous handle. Errors: NOT_SUPPORTED, INVALID_PARAM, NO_MEMORY,
+     * BACKEND. */
     ferry_status (*xfer_prep)(void *priv, const ferry_plugin_xfer *xfer, void **handle);
     /* Starts the transfer (never called while one is in progress). notif
      * (may be NULL) stays valid until the next post or release, and must be
@@ -128,7 +130,9 @@ typedef struct ferry_plugin_ops {
     /* OK, IN_PROGRESS, or the error that ended the transfer. Non-blocking. */
     ferry_status (*xfer_check)(void *priv, void *handle);
     /* Cancels if in progress, waits until no write can still happen, frees.
-     * Returns OK or the error met while canceling (the handle is gone). */
+     * Returns OK or the error met while canceling (the handle is gone).
+     * Also how the core cancels a request past its deadline, so the wait
+     * must be bounded even when the peer is frozen. */
     ferry_status (*xfer_release)(void *priv, void *handle);
 
     /* ---- optional (NULL when absent) ---- */

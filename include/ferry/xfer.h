@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Prepared descriptor lists and transfer requests. */
+/* Prepared descriptor lists and transfer requests.
+ *
+ * Handle validity: a released request or prepared list, or one of a
+ * destroyed agent, is recognised by every function here without being
+ * read: calls returning a status return INVALID_PARAM, the others do
+ * nothing (NULL, 0, ""), and each logs one error line. */
 #ifndef FERRY_XFER_H
 #define FERRY_XFER_H
 
@@ -36,7 +41,8 @@ typedef struct ferry_xfer ferry_xfer;
  * descriptor, no common backend), NO_MEMORY. */
 ferry_status ferry_prep_dlist(ferry_agent *agent, const char *agent_name, const ferry_dlist *list,
                               const ferry_backend_sel *sel, ferry_prepped **out);
-/* Releases a prepared list. Requests made from it stay valid. NULL: no-op. */
+/* Releases a prepared list. Requests made from it stay valid. NULL, or a
+ * list released already: no-op (the latter logged). */
 void ferry_prepped_release(ferry_prepped *prepped);
 size_t ferry_prepped_count(const ferry_prepped *prepped);
 
@@ -47,6 +53,8 @@ typedef struct ferry_xfer_opts {
     ferry_backend *backend;       /* force this backend (NULL: choose) */
     const ferry_backend_sel *sel; /* choose among these (NULL: all) */
     bool skip_merge;              /* keep descriptors as given, even if contiguous */
+    uint32_t timeout_ms;          /* deadline after each post: 0 = the agent's xfer_timeout_ms,
+                                   * FERRY_TIMEOUT_NONE = none */
 } ferry_xfer_opts;
 void ferry_xfer_opts_init(ferry_xfer_opts *opts);
 
@@ -73,19 +81,30 @@ ferry_status ferry_xfer_create(ferry_agent *agent, ferry_xfer_op op, const ferry
  * serving backend has no notifications), NO_MEMORY. */
 ferry_status ferry_xfer_set_notif(ferry_xfer *xfer, const void *notif, size_t notif_len);
 
+/* Replaces the request's deadline from the next post on: timeout_ms after
+ * each post (0 = the agent's xfer_timeout_ms, FERRY_TIMEOUT_NONE = none).
+ * Returns OK or INVALID_PARAM (not a live request). */
+ferry_status ferry_xfer_set_timeout(ferry_xfer *xfer, uint32_t timeout_ms);
+
 /* Posts the request. Returns OK (complete inline), IN_PROGRESS, or an error
  * (nothing was started): REPOST_ACTIVE if still in progress, STALE,
- * REMOTE_DISCONNECT, BACKEND. A request may be reposted once not in progress. */
+ * REMOTE_DISCONNECT, BACKEND, INVALID_PARAM (not a live request). A request
+ * may be reposted once not in progress, also after a TIMEOUT. */
 ferry_status ferry_xfer_post(ferry_xfer *xfer);
 
 /* Status: OK (complete), IN_PROGRESS, NOT_POSTED, or the error that ended
  * it (details in ferry_xfer_error). Cheap; drives progress when the agent
- * has no progress thread. */
+ * has no progress thread. The poll that finds the request's deadline
+ * passed cancels it through the backend (which may block as long as the
+ * backend's release does) and returns TIMEOUT, detail "no completion
+ * within N ms": no byte of it is written to local memory afterwards.
+ * INVALID_PARAM: not a live request (released, or of a destroyed agent). */
 ferry_status ferry_xfer_status(ferry_xfer *xfer);
 
 /* Releases a request. An in-progress request is canceled; release returns
  * only when no backend can still write its memory. Returns OK, or an error
- * when the backend could not cancel cleanly (the handle is freed anyway).
+ * when the backend could not cancel cleanly (the handle is freed anyway),
+ * INVALID_PARAM when it was released already (or its agent destroyed).
  * NULL: no-op. */
 ferry_status ferry_xfer_release(ferry_xfer *xfer);
 

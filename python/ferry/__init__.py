@@ -37,6 +37,8 @@ from ._ferry import (  # noqa: F401  (re-exported)
     SYNC_NONE,
     SYNC_RW,
     SYNC_STRICT,
+    TIMEOUT_NONE,
+    XFER_TIMEOUT_DEFAULT_MS,
     AbiError,
     AuthError,
     Backend,
@@ -134,6 +136,8 @@ class Agent(_ferry.Agent):
 
     def create_xfer(self, op: Any, local: Any, remote: Any, remote_agent: str,
                     notif: Any = None, backends: Any = None, skip_merge: bool = False,
-                    backend: Any = None, mem_type: Any = None) -> Xfer:
+                    backend: Any = None, mem_type: Any = None,
+                    timeout_ms: Optional[int] = None) -> Xfer:
         return super().create_xfer(op, to_dlist(local, mem_type), to_dlist(remote, mem_type),
-                                   remote_agent, notif, backends, skip_merge, backend)
+                                   remote_agent, notif, backends, skip_merge, backend,
+                                   timeout_ms)

@@ -24,6 +24,28 @@
 #include "core/internal.h"
 #include "metadata/sidechannel.h"
 
+/* A deadline of 60 s is far beyond any healthy transfer (a GiB moves in
+ * well under a second on every supported transport, even over loopback
+ * TCP) yet bounds a wait on a peer that froze without dropping its
+ * connection. FERRY_XFER_TIMEOUT_MS: a number of ms, or "none". */
+static uint32_t fy_xfer_timeout_default(void)
+{
+    const char *env = getenv("FERRY_XFER_TIMEOUT_MS");
+    char *end;
+    if (!env || !*env)
+        return FERRY_XFER_TIMEOUT_DEFAULT_MS;
+    if (!strcmp(env, "none"))
+        return FERRY_TIMEOUT_NONE;
+    errno = 0;
+    unsigned long long ms = strtoull(env, &end, 10);
+    if (errno || *end || *env < '0' || *env > '9' || !ms || ms > FERRY_TIMEOUT_NONE) {
+        FY_WARN("FERRY_XFER_TIMEOUT_MS=%s is not a number of ms (1..%u) or \"none\": using %u", env,
+                FERRY_TIMEOUT_NONE, FERRY_XFER_TIMEOUT_DEFAULT_MS);
+        return FERRY_XFER_TIMEOUT_DEFAULT_MS;
+    }
+    return (uint32_t)ms;
+}
+
 FY_API void ferry_agent_config_init(ferry_agent_config *config)
 {
     if (!config)
@@ -36,6 +58,7 @@ FY_API void ferry_agent_config_init(ferry_agent_config *config)
     config->notif_queue_cap = 65536;
     config->sc_timeout_ms = 5000;
     config->sc_max_frame = 256u << 20;
+    config->xfer_timeout_ms = fy_xfer_timeout_default();
 }
 
 /* ---- lock ---- */
@@ -145,7 +168,7 @@ ferry_status fy_agent_poll(ferry_agent *agent)
 
 FY_API ferry_status ferry_agent_progress(ferry_agent *agent)
 {
-    if (!agent)
+    if (!FY_AGENT_OK(agent))
         return FERRY_ERR_INVALID_PARAM;
     fy_lock_rd(&agent->lock);
     ferry_status rc = fy_agent_poll(agent);
@@ -321,6 +344,8 @@ static void fy_config_copy(ferry_agent *agent, const ferry_agent_config *cfg)
         agent->cfg.sc_timeout_ms = 5000;
     if (!agent->cfg.sc_max_frame)
         agent->cfg.sc_max_frame = 256u << 20;
+    if (!agent->cfg.xfer_timeout_ms)
+        agent->cfg.xfer_timeout_ms = fy_xfer_timeout_default();
     const char *env = getenv("FERRY_TELEMETRY");
     if (env && env[0] == '1')
         agent->cfg.telemetry = true;
@@ -342,6 +367,17 @@ static uint64_t fy_random_uid(void)
     return uid ? uid : 1;
 }
 
+/* Frees what ferry_agent_create set up before any thread started. */
+static void fy_agent_free(ferry_agent *agent)
+{
+    fy_notif_queue_fini(&agent->notifs);
+    free(agent->remotes);
+    pthread_mutex_destroy(&agent->handles_mu);
+    fy_lock_fini(&agent->lock);
+    fy_auth_fini(&agent->auth);
+    fy_handle_free(agent);
+}
+
 FY_API ferry_status ferry_agent_create(const ferry_agent_config *config, ferry_agent **out)
 {
     if (!out || fy_config_check(config) != FERRY_OK)
@@ -358,7 +394,13 @@ FY_API ferry_status ferry_agent_create(const ferry_agent_config *config, ferry_a
     agent->prepped.next = agent->prepped.prev = &agent->prepped;
     agent->xfers.next = agent->xfers.prev = &agent->xfers;
     agent->progress_wake = -1;
-    ferry_status rc = fy_config_auth(agent, config);
+    /* Recorded first: destroy, which undoes a failed start, checks it. */
+    ferry_status rc = fy_handle_add(agent, FY_H_AGENT);
+    if (rc != FERRY_OK) {
+        fy_agent_free(agent);
+        return rc;
+    }
+    rc = fy_config_auth(agent, config);
     if (rc == FERRY_OK)
         rc = fy_progress_start(agent);
     if (rc == FERRY_OK)
@@ -380,9 +422,11 @@ static void fy_release_handles(ferry_agent *agent)
         ferry_prepped_release((ferry_prepped *)node);
 }
 
+/* A destroyed agent (or one destroyed twice) is refused by the handle
+ * registry, like every request, prepared list and backend it owned. */
 FY_API void ferry_agent_destroy(ferry_agent *agent)
 {
-    if (!agent)
+    if (!fy_handle_del(agent, FY_H_AGENT, __func__))
         return;
     fy_sc_stop(agent); /* its threads call into the agent: stop them first */
     fy_progress_stop(agent);
@@ -392,17 +436,12 @@ FY_API void ferry_agent_destroy(ferry_agent *agent)
     fy_allocs_clear(agent);
     for (uint32_t i = agent->num_backends; i-- > 0;)
         fy_backend_destroy(agent->backends[i]);
-    fy_notif_queue_fini(&agent->notifs);
-    free(agent->remotes);
-    pthread_mutex_destroy(&agent->handles_mu);
-    fy_lock_fini(&agent->lock);
-    fy_auth_fini(&agent->auth);
-    free(agent);
+    fy_agent_free(agent);
 }
 
 FY_API const char *ferry_agent_name(const ferry_agent *agent)
 {
-    return agent ? agent->name : NULL;
+    return FY_AGENT_OK(agent) ? agent->name : NULL;
 }
 
 FY_API void ferry_counters_init(ferry_counters *c)
@@ -415,7 +454,7 @@ FY_API void ferry_counters_init(ferry_counters *c)
 
 FY_API ferry_status ferry_counters_get(ferry_agent *agent, ferry_counters *c)
 {
-    if (!agent || !c || c->size < offsetof(ferry_counters, auth_failures))
+    if (!FY_AGENT_OK(agent) || !c || c->size < offsetof(ferry_counters, auth_failures))
         return FERRY_ERR_INVALID_PARAM;
     if (c->size >= sizeof(*c))
         c->auth_failures = atomic_load(&agent->auth.failures);

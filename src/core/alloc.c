@@ -54,8 +54,8 @@ static ferry_status fy_alloc_pick(ferry_agent *agent, ferry_backend *named, fy_a
 FY_API ferry_status ferry_mem_alloc(ferry_agent *agent, ferry_backend *backend, ferry_mem_type type,
                                     uint64_t len, uint64_t dev_id, void **addr)
 {
-    if (!agent || !addr || !len || (unsigned)type >= FERRY_MEM_TYPE_COUNT ||
-        (backend && backend->agent != agent))
+    if (!FY_AGENT_OK(agent) || !addr || !len || (unsigned)type >= FERRY_MEM_TYPE_COUNT ||
+        (backend && !fy_be_of(backend, agent, __func__)))
         return FERRY_ERR_INVALID_PARAM;
     fy_alloc *a = calloc(1, sizeof(*a));
     if (!a)
@@ -107,7 +107,7 @@ static ferry_status fy_alloc_unlink(ferry_agent *agent, uint64_t addr, fy_alloc 
 
 FY_API ferry_status ferry_mem_free(ferry_agent *agent, void *addr)
 {
-    if (!agent || !addr)
+    if (!FY_AGENT_OK(agent) || !addr)
         return FERRY_ERR_INVALID_PARAM;
     fy_alloc *a = NULL;
     fy_lock_wr(&agent->lock);

@@ -21,6 +21,11 @@ void fy_be_leave(ferry_backend *be)
         pthread_mutex_unlock(&be->mu);
 }
 
+bool fy_be_of(const ferry_backend *be, const ferry_agent *agent, const char *fn)
+{
+    return fy_handle_ok(be, FY_H_BACKEND, fn) && be->agent == agent;
+}
+
 bool fy_be_supports(ferry_backend *be, ferry_mem_type local, ferry_mem_type remote, bool is_remote)
 {
     const ferry_plugin_desc *d = be->plugin->desc;
@@ -117,11 +122,12 @@ static void fy_backend_free(ferry_backend *be)
     fy_params_free(be->params, be->num_params);
     pthread_mutex_destroy(&be->mu);
     free(be->priv);
-    free(be);
+    fy_handle_free(be);
 }
 
 void fy_backend_destroy(ferry_backend *be)
 {
+    fy_handle_del(be, FY_H_BACKEND, __func__);
     be->ops->fini(be->priv);
     fy_backend_free(be);
 }
@@ -171,7 +177,7 @@ FY_API ferry_status ferry_backend_create(ferry_agent *agent, const char *plugin,
                                          const ferry_param *params, size_t num_params,
                                          ferry_backend **out)
 {
-    if (!agent || !plugin || !out || (num_params && !params))
+    if (!FY_AGENT_OK(agent) || !plugin || !out || (num_params && !params))
         return FERRY_ERR_INVALID_PARAM;
     fy_plugin *p;
     ferry_status rc = fy_plugin_find(plugin, &p);
@@ -184,6 +190,8 @@ FY_API ferry_status ferry_backend_create(ferry_agent *agent, const char *plugin,
         rc = FERRY_ERR_NO_MEMORY;
     if (rc == FERRY_OK)
         rc = fy_backend_init(be, params, num_params);
+    if (rc == FERRY_OK && (rc = fy_handle_add(be, FY_H_BACKEND)) != FERRY_OK)
+        be->ops->fini(be->priv); /* initialised: undo it before the free below */
     if (rc == FERRY_OK) {
         be->index = agent->num_backends;
         agent->backends[agent->num_backends++] = be;
@@ -207,7 +215,7 @@ FY_API void ferry_backend_caps_init(ferry_backend_caps *caps)
 
 FY_API ferry_status ferry_backend_get_caps(const ferry_backend *be, ferry_backend_caps *caps)
 {
-    if (!be || !caps || caps->size < sizeof(*caps))
+    if (!FY_BACKEND_OK(be) || !caps || caps->size < sizeof(*caps))
         return FERRY_ERR_INVALID_PARAM;
     caps->flags = be->plugin->desc->caps;
     caps->mem_mask = be->mem_mask;
@@ -216,13 +224,13 @@ FY_API ferry_status ferry_backend_get_caps(const ferry_backend *be, ferry_backen
 
 FY_API const char *ferry_backend_name(const ferry_backend *be)
 {
-    return be ? be->plugin->desc->name : NULL;
+    return FY_BACKEND_OK(be) ? be->plugin->desc->name : NULL;
 }
 
 FY_API ferry_status ferry_backend_params(const ferry_backend *be, const ferry_param **params,
                                          size_t *count)
 {
-    if (!be || !params || !count)
+    if (!FY_BACKEND_OK(be) || !params || !count)
         return FERRY_ERR_INVALID_PARAM;
     *params = be->params;
     *count = be->num_params;
@@ -231,7 +239,7 @@ FY_API ferry_status ferry_backend_params(const ferry_backend *be, const ferry_pa
 
 FY_API ferry_status ferry_backend_find(ferry_agent *agent, const char *plugin, ferry_backend **out)
 {
-    if (!agent || !plugin || !out)
+    if (!FY_AGENT_OK(agent) || !plugin || !out)
         return FERRY_ERR_INVALID_PARAM;
     ferry_status rc = FERRY_ERR_NOT_FOUND;
     fy_lock_rd(&agent->lock);

@@ -28,9 +28,33 @@ void fy_md_detail_clear(void);
 void fy_md_detail_set(const char *text);
 #define FY_MD_FAIL(...) fy_log_detail(FERRY_LOG_ERROR, "core", __VA_ARGS__)
 
+/* ---- live handles (handles.c): checked before any public entry point
+ * touches a handle ---- */
+typedef enum fy_hkind {
+    FY_H_AGENT = 1,
+    FY_H_BACKEND = 2,
+    FY_H_PREPPED = 3,
+    FY_H_XFER = 4
+} fy_hkind;
+/* Records a new handle. OK or NO_MEMORY. */
+ferry_status fy_handle_add(const void *h, fy_hkind kind);
+/* Is h a live handle of that kind? NULL: false, silently; a dead handle:
+ * false and one log line naming fn. */
+bool fy_handle_ok(const void *h, fy_hkind kind, const char *fn);
+/* The same, and forgets h when it was live (its release). */
+bool fy_handle_del(const void *h, fy_hkind kind, const char *fn);
+/* free() for the memory of a handle (agent, backend, prepared list,
+ * request), deferred: see handles.c. */
+void fy_handle_free(void *h);
+#define FY_AGENT_OK(a)   fy_handle_ok((a), FY_H_AGENT, __func__)
+#define FY_BACKEND_OK(b) fy_handle_ok((b), FY_H_BACKEND, __func__)
+#define FY_PREPPED_OK(p) fy_handle_ok((p), FY_H_PREPPED, __func__)
+#define FY_XFER_OK(x)    fy_handle_ok((x), FY_H_XFER, __func__)
+
 /* ---- time ---- */
-uint64_t fy_now_ns(void);  /* monotonic */
-uint64_t fy_wall_us(void); /* since the epoch */
+uint64_t fy_now_ns(void);    /* monotonic */
+uint64_t fy_coarse_ns(void); /* monotonic, clock-tick resolution */
+uint64_t fy_wall_us(void);   /* since the epoch */
 
 /* ---- shared-secret authentication (src/metadata/auth.c) ---- */
 #define FY_AUTH_KEY_MIN 16u
@@ -97,6 +121,8 @@ struct ferry_backend {
     int wait_fd;       /* -1 when the backend has none */
 };
 void fy_backend_destroy(ferry_backend *be);
+/* A live backend of this agent (a dead one is logged, naming fn). */
+bool fy_be_of(const ferry_backend *be, const ferry_agent *agent, const char *fn);
 void fy_be_enter(ferry_backend *be);
 void fy_be_leave(ferry_backend *be);
 bool fy_be_supports(ferry_backend *be, ferry_mem_type local, ferry_mem_type remote, bool is_remote);
@@ -273,6 +299,8 @@ struct ferry_xfer {
     atomic_int state;
     atomic_bool counted_inflight;
     ferry_status result;
+    uint32_t timeout_ms;  /* per post; FERRY_TIMEOUT_NONE: none */
+    uint64_t deadline_ns; /* monotonic time of the running post's deadline, 0: none */
     uint64_t t_post_ns, start_us, post_us, xfer_us;
     char error[512];
 };

@@ -91,6 +91,15 @@ uint64_t fy_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Tick-grained (a few ms) and cheaper than fy_now_ns: enough for
+ * deadlines of milliseconds, checked on every poll of a running request. */
+uint64_t fy_coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t fy_wall_us(void)
 {
     struct timespec ts;

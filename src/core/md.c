@@ -138,7 +138,7 @@ static ferry_status fy_md_all_regions(fy_md_job *job)
 
 FY_API ferry_status ferry_md_get_local(ferry_agent *agent, void **blob, size_t *len)
 {
-    if (!agent || !blob || !len)
+    if (!FY_AGENT_OK(agent) || !blob || !len)
         return FERRY_ERR_INVALID_PARAM;
     fy_md_job job = {.agent = agent, .conn = true};
     fy_lock_rd(&agent->lock);
@@ -209,7 +209,7 @@ FY_API ferry_status ferry_md_get_partial(ferry_agent *agent, const ferry_dlist *
                                          size_t num_lists, bool include_conn_info,
                                          const ferry_backend_sel *sel, void **blob, size_t *len)
 {
-    if (!agent || !blob || !len || (num_lists && !lists))
+    if (!FY_AGENT_OK(agent) || !blob || !len || (num_lists && !lists))
         return FERRY_ERR_INVALID_PARAM;
     fy_md_job job = {.agent = agent, .conn = include_conn_info};
     fy_lock_rd(&agent->lock);

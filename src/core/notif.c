@@ -122,7 +122,7 @@ static void fy_notif_progress(ferry_agent *agent)
 FY_API ferry_status ferry_notif_take(ferry_agent *agent, const char *remote_agent,
                                      ferry_notif_batch **out)
 {
-    if (!agent || !out)
+    if (!FY_AGENT_OK(agent) || !out)
         return FERRY_ERR_INVALID_PARAM;
     fy_notif_progress(agent);
     fy_notif_queue *q = &agent->notifs;
@@ -187,7 +187,7 @@ static bool fy_match_tag(const fy_notif *n, const void *arg)
 FY_API ferry_status ferry_notif_take_tag(ferry_agent *agent, const char *remote_agent,
                                          const void *tag, size_t tag_len, bool prefix)
 {
-    if (!agent || !remote_agent || (tag_len && !tag))
+    if (!FY_AGENT_OK(agent) || !remote_agent || (tag_len && !tag))
         return FERRY_ERR_INVALID_PARAM;
     fy_notif_progress(agent);
     fy_tag_query query = {remote_agent, tag, tag_len, prefix};
@@ -201,7 +201,7 @@ FY_API ferry_status ferry_notif_take_tag(ferry_agent *agent, const char *remote_
 
 FY_API uint64_t ferry_notif_dropped(const ferry_agent *agent)
 {
-    return agent ? atomic_load(&((ferry_agent *)agent)->notifs.dropped) : 0;
+    return FY_AGENT_OK(agent) ? atomic_load(&((ferry_agent *)agent)->notifs.dropped) : 0;
 }
 
 /* ---- sending alone ---- */
@@ -228,7 +228,7 @@ static ferry_status fy_notif_pick(ferry_agent *agent, fy_remote *rem, const ferr
 FY_API ferry_status ferry_notif_send(ferry_agent *agent, const char *remote_agent, const void *msg,
                                      size_t len, const ferry_backend_sel *sel)
 {
-    if (!agent || !remote_agent || (len && !msg) || len > FERRY_NOTIF_MAX_LEN)
+    if (!FY_AGENT_OK(agent) || !remote_agent || (len && !msg) || len > FERRY_NOTIF_MAX_LEN)
         return FERRY_ERR_INVALID_PARAM;
     fy_lock_rd(&agent->lock);
     fy_remote *rem = fy_remote_lookup(agent, remote_agent);

@@ -296,7 +296,7 @@ ferry_status fy_plugin_names(const char **names, size_t cap, size_t *count)
 FY_API ferry_status ferry_plugin_list(ferry_agent *agent, const char **names, size_t cap,
                                       size_t *count)
 {
-    if (!agent || !count || (cap && !names))
+    if (!FY_AGENT_OK(agent) || !count || (cap && !names))
         return FERRY_ERR_INVALID_PARAM;
     return fy_plugin_names(names, cap, count);
 }
@@ -316,7 +316,7 @@ FY_API ferry_status ferry_plugin_params(ferry_agent *agent, const char *plugin,
                                         const ferry_param_spec **params, size_t *count)
 {
     const ferry_plugin_desc *d;
-    if (!agent || !params || !count)
+    if (!FY_AGENT_OK(agent) || !params || !count)
         return FERRY_ERR_INVALID_PARAM;
     ferry_status rc = fy_plugin_desc_of(plugin, &d);
     if (rc != FERRY_OK)
@@ -330,7 +330,7 @@ FY_API ferry_status ferry_plugin_mem_types(ferry_agent *agent, const char *plugi
                                            uint32_t *mem_mask)
 {
     const ferry_plugin_desc *d;
-    if (!agent || !mem_mask)
+    if (!FY_AGENT_OK(agent) || !mem_mask)
         return FERRY_ERR_INVALID_PARAM;
     ferry_status rc = fy_plugin_desc_of(plugin, &d);
     if (rc == FERRY_OK)
@@ -341,7 +341,7 @@ FY_API ferry_status ferry_plugin_mem_types(ferry_agent *agent, const char *plugi
 FY_API ferry_status ferry_plugin_path(ferry_agent *agent, const char *plugin, const char **path,
                                       uint32_t *abi_version)
 {
-    if (!agent || !plugin || !path || !abi_version)
+    if (!FY_AGENT_OK(agent) || !plugin || !path || !abi_version)
         return FERRY_ERR_INVALID_PARAM;
     fy_plugin *p;
     ferry_status rc = fy_plugin_find(plugin, &p);
@@ -363,7 +363,7 @@ FY_API void ferry_plugin_info_init(ferry_plugin_info *info)
 FY_API ferry_status ferry_plugin_get_info(ferry_agent *agent, const char *plugin,
                                           ferry_plugin_info *info)
 {
-    if (!agent || !plugin || !info || info->size < sizeof(*info))
+    if (!FY_AGENT_OK(agent) || !plugin || !info || info->size < sizeof(*info))
         return FERRY_ERR_INVALID_PARAM;
     fy_plugin *p;
     ferry_status rc = fy_plugin_find(plugin, &p);

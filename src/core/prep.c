@@ -84,7 +84,7 @@ void fy_prepped_free(ferry_prepped *p)
         fy_remote_unref(p->remote);
     free(p->held);
     free(p->segs);
-    free(p);
+    fy_handle_free(p);
 }
 
 static ferry_status fy_prep_target(ferry_agent *agent, const char *agent_name, ferry_prepped *p,
@@ -136,12 +136,14 @@ FY_API ferry_status ferry_prep_dlist(ferry_agent *agent, const char *agent_name,
                                      const ferry_dlist *list, const ferry_backend_sel *sel,
                                      ferry_prepped **out)
 {
-    if (!agent || !list || !out)
+    if (!FY_AGENT_OK(agent) || !list || !out)
         return FERRY_ERR_INVALID_PARAM;
     fy_lock_rd(&agent->lock);
     ferry_prepped *p = NULL;
     ferry_status rc = fy_prep(agent, agent_name, list, sel, &p);
     fy_unlock(&agent->lock, false);
+    if (rc == FERRY_OK && (rc = fy_handle_add(p, FY_H_PREPPED)) != FERRY_OK)
+        fy_prepped_free(p);
     if (rc != FERRY_OK)
         return rc;
     fy_link_add(agent, &agent->prepped, &p->link);
@@ -151,7 +153,7 @@ FY_API ferry_status ferry_prep_dlist(ferry_agent *agent, const char *agent_name,
 
 FY_API void ferry_prepped_release(ferry_prepped *p)
 {
-    if (!p)
+    if (!p || !fy_handle_del(p, FY_H_PREPPED, __func__))
         return;
     fy_link_del(p->agent, &p->link);
     fy_prepped_free(p);
@@ -159,5 +161,5 @@ FY_API void ferry_prepped_release(ferry_prepped *p)
 
 FY_API size_t ferry_prepped_count(const ferry_prepped *p)
 {
-    return p ? p->count : 0;
+    return FY_PREPPED_OK(p) ? p->count : 0;
 }

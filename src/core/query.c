@@ -105,11 +105,11 @@ static ferry_status fy_query_check(ferry_agent *agent, const ferry_dlist *list,
                                    const ferry_backend *backend, const ferry_mem_info *infos,
                                    size_t count)
 {
-    if (!agent || !list || count != ferry_dlist_count(list) || (count && !infos))
+    if (!FY_AGENT_OK(agent) || !list || count != ferry_dlist_count(list) || (count && !infos))
         return FERRY_ERR_INVALID_PARAM;
     if (count && infos[0].size < sizeof(ferry_mem_info))
         return FERRY_ERR_INVALID_PARAM;
-    if (backend && backend->agent != agent)
+    if (backend && !fy_be_of(backend, agent, __func__))
         return FERRY_ERR_INVALID_PARAM;
     return fy_query_supported(list->type, backend);
 }

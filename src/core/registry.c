@@ -238,7 +238,7 @@ ferry_status fy_sel_mask(ferry_agent *agent, const ferry_backend_sel *sel, uint3
     *mask = 0;
     for (size_t i = 0; i < sel->num_backends; i++) {
         const ferry_backend *be = sel->backends[i];
-        if (!be || be->agent != agent)
+        if (!fy_be_of(be, agent, __func__))
             return FERRY_ERR_INVALID_PARAM;
         *mask |= 1u << be->index;
     }
@@ -422,7 +422,7 @@ static void fy_reg_job_free(fy_reg_job *job)
 FY_API ferry_status ferry_register(ferry_agent *agent, const ferry_dlist *list,
                                    const ferry_backend_sel *sel)
 {
-    if (!agent || !list)
+    if (!FY_AGENT_OK(agent) || !list)
         return FERRY_ERR_INVALID_PARAM;
     fy_reg_job job = {0};
     fy_lock_wr(&agent->lock);
@@ -515,7 +515,7 @@ static ferry_status fy_dereg_run(ferry_agent *agent, const ferry_dlist *list, ui
 FY_API ferry_status ferry_deregister(ferry_agent *agent, const ferry_dlist *list,
                                      const ferry_backend_sel *sel)
 {
-    if (!agent || !list)
+    if (!FY_AGENT_OK(agent) || !list)
         return FERRY_ERR_INVALID_PARAM;
     uint32_t mask;
     fy_lock_wr(&agent->lock);
@@ -549,7 +549,7 @@ FY_API void ferry_mem_usage_init(ferry_mem_usage *usage)
 
 FY_API ferry_status ferry_mem_usage_get(ferry_agent *agent, ferry_mem_usage *usage)
 {
-    if (!agent || !usage || usage->size < sizeof(*usage))
+    if (!FY_AGENT_OK(agent) || !usage || usage->size < sizeof(*usage))
         return FERRY_ERR_INVALID_PARAM;
     fy_lock_rd(&agent->lock);
     memcpy(usage->bytes, agent->reg.bytes, sizeof(usage->bytes));

@@ -450,7 +450,7 @@ static ferry_status fy_md_load_blob(ferry_agent *agent, const void *blob, size_t
                                     size_t name_cap, bool from_peer)
 {
     fy_md_detail_clear();
-    if (!agent || !blob || !name || !name_cap)
+    if (!FY_AGENT_OK(agent) || !blob || !name || !name_cap)
         return FERRY_ERR_INVALID_PARAM;
     fy_md md;
     ferry_status rc = fy_md_decode(blob, len, &md);
@@ -492,7 +492,7 @@ ferry_status fy_md_load_peer(ferry_agent *agent, const void *blob, size_t len, c
 
 FY_API ferry_status ferry_md_invalidate(ferry_agent *agent, const char *remote_agent)
 {
-    if (!agent || !remote_agent)
+    if (!FY_AGENT_OK(agent) || !remote_agent)
         return FERRY_ERR_INVALID_PARAM;
     fy_lock_wr(&agent->lock);
     fy_remote *rem = fy_remote_lookup(agent, remote_agent);
@@ -515,7 +515,7 @@ static ferry_status fy_md_covers(const fy_remote *rem, const ferry_dlist *list)
 FY_API ferry_status ferry_md_check(ferry_agent *agent, const char *remote_agent,
                                    const ferry_dlist *list)
 {
-    if (!agent || !remote_agent)
+    if (!FY_AGENT_OK(agent) || !remote_agent)
         return FERRY_ERR_INVALID_PARAM;
     fy_lock_rd(&agent->lock);
     fy_remote *rem = fy_remote_lookup(agent, remote_agent);
@@ -529,7 +529,7 @@ FY_API ferry_status ferry_md_check(ferry_agent *agent, const char *remote_agent,
 FY_API ferry_status ferry_md_generation(ferry_agent *agent, const char *remote_agent,
                                         uint64_t *generation)
 {
-    if (!agent || !remote_agent || !generation)
+    if (!FY_AGENT_OK(agent) || !remote_agent || !generation)
         return FERRY_ERR_INVALID_PARAM;
     fy_lock_rd(&agent->lock);
     fy_remote *rem = fy_remote_lookup(agent, remote_agent);
@@ -561,7 +561,7 @@ static ferry_status fy_connect_backends(ferry_agent *agent, fy_remote *rem, uint
 FY_API ferry_status ferry_md_connect(ferry_agent *agent, const char *remote_agent,
                                      const ferry_backend_sel *sel)
 {
-    if (!agent || !remote_agent)
+    if (!FY_AGENT_OK(agent) || !remote_agent)
         return FERRY_ERR_INVALID_PARAM;
     uint32_t mask;
     fy_lock_rd(&agent->lock);

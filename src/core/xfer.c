@@ -5,6 +5,7 @@
  * The hot path is ferry_xfer_make: one pass over the index arrays, merging
  * pairs contiguous on both sides, writing the backend's segment arrays
  * directly. Post/status/release take no agent lock in RW mode. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,17 +39,20 @@ static ferry_status fy_choose(ferry_agent *agent, uint32_t mask, const ferry_xfe
     const ferry_backend_sel *sel = o ? o->sel : NULL;
     if (o && o->backend) {
         ferry_backend *be = o->backend;
+        if (!FY_BACKEND_OK(be))
+            return FERRY_ERR_INVALID_PARAM; /* its agent was destroyed */
         if (be->agent == agent && fy_be_fits(be, mask, l->type, r->type, is_remote, notif)) {
             *out = be;
             return FERRY_OK;
         }
-        FY_ERR("make: forced backend %s cannot serve this request", be->plugin->name);
+        FY_ERR("make: the forced backend cannot serve this request");
         return FERRY_ERR_NOT_FOUND;
     }
     size_t n = sel && sel->num_backends ? sel->num_backends : agent->num_backends;
     for (size_t i = 0; i < n; i++) {
         ferry_backend *be = sel && sel->num_backends ? sel->backends[i] : agent->backends[i];
-        if (be && be->agent == agent && fy_be_fits(be, mask, l->type, r->type, is_remote, notif)) {
+        if (fy_be_of(be, agent, __func__) &&
+            fy_be_fits(be, mask, l->type, r->type, is_remote, notif)) {
             *out = be;
             return FERRY_OK;
         }
@@ -89,7 +93,7 @@ void fy_xfer_free(ferry_xfer *x)
     free(x->segs);
     free(x->held);
     free(x->notif);
-    free(x);
+    fy_handle_free(x);
 }
 
 /* State of the merge pass. */
@@ -171,11 +175,10 @@ static ferry_status fy_xfer_set_notif_bytes(ferry_xfer *x, const void *notif, si
     return FERRY_OK;
 }
 
-static ferry_status fy_xfer_backend_prep(ferry_xfer *x, ferry_xfer_op op, const ferry_prepped *l,
-                                         const ferry_prepped *r, size_t k, uint64_t bytes)
+/* Prepares x->px with the backend: at make, and again on the first post
+ * after a deadline dropped the backend's handle. */
+static ferry_status fy_xfer_prep_handle(ferry_xfer *x)
 {
-    x->px = (ferry_plugin_xfer){
-        op, l->type, r->type, k, x->segs, x->segs + k, r->remote->be_remote[x->be->index], bytes};
     fy_be_enter(x->be);
     ferry_status rc = x->be->ops->xfer_prep(x->be->priv, &x->px, &x->handle);
     fy_be_leave(x->be);
@@ -185,13 +188,42 @@ static ferry_status fy_xfer_backend_prep(ferry_xfer *x, ferry_xfer_op op, const 
     return rc > 0 ? FERRY_ERR_BACKEND : rc;
 }
 
-static ferry_status fy_make_checks(const ferry_prepped *l, const uint32_t *li,
-                                   const ferry_prepped *r, const uint32_t *ri, size_t n,
-                                   const ferry_xfer_opts *o)
+static ferry_status fy_xfer_backend_prep(ferry_xfer *x, ferry_xfer_op op, const ferry_prepped *l,
+                                         const ferry_prepped *r, size_t k, uint64_t bytes)
+{
+    x->px = (ferry_plugin_xfer){
+        op, l->type, r->type, k, x->segs, x->segs + k, r->remote->be_remote[x->be->index], bytes};
+    return fy_xfer_prep_handle(x);
+}
+
+/* Cancels (when in progress) and frees the backend's handle; the backend
+ * returns once nothing can still write the request's memory. */
+static ferry_status fy_xfer_drop_handle(ferry_xfer *x)
+{
+    if (!x->handle)
+        return FERRY_OK;
+    fy_be_enter(x->be);
+    ferry_status rc = x->be->ops->xfer_release(x->be->priv, x->handle);
+    fy_be_leave(x->be);
+    x->handle = NULL;
+    if (rc != FERRY_OK)
+        fy_log(FERRY_LOG_WARN, x->be->plugin->name, "release: %s", ferry_strerror(rc));
+    return rc > 0 ? FERRY_ERR_BACKEND : rc;
+}
+
+/* The effective per-post timeout: the request's own, else the agent's. */
+static uint32_t fy_xfer_timeout(const ferry_agent *agent, uint32_t timeout_ms)
+{
+    return timeout_ms ? timeout_ms : agent->cfg.xfer_timeout_ms;
+}
+
+static ferry_status fy_make_checks(const ferry_agent *agent, const ferry_prepped *l,
+                                   const uint32_t *li, const ferry_prepped *r, const uint32_t *ri,
+                                   size_t n, const ferry_xfer_opts *o)
 {
     if (!l || !r || !n || (!li && li != ri) || l->remote || !r->remote)
         return FERRY_ERR_INVALID_PARAM;
-    if (l->agent != r->agent || (o && o->size < sizeof(*o)))
+    if (l->agent != agent || r->agent != agent || (o && o->size < sizeof(*o)))
         return FERRY_ERR_INVALID_PARAM;
     if (!atomic_load_explicit(&r->remote->valid, memory_order_acquire)) {
         FY_ERR("make: metadata of %s was invalidated or reloaded after prep", r->remote->name);
@@ -206,7 +238,7 @@ static ferry_status fy_make(ferry_agent *agent, ferry_xfer_op op, const ferry_pr
 {
     ferry_backend *be = NULL;
     ferry_status rc =
-        op > FERRY_OP_WRITE ? FERRY_ERR_INVALID_PARAM : fy_make_checks(l, li, r, ri, n, o);
+        op > FERRY_OP_WRITE ? FERRY_ERR_INVALID_PARAM : fy_make_checks(agent, l, li, r, ri, n, o);
     if (rc == FERRY_OK)
         rc = fy_choose(agent, l->backend_mask & r->backend_mask, o, l, r, &be);
     ferry_xfer *x = rc == FERRY_OK ? fy_xfer_alloc(agent, n) : NULL;
@@ -215,6 +247,7 @@ static ferry_status fy_make(ferry_agent *agent, ferry_xfer_op op, const ferry_pr
     if (rc != FERRY_OK)
         return rc;
     x->be = be;
+    x->timeout_ms = fy_xfer_timeout(agent, o ? o->timeout_ms : 0);
     x->remote = r->remote;
     fy_remote_ref(x->remote);
     fy_fill f = {
@@ -236,19 +269,34 @@ static ferry_status fy_make(ferry_agent *agent, ferry_xfer_op op, const ferry_pr
     return FERRY_OK;
 }
 
+/* Hands a made request out: recorded as live and on the agent's list. */
+static ferry_status fy_xfer_publish(ferry_xfer *x, ferry_xfer **out)
+{
+    ferry_status rc = fy_handle_add(x, FY_H_XFER);
+    if (rc != FERRY_OK) {
+        fy_xfer_drop_handle(x);
+        fy_xfer_free(x);
+        return rc;
+    }
+    fy_link_add(x->agent, &x->agent->xfers, &x->link);
+    *out = x;
+    return FERRY_OK;
+}
+
 FY_API ferry_status ferry_xfer_make(ferry_agent *agent, ferry_xfer_op op,
                                     const ferry_prepped *local, const uint32_t *local_idx,
                                     const ferry_prepped *remote, const uint32_t *remote_idx,
                                     size_t n, const ferry_xfer_opts *opts, ferry_xfer **out)
 {
-    if (!agent || !out || !local_idx || !remote_idx)
+    if (!FY_AGENT_OK(agent) || !out || !local_idx || !remote_idx)
         return FERRY_ERR_INVALID_PARAM;
+    if ((local && !FY_PREPPED_OK(local)) || (remote && !FY_PREPPED_OK(remote)))
+        return FERRY_ERR_INVALID_PARAM;
+    ferry_xfer *x = NULL;
     fy_lock_rd(&agent->lock);
-    ferry_status rc = fy_make(agent, op, local, local_idx, remote, remote_idx, n, opts, out);
+    ferry_status rc = fy_make(agent, op, local, local_idx, remote, remote_idx, n, opts, &x);
     fy_unlock(&agent->lock, false);
-    if (rc == FERRY_OK)
-        fy_link_add(agent, &agent->xfers, &(*out)->link);
-    return rc;
+    return rc == FERRY_OK ? fy_xfer_publish(x, out) : rc;
 }
 
 static ferry_status fy_create(ferry_agent *agent, ferry_xfer_op op, const ferry_dlist *local,
@@ -274,18 +322,17 @@ FY_API ferry_status ferry_xfer_create(ferry_agent *agent, ferry_xfer_op op,
                                       const char *remote_agent, const ferry_xfer_opts *opts,
                                       ferry_xfer **out)
 {
-    if (!agent || !local || !remote || !remote_agent || !remote_agent[0] || !out)
+    if (!FY_AGENT_OK(agent) || !local || !remote || !remote_agent || !remote_agent[0] || !out)
         return FERRY_ERR_INVALID_PARAM;
     if (local->count != remote->count) {
         FY_ERR("create: %zu local and %zu remote descriptors", local->count, remote->count);
         return FERRY_ERR_MISMATCH;
     }
+    ferry_xfer *x = NULL;
     fy_lock_rd(&agent->lock);
-    ferry_status rc = fy_create(agent, op, local, remote, remote_agent, opts, out);
+    ferry_status rc = fy_create(agent, op, local, remote, remote_agent, opts, &x);
     fy_unlock(&agent->lock, false);
-    if (rc == FERRY_OK)
-        fy_link_add(agent, &agent->xfers, &(*out)->link);
-    return rc;
+    return rc == FERRY_OK ? fy_xfer_publish(x, out) : rc;
 }
 
 /* ---- post / status / release ---- */
@@ -293,7 +340,7 @@ FY_API ferry_status ferry_xfer_create(ferry_agent *agent, ferry_xfer_op op,
 static void fy_xfer_note_error(ferry_xfer *x, ferry_status rc)
 {
     const char *(*detail)(void *, void *) = FY_OP(x->be, xfer_error);
-    const char *msg = detail ? detail(x->be->priv, x->handle) : NULL;
+    const char *msg = detail && x->handle ? detail(x->be->priv, x->handle) : NULL;
     snprintf(x->error, sizeof(x->error), "%s: %s", x->be->plugin->name,
              msg && *msg ? msg : ferry_strerror(rc));
     atomic_fetch_add_explicit(&x->agent->xfer_errors, 1, memory_order_relaxed);
@@ -318,6 +365,18 @@ static void fy_xfer_finish(ferry_xfer *x, ferry_status rc)
                           memory_order_release);
 }
 
+/* The running post passed its deadline. The backend's release cancels it
+ * and returns once nothing can still write our memory (a cancel-only op
+ * would save only the re-prep of the next post, which is rare). */
+static ferry_status fy_xfer_expire(ferry_xfer *x)
+{
+    ferry_status rc = fy_xfer_drop_handle(x);
+    fy_xfer_finish(x, FERRY_ERR_TIMEOUT);
+    snprintf(x->error, sizeof(x->error), "no completion within %" PRIu32 " ms%s%s", x->timeout_ms,
+             rc == FERRY_OK ? "" : "; canceling: ", rc == FERRY_OK ? "" : ferry_strerror(rc));
+    return FERRY_ERR_TIMEOUT;
+}
+
 /* Asks the backend once; updates the state when the transfer ended. */
 static ferry_status fy_xfer_poll(ferry_xfer *x)
 {
@@ -332,6 +391,8 @@ static ferry_status fy_xfer_poll(ferry_xfer *x)
         rc = be->ops->xfer_check(be->priv, x->handle);
     }
     fy_be_leave(be);
+    if (rc == FERRY_IN_PROGRESS && x->deadline_ns && fy_coarse_ns() >= x->deadline_ns)
+        return fy_xfer_expire(x);
     if (rc != FERRY_IN_PROGRESS)
         fy_xfer_finish(x, rc > 0 ? FERRY_ERR_BACKEND : rc);
     return rc;
@@ -360,9 +421,12 @@ static ferry_status fy_post(ferry_xfer *x)
     x->error[0] = '\0';
     x->t_post_ns = telem ? fy_now_ns() : 0;
     x->start_us = telem ? fy_wall_us() : 0;
-    fy_be_enter(x->be);
-    ferry_status rc = x->be->ops->xfer_post(x->be->priv, x->handle, x->notif, x->notif_len);
-    fy_be_leave(x->be);
+    ferry_status rc = x->handle ? FERRY_OK : fy_xfer_prep_handle(x);
+    if (rc == FERRY_OK) {
+        fy_be_enter(x->be);
+        rc = x->be->ops->xfer_post(x->be->priv, x->handle, x->notif, x->notif_len);
+        fy_be_leave(x->be);
+    }
     x->post_us = telem ? (fy_now_ns() - x->t_post_ns) / 1000u : 0;
     if (rc < 0) {
         fy_xfer_finish(x, rc);
@@ -372,6 +436,11 @@ static ferry_status fy_post(ferry_xfer *x)
     if (rc == FERRY_OK)
         fy_xfer_finish(x, FERRY_OK);
     else {
+        /* Stamped only here: a post complete inline reads no clock. With
+         * the fine clock: the coarse one lags and would fire early. */
+        x->deadline_ns = x->timeout_ms == FERRY_TIMEOUT_NONE
+                             ? 0
+                             : fy_now_ns() + (uint64_t)x->timeout_ms * 1000000u;
         atomic_store_explicit(&x->state, FY_X_RUNNING, memory_order_release);
         atomic_store(&x->counted_inflight, true);
         if (atomic_fetch_add(&x->agent->inflight, 1) == 0)
@@ -382,7 +451,7 @@ static ferry_status fy_post(ferry_xfer *x)
 
 FY_API ferry_status ferry_xfer_post(ferry_xfer *x)
 {
-    if (!x)
+    if (!FY_XFER_OK(x))
         return FERRY_ERR_INVALID_PARAM;
     fy_hot_enter(x->agent);
     ferry_status rc = fy_post(x);
@@ -392,7 +461,7 @@ FY_API ferry_status ferry_xfer_post(ferry_xfer *x)
 
 FY_API ferry_status ferry_xfer_status(ferry_xfer *x)
 {
-    if (!x)
+    if (!FY_XFER_OK(x))
         return FERRY_ERR_INVALID_PARAM;
     int st = atomic_load_explicit(&x->state, memory_order_acquire);
     if (st == FY_X_DONE)
@@ -407,9 +476,17 @@ FY_API ferry_status ferry_xfer_status(ferry_xfer *x)
     return rc == FERRY_IN_PROGRESS ? FERRY_IN_PROGRESS : x->result;
 }
 
+FY_API ferry_status ferry_xfer_set_timeout(ferry_xfer *x, uint32_t timeout_ms)
+{
+    if (!FY_XFER_OK(x))
+        return FERRY_ERR_INVALID_PARAM;
+    x->timeout_ms = fy_xfer_timeout(x->agent, timeout_ms);
+    return FERRY_OK;
+}
+
 FY_API ferry_status ferry_xfer_set_notif(ferry_xfer *x, const void *notif, size_t len)
 {
-    if (!x)
+    if (!FY_XFER_OK(x))
         return FERRY_ERR_INVALID_PARAM;
     if (atomic_load_explicit(&x->state, memory_order_acquire) == FY_X_RUNNING &&
         ferry_xfer_status(x) == FERRY_IN_PROGRESS)
@@ -423,32 +500,30 @@ FY_API ferry_status ferry_xfer_release(ferry_xfer *x)
 {
     if (!x)
         return FERRY_OK;
+    if (!fy_handle_del(x, FY_H_XFER, __func__))
+        return FERRY_ERR_INVALID_PARAM; /* released twice, or its agent destroyed */
     fy_link_del(x->agent, &x->link);
     fy_hot_enter(x->agent);
-    fy_be_enter(x->be);
-    ferry_status rc = x->be->ops->xfer_release(x->be->priv, x->handle);
-    fy_be_leave(x->be);
+    ferry_status rc = fy_xfer_drop_handle(x);
     fy_xfer_uncount(x);
     fy_hot_leave(x->agent);
-    if (rc != FERRY_OK)
-        fy_log(FERRY_LOG_WARN, x->be->plugin->name, "release: %s", ferry_strerror(rc));
     fy_xfer_free(x);
-    return rc > 0 ? FERRY_ERR_BACKEND : rc;
+    return rc;
 }
 
 FY_API ferry_backend *ferry_xfer_backend(const ferry_xfer *x)
 {
-    return x ? x->be : NULL;
+    return FY_XFER_OK(x) ? x->be : NULL;
 }
 
 FY_API size_t ferry_xfer_count(const ferry_xfer *x)
 {
-    return x ? x->px.count : 0;
+    return FY_XFER_OK(x) ? x->px.count : 0;
 }
 
 FY_API const char *ferry_xfer_error(const ferry_xfer *x)
 {
-    return x ? x->error : "";
+    return FY_XFER_OK(x) ? x->error : "";
 }
 
 FY_API void ferry_xfer_telemetry_init(ferry_xfer_telemetry *t)
@@ -461,7 +536,7 @@ FY_API void ferry_xfer_telemetry_init(ferry_xfer_telemetry *t)
 
 FY_API ferry_status ferry_xfer_get_telemetry(const ferry_xfer *x, ferry_xfer_telemetry *t)
 {
-    if (!x || !t || t->size < sizeof(*t))
+    if (!FY_XFER_OK(x) || !t || t->size < sizeof(*t))
         return FERRY_ERR_INVALID_PARAM;
     if (!x->agent->cfg.telemetry)
         return FERRY_ERR_NO_TELEMETRY;
@@ -486,13 +561,18 @@ FY_API void ferry_xfer_cost_init(ferry_xfer_cost *c)
 
 FY_API ferry_status ferry_xfer_estimate(const ferry_xfer *x, ferry_xfer_cost *c)
 {
-    if (!x || !c || c->size < sizeof(*c))
+    if (!FY_XFER_OK(x) || !c || c->size < sizeof(*c))
         return FERRY_ERR_INVALID_PARAM;
     ferry_status (*estimate)(void *, void *, ferry_xfer_cost *) = FY_OP(x->be, estimate);
     if (!estimate)
         return FERRY_ERR_NOT_SUPPORTED;
+    /* A deadline dropped the backend's handle: the estimator needs one, and
+     * the next post would prepare it anyway. */
+    ferry_status rc = x->handle ? FERRY_OK : fy_xfer_prep_handle((ferry_xfer *)x);
+    if (rc != FERRY_OK)
+        return rc;
     fy_be_enter(x->be);
-    ferry_status rc = estimate(x->be->priv, x->handle, c);
+    rc = estimate(x->be->priv, x->handle, c);
     fy_be_leave(x->be);
     return rc;
 }

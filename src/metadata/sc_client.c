@@ -164,7 +164,7 @@ static bool fy_sc_label_ok(const char *label)
 FY_API ferry_status ferry_md_send_local(ferry_agent *agent, const char *ip, uint16_t port)
 {
     fy_md_detail_clear();
-    if (!agent || !agent->sc || !fy_sc_args_ok(ip, port))
+    if (!FY_AGENT_OK(agent) || !agent->sc || !fy_sc_args_ok(ip, port))
         return FERRY_ERR_INVALID_PARAM;
     void *blob;
     size_t len;
@@ -182,7 +182,7 @@ FY_API ferry_status ferry_md_send_partial(ferry_agent *agent, const ferry_dlist 
                                           const char *ip, uint16_t port)
 {
     fy_md_detail_clear();
-    if (!agent || !agent->sc || !fy_sc_args_ok(ip, port) || !fy_sc_label_ok(label))
+    if (!FY_AGENT_OK(agent) || !agent->sc || !fy_sc_args_ok(ip, port) || !fy_sc_label_ok(label))
         return FERRY_ERR_INVALID_PARAM;
     void *blob;
     size_t len;
@@ -198,7 +198,7 @@ FY_API ferry_status ferry_md_send_partial(ferry_agent *agent, const ferry_dlist 
 FY_API ferry_status ferry_md_invalidate_local(ferry_agent *agent, const char *ip, uint16_t port)
 {
     fy_md_detail_clear();
-    if (!agent || !agent->sc || !fy_sc_args_ok(ip, port))
+    if (!FY_AGENT_OK(agent) || !agent->sc || !fy_sc_args_ok(ip, port))
         return FERRY_ERR_INVALID_PARAM;
     uint8_t req[FY_SC_REQ_MAX];
     struct iovec iov = {req, fy_sc_inval_put(req, agent->uid, agent->name)};

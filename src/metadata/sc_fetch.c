@@ -259,7 +259,7 @@ unlock:
 static ferry_status fy_fetch_args(ferry_agent *agent, const char *name, const char *host,
                                   uint16_t port, const char *label)
 {
-    if (!agent || !agent->sc || !name || !name[0] || strlen(name) > FERRY_NAME_MAX ||
+    if (!FY_AGENT_OK(agent) || !agent->sc || !name || !name[0] || strlen(name) > FERRY_NAME_MAX ||
         !fy_sc_args_ok(host, port) || (label && strlen(label) > FY_SC_STR_MAX))
         return FERRY_ERR_INVALID_PARAM;
     /* Results are loaded on the fetch thread: an agent whose caller
@@ -283,7 +283,7 @@ FY_API ferry_status ferry_md_fetch(ferry_agent *agent, const char *remote_agent,
 
 FY_API ferry_status ferry_md_fetch_check(ferry_agent *agent, const char *remote_agent)
 {
-    if (!agent || !agent->sc || !remote_agent)
+    if (!FY_AGENT_OK(agent) || !agent->sc || !remote_agent)
         return FERRY_ERR_INVALID_PARAM;
     fy_sc_fetches *t = agent->sc->fetches;
     pthread_mutex_lock(&t->mu);

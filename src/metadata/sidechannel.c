@@ -93,7 +93,7 @@ void fy_sc_stop(ferry_agent *agent)
 
 FY_API ferry_status ferry_md_listen_port(ferry_agent *agent, uint16_t *port)
 {
-    if (!agent || !port)
+    if (!FY_AGENT_OK(agent) || !port)
         return FERRY_ERR_INVALID_PARAM;
     if (!agent->sc || !agent->sc->listener)
         return FERRY_ERR_NOT_ALLOWED;

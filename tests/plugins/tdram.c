@@ -14,6 +14,8 @@
  *    instance must not be offered VRAM;
  *  - with fd=1 it offers a wait fd (an eventfd, readable while requests
  *    are pending) and an arm op, so an idle progress thread sleeps in poll;
+ *  - stall=N: the first N posts never complete (a peer that froze); only
+ *    release ends them, without copying anything;
  *  - fail=post makes posts fail, fail=complete makes transfers end with
  *    FERRY_ERR_IO and a detail message;
  *  - sender=<name> delivers notifications as if from another agent, so that
@@ -56,6 +58,7 @@ typedef struct td {
     bool use_fd;
     int efd; /* eventfd: readable while requests are pending; -1 without */
     enum td_fail fail;
+    unsigned long stall; /* posts left that never complete */
     char sender[256];
     td_req *pending;
 } td;
@@ -71,6 +74,7 @@ static const ferry_param_spec td_params[] = {
     {"fail", "none", "none, post (posts fail) or complete (transfers end with an I/O error)"},
     {"sender", "", "name notifications claim to come from (default: this agent)"},
     {"fd", "0", "1: offer a wait fd and arm op to the progress thread"},
+    {"stall", "0", "number of first posts that never complete (until released)"},
 };
 
 static ferry_status td_param(td *be, const ferry_param *p)
@@ -90,6 +94,11 @@ static ferry_status td_param(td *be, const ferry_param *p)
             return FERRY_ERR_INVALID_PARAM;
     } else if (!strcmp(p->key, "sender")) {
         snprintf(be->sender, sizeof(be->sender), "%s", p->value);
+    } else if (!strcmp(p->key, "stall")) {
+        char *end;
+        be->stall = strtoul(p->value, &end, 10);
+        if (!*p->value || *end)
+            return FERRY_ERR_INVALID_PARAM;
     } else if (!strcmp(p->key, "fd")) {
         if (strcmp(p->value, "0") && strcmp(p->value, "1"))
             return FERRY_ERR_INVALID_PARAM;
@@ -334,6 +343,10 @@ static ferry_status td_xfer_post(void *priv, void *handle, const void *notif, si
         return req->state;
     }
     req->state = FERRY_IN_PROGRESS;
+    if (be->stall) {
+        be->stall--; /* never queued: only release ends it */
+        return FERRY_IN_PROGRESS;
+    }
     req->pending = true;
     req->next = be->pending;
     be->pending = req;

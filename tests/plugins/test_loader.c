@@ -213,7 +213,7 @@ static void test_good_plugin_info(void)
     const char *path;
     FY_REQUIRE(agent);
     FY_CHECK_EQ(ferry_plugin_params(agent, "TDRAM", &specs, &n), FERRY_OK);
-    FY_CHECK_EQ(n, 4);
+    FY_CHECK_EQ(n, 5);
     FY_CHECK(n >= 1 && !strcmp(specs[0].key, "async") && !strcmp(specs[0].default_value, "1"));
     FY_CHECK_EQ(ferry_plugin_mem_types(agent, "tdram", &mask), FERRY_OK);
     FY_CHECK(mask & FERRY_MEM_MASK(FERRY_MEM_DRAM));

@@ -4,8 +4,9 @@
  * through status, ferry_agent_progress and the progress thread; canceling
  * a pending request; errors at post and at completion; backend choice among
  * two (creation order, forced, selections), registration and
- * deregistration with chosen backends; per-sender notification queues; and
- * several threads on a plugin the core must serialise. */
+ * deregistration with chosen backends; per-sender notification queues;
+ * several threads on a plugin the core must serialise; and deadlines on
+ * transfers that never complete (agent default, per request, environment). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,22 +34,18 @@ typedef struct fx {
     uint8_t *src, *dst;
 } fx;
 
-static ferry_status fx_open(fx *f, const char *name, bool progress_thread, const char *first,
-                            const char *second, const ferry_param *tparams, size_t n)
+static ferry_status fx_open_cfg(fx *f, const ferry_agent_config *cfg, const char *first,
+                                const char *second, const ferry_param *tparams, size_t n)
 {
-    ferry_agent_config cfg;
-    ferry_agent_config_init(&cfg);
-    cfg.name = name;
-    cfg.progress_thread = progress_thread;
     memset(f, 0, sizeof(*f));
-    f->name = name;
+    f->name = cfg->name;
     f->src = tu_alloc(LEN);
     f->dst = tu_alloc(LEN);
     if (!f->src || !f->dst)
         return FERRY_ERR_NO_MEMORY;
     tu_fill(f->src, LEN, 42);
     memset(f->dst, 0, LEN);
-    ferry_status rc = ferry_agent_create(&cfg, &f->agent);
+    ferry_status rc = ferry_agent_create(cfg, &f->agent);
     const char *plugins[2] = {first, second};
     for (int i = 0; i < 2 && rc == FERRY_OK && plugins[i]; i++) {
         bool td = !strcmp(plugins[i], "TDRAM");
@@ -63,11 +60,32 @@ static ferry_status fx_open(fx *f, const char *name, bool progress_thread, const
     return rc;
 }
 
+static ferry_status fx_open(fx *f, const char *name, bool progress_thread, const char *first,
+                            const char *second, const ferry_param *tparams, size_t n)
+{
+    ferry_agent_config cfg;
+    ferry_agent_config_init(&cfg);
+    cfg.name = name;
+    cfg.progress_thread = progress_thread;
+    return fx_open_cfg(f, &cfg, first, second, tparams, n);
+}
+
 static void fx_close(fx *f)
 {
     ferry_agent_destroy(f->agent);
     free(f->src);
     free(f->dst);
+}
+
+/* A WRITE of src into dst, LEN bytes. */
+static ferry_status fx_xfer_opts(fx *f, const ferry_xfer_opts *opts, ferry_xfer **x)
+{
+    ferry_dlist *l = tu_list1(f->src, LEN), *r = tu_list1(f->dst, LEN);
+    ferry_status rc = l && r ? ferry_xfer_create(f->agent, FERRY_OP_WRITE, l, r, f->name, opts, x)
+                             : FERRY_ERR_NO_MEMORY;
+    ferry_dlist_destroy(l);
+    ferry_dlist_destroy(r);
+    return rc;
 }
 
 static ferry_status fx_xfer(fx *f, ferry_backend *forced, const ferry_backend_sel *sel,
@@ -79,12 +97,7 @@ static ferry_status fx_xfer(fx *f, ferry_backend *forced, const ferry_backend_se
     opts.sel = sel;
     opts.notif = notif;
     opts.notif_len = notif ? strlen(notif) : 0;
-    ferry_dlist *l = tu_list1(f->src, LEN), *r = tu_list1(f->dst, LEN);
-    ferry_status rc = l && r ? ferry_xfer_create(f->agent, FERRY_OP_WRITE, l, r, f->name, &opts, x)
-                             : FERRY_ERR_NO_MEMORY;
-    ferry_dlist_destroy(l);
-    ferry_dlist_destroy(r);
-    return rc;
+    return fx_xfer_opts(f, &opts, x);
 }
 
 static ferry_backend_sel sel_of(ferry_backend *const *backends, size_t n)
@@ -294,6 +307,161 @@ static void test_no_estimator(void)
     ferry_xfer_cost_init(&cost);
     FY_CHECK_EQ(ferry_xfer_estimate(x, &cost), FERRY_ERR_NOT_SUPPORTED);
     ferry_xfer_release(x);
+    fx_close(&f);
+}
+
+/* ---- deadlines ---- */
+
+/* A TDRAM agent whose first `stall` posts never complete, with the given
+ * agent deadline (0: the default). */
+static ferry_status fx_open_stalling(fx *f, const char *name, bool progress_thread,
+                                     uint32_t agent_ms, const char *stall)
+{
+    ferry_agent_config cfg;
+    ferry_agent_config_init(&cfg);
+    cfg.name = name;
+    cfg.progress_thread = progress_thread;
+    cfg.xfer_timeout_ms = agent_ms;
+    ferry_param p[] = {{"stall", stall}};
+    return fx_open_cfg(f, &cfg, "TDRAM", NULL, p, 1);
+}
+
+static ferry_status fx_xfer_timeout(fx *f, uint32_t timeout_ms, ferry_xfer **x)
+{
+    ferry_xfer_opts opts;
+    ferry_xfer_opts_init(&opts);
+    opts.timeout_ms = timeout_ms;
+    opts.notif = "stalled";
+    opts.notif_len = 7;
+    return fx_xfer_opts(f, &opts, x);
+}
+
+/* Polls until the request leaves IN_PROGRESS (its status) or bound_ms pass
+ * (IN_PROGRESS); *ms: the time it took. */
+static ferry_status poll_until(ferry_xfer *x, uint64_t bound_ms, uint64_t *ms)
+{
+    uint64_t t0 = tu_now_ms();
+    ferry_status rc;
+    while ((rc = ferry_xfer_status(x)) == FERRY_IN_PROGRESS && tu_now_ms() - t0 < bound_ms)
+        tu_sleep_us(200);
+    *ms = tu_now_ms() - t0;
+    return rc;
+}
+
+/* A post that never completes ends with TIMEOUT once the agent's deadline
+ * passes, with the detail; nothing was written; the request can be posted
+ * again (and completes), and released. */
+static void deadline_agent_default(bool progress_thread)
+{
+    fx f;
+    ferry_xfer *x;
+    uint64_t ms;
+    FY_REQUIRE(fx_open_stalling(&f, "td-deadline", progress_thread, 200, "1") == FERRY_OK);
+    FY_REQUIRE(fx_xfer_timeout(&f, 0, &x) == FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_post(x), FERRY_IN_PROGRESS);
+    FY_CHECK_EQ(poll_until(x, 5000, &ms), FERRY_ERR_TIMEOUT);
+    printf("# TIMEOUT after %llu ms (deadline 200 ms)\n", (unsigned long long)ms);
+    FY_CHECK(ms >= 190 && ms < 2000);
+    FY_CHECK(strstr(ferry_xfer_error(x), "no completion within 200 ms") != NULL);
+    FY_CHECK_EQ(ferry_xfer_status(x), FERRY_ERR_TIMEOUT); /* stays */
+    FY_CHECK(f.dst[0] == 0 && f.dst[LEN - 1] == 0);
+    FY_CHECK_EQ(tu_drain_notifs(f.agent, NULL), 0);
+    FY_CHECK_EQ(ferry_xfer_post(x), FERRY_IN_PROGRESS); /* prepared again */
+    FY_CHECK_EQ(poll_until(x, 5000, &ms), FERRY_OK);
+    FY_CHECK(!memcmp(f.src, f.dst, LEN));
+    FY_CHECK_EQ(ferry_xfer_release(x), FERRY_OK);
+    fx_close(&f);
+}
+
+static void test_deadline_agent_default(void)
+{
+    deadline_agent_default(false);
+}
+
+static void test_deadline_progress_thread(void)
+{
+    deadline_agent_default(true);
+}
+
+/* The request's own timeout beats the agent's, both ways, at make and
+ * through ferry_xfer_set_timeout. */
+static void test_deadline_request_overrides(void)
+{
+    fx f;
+    ferry_xfer *x;
+    uint64_t ms;
+    FY_REQUIRE(fx_open_stalling(&f, "td-deadline-req", false, 100000, "3") == FERRY_OK);
+    FY_REQUIRE(fx_xfer_timeout(&f, 100, &x) == FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_post(x), FERRY_IN_PROGRESS);
+    FY_CHECK_EQ(poll_until(x, 5000, &ms), FERRY_ERR_TIMEOUT);
+    FY_CHECK(ms >= 90 && ms < 2000);
+    FY_CHECK(strstr(ferry_xfer_error(x), "within 100 ms") != NULL);
+    /* No deadline at all: still running long after the 100 ms. */
+    FY_CHECK_EQ(ferry_xfer_set_timeout(x, FERRY_TIMEOUT_NONE), FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_post(x), FERRY_IN_PROGRESS);
+    FY_CHECK_EQ(poll_until(x, 400, &ms), FERRY_IN_PROGRESS);
+    FY_CHECK_EQ(ferry_xfer_release(x), FERRY_OK); /* cancels it */
+    /* A later setter beats the opts. */
+    FY_REQUIRE(fx_xfer_timeout(&f, FERRY_TIMEOUT_NONE, &x) == FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_set_timeout(x, 50), FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_post(x), FERRY_IN_PROGRESS);
+    FY_CHECK_EQ(poll_until(x, 5000, &ms), FERRY_ERR_TIMEOUT);
+    FY_CHECK(ms < 2000);
+    FY_CHECK_EQ(ferry_xfer_release(x), FERRY_OK);
+    FY_CHECK(f.dst[0] == 0 && f.dst[LEN - 1] == 0);
+    fx_close(&f);
+}
+
+/* An agent with no deadline keeps waiting; the request's own one applies. */
+static void test_deadline_agent_none(void)
+{
+    fx f;
+    ferry_xfer *x;
+    uint64_t ms;
+    FY_REQUIRE(fx_open_stalling(&f, "td-deadline-none", false, FERRY_TIMEOUT_NONE, "2") ==
+               FERRY_OK);
+    FY_REQUIRE(fx_xfer_timeout(&f, 0, &x) == FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_post(x), FERRY_IN_PROGRESS);
+    FY_CHECK_EQ(poll_until(x, 300, &ms), FERRY_IN_PROGRESS);
+    FY_CHECK_EQ(ferry_xfer_release(x), FERRY_OK);
+    FY_REQUIRE(fx_xfer_timeout(&f, 100, &x) == FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_post(x), FERRY_IN_PROGRESS);
+    FY_CHECK_EQ(poll_until(x, 5000, &ms), FERRY_ERR_TIMEOUT);
+    FY_CHECK_EQ(ferry_xfer_release(x), FERRY_OK);
+    fx_close(&f);
+}
+
+/* The default, and FERRY_XFER_TIMEOUT_MS: ms, "none", or junk (ignored). */
+static void test_deadline_env(void)
+{
+    ferry_agent_config cfg;
+    ferry_agent_config_init(&cfg);
+    FY_CHECK_EQ(cfg.xfer_timeout_ms, FERRY_XFER_TIMEOUT_DEFAULT_MS);
+    const struct {
+        const char *env;
+        uint32_t want;
+    } cases[] = {{"1500", 1500},
+                 {"none", FERRY_TIMEOUT_NONE},
+                 {"12x", FERRY_XFER_TIMEOUT_DEFAULT_MS},
+                 {"0", FERRY_XFER_TIMEOUT_DEFAULT_MS},
+                 {"-5", FERRY_XFER_TIMEOUT_DEFAULT_MS}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        setenv("FERRY_XFER_TIMEOUT_MS", cases[i].env, 1);
+        ferry_agent_config_init(&cfg);
+        FY_CHECK_EQ(cfg.xfer_timeout_ms, cases[i].want);
+    }
+    /* The environment sets the default; a value in the config wins. */
+    setenv("FERRY_XFER_TIMEOUT_MS", "100", 1);
+    fx f;
+    ferry_xfer *x;
+    uint64_t ms;
+    FY_REQUIRE(fx_open_stalling(&f, "td-deadline-env", false, 0, "1") == FERRY_OK);
+    unsetenv("FERRY_XFER_TIMEOUT_MS");
+    FY_REQUIRE(fx_xfer_timeout(&f, 0, &x) == FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_post(x), FERRY_IN_PROGRESS);
+    FY_CHECK_EQ(poll_until(x, 5000, &ms), FERRY_ERR_TIMEOUT);
+    FY_CHECK(strstr(ferry_xfer_error(x), "within 100 ms") != NULL);
+    FY_CHECK_EQ(ferry_xfer_release(x), FERRY_OK);
     fx_close(&f);
 }
 
@@ -566,6 +734,11 @@ int main(void)
     FY_RUN(test_error_at_post);
     FY_RUN(test_error_at_completion);
     FY_RUN(test_no_estimator);
+    FY_RUN(test_deadline_agent_default);
+    FY_RUN(test_deadline_progress_thread);
+    FY_RUN(test_deadline_request_overrides);
+    FY_RUN(test_deadline_agent_none);
+    FY_RUN(test_deadline_env);
     FY_RUN(test_choice_among_two);
     FY_RUN(test_deregister_one_of_two);
     FY_RUN(test_register_chosen_backend);

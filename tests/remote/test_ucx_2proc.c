@@ -15,7 +15,7 @@
  *     --peer-ns NS       run the peer with `ip netns exec NS` (see netns.sh)
  *     --quick            16 MiB buffers, 2000 random descriptors instead of
  *                        64 MiB and 10000 (also FY_REMOTE_QUICK=1)
- *     --no-kill          skip the kill -9 test (also FY_REMOTE_NO_KILL=1)
+ *     --no-kill          skip the kill -9 tests (also FY_REMOTE_NO_KILL=1)
  *   FY_REMOTE_ONLY=word runs only the tests whose name contains word.
  *
  * Under valgrind (only the driver runs under it: children are not traced):
@@ -46,6 +46,8 @@
 #define RESTART_MS    15000u /* first transfer to a restarted peer */
 #define SETTLE_MS     300u   /* for duplicate notifications to show up */
 #define HANG_S        40u    /* a call still running after this hangs */
+#define FREEZE_MS     500u   /* deadline of a READ from a frozen peer ... */
+#define FREEZE_BOUND  3500u  /* ... reported within this (UCX's release: up to 2 s) */
 #define MAX_PARAMS    16
 
 /* ---- options ---- */
@@ -1053,6 +1055,69 @@ static void test_kill_during_writes(void)
     kill_during_writes(opt.size / MIB, MIB); /* puts */
 }
 
+/* Polls a posted request until it leaves IN_PROGRESS or bound_ms pass;
+ * *ms: how long that took. */
+static ferry_status poll_for(ferry_xfer *xf, ferry_status rc, uint64_t bound_ms, long *ms)
+{
+    uint64_t t0 = rt_now_ms();
+    while (rc == FERRY_IN_PROGRESS && rt_now_ms() - t0 < bound_ms) {
+        rt_sleep_us(100);
+        rc = ferry_xfer_status(xf);
+    }
+    *ms = (long)(rt_now_ms() - t0);
+    return rc;
+}
+
+/* The peer is frozen (SIGSTOP) when a READ is posted: TCP stays up and
+ * keepalive never fires, so only the request's deadline (FREEZE_MS) ends
+ * it: TIMEOUT with its detail within FREEZE_BOUND, and nothing lands in
+ * our memory afterwards, not even once the peer runs again (SIGCONT). The
+ * peer is then killed; releasing the request is bounded. */
+static void test_frozen_peer(void)
+{
+    if (opt.alloc)
+        FY_SKIP("reads from memory UCX mapped itself need no progress of the peer");
+    if (!opt.kill)
+        FY_SKIP("--no-kill / FY_REMOTE_NO_KILL: the frozen peer is killed at the end");
+    pair x;
+    FY_REQUIRE(pair_open(&x, true) == FERRY_OK);
+    size_t n = x.size / MIB;
+    seg *big = calloc(n, sizeof(*big));
+    uint32_t *idx = index_array(n, false, 0);
+    FY_REQUIRE(big && idx && peer_ok(&x, "fill 77"));
+    for (size_t i = 0; i < n; i++)
+        big[i] = (seg){i * MIB, i * MIB, MIB};
+    ferry_xfer *xf = NULL;
+    FY_REQUIRE(make_xfer(&x, FERRY_OP_READ, big, idx, n, NULL, NULL, &xf) == FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_set_timeout(xf, FREEZE_MS), FERRY_OK);
+    FY_REQUIRE(kill(x.peer.pid, SIGSTOP) == 0);
+    rt_watchdog(HANG_S, "a READ from a frozen peer");
+    long ms;
+    ferry_status rc = poll_for(xf, ferry_xfer_post(xf), 4 * FREEZE_BOUND, &ms);
+    printf("# frozen peer: %s after %ld ms (%s)\n", ferry_status_name(rc), ms,
+           ferry_xfer_error(xf));
+    FY_CHECK_EQ(rc, FERRY_ERR_TIMEOUT);
+    FY_CHECK(ms >= (long)FREEZE_MS - 5 && ms <= (long)FREEZE_BOUND);
+    FY_CHECK(strstr(ferry_xfer_error(xf), "no completion within 500 ms") != NULL);
+    uint64_t landed = rt_hash(x.mem, x.size);
+    FY_CHECK(kill(x.peer.pid, SIGCONT) == 0);
+    rt_sleep_ms(SETTLE_MS); /* a late answer would land now */
+    FY_CHECK_EQ(ferry_xfer_status(xf), FERRY_ERR_TIMEOUT);
+    FY_CHECK(rt_hash(x.mem, x.size) == landed);
+    rt_kill9(&x.peer);
+    FY_CHECK_EQ(rt_reap(&x.peer, RT_STOP_MS), 128 + SIGKILL);
+    uint64_t t0 = rt_now_ms();
+    rc = ferry_xfer_release(xf);
+    FY_CHECK(rc == FERRY_OK || rc == FERRY_ERR_CANCELED);
+    FY_CHECK(rt_now_ms() - t0 <= RELEASE_MS);
+    rt_watchdog(0, "");
+    free(idx);
+    free(big);
+    rt_watchdog(HANG_S, "closing the driver");
+    FY_CHECK_EQ(pair_close(&x), 0);
+    rt_watchdog(0, "");
+}
+
 /* ---- main ---- */
 
 /* FY_REMOTE_ONLY=word runs only the tests whose name contains it. */
@@ -1128,5 +1193,6 @@ int main(int argc, char **argv)
     RUN(test_invalidate_reload);
     RUN(test_kill_and_restart);
     RUN(test_kill_during_writes);
+    RUN(test_frozen_peer);
     return fy_test_done();
 }

@@ -47,7 +47,7 @@ static PyObject *fyp_done(ferry_status rc, const char *detail)
 
 typedef struct fyp_agent_opts {
     int progress_thread, listen, telemetry;
-    unsigned int progress_delay_us, notif_queue_cap, sc_timeout_ms, sc_max_frame;
+    unsigned int progress_delay_us, notif_queue_cap, sc_timeout_ms, sc_max_frame, xfer_timeout_ms;
     unsigned long long reg_cap_bytes;
     int listen_port, sync_mode;
     const char *listen_host, *auth_key;
@@ -73,35 +73,27 @@ static void fyp_apply_opts(ferry_agent_config *cfg, const fyp_agent_opts *o)
         cfg->sc_timeout_ms = o->sc_timeout_ms;
     if (o->sc_max_frame)
         cfg->sc_max_frame = o->sc_max_frame;
+    if (o->xfer_timeout_ms)
+        cfg->xfer_timeout_ms = o->xfer_timeout_ms;
 }
 
 static int Agent_init(FyAgent *self, PyObject *args, PyObject *kwds)
 {
-    static char *kw[] = {"name",
-                         "progress_thread",
-                         "progress_delay_us",
-                         "listen",
-                         "listen_host",
-                         "listen_port",
-                         "telemetry",
-                         "sync_mode",
-                         "notif_queue_cap",
-                         "reg_cap_bytes",
-                         "sc_timeout_ms",
-                         "sc_max_frame",
-                         "auth_key",
-                         NULL};
+    static char *kw[] = {
+        "name",          "progress_thread", "progress_delay_us", "listen",          "listen_host",
+        "listen_port",   "telemetry",       "sync_mode",         "notif_queue_cap", "reg_cap_bytes",
+        "sc_timeout_ms", "sc_max_frame",    "auth_key",          "xfer_timeout_ms", NULL};
     fyp_agent_opts o = {0};
     PyObject *name;
     if (self->agent) {
         PyErr_SetString(PyExc_RuntimeError, "Agent is already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|$pIpzipiIKIIz:Agent", kw, &name,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|$pIpzipiIKIIzI:Agent", kw, &name,
                                      &o.progress_thread, &o.progress_delay_us, &o.listen,
                                      &o.listen_host, &o.listen_port, &o.telemetry, &o.sync_mode,
                                      &o.notif_queue_cap, &o.reg_cap_bytes, &o.sc_timeout_ms,
-                                     &o.sc_max_frame, &o.auth_key))
+                                     &o.sc_max_frame, &o.auth_key, &o.xfer_timeout_ms))
         return -1;
     if (o.listen_port < 0 || o.listen_port > 65535) {
         PyErr_SetString(PyExc_ValueError, "listen_port must be 0..65535");
@@ -433,18 +425,39 @@ static PyObject *Agent_prep(FyAgent *self, PyObject *const *args, Py_ssize_t nar
     return out;
 }
 
-/* The shared options of make and create: notif, backends, skip_merge, backend. */
+/* The shared options of make and create: notif, backends, skip_merge,
+ * backend, timeout_ms. */
 typedef struct fyp_xopts {
     ferry_xfer_opts opts;
     fyp_bytes notif;
     fyp_backends sel;
 } fyp_xopts;
 
-static int fyp_xopts_get(FyAgent *self, fyp_xopts *x, PyObject *notif, PyObject *backends,
-                         PyObject *skip_merge, PyObject *backend)
+/* timeout_ms: None/0 = the agent's, else 1 .. 2**32-1 (ferry.TIMEOUT_NONE: none). */
+int fyp_timeout_get(PyObject *obj, uint32_t *ms)
 {
+    if (!obj || obj == Py_None) {
+        *ms = 0;
+        return 0;
+    }
+    unsigned long long v = PyLong_AsUnsignedLongLong(obj);
+    if (v == (unsigned long long)-1 && PyErr_Occurred())
+        return -1;
+    if (v > FERRY_TIMEOUT_NONE) {
+        PyErr_SetString(PyExc_ValueError, "timeout_ms must be 0 .. 2**32-1");
+        return -1;
+    }
+    *ms = (uint32_t)v;
+    return 0;
+}
+
+static int fyp_xopts_get(FyAgent *self, fyp_xopts *x, PyObject *const *a)
+{
+    PyObject *notif = a[0], *backends = a[1], *skip_merge = a[2], *backend = a[3];
     ferry_xfer_opts_init(&x->opts);
     memset(&x->notif, 0, sizeof(x->notif));
+    if (fyp_timeout_get(a[4], &x->opts.timeout_ms) < 0)
+        return -1;
     if (notif && !fyp_bytes_get(notif, &x->notif, true))
         return -1;
     if (x->notif.len) {
@@ -512,9 +525,9 @@ static PyObject *Agent_make_xfer(FyAgent *self, PyObject *const *args, Py_ssize_
                                  PyObject *kwnames)
 {
     static const char *const names[] = {
-        "op",    "local",    "local_indices", "remote",  "remote_indices",
-        "notif", "backends", "skip_merge",    "backend", NULL};
-    PyObject *a[9];
+        "op",         "local",   "local_indices", "remote", "remote_indices", "notif", "backends",
+        "skip_merge", "backend", "timeout_ms",    NULL};
+    PyObject *a[10];
     ferry_xfer_op op;
     if (fyp_agent_check(self) < 0 || fyp_args("make_xfer", args, nargs, kwnames, names, 5, a) < 0 ||
         !fyp_conv_op(a[0], &op))
@@ -528,7 +541,7 @@ static PyObject *Agent_make_xfer(FyAgent *self, PyObject *const *args, Py_ssize_
     PyObject *out = NULL;
     int ok_l = fyp_indices_get(a[2], &li) == 0;
     int ok_r = ok_l && fyp_indices_get(a[4], &ri) == 0;
-    if (ok_r && fyp_xopts_get(self, &x, a[5], a[6], a[7], a[8]) == 0)
+    if (ok_r && fyp_xopts_get(self, &x, a + 5) == 0)
         out = fyp_make(self, op, lp, &li, rp, &ri, &x);
     if (ok_r) {
         fyp_bytes_release(&x.notif);
@@ -541,10 +554,10 @@ static PyObject *Agent_make_xfer(FyAgent *self, PyObject *const *args, Py_ssize_
 static PyObject *Agent_create_xfer(FyAgent *self, PyObject *const *args, Py_ssize_t nargs,
                                    PyObject *kwnames)
 {
-    static const char *const names[] = {"op",           "local",   "remote",
-                                        "remote_agent", "notif",   "backends",
-                                        "skip_merge",   "backend", NULL};
-    PyObject *a[8];
+    static const char *const names[] = {"op",         "local",    "remote",     "remote_agent",
+                                        "notif",      "backends", "skip_merge", "backend",
+                                        "timeout_ms", NULL};
+    PyObject *a[9];
     ferry_xfer_op op;
     fyp_name remote;
     fyp_xopts x;
@@ -554,7 +567,7 @@ static PyObject *Agent_create_xfer(FyAgent *self, PyObject *const *args, Py_ssiz
         return NULL;
     ferry_dlist *l = fyp_dlist_of(a[1], "local");
     ferry_dlist *r = l ? fyp_dlist_of(a[2], "remote") : NULL;
-    if (!r || fyp_xopts_get(self, &x, a[4], a[5], a[6], a[7]) < 0)
+    if (!r || fyp_xopts_get(self, &x, a + 4) < 0)
         return NULL;
     ferry_xfer *xfer = NULL;
     ferry_status rc;
@@ -980,10 +993,11 @@ static PyMethodDef Agent_methods[] = {
      "prep(dlist, agent_name=None, backends=None) -> Prepped; agent_name None/'' = local side"},
     {"make_xfer", FYP_FAST(Agent_make_xfer),
      "make_xfer(op, local, local_indices, remote, remote_indices, notif=None, backends=None, "
-     "skip_merge=False, backend=None) -> Xfer"},
+     "skip_merge=False, backend=None, timeout_ms=None) -> Xfer; timeout_ms: deadline after "
+     "each post (None/0: the agent's xfer_timeout_ms, TIMEOUT_NONE: none)"},
     {"create_xfer", FYP_FAST(Agent_create_xfer),
      "create_xfer(op, local, remote, remote_agent, notif=None, backends=None, "
-     "skip_merge=False, backend=None) -> Xfer"},
+     "skip_merge=False, backend=None, timeout_ms=None) -> Xfer"},
     {"send_notif", FYP_KW(Agent_send_notif), "send_notif(remote_agent, msg, backends=None)"},
     {"get_notifs", FYP_KW(Agent_get_notifs),
      "get_notifs(remote_agent=None, into=None) -> {sender: [bytes, ...]}"},
@@ -1029,8 +1043,9 @@ PyTypeObject FyAgent_Type = {
     .tp_doc = "Agent(name, *, progress_thread=False, progress_delay_us=0, listen=False, "
               "listen_host=None, listen_port=0, telemetry=False, sync_mode=0, "
               "notif_queue_cap=0, reg_cap_bytes=0, sc_timeout_ms=0, sc_max_frame=0, "
-              "auth_key=None)\n\n"
-              "A ferry agent. Zero numeric options keep the library's defaults.",
+              "auth_key=None, xfer_timeout_ms=0)\n\n"
+              "A ferry agent. Zero numeric options keep the library's defaults "
+              "(xfer_timeout_ms: 60000 or FERRY_XFER_TIMEOUT_MS; TIMEOUT_NONE: no deadline).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Agent_init,
     .tp_dealloc = (destructor)Agent_dealloc,

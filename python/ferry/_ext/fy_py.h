@@ -119,6 +119,8 @@ int fyp_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObjec
 /* ---- agent.c ---- */
 /* Checks the agent is open; raises NotAllowedError otherwise. */
 int fyp_agent_check(FyAgent *agent);
+/* A timeout_ms argument: None/0 (the agent's) or 1 .. 2**32-1; -1 with an exception. */
+int fyp_timeout_get(PyObject *obj, uint32_t *ms);
 /* GIL release around a call, unless the agent keeps it (FERRY_SYNC_NONE). */
 #define FYP_CALL(agent_, stmt)                                                                     \
     do {                                                                                           \

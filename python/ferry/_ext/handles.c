@@ -452,6 +452,18 @@ static PyObject *Xfer_set_notif(FyXfer *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* set_timeout(ms): deadline of the next posts (0/None: the agent's). */
+static PyObject *Xfer_set_timeout(FyXfer *self, PyObject *arg)
+{
+    uint32_t ms;
+    if (fyp_xfer_check(self) < 0 || fyp_timeout_get(arg, &ms) < 0)
+        return NULL;
+    ferry_status rc = ferry_xfer_set_timeout(self->xfer, ms);
+    if (rc != FERRY_OK)
+        return fyp_raise(rc, NULL);
+    Py_RETURN_NONE;
+}
+
 static PyObject *fyp_telemetry_tuple(FyXfer *self, const ferry_xfer_telemetry *t, bool done)
 {
     PyObject *out = PyStructSequence_New(FyTelemetry_Type);
@@ -564,6 +576,9 @@ static PyMethodDef Xfer_methods[] = {
      "wait(timeout=None) -> True when done, False on timeout (seconds)"},
     {"set_notif", (PyCFunction)Xfer_set_notif, METH_O,
      "set_notif(msg): notification of the next post (None or b'': none)"},
+    {"set_timeout", (PyCFunction)Xfer_set_timeout, METH_O,
+     "set_timeout(ms): deadline of the next posts (None/0: the agent's xfer_timeout_ms, "
+     "TIMEOUT_NONE: none); a post past it ends with TimedOutError"},
     {"telemetry", (PyCFunction)Xfer_telemetry, METH_NOARGS, "Telemetry of the last post."},
     {"estimate", (PyCFunction)Xfer_estimate, METH_NOARGS,
      "estimate() -> (duration_us, error_margin_us, method)"},

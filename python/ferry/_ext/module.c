@@ -96,6 +96,8 @@ static int fyp_add_ints(PyObject *m)
         {"NOTIF_MAX_LEN", FERRY_NOTIF_MAX_LEN},
         {"NAME_MAX", FERRY_NAME_MAX},
         {"VERSION", FERRY_VERSION},
+        {"TIMEOUT_NONE", (long)FERRY_TIMEOUT_NONE},
+        {"XFER_TIMEOUT_DEFAULT_MS", FERRY_XFER_TIMEOUT_DEFAULT_MS},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
         if (PyModule_AddIntConstant(m, ints[i].name, ints[i].value) < 0)
