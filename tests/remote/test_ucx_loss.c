@@ -140,7 +140,8 @@ static unsigned wrong_blocks(const driver *d)
 }
 
 /* Posts the READ and polls it until it ends (bounded); kills the peer
- * kill_after_ms into it when that is not 0. Its final status. */
+ * kill_after_ms into it when that is not 0 (or when it ends, if it ends
+ * sooner). Its final status. */
 static ferry_status read_once(driver *d, unsigned kill_after_ms)
 {
     memset(d->mem, 0, SIZE);
@@ -154,6 +155,8 @@ static ferry_status read_once(driver *d, unsigned kill_after_ms)
         }
         rc = ferry_xfer_status(d->x);
     }
+    if (kill_after_ms && !killed)
+        rt_kill9(&d->peer); /* the READ beat the kill: the next one meets it */
     if (rc == FERRY_OK) {
         unsigned bad = wrong_blocks(d);
         d->ok_reads++;
