@@ -91,7 +91,6 @@ static fy_ucx_rdata *fy_ucx_rdata_new(fy_ucx *u, const fy_amw_msg *m, ferry_stat
         fy_amw_seg(m, i, &addr, &len);
         rd->iov[i] = (ucp_dt_iov_t){.buffer = (void *)(uintptr_t)addr, .length = len};
     }
-    rd->count = count;
     fy_ucx_pack_init(&rd->pack, rd->iov, count);
     rd->next = u->rdata;
     rd->link = &u->rdata;
@@ -125,10 +124,8 @@ static void fy_ucx_rdata_send(fy_ucx *u, ucp_ep_h ep, fy_ucx_rdata *rd)
         .user_data = rd,
     };
     void *req = ucp_am_send_nbx(ep, FY_UCX_AM_RDATA, rd->head, sizeof(rd->head), &rd->pack, 1, &p);
-    if (UCS_PTR_IS_PTR(req)) {
-        rd->req = req;
-        return;
-    }
+    if (UCS_PTR_IS_PTR(req))
+        return; /* fy_ucx_rdata_sent frees rd */
     if (UCS_PTR_IS_ERR(req))
         UCX_LOG(u, FERRY_LOG_WARN, "answering a read: %s", ucs_status_string(UCS_PTR_STATUS(req)));
     fy_ucx_rdata_free(rd);

@@ -53,10 +53,8 @@ typedef struct fy_ucx_pack {
 typedef struct fy_ucx_rdata {
     struct fy_ucx_rdata *next, **link; /* in u->rdata */
     uint8_t head[16];                  /* FYD1, id, status */
-    fy_ucx_pack pack;
-    void *req;
-    uint32_t count;
-    ucp_dt_iov_t iov[]; /* [count]: the target's ranges, checked */
+    fy_ucx_pack pack;                  /* over iov */
+    ucp_dt_iov_t iov[];                /* the target's ranges, checked */
 } fy_ucx_rdata;
 
 typedef struct fy_ucx {
