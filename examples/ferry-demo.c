@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -317,6 +318,9 @@ static void report(const demo *d, const stats *st)
     double avg = st->total / d->iters;
     printf("ferry-demo: Llama-3.1-8B KV cache, %d layers x K/V, %u KiB blocks, %s via %s\n", LAYERS,
            BLOCK_BYTES / 1024, d->write ? "prefill WRITEs" : "decode READs", d->backend);
+    printf("  metadata exchange %s\n", getenv("FERRY_AUTH_KEY")
+                                           ? "authenticated (HMAC-SHA256, key in FERRY_AUTH_KEY)"
+                                           : "unauthenticated");
     printf("  request: %u-token prompt = %u blocks per layer and K/V = %zu descriptors, "
            "%.1f MiB\n",
            d->tokens, d->n, descs, (double)bytes / (1 << 20));
@@ -425,6 +429,20 @@ static void parse(demo *d, int argc, char **argv)
         usage();
 }
 
+/* Both processes authenticate the side channel and their metadata with one
+ * key (inherited through FERRY_AUTH_KEY): a random one for this run unless
+ * the environment names one. */
+static void demo_key(void)
+{
+    uint8_t raw[24];
+    char hex[2 * sizeof(raw) + 1];
+    if (getenv("FERRY_AUTH_KEY") || getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+        return;
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    setenv("FERRY_AUTH_KEY", hex, 1);
+}
+
 /* Starts the prefill process: this program again, with the pipe's fds. */
 static pid_t spawn_prefill(demo *d, int argc, char **argv)
 {
@@ -460,6 +478,7 @@ int main(int argc, char **argv)
     parse(&d, argc, argv);
     if (d.is_prefill)
         return prefill_role(&d);
+    demo_key();
     pid_t pid = spawn_prefill(&d, argc, argv);
     if (pid < 0)
         return 1;
