@@ -22,6 +22,7 @@
 
 #include "metadata/auth.h"
 #include "metadata/wire.h"
+#include "../blob_seal.h"
 
 #define FUZZ_AUTH_KEY "fuzz-auth-key-0123456789"
 
@@ -166,23 +167,6 @@ static void decode_one(const uint8_t *data, size_t size)
     fy_md_free(&md);
 }
 
-/* Bitwise CRC32C, independent of the codec's table version. */
-static uint32_t crc32c(uint32_t crc, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        crc ^= p[i];
-        for (int k = 0; k < 8; k++)
-            crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
-    }
-    return crc;
-}
-
-static void st32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* Decodes a copy with header bytes 8..15 (body length, checksum) fixed. */
 static void decode_resealed(const uint8_t *data, size_t size)
 {
@@ -191,8 +175,7 @@ static void decode_resealed(const uint8_t *data, size_t size)
     uint8_t *copy = malloc(size);
     must(copy != NULL);
     memcpy(copy, data, size);
-    st32(copy + 8, (uint32_t)(size - 16));
-    st32(copy + 12, ~crc32c(crc32c(0xffffffffu, copy, 12), copy + 16, size - 16));
+    fy_t_blob_reseal(copy, size);
     decode_one(copy, size);
     free(copy);
 }

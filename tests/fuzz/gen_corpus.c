@@ -11,6 +11,7 @@
 
 #include "metadata/auth.h"
 #include "metadata/wire.h"
+#include "../blob_seal.h"
 
 static const char *out_dir;
 static int failures;
@@ -48,29 +49,6 @@ static void put_md(const char *name, const fy_md *md)
     if (buf)
         put(name, buf, len);
     free(buf);
-}
-
-static uint32_t crc32c(uint32_t crc, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        crc ^= p[i];
-        for (int k = 0; k < 8; k++)
-            crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
-    }
-    return crc;
-}
-
-static void st32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* Fixes body length and checksum after an edit. */
-static void reseal(uint8_t *b, size_t len)
-{
-    st32(b + 8, (uint32_t)(len - 16));
-    st32(b + 12, ~crc32c(crc32c(0xffffffffu, b, 12), b + 16, len - 16));
 }
 
 static fy_bytes B(const char *s)
@@ -250,7 +228,7 @@ static void newer_minor(void)
     memcpy(out + ident_end + sizeof(extra), buf + ident_end, len - ident_end);
     out[5] = 3;
     out[7] |= 0x80;
-    reseal(out, len + sizeof(extra));
+    fy_t_blob_reseal(out, len + sizeof(extra));
     put("agent_newer_minor.bin", out, len + sizeof(extra));
     free(out);
     free(buf);
@@ -271,7 +249,7 @@ static void put_edit(const char *name, size_t at, uint8_t value, size_t cut, int
     buf[at] = value;
     len -= cut;
     if (fix)
-        reseal(buf, len);
+        fy_t_blob_reseal(buf, len);
     put(name, buf, len);
     free(buf);
 }
@@ -288,7 +266,7 @@ static void put_crafted(const char *name, uint8_t type, const uint8_t *payload, 
     b[len++] = (uint8_t)n;
     memcpy(b + len, payload, n);
     len += n;
-    reseal(b, len);
+    fy_t_blob_reseal(b, len);
     put(name, b, len);
 }
 
