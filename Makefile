@@ -163,7 +163,7 @@ pytest: build
 
 # Installs ./python into the venv $(PYENV) (see the Python suite above).
 python: build
-	@$(python_install) && echo "python: ferry installed in $(PYENV) ($(PYENV_PY) -c 'import ferry')"
+	@$(python_install) && echo "python: ferry_kv installed in $(PYENV) ($(PYENV_PY) -c 'import ferry_kv')"
 
 demo: build
 	$(BUILD)/examples/ferry-demo $(DEMO_ARGS)

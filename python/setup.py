@@ -7,10 +7,10 @@
     ``build/``, which it brings up to date with ninja; with
     ``FERRY_PREBUILT=1``, or where there is no ninja, it takes that folder's
     libferry and plugins as they are);
- 2. compiles the extension ``ferry._ferry`` against ``include/`` and that
+ 2. compiles the extension ``ferry_kv._ferry`` against ``include/`` and that
     libferry, with an ``$ORIGIN`` run path;
  3. copies libferry.so.0 into the package and the plugins into
-    ``ferry/plugins/``, where libferry looks for them by default.
+    ``ferry_kv/plugins/``, where libferry looks for them by default.
 So the installed package needs neither LD_LIBRARY_PATH nor FERRY_PLUGIN_DIR.
 """
 import glob
@@ -72,7 +72,7 @@ class BuildExt(build_ext):
         self.bundle(bdir)
 
     def bundle(self, bdir: str) -> None:
-        dest = os.path.dirname(self.get_ext_fullpath("ferry._ferry"))
+        dest = os.path.dirname(self.get_ext_fullpath("ferry_kv._ferry"))
         shutil.copyfile(os.path.realpath(os.path.join(bdir, SONAME)), os.path.join(dest, SONAME))
         plugins = os.path.join(dest, "plugins")
         os.makedirs(plugins, exist_ok=True)
@@ -83,13 +83,13 @@ class BuildExt(build_ext):
             print("ferry setup: bundled plugin", os.path.basename(so), flush=True)
 
 
-SOURCES = [f"ferry/_ext/{f}.c" for f in
+SOURCES = [f"ferry_kv/_ext/{f}.c" for f in
            ("module", "errors", "convert", "dlist", "agent", "handles", "query", "util")]
 
 ext = Extension(
-    "ferry._ferry",
+    "ferry_kv._ferry",
     sources=SOURCES,
-    depends=["ferry/_ext/fy_py.h"],
+    depends=["ferry_kv/_ext/fy_py.h"],
     include_dirs=[os.path.join(ROOT, "include")],
     libraries=["ferry"],
     runtime_library_dirs=["$ORIGIN"],
@@ -100,7 +100,7 @@ ext = Extension(
 setup(
     ext_modules=[ext],
     cmdclass={"build_ext": BuildExt},
-    packages=["ferry"],
+    packages=["ferry_kv"],
     include_package_data=False,
-    package_data={"ferry": ["py.typed"]},
+    package_data={"ferry_kv": ["py.typed"]},
 )

@@ -20,9 +20,9 @@ import time
 
 import numpy as np
 
-import ferry
-from ferry.nixl import nixl_agent, nixl_agent_config
-from ferry.nixl_utils import ba_buf, free_passthru, malloc_passthru, verify_transfer
+import ferry_kv as ferry
+from ferry_kv.nixl import nixl_agent, nixl_agent_config
+from ferry_kv.nixl_utils import ba_buf, free_passthru, malloc_passthru, verify_transfer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))

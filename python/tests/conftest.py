@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-import ferry
+import ferry_kv as ferry
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON_DIR = os.path.dirname(HERE)

@@ -54,7 +54,7 @@ def native_target(conn, use_torch):
 def _native_target(conn, use_torch):
     import numpy as np
 
-    import ferry
+    import ferry_kv as ferry
     agent = ferry.Agent("target", progress_thread=True, listen=True, listen_host="127.0.0.1")
     agent.create_backend("UCX")
     n = 1 << 15
@@ -89,7 +89,7 @@ def native_initiator(conn, port, remote_addr, remote_scratch, n, use_torch):
 def _native_initiator(conn, port, remote_addr, remote_scratch, n, use_torch):
     import numpy as np
 
-    import ferry
+    import ferry_kv as ferry
     with ferry.Agent("initiator", progress_thread=True) as agent:
         agent.create_backend("UCX")
         if use_torch:
@@ -139,7 +139,7 @@ def partial_owner(conn):
 def _partial_owner(conn):
     import numpy as np
 
-    import ferry
+    import ferry_kv as ferry
     agent = ferry.Agent("owner", progress_thread=True, listen=True, listen_host="127.0.0.1")
     agent.create_backend("UCX")
     a, b = pattern(4096, 1), pattern(4096, 2)
@@ -195,8 +195,8 @@ def _nixl_api(api, compat_path):
         import nixl
         assert nixl.BACKEND == "ferry", nixl.BACKEND
     else:
-        from ferry.nixl import nixl_agent, nixl_agent_config
-        from ferry.nixl_bindings import nixlRemoteDisconnectError
+        from ferry_kv.nixl import nixl_agent, nixl_agent_config
+        from ferry_kv.nixl_bindings import nixlRemoteDisconnectError
     return nixl_agent, nixl_agent_config, nixlRemoteDisconnectError
 
 
@@ -355,7 +355,7 @@ def _example_peer(conn, mode, port, use_tensor):
     import numpy as np
     import torch
 
-    from ferry.nixl import nixl_agent, nixl_agent_config
+    from ferry_kv.nixl import nixl_agent, nixl_agent_config
     listen_port = port if mode == "target" else 0
     config = nixl_agent_config(True, True, listen_port)
     agent = nixl_agent(mode, config)

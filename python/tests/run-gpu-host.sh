@@ -182,11 +182,11 @@ if [ $rc -ne 0 ]; then
     grep -q "no pip for" "$INSTALL_LOG" && say "DIAGNOSIS: no pip available (see above)"
     finish 3 "install: failed, see $INSTALL_LOG"
 fi
-ext=$("$VPY" -c 'import ferry, ferry._ferry as e; print(e.__file__)' 2>> "$DIAG") ||
+ext=$("$VPY" -c 'import ferry_kv, ferry_kv._ferry as e; print(e.__file__)' 2>> "$DIAG") ||
     { say "import ferry failed in the venv (above)"; finish 3 "install: import ferry failed"; }
 say "installed: $ext"
 ldd "$ext" | grep -E "ferry|not found" | sed 's/^/  /' | tee -a "$DIAG"
-"$VPY" -c 'import ferry
+"$VPY" -c 'import ferry_kv as ferry
 a = ferry.Agent("probe")
 for p in a.plugins():
     try:

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-import ferry
+import ferry_kv as ferry
 from conftest import needs_ucx
 
 

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-import ferry
+import ferry_kv as ferry
 
 BUILD = os.environ.get("FERRY_BUILD_DIR", "/nonexistent")
 TDRAM_DIR = os.path.join(BUILD, "tests", "plugins")
@@ -20,7 +20,7 @@ HAS_TDRAM = os.path.isfile(os.path.join(TDRAM_DIR, "libferry_plugin_tdram.so"))
 CHILD = textwrap.dedent("""
     import time
     import numpy as np
-    import ferry
+    import ferry_kv as ferry
 
     def world(name, **cfg):
         a = ferry.Agent(name, **cfg)

@@ -5,8 +5,8 @@ import pickle
 import numpy as np
 import pytest
 
-import ferry
-from ferry.nixl_bindings import DRAM_SEG, VRAM_SEG, nixl_mem_t, nixlRegDList, nixlXferDList
+import ferry_kv as ferry
+from ferry_kv.nixl_bindings import DRAM_SEG, VRAM_SEG, nixl_mem_t, nixlRegDList, nixlXferDList
 
 
 def test_from_tuples_and_metadata():

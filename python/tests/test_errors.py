@@ -2,8 +2,8 @@
 """One exception class per ferry_status error, under one base; NIXL's names."""
 import pytest
 
-import ferry
-from ferry import _ferry, nixl_bindings as nb
+import ferry_kv as ferry
+from ferry_kv import _ferry, nixl_bindings as nb
 
 EXPECTED = {
     -1: "NotPostedError", -2: "InvalidParamError", -3: "BackendError", -4: "NotFoundError",

@@ -4,7 +4,7 @@ transfers through UCX (when it has CUDA transports) and the CUDA backend,
 query_memory on VRAM; skipped without a CUDA device."""
 import pytest
 
-import ferry
+import ferry_kv as ferry
 from conftest import HAS_UCX, needs_cuda
 
 pytestmark = needs_cuda
@@ -35,7 +35,7 @@ def test_vram_loopback_transfer(backend):
         pytest.skip("no UCX plugin")
     if not _has_plugin(backend):
         pytest.skip(f"no {backend} plugin in the installed package")
-    from ferry.nixl import nixl_agent, nixl_agent_config
+    from ferry_kv.nixl import nixl_agent, nixl_agent_config
     with nixl_agent("gpu", nixl_agent_config(backends=[backend])) as a:
         if "VRAM_SEG" not in a.get_backend_mem_types(backend):
             pytest.skip(f"{backend} here has no CUDA transport")
@@ -60,8 +60,8 @@ def test_vram_query_memory():
     import torch
     if not _has_plugin("CUDA"):
         pytest.skip("no CUDA plugin in the installed package")
-    from ferry import nixl_bindings as nb
-    from ferry.nixl import nixl_agent, nixl_agent_config
+    from ferry_kv import nixl_bindings as nb
+    from ferry_kv.nixl import nixl_agent, nixl_agent_config
     dev = torch.cuda.device_count() - 1
     with nixl_agent("gpu-query", nixl_agent_config(backends=["CUDA"])) as a:
         t = torch.zeros(1 << 16, dtype=torch.uint8, device=f"cuda:{dev}")

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-import ferry
+import ferry_kv as ferry
 from conftest import COMPAT_DIR, HAS_UCX
 
 PKG = os.path.dirname(ferry.__file__)
@@ -44,7 +44,7 @@ def test_library_and_plugins_are_bundled():
 
 def test_works_without_library_paths():
     out = run_py("""
-        import ferry
+        import ferry_kv as ferry
         a = ferry.Agent("standalone")
         print(",".join(a.plugins()))
         if "UCX" in a.plugins():
@@ -74,7 +74,7 @@ def test_ferry_alone_adds_no_nixl_module():
 
 def test_compat_tree_is_ferry(tmp_path):
     out = run_py("""
-        import nixl, ferry
+        import nixl, ferry_kv as ferry
         from nixl._api import nixl_agent, nixl_agent_config, nixl_thread_sync_t
         from nixl._bindings import (nixlXferDList, nixlRegDList, DRAM_SEG, VRAM_SEG, FILE_SEG,
             BLK_SEG, OBJ_SEG, NIXL_SUCCESS, NIXL_IN_PROG, nixl_status_t, nixlXferTelemetry,
@@ -102,4 +102,4 @@ def test_compat_tree_defers_to_a_real_nixl(tmp_path):
     assert out.split() == ["nixl_cu12", "real", "_api", "real", "agent"]
     out = run_py("import nixl; print(nixl.BACKEND, nixl.nixl_agent.__module__)",
                  PYTHONPATH=path, FERRY_NIXL="1")
-    assert out.split() == ["ferry", "ferry.nixl"]
+    assert out.split() == ["ferry", "ferry_kv.nixl"]

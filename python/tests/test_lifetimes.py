@@ -11,7 +11,7 @@ import weakref
 import numpy as np
 import pytest
 
-import ferry
+import ferry_kv as ferry
 
 
 def rss_bytes() -> int:

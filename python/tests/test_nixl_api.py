@@ -7,11 +7,11 @@ import os
 import numpy as np
 import pytest
 
-import ferry
+import ferry_kv as ferry
 from conftest import needs_ucx
-from ferry import nixl_bindings as nb
-from ferry import nixl_logging, nixl_utils
-from ferry.nixl import (
+from ferry_kv import nixl_bindings as nb
+from ferry_kv import nixl_logging, nixl_utils
+from ferry_kv.nixl import (
     DEFAULT_COMM_PORT,
     nixl_agent,
     nixl_agent_config,

@@ -5,7 +5,7 @@ send, invalidate), partial metadata and remote removal."""
 import numpy as np
 import pytest
 
-import ferry
+import ferry_kv as ferry
 import peers
 from conftest import join_all, needs_ucx
 

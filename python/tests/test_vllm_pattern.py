@@ -40,7 +40,7 @@ def _cuda_plugin(request, monkeypatch):
     callspec = getattr(request.node, "callspec", None)
     mem = callspec.params.get("mem", "") if callspec else ""
     if mem.startswith("VRAM"):
-        import ferry
+        import ferry_kv as ferry
         with ferry.Agent("probe-cuda") as a:
             if "CUDA" not in a.plugins():
                 pytest.skip("the CUDA plugin is not in the installed ferry package")

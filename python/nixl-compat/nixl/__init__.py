@@ -47,7 +47,7 @@ def _load(package):
 BACKEND = _real_nixl()
 if BACKEND is None:
     try:
-        import ferry  # noqa: F401
+        import ferry_kv  # noqa: F401
     except ImportError as e:  # pragma: no cover - depends on the installation
         raise ImportError(
             "the nixl tree of ferry-nixl needs the ferry package: pip install ./python") from e

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """nixl._api on ferry: the agent API (see ferry.nixl)."""
-from ferry.nixl import (  # noqa: F401
+from ferry_kv.nixl import (  # noqa: F401
     DEFAULT_COMM_PORT,
     nixl_agent,
     nixl_agent_config,

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """nixl._bindings on ferry: descriptor lists, constants, telemetry, exceptions."""
-from ferry.nixl_bindings import *  # noqa: F401,F403
-from ferry.nixl_bindings import (  # noqa: F401  (names star-import skips or tools look for)
+from ferry_kv.nixl_bindings import *  # noqa: F401,F403
+from ferry_kv.nixl_bindings import (  # noqa: F401  (names star-import skips or tools look for)
     DEFAULT_COMM_PORT,
     NIXL_INIT_AGENT,
     nixlBackendError,

@@ -589,7 +589,7 @@ static PySequenceMethods DList_as_sequence = {
 };
 
 PyTypeObject FyDList_Type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ferry.DList",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ferry_kv.DList",
     .tp_basicsize = sizeof(FyDList),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "DList(mem_type, descs=None): a descriptor list.\n\n"

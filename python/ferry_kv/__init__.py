@@ -5,7 +5,7 @@ The C extension (``ferry._ferry``) wraps ferry's public C API; this package
 adds conversions from tensors, arrays and tuple lists, and ``ferry.nixl``, a
 drop-in for NIXL's ``nixl_agent``. See docs/python.md.
 
-The installed package carries its own libferry and plugins (``ferry/plugins``,
+The installed package carries its own libferry and plugins (``ferry_kv/plugins``,
 found by libferry beside itself), so nothing needs LD_LIBRARY_PATH or
 FERRY_PLUGIN_DIR.
 """

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Module ferry._ferry: types, exceptions, constants and small functions. */
+/* Module ferry_kv._ferry: types, exceptions, constants and small functions. */
 #include "fy_py.h"
 
 static PyObject *fyp_version(PyObject *mod, PyObject *unused)
@@ -107,7 +107,7 @@ static int fyp_add_ints(PyObject *m)
 
 static struct PyModuleDef fyp_module = {
     PyModuleDef_HEAD_INIT,
-    "ferry._ferry",
+    "ferry_kv._ferry",
     "CPython extension over ferry's C API; use the ferry package.",
     -1,
     NULL,

@@ -48,7 +48,7 @@ static PyObject *fyp_err_dict(ferry_status status)
 static int fyp_err_add(PyObject *module, const fyp_err_spec *spec)
 {
     char qual[96];
-    snprintf(qual, sizeof(qual), "ferry.%s", spec->name);
+    snprintf(qual, sizeof(qual), "ferry_kv.%s", spec->name);
     PyObject *dict = fyp_err_dict(spec->status);
     if (!dict)
         return -1;
@@ -88,7 +88,7 @@ int fyp_errors_init(PyObject *module)
                                    "__doc__", "Base class of every ferry error.");
     if (!dict)
         return -1;
-    fyp_err_base = PyErr_NewException("ferry.Error", PyExc_RuntimeError, dict);
+    fyp_err_base = PyErr_NewException("ferry_kv.Error", PyExc_RuntimeError, dict);
     Py_DECREF(dict);
     if (!fyp_err_base || PyModule_AddObjectRef(module, "Error", fyp_err_base) < 0)
         return -1;

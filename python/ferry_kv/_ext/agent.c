@@ -1037,7 +1037,7 @@ static PyGetSetDef Agent_getset[] = {
 };
 
 PyTypeObject FyAgent_Type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ferry.Agent",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ferry_kv.Agent",
     .tp_basicsize = sizeof(FyAgent),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "Agent(name, *, progress_thread=False, progress_delay_us=0, listen=False, "

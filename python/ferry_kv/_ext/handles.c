@@ -130,7 +130,7 @@ static PyGetSetDef Backend_getset[] = {
 };
 
 PyTypeObject FyBackend_Type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ferry.Backend",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ferry_kv.Backend",
     .tp_basicsize = sizeof(FyBackend),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "A backend of an agent (Agent.create_backend / Agent.backend).",
@@ -263,7 +263,7 @@ static PyGetSetDef Prepped_getset[] = {
 static PySequenceMethods Prepped_as_sequence = {.sq_length = (lenfunc)Prepped_len};
 
 PyTypeObject FyPrepped_Type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ferry.Prepped",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ferry_kv.Prepped",
     .tp_basicsize = sizeof(FyPrepped),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "A prepared descriptor list (Agent.prep). A context manager.",
@@ -288,7 +288,7 @@ static PyStructSequence_Field fyp_telemetry_fields[] = {
 };
 
 PyStructSequence_Desc fyp_telemetry_desc = {
-    "ferry.XferTelemetry", "Telemetry of a request's last post.", fyp_telemetry_fields, 7};
+    "ferry_kv.XferTelemetry", "Telemetry of a request's last post.", fyp_telemetry_fields, 7};
 PyTypeObject *FyTelemetry_Type;
 
 PyObject *fyp_xfer_new(FyAgent *owner, ferry_xfer *xfer)
@@ -600,7 +600,7 @@ static PyGetSetDef Xfer_getset[] = {
 };
 
 PyTypeObject FyXfer_Type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ferry.Xfer",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ferry_kv.Xfer",
     .tp_basicsize = sizeof(FyXfer),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "A transfer request (Agent.make_xfer / Agent.create_xfer). A context manager.",

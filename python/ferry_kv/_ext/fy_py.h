@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ferry._ferry: the CPython extension over ferry's public C API.
+/* ferry_kv._ferry: the CPython extension over ferry's public C API.
  *
  * Object model (why it looks like this):
  *  - Agent owns a ferry_agent. Every handle (Backend, Prepped, Xfer) holds a
