@@ -277,7 +277,7 @@ class nixl_agent:
 
     def _handles(self, names: Any) -> list[int]:
         """Backend handles for names; KeyError for one not created, as NIXL."""
-        return [self.backends[n] for n in names or ()]
+        return [self.backends[n] for n in names] if names else []
 
     # ---- memory ----
 

@@ -351,7 +351,9 @@ class nixlAgent:
             raise nixlInvalidParamError(f"not a backend handle of agent {self.name}: {handle!r}") from None
 
     def _sel(self, handles: Any) -> Optional[list]:
-        if handles is None or isinstance(handles, int):
+        if not handles:
+            return None
+        if isinstance(handles, int):
             handles = [] if handles is None else [handles]
         return [self._backend(h) for h in handles] or None
 
@@ -414,8 +416,9 @@ class nixlAgent:
         return NIXL_SUCCESS
 
     def _keep(self, x: Any) -> int:
-        self._xfers[id(x)] = x
-        return id(x)
+        key = id(x)
+        self._xfers[key] = x
+        return key
 
     def makeXferReq(self, operation: Any, local_side: int, local_indices: Any, remote_side: int,
                     remote_indices: Any, notif_msg: Any = b"", backend: Any = (),
@@ -424,7 +427,7 @@ class nixlAgent:
             local, remote = self._prepped[local_side], self._prepped[remote_side]
         except (KeyError, TypeError):
             raise nixlInvalidParamError("not a prepared-list handle of this agent") from None
-        x = self._agent.make_xfer(int(operation), local, local_indices, remote, remote_indices,
+        x = self._agent.make_xfer(operation, local, local_indices, remote, remote_indices,
                                   _bytes(notif_msg) if notif_msg else None, self._sel(backend),
                                   bool(skip_desc_merg))
         return self._keep(x)
@@ -464,9 +467,14 @@ class nixlAgent:
         raise nixlNotFoundError(f"backend {name} of the request has no handle")
 
     def releaseXferReq(self, reqh: int) -> nixl_status_t:
-        x = self._xfer(reqh)
-        x.release()
-        del self._xfers[reqh]
+        x = self._xfers.pop(reqh, None) if isinstance(reqh, int) else None
+        if x is None:
+            self._xfer(reqh)  # raises
+        try:
+            x.release()
+        except BaseException:
+            self._xfers[reqh] = x  # not released (NIXL keeps such a handle too)
+            raise
         return NIXL_SUCCESS
 
     # ---- memory views (UCX's GPU device API) ----
