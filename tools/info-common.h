@@ -50,7 +50,7 @@ typedef struct fi_dir {
 } fi_dir;
 
 typedef struct fi_search {
-    bool from_env; /* FERRY_PLUGIN_DIR or NIXL_PLUGIN_DIR set (else the dirs beside libferry) */
+    bool from_env;        /* a plugin dir variable is set (else the dirs beside libferry) */
     const char *env_name; /* which of the two, NULL when neither */
     char lib[1024];       /* libferry's own path, "" when unknown */
     fi_dir dirs[FI_MAX_DIRS];
