@@ -354,6 +354,8 @@ static void test_handler_threads(void)
 
 /* ---- the environment, in a child process ---- */
 
+static const char *self_path; /* argv[0]: /proc/self/exe would be valgrind's under it */
+
 /* Runs this program as `--child what` with the variables given ("NAME=v"
  * sets, "NAME" unsets); its exit status. */
 static int run_child(const char *what, const char *const *env)
@@ -369,7 +371,7 @@ static int run_child(const char *what, const char *const *env)
             else
                 unsetenv(name);
         }
-        execl("/proc/self/exe", "test_log", "--child", what, (char *)NULL);
+        execl(self_path, self_path, "--child", what, (char *)NULL);
         _exit(99);
     }
     int st = 0;
@@ -434,6 +436,7 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--child"))
         return child_main(argv[2]);
+    self_path = argv[0];
     FY_RUN(test_prep_unregistered);
     FY_RUN(test_unknown_plugin);
     FY_RUN(test_refused_plugin);
