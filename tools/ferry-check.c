@@ -228,7 +228,7 @@ static int expected_shared(void)
     return n;
 }
 
-/* FERRY_PLUGIN_DIR is taken as given: each of its dirs must exist and hold
+/* FERRY_PLUGIN_DIR (or NIXL_PLUGIN_DIR) is taken as given: each of its dirs must exist and hold
  * plugins (the loader silently skips a wrong one, so a typo there only shows
  * later as a backend "not found"). Without it, the dirs beside libferry must
  * hold the plugins this build made. */
@@ -247,16 +247,16 @@ static void check_plugin_dirs(const fi_search *s)
         if (!s->from_env)
             continue;
         if (!d->exists)
-            fc_problem(F(what, "FERRY_PLUGIN_DIR names %s: %s", d->path, strerror(d->err)), fix);
+            fc_problem(F(what, "%s names %s: %s", s->env_name, d->path, strerror(d->err)), fix);
         else if (!d->plugin_files && expected_shared() > 0)
             fc_problem(
-                F(what, "FERRY_PLUGIN_DIR names %s, which holds no libferry_plugin_*.so", d->path),
+                F(what, "%s names %s, which holds no libferry_plugin_*.so", s->env_name, d->path),
                 fix);
         else if (!d->plugin_files) /* nothing is lost: this build made no shared plugin */
             fc_note(F(what,
-                      "FERRY_PLUGIN_DIR names %s, which holds no plugin (this build has "
+                      "%s names %s, which holds no plugin (this build has "
                       "builtin plugins only)",
-                      d->path));
+                      s->env_name, d->path));
         else
             fc_ok(F(what, "plugin dir %s: %d plugin file(s)", d->path, d->plugin_files));
     }

@@ -43,8 +43,9 @@ static void usage(FILE *f)
             "  -v, --version       version and the build's features\n"
             "      --json          one JSON object instead of text\n"
             "  -h, --help          this text\n"
-            "Environment: FERRY_PLUGIN_DIR (plugin search path), FERRY_UCX_INFO (ucx_info to\n"
-            "run), FERRY_CUDA_LIB (CUDA driver library), FERRY_CUFILE_LIB (cuFile library).\n",
+            "Environment: FERRY_PLUGIN_DIR (plugin search path; else NIXL_PLUGIN_DIR),\n"
+            "FERRY_UCX_INFO (ucx_info to run), FERRY_CUDA_LIB (CUDA driver library),\n"
+            "FERRY_CUFILE_LIB (cuFile library).\n",
             prog);
 }
 
@@ -116,7 +117,7 @@ static void text_build(const fi_search *s)
 
 static void text_search(const fi_search *s)
 {
-    printf("Plugin search path (%s):\n", s->from_env ? "FERRY_PLUGIN_DIR" : "beside libferry");
+    printf("Plugin search path (%s):\n", s->from_env ? s->env_name : "beside libferry");
     for (size_t i = 0; i < s->num_dirs; i++) {
         const fi_dir *d = &s->dirs[i];
         if (d->exists)
@@ -290,7 +291,7 @@ static void json_build(fi_json *j, const fi_search *s)
 static void json_search(fi_json *j, const fi_search *s)
 {
     fj_obj(j, "plugin_search_path");
-    fj_str(j, "source", s->from_env ? "FERRY_PLUGIN_DIR" : "default");
+    fj_str(j, "source", s->from_env ? s->env_name : "default");
     fj_arr(j, "dirs");
     for (size_t i = 0; i < s->num_dirs; i++) {
         fj_obj(j, NULL);
@@ -461,7 +462,7 @@ static bool gather_plugins(ferry_agent *agent, const fi_opts *o, fi_facts *f)
         for (size_t i = 0; i < f->num_plugins; i++)
             fprintf(stderr, " %s", f->plugins[i].name);
         fprintf(stderr, " (search path: %s)\n",
-                getenv("FERRY_PLUGIN_DIR") ? "FERRY_PLUGIN_DIR" : "beside libferry");
+                fi_plugin_dir_env() ? fi_plugin_dir_env() : "beside libferry");
     }
     return found;
 }

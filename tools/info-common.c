@@ -106,12 +106,26 @@ static void fi_search_add(fi_search *s, const char *path)
     fi_dir_scan(d);
 }
 
+/* As the loader: FERRY_PLUGIN_DIR, else NIXL_PLUGIN_DIR; NULL when neither
+ * is set (or set empty). */
+const char *fi_plugin_dir_env(void)
+{
+    static const char *const names[] = {"FERRY_PLUGIN_DIR", "NIXL_PLUGIN_DIR"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v)
+            return names[i];
+    }
+    return NULL;
+}
+
 void fi_search_get(fi_search *s)
 {
     memset(s, 0, sizeof(*s));
     fi_lib_path(s->lib, sizeof(s->lib));
-    const char *env = getenv("FERRY_PLUGIN_DIR");
-    if (env && *env) {
+    s->env_name = fi_plugin_dir_env();
+    const char *env = s->env_name ? getenv(s->env_name) : NULL;
+    if (env) {
         s->from_env = true;
         char *copy = strdup(env), *save = NULL;
         for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save))

@@ -50,13 +50,17 @@ typedef struct fi_dir {
 } fi_dir;
 
 typedef struct fi_search {
-    bool from_env;  /* FERRY_PLUGIN_DIR set (else the dirs beside libferry) */
-    char lib[1024]; /* libferry's own path, "" when unknown */
+    bool from_env;        /* a plugin dir variable is set (else the dirs beside libferry) */
+    const char *env_name; /* which of the two, NULL when neither */
+    char lib[1024];       /* libferry's own path, "" when unknown */
     fi_dir dirs[FI_MAX_DIRS];
     size_t num_dirs;
 } fi_search;
 
 void fi_search_get(fi_search *s);
+/* The variable that names the plugin dirs: "FERRY_PLUGIN_DIR", else
+ * "NIXL_PLUGIN_DIR" when only that one is set; NULL when neither is. */
+const char *fi_plugin_dir_env(void);
 
 /* ---- plugins ---- */
 

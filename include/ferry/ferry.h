@@ -12,6 +12,7 @@
     FERRY_VERSION_NUM(FERRY_VERSION_MAJOR, FERRY_VERSION_MINOR, FERRY_VERSION_PATCH)
 
 #include "ferry/agent.h"
+#include "ferry/log.h"
 #include "ferry/mem.h"
 #include "ferry/metadata.h"
 #include "ferry/notif.h"

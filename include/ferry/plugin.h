@@ -32,14 +32,6 @@ extern "C" {
 /* Set when the plugin's ops may be called concurrently. */
 #define FERRY_PLUGIN_F_THREAD_SAFE (1u << 0)
 
-typedef enum ferry_log_level {
-    FERRY_LOG_ERROR = 0,
-    FERRY_LOG_WARN = 1,
-    FERRY_LOG_INFO = 2,
-    FERRY_LOG_DEBUG = 3,
-    FERRY_LOG_TRACE = 4,
-} ferry_log_level;
-
 /* Services the core offers a backend. Valid from init to fini. */
 typedef struct ferry_plugin_host {
     size_t size;            /* sizeof(ferry_plugin_host) */
@@ -50,7 +42,9 @@ typedef struct ferry_plugin_host {
     /* Queues a notification received from agent `from`. Copies everything;
      * call only once the data of the transfer carrying it is visible. */
     void (*notif_deliver)(void *agent_ctx, const char *from, const void *msg, size_t len);
-    /* Logs one line under the backend's name (printf format). */
+    /* Logs one line under the backend's name (printf format; levels in
+     * ferry/log.h). An ERROR line also becomes the detail of the failing
+     * call on this thread (ferry_last_error), prefixed with that name. */
     void (*log)(void *agent_ctx, ferry_log_level level, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 } ferry_plugin_host;

@@ -42,6 +42,20 @@ const char *ferry_strerror(ferry_status status);
 /* Short symbolic name, e.g. "FERRY_ERR_NOT_FOUND". */
 const char *ferry_status_name(ferry_status status);
 
+/* Why calls of this thread failed: every line the library logged at ERROR
+ * on this thread (a backend's prefixed with its name, e.g. "UCX: ...") and
+ * the detail of failures it reports at a lower level, oldest first, joined
+ * by "; ", since the last ferry_clear_error(). When they pass 511 bytes the
+ * newest line stays. "" when none. A call that succeeds leaves it as it
+ * was, like errno: clear it before a call whose detail alone you want. The
+ * string belongs to the thread; it stays valid until the thread's next
+ * ferry call. A request that fails while in progress (not in a call of
+ * this thread) reports its detail in ferry_xfer_error() instead. */
+const char *ferry_last_error(void);
+
+/* Empties this thread's ferry_last_error(). */
+void ferry_clear_error(void);
+
 #ifdef __cplusplus
 }
 #endif

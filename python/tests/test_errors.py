@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""One exception class per ferry_status error, under one base; NIXL's names."""
+"""One exception class per ferry_status error, under one base; NIXL's names;
+the library's detail of a failure in the exception; the log level."""
+import threading
+
+import numpy as np
 import pytest
 
 import ferry_kv as ferry
@@ -74,3 +78,72 @@ def test_nixl_status_constants_match_ferry():
         if member.value < 0:
             assert ferry.status_name(member.value) == "FERRY_" + member.name[len("NIXL_"):]
     assert nb.NIXL_SUCCESS == ferry.OK and nb.NIXL_IN_PROG == ferry.IN_PROGRESS
+
+
+# ---- the detail of a failure: what the library says, in the exception ----
+
+def test_unregistered_memory_carries_the_detail():
+    buf = np.zeros(4096, np.uint8)
+    with ferry.Agent("detail") as a:
+        a.create_backend("LOCAL")
+        with pytest.raises(ferry.NotFoundError) as info:
+            a.prep([(buf.ctypes.data, buf.nbytes, 0)], mem_type="DRAM")
+    e = info.value
+    assert "is not inside a registered region" in str(e)
+    assert "is not inside a registered region" in e.detail
+    assert f"{buf.ctypes.data:#x}+4096" in e.detail
+    assert e.status == ferry.NotFoundError.status == -4
+    assert _ferry.last_error() == ""  # taken by the exception
+
+
+def test_unknown_plugin_and_bad_metadata_carry_the_detail():
+    with ferry.Agent("detail2") as a:
+        with pytest.raises(ferry.NotFoundError, match="no plugin named NOPE"):
+            a.create_backend("NOPE")
+        with pytest.raises(ferry.BadMetadataError, match="malformed metadata blob of 64 bytes"):
+            a.load_metadata(b"\x00" * 64)
+
+
+def test_detail_is_not_carried_to_the_next_exception():
+    with ferry.Agent("detail3") as a:
+        with pytest.raises(ferry.NotFoundError):
+            a.create_backend("NOPE")
+    with pytest.raises(ferry.InvalidParamError) as info:
+        _ferry.raise_status(-2, "mine")
+    assert "NOPE" not in str(info.value) and info.value.detail == "mine"
+    with pytest.raises(ferry.Error) as info:
+        _ferry.raise_status(-999)
+    assert info.value.status == -999 and info.value.detail == ""
+
+
+def test_detail_is_per_thread():
+    seen = []
+
+    def fail_in_thread():
+        with ferry.Agent("detail4") as a:
+            try:
+                a.create_backend("FROM_THREAD")
+            except ferry.NotFoundError as e:
+                seen.append(e.detail)
+        seen.append(_ferry.last_error())
+
+    t = threading.Thread(target=fail_in_thread)
+    t.start()
+    t.join()
+    assert "FROM_THREAD" in seen[0] and seen[1] == ""
+    assert "FROM_THREAD" not in _ferry.last_error()
+
+
+def test_log_level():
+    old = _ferry.get_log_level()
+    try:
+        _ferry.set_log_level(_ferry.LOG_DEBUG)
+        assert _ferry.get_log_level() == 3
+        _ferry.set_log_level(0)
+        assert _ferry.get_log_level() == _ferry.LOG_ERROR
+        with pytest.raises(ValueError):
+            _ferry.set_log_level(5)
+    finally:
+        _ferry.set_log_level(old)
+    _ferry.clear_error()
+    assert _ferry.last_error() == ""

@@ -180,7 +180,7 @@ FY_API ferry_status ferry_backend_create(ferry_agent *agent, const char *plugin,
     if (!FY_AGENT_OK(agent) || !plugin || !out || (num_params && !params))
         return FERRY_ERR_INVALID_PARAM;
     fy_plugin *p;
-    ferry_status rc = fy_plugin_find(plugin, &p);
+    ferry_status rc = fy_plugin_usable(plugin, &p);
     if (rc != FERRY_OK)
         return rc;
     fy_lock_wr(&agent->lock);

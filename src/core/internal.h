@@ -16,12 +16,20 @@
 #define FY_API          __attribute__((visibility("default")))
 
 /* ---- logging (log.c) ---- */
+/* Logs a line; an ERROR line is also the thread's ferry_last_error() detail. */
 void fy_log(ferry_log_level level, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Logs a line of a failure logged below ERROR (or DEBUG: not to be seen by
+ * default), and keeps it as the thread's ferry_last_error() detail. */
+void fy_log_fail(ferry_log_level level, const char *who, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Keeps a failure's detail without logging it (paths that may fail often). */
+void fy_error_set(const char *who, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define FY_ERR(...)  fy_log(FERRY_LOG_ERROR, "core", __VA_ARGS__)
 #define FY_WARN(...) fy_log(FERRY_LOG_WARN, "core", __VA_ARGS__)
 #define FY_DBG(...)  fy_log(FERRY_LOG_DEBUG, "core", __VA_ARGS__)
-/* Logs a line and keeps it as this thread's ferry_md_error() detail. */
+/* Logs a line and keeps it as this thread's ferry_md_error() (and
+ * ferry_last_error()) detail. */
 void fy_log_detail(ferry_log_level level, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void fy_md_detail_clear(void);
@@ -100,6 +108,8 @@ typedef struct fy_plugin {
     char error[256];
 } fy_plugin;
 ferry_status fy_plugin_find(const char *name, fy_plugin **out);
+/* The same, for callers that fail on a refused plugin (sets the detail). */
+ferry_status fy_plugin_usable(const char *name, fy_plugin **out);
 ferry_status fy_plugin_names(const char **names, size_t cap, size_t *count);
 bool fy_ops_has(const ferry_plugin_ops *ops, size_t offset);
 #define FY_OP(be, slot)                                                                            \

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Plugin loader: compiled-in plugins, then libferry_plugin_<name>.so found in
- * FERRY_PLUGIN_DIR (colon-separated) or, when unset, in plugins/ and
- * ferry/plugins/ beside libferry itself. Loaded plugins stay loaded for the
+ * FERRY_PLUGIN_DIR (colon-separated), else NIXL_PLUGIN_DIR, or, when neither
+ * is set, in plugins/ and ferry/plugins/ beside libferry itself. Loaded plugins stay loaded for the
  * life of the process (code may be referenced by live backends), so the
  * table only grows; it is guarded by one mutex. */
 #include <ctype.h>
@@ -161,6 +161,8 @@ static void fy_lib_dir(char *dir, size_t cap)
 static void fy_search_path(char *dirs, size_t cap)
 {
     const char *env = getenv("FERRY_PLUGIN_DIR");
+    if (!env || !*env)
+        env = getenv("NIXL_PLUGIN_DIR"); /* a setup made for NIXL works unchanged */
     if (env && *env) {
         snprintf(dirs, cap, "%s", env);
         return;
@@ -257,8 +259,19 @@ ferry_status fy_plugin_find(const char *name, fy_plugin **out)
     ferry_status rc = found ? found->status : FERRY_ERR_NOT_FOUND;
     pthread_mutex_unlock(&fy_plugins_mu);
     if (!found)
-        fy_log(FERRY_LOG_WARN, "loader", "no plugin named %s", name);
+        fy_log_fail(FERRY_LOG_WARN, "loader", "no plugin named %s", name);
     *out = found;
+    return rc;
+}
+
+/* fy_plugin_find for a caller that fails when the plugin was refused: the
+ * refusal was logged once, at load; each such call gets it as detail. */
+ferry_status fy_plugin_usable(const char *name, fy_plugin **out)
+{
+    ferry_status rc = fy_plugin_find(name, out);
+    if (rc != FERRY_OK && *out)
+        fy_error_set("loader", "plugin %s (%s) refused: %s", (*out)->name, (*out)->path,
+                     (*out)->error);
     return rc;
 }
 
@@ -306,7 +319,7 @@ static ferry_status fy_plugin_desc_of(const char *name, const ferry_plugin_desc 
     if (!name)
         return FERRY_ERR_INVALID_PARAM;
     fy_plugin *p;
-    ferry_status rc = fy_plugin_find(name, &p);
+    ferry_status rc = fy_plugin_usable(name, &p);
     if (rc == FERRY_OK)
         *out = p->desc;
     return rc;
@@ -344,7 +357,7 @@ FY_API ferry_status ferry_plugin_path(ferry_agent *agent, const char *plugin, co
     if (!FY_AGENT_OK(agent) || !plugin || !path || !abi_version)
         return FERRY_ERR_INVALID_PARAM;
     fy_plugin *p;
-    ferry_status rc = fy_plugin_find(plugin, &p);
+    ferry_status rc = fy_plugin_usable(plugin, &p);
     if (rc != FERRY_OK)
         return rc;
     *path = p->path;

@@ -30,9 +30,9 @@ static ferry_status fy_prep_resolve(ferry_prepped *p, const fy_index *ix, ferry_
     *region = fy_index_find(ix, d.addr, d.len, d.dev_id);
     if (*region)
         return FERRY_OK;
-    FY_ERR("prep: descriptor %zu (%#llx+%llu, dev %llu) is not inside a %s region %s%s", i,
+    FY_ERR("prep: descriptor %zu (%#llx+%llu, dev %llu) is not inside a %s region%s%s", i,
            (unsigned long long)d.addr, (unsigned long long)d.len, (unsigned long long)d.dev_id,
-           p->remote ? "loaded" : "registered", p->remote ? "of " : "",
+           p->remote ? "loaded" : "registered", p->remote ? " of " : "",
            p->remote ? p->remote->name : "");
     return FERRY_ERR_NOT_FOUND;
 }

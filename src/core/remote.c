@@ -567,6 +567,8 @@ FY_API ferry_status ferry_md_connect(ferry_agent *agent, const char *remote_agen
     fy_lock_rd(&agent->lock);
     fy_remote *rem = fy_remote_lookup(agent, remote_agent);
     ferry_status rc = rem ? fy_sel_mask(agent, sel, &mask) : FERRY_ERR_NOT_FOUND;
+    if (!rem)
+        FY_ERR("connect: no metadata loaded for agent '%s'", remote_agent);
     if (rc == FERRY_OK)
         rc = fy_connect_backends(agent, rem, mask);
     fy_unlock(&agent->lock, false);

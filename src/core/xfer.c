@@ -423,6 +423,7 @@ static ferry_status fy_post(ferry_xfer *x)
     if (!atomic_load_explicit(&x->remote->valid, memory_order_acquire)) {
         fy_xfer_finish(x, FERRY_ERR_STALE); /* status reports it too */
         snprintf(x->error, sizeof(x->error), "metadata of %s was invalidated", x->remote->name);
+        fy_error_set("core", "post: %s", x->error);
         return FERRY_ERR_STALE;
     }
     bool telem = x->agent->cfg.telemetry;
@@ -438,6 +439,8 @@ static ferry_status fy_post(ferry_xfer *x)
     x->post_us = telem ? fy_elapsed_us(x->t_post_ns) : 0;
     if (rc < 0) {
         fy_xfer_finish(x, rc);
+        /* Not logged: a peer gone fails every post until the caller stops. */
+        fy_error_set("core", "post: %s", x->error);
         return rc;
     }
     fy_xfer_count(x);

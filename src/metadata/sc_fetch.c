@@ -12,6 +12,7 @@
  * and seq fields, and the counters. A record's request fields (name, host,
  * port, label) are written before its thread starts and only read by it. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,6 +303,16 @@ static void fy_deadline_ms(struct timespec *ts, uint32_t ms)
     ts->tv_nsec = (long)(ns % 1000000000u);
 }
 
+/* The detail of a wait that ended before the fetch did; not logged: a
+ * caller may wait in short slices and try again. */
+static void fy_fetch_late(const char *name, uint32_t timeout_ms)
+{
+    char detail[256];
+    snprintf(detail, sizeof(detail), "metadata of %s: still being fetched after %" PRIu32 " ms",
+             name, timeout_ms);
+    fy_md_detail_set(detail);
+}
+
 /* Waits for the record of name to leave IN_PROGRESS. The record is looked
  * up again after every wake-up: it may have been evicted meanwhile. */
 static ferry_status fy_fetch_wait_done(fy_sc_fetches *t, const char *name, uint32_t timeout_ms)
@@ -316,6 +327,8 @@ static ferry_status fy_fetch_wait_done(fy_sc_fetches *t, const char *name, uint3
     ferry_status rc = !f ? FERRY_ERR_NOT_FOUND : f->status;
     fy_md_detail_set(f && rc < 0 ? f->detail : "");
     pthread_mutex_unlock(&t->mu);
+    if (rc == FERRY_IN_PROGRESS)
+        fy_fetch_late(name, timeout_ms);
     return rc == FERRY_IN_PROGRESS ? FERRY_ERR_TIMEOUT : rc;
 }
 

@@ -15,5 +15,10 @@ extra=$(comm -13 <(echo "$declared") <(echo "$exported"))
 nm -D --defined-only "$lib" | grep -q ' FERRY_0.1$'; check $? "symbols carry the FERRY_0.1 version node"
 unversioned=$(objdump -T "$lib" | awk '/ DF .text/ && $0 !~ /FERRY_0\.[0-9]+/' | head -3)
 [ -z "$unversioned" ]; check $? "no unversioned exported function"
+# A name listed in a later node carries that node, not FERRY_0.1's pattern.
+map=$(dirname "$0")/../../src/libferry.map
+listed=$(awk '/^FERRY_0\.[0-9]+ *\{/ {node=$1} /^ +ferry_[a-z0-9_]+;/ {sub(/;/, ""); print $1 "@@" node}' "$map")
+wrong=$(comm -23 <(echo "$listed" | sort) <(nm -D --defined-only "$lib" | awk '{print $3}' | sort))
+[ -n "$listed" ] && [ -z "$wrong" ]; check $? "names of later nodes carry their node${wrong:+ (not: $(echo $wrong))}"
 echo "1..$n"
 exit $fail

@@ -59,13 +59,14 @@ static ferry_status bad_init(void *priv, const ferry_plugin_host *host, const fe
                              size_t num_params)
 {
     bad *b = priv;
-    (void)host;
     bad_plugin_inits++;
     b->scratch = malloc(1024);
     if (!b->scratch)
         return FERRY_ERR_NO_MEMORY;
     ferry_status rc = BAD_KIND == BAD_INITFAIL ? bad_init_result(params, num_params) : FERRY_OK;
     if (rc != FERRY_OK) {
+        /* As a real plugin says why: the caller's ferry_last_error shows it. */
+        host->log(host->agent_ctx, FERRY_LOG_ERROR, "init fails as its param asks");
         free(b->scratch); /* the contract: on error, undo everything */
         b->scratch = NULL;
     }

@@ -13,18 +13,12 @@ int fyp_agent_check(FyAgent *agent)
     return -1;
 }
 
-/* The exception of a failed metadata call: its ferry_md_error() detail
- * after what the call was about (a peer address or agent name). */
+/* The exception of a failed metadata call: what the call was about (a
+ * peer address or agent name), then why (its ferry_md_error(), which is
+ * part of the ferry_last_error() that fyp_raise adds). */
 static PyObject *fyp_md_raise(ferry_status rc, const char *about)
 {
-    const char *why = ferry_md_error();
-    if (!*why)
-        return fyp_raise(rc, about);
-    if (!about)
-        return fyp_raise(rc, why);
-    char detail[512];
-    snprintf(detail, sizeof(detail), "%s: %s", about, why);
-    return fyp_raise(rc, detail);
+    return fyp_raise(rc, about);
 }
 
 /* None, or the exception of a failed metadata call. */

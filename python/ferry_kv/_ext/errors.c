@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* One exception class per ferry_status error, all derived from ferry.Error
  * (itself a RuntimeError), so callers catch one status or all of them. Each
- * class carries its code as `status` and its symbolic name as `status_name`. */
+ * class carries its code as `status` and its symbolic name as `status_name`;
+ * each exception also its `detail`: why the library says the call failed
+ * (ferry_last_error), which otherwise would only reach the log. */
 #include "fy_py.h"
+
+#include <string.h>
 
 typedef struct fyp_err_spec {
     ferry_status status;
@@ -35,6 +39,7 @@ static const fyp_err_spec fyp_errs[] = {
 /* Indexed by -status; codes outside the table map to the base class. */
 #define FYP_ERR_SLOTS 32
 static PyObject *fyp_err_base;
+static int fyp_err_add_ints(PyObject *module);
 static PyObject *fyp_err_cls[FYP_ERR_SLOTS];
 
 /* A class body dict: status, status_name and a docstring from the library. */
@@ -84,8 +89,8 @@ static int fyp_err_map(PyObject *module)
 
 int fyp_errors_init(PyObject *module)
 {
-    PyObject *dict = Py_BuildValue("{s:O,s:O,s:s}", "status", Py_None, "status_name", Py_None,
-                                   "__doc__", "Base class of every ferry error.");
+    PyObject *dict = Py_BuildValue("{s:O,s:O,s:s,s:s}", "status", Py_None, "status_name", Py_None,
+                                   "detail", "", "__doc__", "Base class of every ferry error.");
     if (!dict)
         return -1;
     fyp_err_base = PyErr_NewException("ferry_kv.Error", PyExc_RuntimeError, dict);
@@ -95,17 +100,124 @@ int fyp_errors_init(PyObject *module)
     for (size_t i = 0; i < FYP_NUM_ERRS; i++)
         if (fyp_err_add(module, &fyp_errs[i]) < 0)
             return -1;
-    return fyp_err_map(module);
+    if (fyp_err_map(module) < 0)
+        return -1;
+    return fyp_err_add_ints(module);
 }
 
+/* The detail of an exception: the caller's (what the call was about, or a
+ * request's ferry_xfer_error) and the library's (ferry_last_error), once
+ * when one holds the other. */
+static void fyp_err_detail(char *out, size_t cap, const char *mine, const char *lib)
+{
+    mine = mine ? mine : "";
+    if (!*lib || strstr(mine, lib))
+        snprintf(out, cap, "%s", mine);
+    else if (!*mine || strstr(lib, mine))
+        snprintf(out, cap, "%s", lib);
+    else
+        snprintf(out, cap, "%s: %s", mine, lib);
+}
+
+/* cls(message) with .status and .detail set on the instance: the base
+ * class has no status of its own. */
+static PyObject *fyp_err_new(PyObject *cls, ferry_status status, const char *detail)
+{
+    char msg[1024];
+    if (*detail)
+        snprintf(msg, sizeof(msg), "%s: %s (%s)", ferry_status_name(status), ferry_strerror(status),
+                 detail);
+    else
+        snprintf(msg, sizeof(msg), "%s: %s", ferry_status_name(status), ferry_strerror(status));
+    PyObject *text = PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "replace");
+    PyObject *exc = text ? PyObject_CallOneArg(cls, text) : NULL;
+    Py_XDECREF(text);
+    PyObject *st = exc ? PyLong_FromLong(status) : NULL;
+    PyObject *det = st ? PyUnicode_DecodeUTF8(detail, (Py_ssize_t)strlen(detail), "replace") : NULL;
+    int rc = det ? PyObject_SetAttrString(exc, "status", st) : -1;
+    if (rc == 0)
+        rc = PyObject_SetAttrString(exc, "detail", det);
+    Py_XDECREF(st);
+    Py_XDECREF(det);
+    if (rc < 0)
+        Py_CLEAR(exc);
+    return exc;
+}
+
+/* Only failures come here: a call that succeeds reads no detail. The
+ * library's detail is taken (cleared) so the next exception does not
+ * repeat it. */
 PyObject *fyp_raise(ferry_status status, const char *detail)
 {
     int slot = -(int)status;
     PyObject *cls =
         slot > 0 && slot < FYP_ERR_SLOTS && fyp_err_cls[slot] ? fyp_err_cls[slot] : fyp_err_base;
-    if (detail && *detail)
-        PyErr_Format(cls, "%s: %s (%s)", ferry_status_name(status), ferry_strerror(status), detail);
-    else
-        PyErr_Format(cls, "%s: %s", ferry_status_name(status), ferry_strerror(status));
+    char text[1024];
+    fyp_err_detail(text, sizeof(text), detail, ferry_last_error());
+    ferry_clear_error();
+    PyObject *exc = fyp_err_new(cls, status, text);
+    if (!exc)
+        return NULL;
+    PyErr_SetObject(cls, exc);
+    Py_DECREF(exc);
     return NULL;
+}
+
+/* ---- module functions: the detail and the log level ---- */
+
+static PyObject *fyp_last_error(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    const char *d = ferry_last_error();
+    return PyUnicode_DecodeUTF8(d, (Py_ssize_t)strlen(d), "replace");
+}
+
+static PyObject *fyp_clear_error(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    ferry_clear_error();
+    Py_RETURN_NONE;
+}
+
+static PyObject *fyp_set_log_level(PyObject *mod, PyObject *arg)
+{
+    (void)mod;
+    long level = PyLong_AsLong(arg);
+    if (level == -1 && PyErr_Occurred())
+        return NULL;
+    if (level < FERRY_LOG_ERROR || level > FERRY_LOG_TRACE)
+        return PyErr_Format(PyExc_ValueError, "log level %ld is not in 0 (error) .. 4 (trace)",
+                            level);
+    ferry_set_log_level((ferry_log_level)level);
+    Py_RETURN_NONE;
+}
+
+static PyObject *fyp_get_log_level(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    return PyLong_FromLong(ferry_get_log_level());
+}
+
+static PyMethodDef fyp_err_methods[] = {
+    {"last_error", fyp_last_error, METH_NOARGS,
+     "last_error() -> str: why this thread's calls failed since the last exception or "
+     "clear_error() (ferry_last_error)"},
+    {"clear_error", fyp_clear_error, METH_NOARGS, "clear_error(): empties last_error()"},
+    {"set_log_level", fyp_set_log_level, METH_O,
+     "set_log_level(level): 0 error, 1 warn, 2 info, 3 debug, 4 trace (whole process)"},
+    {"get_log_level", fyp_get_log_level, METH_NOARGS, "get_log_level() -> int"},
+    {NULL, NULL, 0, NULL},
+};
+
+static int fyp_err_add_ints(PyObject *module)
+{
+    static const char *const names[] = {"LOG_ERROR", "LOG_WARN", "LOG_INFO", "LOG_DEBUG",
+                                        "LOG_TRACE"};
+    for (int i = FERRY_LOG_ERROR; i <= FERRY_LOG_TRACE; i++)
+        if (PyModule_AddIntConstant(module, names[i], i) < 0)
+            return -1;
+    return PyModule_AddFunctions(module, fyp_err_methods);
 }
