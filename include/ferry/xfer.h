@@ -122,7 +122,7 @@ typedef struct ferry_xfer_telemetry {
     uint64_t post_us;     /* time spent in post */
     uint64_t xfer_us;     /* post to completion seen */
     uint64_t total_bytes; /* bytes moved per post */
-    uint64_t desc_count;  /* descriptors after merging */
+    uint64_t desc_count;  /* descriptors as the caller gave them (before merging) */
 } ferry_xfer_telemetry;
 void ferry_xfer_telemetry_init(ferry_xfer_telemetry *telem);
 /* NO_TELEMETRY when the agent's telemetry is off, NOT_POSTED before the

@@ -189,7 +189,6 @@ def _mock_alloc(device, nbytes):
 def _nixl_api(api, compat_path):
     if api == "nixl":
         sys.path.insert(0, compat_path)
-        os.environ["FERRY_NIXL"] = "1"
         from nixl._api import nixl_agent, nixl_agent_config
         from nixl._bindings import nixlRemoteDisconnectError
         import nixl

@@ -203,7 +203,7 @@ for p in a.plugins():
 cd "$ROOT/python/tests" || finish 3 "no python/tests"
 # FERRY_BUILD_DIR: the VRAM-mock runs take the mock driver from there.
 export FERRY_LOG_LEVEL=${FERRY_LOG_LEVEL:-error} NCCL_NVLS_ENABLE=0 FERRY_BUILD_DIR=$BUILD
-unset FERRY_PLUGIN_DIR FERRY_CUDA_LIB LD_LIBRARY_PATH FERRY_NIXL
+unset FERRY_PLUGIN_DIR FERRY_CUDA_LIB LD_LIBRARY_PATH
 say "pytest $* (timeout ${PYTEST_TIMEOUT}s)"
 start=$(date +%s)
 timeout -k 10 "$PYTEST_TIMEOUT" "$VPY" -m pytest -rs -v -p no:cacheprovider \

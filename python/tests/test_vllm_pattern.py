@@ -60,8 +60,10 @@ def compat_install(tmp_path_factory):
     except subprocess.CalledProcessError as e:
         pytest.fail(f"pip install nixl-compat failed:\n{e.stderr.decode()}")
     finally:
-        subprocess.run(["rm", "-rf", build, os.path.join(COMPAT_DIR, "ferry_nixl.egg-info")])
-    assert os.path.isfile(dest / "nixl" / "_api.py")
+        subprocess.run(["rm", "-rf", build, os.path.join(COMPAT_DIR, "ferry_nixl.egg-info"),
+                        os.path.join(COMPAT_DIR, "ferry_kv_nixl.egg-info")])
+    for pkg in ("nixl", "nixl_cu12", "nixl_cu13"):
+        assert os.path.isfile(dest / pkg / "__init__.py")
     return str(dest)
 
 

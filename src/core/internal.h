@@ -301,6 +301,7 @@ struct ferry_xfer {
     ferry_status result;
     uint32_t timeout_ms;  /* per post; FERRY_TIMEOUT_NONE: none */
     uint64_t deadline_ns; /* monotonic time of the running post's deadline, 0: none */
+    size_t desc_count; /* descriptors as the caller gave them, before merging */
     uint64_t t_post_ns, start_us, post_us, xfer_us;
     char error[512];
 };

@@ -247,6 +247,7 @@ static ferry_status fy_make(ferry_agent *agent, ferry_xfer_op op, const ferry_pr
     if (rc != FERRY_OK)
         return rc;
     x->be = be;
+    x->desc_count = n;
     x->timeout_ms = fy_xfer_timeout(agent, o ? o->timeout_ms : 0);
     x->remote = r->remote;
     fy_remote_ref(x->remote);
@@ -337,6 +338,13 @@ FY_API ferry_status ferry_xfer_create(ferry_agent *agent, ferry_xfer_op op,
 
 /* ---- post / status / release ---- */
 
+/* Microseconds since t0, rounded up: a post that took 300 ns took time,
+ * and telemetry consumers (NIXL's among them) read 0 as "not measured". */
+static uint64_t fy_elapsed_us(uint64_t t0_ns)
+{
+    return (fy_now_ns() - t0_ns + 999u) / 1000u;
+}
+
 static void fy_xfer_note_error(ferry_xfer *x, ferry_status rc)
 {
     const char *(*detail)(void *, void *) = FY_OP(x->be, xfer_error);
@@ -357,7 +365,7 @@ static void fy_xfer_finish(ferry_xfer *x, ferry_status rc)
 {
     fy_xfer_uncount(x);
     if (x->agent->cfg.telemetry)
-        x->xfer_us = (fy_now_ns() - x->t_post_ns) / 1000u;
+        x->xfer_us = fy_elapsed_us(x->t_post_ns);
     x->result = rc;
     if (rc != FERRY_OK)
         fy_xfer_note_error(x, rc);
@@ -427,7 +435,7 @@ static ferry_status fy_post(ferry_xfer *x)
         rc = x->be->ops->xfer_post(x->be->priv, x->handle, x->notif, x->notif_len);
         fy_be_leave(x->be);
     }
-    x->post_us = telem ? (fy_now_ns() - x->t_post_ns) / 1000u : 0;
+    x->post_us = telem ? fy_elapsed_us(x->t_post_ns) : 0;
     if (rc < 0) {
         fy_xfer_finish(x, rc);
         return rc;
@@ -545,9 +553,9 @@ FY_API ferry_status ferry_xfer_get_telemetry(const ferry_xfer *x, ferry_xfer_tel
         return FERRY_ERR_NOT_POSTED;
     t->start_us = x->start_us;
     t->post_us = x->post_us;
-    t->xfer_us = st == FY_X_RUNNING ? (fy_now_ns() - x->t_post_ns) / 1000u : x->xfer_us;
+    t->xfer_us = st == FY_X_RUNNING ? fy_elapsed_us(x->t_post_ns) : x->xfer_us;
     t->total_bytes = x->px.total_bytes;
-    t->desc_count = x->px.count;
+    t->desc_count = x->desc_count;
     return st == FY_X_RUNNING ? FERRY_IN_PROGRESS : FERRY_OK;
 }
 

@@ -577,7 +577,8 @@ static void check_telemetry_on(const ferry_agent_config *cfg, const char *name)
     FY_CHECK_EQ(tu_post_wait(x), FERRY_OK);
     FY_CHECK_EQ(ferry_xfer_get_telemetry(x, &t), FERRY_OK);
     FY_CHECK_EQ(t.total_bytes, 8 * KB + 100);
-    FY_CHECK_EQ(t.desc_count, 2); /* the first two merged */
+    FY_CHECK_EQ(t.desc_count, 3); /* as given, though the first two merged */
+    FY_CHECK_EQ(ferry_xfer_count(x), 2);
     FY_CHECK(t.start_us + 1000 >= before && t.start_us <= wall_us());
     FY_CHECK(t.xfer_us >= t.post_us);
     t.size = 2;
