@@ -199,7 +199,7 @@ wheel-test: wheel
 	{ echo "wheel: installing the wheels into $(WHEEL_VENV) failed; the end of $(WHEEL_LOG):"; \
 	  tail -n 40 $(WHEEL_LOG); }; \
 	if [ -x $(WHEEL_VENV)/bin/python ]; then \
-	    echo "pytest $(PYTEST_PATHS) against $$(cd / && $(WHEEL_VENV)/bin/python -I -c 'import ferry_kv, os; print(os.path.dirname(ferry_kv.__file__))')"; \
+	    echo "pytest $(PYTEST_PATHS) against $$(cd / && $(CURDIR)/$(WHEEL_VENV)/bin/python -I -c 'import ferry_kv, os; print(os.path.dirname(ferry_kv.__file__))')"; \
 	    cd $(WHEEL_VENV) && FERRY_BUILD_DIR=$(CURDIR)/$(BUILD) $(PYTEST_ENV) env -u PYTHONPATH -u LD_LIBRARY_PATH \
 	        -u FERRY_PLUGIN_DIR $(CURDIR)/$(WHEEL_VENV)/bin/python -m pytest -q -rs -p no:cacheprovider \
 	        --junitxml=$(CURDIR)/$(WHEEL_JUNIT) $(PYTEST_ARGS) $(addprefix $(CURDIR)/,$(PYTEST_PATHS)); \
