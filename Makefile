@@ -3,8 +3,11 @@
 #
 #   make test        install deps, build, run the whole suite, print the summary
 #   make demo        build and run build/examples/ferry-demo $(DEMO_ARGS)
-#   make pytest      only the Python suite; make python: pip-install ./python
-#                    into build/pyenv, the venv the Python suite runs in
+#   make pytest      only the Python suite; make python: pip-install ferry-kv
+#                    (the repository root, meson-python) into build/pyenv, the
+#                    venv the Python suite runs in
+#   make wheel       sdist + wheel of ferry-kv, wheel of ferry-kv-nixl in build/dist
+#   make wheel-test  those wheels in a fresh venv, the Python suite against them
 #   make asan|tsan|valgrind|fuzz   the checking builds (see below)
 #
 # Variables (make VAR=value):
@@ -74,7 +77,7 @@ TSAN_PREFIX := $(shell bits=$$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || ech
 	if [ "$$bits" -gt 28 ] && setarch "$$(uname -m)" -R true 2>/dev/null; then \
 	echo "setarch $$(uname -m) -R"; fi)
 
-.PHONY: all deps build test pytest python demo asan tsan valgrind fuzz ci clean
+.PHONY: all deps build test pytest python wheel wheel-test demo asan tsan valgrind fuzz ci clean
 
 all: build
 
@@ -121,23 +124,27 @@ endef
 # The Python suite (when its folder exists) runs after the C suites of `make
 # test` unless TEST_ARGS picks tests; its JUnit file is summarized with them.
 # It runs in a venv ($(PYENV), made with --system-site-packages so it sees
-# Debian's pytest, numpy and torch) into which `make python` pip-installs
-# ./python, built against $(BUILD)'s libferry (FERRY_BUILD_DIR). When the
-# install fails, pytest does not run and its missing JUnit file counts as a
-# failure in the summary.
+# Debian's pytest, numpy and torch, plus meson-python and build from PyPI:
+# scripts/install-deps.sh --venv) into which `make python` pip-installs the
+# repository root (pyproject.toml: meson-python), built in $(PY_BUILD), a
+# meson build folder of its own (-Dpython=true) that stays between runs, so
+# a rebuild is incremental. When the install fails, pytest does not run and
+# its missing JUnit file counts as a failure in the summary.
 PYTEST_PATHS ?= $(wildcard python/tests tests/python)
 PYTEST_ARGS ?=
 PYTEST_ENV ?=
 PYTEST_JUNIT := $(BUILD)/junit/pytest.xml
 PYENV := $(BUILD)/pyenv
 PYENV_PY := $(PYENV)/bin/python
+PY_BUILD := $(BUILD)/py
 PY_INSTALL_LOG := $(BUILD)/python-install.log
 RUN_PYTEST := $(if $(and $(PYTEST_PATHS),$(if $(strip $(TEST_ARGS)),,yes)),yes)
+PIP_QUIET := --no-warn-script-location --disable-pip-version-check
 define python_install
-{ [ -x $(PYENV_PY) ] || $(PYTHON) -m venv --system-site-packages $(PYENV); } > $(PY_INSTALL_LOG) 2>&1 && \
-	FERRY_BUILD_DIR=$(CURDIR)/$(BUILD) $(PYENV_PY) -m pip install --no-build-isolation --no-deps \
-	    --no-warn-script-location --disable-pip-version-check ./python >> $(PY_INSTALL_LOG) 2>&1 || \
-	{ echo "python: installing ./python into $(PYENV) failed; its log:"; tail -n 40 $(PY_INSTALL_LOG); false; }
+{ bash scripts/install-deps.sh --venv $(PYENV) && \
+	$(PYENV_PY) -m pip install --no-build-isolation --no-deps $(PIP_QUIET) \
+	    --config-settings=build-dir=$(CURDIR)/$(PY_BUILD) . ; } > $(PY_INSTALL_LOG) 2>&1 || \
+	{ echo "python: installing ferry-kv (.) into $(PYENV) failed; its log:"; tail -n 40 $(PY_INSTALL_LOG); false; }
 endef
 define pytest_run
 rm -f $(PYTEST_JUNIT); mkdir -p $(dir $(PYTEST_JUNIT)); \
@@ -161,9 +168,44 @@ test: build
 pytest: build
 	@$(if $(PYTEST_PATHS),$(pytest_run); $(SUMMARIZE) $(PYTEST_JUNIT),echo "pytest: no Python test folder")
 
-# Installs ./python into the venv $(PYENV) (see the Python suite above).
+# Installs the distribution ferry-kv (this repository, meson-python) into
+# the venv $(PYENV) (see the Python suite above).
 python: build
 	@$(python_install) && echo "python: ferry_kv installed in $(PYENV) ($(PYENV_PY) -c 'import ferry_kv')"
+
+# `make wheel`: the sdist and the wheel of ferry-kv (python -m build: the
+# wheel is built from the sdist) and the wheel of ferry-kv-nixl, in $(DIST).
+# `make wheel-test` (CI step "wheel"): those wheels installed into a fresh
+# venv ($(WHEEL_VENV), --system-site-packages for Debian's pytest, numpy and
+# torch) and the Python suite run against them from a folder where the
+# source tree is not importable; JUnit file $(WHEEL_JUNIT).
+DIST := $(BUILD)/dist
+WHEEL_VENV := $(BUILD)/wheel-venv
+WHEEL_JUNIT := $(BUILD)/junit/wheel.xml
+WHEEL_LOG := $(BUILD)/wheel.log
+wheel: deps
+	@rm -rf $(DIST); mkdir -p $(DIST); \
+	{ bash scripts/install-deps.sh --venv $(PYENV) && \
+	  $(PYENV_PY) -m build --no-isolation -o $(DIST) . && \
+	  $(PYENV_PY) -m build --no-isolation -o $(DIST) python/nixl-compat; } > $(WHEEL_LOG) 2>&1 || \
+	{ echo "wheel: building the distributions failed; the end of $(WHEEL_LOG):"; tail -n 40 $(WHEEL_LOG); false; }
+	@cd $(DIST) && for f in *; do printf '%-55s %6s KiB\n' "$$f" $$(( $$(stat -c %s "$$f") / 1024 )); done
+
+wheel-test: wheel
+	@rm -f $(WHEEL_JUNIT); mkdir -p $(dir $(WHEEL_JUNIT)); rm -rf $(WHEEL_VENV); \
+	{ $(PYTHON) -m venv --system-site-packages $(WHEEL_VENV) && \
+	  $(WHEEL_VENV)/bin/python -m pip install --no-index --no-deps $(PIP_QUIET) \
+	      $(DIST)/ferry_kv-*.whl $(DIST)/ferry_kv_nixl-*.whl; } >> $(WHEEL_LOG) 2>&1 || \
+	{ echo "wheel: installing the wheels into $(WHEEL_VENV) failed; the end of $(WHEEL_LOG):"; \
+	  tail -n 40 $(WHEEL_LOG); }; \
+	if [ -x $(WHEEL_VENV)/bin/python ]; then \
+	    echo "pytest $(PYTEST_PATHS) against $$(cd / && $(CURDIR)/$(WHEEL_VENV)/bin/python -I -c 'import ferry_kv, os; print(os.path.dirname(ferry_kv.__file__))')"; \
+	    cd $(WHEEL_VENV) && FERRY_BUILD_DIR=$(CURDIR)/$(BUILD) $(PYTEST_ENV) env -u PYTHONPATH -u LD_LIBRARY_PATH \
+	        -u FERRY_PLUGIN_DIR $(CURDIR)/$(WHEEL_VENV)/bin/python -m pytest -q -rs -p no:cacheprovider \
+	        --junitxml=$(CURDIR)/$(WHEEL_JUNIT) $(PYTEST_ARGS) $(addprefix $(CURDIR)/,$(PYTEST_PATHS)); \
+	    cd $(CURDIR); \
+	fi; \
+	$(SUMMARIZE) $(WHEEL_JUNIT)
 
 demo: build
 	$(BUILD)/examples/ferry-demo $(DEMO_ARGS)

@@ -7,7 +7,12 @@
 # something is missing. Quiet when nothing is missing.
 #
 # Usage: scripts/install-deps.sh [EXTRA_PACKAGE...]
+#        scripts/install-deps.sh --venv DIR
 #   Extra packages may also be given in $FERRY_EXTRA_DEPS (space separated).
+#   --venv DIR: makes DIR a venv of the Debian interpreter that also sees its
+#   packages (--system-site-packages), unless it is one, and pip-installs into
+#   it what building the Python package needs and Debian 12 has too old or
+#   not at all (VENV_PIP_PACKAGES, from PyPI, once); nothing else.
 #
 # To add a dependency, add a line to APT_PACKAGES below:
 #   name          the Debian package; installed unless dpkg says it is
@@ -43,6 +48,7 @@ APT_PACKAGES=(
     python3-pip
     python3-setuptools
     python3-wheel
+    patchelf        # meson-python asks for it when it builds a wheel
     python3-pytest
     python3-numpy
     python3-torch?
@@ -52,6 +58,15 @@ APT_PACKAGES=(
 
 PIP_PACKAGES=(
     # e.g. "moto[server]==5.0.0:moto"
+)
+
+# For --venv: the Python package's build backend and front end. Debian 12's
+# python3-mesonpy is 0.12 (bundling the package's own shared libraries needs
+# >= 0.13) and its python3-build 0.9; meson itself stays Debian's (1.0.1,
+# found on PATH), as does ninja. Same "distribution:module" form.
+VENV_PIP_PACKAGES=(
+    "meson-python>=0.13:mesonpy"
+    "build>=1.0:build"
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
@@ -163,6 +178,37 @@ ensure_pip() {
         return 1
     fi
 }
+
+# ensure_venv DIR: see --venv at the top.
+ensure_venv() {
+    local venv=$1 entry dist mod want=()
+    if [ ! -x "$venv/bin/python" ]; then
+        log "creating the venv $venv"
+        /usr/bin/python3 -m venv --system-site-packages "$venv" >>"$APT_LOG" 2>&1 ||
+            { log "python3 -m venv $venv failed:"; tail -n 20 "$APT_LOG" >&2; return 1; }
+    fi
+    for entry in "${VENV_PIP_PACKAGES[@]}"; do
+        dist=${entry%%:*}
+        mod=${entry#*:}
+        # -I and cwd /: not a folder of the current directory (build/!).
+        (cd / && "$venv/bin/python" -I -c "import $mod") >/dev/null 2>&1 || want+=("$dist")
+    done
+    [ ${#want[@]} -eq 0 ] && return 0
+    log "pip installing into $venv: ${want[*]}"
+    # (meson-python's "meson" requirement is met by Debian's meson 1.0.1.)
+    if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check "${want[@]}" \
+            >>"$APT_LOG" 2>&1; then
+        log "pip install into $venv failed; its last lines:"
+        tail -n 30 "$APT_LOG" >&2
+        return 1
+    fi
+}
+
+if [ "${1:-}" = --venv ]; then
+    [ $# -eq 2 ] || { log "usage: $0 --venv DIR"; exit 2; }
+    ensure_venv "$2"
+    exit
+fi
 
 # shellcheck disable=SC2086 # FERRY_EXTRA_DEPS is a space-separated list
 ensure_apt "${APT_PACKAGES[@]}" ${FERRY_EXTRA_DEPS:-} "$@"

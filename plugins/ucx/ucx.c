@@ -220,6 +220,16 @@ static bool fy_ucx_config_default(ucp_config_t *config, const char *env, const c
     return getenv(env) || ucp_config_modify(config, key, value) == UCS_OK;
 }
 
+/* A TCP transport variable: newer UCX (1.22, PyPI's libucx wheels) takes
+ * only the prefixed name (TCP_TX_SEG_SIZE) and refuses the bare one that
+ * UCX 1.13 needs. */
+static bool fy_ucx_config_tcp_default(ucp_config_t *config, const char *env, const char *key,
+                                      const char *value)
+{
+    return getenv(env) || ucp_config_modify(config, key, value) == UCS_OK ||
+           ucp_config_modify(config, env + strlen("UCX_"), value) == UCS_OK;
+}
+
 /* Error handling dual and none: UCX's newer protocols (UCX_PROTO_ENABLE).
  * A rendezvous receive waits for its sender; with UCX 1.13's default
  * protocols nothing ends one whose sender died unless the endpoint is in
@@ -256,8 +266,8 @@ static ferry_status fy_ucx_config(fy_ucx *u, const ferry_param *params, size_t n
     if ((dev[0] && ucp_config_modify(*out, "NET_DEVICES", dev) != UCS_OK) ||
         (tls[0] && ucp_config_modify(*out, "TLS", tls) != UCS_OK) ||
         !fy_ucx_config_default(*out, "UCX_KEEPALIVE_INTERVAL", "KEEPALIVE_INTERVAL", ka) ||
-        !fy_ucx_config_default(*out, "UCX_TCP_TX_SEG_SIZE", "TX_SEG_SIZE", FY_UCX_TCP_SEG) ||
-        !fy_ucx_config_default(*out, "UCX_TCP_RX_SEG_SIZE", "RX_SEG_SIZE", FY_UCX_TCP_SEG) ||
+        !fy_ucx_config_tcp_default(*out, "UCX_TCP_TX_SEG_SIZE", "TX_SEG_SIZE", FY_UCX_TCP_SEG) ||
+        !fy_ucx_config_tcp_default(*out, "UCX_TCP_RX_SEG_SIZE", "RX_SEG_SIZE", FY_UCX_TCP_SEG) ||
         !fy_ucx_config_default(*out, "UCX_ALLOC_PRIO", "ALLOC_PRIO", FY_UCX_ALLOC_PRIO) ||
         !fy_ucx_proto_default(u, *out)) {
         UCX_LOG(u, FERRY_LOG_ERROR,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
+from . import _ucx  # noqa: F401  (first: a libucx wheel's UCX, when installed)
 from . import _ferry
 from ._descs import to_dlist
 from ._ferry import (  # noqa: F401  (re-exported)

@@ -1,17 +1,22 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The installed package: libferry and the plugins bundled, an $ORIGIN run
-path, no LD_LIBRARY_PATH or FERRY_PLUGIN_DIR needed; no `nixl` module unless
-the opt-in tree (ferry-kv-nixl: nixl, nixl_cu12, nixl_cu13) is installed."""
+"""The installed package (distribution ferry-kv, built by meson-python or
+scripts/prebuilt-wheel.py): libferry.so.0 and the extension in ferry_kv/, the
+plugins in ferry_kv/plugins/ (libferry's default search path), an $ORIGIN run
+path, no LD_LIBRARY_PATH or FERRY_PLUGIN_DIR needed, nothing imported from the
+source tree; no `nixl` module unless the opt-in tree (ferry-kv-nixl: nixl,
+nixl_cu12, nixl_cu13) is installed."""
 import os
+import re
 import shutil
 import subprocess
 import sys
 import textwrap
+from importlib import metadata
 
 import pytest
 
 import ferry_kv as ferry
-from conftest import COMPAT_DIR, HAS_UCX
+from conftest import COMPAT_DIR, HAS_UCX, PYTHON_DIR
 
 PKG = os.path.dirname(ferry.__file__)
 
@@ -39,7 +44,56 @@ def test_library_and_plugins_are_bundled():
     if shutil.which("readelf"):
         dyn = subprocess.run(["readelf", "-d", os.path.join(PKG, ext[0])], capture_output=True,
                              text=True, check=True).stdout
-        assert "[$ORIGIN]" in dyn and "libferry.so.0" in dyn
+        assert re.search(r"R(UN)?PATH.*\[\$ORIGIN/?\]", dyn), dyn
+        assert "[libferry.so.0]" in dyn
+
+
+def test_installed_not_the_source_tree():
+    """The suite runs against an installed distribution, never python/ferry_kv."""
+    assert os.path.realpath(PKG) != os.path.realpath(os.path.join(PYTHON_DIR, "ferry_kv"))
+    dist = metadata.distribution("ferry-kv")
+    assert dist.metadata["Name"] == "ferry-kv"
+    files = {str(f) for f in dist.files or ()}
+    assert {"ferry_kv/libferry.so.0", "ferry_kv/__init__.py", "ferry_kv/_ucx.py"} <= files
+    assert any(f.startswith("ferry_kv/plugins/libferry_plugin_") for f in files)
+    # Only the package: no headers, pkg-config file, tools or nixl tree.
+    assert all(f.startswith(("ferry_kv/", "ferry_kv-")) for f in files), sorted(files)
+
+
+def test_extension_resolves_the_bundled_library():
+    if not shutil.which("ldd"):
+        pytest.skip("no ldd")
+    ext = [f for f in os.listdir(PKG) if f.startswith("_ferry") and f.endswith(".so")][0]
+    env = clean_env()
+    out = subprocess.run(["ldd", os.path.join(PKG, ext)], capture_output=True, text=True,
+                         env=env, check=True).stdout
+    line = [ln for ln in out.splitlines() if "libferry.so.0" in ln][0]
+    assert os.path.realpath(line.split("=>")[1].split()[0]) == \
+        os.path.realpath(os.path.join(PKG, "libferry.so.0"))
+
+
+def test_ucx_source_is_reported():
+    """_ucx: a libucx wheel's UCX when one is importable, else the system's."""
+    from ferry_kv import _ucx
+    try:
+        import libucx  # noqa: F401
+        have_wheel = True
+    except ImportError:
+        have_wheel = False
+    assert _ucx.UCX_SOURCE.startswith("libucx " if have_wheel else "system")
+    if HAS_UCX:
+        out = run_py("""
+            import ferry_kv as ferry
+            a = ferry.Agent("ucxsrc")
+            a.create_backend("UCX")
+            print(ferry._ucx.UCX_SOURCE.split()[0])
+            print([l.split()[-1] for l in open("/proc/self/maps") if "libucp.so" in l][0])
+        """)
+        src, libucp = out.split()
+        if src == "libucx":
+            assert "/libucx/" in libucp
+        else:
+            assert "/libucx/" not in libucp
 
 
 def test_works_without_library_paths():
