@@ -66,6 +66,7 @@ for t in "${tests[@]}"; do
         if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then what="hung (killed after ${TMO}s)"
         elif [ $rc -eq 99 ] && ! grep -qE '(libferry\.so|/src/|/plugins/)' "$TMP/out"; then
             testside=$((testside + 1)) # only the test's own memory: it stops at a failed requirement
+            continue
         elif [ $rc -eq 99 ]; then what="valgrind: $(grep -m1 -E 'definitely lost|Invalid|uninitialised|Mismatched' "$TMP/out" | sed 's/^==[0-9]*== //')"
         elif [ $rc -ge 128 ]; then what="killed by signal $((rc - 128))"
         elif grep -q "AddressSanitizer\|runtime error" "$TMP/out"; then what="sanitizer report"
