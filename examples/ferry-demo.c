@@ -15,10 +15,17 @@
  * of band (here: the pipe between the processes; vLLM uses ZMQ); ferry's own
  * side channel carries the metadata.
  *
+ * It ends by saying which transport carried the data (the UCX backend logs
+ * the transports of each new peer at INFO level; a log handler catches the
+ * line) and, for TCP between processes of one host, how to get shared
+ * memory.
+ *
  * Usage: ferry-demo [--write] [--tokens N] [--iters N] [--backend NAME]
+ *                   [--backend_params K=V,K=V] [--help] [--version]
  * (the program starts the prefill process itself). */
 #include <ferry/ferry.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +45,9 @@ typedef struct demo {
     bool write, is_prefill;
     unsigned tokens, iters, n; /* n: blocks per plane in the request */
     const char *backend;
+    char *params; /* --backend_params, cut into kv (a copy) */
+    ferry_param kv[16];
+    size_t nkv;
     ferry_agent *agent;
     uint8_t *planes[PLANES];
     ferry_dlist *regions, *blocks;
@@ -105,7 +115,57 @@ static void demo_agent(demo *d, const char *name)
     cfg.progress_thread = true;
     ferry_backend *be;
     CHECK(ferry_agent_create(&cfg, &d->agent));
-    CHECK(ferry_backend_create(d->agent, d->backend, NULL, 0, &be));
+    CHECK(ferry_backend_create(d->agent, d->backend, d->kv, d->nkv, &be));
+}
+
+/* ---- which transport carried the data ---- */
+
+/* The UCX backend logs "transports to <peer>: <tl/dev>... (<kind>)" at INFO
+ * when it connects; this handler keeps the first such line and shows every
+ * other line as the library would at the level the user chose. */
+static pthread_mutex_t tp_lock = PTHREAD_MUTEX_INITIALIZER;
+static char tp_seen[512];
+static ferry_log_level tp_user_level;
+
+static void tp_tap(void *ctx, ferry_log_level level, const char *who, const char *line)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug", "trace"};
+    const char *colon = strncmp(line, "transports to ", 14) ? NULL : strstr(line, ": ");
+    (void)ctx;
+    if (level == FERRY_LOG_INFO && colon) {
+        pthread_mutex_lock(&tp_lock);
+        if (!tp_seen[0])
+            snprintf(tp_seen, sizeof(tp_seen), "%s", colon + 2);
+        pthread_mutex_unlock(&tp_lock);
+    }
+    if (level <= tp_user_level)
+        fprintf(stderr, "ferry %s [%s]: %s\n", names[level <= FERRY_LOG_TRACE ? level : 4], who,
+                line);
+}
+
+static void tp_watch(void)
+{
+    tp_user_level = ferry_get_log_level();
+    ferry_set_log_handler(tp_tap, NULL);
+    if (tp_user_level < FERRY_LOG_INFO)
+        ferry_set_log_level(FERRY_LOG_INFO);
+}
+
+static void tp_report(const demo *d)
+{
+    pthread_mutex_lock(&tp_lock);
+    char seen[512];
+    snprintf(seen, sizeof(seen), "%s", tp_seen);
+    pthread_mutex_unlock(&tp_lock);
+    if (!seen[0]) {
+        printf("  transport: %s\n", d->backend);
+        return;
+    }
+    printf("  transport: %s over %s\n", d->backend, seen);
+    if (strstr(seen, "(TCP)") && !d->nkv)
+        printf("  processes of one host can use shared memory instead (faster for large blocks):\n"
+               "  ferry-demo --backend_params error_handling=dual,rma=on (trusted peers; "
+               "docs/tools.md, \"Which transport\")\n");
 }
 
 /* One region per plane; a descriptor per block: (plane * NUM_BLOCKS + b). */
@@ -328,6 +388,7 @@ static void report(const demo *d, const stats *st)
            "make %.1f us, post %.1f us per request\n",
            d->iters, (double)bytes / avg / 1e9, (double)bytes / st->best / 1e9, avg * 1e3,
            st->best * 1e3, st->make / d->iters * 1e6, st->post / d->iters * 1e6);
+    tp_report(d);
 }
 
 /* Decode: READs (default) and checks, or checks what prefill WRITEs. */
@@ -395,13 +456,38 @@ static int prefill_role(demo *d)
 
 /* ---- start-up ---- */
 
+static void usage_to(FILE *f)
+{
+    fprintf(f,
+            "usage: ferry-demo [--write] [--tokens N (16..%u)] [--iters N] "
+            "[--backend NAME]\n"
+            "                  [--backend_params K=V,K=V] [--help] [--version]\n"
+            "Moves one request's KV blocks (Llama-3.1-8B's shape) from a prefill process to\n"
+            "this decode process, checks every byte, and says how fast and over which\n"
+            "transport. Exit status: 0 done and intact, 1 failed, 2 bad usage.\n",
+            NUM_BLOCKS / 2 * 16);
+}
+
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: ferry-demo [--write] [--tokens N (16..%u)] [--iters N] "
-            "[--backend NAME]\n",
-            NUM_BLOCKS / 2 * 16);
+    usage_to(stderr);
     exit(2);
+}
+
+/* "k=v,k=v" into d->kv (at most 16 pairs). */
+static void parse_params(demo *d, const char *list)
+{
+    d->params = strdup(list);
+    if (!d->params)
+        exit(1);
+    for (char *save = NULL, *p = strtok_r(d->params, ",", &save); p;
+         p = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(p, '=');
+        if (!eq || eq == p || d->nkv == 16)
+            usage();
+        *eq = '\0';
+        d->kv[d->nkv++] = (ferry_param){p, eq + 1};
+    }
 }
 
 static void parse(demo *d, int argc, char **argv)
@@ -417,7 +503,16 @@ static void parse(demo *d, int argc, char **argv)
             d->iters = (unsigned)atoi(v);
         else if (!strcmp(a, "--backend") && v && ++i)
             d->backend = v;
-        else if (!strcmp(a, "--prefill-fds") && v && i + 2 < argc && ++i) {
+        else if ((!strcmp(a, "--backend_params") || !strcmp(a, "--backend-params")) && v && ++i)
+            parse_params(d, v);
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage_to(stdout);
+            exit(0);
+        } else if (!strcmp(a, "--version")) {
+            printf("ferry-demo %d.%d.%d (libferry %s)\n", FERRY_VERSION_MAJOR, FERRY_VERSION_MINOR,
+                   FERRY_VERSION_PATCH, ferry_version_string());
+            exit(0);
+        } else if (!strcmp(a, "--prefill-fds") && v && i + 2 < argc && ++i) {
             d->is_prefill = true;
             d->from_peer = atoi(argv[i++]);
             d->to_peer = atoi(argv[i]);
@@ -478,6 +573,7 @@ int main(int argc, char **argv)
     parse(&d, argc, argv);
     if (d.is_prefill)
         return prefill_role(&d);
+    tp_watch();
     demo_key();
     pid_t pid = spawn_prefill(&d, argc, argv);
     if (pid < 0)

@@ -37,6 +37,10 @@ APT_PACKAGES=(
     python3
     # HMAC of side-channel frames and metadata blobs (dependency('libcrypto'))
     libssl-dev
+    # JSON written and read by the tools (tools/meson.build: dependency('jansson'))
+    libjansson-dev
+    # the format check (scripts/check-format.sh)
+    clang-format
     # backends
     libucx-dev      # plugins/ucx (dependency('ucx'))
     ucx-utils       # ucx_info, for tests and debugging

@@ -104,7 +104,7 @@ def main() -> int:
 
     files = {}  # archive name -> bytes
     for f in sorted(os.listdir(PKG_SRC)):
-        if f.endswith(".py") or f == "py.typed":
+        if f.endswith((".py", ".pyi")) or f == "py.typed":
             with open(os.path.join(PKG_SRC, f), "rb") as fh:
                 files[f"ferry_kv/{f}"] = fh.read()
     with tempfile.TemporaryDirectory() as tmp:

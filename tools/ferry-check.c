@@ -6,7 +6,8 @@
  *
  * and exit status 0 when healthy, 1 when a problem was found (2: bad usage).
  * -v adds an "ok" line per check passed. "note" lines say what could not be
- * checked or may matter; they never fail the run.
+ * checked or may matter; they never fail the run. --json writes the same
+ * as one JSON object (problems with their fixes, notes, checks passed).
  *
  * Checks that need a question answered (a registration size, a port, GPUs)
  * run only when asked, by an option or by the environment configuring that
@@ -45,10 +46,27 @@ typedef struct fc_opts {
     int listen_port; /* 0: not asked */
     const char *listen_host;
     int timeout_ms;
+    const char *json; /* --json: where to, "-" for stdout */
 } fc_opts;
 
 static fc_opts opts;
 static int problems, passed;
+/* --json: what the lines say, gathered ("problems", "notes", "passed"). */
+static json_t *fc_doc;
+
+static void fc_record(const char *list, json_t *item)
+{
+    if (!fc_doc) {
+        json_decref(item);
+        return;
+    }
+    json_t *arr = json_object_get(fc_doc, list);
+    if (!arr) {
+        arr = json_array();
+        json_object_set_new(fc_doc, list, arr);
+    }
+    json_array_append_new(arr, item);
+}
 
 /* ---- reporting ---- */
 
@@ -57,11 +75,13 @@ static void fc_problem(const char *what, const char *fix)
     printf("%s: PROBLEM %s; fix: %s\n", prog, what, fix);
     fflush(stdout);
     problems++;
+    fc_record("problems", json_pack("{s:s, s:s}", "what", what, "fix", fix));
 }
 
 static void fc_ok(const char *what)
 {
     passed++;
+    fc_record("passed", json_string(what));
     if (opts.verbose) {
         printf("%s: ok: %s\n", prog, what);
         fflush(stdout);
@@ -72,6 +92,7 @@ static void fc_note(const char *what)
 {
     printf("%s: note: %s\n", prog, what);
     fflush(stdout);
+    fc_record("notes", json_string(what));
 }
 
 /* snprintf into buf, returning buf: keeps each check's messages short. */
@@ -94,9 +115,9 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: %s [-v] [--backend NAME]... [--tls LIST] [--etcd HOST:PORT]...\n"
             "                   [--gpu] [--gds] [--reg-bytes N] [--listen-port P]\n"
-            "                   [--listen-host H] [--timeout-ms MS]\n"
+            "                   [--listen-host H] [--timeout-ms MS] [--json [FILE]]\n"
             "Diagnoses this ferry installation: one line per problem, exit 0 when healthy,\n"
-            "1 when a problem was found.\n"
+            "1 when a problem was found, 2 on bad usage.\n"
             "  -v, --verbose        also an \"ok\" line per check passed\n"
             "  -b, --backend NAME   this backend must load and be created here (repeatable)\n"
             "      --tls LIST       UCX transports that must exist (as UCX_TLS, also checked)\n"
@@ -107,7 +128,11 @@ static void usage(FILE *f)
             "      --reg-bytes N    bytes to register (4K, 64MiB, 8G): locked-memory limit\n"
             "      --listen-port P  the side-channel listener's port must be free\n"
             "      --listen-host H  its address (default 0.0.0.0, the agent's default)\n"
-            "      --timeout-ms MS  bound of each network probe (default 1000)\n",
+            "      --timeout-ms MS  bound of each network probe (default 1000)\n"
+            "      --json [FILE]    also the result as one JSON object, to FILE (overwritten)\n"
+            "                       or standard output (no FILE, or -: the lines go to stderr)\n"
+            "      --version        the version, one line\n"
+            "  -h, --help           this text\n",
             prog);
 }
 
@@ -133,7 +158,7 @@ static int parse_int(const char *s, int lo, int hi, int *out)
 
 static int parse_opts(int argc, char **argv)
 {
-    enum { O_TLS = 256, O_ETCD, O_GPU, O_GDS, O_REG, O_PORT, O_HOST, O_TIMEOUT };
+    enum { O_TLS = 256, O_ETCD, O_GPU, O_GDS, O_REG, O_PORT, O_HOST, O_TIMEOUT, O_JSON, O_VER };
     static const struct option longs[] = {
         {"verbose", no_argument, NULL, 'v'},
         {"backend", required_argument, NULL, 'b'},
@@ -145,6 +170,8 @@ static int parse_opts(int argc, char **argv)
         {"listen-port", required_argument, NULL, O_PORT},
         {"listen-host", required_argument, NULL, O_HOST},
         {"timeout-ms", required_argument, NULL, O_TIMEOUT},
+        {"json", optional_argument, NULL, O_JSON},
+        {"version", no_argument, NULL, O_VER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -184,6 +211,12 @@ static int parse_opts(int argc, char **argv)
         case O_TIMEOUT:
             good = parse_int(optarg, 1, 600000, &opts.timeout_ms) == 0;
             break;
+        case O_JSON:
+            opts.json = ft_json_dest(optarg, argc, argv, &optind);
+            break;
+        case O_VER:
+            ft_print_version(prog);
+            exit(0);
         case 'h':
             usage(stdout);
             exit(0);
@@ -684,9 +717,9 @@ static void check_cuda(const fi_gpu *g)
         fc_problem(F(what, "CUDA driver %s sees no GPU", g->lib),
                    "check nvidia-smi and CUDA_VISIBLE_DEVICES");
     } else {
-        fc_ok(F(what, "CUDA driver %s (CUDA %d.%d): %d GPU(s), GPU 0: %s", g->lib,
-                g->driver_version / 1000, g->driver_version % 1000 / 10, g->count,
-                g->devs[0].name));
+        char cv[32];
+        fc_ok(F(what, "CUDA driver %s (CUDA %s): %d GPU(s), GPU 0: %s", g->lib,
+                fi_cuda_version_str(g->driver_version, cv, sizeof(cv)), g->count, g->devs[0].name));
     }
 }
 
@@ -828,6 +861,17 @@ int main(int argc, char **argv)
     int rc = parse_opts(argc, argv);
     if (rc)
         return rc;
+    FILE *json_out = NULL;
+    if (opts.json) {
+        if (!(json_out = ft_out_open(opts.json))) {
+            fprintf(stderr, "%s: cannot write %s: %s\n", prog, opts.json, strerror(errno));
+            return 2;
+        }
+        fc_doc = json_object();
+        json_object_set_new(fc_doc, "problems", json_array());
+        json_object_set_new(fc_doc, "notes", json_array());
+        json_object_set_new(fc_doc, "passed", json_array());
+    }
     /* The problems are reported here, once and with a fix; the library's
      * warnings about the same things would only repeat them. */
     setenv("FERRY_LOG_LEVEL", "error", 0);
@@ -854,5 +898,17 @@ int main(int argc, char **argv)
         printf("%s: %d problem%s found\n", prog, problems, problems == 1 ? "" : "s");
     else
         printf("%s: healthy (%d check%s passed)\n", prog, passed, passed == 1 ? "" : "s");
+    if (fc_doc) {
+        json_object_set_new(fc_doc, "healthy", json_boolean(!problems));
+        ft_json_meta(fc_doc);
+        bool ok = json_dumpf(fc_doc, json_out,
+                             JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) == 0 &&
+                  fputc('\n', json_out) != EOF;
+        json_decref(fc_doc);
+        if (!ft_out_close(json_out) || !ok) {
+            fprintf(stderr, "%s: writing %s failed\n", prog, opts.json);
+            return 1;
+        }
+    }
     return problems ? 1 : 0;
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include <ferry/ferry.h>
+#include "tool-common.h"
 
 #define BLOCK 100
 #define KEY   "handshake-benchmark-key-0123456789abcdef"
@@ -101,13 +102,28 @@ static double pct(double *v, size_t n, double q)
     return v[(size_t)(q * (double)(n - 1))];
 }
 
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ferry-handshake [ROUNDS >= %d] [REGIONS >= 1]   (defaults 2000, 64)\n"
+            "What authentication costs the metadata handshake (fetch and send, with and\n"
+            "without a key). Exit status: 0 done, 1 failed, 2 bad usage.\n",
+            BLOCK);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && ft_std_arg("ferry-handshake", argv[1], usage))
+        return FT_EXIT_OK;
+    if (argc > 3 || (argc > 1 && argv[1][0] == '-')) {
+        usage(stderr);
+        return FT_EXIT_USAGE;
+    }
     unsigned rounds = argc > 1 ? (unsigned)atoi(argv[1]) : 2000;
     unsigned regions = argc > 2 ? (unsigned)atoi(argv[2]) : 64;
     if (rounds < BLOCK || !regions) {
-        fprintf(stderr, "usage: ferry-handshake [ROUNDS >= %d] [REGIONS >= 1]\n", BLOCK);
-        return 2;
+        usage(stderr);
+        return FT_EXIT_USAGE;
     }
     pair plain = {0}, keyed = {0};
     uint16_t plain_back = 0, keyed_back = 0;

@@ -9,6 +9,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "tool-common.h"
+
 static double cpu_seconds(void)
 {
     struct rusage r;
@@ -17,8 +19,21 @@ static double cpu_seconds(void)
            (double)(r.ru_utime.tv_usec + r.ru_stime.tv_usec) * 1e-6;
 }
 
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ferry-idle [BACKEND] [SECONDS]   (defaults UCX, 5)\n"
+               "The share of one core an idle agent (progress thread, listener, one backend)\n"
+               "uses. Exit status: 0 done, 1 failed, 2 bad usage.\n");
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && ft_std_arg("ferry-idle", argv[1], usage))
+        return FT_EXIT_OK;
+    if (argc > 3 || (argc > 1 && argv[1][0] == '-')) {
+        usage(stderr);
+        return FT_EXIT_USAGE;
+    }
     const char *backend = argc > 1 ? argv[1] : "UCX";
     unsigned seconds = argc > 2 ? (unsigned)atoi(argv[2]) : 5;
     ferry_agent_config cfg;

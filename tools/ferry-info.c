@@ -7,6 +7,7 @@
  * Runtime facts come from a scratch agent: a backend is created from each
  * loadable plugin, because only an instance knows its capabilities and the
  * memory types this host really serves (VRAM needs a driver at run time). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@ static const char *prog = "ferry-info";
 typedef struct fi_opts {
     bool build, plugins, ucx, gpu; /* sections shown */
     const char *backend;           /* -b: only that plugin, in detail */
-    bool json;
+    const char *json;              /* --json: where to, "-" for stdout */
 } fi_opts;
 
 /* Everything learnt, gathered before printing in either format. */
@@ -34,15 +35,18 @@ typedef struct fi_facts {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: %s [-p] [-b NAME] [-u] [-g] [-v] [--json]\n"
+            "usage: %s [-p] [-b NAME] [-u] [-g] [-B] [--json [FILE]]\n"
             "Lists what this ferry installation has (all sections when none is chosen):\n"
             "  -p, --plugins       plugins found: path, ABI, capabilities, memory types, params\n"
             "  -b, --backend NAME  one plugin only, with its backend instance's params\n"
             "  -u, --ucx           UCX transports and devices (from ucx_info)\n"
             "  -g, --gpu           GPUs seen through the CUDA driver, and cuFile\n"
-            "  -v, --version       version and the build's features\n"
-            "      --json          one JSON object instead of text\n"
+            "  -B, --build         version and the build's features\n"
+            "      --json [FILE]   one JSON object instead of text, to FILE (overwritten)\n"
+            "                      or standard output (no FILE, or -)\n"
+            "      --version       the version, one line\n"
             "  -h, --help          this text\n"
+            "Exit status: 0 done, 1 failed (no such plugin, no agent), 2 bad usage.\n"
             "Environment: FERRY_PLUGIN_DIR (plugin search path; else NIXL_PLUGIN_DIR),\n"
             "FERRY_UCX_INFO (ucx_info to run), FERRY_CUDA_LIB (CUDA driver library),\n"
             "FERRY_CUFILE_LIB (cuFile library).\n",
@@ -52,14 +56,19 @@ static void usage(FILE *f)
 static int parse_opts(int argc, char **argv, fi_opts *o)
 {
     static const struct option longs[] = {
-        {"plugins", no_argument, NULL, 'p'}, {"backend", required_argument, NULL, 'b'},
-        {"ucx", no_argument, NULL, 'u'},     {"gpu", no_argument, NULL, 'g'},
-        {"version", no_argument, NULL, 'v'}, {"json", no_argument, NULL, 'J'},
-        {"help", no_argument, NULL, 'h'},    {NULL, 0, NULL, 0},
+        {"plugins", no_argument, NULL, 'p'},
+        {"backend", required_argument, NULL, 'b'},
+        {"ucx", no_argument, NULL, 'u'},
+        {"gpu", no_argument, NULL, 'g'},
+        {"build", no_argument, NULL, 'B'},
+        {"json", optional_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     memset(o, 0, sizeof(*o));
-    while ((c = getopt_long(argc, argv, "pb:ugvh", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "pb:ugBh", longs, NULL)) != -1) {
         switch (c) {
         case 'p':
             o->plugins = true;
@@ -74,12 +83,15 @@ static int parse_opts(int argc, char **argv, fi_opts *o)
         case 'g':
             o->gpu = true;
             break;
-        case 'v':
+        case 'B':
             o->build = true;
             break;
         case 'J':
-            o->json = true;
+            o->json = ft_json_dest(optarg, argc, argv, &optind);
             break;
+        case 'V':
+            ft_print_version(prog);
+            exit(0);
         case 'h':
             usage(stdout);
             exit(0);
@@ -217,8 +229,9 @@ static void text_gpu(const fi_gpu *g)
     if (!g->ok) {
         printf("GPUs: none seen: %s\n", g->error);
     } else {
-        printf("GPUs: %d (driver %s, CUDA %d.%d)\n", g->count, g->lib, g->driver_version / 1000,
-               g->driver_version % 1000 / 10);
+        char cv[32];
+        printf("GPUs: %d (driver %s, CUDA %s)\n", g->count, g->lib,
+               fi_cuda_version_str(g->driver_version, cv, sizeof(cv)));
         for (int i = 0; i < g->count && i < FI_MAX_GPUS; i++) {
             const fi_gpu_dev *d = &g->devs[i];
             printf("  %d: %s, %s, %s, sm_%d%d, PCI %s\n", i, d->name, d->uuid[0] ? d->uuid : "?",
@@ -388,7 +401,10 @@ static void json_gpu(fi_json *j, const fi_gpu *g)
     fj_obj(j, "gpu");
     fj_str(j, "driver", g->lib);
     fj_bool(j, "driver_found", g->driver);
-    fj_int(j, "driver_version", g->driver_version);
+    if (g->driver_version > 0)
+        fj_int(j, "driver_version", g->driver_version);
+    else
+        fj_str(j, "driver_version", NULL); /* unknown */
     fj_str(j, "error", g->ok ? NULL : g->error);
     fj_arr(j, "devices");
     for (int i = 0; g->ok && i < g->count && i < FI_MAX_GPUS; i++) {
@@ -417,10 +433,15 @@ static void json_gpu(fi_json *j, const fi_gpu *g)
     fj_close_obj(j);
 }
 
-static void print_json(const fi_opts *o, const fi_facts *f)
+static bool print_json(const fi_opts *o, const fi_facts *f)
 {
+    FILE *out = ft_out_open(o->json);
+    if (!out) {
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, o->json, strerror(errno));
+        return false;
+    }
     fi_json j;
-    fj_begin(&j, stdout);
+    fj_begin(&j, out);
     if (o->build && !o->backend)
         json_build(&j, &f->search);
     if (o->plugins) {
@@ -436,7 +457,12 @@ static void print_json(const fi_opts *o, const fi_facts *f)
         json_ucx(&j, &f->ucx);
     if (o->gpu)
         json_gpu(&j, &f->gpu);
-    fj_end(&j);
+    bool ok = fj_end(&j);
+    if (!ft_out_close(out) || !ok) {
+        fprintf(stderr, "%s: writing %s failed\n", prog, o->json);
+        return false;
+    }
+    return true;
 }
 
 /* ---- main ---- */
@@ -492,12 +518,13 @@ int main(int argc, char **argv)
         fi_ucx_probe(&f.ucx);
     if (o.gpu)
         fi_gpu_probe(&f.gpu);
+    bool ok = true;
     if (o.json)
-        print_json(&o, &f);
+        ok = print_json(&o, &f);
     else
         print_text(&o, &f);
     /* The backends' params are owned by the agent: destroy after printing. */
     ferry_agent_destroy(agent);
     free(f.plugins);
-    return 0;
+    return ok ? 0 : 1;
 }

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "tool-common.h"
+
 #define CHECK(call)                                                                                \
     do {                                                                                           \
         ferry_status rc_ = (call);                                                                 \
@@ -195,14 +197,28 @@ static void bench_metadata(size_t n, size_t len, bool regular)
     free(mem);
 }
 
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ferry-microbench [NUM_DESCS] [DESC_BYTES] [REPEATS]   (defaults 100000, "
+               "64, 20)\n"
+               "The core's own costs on the LOCAL backend. Exit status: 0 done, 1 failed, 2 bad "
+               "usage.\n");
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && ft_std_arg("ferry-microbench", argv[1], usage))
+        return FT_EXIT_OK;
+    if (argc > 4 || (argc > 1 && argv[1][0] == '-')) {
+        usage(stderr);
+        return FT_EXIT_USAGE;
+    }
     bench b = {.n = argc > 1 ? strtoul(argv[1], NULL, 10) : 100000,
                .len = argc > 2 ? strtoul(argv[2], NULL, 10) : 64};
     int repeats = argc > 3 ? atoi(argv[3]) : 20;
     if (!b.n || b.n > (1u << 24) || !b.len || repeats < 1) {
-        fprintf(stderr, "usage: ferry-microbench [num_descs] [desc_bytes] [repeats]\n");
-        return 2;
+        usage(stderr);
+        return FT_EXIT_USAGE;
     }
     bench_setup(&b);
     size_t segs;

@@ -226,11 +226,10 @@ static int pp_pong_main(const pp_opts *o)
 
 static void pp_report(const pp_opts *o, fb_samples *half)
 {
-    char what[256], extra[128];
+    char what[256];
     snprintf(what, sizeof(what), "%s%s%s", o->backend, o->backend_params ? " " : "",
              o->backend_params ? o->backend_params : "");
-    snprintf(extra, sizeof(extra), "\"backend\": \"%s\", \"mem_alloc\": %s", o->backend,
-             o->mem_alloc ? "true" : "false");
+    json_t *extra = json_pack("{s:s, s:b}", "backend", o->backend, "mem_alloc", o->mem_alloc);
     fb_pp_report(what, o->block_size, half, o->json, extra);
 }
 

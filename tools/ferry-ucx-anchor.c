@@ -251,11 +251,8 @@ static int ua_pong_main(const ua_opts *o)
 
 static void ua_report(const ua_opts *o, fb_samples *half)
 {
-    char extra[128];
-    snprintf(extra, sizeof(extra),
-             "\"anchor\": \"ucp_put%s\", \"mem_alloc\": %s, \"peer_errors\": %s",
-             o->flush ? "+flush" : "", o->mem_alloc ? "true" : "false",
-             o->peer_errors ? "true" : "false");
+    json_t *extra = json_pack("{s:s, s:b, s:b}", "anchor", o->flush ? "ucp_put+flush" : "ucp_put",
+                              "mem_alloc", o->mem_alloc, "peer_errors", o->peer_errors);
     fb_pp_report(o->flush ? "UCX put + flush" : "UCX put", o->block_size, half, o->json, extra);
 }
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ferry-build-config.h"
+#include "common/plugin_name.h"
 #include "ferry/plugin.h"
 
 extern char **environ;
@@ -48,23 +49,6 @@ const fi_build *fi_build_get(void)
 
 /* ---- the plugin search path (mirrors src/core/plugin_loader.c) ---- */
 
-/* Plugin name from "libferry_plugin_<name>.so", upper-cased, as the loader
- * derives it; false for other file names. */
-static bool fi_plugin_name_of(const char *file, char *name, size_t cap)
-{
-    static const char prefix[] = "libferry_plugin_", suffix[] = ".so";
-    size_t n = strlen(file), pre = sizeof(prefix) - 1, suf = sizeof(suffix) - 1;
-    if (n <= pre + suf || strncmp(file, prefix, pre) || strcmp(file + n - suf, suffix))
-        return false;
-    size_t len = n - pre - suf;
-    if (len >= cap)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        name[i] = (char)toupper((unsigned char)file[pre + i]);
-    name[len] = '\0';
-    return true;
-}
-
 static void fi_dir_scan(fi_dir *d)
 {
     DIR *dir = opendir(d->path);
@@ -76,7 +60,7 @@ static void fi_dir_scan(fi_dir *d)
     struct dirent *e;
     char name[64];
     while ((e = readdir(dir)))
-        if (fi_plugin_name_of(e->d_name, name, sizeof(name)))
+        if (fy_plugin_name_from_file(e->d_name, name, sizeof(name)))
             d->plugin_files++;
     closedir(dir);
 }
@@ -614,7 +598,8 @@ static void fi_cuda_probe(fi_gpu *g)
         return; /* left open: unloading a driver library is not safe */
     }
     g->driver = true;
-    cu.driver_version(&g->driver_version);
+    if (cu.driver_version(&g->driver_version) != 0 || g->driver_version < 0)
+        g->driver_version = 0;
     int r = cu.init(0);
     if (r != 0) {
         char name[64];
@@ -752,109 +737,85 @@ bool fi_parse_endpoint(const char *s, uint16_t default_port, char *host, size_t 
     return true;
 }
 
-/* ---- JSON ---- */
-
-static void fj_quote(FILE *f, const char *s)
+const char *fi_cuda_version_str(int v, char *buf, size_t cap)
 {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p == '\n')
-            fputs("\\n", f);
-        else if (*p == '\t')
-            fputs("\\t", f);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
+    if (v <= 0)
+        snprintf(buf, cap, "unknown");
+    else
+        snprintf(buf, cap, "%d.%d", v / 1000, v % 1000 / 10);
+    return buf;
 }
 
-/* Comma, newline and indent before a member; its key inside an object. */
-static void fj_member(fi_json *j, const char *key)
+/* ---- JSON (jansson) ---- */
+
+/* Adds v under key to the innermost open container (appends to an array). */
+static void fj_put(fi_json *j, const char *key, json_t *v)
 {
-    if (!j->first[j->depth])
-        fputc(',', j->f);
-    j->first[j->depth] = false;
-    fprintf(j->f, "\n%*s", 2 * j->depth, "");
-    if (key) {
-        fj_quote(j->f, key);
-        fputs(": ", j->f);
-    }
+    json_t *top = j->stack[j->depth];
+    if (json_is_array(top))
+        json_array_append_new(top, v);
+    else
+        json_object_set_new(top, key ? key : "", v);
 }
 
-static void fj_open(fi_json *j, const char *key, char c)
+static void fj_open(fi_json *j, const char *key, json_t *c)
 {
-    fj_member(j, key);
-    fputc(c, j->f);
-    if (j->depth < 31)
-        j->depth++;
-    j->first[j->depth] = true;
-}
-
-static void fj_close(fi_json *j, char c)
-{
-    bool empty = j->first[j->depth];
-    j->depth--;
-    if (!empty)
-        fprintf(j->f, "\n%*s", 2 * j->depth, "");
-    fputc(c, j->f);
+    fj_put(j, key, c);
+    if (j->depth + 1 < FJ_MAX_DEPTH)
+        j->stack[++j->depth] = c; /* borrowed: the parent holds it */
 }
 
 void fj_begin(fi_json *j, FILE *f)
 {
     memset(j, 0, sizeof(*j));
     j->f = f;
-    fputc('{', f);
-    j->depth = 1;
-    j->first[1] = true;
+    j->stack[0] = json_object();
 }
 
-void fj_end(fi_json *j)
+bool fj_end(fi_json *j)
 {
-    fj_close(j, '}');
-    fputc('\n', j->f);
+    json_t *root = j->stack[0];
+    ft_json_meta(root);
+    int rc = json_dumpf(root, j->f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+    json_decref(root);
+    j->stack[0] = NULL;
+    return rc == 0 && fputc('\n', j->f) != EOF && fflush(j->f) == 0;
 }
 
 void fj_obj(fi_json *j, const char *key)
 {
-    fj_open(j, key, '{');
+    fj_open(j, key, json_object());
 }
 
 void fj_arr(fi_json *j, const char *key)
 {
-    fj_open(j, key, '[');
+    fj_open(j, key, json_array());
 }
 
 void fj_close_obj(fi_json *j)
 {
-    fj_close(j, '}');
+    if (j->depth)
+        j->depth--;
 }
 
 void fj_close_arr(fi_json *j)
 {
-    fj_close(j, ']');
+    if (j->depth)
+        j->depth--;
 }
 
 void fj_str(fi_json *j, const char *key, const char *v)
 {
-    fj_member(j, key);
-    if (v)
-        fj_quote(j->f, v);
-    else
-        fputs("null", j->f);
+    /* Bytes that are not UTF-8 (a device name, say) are not dropped. */
+    fj_put(j, key, v ? json_stringn_nocheck(v, strlen(v)) : json_null());
 }
 
 void fj_int(fi_json *j, const char *key, long long v)
 {
-    fj_member(j, key);
-    fprintf(j->f, "%lld", v);
+    fj_put(j, key, json_integer(v));
 }
 
 void fj_bool(fi_json *j, const char *key, bool v)
 {
-    fj_member(j, key);
-    fputs(v ? "true" : "false", j->f);
+    fj_put(j, key, json_boolean(v));
 }

@@ -3,13 +3,14 @@
  * about an installation (the plugin search path, every plugin and why one is
  * refused, a backend instance's capabilities, UCX's transports through
  * ucx_info, the CUDA driver and cuFile, the build's configuration), plus a
- * small JSON writer and parsers for sizes and host:port.
+ * JSON document builder (jansson) and parsers for sizes and host:port.
  *
  * Everything here goes through libferry's public API, except what that API
  * does not say: where a refused plugin lives and why it was refused. For
  * those the plugin search path is walked here with the loader's rules
  * (src/core/plugin_loader.c) and the file is opened to read its descriptor's
- * ABI version. GPUs are found by opening the driver here (never linked), so
+ * ABI version (the file-name rule is the loader's own function,
+ * src/common/plugin_name.c). GPUs are found by opening the driver here (never linked), so
  * the tools work, and say so, on hosts without CUDA. */
 #ifndef FERRY_TOOLS_INFO_COMMON_H
 #define FERRY_TOOLS_INFO_COMMON_H
@@ -20,6 +21,7 @@
 #include <stdio.h>
 
 #include "ferry/ferry.h"
+#include "tool-common.h"
 
 /* ---- the build (generated ferry-build-config.h) ---- */
 
@@ -139,7 +141,7 @@ typedef struct fi_gpu {
     char lib[1024];     /* the driver library tried */
     bool driver;        /* it opened and has the entry points */
     bool ok;            /* cuInit succeeded */
-    int driver_version; /* e.g. 12040 */
+    int driver_version; /* e.g. 12040; 0 when unknown (fi_cuda_version_str) */
     char error[1200];
     int count;
     fi_gpu_dev devs[FI_MAX_GPUS];
@@ -151,6 +153,8 @@ typedef struct fi_gpu {
 } fi_gpu;
 
 void fi_gpu_probe(fi_gpu *g);
+/* "12.4", or "unknown" when the driver did not say. */
+const char *fi_cuda_version_str(int driver_version, char *buf, size_t cap);
 
 /* ---- running a program ---- */
 
@@ -173,14 +177,18 @@ bool fi_parse_endpoint(const char *s, uint16_t default_port, char *host, size_t 
 
 /* ---- JSON ---- */
 
+#define FJ_MAX_DEPTH 32
+
+/* A document built in memory (jansson) and written by fj_end, with
+ * ferry's version, the host and the time added (tool-common.h). */
 typedef struct fi_json {
     FILE *f;
+    json_t *stack[FJ_MAX_DEPTH]; /* [0]: the document; [depth]: open container */
     int depth;
-    bool first[32];
 } fi_json;
 
-void fj_begin(fi_json *j, FILE *f); /* the top-level object */
-void fj_end(fi_json *j);
+void fj_begin(fi_json *j, FILE *f);       /* the top-level object */
+bool fj_end(fi_json *j);                  /* writes it; false when that failed */
 void fj_obj(fi_json *j, const char *key); /* key NULL inside an array */
 void fj_arr(fi_json *j, const char *key);
 void fj_close_obj(fi_json *j);

@@ -210,6 +210,8 @@ void fy_ucx_amw_post(fy_ucx_xfer *x);
 void fy_ucx_amw_forget(fy_ucx_xfer *x);
 void fy_ucx_amw_free(fy_ucx_xfer *x);
 bool fy_ucx_ep_tcp_only(ucp_ep_h ep);
+/* Logs (INFO) the transports of ep to peer (ucx_lanes.c). */
+void fy_ucx_log_lanes(fy_ucx *u, ucp_ep_h ep, const char *peer);
 ucs_status_t fy_ucx_amw_ack_recv(void *arg, const void *header, size_t header_len, void *data,
                                  size_t len, const ucp_am_recv_param_t *param);
 ucs_status_t fy_ucx_amr_data_recv(void *arg, const void *header, size_t header_len, void *data,

@@ -273,6 +273,7 @@ ferry_status fy_ucx_eps(fy_ucx_remote *r)
     }
     r->epoch++;
     fy_ucx_amw_choose(r);
+    fy_ucx_log_lanes(r->u, r->ep[0], r->name);
     return FERRY_OK;
 }
 

@@ -116,7 +116,7 @@ case_info_text() {
         has "capabilities: LOCAL REMOTE NOTIF PROGRESS"
         has "      tls "
     fi
-    run 0 "$INFO" -v
+    run 0 "$INFO" -B
     has "options: ucx="
     lacks "Plugins ("
     run 0 "$INFO" --plugins
@@ -128,7 +128,8 @@ case_info_text() {
 case_info_json() {
     run 0 "$INFO" --json
     json '
-assert set(d) == {"ferry", "build", "plugin_search_path", "plugins", "ucx", "gpu"}, list(d)
+META = {"ferry_version", "host", "time"}
+assert set(d) == {"ferry", "build", "plugin_search_path", "plugins", "ucx", "gpu"} | META, list(d)
 names = [p["name"] for p in d["plugins"]]
 assert names[0] == "LOCAL", names
 local = d["plugins"][0]
@@ -150,11 +151,11 @@ assert "tls" in [q["key"] for q in ucx["params"]]'
     fi
     run 0 "$INFO" -b local --json
     json '
-assert list(d) == ["plugins"] and len(d["plugins"]) == 1, d
+assert list(d) == ["plugins", "ferry_version", "host", "time"] and len(d["plugins"]) == 1, d
 assert d["plugins"][0]["name"] == "LOCAL"'
     FERRY_UCX_INFO=$FERRY_TEST_FAKE_UCX_INFO run 0 "$INFO" -u -g --json
     json '
-assert set(d) == {"ucx", "gpu"}, list(d)
+assert set(d) == {"ucx", "gpu", "ferry_version", "host", "time"}, list(d)
 u = d["ucx"]
 assert u["version"] == "1.99.0" and u["error"] is None, u
 tls = {t["name"]: [x["name"] for x in t["devices"]] for t in u["transports"]}

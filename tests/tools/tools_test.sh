@@ -389,10 +389,10 @@ case_pingpong_ucx() {
     run 0 "$pp" --num_iter 300 --warmup_iter 30 --json "$TMP/pp.jsonl"
     has "$TMP/out" "ferry-pingpong: UCX, 8 B, 300 round trips: one way median"
     run 0 "$pp" --backend_params error_handling=dual --mem_alloc --block_size 4K \
-        --num_iter 300 --json "$TMP/pp.jsonl"
-    python3 - "$TMP/pp.jsonl" <<'PY' || fail "JSON rows in $TMP/pp.jsonl"
+        --num_iter 300 --json "$TMP/pp2.jsonl"
+    python3 - "$TMP/pp.jsonl" "$TMP/pp2.jsonl" <<'PY' || fail "JSON rows in $TMP/pp*.jsonl"
 import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1])]
+rows = [json.loads(line) for f in sys.argv[1:] for line in open(f)]
 assert [(r["block_size"], r["mem_alloc"]) for r in rows] == [(8, False), (4096, True)], rows
 for r in rows:
     assert r["backend"] == "UCX" and r["iterations"] == 300, r
@@ -439,11 +439,11 @@ case_ucx_anchor() {
     run 0 "$ua" --num_iter 300 --warmup_iter 30 --json "$TMP/ua.jsonl"
     has "$TMP/out" "ferry-ucx-anchor: UCX put + flush, 8 B, 300 round trips: one way median"
     run 0 "$ua" --noflush --mem_alloc --peer_errors --block_size 64 --num_iter 300 \
-        --json "$TMP/ua.jsonl"
+        --json "$TMP/ua2.jsonl"
     has "$TMP/out" "ferry-ucx-anchor: UCX put, 64 B, 300 round trips"
-    python3 - "$TMP/ua.jsonl" <<'PY' || fail "JSON rows in $TMP/ua.jsonl"
+    python3 - "$TMP/ua.jsonl" "$TMP/ua2.jsonl" <<'PY' || fail "JSON rows in $TMP/ua*.jsonl"
 import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1])]
+rows = [json.loads(line) for f in sys.argv[1:] for line in open(f)]
 assert [(r["anchor"], r["block_size"], r["mem_alloc"], r["peer_errors"]) for r in rows] == \
     [("ucp_put+flush", 8, False, False), ("ucp_put", 64, True, True)], rows
 for r in rows:

@@ -159,7 +159,10 @@ static int fb_parent_main(const fb_config *c, int argc, char **argv)
         rc = fb_exit_worse(rc, fb_children_wait());
         free(ti);
     }
-    return fb_exit_worse(rc, fb_report_end(&rep));
+    rc = fb_exit_worse(rc, fb_report_end(&rep));
+    if (c->loopback || c->topo.ni == 1)
+        fb_transport_report(c->backend, c->backend_params);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -168,6 +171,7 @@ int main(int argc, char **argv)
     fb_prog = "ferry-bench";
     fb_config_parse(&c, argc, argv);
     fb_config_check(&c);
+    fb_transport_watch();
     int rc;
     if (c.fb_role) {
         rc = fb_child_main(&c);

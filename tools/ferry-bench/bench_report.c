@@ -108,11 +108,12 @@ static const char *fb_check_word(const fb_config *c, const fb_result *res)
     return !c->check_consistency ? "unchecked" : res->bad ? "FAILED" : "ok";
 }
 
-#define FB_NFIELDS 21
+#define FB_NFIELDS 22
 
 static void fb_row_fields(const fb_config *c, const fb_step *st, const fb_result *res,
                           const fb_row *w, fb_field *f)
 {
+    static char tp[600]; /* the fields point at it until the next row */
     fb_field all[FB_NFIELDS] = {
         {"block_size", NULL, (double)st->block, -1},
         {"batch_size", NULL, (double)st->batch, -1},
@@ -135,6 +136,7 @@ static void fb_row_fields(const fb_config *c, const fb_step *st, const fb_result
         {"consistency", fb_check_word(c, res), 0, 0},
         {"initiator_seg_type", c->initiator_seg_type, 0, 0},
         {"target_seg_type", c->target_seg_type, 0, 0},
+        {"transport", fb_transport(c->backend, tp, sizeof(tp)), 0, 0},
     };
     memcpy(f, all, sizeof(all));
 }

@@ -6,9 +6,11 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -528,24 +530,32 @@ void fb_csv_row(FILE *f, const fb_field *fields, size_t n)
     fputc('\n', f);
 }
 
-/* Keys and string values are identifiers this program chose or validated
- * (backend names, READ/WRITE, ...): nothing needs escaping. */
+/* One object a line, with ferry's version, the host and the time
+ * (tool-common.h); integers stay integers, decimals are rounded as in the
+ * table. */
 void fb_json_row(FILE *f, const fb_field *fields, size_t n)
 {
-    fputc('{', f);
+    json_t *row = json_object();
     for (size_t i = 0; i < n; i++) {
-        fprintf(f, "%s\"%s\": ", i ? ", " : "", fields[i].key);
-        fb_put_value(f, &fields[i], true);
+        const fb_field *x = &fields[i];
+        json_t *v;
+        if (x->str)
+            v = json_string(x->str);
+        else if (x->decimals < 0)
+            v = json_integer((json_int_t)llround(x->num));
+        else
+            v = json_real(round(x->num * pow(10, x->decimals)) / pow(10, x->decimals));
+        json_object_set_new(row, x->key, v ? v : json_null());
     }
-    fputs("}\n", f);
-    fflush(f);
+    if (!ft_json_line(f, row))
+        fb_die("writing a JSON row: %s", strerror(errno));
 }
 
 FILE *fb_open_out(const char *path)
 {
     if (!path)
         return NULL;
-    FILE *f = fopen(path, "w");
+    FILE *f = ft_out_open(path);
     if (!f)
         fb_exit(FB_EXIT_USAGE, "cannot write %s: %s", path, strerror(errno));
     return f;
@@ -553,8 +563,69 @@ FILE *fb_open_out(const char *path)
 
 void fb_close_out(FILE *f, const char *path)
 {
-    if (f && fclose(f) != 0)
+    if (f && !ft_out_close(f))
         fb_die("writing %s: %s", path, strerror(errno));
+}
+
+/* ---- which transport carried the data ---- */
+
+static pthread_mutex_t fb_tp_lock = PTHREAD_MUTEX_INITIALIZER;
+static char fb_tp_seen[512]; /* "tcp/lo.0 (TCP)" */
+static ferry_log_level fb_tp_user_level = FERRY_LOG_WARN;
+
+static void fb_tp_tap(void *ctx, ferry_log_level level, const char *who, const char *line)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug", "trace"};
+    static const char tag[] = "transports to ";
+    (void)ctx;
+    const char *colon = !strncmp(line, tag, sizeof(tag) - 1) ? strstr(line, ": ") : NULL;
+    if (level == FERRY_LOG_INFO && !strcmp(who, "UCX") && colon) {
+        pthread_mutex_lock(&fb_tp_lock);
+        if (!fb_tp_seen[0])
+            snprintf(fb_tp_seen, sizeof(fb_tp_seen), "%s", colon + 2);
+        pthread_mutex_unlock(&fb_tp_lock);
+    }
+    if (level <= fb_tp_user_level)
+        fprintf(stderr, "ferry %s [%s]: %s\n", names[level <= FERRY_LOG_TRACE ? level : 4], who,
+                line);
+}
+
+void fb_transport_watch(void)
+{
+    fb_tp_user_level = ferry_get_log_level();
+    ferry_set_log_handler(fb_tp_tap, NULL);
+    if (fb_tp_user_level < FERRY_LOG_INFO)
+        ferry_set_log_level(FERRY_LOG_INFO);
+}
+
+const char *fb_transport(const char *backend, char *buf, size_t cap)
+{
+    char seen[512];
+    pthread_mutex_lock(&fb_tp_lock);
+    snprintf(seen, sizeof(seen), "%s", fb_tp_seen);
+    pthread_mutex_unlock(&fb_tp_lock);
+    char *kind = strrchr(seen, '(');
+    if (seen[0] && kind && kind > seen) {
+        kind[-1] = '\0'; /* seen: the transports; kind: "(TCP)" */
+        snprintf(buf, cap, "%s over %.*s (%s)", backend, (int)(strlen(kind) - 2), kind + 1, seen);
+    } else if (!strcasecmp(backend, "LOCAL")) {
+        snprintf(buf, cap, "LOCAL (copies in this process)");
+    } else {
+        snprintf(buf, cap, "%s", backend);
+    }
+    return buf;
+}
+
+void fb_transport_report(const char *backend, const char *params)
+{
+    char tp[600];
+    fb_transport(backend, tp, sizeof(tp));
+    printf("transport: %s\n", tp);
+    if (strstr(tp, " over TCP") && !(params && strstr(params, "error_handling=")))
+        printf("  processes of one host can use shared memory instead (faster for large "
+               "blocks):\n  --backend_params error_handling=dual,rma=on (trusted peers; "
+               "docs/tools.md, \"Which transport\")\n");
+    fflush(stdout);
 }
 
 /* ---- data files ---- */

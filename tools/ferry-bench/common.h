@@ -13,12 +13,14 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "tool-common.h"
+
 /* Exit codes of both tools (documented in docs/tools.md). */
-#define FB_EXIT_OK       0
-#define FB_EXIT_ERROR    1 /* setup or transfer failed */
-#define FB_EXIT_USAGE    2 /* bad or unsupported option */
-#define FB_EXIT_MISMATCH 3 /* --check_consistency found a bad byte */
-#define FB_EXIT_PLOT     4 /* --plot cannot run (no python3/matplotlib) */
+#define FB_EXIT_OK       FT_EXIT_OK
+#define FB_EXIT_ERROR    FT_EXIT_ERROR    /* setup or transfer failed */
+#define FB_EXIT_USAGE    FT_EXIT_USAGE    /* bad or unsupported option */
+#define FB_EXIT_MISMATCH FT_EXIT_MISMATCH /* --check_consistency found a bad byte */
+#define FB_EXIT_PLOT     FT_EXIT_PLOT     /* --plot cannot run (no python3/matplotlib) */
 
 /* Longest wait for a peer's answer or a transfer, seconds. */
 #define FB_TIMEOUT_S 120.0
@@ -93,12 +95,8 @@ bool fb_parse_uint(const char *s, uint64_t *out);
 void fb_opts_parse(const fb_opt *table, int argc, char **argv);
 void fb_opts_usage(FILE *f, const fb_opt *table);
 
-/* Reads a flat TOML file: `key = value` lines, `#` comments; values are
- * integers, "strings" or true/false. Tables and arrays are refused. cb
- * returns false to stop with its own message in err. */
-typedef bool (*fb_toml_cb)(void *ctx, const char *key, const char *value, char *err,
-                           size_t err_len);
-bool fb_toml_read(const char *path, fb_toml_cb cb, void *ctx, char *err, size_t err_len);
+/* ferry's TOML subset (toml.h, docs/tools.md "Configuration files"). */
+#include "toml.h"
 
 /* ---- agents and backends ---- */
 
@@ -242,10 +240,27 @@ typedef struct fb_field {
 
 void fb_csv_header(FILE *f, const fb_field *fields, size_t n);
 void fb_csv_row(FILE *f, const fb_field *fields, size_t n);
-/* One JSON object on one line (JSON Lines). */
+/* One JSON object on one line (JSON Lines), with ferry's version, the host
+ * and the time. */
 void fb_json_row(FILE *f, const fb_field *fields, size_t n);
-FILE *fb_open_out(const char *path); /* NULL path: NULL; dies when it cannot */
+/* NULL path: NULL; "-": stdout (see ft_out_open); else the file,
+ * overwritten. Exits FB_EXIT_USAGE when it cannot. */
+FILE *fb_open_out(const char *path);
 void fb_close_out(FILE *f, const char *path);
+
+/* ---- which transport carried the data ---- */
+
+/* Catches the UCX backend's "transports to <peer>: ..." line (logged at
+ * INFO when it connects to a peer) through a log handler; every other line
+ * is shown as the library would at the level the user chose. */
+void fb_transport_watch(void);
+/* "UCX over TCP (tcp/lo.0)", "UCX over shared memory (sysv/memory.0 ...)",
+ * "LOCAL (copies in this process)", or the backend's name when nothing
+ * more is known. Into buf. */
+const char *fb_transport(const char *backend, char *buf, size_t cap);
+/* Prints "transport: <fb_transport>" and, for UCX over TCP, how to get
+ * shared memory on one host, on stdout. */
+void fb_transport_report(const char *backend, const char *params);
 
 /* ---- data files (models, the plot script) ---- */
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Command-line options the way nixlbench takes them (gflags: `--name value`,
  * `--name=value`, `-name`, `--noflag`; its newer CLI also spells names with
- * dashes), sizes with binary units, and flat TOML files (nixlbench's
- * --config_file, and the model files of ferry-kvbench). */
+ * dashes), sizes with binary units, and --config_file (ferry's TOML
+ * subset, toml.c). --help and --version mean what they mean in every
+ * tool (tool-common.h). */
 #include "common.h"
 
 #include <ctype.h>
@@ -156,6 +157,12 @@ static int fb_opts_one(const fb_opt *table, int argc, char **argv, int i)
     if (!strcmp(name, "help") || !strcmp(name, "h")) {
         printf("usage: %s [options]\n", fb_prog);
         fb_opts_usage(stdout, table);
+        printf("  %-30s %s\n  %-30s %s\n", "--help", "this text", "--version",
+               "the version, one line");
+        exit(FB_EXIT_OK);
+    }
+    if (!strcmp(name, "version")) {
+        ft_print_version(fb_prog);
         exit(FB_EXIT_OK);
     }
     bool negated;
@@ -227,107 +234,9 @@ void fb_opts_parse(const fb_opt *table, int argc, char **argv)
     }
     for (int i = 1; i < argc;)
         i += fb_opts_one(table, argc, argv, i);
-}
-
-/* ---- flat TOML ---- */
-
-static char *fb_trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = '\0';
-    return s;
-}
-
-/* Cuts a comment off (a # outside a string). */
-static void fb_uncomment(char *line)
-{
-    bool in_str = false;
-    for (char *p = line; *p; p++) {
-        if (*p == '"')
-            in_str = !in_str;
-        else if (*p == '#' && !in_str) {
-            *p = '\0';
-            return;
-        }
-    }
-}
-
-static bool fb_bare_key(const char *k)
-{
-    if (!*k)
-        return false;
-    for (; *k; k++)
-        if (!isalnum((unsigned char)*k) && *k != '_' && *k != '-')
-            return false;
-    return true;
-}
-
-/* A value: "string" (no escapes), or a bare integer / true / false with
- * TOML's digit separators dropped. Returns NULL with a reason in why. */
-static const char *fb_toml_value(char *v, const char **why)
-{
-    if (*v == '"') {
-        char *close = strchr(v + 1, '"');
-        *why = "unterminated string, or escapes (not supported)";
-        if (!close || strchr(v + 1, '\\') || *fb_trim(close + 1))
-            return NULL;
-        *close = '\0';
-        return v + 1;
-    }
-    *why = "arrays and inline tables are not supported";
-    if (*v == '[' || *v == '{')
-        return NULL;
-    char *w = v;
-    for (char *r = v; *r; r++)
-        if (*r != '_')
-            *w++ = *r;
-    *w = '\0';
-    *why = "empty value";
-    return *v ? v : NULL;
-}
-
-/* One line: nothing, or key = value. */
-static bool fb_toml_line(char *line, fb_toml_cb cb, void *ctx, char *err, size_t err_len)
-{
-    fb_uncomment(line);
-    char *s = fb_trim(line), *eq = strchr(s, '=');
-    const char *why = "expected key = value";
-    if (!*s)
-        return true;
-    if (*s == '[')
-        why = "tables are not supported: keys go at the top level";
-    if (*s != '[' && eq) {
-        *eq = '\0';
-        char *key = fb_trim(s);
-        const char *value = fb_toml_value(fb_trim(eq + 1), &why);
-        why = fb_bare_key(key) ? why : "bad key";
-        if (fb_bare_key(key) && value)
-            return cb(ctx, key, value, err, err_len);
-    }
-    snprintf(err, err_len, "%s", why);
-    return false;
-}
-
-bool fb_toml_read(const char *path, fb_toml_cb cb, void *ctx, char *err, size_t err_len)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, err_len, "%s", strerror(errno));
-        return false;
-    }
-    char line[1024], why[192];
-    bool ok = true;
-    for (int n = 1; ok && fgets(line, sizeof(line), f); n++) {
-        why[0] = '\0';
-        if (!strchr(line, '\n') && !feof(f))
-            snprintf(why, sizeof(why), "line too long");
-        ok = !why[0] && fb_toml_line(line, cb, ctx, why, sizeof(why));
-        if (!ok)
-            snprintf(err, err_len, "line %d: %s", n, why);
-    }
-    fclose(f);
-    return ok;
+    /* Data on standard output: the text goes to stderr from the start. */
+    for (const fb_opt *o = table; o->name; o++)
+        if (o->kind == FB_OPT_STR && (!strcmp(o->name, "json") || !strcmp(o->name, "csv")) &&
+            *(const char **)o->ptr && !strcmp(*(const char **)o->ptr, "-"))
+            ft_reserve_stdout();
 }

@@ -4,6 +4,7 @@
 #include "pingpong.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 
 void fb_pp_check(uint64_t block_size, uint64_t num_iter)
@@ -43,21 +44,25 @@ void fb_pp_ping(const fb_pp_ops *ops, void *side, uint64_t warmup, uint64_t iter
 }
 
 void fb_pp_report(const char *what, uint64_t block_size, fb_samples *half, const char *json,
-                  const char *extra)
+                  json_t *extra)
 {
     double avg = fb_avg(half), p99 = fb_p99(half); /* sorts */
     double median = half->v[half->n / 2];
     printf("%s: %s, %" PRIu64 " B, %zu round trips: one way median %.3f us, avg %.3f us, "
            "p99 %.3f us\n",
            fb_prog, what, block_size, half->n, median, avg, p99);
-    if (!json)
+    if (!json) {
+        json_decref(extra);
         return;
-    FILE *f = fopen(json, "a");
-    if (!f)
-        fb_die("cannot open --json %s", json);
-    fprintf(f,
-            "{%s, \"block_size\": %" PRIu64 ", \"iterations\": %zu, \"one_way_median_us\": %.3f, "
-            "\"one_way_avg_us\": %.3f, \"one_way_p99_us\": %.3f}\n",
-            extra, block_size, half->n, median, avg, p99);
-    fclose(f);
+    }
+    json_t *row = extra;
+    json_object_set_new(row, "block_size", json_integer((json_int_t)block_size));
+    json_object_set_new(row, "iterations", json_integer((json_int_t)half->n));
+    json_object_set_new(row, "one_way_median_us", json_real(round(median * 1e3) / 1e3));
+    json_object_set_new(row, "one_way_avg_us", json_real(round(avg * 1e3) / 1e3));
+    json_object_set_new(row, "one_way_p99_us", json_real(round(p99 * 1e3) / 1e3));
+    FILE *f = fb_open_out(json);
+    if (!ft_json_line(f, row))
+        fb_die("writing --json %s", json);
+    fb_close_out(f, json);
 }

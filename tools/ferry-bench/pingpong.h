@@ -44,10 +44,10 @@ void fb_pp_pong(const fb_pp_ops *ops, void *side, uint64_t turns);
 void fb_pp_ping(const fb_pp_ops *ops, void *side, uint64_t warmup, uint64_t iters,
                 fb_samples *half);
 /* Prints "<prog>: <what>, <block> B, <n> round trips: one way median ..."
- * and, when json is set, appends one object to it: extra (more
- * `"key": value` pairs), block_size, iterations and the figures. Sorts
- * *half. */
+ * and, when json is set, writes one object to it (overwriting it): extra's
+ * members, block_size, iterations and the figures. Sorts *half; takes
+ * extra (a JSON object). */
 void fb_pp_report(const char *what, uint64_t block_size, fb_samples *half, const char *json,
-                  const char *extra);
+                  json_t *extra);
 
 #endif

@@ -961,8 +961,10 @@ static PyObject *Agent_repr(FyAgent *self)
 static PyMethodDef Agent_methods[] = {
     {"close", (PyCFunction)Agent_close, METH_NOARGS,
      "Destroys the agent now; its handles become released."},
-    {"__enter__", (PyCFunction)Agent_enter, METH_NOARGS, NULL},
-    {"__exit__", (PyCFunction)Agent_exit, METH_VARARGS, NULL},
+    {"__enter__", (PyCFunction)Agent_enter, METH_NOARGS,
+     "__enter__() -> Agent: the agent itself; leaving the block destroys it."},
+    {"__exit__", (PyCFunction)Agent_exit, METH_VARARGS,
+     "__exit__(*exc) -> None: destroys the agent (as close()); exceptions propagate."},
     {"progress", (PyCFunction)Agent_progress, METH_NOARGS, "Drives every backend once."},
     {"plugins", (PyCFunction)Agent_plugins, METH_NOARGS, "Names of the available plugins."},
     {"plugin_params", (PyCFunction)Agent_plugin_params, METH_O,

@@ -571,7 +571,8 @@ static PyMethodDef DList_methods[] = {
      METH_VARARGS | METH_KEYWORDS | METH_CLASS,
      "strided(mem_type, base, stride, count, length, dev_id=0): descriptor i is "
      "(base + i * stride, length, dev_id), never materialised."},
-    {"__reduce__", (PyCFunction)DList_reduce, METH_NOARGS, NULL},
+    {"__reduce__", (PyCFunction)DList_reduce, METH_NOARGS,
+     "__reduce__(): pickling support; the list is rebuilt from its type and descriptors."},
     {NULL, NULL, 0, NULL},
 };
 

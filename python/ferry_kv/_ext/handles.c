@@ -245,8 +245,10 @@ static PyObject *Prepped_repr(FyPrepped *self)
 static PyMethodDef Prepped_methods[] = {
     {"release", (PyCFunction)Prepped_release, METH_NOARGS,
      "Releases the prepared list (idempotent). Requests made from it stay valid."},
-    {"__enter__", (PyCFunction)Prepped_enter, METH_NOARGS, NULL},
-    {"__exit__", (PyCFunction)Prepped_exit, METH_VARARGS, NULL},
+    {"__enter__", (PyCFunction)Prepped_enter, METH_NOARGS,
+     "__enter__() -> Prepped: the prepared list itself; leaving the block releases it."},
+    {"__exit__", (PyCFunction)Prepped_exit, METH_VARARGS,
+     "__exit__(*exc) -> None: releases the prepared list; exceptions propagate."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -584,8 +586,11 @@ static PyMethodDef Xfer_methods[] = {
      "estimate() -> (duration_us, error_margin_us, method)"},
     {"release", (PyCFunction)Xfer_release, METH_NOARGS,
      "Releases the request (cancels it if in progress); idempotent."},
-    {"__enter__", (PyCFunction)Xfer_enter, METH_NOARGS, NULL},
-    {"__exit__", (PyCFunction)Xfer_exit, METH_VARARGS, NULL},
+    {"__enter__", (PyCFunction)Xfer_enter, METH_NOARGS,
+     "__enter__() -> Xfer: the request itself; leaving the block releases it."},
+    {"__exit__", (PyCFunction)Xfer_exit, METH_VARARGS,
+     "__exit__(*exc) -> None: releases the request (canceling it if in progress); "
+     "exceptions propagate."},
     {NULL, NULL, 0, NULL},
 };
 
