@@ -16,7 +16,8 @@
  *
  * Callbacks of puts, gets, flushes and notifications run inside
  * ucp_worker_progress, which only the serialised ops call (the issuing
- * threads never progress), so the counters below need no atomics. */
+ * threads never progress), so the counters (here and in
+ * ucx_order.c) need no atomics. */
 #include <stdio.h>
 #include <stdlib.h>
 
