@@ -33,7 +33,7 @@ MESON_ARGS ?=
 TEST_ARGS ?=
 ASAN_TEST_ARGS ?=
 # TSan and valgrind leave out the CUDA mock's variant configurations
-# (tests/gpu/meson.build says why): they cost half of those runs' time.
+# (plugins/cuda/tests/meson.build says why): they cost half of those runs' time.
 TSAN_TEST_ARGS ?= --suite unit --suite conformance --no-suite mock-variant
 VALGRIND_TEST_ARGS ?= --suite unit --suite conformance --no-suite mock-variant
 FUZZ_SECONDS ?= 60

@@ -48,7 +48,7 @@ mkdir -p "$OUT" || exit 2
 TMP=$(mktemp -d) || exit 2
 trap 'rm -rf "$TMP"' EXIT
 
-# As tests/gpu/run-gpu-suite.sh: plugins from the build folder, data files
+# As plugins/cuda/tests/run-gpu-suite.sh: plugins from the build folder, data files
 # from this checkout (the build may come from another path or host).
 export FERRY_PLUGIN_DIR=$BUILD/plugins
 export FERRY_KVBENCH_MODELS=$REPO/tools/kvbench/models

@@ -2,7 +2,7 @@
 /* The bytes the CUDA plugin puts on the wire and reads back: connection
  * info, region keys ("pub" bytes) and notification datagrams, plus the
  * parsers of the few /proc files it reads. Pure functions with no driver
- * underneath, tested on any host (tests/gpu/test_cuda_meta.c). Decoders
+ * underneath, tested on any host (plugins/cuda/tests/test_cuda_meta.c). Decoders
  * treat their input as hostile: every length is checked before use.
  *
  * All integers are little endian. Each format starts with a magic and a

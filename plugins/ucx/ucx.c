@@ -7,9 +7,10 @@
  *
  * This file: params, the context and its workers, progress, the ops table.
  * ucx_mem.c: allocation and registration; ucx_remote.c: connection info,
- * peers, endpoints, keys, notifications; ucx_xfer.c: transfers;
+ * peers, endpoints, keys; ucx_xfer.c: transfers, puts and gets;
  * ucx_amw.c / ucx_amt.c: transfers as active messages, initiator and
- * target; ucx_pack.c: the datatype of messages with data; ucx_pool.c: the
+ * target; ucx_order.c: when notifications go (after their data), on every
+ * path; ucx_pack.c: the datatype of messages with data; ucx_pool.c: the
  * issuing threads. README.md: design, params, limits.
  *
  * Threads: the plugin is not FERRY_PLUGIN_F_THREAD_SAFE, so the core
@@ -327,7 +328,7 @@ static ucs_status_t fy_ucx_worker_init(fy_ucx *u, fy_ucx_worker *w)
     static const struct {
         unsigned id;
         ucp_am_recv_callback_t cb;
-    } handlers[] = {{FY_UCX_AM_NOTIF, fy_ucx_notif_cb},
+    } handlers[] = {{FY_UCX_AM_NOTIF, fy_ucx_notif_recv},
                     {FY_UCX_AM_WRITE, fy_ucx_amt_recv},
                     {FY_UCX_AM_READ, fy_ucx_amt_recv},
                     {FY_UCX_AM_ACK, fy_ucx_amw_ack_recv},

@@ -6,8 +6,9 @@
  * before anything is copied or read; a bad one is answered with an error
  * (NOT_FOUND: a range outside registered DRAM; BAD_METADATA: malformed),
  * logged, and nothing of it is used. A WRITE's data is copied and its
- * notification delivered (once, after the data) in the handler; a READ's
- * answer carries the requested bytes, read from our memory as UCX sends.
+ * notification delivered (once, after the data: ucx_order.c) in the
+ * handler, then answered; a READ's answer carries the requested bytes,
+ * read from our memory as UCX sends.
  *
  * Answers leave from the handler, on the endpoint UCX hands it: that
  * endpoint is valid only while the handler runs (UCX may destroy it
@@ -47,7 +48,10 @@ static bool fy_ucx_amt_reachable(fy_ucx *u, const fy_amw_msg *m)
     return true;
 }
 
-/* Copies a checked WRITE's data and delivers its notification. */
+_Static_assert(FY_AMW_MAX_FROM <= FY_UCX_NAME_MAX, "a sender's name fits a notification");
+
+/* Copies a checked WRITE's data; ucx_order.c then delivers the
+ * notification that rode with it, before the answer leaves. */
 static void fy_ucx_amt_land(fy_ucx *u, const fy_amw_msg *m)
 {
     const uint8_t *src = m->data;
@@ -58,13 +62,7 @@ static void fy_ucx_amt_land(fy_ucx *u, const fy_amw_msg *m)
         memcpy((void *)(uintptr_t)addr, src, len);
         src += len;
     }
-    fy_ucx_order_publish(); /* before the answer */
-    if (m->notif_len) {
-        char from[FY_AMW_MAX_FROM + 1];
-        memcpy(from, m->from, m->from_len);
-        from[m->from_len] = '\0';
-        u->host->notif_deliver(u->host->agent_ctx, from, m->notif, m->notif_len);
-    }
+    fy_ucx_order_deliver_riding(u, m->from, m->from_len, m->notif, m->notif_len);
 }
 
 /* ---- answers to READs ---- */

@@ -19,9 +19,9 @@
  * rendezvous straight into the pieces). Parts go round-robin over the
  * workers' endpoints, all in flight at once. The request completes when
  * every part is answered OK: only then is every byte known to have
- * arrived. A notification of a request of several parts (or of a READ)
- * follows the last answer as a message of its own, as after the flush of
- * puts.
+ * arrived. Each part sent and each answer is counted in ucx_order.c,
+ * which decides where the notification goes: inside the message of a
+ * one-part WRITE, else after the last answer.
  *
  * With rma=on, WRITEs of up to am_write_max bytes still go this way to
  * peers reached only over TCP (am_writes=auto): two messages a WRITE where
@@ -286,13 +286,22 @@ static void fy_ucx_amw_sent(void *req, ucs_status_t st, void *arg)
     }
 }
 
+/* Whether x's data is one WRITE message, which the target lands whole
+ * before it delivers what came with it (ucx_amt.c): then its
+ * notification may ride in it. */
+bool fy_ucx_amw_one_message(const fy_ucx_xfer *x)
+{
+    return x->amw->num_parts == 1 && !fy_ucx_amw_read(x);
+}
+
 /* The fixed part and the name of this post, and the notification when
- * the WRITE is one message (else it follows the last answer). */
+ * ucx_order.c lets it ride. */
 static bool fy_ucx_amw_head(fy_ucx_xfer *x, fy_ucx_amw_part *p)
 {
     const char *me = x->u->host->agent_name;
     bool read = fy_ucx_amw_read(x);
-    size_t notif_len = x->amw->num_parts == 1 && !read ? x->notif_len : 0;
+    size_t notif_len;
+    const void *notif = fy_ucx_order_riding(x, &notif_len);
     size_t from_len = strlen(me), len = fy_amw_prefix_len(p->pieces, from_len, notif_len);
     if (len > p->head_cap) {
         uint8_t *h = realloc(p->head, len); /* keeps the segment table */
@@ -301,7 +310,7 @@ static bool fy_ucx_amw_head(fy_ucx_xfer *x, fy_ucx_amw_part *p)
         p->head = h;
         p->head_cap = len;
     }
-    fy_amw_prefix_begin(p->head, read, p->id, p->pieces, me, from_len, x->notif, notif_len);
+    fy_amw_prefix_begin(p->head, read, p->id, p->pieces, me, from_len, notif, notif_len);
     p->pack.len += len - p->iov[0].length;
     p->iov[0] = (ucp_dt_iov_t){.buffer = p->head, .length = len};
     return true;
@@ -327,8 +336,7 @@ static bool fy_ucx_amw_send(fy_ucx_xfer *x, fy_ucx_amw_part *p)
     };
     unsigned id = fy_ucx_amw_read(x) ? FY_UCX_AM_READ : FY_UCX_AM_WRITE;
     fy_ucx_amw_wait(x->u, p);
-    x->amw->unanswered++;
-    fy_ucx_order_publish(); /* our use of the memory, before the target's copy */
+    fy_ucx_order_sending(x);
     void *req = ucp_am_send_nbx(x->remote->ep[p->worker], id, NULL, 0, &p->pack, 1, &prm);
     if (UCS_PTR_IS_ERR(req)) {
         fy_ucx_amw_forget(x);
@@ -342,8 +350,6 @@ static bool fy_ucx_amw_send(fy_ucx_xfer *x, fy_ucx_amw_part *p)
 /* Sends every part; the answers complete the request. */
 void fy_ucx_amw_post(fy_ucx_xfer *x)
 {
-    x->state = FY_UX_ACKING;
-    x->amw->unanswered = 0;
     for (unsigned k = 0; k < x->amw->num_parts; k++)
         if (!fy_ucx_amw_send(x, &x->amw->parts[k]))
             return;
@@ -351,27 +357,15 @@ void fy_ucx_amw_post(fy_ucx_xfer *x)
 
 /* ---- answers ---- */
 
-/* A part answered OK: when it is the last, done, or the notification now. */
-static void fy_ucx_amw_part_landed(fy_ucx_xfer *x)
-{
-    if (--x->amw->unanswered || x->state != FY_UX_ACKING)
-        return;
-    if (x->amw->num_parts == 1 && !fy_ucx_amw_read(x))
-        x->state = FY_UX_DONE; /* its notification came with the data */
-    else
-        fy_ucx_data_done(x);
-}
-
 /* A part answered with an error: the request fails (the first error stays). */
 static void fy_ucx_amw_part_refused(fy_ucx_xfer *x, int32_t status)
 {
-    x->amw->unanswered--;
     if (status == FERRY_ERR_NOT_FOUND)
-        fy_ucx_fail_with(x, FERRY_ERR_NOT_FOUND, fy_ucx_amw_what(x),
-                         "the target has no registered DRAM there");
+        fy_ucx_order_refused(x, FERRY_ERR_NOT_FOUND, fy_ucx_amw_what(x),
+                             "the target has no registered DRAM there");
     else
-        fy_ucx_fail_with(x, FERRY_ERR_BACKEND, fy_ucx_amw_what(x),
-                         "the target refused it as malformed");
+        fy_ucx_order_refused(x, FERRY_ERR_BACKEND, fy_ucx_amw_what(x),
+                             "the target refused it as malformed");
 }
 
 /* Whether an answer came over the endpoint the part went out on: UCX
@@ -394,7 +388,6 @@ ucs_status_t fy_ucx_amw_ack_recv(void *arg, const void *header, size_t header_le
         UCX_LOG(u, FERRY_LOG_WARN, "dropped a malformed answer to a write (%zu bytes)", len);
         return UCS_OK;
     }
-    fy_ucx_order_observe(); /* the target's copies */
     fy_ucx_amw_part *p = fy_ucx_amw_take(u, id, false);
     if (!p || !fy_ucx_amw_from_target(p, param)) {
         if (p)
@@ -404,7 +397,7 @@ ucs_status_t fy_ucx_amw_ack_recv(void *arg, const void *header, size_t header_le
         return UCS_OK;
     }
     if (status == FERRY_OK)
-        fy_ucx_amw_part_landed(p->x);
+        fy_ucx_order_landed(p->x, UCS_OK, "write answer");
     else
         fy_ucx_amw_part_refused(p->x, status);
     return UCS_OK;
@@ -416,15 +409,8 @@ static void fy_ucx_amr_received(void *req, ucs_status_t st, size_t length, void 
     fy_ucx_amw_part *p = arg;
     fy_ucx_xfer *x = p->x;
     (void)length;
-    if (!fy_ucx_req_done(x, req, &p->rreq))
-        return;
-    fy_ucx_order_observe();
-    if (st == UCS_OK)
-        fy_ucx_amw_part_landed(x);
-    else {
-        x->amw->unanswered--;
-        fy_ucx_fail(x, st, "read answer");
-    }
+    if (fy_ucx_req_done(x, req, &p->rreq))
+        fy_ucx_order_landed(x, st, "read answer");
 }
 
 /* Takes the data of an answer for p: copied now (eager), or received
@@ -433,9 +419,9 @@ static void fy_ucx_amr_take_data(fy_ucx_worker *w, fy_ucx_amw_part *p, void *dat
                                  const ucp_am_recv_param_t *param)
 {
     if (!(param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV)) {
-        fy_ucx_order_observe(); /* the target's reads of its memory */
+        fy_ucx_order_observe(); /* the target's reads of its memory, before our copy */
         fy_ucx_pack_out(&p->dest, 0, data, len);
-        fy_ucx_amw_part_landed(p->x);
+        fy_ucx_order_landed(p->x, UCS_OK, "read answer");
         return;
     }
     ucp_request_param_t rp = {
@@ -446,15 +432,10 @@ static void fy_ucx_amr_take_data(fy_ucx_worker *w, fy_ucx_amw_part *p, void *dat
         .user_data = p,
     };
     void *req = ucp_am_recv_data_nbx(w->h, data, &p->dest, 1, &rp);
-    if (UCS_PTR_IS_PTR(req)) {
+    if (UCS_PTR_IS_PTR(req))
         p->rreq = req;
-    } else if (UCS_PTR_IS_ERR(req)) {
-        p->x->amw->unanswered--;
-        fy_ucx_fail(p->x, UCS_PTR_STATUS(req), "read answer");
-    } else {
-        fy_ucx_order_observe();
-        fy_ucx_amw_part_landed(p->x);
-    }
+    else
+        fy_ucx_order_landed(p->x, UCS_PTR_STATUS(req), "read answer");
 }
 
 /* The part an answer to a READ is for, when it may take it: else NULL

@@ -21,6 +21,7 @@
 #define FY_UCX_AMW_BUCKETS 64u            /* hash of WRITEs awaiting their answer */
 #define FY_UCX_CLOSE_NS    2000000000ull  /* bound on closing an endpoint, on release */
 #define FY_UCX_STALL_NS    10000000000ull /* dual/none: a request idle this long fails */
+#define FY_UCX_NAME_MAX    255u           /* bytes of an agent name in a notification */
 
 typedef enum fy_ucx_errmode { FY_UCX_DUAL, FY_UCX_PEER, FY_UCX_NONE } fy_ucx_errmode;
 /* When small WRITEs go as active messages: where UCX emulates RMA over TCP
@@ -122,7 +123,21 @@ typedef struct fy_ucx_chunk {
     ucs_status_t issued; /* how issuing went */
 } fy_ucx_chunk;
 
-enum { FY_UX_IDLE, FY_UX_FLUSHING, FY_UX_NOTIFYING, FY_UX_ACKING, FY_UX_DONE, FY_UX_FAILED };
+/* A request's states: data in flight (puts, gets and flushes, or active
+ * messages awaiting answers), then its notification, then done. */
+enum { FY_UX_IDLE, FY_UX_DATA, FY_UX_NOTIFYING, FY_UX_DONE, FY_UX_FAILED };
+
+/* What ucx_order.c keeps of a posted request: how many of its data
+ * operations are in flight, and its notification until they are done. */
+typedef struct fy_ucx_order {
+    size_t pending; /* puts, gets, flushes, unanswered messages; +1 while posting */
+    const void *notif;
+    size_t notif_len;
+    bool rides;      /* the notification travels in the request's one data message */
+    void *notif_req; /* the notification in flight */
+    ucp_dt_iov_t iov;
+    fy_ucx_pack pack;
+} fy_ucx_order;
 
 /* A transfer sent as active messages (ucx_amw.c): its descriptors cut
  * into pieces and grouped into parts (at most 4096 pieces and am_write_max
@@ -149,7 +164,6 @@ typedef struct fy_ucx_amw {
     ucp_dt_iov_t *iov; /* every part's iov, back to back */
     fy_ucx_amw_part *parts;
     unsigned num_parts;
-    unsigned unanswered; /* parts sent and not answered yet */
 } fy_ucx_amw;
 
 typedef struct fy_ucx_xfer {
@@ -158,14 +172,9 @@ typedef struct fy_ucx_xfer {
     fy_ucx_remote *remote;
     int state;
     ferry_status error;
-    const void *notif;
-    size_t notif_len;
+    fy_ucx_order ord; /* ucx_order.c */
     unsigned num_chunks;
-    size_t pending; /* puts, gets and flushes not completed yet */
     fy_ucx_chunk *chunks;
-    void *notif_req; /* the notification in flight */
-    ucp_dt_iov_t notif_iov;
-    fy_ucx_pack notif_pack;
     fy_ucx_amw *amw; /* non-NULL: sent as an active message */
     unsigned epoch;  /* of the endpoints its keys were unpacked for */
     bool orphan;     /* released while requests were stuck: the last callback frees it */
@@ -189,23 +198,38 @@ uint64_t fy_ucx_now_ns(void);
 ucs_status_t fy_ucx_wait(fy_ucx *u, unsigned worker, void *req, uint64_t deadline);
 void fy_ucx_progress_all(fy_ucx *u);
 
-/* ucx_xfer.c, for ucx_amw.c */
+/* ucx_xfer.c, for ucx_amw.c and ucx_order.c */
 void fy_ucx_fail(fy_ucx_xfer *x, ucs_status_t st, const char *what);
 void fy_ucx_fail_with(fy_ucx_xfer *x, ferry_status err, const char *what, const char *why);
 bool fy_ucx_req_done(fy_ucx_xfer *x, void *req, void **slot);
-void fy_ucx_data_done(fy_ucx_xfer *x);
+
+/* ucx_order.c: when a request's notification may leave (after every data
+ * operation completed), what the target delivers when; see its head. */
+void fy_ucx_order_begin(fy_ucx_xfer *x, const void *notif, size_t len, bool one_message);
+const void *fy_ucx_order_riding(const fy_ucx_xfer *x, size_t *len);
+void fy_ucx_order_sending(fy_ucx_xfer *x);
+void fy_ucx_order_expect(fy_ucx_xfer *x, size_t n);
+void fy_ucx_order_landed(fy_ucx_xfer *x, ucs_status_t st, const char *what);
+void fy_ucx_order_refused(fy_ucx_xfer *x, ferry_status err, const char *what, const char *why);
+ferry_status fy_ucx_order_end(fy_ucx_xfer *x);
+void fy_ucx_order_deliver_riding(fy_ucx *u, const char *from, size_t from_len, const void *msg,
+                                 size_t len);
+ucs_status_t fy_ucx_notif_recv(void *arg, const void *header, size_t header_len, void *data,
+                               size_t len, const ucp_am_recv_param_t *param);
+ferry_status fy_ucx_notif_send(void *priv, void *remote, const void *msg, size_t len);
+void fy_ucx_order_publish(void);
+void fy_ucx_order_observe(void);
 
 /* ucx_pack.c: the datatype of every message with data */
 ucs_status_t fy_ucx_pack_dt_init(fy_ucx *u);
 void fy_ucx_pack_dt_fini(fy_ucx *u);
 void fy_ucx_pack_init(fy_ucx_pack *pk, const ucp_dt_iov_t *iov, size_t num_iov);
 void fy_ucx_pack_out(fy_ucx_pack *pk, uint64_t at, const void *src, size_t len);
-void fy_ucx_order_publish(void);
-void fy_ucx_order_observe(void);
 
 /* ucx_amw.c: transfers as active messages, the initiator's side */
 ferry_status fy_ucx_amw_check(const fy_ucx_xfer *x, bool *fits);
 ferry_status fy_ucx_amw_prep(fy_ucx_xfer *x);
+bool fy_ucx_amw_one_message(const fy_ucx_xfer *x);
 void fy_ucx_amw_post(fy_ucx_xfer *x);
 void fy_ucx_amw_forget(fy_ucx_xfer *x);
 void fy_ucx_amw_free(fy_ucx_xfer *x);
@@ -248,10 +272,6 @@ ferry_status fy_ucx_rregion_load(void *priv, void *remote, ferry_mem_type type, 
                                  const void *pub, size_t pub_len, void **rregion);
 void fy_ucx_rregion_unload(void *priv, void *remote, void *rregion);
 ferry_status fy_ucx_rkey(fy_ucx_remote *r, fy_ucx_rregion *rr, unsigned worker);
-ucs_status_t fy_ucx_notif_cb(void *arg, const void *header, size_t header_len, void *data,
-                             size_t len, const ucp_am_recv_param_t *param);
-void *fy_ucx_notif_post(fy_ucx_remote *r, fy_ucx_pack *msg, ucp_send_nbx_callback_t cb, void *arg);
-ferry_status fy_ucx_notif_send(void *priv, void *remote, const void *msg, size_t len);
 
 /* ucx_xfer.c */
 ferry_status fy_ucx_xfer_prep(void *priv, const ferry_plugin_xfer *px, void **handle);

@@ -10,28 +10,9 @@
  * kill -9 during a 64 MiB WRITE sent as 1 MiB messages). Received through
  * it (the answer to a READ arriving by rendezvous), UCX hands the bytes to
  * fy_ucx_pack_out, which scatters them over the ranges. */
-#include <stdatomic.h>
 #include <string.h>
 
 #include "ucx_internal.h"
-
-/* Happens-before across messages, for ThreadSanitizer. Between two agents
- * of one process a message and its answer travel through a socket, which
- * orders one side's use of the memory before the other's copy, but which
- * TSan cannot see through: without this it reports those uses as races.
- * Each side publishes before it sends and observes after it receives: one
- * atomic add and one load per message. */
-static _Atomic uint64_t fy_ucx_order;
-
-void fy_ucx_order_publish(void)
-{
-    atomic_fetch_add_explicit(&fy_ucx_order, 1, memory_order_release);
-}
-
-void fy_ucx_order_observe(void)
-{
-    (void)atomic_load_explicit(&fy_ucx_order, memory_order_acquire);
-}
 
 void fy_ucx_pack_init(fy_ucx_pack *pk, const ucp_dt_iov_t *iov, size_t num_iov)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* UCX backend: connection info, peers, endpoints, remote keys and
- * notifications.
+/* UCX backend: connection info, peers, endpoints and remote keys
+ * (notifications: ucx_order.c).
  *
  * Connection info is the list of our workers' addresses, then what we
  * serve:
@@ -414,74 +414,4 @@ ferry_status fy_ucx_rkey(fy_ucx_remote *r, fy_ucx_rregion *rr, unsigned worker)
         return FERRY_ERR_BAD_METADATA;
     }
     return FERRY_OK;
-}
-
-/* ---- notifications ---- */
-
-ucs_status_t fy_ucx_notif_cb(void *arg, const void *header, size_t header_len, void *data,
-                             size_t len, const ucp_am_recv_param_t *param)
-{
-    fy_ucx *u = ((fy_ucx_worker *)arg)->u;
-    char from[256];
-    if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV || !header_len ||
-        header_len >= sizeof(from)) {
-        UCX_LOG(u, FERRY_LOG_WARN, "dropped a malformed notification");
-        return UCS_OK;
-    }
-    memcpy(from, header, header_len);
-    from[header_len] = '\0';
-    u->host->notif_deliver(u->host->agent_ctx, from, data, len);
-    return UCS_OK;
-}
-
-/* Sends msg to r as an active message on worker 0's endpoint, packed by
- * UCX (u->pack_dt: never zero-copy, see ucx_amw.c); cb (may be NULL) when
- * done. msg must stay valid until then. */
-void *fy_ucx_notif_post(fy_ucx_remote *r, fy_ucx_pack *msg, ucp_send_nbx_callback_t cb, void *arg)
-{
-    const char *me = r->u->host->agent_name;
-    ucp_request_param_t p = {
-        .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS | UCP_OP_ATTR_FIELD_DATATYPE |
-                        (cb ? UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA : 0),
-        .flags = UCP_AM_SEND_FLAG_EAGER, /* notifications are small: no rendezvous */
-        .datatype = r->u->pack_dt,
-        .cb.send = cb,
-        .user_data = arg,
-    };
-    return ucp_am_send_nbx(r->ep[0], FY_UCX_AM_NOTIF, me, strlen(me), msg, 1, &p);
-}
-
-/* A notification sent alone: its own copy, freed when UCX is done with it
- * (leaked, small, if UCX never completes it: see fy_ucx_wait). */
-typedef struct fy_ucx_lone_notif {
-    fy_ucx_pack pack;
-    ucp_dt_iov_t iov;
-    uint8_t bytes[];
-} fy_ucx_lone_notif;
-
-static void fy_ucx_lone_notif_done(void *req, ucs_status_t st, void *arg)
-{
-    (void)req, (void)st;
-    free(arg); /* the request itself is freed by fy_ucx_wait */
-}
-
-ferry_status fy_ucx_notif_send(void *priv, void *remote, const void *msg, size_t len)
-{
-    fy_ucx *u = priv;
-    fy_ucx_remote *r = remote;
-    ferry_status rc = fy_ucx_eps(r);
-    if (rc != FERRY_OK)
-        return rc;
-    fy_ucx_lone_notif *n = malloc(sizeof(*n) + len);
-    if (!n)
-        return FERRY_ERR_NO_MEMORY;
-    if (len)
-        memcpy(n->bytes, msg, len);
-    n->iov = (ucp_dt_iov_t){.buffer = n->bytes, .length = len};
-    fy_ucx_pack_init(&n->pack, &n->iov, 1);
-    void *req = fy_ucx_notif_post(r, &n->pack, fy_ucx_lone_notif_done, n);
-    if (!UCS_PTR_IS_PTR(req))
-        free(n); /* sent already, or failed: no callback comes */
-    ucs_status_t st = fy_ucx_wait(u, 0, req, fy_ucx_now_ns() + FY_UCX_CLOSE_NS);
-    return st == UCS_OK ? FERRY_OK : r->failed ? FERRY_ERR_REMOTE_DISCONNECT : fy_ucx_status(st);
 }

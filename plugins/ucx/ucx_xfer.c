@@ -11,12 +11,13 @@
  * issues chunk 0. The data is remotely complete when every put or get has
  * completed, each by its own callback, and every flush too: a flush alone
  * can report success for an endpoint whose peer died with gets still
- * unanswered. Only then does the notification leave, on worker 0's
- * endpoint, so it reaches the target after the data.
+ * unanswered. Both paths count those completions in ucx_order.c, which
+ * sends the notification once the last one is in.
  *
  * Callbacks of puts, gets, flushes and notifications run inside
  * ucp_worker_progress, which only the serialised ops call (the issuing
- * threads never progress), so the counters below need no atomics. */
+ * threads never progress), so the counters (here and in
+ * ucx_order.c) need no atomics. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -120,7 +121,7 @@ void fy_ucx_xfer_free(fy_ucx_xfer *x)
 /* Requests of x that UCX still holds. */
 static unsigned fy_ucx_in_flight(const fy_ucx_xfer *x)
 {
-    unsigned n = x->notif_req != NULL;
+    unsigned n = x->ord.notif_req != NULL;
     for (unsigned k = 0; x->amw && k < x->amw->num_parts; k++) { /* sends, answers to come */
         const fy_ucx_amw_part *p = &x->amw->parts[k];
         n += (p->req != NULL) + p->waiting + (p->rreq != NULL);
@@ -155,57 +156,16 @@ bool fy_ucx_req_done(fy_ucx_xfer *x, void *req, void **slot)
     return false;
 }
 
-static void fy_ucx_notif_done(void *req, ucs_status_t st, void *arg)
-{
-    fy_ucx_xfer *x = arg;
-    if (!fy_ucx_req_done(x, req, &x->notif_req))
-        return;
-    if (st != UCS_OK)
-        fy_ucx_fail(x, st, "notification");
-    else if (x->state == FY_UX_NOTIFYING)
-        x->state = FY_UX_DONE;
-}
-
-/* The data is remotely complete: now the notification may leave. */
-void fy_ucx_data_done(fy_ucx_xfer *x)
-{
-    if (x->state == FY_UX_FAILED)
-        return;
-    if (!x->notif) {
-        x->state = FY_UX_DONE;
-        return;
-    }
-    x->state = FY_UX_NOTIFYING;
-    x->notif_iov = (ucp_dt_iov_t){.buffer = (void *)(uintptr_t)x->notif, .length = x->notif_len};
-    fy_ucx_pack_init(&x->notif_pack, &x->notif_iov, 1);
-    void *req = fy_ucx_notif_post(x->remote, &x->notif_pack, fy_ucx_notif_done, x);
-    if (UCS_PTR_IS_ERR(req))
-        fy_ucx_fail(x, UCS_PTR_STATUS(req), "notification");
-    else if (req)
-        x->notif_req = req;
-    else
-        x->state = FY_UX_DONE;
-}
-
 static const char *fy_ucx_op_name(const fy_ucx_xfer *x)
 {
     return x->px->op == FERRY_OP_WRITE ? "put" : "get";
-}
-
-/* One put or get, flush or part done: the last one completes the data. */
-static void fy_ucx_pending_done(fy_ucx_xfer *x, ucs_status_t st, const char *what)
-{
-    if (st != UCS_OK)
-        fy_ucx_fail(x, st, what);
-    if (--x->pending == 0)
-        fy_ucx_data_done(x);
 }
 
 static void fy_ucx_flush_done(void *req, ucs_status_t st, void *arg)
 {
     fy_ucx_chunk *c = arg;
     if (fy_ucx_req_done(c->x, req, &c->req))
-        fy_ucx_pending_done(c->x, st, "flush");
+        fy_ucx_order_landed(c->x, st, "flush");
 }
 
 static void fy_ucx_op_done(void *req, ucs_status_t st, void *arg)
@@ -213,7 +173,7 @@ static void fy_ucx_op_done(void *req, ucs_status_t st, void *arg)
     fy_ucx_chunk *c = arg;
     c->ops--;
     if (fy_ucx_req_done(c->x, req, NULL))
-        fy_ucx_pending_done(c->x, st, fy_ucx_op_name(c->x));
+        fy_ucx_order_landed(c->x, st, fy_ucx_op_name(c->x));
 }
 
 /* One put or get per segment of the chunk, each with its own completion,
@@ -269,6 +229,18 @@ static void fy_ucx_issue_all(fy_ucx_xfer *x)
         fy_ucx_chunk_issue(&x->chunks[k]);
 }
 
+/* Issues every chunk and counts what is in flight. */
+static void fy_ucx_rma_post(fy_ucx_xfer *x)
+{
+    fy_ucx_issue_all(x);
+    for (unsigned k = 0; k < x->num_chunks; k++) {
+        const fy_ucx_chunk *c = &x->chunks[k];
+        fy_ucx_order_expect(x, (c->req != NULL) + c->ops);
+        if (c->issued != UCS_OK)
+            fy_ucx_fail(x, c->issued, fy_ucx_op_name(x));
+    }
+}
+
 ferry_status fy_ucx_xfer_post(void *priv, void *handle, const void *notif, size_t len)
 {
     fy_ucx_xfer *x = handle;
@@ -280,30 +252,14 @@ ferry_status fy_ucx_xfer_post(void *priv, void *handle, const void *notif, size_
         rc = fy_ucx_rma_prep(x);
     if (rc != FERRY_OK)
         return rc;
-    x->notif = notif;
-    x->notif_len = len;
     x->mark_ns = 0;
     x->detail[0] = '\0';
-    if (x->amw) {
+    fy_ucx_order_begin(x, notif, len, x->amw && fy_ucx_amw_one_message(x));
+    if (x->amw)
         fy_ucx_amw_post(x);
-        return x->state == FY_UX_FAILED ? x->error : FERRY_IN_PROGRESS;
-    }
-    x->state = FY_UX_FLUSHING;
-    fy_ucx_issue_all(x);
-    x->pending = 0;
-    for (unsigned k = 0; k < x->num_chunks; k++) {
-        const fy_ucx_chunk *c = &x->chunks[k];
-        x->pending += (c->req != NULL) + c->ops;
-        if (c->issued != UCS_OK)
-            fy_ucx_fail(x, c->issued, fy_ucx_op_name(x));
-    }
-    if (x->state == FY_UX_FAILED)
-        return x->error;
-    if (x->pending == 0)
-        fy_ucx_data_done(x);
-    return x->state == FY_UX_DONE     ? FERRY_OK
-           : x->state == FY_UX_FAILED ? x->error
-                                      : FERRY_IN_PROGRESS;
+    else
+        fy_ucx_rma_post(x);
+    return fy_ucx_order_end(x);
 }
 
 /* Error handling dual and none: whether x has not moved (no part
@@ -318,7 +274,7 @@ static bool fy_ucx_stalled(fy_ucx_xfer *x)
 {
     if (x->u->errmode == FY_UCX_PEER)
         return false;
-    size_t left = (x->amw ? x->amw->unanswered : x->pending) * 8u + (size_t)x->state;
+    size_t left = x->ord.pending * 8u + (size_t)x->state;
     uint64_t now = fy_ucx_now_ns();
     if (!x->mark_ns || left != x->mark) {
         x->mark = left;

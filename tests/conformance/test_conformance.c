@@ -325,19 +325,26 @@ static void test_large_transfer(void)
 
 /* ---- notifications ---- */
 
-static ferry_status simple_xfer(const bufs *b, size_t len, ferry_xfer_op op, const char *notif,
-                                ferry_xfer **x)
+/* One descriptor each side: [off, off + len) of both buffers. */
+static ferry_status xfer_at(const bufs *b, size_t off, size_t len, ferry_xfer_op op,
+                            const char *notif, ferry_xfer **x)
 {
     ferry_xfer_opts opts;
     ferry_xfer_opts_init(&opts);
     opts.notif = notif;
     opts.notif_len = notif ? strlen(notif) : 0;
-    ferry_dlist *l = tu_list1(b->local, len), *r = tu_list1(b->remote, len);
+    ferry_dlist *l = tu_list1(b->local + off, len), *r = tu_list1(b->remote + off, len);
     ferry_status rc =
         l && r ? ferry_xfer_create(E.ini, op, l, r, E.tgt_name, &opts, x) : FERRY_ERR_NO_MEMORY;
     ferry_dlist_destroy(l);
     ferry_dlist_destroy(r);
     return rc;
+}
+
+static ferry_status simple_xfer(const bufs *b, size_t len, ferry_xfer_op op, const char *notif,
+                                ferry_xfer **x)
+{
+    return xfer_at(b, 0, len, op, notif, x);
 }
 
 /* When the notification is seen at the target the data is there; it comes
@@ -378,6 +385,64 @@ static void test_notif_with_read(void)
     FY_CHECK_EQ(cf_wait_notif(&E, "cf-read-done", 12, TU_TIMEOUT_MS), FERRY_OK);
     FY_CHECK_EQ(cf_drain_notifs(&E, 20), 0);
     ferry_xfer_release(x);
+    bufs_close(&b);
+}
+
+/* A READ's notification reaches the target once the data has left it: a
+ * target that reuses its memory as soon as it sees the notification does
+ * not spoil the READ. */
+static void test_notif_after_read_data(void)
+{
+    bufs b;
+    ferry_xfer *x;
+    const size_t size = 4 * MB;
+    if (!(E.caps.flags & FERRY_CAP_NOTIF))
+        FY_SKIP("backend without notifications");
+    FY_REQUIRE(bufs_open(&b, size, size, 13) == FERRY_OK);
+    FY_REQUIRE(simple_xfer(&b, size, FERRY_OP_READ, "cf-read-reuse", &x) == FERRY_OK);
+    for (uint64_t round = 0; round < 3; round++) {
+        tu_fill(b.remote, size, 200 + round);
+        tu_fill(b.expect, size, 200 + round);
+        ferry_status rc = ferry_xfer_post(x);
+        FY_CHECK(rc == FERRY_OK || rc == FERRY_IN_PROGRESS);
+        FY_CHECK_EQ(cf_wait_notif(&E, "cf-read-reuse", 13, TU_TIMEOUT_MS), FERRY_OK);
+        memset(b.remote, 0xee, size); /* the target reuses its memory */
+        FY_CHECK_EQ(cf_wait(&E, x, TU_TIMEOUT_MS), FERRY_OK);
+        FY_CHECK(!memcmp(b.local, b.expect, size));
+    }
+    FY_CHECK_EQ(cf_drain_notifs(&E, 20), 0);
+    ferry_xfer_release(x);
+    bufs_close(&b);
+}
+
+/* Many small WRITEs in flight at once, each with its own notification:
+ * whichever order they come in, each is seen with its data there. */
+static void test_notif_after_many_writes(void)
+{
+    enum { N = 64, LEN = 4 * KB };
+    bufs b;
+    ferry_xfer *x[N] = {0};
+    if (!(E.caps.flags & FERRY_CAP_NOTIF))
+        FY_SKIP("backend without notifications");
+    FY_REQUIRE(bufs_open(&b, N * LEN, N * LEN, 14) == FERRY_OK);
+    for (size_t k = 0; k < N; k++) {
+        char tag[32];
+        snprintf(tag, sizeof(tag), "cf-small-%02zu", k);
+        FY_CHECK_EQ(xfer_at(&b, k * LEN, LEN, FERRY_OP_WRITE, tag, &x[k]), FERRY_OK);
+        ferry_status rc = x[k] ? ferry_xfer_post(x[k]) : FERRY_ERR_INVALID_PARAM;
+        FY_CHECK(rc == FERRY_OK || rc == FERRY_IN_PROGRESS);
+    }
+    for (size_t k = N; k-- > 0;) { /* not ordered: the last posted first */
+        char tag[32];
+        snprintf(tag, sizeof(tag), "cf-small-%02zu", k);
+        FY_CHECK_EQ(cf_wait_notif(&E, tag, strlen(tag), TU_TIMEOUT_MS), FERRY_OK);
+        FY_CHECK(!memcmp(b.local + k * LEN, b.remote + k * LEN, LEN));
+    }
+    for (size_t k = 0; k < N; k++) {
+        FY_CHECK_EQ(x[k] ? cf_wait(&E, x[k], TU_TIMEOUT_MS) : FERRY_ERR_INVALID_PARAM, FERRY_OK);
+        ferry_xfer_release(x[k]);
+    }
+    FY_CHECK_EQ(cf_drain_notifs(&E, 20), 0);
     bufs_close(&b);
 }
 
@@ -636,6 +701,8 @@ int main(int argc, char **argv)
     FY_RUN(test_large_transfer);
     FY_RUN(test_notif_once_after_data);
     FY_RUN(test_notif_with_read);
+    FY_RUN(test_notif_after_read_data);
+    FY_RUN(test_notif_after_many_writes);
     FY_RUN(test_notif_alone);
     FY_RUN(test_repost);
     FY_RUN(test_repost_while_active);

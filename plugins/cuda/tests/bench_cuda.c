@@ -18,7 +18,7 @@
  * With one GPU the "two GPUs" lines run both processes on GPU 0 (and say so).
  * Every time is host wall clock per iteration (post to completion seen,
  * notification included for ferry), the median of the iterations after a
- * warm-up. Not a test: tests/gpu/run-gpu-suite.sh runs it.
+ * warm-up. Not a test: plugins/cuda/tests/run-gpu-suite.sh runs it.
  *
  *   bench_cuda [--quick] [--sweep] [--md FILE]
  *     --quick  fewer sizes and iterations; --sweep  the KV lines again with

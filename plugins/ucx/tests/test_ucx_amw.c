@@ -32,7 +32,7 @@
 #include "harness.h"
 #include "metadata/wire.h"
 #include "rt_util.h"
-#include "ucx/ucx_amw_wire.h"
+#include "ucx_amw_wire.h"
 
 #define AM_WRITE  0x6f /* as plugins/ucx/ucx_internal.h */
 #define AM_ACK    0x70

@@ -1,11 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# Runs ferry's GPU suite (tests/gpu, meson suite 'gpu') and the CUDA
+# Runs ferry's GPU suite (plugins/cuda/tests, meson suite 'gpu') and the CUDA
 # benchmark from a build folder, without meson: for a GPU host that got a
 # build made elsewhere (the programs find libferry through their
 # $ORIGIN-relative run path, the plugins through FERRY_PLUGIN_DIR).
 #
-#   tests/gpu/run-gpu-suite.sh [BUILD] [--quick] [--no-bench] [--bench-only]
+#   plugins/cuda/tests/run-gpu-suite.sh [BUILD] [--quick] [--no-bench] [--bench-only]
 #                              [--mock] [--logs DIR]
 #
 #   BUILD        the build folder (default: build)
@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-G=$BUILD/tests/gpu
+G=$BUILD/plugins/cuda/tests
 if [ ! -x "$G/test_cuda_reg" ]; then
     echo "no GPU test programs in $G: build ferry first (meson setup $BUILD && ninja -C $BUILD)" >&2
     exit 2
@@ -101,7 +101,7 @@ if [ -n "$TESTS" ]; then
     run gpu_conformance_copy_engine -- "$G/conformance_vram" CUDA mode=copy_engine
     run cuda_nodriver FERRY_CUDA_LIB=/nonexistent/libcuda.so.1 -- "$G/test_cuda_reg" nodriver
     if [ -n "$MOCK" ]; then
-        M="FERRY_CUDA_LIB=$G/libfy_mockcuda.so"
+        M="FERRY_CUDA_LIB=$BUILD/tests/gpu/libfy_mockcuda.so"
         run cuda_mock_local "$M" -- "$G/test_cuda_local"
         run cuda_mock_ipc "$M" -- "$G/test_cuda_ipc"
         run cuda_mock_conformance "$M" -- "$G/conformance_vram" CUDA
