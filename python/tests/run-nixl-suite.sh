@@ -11,8 +11,8 @@
 # baseline). The column is named after nixl.BACKEND ("ferry") or, for NIXL,
 # the package nixl resolves to. Tests run from a scratch folder (NIXL's
 # query_mem test writes files into the working directory) with pytest's
-# cache off; pytest-timeout is used when installed, since NIXL's tests mark
-# their time limits with it. JUnit files stay in $NIXL_SUITE_OUT (default: a
+# cache off; NIXL's tests mark their time limits for pytest-timeout, which
+# pytest loads by itself where it is installed. JUnit files stay in $NIXL_SUITE_OUT (default: a
 # temporary folder). Exit status: 0 when every interpreter after the first
 # passes every test the first one passes, 1 otherwise (so
 # `run-nixl-suite.sh DIR NIXL_WHEEL_PY FERRY_PY` checks ferry against NIXL).
@@ -39,11 +39,9 @@ for py in "$@"; do
 print(getattr(nixl, "BACKEND", None) or nixl._api.__name__.split(".")[0])' 2>/dev/null) ||
         { echo "$py: cannot import nixl" >&2; exit 2; }
     labels+=("$i:$label")
-    timeout_opt=()
-    "$py" -c 'import pytest_timeout' 2>/dev/null && timeout_opt=(-p pytest_timeout)
     scratch=$(mktemp -d /tmp/nixl-suite-run.XXXXXX)
     echo "--- $label ($py)"
-    (cd "$scratch" && timeout 900 "$py" -m pytest -q -rs -p no:cacheprovider "${timeout_opt[@]}" \
+    (cd "$scratch" && timeout 900 "$py" -m pytest -q -rs -p no:cacheprovider \
         --rootdir "$SUITE" --junitxml "$OUT/$i.xml" "$SUITE" 2>&1 | tail -n 15) || true
     rm -rf "$scratch"
 done
