@@ -93,7 +93,7 @@ int fyp_errors_init(PyObject *module)
                                    "detail", "", "__doc__", "Base class of every ferry error.");
     if (!dict)
         return -1;
-    fyp_err_base = PyErr_NewException("ferry_kv.Error", PyExc_RuntimeError, dict);
+    fyp_err_base = PyErr_NewException("ferry_kv.Error", PyExc_Exception, dict);
     Py_DECREF(dict);
     if (!fyp_err_base || PyModule_AddObjectRef(module, "Error", fyp_err_base) < 0)
         return -1;
