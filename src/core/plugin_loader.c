@@ -4,6 +4,7 @@
  * is set, in plugins/ and ferry/plugins/ beside libferry itself. Loaded plugins stay loaded for the
  * life of the process (code may be referenced by live backends), so the
  * table only grows; it is guarded by one mutex. */
+#include <pthread.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <dlfcn.h>
@@ -12,7 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/internal.h"
+#include "common/api.h"
+#include "common/log.h"
+#include "core/handles.h"
+#include "core/plugin_loader.h"
+#include "ferry/ferry.h"
 
 const ferry_plugin_desc *ferry_plugin_builtin_LOCAL(void);
 
