@@ -228,7 +228,7 @@ static ferry_status fy_cu_init(void *priv, const ferry_plugin_host *host, const 
     if (rc != FERRY_OK)
         return rc;
     if (fy_cuda_get(&be->cu, &why) != FERRY_OK) {
-        fy_cu_log(be, FERRY_LOG_ERROR, "no usable CUDA driver: %s", why.msg);
+        fy_cu_log(be, FERRY_LOG_INFO, "no usable CUDA driver: %s", why.msg);
         return FERRY_ERR_NOT_SUPPORTED;
     }
     be->ndev = be->cu->device_count < FY_CU_MAX_DEVS ? be->cu->device_count : FY_CU_MAX_DEVS;

@@ -3,7 +3,7 @@
  * <NAME> (upper-cased). One function, shared by the loader's callers that
  * must agree with it (ferry-info and ferry-check walk the plugin search path
  * themselves to say where a refused plugin lives). Internal: not part of
- * libferry's ABI; a program that needs it compiles plugin_name.c in. */
+ * libferry's ABI; it is in the fy_common archive, which such programs link. */
 #ifndef FERRY_COMMON_PLUGIN_NAME_H
 #define FERRY_COMMON_PLUGIN_NAME_H
 

@@ -12,7 +12,16 @@
  * and long-lived (a KV cache pool), never on the hot path. */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "common/api.h"
+#include "common/log.h"
+#include "core/agent.h"
+#include "core/alloc.h"
+#include "core/backend.h"
+#include "core/handles.h"
+#include "core/index.h"
+#include "core/plugin_loader.h"
+#include "core/sync.h"
+#include "ferry/ferry.h"
 
 typedef struct fy_alloc {
     struct fy_alloc *next;

@@ -1,13 +1,63 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Backends: instances of plugins inside an agent. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "core/internal.h"
+#include "common/api.h"
+#include "common/log.h"
+#include "core/agent.h"
+#include "core/backend.h"
+#include "core/handles.h"
+#include "core/notif_queue.h"
+#include "core/plugin_loader.h"
+#include "core/sync.h"
+#include "core/wake.h"
+#include "ferry/ferry.h"
 
-void fy_plugin_log(void *agent_ctx, ferry_log_level level, const char *fmt, ...)
+/* What a plugin says while its init runs, down to INFO: a plugin may log
+ * the reason of a failure that is normal on this host (no CUDA driver) at
+ * INFO, so that a healthy run stays quiet; when init fails, that reason
+ * becomes the call's detail (ferry_last_error) all the same. */
+static _Thread_local char fy_init_said[512];
+static _Thread_local const ferry_backend *fy_init_be;
+
+static void fy_init_note(const ferry_backend *be, ferry_log_level level, const char *fmt,
+                         va_list ap)
+{
+    size_t n = strlen(fy_init_said);
+    if (be != fy_init_be || level > FERRY_LOG_INFO || level == FERRY_LOG_ERROR ||
+        n + 2 >= sizeof(fy_init_said))
+        return; /* ERROR lines are kept by the logger itself */
+    if (n)
+        n += (size_t)snprintf(fy_init_said + n, sizeof(fy_init_said) - n, "; ");
+    vsnprintf(fy_init_said + n, sizeof(fy_init_said) - n, fmt, ap);
+}
+
+/* The logger handed to plugins: the backend's name is the line's who. */
+static void fy_be_log(void *agent_ctx, ferry_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+static void fy_be_log(void *agent_ctx, ferry_log_level level, const char *fmt, ...)
+{
+    ferry_backend *be = agent_ctx;
+    va_list ap, note;
+    va_start(ap, fmt);
+    va_copy(note, ap);
+    fy_init_note(be, level, fmt, note);
+    va_end(note);
+    fy_vlog_from(level, be->agent->name, be->plugin->name, fmt, ap);
+    va_end(ap);
+}
+
+/* The host's notif_deliver: into the agent's queue. */
+static void fy_be_notif_deliver(void *agent_ctx, const char *from, const void *msg, size_t len)
+{
+    ferry_backend *be = agent_ctx;
+    fy_notif_queue_put(&be->agent->notifs, from, msg, len);
+}
 
 void fy_be_enter(ferry_backend *be)
 {
@@ -112,8 +162,8 @@ static ferry_backend *fy_backend_alloc(ferry_agent *agent, fy_plugin *plugin)
                                    .agent_name = agent->name,
                                    .agent_uid = agent->uid,
                                    .agent_ctx = be,
-                                   .notif_deliver = fy_notif_deliver,
-                                   .log = fy_plugin_log};
+                                   .notif_deliver = fy_be_notif_deliver,
+                                   .log = fy_be_log};
     return be;
 }
 
@@ -159,14 +209,31 @@ static void fy_backend_probe(ferry_backend *be)
         be->wait_fd = -1;
 }
 
+/* NOT_SUPPORTED: this host lacks what the plugin needs (a driver, a
+ * device), which callers probe for: INFO, with the reason kept. */
+static void fy_backend_init_failed(const ferry_backend *be, ferry_status rc)
+{
+    const char *name = be->plugin->name;
+    if (fy_init_said[0])
+        fy_error_set(name, "%s", fy_init_said);
+    if (rc == FERRY_ERR_NOT_SUPPORTED)
+        fy_log_fail(FERRY_LOG_INFO, "core", "backend %s: init failed: %s", name,
+                    ferry_strerror(rc));
+    else
+        FY_ERR("backend %s: init failed: %s", name, ferry_strerror(rc));
+}
+
 static ferry_status fy_backend_init(ferry_backend *be, const ferry_param *params, size_t n)
 {
     ferry_status rc = fy_params_build(be, params, n);
     if (rc != FERRY_OK)
         return rc;
+    fy_init_said[0] = '\0';
+    fy_init_be = be;
     rc = be->ops->init(be->priv, &be->host, be->params, be->num_params);
+    fy_init_be = NULL;
     if (rc != FERRY_OK) {
-        FY_ERR("backend %s: init failed: %s", be->plugin->name, ferry_strerror(rc));
+        fy_backend_init_failed(be, rc);
         return rc > 0 ? FERRY_ERR_BACKEND : rc;
     }
     fy_backend_probe(be);
@@ -201,7 +268,7 @@ FY_API ferry_status ferry_backend_create(ferry_agent *agent, const char *plugin,
     }
     fy_unlock(&agent->lock, true);
     if (rc == FERRY_OK)
-        fy_progress_kick(agent); /* it may be asleep, planned without this backend */
+        fy_wake_kick(&agent->progress_wake); /* it may be asleep, planned without this backend */
     return rc;
 }
 
@@ -250,4 +317,22 @@ FY_API ferry_status ferry_backend_find(ferry_agent *agent, const char *plugin, f
         }
     fy_unlock(&agent->lock, false);
     return rc;
+}
+
+ferry_status fy_sel_mask(ferry_agent *agent, const ferry_backend_sel *sel, uint32_t *mask)
+{
+    if (!sel || !sel->num_backends) {
+        *mask = agent->num_backends ? (uint32_t)((1ull << agent->num_backends) - 1) : 0;
+        return FERRY_OK;
+    }
+    if (sel->size < sizeof(*sel) || !sel->backends)
+        return FERRY_ERR_INVALID_PARAM;
+    *mask = 0;
+    for (size_t i = 0; i < sel->num_backends; i++) {
+        const ferry_backend *be = sel->backends[i];
+        if (!fy_be_of(be, agent, __func__))
+            return FERRY_ERR_INVALID_PARAM;
+        *mask |= 1u << be->index;
+    }
+    return FERRY_OK;
 }

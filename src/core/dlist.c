@@ -6,8 +6,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/internal.h"
+#include "common/api.h"
+#include "core/dlist.h"
 #include "metadata/wire.h"
+#include "ferry/ferry.h"
 
 static const char *const fy_mem_names[FERRY_MEM_TYPE_COUNT] = {"DRAM", "VRAM", "FILE", "BLOCK",
                                                                "OBJ"};

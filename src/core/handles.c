@@ -29,9 +29,13 @@
  * next allocation of its size), the memory of a freed handle waits in a
  * ring of the last FY_H_QUARANTINE freed ones before it goes back. */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
-#include "core/internal.h"
+#include "common/log.h"
+#include "core/handles.h"
+#include "ferry/ferry.h"
 
 #define FY_H_SHARDS     64u /* a power of two */
 #define FY_H_MIN_CAP    16u

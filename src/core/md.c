@@ -4,8 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
+#include "common/api.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "core/agent.h"
+#include "core/backend.h"
+#include "core/dlist.h"
+#include "core/handles.h"
+#include "core/registry.h"
+#include "core/sync.h"
+#include "metadata/auth.h"
 #include "metadata/wire.h"
+#include "ferry/ferry.h"
 
 typedef struct fy_md_job {
     ferry_agent *agent;
@@ -54,7 +64,8 @@ static void fy_md_add_region(fy_md_job *job, size_t i)
 {
     const fy_region *r = job->regions[i];
     fy_md_region *out = &job->md.regions[i];
-    *out = (fy_md_region){r->addr, r->len, r->dev_id, r->type, 0, {r->meta, r->meta_len}};
+    *out = (fy_md_region){r->range.addr,         r->range.len, r->range.dev_id, r->type, 0,
+                          {r->meta, r->meta_len}};
     for (uint32_t s = 0; s < r->num_slots; s++) {
         int j = job->blob_index[r->slots[s].be];
         if (j < 0)
@@ -126,13 +137,9 @@ static ferry_status fy_md_all_regions(fy_md_job *job)
     job->regions = malloc((n ? n : 1) * sizeof(*job->regions));
     if (!job->regions)
         return FERRY_ERR_NO_MEMORY;
-    for (int t = 0; t < FERRY_MEM_TYPE_COUNT; t++) {
-        if (!reg->by_type[t].count)
-            continue; /* items may be NULL: memcpy from NULL is undefined */
-        memcpy(job->regions + job->num_regions, reg->by_type[t].items,
-               reg->by_type[t].count * sizeof(void *));
-        job->num_regions += reg->by_type[t].count;
-    }
+    for (int t = 0; t < FERRY_MEM_TYPE_COUNT; t++)
+        for (size_t i = 0; i < reg->by_type[t].count; i++)
+            job->regions[job->num_regions++] = fy_region_of(reg->by_type[t].items[i]);
     return FERRY_OK;
 }
 
@@ -156,17 +163,16 @@ static int fy_region_order(const void *a, const void *b)
     const fy_region *x = *(fy_region *const *)a, *y = *(fy_region *const *)b;
     if (x->type != y->type)
         return x->type < y->type ? -1 : 1;
-    if (x->dev_id != y->dev_id)
-        return x->dev_id < y->dev_id ? -1 : 1;
-    return x->addr < y->addr ? -1 : x->addr > y->addr;
+    if (x->range.dev_id != y->range.dev_id)
+        return x->range.dev_id < y->range.dev_id ? -1 : 1;
+    return x->range.addr < y->range.addr ? -1 : x->range.addr > y->range.addr;
 }
 
 static ferry_status fy_md_cover_list(fy_md_job *job, const ferry_dlist *l, size_t *n)
 {
-    const fy_index *ix = &job->agent->reg.by_type[l->type];
     for (size_t i = 0; i < l->count; i++) {
         ferry_desc d = fy_dlist_at(l, i);
-        fy_region *r = fy_index_find(ix, d.addr, d.len, d.dev_id);
+        fy_region *r = fy_region_find(&job->agent->reg, l->type, d.addr, d.len, d.dev_id);
         if (!r) {
             FY_ERR("partial metadata: %#llx+%llu is not registered", (unsigned long long)d.addr,
                    (unsigned long long)d.len);

@@ -4,6 +4,7 @@
  * is set, in plugins/ and ferry/plugins/ beside libferry itself. Loaded plugins stay loaded for the
  * life of the process (code may be referenced by live backends), so the
  * table only grows; it is guarded by one mutex. */
+#include <pthread.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <dlfcn.h>
@@ -12,7 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/internal.h"
+#include "common/api.h"
+#include "common/log.h"
+#include "common/plugin_name.h"
+#include "core/handles.h"
+#include "core/plugin_loader.h"
+#include "ferry/ferry.h"
 
 const ferry_plugin_desc *ferry_plugin_builtin_LOCAL(void);
 
@@ -172,23 +178,6 @@ static void fy_search_path(char *dirs, size_t cap)
     snprintf(dirs, cap, "%s/plugins:%s/ferry/plugins", lib, lib);
 }
 
-/* Plugin name from "libferry_plugin_<name>.so", upper-cased; false if the
- * file name does not have that form. */
-static bool fy_name_from_file(const char *file, char *name, size_t cap)
-{
-    static const char prefix[] = "libferry_plugin_", suffix[] = ".so";
-    size_t n = strlen(file), pre = sizeof(prefix) - 1, suf = sizeof(suffix) - 1;
-    if (n <= pre + suf || strncmp(file, prefix, pre) || strcmp(file + n - suf, suffix))
-        return false;
-    size_t len = n - pre - suf;
-    if (len >= cap)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        name[i] = (char)toupper((unsigned char)file[pre + i]);
-    name[len] = '\0';
-    return true;
-}
-
 /* Records every plugin file of one directory (not loaded yet). */
 static void fy_scan_dir(const char *dir)
 {
@@ -198,7 +187,7 @@ static void fy_scan_dir(const char *dir)
     struct dirent *e;
     while ((e = readdir(d))) {
         char name[64], path[4096];
-        if (!fy_name_from_file(e->d_name, name, sizeof(name)))
+        if (!fy_plugin_name_from_file(e->d_name, name, sizeof(name)))
             continue;
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
         if (!fy_plugin_by_name(name, path))

@@ -6,12 +6,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
+#include "common/api.h"
+#include "common/log.h"
+#include "core/agent.h"
+#include "core/backend.h"
+#include "core/dlist.h"
+#include "core/handles.h"
+#include "core/hlist.h"
+#include "core/index.h"
+#include "core/prep.h"
+#include "core/registry.h"
+#include "core/remote.h"
+#include "core/sync.h"
+#include "ferry/ferry.h"
 
 static uint32_t fy_region_mask(const void *region, bool remote)
 {
     return remote ? ((const fy_rregion *)region)->backend_mask
                   : ((const fy_region *)region)->backend_mask;
+}
+
+/* The region (local or remote, by the list's side) whose range r is. */
+static void *fy_prep_region(const ferry_prepped *p, fy_range *r)
+{
+    if (!r)
+        return NULL;
+    return p->remote ? (void *)fy_rregion_of(r) : (void *)fy_region_of(r);
 }
 
 /* Holds a reference on each distinct local region (a repeat of the previous
@@ -27,7 +47,7 @@ static void fy_prep_hold(ferry_prepped *p, fy_region *r)
 static ferry_status fy_prep_resolve(ferry_prepped *p, const fy_index *ix, ferry_desc d, size_t i,
                                     void **region)
 {
-    *region = fy_index_find(ix, d.addr, d.len, d.dev_id);
+    *region = fy_prep_region(p, fy_index_find(ix, d.addr, d.len, d.dev_id));
     if (*region)
         return FERRY_OK;
     FY_ERR("prep: descriptor %zu (%#llx+%llu, dev %llu) is not inside a %s region%s%s", i,
@@ -43,7 +63,7 @@ static bool fy_prep_strided(ferry_prepped *p, const fy_index *ix, const ferry_dl
     if (!l->strided || !l->count || l->stride < l->len)
         return false;
     uint64_t span = (l->count - 1) * l->stride + l->len;
-    void *region = fy_index_find(ix, l->base, span, l->dev_id);
+    void *region = fy_prep_region(p, fy_index_find(ix, l->base, span, l->dev_id));
     if (!region || (!p->remote && !(p->held = malloc(sizeof(*p->held)))))
         return false; /* the plain path resolves (or reports) it */
     p->strided = true;
@@ -146,7 +166,7 @@ FY_API ferry_status ferry_prep_dlist(ferry_agent *agent, const char *agent_name,
         fy_prepped_free(p);
     if (rc != FERRY_OK)
         return rc;
-    fy_link_add(agent, &agent->prepped, &p->link);
+    fy_hlist_add(&agent->prepped, &p->link);
     *out = p;
     return FERRY_OK;
 }
@@ -155,7 +175,7 @@ FY_API void ferry_prepped_release(ferry_prepped *p)
 {
     if (!p || !fy_handle_del(p, FY_H_PREPPED, __func__))
         return;
-    fy_link_del(p->agent, &p->link);
+    fy_hlist_del(&p->agent->prepped, &p->link);
     fy_prepped_free(p);
 }
 

@@ -14,7 +14,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/internal.h"
+#include "common/api.h"
+#include "core/agent.h"
+#include "core/backend.h"
+#include "core/dlist.h"
+#include "core/handles.h"
+#include "core/index.h"
+#include "core/registry.h"
+#include "core/sync.h"
+#include "ferry/ferry.h"
 
 FY_API void ferry_mem_info_init(ferry_mem_info *info)
 {
@@ -61,13 +69,13 @@ static void fy_query_file(const ferry_dlist *list, size_t i, ferry_mem_info *inf
 static void fy_query_region(ferry_agent *agent, ferry_mem_type type, ferry_desc d,
                             const ferry_backend *backend, ferry_mem_info *info)
 {
-    const fy_region *r = fy_index_find(&agent->reg.by_type[type], d.addr, d.len, d.dev_id);
+    const fy_region *r = fy_region_find(&agent->reg, type, d.addr, d.len, d.dev_id);
     if (!r || (backend && !(r->backend_mask & (1u << backend->index))))
         return;
     info->found = true;
-    info->region_addr = r->addr;
-    info->region_len = r->len;
-    info->dev_id = r->dev_id;
+    info->region_addr = r->range.addr;
+    info->region_len = r->range.len;
+    info->dev_id = r->range.dev_id;
 }
 
 static void fy_query_all(ferry_agent *agent, const ferry_dlist *list, const ferry_backend *backend,

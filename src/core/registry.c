@@ -15,117 +15,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
-#include "gpu/vram.h"
-
-/* ---- the sorted index ---- */
-
-static int fy_key_cmp(const fy_range *r, uint64_t dev_id, uint64_t addr)
-{
-    if (r->dev_id != dev_id)
-        return r->dev_id < dev_id ? -1 : 1;
-    return r->addr < addr ? -1 : r->addr > addr ? 1 : 0;
-}
-
-/* Index of the last item with key <= (dev_id, addr), or -1. */
-static ptrdiff_t fy_index_floor(const fy_index *ix, uint64_t dev_id, uint64_t addr)
-{
-    size_t lo = 0, hi = ix->count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (fy_key_cmp(ix->items[mid], dev_id, addr) <= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return (ptrdiff_t)lo - 1;
-}
-
-void *fy_index_find(const fy_index *ix, uint64_t addr, uint64_t len, uint64_t dev_id)
-{
-    ptrdiff_t i = fy_index_floor(ix, dev_id, addr);
-    if (i < 0)
-        return NULL;
-    const fy_range *r = ix->items[i];
-    bool covers =
-        r->dev_id == dev_id && addr - r->addr <= r->len && len <= r->len - (addr - r->addr);
-    return covers ? ix->items[i] : NULL;
-}
-
-/* Where item sits in the index (NULL when absent). */
-void **fy_index_slot(fy_index *ix, const void *item)
-{
-    const fy_range *r = item;
-    ptrdiff_t i = fy_index_floor(ix, r->dev_id, r->addr);
-    for (; i >= 0 && fy_key_cmp(ix->items[i], r->dev_id, r->addr) == 0; i--)
-        if (ix->items[i] == item)
-            return &ix->items[i];
-    return NULL;
-}
-
-void *fy_index_exact(const fy_index *ix, uint64_t addr, uint64_t len, uint64_t dev_id)
-{
-    ptrdiff_t i = fy_index_floor(ix, dev_id, addr);
-    if (i < 0)
-        return NULL;
-    const fy_range *r = ix->items[i];
-    return r->dev_id == dev_id && r->addr == addr && r->len == len ? ix->items[i] : NULL;
-}
-
-/* Any item overlapping [addr, addr+len) on dev_id. */
-void *fy_index_overlap(const fy_index *ix, uint64_t addr, uint64_t len, uint64_t dev_id)
-{
-    ptrdiff_t i = fy_index_floor(ix, dev_id, addr + len - 1);
-    if (i < 0)
-        return NULL;
-    const fy_range *r = ix->items[i];
-    return r->dev_id == dev_id && r->addr + r->len > addr ? ix->items[i] : NULL;
-}
-
-static int fy_item_cmp(const void *a, const void *b)
-{
-    const fy_range *x = *(void *const *)a, *y = *(void *const *)b;
-    int c = fy_key_cmp(x, y->dev_id, y->addr);
-    if (c)
-        return c;
-    return x->len < y->len ? -1 : x->len > y->len;
-}
-
-void fy_index_sort(void **items, size_t n)
-{
-    qsort(items, n, sizeof(*items), fy_item_cmp);
-}
-
-/* Merges n sorted items into the index in one pass. */
-ferry_status fy_index_merge(fy_index *ix, void **sorted_new, size_t n)
-{
-    if (!n)
-        return FERRY_OK;
-    size_t total = ix->count + n;
-    void **out = malloc(total * sizeof(*out));
-    if (!out)
-        return FERRY_ERR_NO_MEMORY;
-    size_t i = 0, j = 0, k = 0;
-    while (i < ix->count && j < n)
-        out[k++] =
-            fy_item_cmp(&ix->items[i], &sorted_new[j]) <= 0 ? ix->items[i++] : sorted_new[j++];
-    while (i < ix->count)
-        out[k++] = ix->items[i++];
-    while (j < n)
-        out[k++] = sorted_new[j++];
-    free(ix->items);
-    ix->items = out;
-    ix->count = ix->cap = total;
-    return FERRY_OK;
-}
-
-void fy_index_free(fy_index *ix)
-{
-    free(ix->items);
-    *ix = (fy_index){0};
-}
+#include "common/api.h"
+#include "common/log.h"
+#include "core/agent.h"
+#include "core/backend.h"
+#include "core/dlist.h"
+#include "core/handles.h"
+#include "core/index.h"
+#include "core/registry.h"
+#include "core/sync.h"
+#include "core/vram.h"
+#include "ferry/ferry.h"
 
 /* ---- regions ---- */
+
+fy_region *fy_region_find(const fy_registry *reg, ferry_mem_type type, uint64_t addr, uint64_t len,
+                          uint64_t dev_id)
+{
+    return fy_region_of(fy_index_find(&reg->by_type[type], addr, len, dev_id));
+}
 
 void *fy_slot_priv(const fy_be_slot *slots, uint32_t n, uint32_t be)
 {
@@ -173,7 +81,7 @@ static ferry_status fy_region_add_backend(fy_region *r, ferry_backend *be)
     r->slots = slots;
     fy_be_slot *s = &slots[r->num_slots];
     *s = (fy_be_slot){.be = be->index};
-    ferry_desc d = {r->addr, r->len, r->dev_id};
+    ferry_desc d = {r->range.addr, r->range.len, r->range.dev_id};
     void *pub = NULL;
     size_t pub_len = 0;
     fy_be_enter(be);
@@ -182,7 +90,8 @@ static ferry_status fy_region_add_backend(fy_region *r, ferry_backend *be)
     fy_be_leave(be);
     if (rc != FERRY_OK) {
         fy_log(FERRY_LOG_ERROR, be->plugin->name, "registering %#llx+%llu failed: %s",
-               (unsigned long long)r->addr, (unsigned long long)r->len, ferry_strerror(rc));
+               (unsigned long long)r->range.addr, (unsigned long long)r->range.len,
+               ferry_strerror(rc));
         return rc > 0 ? FERRY_ERR_BACKEND : rc;
     }
     s->pub = pub;
@@ -206,12 +115,8 @@ static fy_region *fy_region_new(ferry_agent *agent, ferry_mem_type type, ferry_d
     fy_region *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
-    *r = (fy_region){.addr = d.addr,
-                     .len = d.len,
-                     .dev_id = d.dev_id,
-                     .type = type,
-                     .reg_count = 1,
-                     .agent = agent};
+    *r = (fy_region){
+        .range = {d.addr, d.len, d.dev_id}, .type = type, .reg_count = 1, .agent = agent};
     atomic_init(&r->refs, 1);
     if (meta_len) {
         r->meta = malloc(meta_len);
@@ -227,24 +132,6 @@ static fy_region *fy_region_new(ferry_agent *agent, ferry_mem_type type, ferry_d
 
 /* ---- backend choice ---- */
 
-ferry_status fy_sel_mask(ferry_agent *agent, const ferry_backend_sel *sel, uint32_t *mask)
-{
-    if (!sel || !sel->num_backends) {
-        *mask = agent->num_backends ? (uint32_t)((1ull << agent->num_backends) - 1) : 0;
-        return FERRY_OK;
-    }
-    if (sel->size < sizeof(*sel) || !sel->backends)
-        return FERRY_ERR_INVALID_PARAM;
-    *mask = 0;
-    for (size_t i = 0; i < sel->num_backends; i++) {
-        const ferry_backend *be = sel->backends[i];
-        if (!fy_be_of(be, agent, __func__))
-            return FERRY_ERR_INVALID_PARAM;
-        *mask |= 1u << be->index;
-    }
-    return FERRY_OK;
-}
-
 static uint32_t fy_type_mask(ferry_agent *agent, ferry_mem_type type, uint32_t mask)
 {
     for (uint32_t b = 0; b < agent->num_backends; b++)
@@ -259,7 +146,7 @@ typedef struct fy_reg_job {
     ferry_agent *agent;
     const ferry_dlist *list;
     uint32_t mask;
-    fy_region **fresh; /* new regions, sorted before merging */
+    fy_range **fresh; /* new regions' ranges, sorted before merging */
     size_t num_fresh;
     fy_region **grown;     /* existing regions given one more registration */
     uint32_t *grown_slots; /* slots they had before, to undo */
@@ -288,7 +175,7 @@ static ferry_status fy_reg_one_new(fy_reg_job *job, size_t i, ferry_desc d)
     fy_region *r = fy_region_new(job->agent, job->list->type, d, meta, meta_len);
     if (!r)
         return FERRY_ERR_NO_MEMORY;
-    job->fresh[job->num_fresh++] = r;
+    job->fresh[job->num_fresh++] = &r->range;
     return fy_region_add_mask(r, job->mask);
 }
 
@@ -304,7 +191,7 @@ static ferry_status fy_reg_one(fy_reg_job *job, size_t i)
 {
     ferry_desc d = fy_dlist_at(job->list, i);
     fy_index *ix = &job->agent->reg.by_type[job->list->type];
-    fy_region *same = fy_index_exact(ix, d.addr, d.len, d.dev_id);
+    fy_region *same = fy_region_of(fy_index_exact(ix, d.addr, d.len, d.dev_id));
     if (same)
         return fy_reg_one_existing(job, same);
     if (fy_index_overlap(ix, d.addr, d.len, d.dev_id)) {
@@ -318,7 +205,7 @@ static ferry_status fy_reg_one(fy_reg_job *job, size_t i)
 static void fy_reg_undo(fy_reg_job *job)
 {
     for (size_t i = 0; i < job->num_fresh; i++)
-        fy_region_unref(job->fresh[i]);
+        fy_region_unref(fy_region_of(job->fresh[i]));
     for (size_t i = job->num_grown; i-- > 0;) {
         fy_region *r = job->grown[i];
         while (r->num_slots > job->grown_slots[i])
@@ -330,9 +217,9 @@ static void fy_reg_undo(fy_reg_job *job)
 /* New regions of one list must not overlap each other either. */
 static ferry_status fy_reg_check_fresh(fy_reg_job *job)
 {
-    fy_index_sort((void **)job->fresh, job->num_fresh);
+    fy_index_sort(job->fresh, job->num_fresh);
     for (size_t i = 1; i < job->num_fresh; i++) {
-        fy_region *a = job->fresh[i - 1], *b = job->fresh[i];
+        const fy_range *a = job->fresh[i - 1], *b = job->fresh[i];
         if (a->dev_id == b->dev_id && a->addr + a->len > b->addr) {
             FY_ERR("register: descriptors %#llx and %#llx of one list overlap",
                    (unsigned long long)a->addr, (unsigned long long)b->addr);
@@ -363,7 +250,7 @@ static ferry_status fy_reg_commit(fy_reg_job *job)
 {
     fy_registry *reg = &job->agent->reg;
     ferry_mem_type t = job->list->type;
-    ferry_status rc = fy_index_merge(&reg->by_type[t], (void **)job->fresh, job->num_fresh);
+    ferry_status rc = fy_index_merge(&reg->by_type[t], job->fresh, job->num_fresh);
     if (rc != FERRY_OK)
         return rc;
     for (size_t i = 0; i < job->num_fresh; i++)
@@ -442,12 +329,12 @@ static void fy_index_compact(fy_registry *reg, ferry_mem_type t)
     fy_index *ix = &reg->by_type[t];
     size_t k = 0;
     for (size_t i = 0; i < ix->count; i++) {
-        fy_region *r = ix->items[i];
+        fy_region *r = fy_region_of(ix->items[i]);
         if (r->reg_count) {
-            ix->items[k++] = r;
+            ix->items[k++] = &r->range;
             continue;
         }
-        reg->bytes[t] -= r->len;
+        reg->bytes[t] -= r->range.len;
         reg->regions[t]--;
         fy_region_unref(r);
     }
@@ -460,7 +347,7 @@ static ferry_status fy_region_drop_backends(fy_region *r, uint32_t mask)
     if (atomic_load(&r->refs) > 1) {
         FY_ERR("deregister from chosen backends: region %#llx is used by prepared lists or "
                "requests; release them first",
-               (unsigned long long)r->addr);
+               (unsigned long long)r->range.addr);
         return FERRY_ERR_NOT_ALLOWED;
     }
     for (uint32_t i = 0; i < r->num_slots;) {
@@ -500,7 +387,7 @@ static ferry_status fy_dereg_run(ferry_agent *agent, const ferry_dlist *list, ui
     ferry_status rc = FERRY_OK;
     for (size_t i = 0; i < list->count && rc == FERRY_OK; i++) {
         ferry_desc d = fy_dlist_at(list, i);
-        fy_region *r = fy_index_exact(ix, d.addr, d.len, d.dev_id);
+        fy_region *r = fy_region_of(fy_index_exact(ix, d.addr, d.len, d.dev_id));
         if (!r || !r->reg_count)
             continue; /* listed twice: already done */
         if (chosen)
@@ -533,7 +420,7 @@ void fy_registry_clear(ferry_agent *agent)
     for (int t = 0; t < FERRY_MEM_TYPE_COUNT; t++) {
         fy_index *ix = &agent->reg.by_type[t];
         for (size_t i = 0; i < ix->count; i++)
-            ((fy_region *)ix->items[i])->reg_count = 0;
+            fy_region_of(ix->items[i])->reg_count = 0;
         fy_index_compact(&agent->reg, (ferry_mem_type)t);
         fy_index_free(ix);
     }

@@ -13,9 +13,20 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/internal.h"
+#include "common/api.h"
+#include "common/log.h"
+#include "core/agent.h"
+#include "core/backend.h"
+#include "core/dlist.h"
+#include "core/handles.h"
+#include "core/index.h"
+#include "core/plugin_loader.h"
+#include "core/registry.h"
+#include "core/remote.h"
+#include "core/sync.h"
 #include "metadata/auth.h"
 #include "metadata/wire.h"
+#include "ferry/ferry.h"
 
 void fy_remote_ref(fy_remote *r)
 {
@@ -43,7 +54,7 @@ static void fy_remote_free(fy_remote *rem)
     }
     for (int t = 0; t < FERRY_MEM_TYPE_COUNT; t++) {
         for (size_t i = 0; i < rem->by_type[t].count; i++)
-            fy_rregion_free(rem, rem->by_type[t].items[i]);
+            fy_rregion_free(rem, fy_rregion_of(rem->by_type[t].items[i]));
         fy_index_free(&rem->by_type[t]);
     }
     for (uint32_t b = 0; b < rem->agent->num_backends; b++) {
@@ -69,6 +80,16 @@ fy_remote *fy_remote_lookup(ferry_agent *agent, const char *name)
         if (!strcmp(agent->remotes[i]->name, name))
             return agent->remotes[i];
     return NULL;
+}
+
+ferry_status fy_remote_uid(ferry_agent *agent, const char *name, uint64_t *uid)
+{
+    fy_lock_rd(&agent->lock);
+    fy_remote *rem = fy_remote_lookup(agent, name);
+    if (rem)
+        *uid = rem->uid;
+    fy_unlock(&agent->lock, false);
+    return rem ? FERRY_OK : FERRY_ERR_NOT_FOUND;
 }
 
 static void fy_remote_drop(ferry_agent *agent, fy_remote *rem)
@@ -177,7 +198,7 @@ static ferry_status fy_rregion_load_slot(fy_load *ld, fy_rregion *rr, uint32_t j
     uint32_t b = (uint32_t)ld->local_of[j];
     ferry_backend *be = ld->agent->backends[b];
     fy_bytes pub = ld->md->pubs[i * ld->md->num_backends + j];
-    ferry_desc d = {rr->addr, rr->len, rr->dev_id};
+    ferry_desc d = {rr->range.addr, rr->range.len, rr->range.dev_id};
     fy_be_slot *slots = realloc(rr->slots, (rr->num_slots + 1) * sizeof(*slots));
     if (!slots)
         return FERRY_ERR_NO_MEMORY;
@@ -189,7 +210,7 @@ static ferry_status fy_rregion_load_slot(fy_load *ld, fy_rregion *rr, uint32_t j
     fy_be_leave(be);
     if (rc != FERRY_OK) {
         fy_log(FERRY_LOG_ERROR, be->plugin->name, "remote %s region %#llx: %s", ld->rem->name,
-               (unsigned long long)rr->addr, ferry_strerror(rc));
+               (unsigned long long)rr->range.addr, ferry_strerror(rc));
         return rc > 0 ? FERRY_ERR_BACKEND : rc;
     }
     s->be = b;
@@ -221,7 +242,7 @@ static ferry_status fy_rregion_build(fy_load *ld, size_t i)
     fy_rregion *rr = calloc(1, sizeof(*rr));
     if (!rr)
         return FERRY_ERR_NO_MEMORY;
-    *rr = (fy_rregion){r->addr, r->len, r->dev_id, (ferry_mem_type)r->mem_type, 0, 0, NULL, NULL};
+    *rr = (fy_rregion){.range = {r->addr, r->len, r->dev_id}, .type = (ferry_mem_type)r->mem_type};
     ld->fresh[ld->num_fresh++] = rr;
     return fy_rregion_add_slots(ld, rr, i);
 }
@@ -249,13 +270,13 @@ static ferry_status fy_rregion_replace(fy_load *ld, fy_rregion *old, size_t i)
     fy_rregion *rr = calloc(1, sizeof(*rr));
     if (!rr)
         return FERRY_ERR_NO_MEMORY;
-    *rr = (fy_rregion){old->addr, old->len, old->dev_id, old->type, 0, 0, NULL, NULL};
+    *rr = (fy_rregion){.range = old->range, .type = old->type};
     ferry_status rc = fy_rregion_add_slots(ld, rr, i);
     if (rc != FERRY_OK) {
         fy_rregion_free(ld->rem, rr);
         return rc;
     }
-    *fy_index_slot(&ld->rem->by_type[old->type], old) = rr;
+    *fy_index_slot(&ld->rem->by_type[old->type], &old->range) = &rr->range;
     old->next_retired = ld->rem->retired;
     ld->rem->retired = old;
     return FERRY_OK;
@@ -267,7 +288,8 @@ static ferry_status fy_load_region(fy_load *ld, size_t i)
     const fy_md_region *r = &ld->md->regions[i];
     if (!r->len || r->addr > UINT64_MAX - r->len)
         return FERRY_OK; /* malformed entries are ignored, as the codec allows none */
-    fy_rregion *known = fy_index_exact(&ld->rem->by_type[r->mem_type], r->addr, r->len, r->dev_id);
+    fy_rregion *known =
+        fy_rregion_of(fy_index_exact(&ld->rem->by_type[r->mem_type], r->addr, r->len, r->dev_id));
     if (!known)
         return fy_rregion_build(ld, i);
     if (fy_rregion_rekeyed(ld, known, i))
@@ -276,12 +298,12 @@ static ferry_status fy_load_region(fy_load *ld, size_t i)
 }
 
 /* Merges the new regions of one memory type into the remote's index. */
-static ferry_status fy_load_merge_type(fy_load *ld, ferry_mem_type t, void **tmp)
+static ferry_status fy_load_merge_type(fy_load *ld, ferry_mem_type t, fy_range **tmp)
 {
     size_t n = 0;
     for (size_t i = 0; i < ld->num_fresh; i++)
         if (ld->fresh[i]->type == t)
-            tmp[n++] = ld->fresh[i];
+            tmp[n++] = &ld->fresh[i]->range;
     fy_index_sort(tmp, n);
     return fy_index_merge(&ld->rem->by_type[t], tmp, n);
 }
@@ -295,7 +317,7 @@ static ferry_status fy_load_regions(fy_load *ld)
     ferry_status rc = FERRY_OK;
     for (size_t i = 0; i < n && rc == FERRY_OK; i++)
         rc = fy_load_region(ld, i);
-    void **tmp = rc == FERRY_OK ? malloc((ld->num_fresh + 1) * sizeof(*tmp)) : NULL;
+    fy_range **tmp = rc == FERRY_OK ? malloc((ld->num_fresh + 1) * sizeof(*tmp)) : NULL;
     if (rc == FERRY_OK && !tmp)
         rc = FERRY_ERR_NO_MEMORY;
     for (int t = 0; t < FERRY_MEM_TYPE_COUNT && rc == FERRY_OK; t++)
@@ -312,8 +334,8 @@ static void fy_load_cleanup(fy_load *ld)
 {
     for (size_t i = 0; i < ld->num_fresh; i++) {
         fy_rregion *rr = ld->fresh[i];
-        if (!fy_index_exact(&ld->rem->by_type[rr->type], rr->addr, rr->len, rr->dev_id) ||
-            fy_index_exact(&ld->rem->by_type[rr->type], rr->addr, rr->len, rr->dev_id) != rr)
+        const fy_range *k = &rr->range;
+        if (fy_index_exact(&ld->rem->by_type[rr->type], k->addr, k->len, k->dev_id) != k)
             fy_rregion_free(ld->rem, rr);
     }
     free(ld->fresh);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Status strings and library version. */
-#include "core/internal.h"
+#include "common/api.h"
+#include "ferry/ferry.h"
 
 typedef struct fy_status_text {
     ferry_status status;

@@ -10,7 +10,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
+#include "common/api.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "core/agent.h"
+#include "core/backend.h"
+#include "core/dlist.h"
+#include "core/handles.h"
+#include "core/hlist.h"
+#include "core/plugin_loader.h"
+#include "core/prep.h"
+#include "core/registry.h"
+#include "core/remote.h"
+#include "core/sync.h"
+#include "core/wake.h"
+#include "core/xfer.h"
+#include "ferry/ferry.h"
 
 FY_API void ferry_xfer_opts_init(ferry_xfer_opts *opts)
 {
@@ -84,7 +99,7 @@ static ferry_xfer *fy_xfer_alloc(ferry_agent *agent, size_t n)
     return x;
 }
 
-void fy_xfer_free(ferry_xfer *x)
+static void fy_xfer_free(ferry_xfer *x)
 {
     for (size_t i = 0; i < x->num_held; i++)
         fy_region_unref(x->held[i]);
@@ -279,7 +294,7 @@ static ferry_status fy_xfer_publish(ferry_xfer *x, ferry_xfer **out)
         fy_xfer_free(x);
         return rc;
     }
-    fy_link_add(x->agent, &x->agent->xfers, &x->link);
+    fy_hlist_add(&x->agent->xfers, &x->link);
     *out = x;
     return FERRY_OK;
 }
@@ -455,7 +470,7 @@ static ferry_status fy_post(ferry_xfer *x)
         atomic_store_explicit(&x->state, FY_X_RUNNING, memory_order_release);
         atomic_store(&x->counted_inflight, true);
         if (atomic_fetch_add(&x->agent->inflight, 1) == 0)
-            fy_progress_kick(x->agent); /* switch it from sleeping to polling */
+            fy_wake_kick(&x->agent->progress_wake); /* switch it from sleeping to polling */
     }
     return rc;
 }
@@ -464,9 +479,9 @@ FY_API ferry_status ferry_xfer_post(ferry_xfer *x)
 {
     if (!FY_XFER_OK(x))
         return FERRY_ERR_INVALID_PARAM;
-    fy_hot_enter(x->agent);
+    fy_hot_enter(&x->agent->lock);
     ferry_status rc = fy_post(x);
-    fy_hot_leave(x->agent);
+    fy_hot_leave(&x->agent->lock);
     return rc;
 }
 
@@ -481,9 +496,9 @@ FY_API ferry_status ferry_xfer_status(ferry_xfer *x)
         return x->result;
     if (st == FY_X_IDLE)
         return FERRY_ERR_NOT_POSTED;
-    fy_hot_enter(x->agent);
+    fy_hot_enter(&x->agent->lock);
     ferry_status rc = fy_xfer_poll(x);
-    fy_hot_leave(x->agent);
+    fy_hot_leave(&x->agent->lock);
     return rc == FERRY_IN_PROGRESS ? FERRY_IN_PROGRESS : x->result;
 }
 
@@ -513,11 +528,11 @@ FY_API ferry_status ferry_xfer_release(ferry_xfer *x)
         return FERRY_OK;
     if (!fy_handle_del(x, FY_H_XFER, __func__))
         return FERRY_ERR_INVALID_PARAM; /* released twice, or its agent destroyed */
-    fy_link_del(x->agent, &x->link);
-    fy_hot_enter(x->agent);
+    fy_hlist_del(&x->agent->xfers, &x->link);
+    fy_hot_enter(&x->agent->lock);
     ferry_status rc = fy_xfer_drop_handle(x);
     fy_xfer_uncount(x);
-    fy_hot_leave(x->agent);
+    fy_hot_leave(&x->agent->lock);
     fy_xfer_free(x);
     return rc;
 }

@@ -8,6 +8,9 @@
  * wherever they differ. */
 #include "metadata/auth.h"
 
+#include "common/clock.h"
+#include "common/log.h"
+
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* HMAC-SHA256 over scattered bytes, the timestamp window and the replay
- * memory of the side channel. Internal (fy_*); the agent-level part
- * (key, refusal counter, blob signing) is declared in core/internal.h.
+ * memory of the side channel, and the agent's key with its refusal
+ * counter. Internal (fy_*).
  * See docs/side-channel.md, "Authentication". */
 #ifndef FY_AUTH_H
 #define FY_AUTH_H
@@ -9,11 +9,35 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <sys/uio.h>
 
-#include "core/internal.h"
+#include "ferry/status.h"
 #include "metadata/sc_frame.h"
 #include "metadata/wire.h"
+
+#define FY_AUTH_KEY_MIN 16u
+#define FY_AUTH_KEY_MAX 256u
+/* At most one line a second for a kind of event that peers can trigger at
+ * will; the next line says how many were left out. */
+typedef struct fy_ratelog {
+    atomic_uint_fast64_t next_ns, suppressed;
+} fy_ratelog;
+bool fy_ratelog_pass(fy_ratelog *r, uint64_t *suppressed);
+typedef struct fy_auth {
+    uint8_t key[FY_AUTH_KEY_MAX];
+    size_t key_len; /* 0: no key, nothing is signed or checked */
+    atomic_uint_fast64_t failures;
+    fy_ratelog log;
+} fy_auth;
+/* The key of the config (or env FERRY_AUTH_KEY when NULL): OK,
+ * INVALID_PARAM (length outside FY_AUTH_KEY_MIN..MAX). */
+ferry_status fy_auth_init(fy_auth *a, const char *config_key);
+void fy_auth_fini(fy_auth *a);
+/* Counts a refusal and logs it (rate-limited). */
+void fy_auth_refused(fy_auth *a, const char *agent, const char *what, const char *why);
+/* Writes the MAC of a blob encoded with md.auth and reseals it. */
+ferry_status fy_auth_blob_sign(const fy_auth *a, uint8_t *blob, size_t len);
 
 #define FY_AUTH_MAC_LEN   32u
 #define FY_AUTH_NONCE_LEN 16u

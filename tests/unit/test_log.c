@@ -398,6 +398,33 @@ static void test_env_level(void)
     FY_CHECK_EQ(run_child("level", bad), FERRY_LOG_WARN);
 }
 
+/* "off" prints nothing, not even an error, but keeps the detail. */
+static void test_env_off(void)
+{
+    const char *off[] = {"FERRY_LOG_LEVEL=off", "NIXL_LOG_LEVEL=debug", NULL};
+    const char *nixl_off[] = {"FERRY_LOG_LEVEL", "NIXL_LOG_LEVEL=OFF", NULL};
+    const char *error[] = {"FERRY_LOG_LEVEL=error", NULL};
+    FY_CHECK_EQ(run_child("quiet", off), 0);
+    FY_CHECK_EQ(run_child("quiet", nixl_off), 0);
+    FY_CHECK_EQ(run_child("quiet", error), 1); /* the check itself sees lines */
+}
+
+/* The child's side of test_env_off: 0 when an error left a detail and no
+ * byte on stderr. */
+static int child_quiet(void)
+{
+    FILE *err = tmpfile();
+    if (!err || dup2(fileno(err), 2) < 0)
+        return 2;
+    ferry_agent *agent;
+    if (tu_agent("log-quiet", &agent) != FERRY_OK)
+        return 2;
+    int failed = prep_unregistered(agent) != FERRY_OK;
+    ferry_agent_destroy(agent);
+    fflush(stderr);
+    return failed && ferry_last_error()[0] && lseek(2, 0, SEEK_END) == 0 ? 0 : 1;
+}
+
 /* TDRAM lives only in the test plugin dir (the last of FERRY_PLUGIN_DIR
  * here), never beside libferry. */
 static void test_env_plugin_dir(void)
@@ -421,6 +448,8 @@ static int child_main(const char *what)
 {
     if (!strcmp(what, "level"))
         return (int)ferry_get_log_level();
+    if (!strcmp(what, "quiet"))
+        return child_quiet();
     ferry_agent *agent;
     if (tu_agent("log-child", &agent) != FERRY_OK)
         return 2;
@@ -451,6 +480,7 @@ int main(int argc, char **argv)
     FY_RUN(test_level);
     FY_RUN(test_handler_threads);
     FY_RUN(test_env_level);
+    FY_RUN(test_env_off);
     FY_RUN(test_env_plugin_dir);
     return fy_test_done();
 }

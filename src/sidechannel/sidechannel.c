@@ -1,23 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Side channel lifecycle: fy_sc_start / fy_sc_stop, the listen port, and the
- * one look into the agent's tables that the protocol needs (a remote's uid).
+/* Side channel lifecycle: fy_sc_start / fy_sc_stop and the listen port.
  * See sidechannel.h for the map of the other files. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "metadata/sidechannel.h"
-
-ferry_status fy_sc_remote_uid(ferry_agent *agent, const char *name, uint64_t *uid)
-{
-    fy_lock_rd(&agent->lock);
-    fy_remote *rem = fy_remote_lookup(agent, name);
-    if (rem)
-        *uid = rem->uid;
-    fy_unlock(&agent->lock, false);
-    return rem ? FERRY_OK : FERRY_ERR_NOT_FOUND;
-}
+#include "sidechannel/sidechannel.h"
+#include "common/api.h"
+#include "common/log.h"
+#include "core/agent.h"
+#include "core/handles.h"
+#include "ferry/ferry.h"
 
 static void fy_sc_free(struct fy_sc *sc)
 {

@@ -1,26 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The side channel: metadata exchange between agents over TCP.
  * Internal (fy_*); the public functions are in include/ferry/metadata.h and
- * the protocol in docs/side-channel.md.
+ * the protocol in docs/side-channel.md. Its frame codec and signatures are
+ * src/metadata (sc_frame.c, auth.c): pure code, no threads.
  *
- *   sc_frame.c     frame bytes and the incremental reader (pure)
  *   sc_net.c       sockets bounded by a deadline and the agent's stop pipe
  *   sc_listener.c  the listener thread: accepts, reads frames, serves them
  *   sc_client.c    one request/reply exchange; send_local/partial, invalidate
  *   sc_fetch.c     non-blocking fetches on joinable worker threads
- *   sidechannel.c  start/stop, listen port, remote uid lookup
+ *   sidechannel.c  start/stop, listen port
  *
  * Threads: the listener thread and fetch threads call only the public
- * metadata functions (which take the agent's lock) and fy_sc_remote_uid.
+ * metadata functions (which take the agent's lock) and fy_remote_uid.
  * fy_sc_stop writes the stop pipe, which every poll() of every side-channel
  * thread watches, then joins them all. */
-#ifndef FY_SIDECHANNEL_H
-#define FY_SIDECHANNEL_H
+#ifndef FY_SIDECHANNEL_SIDECHANNEL_H
+#define FY_SIDECHANNEL_SIDECHANNEL_H
 
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "core/internal.h"
+#include "common/log.h"
+#include "ferry/agent.h"
 #include "metadata/auth.h"
 #include "metadata/sc_frame.h"
 
@@ -51,9 +52,6 @@ struct fy_sc {
 /* Called by ferry_agent_create (last) and ferry_agent_destroy (first). */
 ferry_status fy_sc_start(ferry_agent *agent);
 void fy_sc_stop(ferry_agent *agent);
-
-/* The uid of a loaded remote (takes the agent's lock for reading). */
-ferry_status fy_sc_remote_uid(ferry_agent *agent, const char *name, uint64_t *uid);
 
 /* ---- sc_net.c ---- */
 

@@ -2,10 +2,12 @@
 /* VRAM registrations are checked through the CUDA driver before any backend
  * sees them, so a host pointer or a wrong GPU index fails registration with a
  * clear reason instead of a transport error (or silent corruption) later. */
-#include "gpu/vram.h"
+#include "core/vram.h"
 
-#include "core/internal.h"
+#include "common/log.h"
+#include "core/dlist.h"
 #include "gpu/gpu.h"
+#include "ferry/ferry.h"
 
 /* The allocation of the last descriptor checked: descriptors of one
  * allocation (the blocks of a KV cache) cost one driver query in all. */

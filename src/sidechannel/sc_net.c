@@ -19,7 +19,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "metadata/sidechannel.h"
+#include "sidechannel/sidechannel.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "core/agent.h"
+#include "ferry/ferry.h"
 
 void fy_sc_io_init(fy_sc_io *io, ferry_agent *agent, const char *peer, uint64_t deadline_ns)
 {

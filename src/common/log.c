@@ -7,25 +7,35 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "core/internal.h"
+#include "common/api.h"
+#include "common/log.h"
+
+/* Levels beyond ferry_log_level: FERRY_LOG_LEVEL=off shows nothing (an
+ * ERROR line is still kept as ferry_last_error()); BAD is no level. */
+#define FY_LEVEL_OFF (-1)
+#define FY_LEVEL_BAD (-2)
 
 static atomic_int fy_log_level = FERRY_LOG_WARN;
 static pthread_once_t fy_log_once = PTHREAD_ONCE_INIT;
 
 static const char *const fy_level_names[] = {"error", "warn", "info", "debug", "trace"};
 
-/* The level an environment value names, or -1. NIXL's names are accepted
- * too, so that a NIXL_LOG_LEVEL set for NIXL means the same here. */
+/* The level an environment value names, or FY_LEVEL_BAD. NIXL's names are
+ * accepted too, so that a NIXL_LOG_LEVEL set for NIXL means the same here. */
 static int fy_level_parse(const char *v)
 {
     if (!v || !*v)
-        return -1;
+        return FY_LEVEL_BAD;
+    if (!strcasecmp(v, "off") || !strcasecmp(v, "none"))
+        return FY_LEVEL_OFF;
     for (int i = 0; i <= FERRY_LOG_TRACE; i++)
         if (!strcasecmp(v, fy_level_names[i]))
             return i;
@@ -35,15 +45,15 @@ static int fy_level_parse(const char *v)
         return FERRY_LOG_WARN;
     if (v[0] >= '0' && v[0] <= '4' && v[1] == '\0')
         return v[0] - '0';
-    return -1;
+    return FY_LEVEL_BAD;
 }
 
 static void fy_log_init(void)
 {
     int level = fy_level_parse(getenv("FERRY_LOG_LEVEL"));
-    if (level < 0)
+    if (level == FY_LEVEL_BAD)
         level = fy_level_parse(getenv("NIXL_LOG_LEVEL"));
-    if (level >= 0)
+    if (level != FY_LEVEL_BAD)
         atomic_store_explicit(&fy_log_level, level, memory_order_relaxed);
 }
 
@@ -64,7 +74,8 @@ FY_API void ferry_set_log_level(ferry_log_level level)
 FY_API ferry_log_level ferry_get_log_level(void)
 {
     pthread_once(&fy_log_once, fy_log_init);
-    return (ferry_log_level)atomic_load_explicit(&fy_log_level, memory_order_relaxed);
+    int level = atomic_load_explicit(&fy_log_level, memory_order_relaxed);
+    return level < FERRY_LOG_ERROR ? FERRY_LOG_ERROR : (ferry_log_level)level; /* off: the least */
 }
 
 /* ---- where lines go ---- */
@@ -83,13 +94,46 @@ FY_API void ferry_set_log_handler(ferry_log_fn fn, void *ctx)
     pthread_rwlock_unlock(&fy_sink_lock);
 }
 
-static void fy_emit(ferry_log_level level, const char *who, const char *line)
+/* The agent the calling thread works for (fy_log_thread_agent). */
+static _Thread_local const char *fy_thread_agent;
+
+void fy_log_thread_agent(const char *name)
+{
+    fy_thread_agent = name;
+}
+
+/* Local time to the microsecond: lines of several processes sort together. */
+static void fy_stamp(char *out, size_t cap)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(out, cap, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(out + n, cap - n, ".%06ld", ts.tv_nsec / 1000);
+}
+
+/* stderr: time, ferry[pid], [agent] (when known), who, level, the line;
+ * one fprintf per line so lines of concurrent threads do not interleave. */
+static void fy_print(ferry_log_level level, const char *agent, const char *who, const char *line)
+{
+    char stamp[48];
+    fy_stamp(stamp, sizeof(stamp));
+    const char *name = fy_level_names[level];
+    if (agent)
+        fprintf(stderr, "%s ferry[%d] [%s] %s %s: %s\n", stamp, (int)getpid(), agent, who, name,
+                line);
+    else
+        fprintf(stderr, "%s ferry[%d] %s %s: %s\n", stamp, (int)getpid(), who, name, line);
+}
+
+static void fy_emit(ferry_log_level level, const char *agent, const char *who, const char *line)
 {
     pthread_rwlock_rdlock(&fy_sink_lock);
     if (fy_sink_fn)
         fy_sink_fn(fy_sink_ctx, level, who, line);
-    else /* one fprintf per line so lines of concurrent threads do not interleave */
-        fprintf(stderr, "ferry %s [%s]: %s\n", fy_level_names[level], who, line);
+    else
+        fy_print(level, agent, who, line);
     pthread_rwlock_unlock(&fy_sink_lock);
 }
 
@@ -149,7 +193,9 @@ void fy_error_set(const char *who, const char *fmt, ...)
 /* ---- lines ---- */
 
 /* keep: the line is the detail of a failure whatever its level. */
-static void fy_vlog(ferry_log_level level, bool keep, const char *who, const char *fmt, va_list ap)
+/* agent: the agent the line is about, NULL: the thread's (if any). */
+static void fy_vlog(ferry_log_level level, bool keep, const char *agent, const char *who,
+                    const char *fmt, va_list ap)
 {
     bool show = fy_log_enabled(level);
     keep = keep || level == FERRY_LOG_ERROR;
@@ -160,14 +206,14 @@ static void fy_vlog(ferry_log_level level, bool keep, const char *who, const cha
     if (keep)
         fy_last_add(who, line);
     if (show)
-        fy_emit(level, who, line);
+        fy_emit(level, agent ? agent : fy_thread_agent, who, line);
 }
 
 void fy_log(ferry_log_level level, const char *who, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fy_vlog(level, false, who, fmt, ap);
+    fy_vlog(level, false, NULL, who, fmt, ap);
     va_end(ap);
 }
 
@@ -175,18 +221,14 @@ void fy_log_fail(ferry_log_level level, const char *who, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fy_vlog(level, true, who, fmt, ap);
+    fy_vlog(level, true, NULL, who, fmt, ap);
     va_end(ap);
 }
 
-/* The logger handed to plugins: prefixes the backend's name. */
-void fy_plugin_log(void *agent_ctx, ferry_log_level level, const char *fmt, ...)
+void fy_vlog_from(ferry_log_level level, const char *agent, const char *who, const char *fmt,
+                  va_list ap)
 {
-    ferry_backend *be = agent_ctx;
-    va_list ap;
-    va_start(ap, fmt);
-    fy_vlog(level, false, be->plugin->name, fmt, ap);
-    va_end(ap);
+    fy_vlog(level, false, agent, who, fmt, ap);
 }
 
 /* ---- the detail of the last failed metadata call of this thread ---- */
@@ -219,29 +261,4 @@ void fy_log_detail(ferry_log_level level, const char *who, const char *fmt, ...)
 FY_API const char *ferry_md_error(void)
 {
     return fy_md_detail;
-}
-
-/* ---- time ---- */
-
-uint64_t fy_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Tick-grained (a few ms) and cheaper than fy_now_ns: enough for
- * deadlines of milliseconds, checked on every poll of a running request. */
-uint64_t fy_coarse_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t fy_wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000u;
 }

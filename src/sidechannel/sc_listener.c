@@ -27,7 +27,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "metadata/sidechannel.h"
+#include "sidechannel/sidechannel.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "core/agent.h"
+#include "core/remote.h"
+#include "metadata/auth.h"
+#include "ferry/ferry.h"
 
 /* Bytes read from one connection per wake-up, so one fast sender of a big
  * frame does not starve the others. */
@@ -287,7 +293,7 @@ static fy_sc_err fy_serve_invalidate(fy_sc_listener *l, fy_sc_conn *c, const fy_
     char name[FY_SC_STR_MAX + 1];
     fy_sc_view_cstr(view, name);
     const char *why = fy_inval_forbidden(l, view, a);
-    *st = why ? FERRY_ERR_NOT_ALLOWED : fy_sc_remote_uid(l->agent, name, &loaded);
+    *st = why ? FERRY_ERR_NOT_ALLOWED : fy_remote_uid(l->agent, name, &loaded);
     if (*st == FERRY_OK && loaded != uid) {
         why = "not the instance that was loaded";
         *st = FERRY_ERR_NOT_ALLOWED;
@@ -590,6 +596,7 @@ static void *fy_listener_main(void *arg)
 {
     fy_sc_listener *l = arg;
     struct pollfd p[2 + FY_SC_MAX_CONNS];
+    fy_log_thread_agent(l->agent->name);
     for (;;) {
         uint64_t now = fy_now_ns();
         fy_listener_fill(l, p, now);

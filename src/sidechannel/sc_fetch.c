@@ -18,7 +18,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "metadata/sidechannel.h"
+#include "sidechannel/sidechannel.h"
+#include "common/api.h"
+#include "common/log.h"
+#include "core/agent.h"
+#include "core/handles.h"
+#include "ferry/ferry.h"
 
 typedef struct fy_fetch {
     struct fy_fetch *next;
@@ -143,6 +148,7 @@ static ferry_status fy_fetch_run(fy_fetch *f)
 static void *fy_fetch_main(void *arg)
 {
     fy_fetch *f = arg;
+    fy_log_thread_agent(f->agent->name);
     ferry_status rc = fy_fetch_run(f);
     fy_sc_fetches *t = f->agent->sc->fetches;
     pthread_mutex_lock(&t->mu);

@@ -8,7 +8,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "metadata/sidechannel.h"
+#include "sidechannel/sidechannel.h"
+#include "common/api.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "core/agent.h"
+#include "core/handles.h"
+#include "metadata/auth.h"
+#include "ferry/ferry.h"
 
 bool fy_sc_args_ok(const char *host, uint16_t port)
 {
