@@ -192,12 +192,30 @@ ferry_status fy_ucx_remote_load(void *priv, const char *name, uint64_t uid, cons
 
 /* ---- endpoints ---- */
 
+/* A peer that went away (it exited, was killed, or its host is gone) is
+ * no fault of ours: the requests it breaks report it themselves
+ * (REMOTE_DISCONNECT with this reason), so a clean shutdown stays quiet.
+ * Anything else about an endpoint is worth a warning. */
+static ferry_log_level fy_ucx_ep_error_level(ucs_status_t st)
+{
+    switch (st) {
+    case UCS_ERR_CONNECTION_RESET:
+    case UCS_ERR_ENDPOINT_TIMEOUT:
+    case UCS_ERR_UNREACHABLE:
+    case UCS_ERR_CANCELED:
+    case UCS_ERR_NOT_CONNECTED:
+        return FERRY_LOG_INFO;
+    default:
+        return FERRY_LOG_WARN;
+    }
+}
+
 static void fy_ucx_ep_error(void *arg, ucp_ep_h ep, ucs_status_t st)
 {
     fy_ucx_remote *r = arg;
     (void)ep;
     if (r->failed == UCS_OK)
-        UCX_LOG(r->u, FERRY_LOG_WARN, "peer %s: %s", r->name, ucs_status_string(st));
+        UCX_LOG(r->u, fy_ucx_ep_error_level(st), "peer %s: %s", r->name, ucs_status_string(st));
     r->failed = st;
 }
 
