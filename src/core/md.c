@@ -11,6 +11,7 @@
 #include "core/backend.h"
 #include "core/dlist.h"
 #include "core/handles.h"
+#include "core/md.h"
 #include "core/registry.h"
 #include "core/sync.h"
 #include "metadata/auth.h"
@@ -143,10 +144,8 @@ static ferry_status fy_md_all_regions(fy_md_job *job)
     return FERRY_OK;
 }
 
-FY_API ferry_status ferry_md_get_local(ferry_agent *agent, void **blob, size_t *len)
+ferry_status fy_md_get_local(ferry_agent *agent, void **blob, size_t *len)
 {
-    if (!FY_AGENT_OK(agent) || !blob || !len)
-        return FERRY_ERR_INVALID_PARAM;
     fy_md_job job = {.agent = agent, .conn = true};
     fy_lock_rd(&agent->lock);
     fy_sel_mask(agent, NULL, &job.be_mask);
@@ -156,6 +155,13 @@ FY_API ferry_status ferry_md_get_local(ferry_agent *agent, void **blob, size_t *
     fy_unlock(&agent->lock, false);
     fy_md_job_free(&job);
     return rc;
+}
+
+FY_API ferry_status ferry_md_get_local(ferry_agent *agent, void **blob, size_t *len)
+{
+    if (!FY_AGENT_OK(agent) || !blob || !len)
+        return FERRY_ERR_INVALID_PARAM;
+    return fy_md_get_local(agent, blob, len);
 }
 
 static int fy_region_order(const void *a, const void *b)

@@ -512,16 +512,21 @@ ferry_status fy_md_load_peer(ferry_agent *agent, const void *blob, size_t len, c
     return fy_md_load_blob(agent, blob, len, name, name_cap, true);
 }
 
-FY_API ferry_status ferry_md_invalidate(ferry_agent *agent, const char *remote_agent)
+ferry_status fy_md_invalidate(ferry_agent *agent, const char *remote_agent)
 {
-    if (!FY_AGENT_OK(agent) || !remote_agent)
-        return FERRY_ERR_INVALID_PARAM;
     fy_lock_wr(&agent->lock);
     fy_remote *rem = fy_remote_lookup(agent, remote_agent);
     if (rem)
         fy_remote_drop(agent, rem);
     fy_unlock(&agent->lock, true);
     return rem ? FERRY_OK : FERRY_ERR_NOT_FOUND;
+}
+
+FY_API ferry_status ferry_md_invalidate(ferry_agent *agent, const char *remote_agent)
+{
+    if (!FY_AGENT_OK(agent) || !remote_agent)
+        return FERRY_ERR_INVALID_PARAM;
+    return fy_md_invalidate(agent, remote_agent);
 }
 
 static ferry_status fy_md_covers(const fy_remote *rem, const ferry_dlist *list)

@@ -48,5 +48,9 @@ ferry_status fy_md_load_peer(ferry_agent *agent, const void *blob, size_t len, c
 /* The uid of a loaded remote (takes the agent's lock for reading):
  * OK or NOT_FOUND. */
 ferry_status fy_remote_uid(ferry_agent *agent, const char *name, uint64_t *uid);
+/* ferry_md_invalidate without the liveness check of the handle: for the
+ * side channel's threads, which serve until the agent's destroy has
+ * stopped them (the handle is already dead by then, the agent not yet). */
+ferry_status fy_md_invalidate(ferry_agent *agent, const char *remote_agent);
 
 #endif

@@ -31,6 +31,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "core/agent.h"
+#include "core/md.h"
 #include "core/remote.h"
 #include "metadata/auth.h"
 #include "ferry/ferry.h"
@@ -263,7 +264,7 @@ static fy_sc_err fy_serve_fetch(fy_sc_listener *l, fy_sc_conn *c, const fy_sc_hd
         *st = FERRY_ERR_NOT_FOUND;
         return FY_SC_OK;
     }
-    *st = ferry_md_get_local(l->agent, &c->body, &c->body_len);
+    *st = fy_md_get_local(l->agent, &c->body, &c->body_len);
     return FY_SC_OK;
 }
 
@@ -301,7 +302,7 @@ static fy_sc_err fy_serve_invalidate(fy_sc_listener *l, fy_sc_conn *c, const fy_
     if (why)
         FY_SC_WARN("%s: refused to invalidate %s: %s", c->peer, name, why);
     if (*st == FERRY_OK)
-        *st = ferry_md_invalidate(l->agent, name);
+        *st = fy_md_invalidate(l->agent, name);
     return FY_SC_OK;
 }
 
