@@ -29,9 +29,9 @@
 #define KB 1024ull
 #define MB (1024ull * 1024ull)
 
-static char g_dir[64];          /* the temp dir */
-static const char *g_engine;    /* the engine of the current pass */
-static bool g_direct_ok;        /* the temp dir's file system takes O_DIRECT */
+static char g_dir[64];       /* the temp dir */
+static const char *g_engine; /* the engine of the current pass */
+static bool g_direct_ok;     /* the temp dir's file system takes O_DIRECT */
 static const char *g_engines[4] = {"uring", "aio"};
 static int g_num_engines = 2;
 
@@ -225,7 +225,8 @@ static void round_trip(bool direct, size_t n, uint64_t max_len, uint64_t size)
     tu_fill(src, size, tu_seed());
     memset(dst, 0, size);
     layout_make(&g_lo, n, max_len, size, direct ? 4096 : 1, tu_seed() + n);
-    FY_REQUIRE(tu_register(p.ag, src, size) == FERRY_OK && tu_register(p.ag, dst, size) == FERRY_OK);
+    FY_REQUIRE(tu_register(p.ag, src, size) == FERRY_OK &&
+               tu_register(p.ag, dst, size) == FERRY_OK);
     FY_REQUIRE(px_reg_file(&p, fd, size, path) == FERRY_OK);
     ferry_dlist *ls = layout_list(&g_lo, src, -1), *ld = layout_list(&g_lo, dst, -1);
     ferry_dlist *rf = layout_list(&g_lo, NULL, fd);
@@ -292,8 +293,8 @@ static void test_many_descriptors(void)
 }
 
 /* One request of one descriptor between buf and fd. */
-static ferry_status one_xfer(px *p, ferry_xfer_op op, void *buf, uint64_t off, uint64_t len,
-                             int fd, ferry_xfer **out)
+static ferry_status one_xfer(px *p, ferry_xfer_op op, void *buf, uint64_t off, uint64_t len, int fd,
+                             ferry_xfer **out)
 {
     ferry_clear_error();
     g_lo.n = 1;
@@ -555,7 +556,8 @@ static void test_params(void)
     }
     ferry_param posix_aio[] = {{"use_posix_aio", "true"}};
     FY_CHECK_EQ(px_open_with(&p, false, posix_aio, 1), FERRY_ERR_NOT_SUPPORTED);
-    ferry_param nixl[] = {{"use_aio", "true"}, {"kernel_queue_size", "32"}, {"ios_pool_size", "128"}};
+    ferry_param nixl[] = {
+        {"use_aio", "true"}, {"kernel_queue_size", "32"}, {"ios_pool_size", "128"}};
     FY_CHECK_EQ(px_open_with(&p, false, nixl, 3), FERRY_OK);
     ferry_backend_caps caps;
     ferry_backend_caps_init(&caps);
@@ -617,7 +619,8 @@ static void by_path_round_trip(px *p, ferry_mem_type type, uint64_t dev_id)
     FY_REQUIRE(src && dst);
     tu_fill(src, len, 11);
     memset(dst, 0, len);
-    FY_REQUIRE(tu_register(p->ag, src, len) == FERRY_OK && tu_register(p->ag, dst, len) == FERRY_OK);
+    FY_REQUIRE(tu_register(p->ag, src, len) == FERRY_OK &&
+               tu_register(p->ag, dst, len) == FERRY_OK);
     FY_REQUIRE(px_publish(p) == FERRY_OK);
     ferry_dlist *l, *r;
     FY_REQUIRE(ferry_dlist_create(FERRY_MEM_DRAM, 1, &l) == FERRY_OK);
