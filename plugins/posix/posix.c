@@ -136,8 +136,9 @@ static ferry_status fy_px_engine_name(struct fy_px *be, const ferry_param *p, si
     if (strcmp(e, "auto") && strcmp(e, "uring") && strcmp(e, "aio"))
         return fy_px_bad(be, "engine", e, "auto, uring or aio");
     if (c->nixl_posix_aio) {
-        fy_px_log(be, FERRY_LOG_ERROR, "use_posix_aio: POSIX AIO (glibc aio_*) is not an engine "
-                                       "of this backend; use use_uring or use_aio");
+        fy_px_log(be, FERRY_LOG_ERROR,
+                  "use_posix_aio: POSIX AIO (glibc aio_*) is not an engine "
+                  "of this backend; use use_uring or use_aio");
         return FERRY_ERR_NOT_SUPPORTED;
     }
     if (c->nixl_uring + c->nixl_aio > 1)

@@ -33,7 +33,7 @@ static int fy_px_mode_flag(const char *tok, size_t len)
     static const struct {
         const char *name;
         int flag;
-    } modes[] = {{"ro", O_RDONLY}, {"rw", O_RDWR},       {"direct", O_DIRECT},
+    } modes[] = {{"ro", O_RDONLY}, {"rw", O_RDWR},         {"direct", O_DIRECT},
                  {"sync", O_SYNC}, {"noatime", O_NOATIME}, {"create", O_CREAT}};
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
         if (strlen(modes[i].name) == len && !memcmp(modes[i].name, tok, len))
@@ -109,8 +109,9 @@ static ferry_status fy_px_open_path(struct fy_px *be, struct fy_px_file *f, cons
     char path[PATH_MAX];
     int flags;
     if (!fy_px_parse_meta(meta, meta_len, f->type == FERRY_MEM_BLOCK, &flags, path)) {
-        fy_px_log(be, FERRY_LOG_ERROR, "BLOCK registration needs the volume's path as metadata "
-                                       "(\"/dev/...\" or \"<modes>:<path>\")");
+        fy_px_log(be, FERRY_LOG_ERROR,
+                  "BLOCK registration needs the volume's path as metadata "
+                  "(\"/dev/...\" or \"<modes>:<path>\")");
         return FERRY_ERR_INVALID_PARAM;
     }
     f->fd = open(path, flags | O_CLOEXEC, 0644);
@@ -118,7 +119,7 @@ static ferry_status fy_px_open_path(struct fy_px *be, struct fy_px_file *f, cons
         int e = errno;
         fy_px_log(be, FERRY_LOG_ERROR, "open %s: %s (%s)", path, strerror(e), strerrorname_np(e));
         return e == ENOENT || e == EACCES || e == EINVAL ? FERRY_ERR_INVALID_PARAM
-                                                          : FERRY_ERR_BACKEND;
+                                                         : FERRY_ERR_BACKEND;
     }
     f->owned = true;
     return FERRY_OK;

@@ -88,12 +88,12 @@ extern const struct fy_px_engine fy_px_aio_engine;
 struct fy_px {
     const ferry_plugin_host *host;
     const struct fy_px_engine *eng;
-    unsigned depth;        /* I/Os in the kernel at most */
-    int event_fd;          /* signalled by completions: the agent's wait fd */
-    struct fy_px_io *ios;  /* depth slots */
-    struct fy_px_io *free; /* free slots */
-    struct fy_px_io *redo, *redo_tail; /* short or interrupted: go again */
-    unsigned inflight;                 /* slots in use */
+    unsigned depth;                          /* I/Os in the kernel at most */
+    int event_fd;                            /* signalled by completions: the agent's wait fd */
+    struct fy_px_io *ios;                    /* depth slots */
+    struct fy_px_io *free;                   /* free slots */
+    struct fy_px_io *redo, *redo_tail;       /* short or interrupted: go again */
+    unsigned inflight;                       /* slots in use */
     struct fy_px_req *wait_head, *wait_tail; /* requests with segments to start */
     struct fy_px_file *files;
     uint64_t next_file_id;

@@ -87,7 +87,8 @@ static int fy_px_uring_reap(struct fy_px *be, int wait_ms)
     if (n || wait_ms <= 0)
         return n;
     struct io_uring_cqe *cqe;
-    struct __kernel_timespec ts = {.tv_sec = wait_ms / 1000, .tv_nsec = (wait_ms % 1000) * 1000000L};
+    struct __kernel_timespec ts = {.tv_sec = wait_ms / 1000,
+                                   .tv_nsec = (wait_ms % 1000) * 1000000L};
     int rc = io_uring_wait_cqe_timeout(&be->ring, &cqe, &ts);
     if (rc < 0 && rc != -ETIME && rc != -EINTR)
         return rc;
