@@ -44,6 +44,10 @@ APT_PACKAGES=(
     # backends
     libucx-dev      # plugins/ucx (dependency('ucx'))
     ucx-utils       # ucx_info, for tests and debugging
+    liburing-dev    # plugins/posix, io_uring engine (dependency('liburing'))
+    libaio-dev      # plugins/posix, Linux AIO engine (libaio.h, -laio)
+    e2fsprogs:mkfs.ext4  # plugins/posix tests: a small ext4 image for the full-disk test
+    fio:fio         # bench/posix_vs_fio.py: the reference the POSIX backend is set beside
     # the Python package (python/) and its suite: headers to build the
     # extension, a venv with pip/setuptools/wheel to install it offline
     # (--no-build-isolation), pytest, numpy, and a CPU build of PyTorch

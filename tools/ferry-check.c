@@ -23,7 +23,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <limits.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,7 +49,8 @@ typedef struct fc_opts {
     int listen_port; /* 0: not asked */
     const char *listen_host;
     int timeout_ms;
-    const char *json; /* --json: where to, "-" for stdout */
+    const char *json;    /* --json: where to, "-" for stdout */
+    const char *storage; /* --storage: a dir the POSIX backend will use */
 } fc_opts;
 
 static fc_opts opts;
@@ -114,7 +118,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: %s [-v] [--backend NAME]... [--tls LIST] [--etcd HOST:PORT]...\n"
-            "                   [--gpu] [--gds] [--reg-bytes N] [--listen-port P]\n"
+            "                   [--gpu] [--gds] [--reg-bytes N] [--listen-port P] [--storage DIR]\n"
             "                   [--listen-host H] [--timeout-ms MS] [--json [FILE]]\n"
             "Diagnoses this ferry installation: one line per problem, exit 0 when healthy,\n"
             "1 when a problem was found, 2 on bad usage.\n"
@@ -129,6 +133,8 @@ static void usage(FILE *f)
             "      --listen-port P  the side-channel listener's port must be free\n"
             "      --listen-host H  its address (default 0.0.0.0, the agent's default)\n"
             "      --timeout-ms MS  bound of each network probe (default 1000)\n"
+            "      --storage DIR    the POSIX backend's needs there: O_DIRECT (and its\n"
+            "                       alignment), io_uring allowed by the kernel\n"
             "      --json [FILE]    also the result as one JSON object, to FILE (overwritten)\n"
             "                       or standard output (no FILE, or -: the lines go to stderr)\n"
             "      --version        the version, one line\n"
@@ -158,7 +164,19 @@ static int parse_int(const char *s, int lo, int hi, int *out)
 
 static int parse_opts(int argc, char **argv)
 {
-    enum { O_TLS = 256, O_ETCD, O_GPU, O_GDS, O_REG, O_PORT, O_HOST, O_TIMEOUT, O_JSON, O_VER };
+    enum {
+        O_TLS = 256,
+        O_ETCD,
+        O_GPU,
+        O_GDS,
+        O_REG,
+        O_PORT,
+        O_HOST,
+        O_TIMEOUT,
+        O_JSON,
+        O_VER,
+        O_STORAGE
+    };
     static const struct option longs[] = {
         {"verbose", no_argument, NULL, 'v'},
         {"backend", required_argument, NULL, 'b'},
@@ -171,6 +189,7 @@ static int parse_opts(int argc, char **argv)
         {"listen-host", required_argument, NULL, O_HOST},
         {"timeout-ms", required_argument, NULL, O_TIMEOUT},
         {"json", optional_argument, NULL, O_JSON},
+        {"storage", required_argument, NULL, O_STORAGE},
         {"version", no_argument, NULL, O_VER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -213,6 +232,9 @@ static int parse_opts(int argc, char **argv)
             break;
         case O_JSON:
             opts.json = ft_json_dest(optarg, argc, argv, &optind);
+            break;
+        case O_STORAGE:
+            opts.storage = optarg;
             break;
         case O_VER:
             ft_print_version(prog);
@@ -856,6 +878,116 @@ static void check_listen(void)
 
 /* ---- main ---- */
 
+/* ---- storage (--storage DIR): what the POSIX backend needs there ---- */
+
+static const char *fs_name(long magic)
+{
+    switch ((unsigned long)magic) {
+    case 0xef53:
+        return "ext4";
+    case 0x58465342:
+        return "xfs";
+    case 0x9123683e:
+        return "btrfs";
+    case 0x01021994:
+        return "tmpfs";
+    case 0x794c7630:
+        return "overlayfs";
+    case 0x6969:
+        return "nfs";
+    case 0x65735546:
+        return "fuse";
+    default:
+        return "another file system";
+    }
+}
+
+/* kernel.io_uring_disabled: 0 allowed, 1 for one group only, 2 never. */
+static void check_io_uring_allowed(void)
+{
+    char what[300];
+    FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+    int v = 0;
+    if (f && fscanf(f, "%d", &v) != 1)
+        v = 0;
+    if (f)
+        fclose(f);
+    if (v == 0)
+        fc_ok("io_uring is allowed by the kernel (the POSIX backend's default engine)");
+    else
+        fc_note(F(what,
+                  "kernel.io_uring_disabled=%d: the POSIX backend falls back to Linux AIO "
+                  "(engine=auto), engine=uring fails",
+                  v));
+}
+
+/* Opens a scratch file of dir with O_DIRECT, writes one aligned block and
+ * asks the kernel for the file's O_DIRECT alignment (sx). */
+static int direct_probe(const char *dir, char *path, size_t cap, struct statx *sx)
+{
+    snprintf(path, cap, "%s/.ferry-check-XXXXXX", dir);
+    int fd = mkstemp(path), err = 0;
+    if (fd < 0)
+        return errno;
+    close(fd);
+    void *buf = NULL;
+    fd = open(path, O_RDWR | O_DIRECT);
+    if (fd < 0 || posix_memalign(&buf, 4096, 4096) != 0)
+        err = fd < 0 ? errno : ENOMEM;
+    else if (memset(buf, 0, 4096) && pwrite(fd, buf, 4096, 0) != 4096)
+        err = errno;
+    if (fd >= 0 && statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, sx) != 0)
+        sx->stx_mask = 0;
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    unlink(path);
+    return err;
+}
+
+static void direct_align(const char *dir, const char *fs, const struct statx *sx)
+{
+    char what[900];
+    if ((sx->stx_mask & STATX_DIOALIGN) && sx->stx_dio_offset_align)
+        fc_ok(F(what, "%s (%s) takes O_DIRECT: buffers aligned to %u, offsets and lengths to %u",
+                dir, fs, sx->stx_dio_mem_align, sx->stx_dio_offset_align));
+    else
+        fc_ok(F(what, "%s (%s) takes O_DIRECT (alignment not reported: 512 assumed)", dir, fs));
+}
+
+static void check_storage(const fi_plugin *list, size_t n)
+{
+    char what[900], path[PATH_MAX];
+    struct statfs sf;
+    struct statx sx = {0};
+    if (!opts.storage)
+        return;
+    const fi_plugin *p = find_plugin(list, n, "POSIX");
+    if (!p || p->status != FERRY_OK)
+        fc_problem(F(what, "--storage: the POSIX plugin is %s", p ? "refused" : "not found"),
+                   "build ferry with liburing-dev or libaio-dev and install its plugins");
+    check_io_uring_allowed();
+    if (statfs(opts.storage, &sf) != 0) {
+        fc_problem(F(what, "--storage %s: %s", opts.storage, strerror(errno)),
+                   "name an existing directory");
+        return;
+    }
+    const char *fs = fs_name((long)sf.f_type);
+    int err = direct_probe(opts.storage, path, sizeof(path), &sx);
+    if (!err)
+        direct_align(opts.storage, fs, &sx);
+    else if (err == EINVAL)
+        fc_problem(F(what,
+                     "%s (%s) refuses O_DIRECT: FILE registrations of fds opened with "
+                     "O_DIRECT (or path mode \"direct\") there fail",
+                     opts.storage, fs),
+                   "use buffered I/O there, or keep O_DIRECT files on ext4, xfs or a block device");
+    else
+        fc_problem(
+            F(what, "--storage %s: cannot write a scratch file: %s", opts.storage, strerror(err)),
+            "check the directory's permissions and free space");
+}
+
 int main(int argc, char **argv)
 {
     int rc = parse_opts(argc, argv);
@@ -892,6 +1024,7 @@ int main(int argc, char **argv)
     check_gpu();
     check_memlock();
     check_listen();
+    check_storage(list, n);
     ferry_agent_destroy(agent);
     free(list);
     if (problems)

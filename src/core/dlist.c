@@ -125,6 +125,15 @@ static bool fy_desc_valid(uint64_t addr, uint64_t len)
     return len && addr <= UINT64_MAX - len;
 }
 
+/* Storage (FILE, BLOCK, OBJ): length 0 means "to the end", as in NIXL,
+ * whose storage users register and query files as (0, 0, fd, path). */
+static uint64_t fy_desc_len(const ferry_dlist *l, uint64_t addr, uint64_t len)
+{
+    bool storage =
+        l->type == FERRY_MEM_FILE || l->type == FERRY_MEM_BLOCK || l->type == FERRY_MEM_OBJ;
+    return storage && len == 0 && addr < UINT64_MAX ? UINT64_MAX - addr : len;
+}
+
 FY_API ferry_status ferry_dlist_add(ferry_dlist *l, uint64_t addr, uint64_t len, uint64_t dev_id)
 {
     return ferry_dlist_add_meta(l, addr, len, dev_id, NULL, 0);
@@ -155,6 +164,8 @@ static ferry_status fy_meta_store(ferry_dlist *l, const void *meta, size_t len, 
 FY_API ferry_status ferry_dlist_add_meta(ferry_dlist *l, uint64_t addr, uint64_t len,
                                          uint64_t dev_id, const void *meta, size_t meta_len)
 {
+    if (l)
+        len = fy_desc_len(l, addr, len);
     if (!l || !fy_desc_valid(addr, len) || (meta_len && !meta) || meta_len > UINT32_MAX)
         return FERRY_ERR_INVALID_PARAM;
     if (l->strided)
@@ -180,7 +191,7 @@ FY_API ferry_status ferry_dlist_add_array(ferry_dlist *l, const ferry_desc *desc
     if (l->strided)
         return FERRY_ERR_NOT_ALLOWED;
     for (size_t i = 0; i < n; i++)
-        if (!fy_desc_valid(descs[i].addr, descs[i].len))
+        if (!fy_desc_valid(descs[i].addr, fy_desc_len(l, descs[i].addr, descs[i].len)))
             return FERRY_ERR_INVALID_PARAM;
     if (!n)
         return FERRY_OK; /* descs may be NULL: no pointer arithmetic on it */
@@ -188,6 +199,8 @@ FY_API ferry_status ferry_dlist_add_array(ferry_dlist *l, const ferry_desc *desc
     if (rc != FERRY_OK)
         return rc;
     memcpy(l->descs + l->count, descs, n * sizeof(*descs));
+    for (size_t i = l->count; i < l->count + n; i++)
+        l->descs[i].len = fy_desc_len(l, l->descs[i].addr, l->descs[i].len);
     if (l->meta_span)
         memset(l->meta_span + l->count, 0, n * sizeof(*l->meta_span));
     l->count += n;

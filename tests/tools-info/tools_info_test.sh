@@ -397,12 +397,34 @@ case_check_gpu() {
     fi
 }
 
+# --storage: O_DIRECT in a dir (the temp dir's file system here), a dir
+# that does not exist.
+case_check_storage() {
+    [ "${FERRY_TEST_POSIX:-0}" = 1 ] || { echo "SKIP: the POSIX plugin was not built"; exit 77; }
+    local dir
+    dir=$(mktemp -d)
+    if ! python3 -c "import os,sys; os.close(os.open(sys.argv[1] + '/p', os.O_CREAT | os.O_RDWR | os.O_DIRECT))" "$dir" 2>/dev/null; then
+        rm -rf "$dir"
+        echo "SKIP: the temp dir's file system refuses O_DIRECT"
+        exit 77
+    fi
+    rm -f "$dir/p"
+    run 0 "$CHECK" -v --storage "$dir"
+    has "ok: plugin POSIX loads"
+    has "takes O_DIRECT"
+    [ -z "$(ls -A "$dir")" ] || fail "ferry-check left its scratch file in $dir"
+    run 1 "$CHECK" --storage "$dir/none"
+    has "--storage $dir/none"
+    rm -rf "$dir"
+}
+
 case_check_usage() {
     run 2 "$CHECK" --nosuch
     run 2 "$CHECK" --timeout-ms 0
     run 2 "$CHECK" extra
     run 0 "$CHECK" --help
     has "--reg-bytes"
+    has "--storage DIR"
 }
 
 case=${1:?usage: tools_info_test.sh CASE}

@@ -103,7 +103,8 @@ static void test_meta(void)
     FY_CHECK(desc_is(l, 44, 2000, 2, 2));
 
     FY_CHECK_EQ(ferry_dlist_add_meta(l, 5000, 1, 0, NULL, 4), FERRY_ERR_INVALID_PARAM);
-    FY_CHECK_EQ(ferry_dlist_add_meta(l, 5000, 0, 0, "x", 1), FERRY_ERR_INVALID_PARAM);
+    /* len 0 in a storage list is "to the end"; none is left after UINT64_MAX */
+    FY_CHECK_EQ(ferry_dlist_add_meta(l, UINT64_MAX, 0, 0, "x", 1), FERRY_ERR_INVALID_PARAM);
     FY_CHECK_EQ(ferry_dlist_add_meta(NULL, 5000, 1, 0, "x", 1), FERRY_ERR_INVALID_PARAM);
     FY_CHECK_EQ(ferry_dlist_count(l), 45);
     FY_CHECK_EQ(ferry_dlist_get_meta(l, 45, &meta, &meta_len), FERRY_ERR_INVALID_PARAM);
@@ -140,6 +141,23 @@ static void test_add_array_empty(void)
     FY_CHECK_EQ(ferry_dlist_add_array(l, NULL, 0), FERRY_OK);
     FY_CHECK_EQ(ferry_dlist_count(l), 0);
     ferry_dlist_destroy(l);
+}
+
+/* Storage lists take len 0 as "to the end" (NIXL's (0, 0, fd, path));
+ * memory lists refuse it. */
+static void test_storage_len_zero(void)
+{
+    ferry_dlist *f, *d;
+    FY_REQUIRE(ferry_dlist_create(FERRY_MEM_FILE, 0, &f) == FERRY_OK);
+    FY_REQUIRE(ferry_dlist_create(FERRY_MEM_DRAM, 0, &d) == FERRY_OK);
+    FY_CHECK_EQ(ferry_dlist_add_meta(f, 0, 0, 3, "/x", 2), FERRY_OK);
+    ferry_desc arr[1] = {{4096, 0, 4}};
+    FY_CHECK_EQ(ferry_dlist_add_array(f, arr, 1), FERRY_OK);
+    FY_CHECK(desc_is(f, 0, 0, UINT64_MAX, 3));
+    FY_CHECK(desc_is(f, 1, 4096, UINT64_MAX - 4096, 4));
+    FY_CHECK_EQ(ferry_dlist_add(d, 4096, 0, 0), FERRY_ERR_INVALID_PARAM);
+    ferry_dlist_destroy(f);
+    ferry_dlist_destroy(d);
 }
 
 static void test_null_accessors(void)
@@ -398,5 +416,6 @@ int main(void)
     FY_RUN(test_serialize_errors);
     FY_RUN(test_deserialize_hostile);
     FY_RUN(test_add_array_empty);
+    FY_RUN(test_storage_len_zero);
     return fy_test_done();
 }

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* POSIX: the storage backend's private types, shared by its files.
+ *
+ * posix.c        descriptor, params, registration, loopback remote
+ * posix_file.c   what a registered file or volume is (fd, O_DIRECT rules)
+ * posix_xfer.c   requests: queueing, completions, short I/O, cancel
+ * posix_uring.c  the io_uring engine (liburing)
+ * posix_aio.c    the Linux AIO engine (libaio)
+ *
+ * The backend is not FERRY_PLUGIN_F_THREAD_SAFE: the core serialises its
+ * ops, so the ring, the I/O slots and the queue of waiting requests need no
+ * lock of their own. */
+#ifndef FY_POSIX_INTERNAL_H
+#define FY_POSIX_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ferry/plugin.h"
+
+#ifdef FY_PX_HAVE_URING
+#include <liburing.h>
+#endif
+#ifdef FY_PX_HAVE_AIO
+#include <libaio.h>
+#endif
+
+#define FY_PX_NAME    "POSIX"
+#define FY_PX_VERSION "0.1.0"
+
+#define fy_px_log(be, level, ...) (be)->host->log((be)->host->agent_ctx, (level), __VA_ARGS__)
+
+struct fy_px;
+struct fy_px_req;
+
+/* A registered file (FILE) or volume (BLOCK). Remote regions of ourselves
+ * (loopback) hold a reference, so the fd stays open while any of them
+ * exists, even after the registration itself is gone. */
+struct fy_px_file {
+    struct fy_px_file *next; /* in the backend's list */
+    uint64_t id;             /* names it in the public bytes */
+    unsigned refs;
+    int fd;
+    bool owned;         /* opened by us (path given): closed with the last ref */
+    bool direct;        /* O_DIRECT: alignment is checked at prep */
+    uint32_t mem_align; /* O_DIRECT: buffer address alignment */
+    uint32_t off_align; /* O_DIRECT: file offset and length alignment */
+    ferry_mem_type type;
+};
+
+/* One I/O the engine owns: a read or write of one (rest of a) segment. */
+struct fy_px_io {
+    struct fy_px_req *req; /* NULL: slot free */
+    struct fy_px_io *next; /* free list, or the list of I/Os to resubmit */
+    uint8_t *buf;
+    uint64_t off, left; /* file offset and bytes still to move */
+    size_t seg;         /* the segment, for error messages */
+    int fd;
+    bool write;
+#ifdef FY_PX_HAVE_AIO
+    struct iocb cb;
+#endif
+};
+
+/* An I/O engine: how I/Os reach the kernel and come back. */
+struct fy_px_engine {
+    const char *name;
+    /* 0 or -errno. Sets up be->depth slots' worth of queue. */
+    int (*open)(struct fy_px *be);
+    void (*close)(struct fy_px *be);
+    /* Queues io for the next submit: 0, or -EBUSY when the queue is full. */
+    int (*queue)(struct fy_px *be, struct fy_px_io *io);
+    /* Hands queued I/Os to the kernel; 0 or -errno (transient: -EAGAIN). */
+    int (*submit)(struct fy_px *be);
+    /* Reaps completions (fy_px_io_done for each); waits up to wait_ms for
+     * one when wait_ms > 0. Returns how many were reaped, or -errno. */
+    int (*reap)(struct fy_px *be, int wait_ms);
+    /* Asks the kernel to cancel io (best effort: file I/O rarely can be). */
+    void (*cancel)(struct fy_px *be, struct fy_px_io *io);
+    /* Completions are waiting to be reaped. */
+    bool (*pending)(struct fy_px *be);
+};
+
+extern const struct fy_px_engine fy_px_uring_engine;
+extern const struct fy_px_engine fy_px_aio_engine;
+
+/* The backend's private state; the core allocates and zeroes it. */
+struct fy_px {
+    const ferry_plugin_host *host;
+    const struct fy_px_engine *eng;
+    unsigned depth;                          /* I/Os in the kernel at most */
+    int event_fd;                            /* signalled by completions: the agent's wait fd */
+    struct fy_px_io *ios;                    /* depth slots */
+    struct fy_px_io *free;                   /* free slots */
+    struct fy_px_io *redo, *redo_tail;       /* short or interrupted: go again */
+    unsigned inflight;                       /* slots in use */
+    struct fy_px_req *wait_head, *wait_tail; /* requests with segments to start */
+    struct fy_px_file *files;
+    uint64_t next_file_id;
+    uint64_t short_ios; /* resubmitted remainders, for tests and debug */
+#ifdef FY_PX_HAVE_URING
+    struct io_uring ring;
+    unsigned sq_queued; /* SQEs prepared, not yet submitted */
+#endif
+#ifdef FY_PX_HAVE_AIO
+    io_context_t aio;
+    struct iocb **aio_q; /* queued, not yet submitted */
+    unsigned aio_nq;
+#endif
+};
+
+/* posix_file.c */
+ferry_status fy_px_file_open(struct fy_px *be, ferry_mem_type type, const ferry_desc *desc,
+                             const void *meta, size_t meta_len, struct fy_px_file **out);
+void fy_px_file_put(struct fy_px *be, struct fy_px_file *f);
+struct fy_px_file *fy_px_file_find(struct fy_px *be, uint64_t id);
+
+/* posix_xfer.c */
+void fy_px_io_done(struct fy_px *be, struct fy_px_io *io, int64_t res);
+ferry_status fy_px_slots_init(struct fy_px *be);
+ferry_status fy_px_xfer_prep(void *priv, const ferry_plugin_xfer *xfer, void **handle);
+ferry_status fy_px_xfer_post(void *priv, void *handle, const void *notif, size_t notif_len);
+ferry_status fy_px_xfer_check(void *priv, void *handle);
+ferry_status fy_px_xfer_release(void *priv, void *handle);
+const char *fy_px_xfer_error(void *priv, void *handle);
+ferry_status fy_px_progress(void *priv);
+
+#endif
