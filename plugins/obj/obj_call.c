@@ -234,8 +234,9 @@ static bool fy_obj_header(struct fy_obj_call *c, const char *h)
 }
 
 /* The payload is not hashed into the signature (UNSIGNED-PAYLOAD, as the
- * AWS SDKs do over TLS): hashing gigabytes would cost a core. "Expect:"
- * turns off curl's wait for "100 Continue" before large bodies. */
+ * AWS SDKs do over TLS): hashing gigabytes would cost a core. (No "Expect:"
+ * header to turn "100 Continue" off: curl 7.88 signs that empty header it
+ * then does not send; see CURLOPT_EXPECT_100_TIMEOUT_MS instead.) */
 static ferry_status fy_obj_headers(struct fy_obj_call *c)
 {
     const struct fy_obj_cfg *cfg = &c->be->cfg;
@@ -243,8 +244,7 @@ static ferry_status fy_obj_headers(struct fy_obj_call *c)
 
     curl_slist_free_all(c->hdrs);
     c->hdrs = NULL;
-    if (!fy_obj_header(c, "x-amz-content-sha256: UNSIGNED-PAYLOAD") ||
-        !fy_obj_header(c, "Expect:"))
+    if (!fy_obj_header(c, "x-amz-content-sha256: UNSIGNED-PAYLOAD"))
         return FERRY_ERR_NO_MEMORY;
     if (c->kind == FY_OBJ_MPU_DONE && !fy_obj_header(c, "Content-Type: application/xml"))
         return FERRY_ERR_NO_MEMORY;
@@ -302,6 +302,8 @@ static void fy_obj_setup_method(struct fy_obj_call *c, CURL *e)
         curl_easy_setopt(e, CURLOPT_READDATA, c);
         curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, fy_obj_on_seek);
         curl_easy_setopt(e, CURLOPT_SEEKDATA, c);
+        /* The body follows the headers at once: no wait for "100 Continue". */
+        curl_easy_setopt(e, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
         break;
     case FY_OBJ_MPU_CREATE:
     case FY_OBJ_MPU_DONE:
