@@ -156,8 +156,8 @@ void ferry_mem_info_init(ferry_mem_info *info);
  * FILE: whether the file named in its metadata exists, its size, mode and
  * mtime; OBJ: whether the object named in its metadata (its key) exists and
  * its size (file_size), asked of the store by a backend that can (OBJ: an S3
- * HEAD; this may block, bounded by the backend's timeouts). With backend, only memory types that backend accepts are answered
- * and only regions it holds count; NULL asks the agent (any backend).
+ * HEAD; this may block, bounded by the backend's timeouts). With backend, only memory types that
+ * backend accepts are answered and only regions it holds count; NULL asks the agent (any backend).
  * infos has count entries (count == ferry_dlist_count(list)), initialised
  * with ferry_mem_info_init; they are written only on success. A descriptor
  * not found is no error (found = false).

@@ -166,8 +166,8 @@ static ferry_status fy_obj_conn_info(void *priv, void **info, size_t *len)
 }
 
 /* Only ourselves: an object store is reached by each agent on its own. */
-static ferry_status fy_obj_remote_load(void *priv, const char *name, uint64_t uid,
-                                       const void *info, size_t len, void **remote)
+static ferry_status fy_obj_remote_load(void *priv, const char *name, uint64_t uid, const void *info,
+                                       size_t len, void **remote)
 {
     struct fy_obj *be = priv;
     uint8_t self[FY_OBJ_INFO_LEN];
@@ -176,8 +176,7 @@ static ferry_status fy_obj_remote_load(void *priv, const char *name, uint64_t ui
     if (!remote)
         return FERRY_ERR_INVALID_PARAM;
     fy_obj_info_fill(be->host, self);
-    if (uid != be->host->agent_uid || !info || len != FY_OBJ_INFO_LEN ||
-        memcmp(self, info, len)) {
+    if (uid != be->host->agent_uid || !info || len != FY_OBJ_INFO_LEN || memcmp(self, info, len)) {
         fy_obj_log(be, FERRY_LOG_DEBUG, "agent '%s' is not this agent: not reachable",
                    name ? name : "(null)");
         return FERRY_ERR_NOT_SUPPORTED;
@@ -312,8 +311,7 @@ static ferry_status fy_obj_xfer_prep(void *priv, const ferry_plugin_xfer *xfer, 
 
 /* Queues the request's first calls and starts as many as slots allow. No
  * notifications: the backend does not declare FERRY_CAP_NOTIF. */
-static ferry_status fy_obj_xfer_post(void *priv, void *handle, const void *notif,
-                                     size_t notif_len)
+static ferry_status fy_obj_xfer_post(void *priv, void *handle, const void *notif, size_t notif_len)
 {
     struct fy_obj_req *req = handle;
 

@@ -21,8 +21,8 @@ uint64_t fy_obj_now_ns(void)
 
 const char *fy_obj_kind_name(enum fy_obj_kind kind)
 {
-    static const char *const names[] = {"GET", "PUT", "create upload", "upload part",
-                                        "complete upload", "abort upload", "HEAD"};
+    static const char *const names[] = {
+        "GET", "PUT", "create upload", "upload part", "complete upload", "abort upload", "HEAD"};
 
     return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }
@@ -81,8 +81,8 @@ ferry_status fy_obj_call_url(struct fy_obj_call *c, const char *key, size_t key_
 {
     const struct fy_obj_cfg *cfg = &c->be->cfg;
     const char *host = strstr(cfg->endpoint, "://") + 3;
-    size_t cap = strlen(cfg->endpoint) + strlen(cfg->bucket) + key_len * 3 +
-                 (query ? strlen(query) : 0) + 8;
+    size_t cap =
+        strlen(cfg->endpoint) + strlen(cfg->bucket) + key_len * 3 + (query ? strlen(query) : 0) + 8;
     char *url = malloc(cap), *enc = malloc(key_len * 3 + 1);
     int n;
 
@@ -388,13 +388,13 @@ static int fy_obj_key_len(const struct fy_obj_call *c)
     return c->job ? (int)c->job->key_len : (int)strlen(fy_obj_key_of(c));
 }
 
-static ferry_status fy_obj_curl_outcome(struct fy_obj_call *c, CURLcode cc, bool *retry,
-                                        char *err, size_t len)
+static ferry_status fy_obj_curl_outcome(struct fy_obj_call *c, CURLcode cc, bool *retry, char *err,
+                                        size_t len)
 {
     if (c->payload_bad) {
         snprintf(err, len, "%s %s/%.*s: the answer is not the range asked for (HTTP %ld)",
-                 fy_obj_kind_name(c->kind), c->be->cfg.bucket, fy_obj_key_len(c),
-                 fy_obj_key_of(c), c->http);
+                 fy_obj_kind_name(c->kind), c->be->cfg.bucket, fy_obj_key_len(c), fy_obj_key_of(c),
+                 c->http);
         return FERRY_ERR_IO;
     }
     *retry = fy_obj_curl_retry(cc);
@@ -415,12 +415,11 @@ static bool fy_obj_code_in(const char *code, const char *const *set)
 /* S3's error code and HTTP status to a ferry status. */
 static ferry_status fy_obj_http_status(long http, const char *code, bool *retry)
 {
-    static const char *const auth[] = {"SignatureDoesNotMatch", "InvalidAccessKeyId",
-                                       "AccessDenied",          "ExpiredToken",
-                                       "InvalidToken",          "AuthorizationHeaderMalformed",
-                                       "InvalidSecurity",       NULL};
-    static const char *const again[] = {"SlowDown", "RequestTimeout", "InternalError",
-                                        "ServiceUnavailable", "Throttling", NULL};
+    static const char *const auth[] = {
+        "SignatureDoesNotMatch", "InvalidAccessKeyId",           "AccessDenied",    "ExpiredToken",
+        "InvalidToken",          "AuthorizationHeaderMalformed", "InvalidSecurity", NULL};
+    static const char *const again[] = {"SlowDown",           "RequestTimeout", "InternalError",
+                                        "ServiceUnavailable", "Throttling",     NULL};
 
     *retry = http >= 500 || http == 429 || fy_obj_code_in(code, again);
     if (http == 401 || http == 403 || fy_obj_code_in(code, auth))

@@ -25,8 +25,9 @@ const ferry_param_spec fy_obj_params[] = {
     {"ca_bundle", "", "CA certificates file for https (else $AWS_CA_BUNDLE; else the system's)"},
     {"req_checksum", "", "NIXL's: required or supported; accepted, payloads are sent unsigned"},
     {"resp_checksum", "", "NIXL's: required or supported; accepted (TLS protects the payload)"},
-    {"crtMinLimit", "", "NIXL's: bytes from which a WRITE is a multipart upload (sets "
-                        "multipart_threshold)"},
+    {"crtMinLimit", "",
+     "NIXL's: bytes from which a WRITE is a multipart upload (sets "
+     "multipart_threshold)"},
     {"num_threads", "16",
      "HTTP requests in flight at once (1..1024), on as many reused connections; one event "
      "loop, no threads"},
@@ -41,7 +42,8 @@ const ferry_param_spec fy_obj_params[] = {
     {"connect_timeout_ms", "5000", "TCP (and TLS) connection setup limit"},
     {"stall_timeout_s", "15",
      "an HTTP request that moves no byte for this long fails (a server gone silent)"},
-    {"request_timeout_ms", "0", "limit of one HTTP request, 0: none (stall_timeout_s still applies)"},
+    {"request_timeout_ms", "0",
+     "limit of one HTTP request, 0: none (stall_timeout_s still applies)"},
 };
 _Static_assert(sizeof(fy_obj_params) / sizeof(fy_obj_params[0]) == FY_OBJ_NUM_PARAMS,
                "FY_OBJ_NUM_PARAMS counts the params");

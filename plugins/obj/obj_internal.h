@@ -24,12 +24,12 @@
 
 #define FY_OBJ_VERSION "0.1.0"
 
-#define FY_OBJ_KEY_MAX     1024u /* S3's limit on a key, in bytes */
-#define FY_OBJ_BODY_MAX    65536u /* bytes kept of an XML answer */
-#define FY_OBJ_ETAG_MAX    128u
-#define FY_OBJ_ERR_MAX     384u
-#define FY_OBJ_PARTS_MAX   10000u /* S3's limit on parts of an upload */
-#define FY_OBJ_EASY_POOL   64u    /* idle easy handles kept for reuse */
+#define FY_OBJ_KEY_MAX   1024u  /* S3's limit on a key, in bytes */
+#define FY_OBJ_BODY_MAX  65536u /* bytes kept of an XML answer */
+#define FY_OBJ_ETAG_MAX  128u
+#define FY_OBJ_ERR_MAX   384u
+#define FY_OBJ_PARTS_MAX 10000u /* S3's limit on parts of an upload */
+#define FY_OBJ_EASY_POOL 64u    /* idle easy handles kept for reuse */
 
 #define fy_obj_log(be, level, ...) (be)->host->log((be)->host->agent_ctx, (level), __VA_ARGS__)
 
@@ -89,7 +89,7 @@ struct fy_obj_call {
     char *body; /* the answer when it is not payload, bounded */
     size_t body_len;
     char etag[FY_OBJ_ETAG_MAX];
-    char *url; /* owned */
+    char *url;                      /* owned */
     char *owned_key, *owned_upload; /* detached calls only */
     CURL *easy;
     struct curl_slist *hdrs;

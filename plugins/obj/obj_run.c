@@ -365,8 +365,9 @@ static char *fy_obj_done_doc(const struct fy_obj_job *job, size_t *len)
         return NULL;
     n = (size_t)snprintf(doc, cap, "<CompleteMultipartUpload>");
     for (uint32_t i = 0; i < job->parts; i++)
-        n += (size_t)snprintf(doc + n, cap - n, "<Part><PartNumber>%u</PartNumber><ETag>%s</ETag></Part>",
-                              i + 1, job->etags[i]);
+        n += (size_t)snprintf(doc + n, cap - n,
+                              "<Part><PartNumber>%u</PartNumber><ETag>%s</ETag></Part>", i + 1,
+                              job->etags[i]);
     n += (size_t)snprintf(doc + n, cap - n, "</CompleteMultipartUpload>");
     *len = n;
     return doc;
@@ -575,6 +576,8 @@ ferry_status fy_obj_head(struct fy_obj *be, const char *key, size_t key_len, boo
         if (retry)
             fy_obj_sleep_ns(delay);
     }
+    if (st != FERRY_OK && st != FERRY_ERR_NOT_FOUND && c->attempt > 1)
+        snprintf(err + strlen(err), err_len - strlen(err), " (after %u attempts)", c->attempt);
     *found = st == FERRY_OK;
     *size = st == FERRY_OK && cl > 0 ? (uint64_t)cl : 0;
     if (st == FERRY_ERR_NOT_FOUND)

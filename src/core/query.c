@@ -89,8 +89,7 @@ static ferry_backend *fy_query_backend(ferry_agent *agent, ferry_mem_type type,
 /* OBJ: the backend asks its store (e.g. an S3 HEAD), one descriptor at a
  * time; the first error ends the query. */
 static ferry_status fy_query_by_backend(ferry_agent *agent, const ferry_dlist *list,
-                                        const ferry_backend *backend, ferry_mem_info *res,
-                                        size_t n)
+                                        const ferry_backend *backend, ferry_mem_info *res, size_t n)
 {
     ferry_status rc = FERRY_OK;
     fy_lock_rd(&agent->lock);
