@@ -345,6 +345,7 @@ static bool fy_obj_queue_parts(struct fy_obj_req *req, struct fy_obj_job *job)
     char *id = curl_easy_escape(NULL, job->upload_id, 0), q[2048];
     bool ok = id != NULL;
 
+    free(job->etags); /* a repost's new upload */
     job->etags = calloc(job->parts, sizeof(*job->etags));
     ok = ok && job->etags;
     for (uint32_t i = 0; ok && i < job->parts; i++) {
