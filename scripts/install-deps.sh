@@ -48,6 +48,8 @@ APT_PACKAGES=(
     libaio-dev      # plugins/posix, Linux AIO engine (libaio.h, -laio)
     e2fsprogs:mkfs.ext4  # plugins/posix tests: a small ext4 image for the full-disk test
     fio:fio         # bench/posix_vs_fio.py: the reference the POSIX backend is set beside
+    libcurl4-openssl-dev  # plugins/obj: S3 over HTTP, SigV4 (dependency('libcurl'))
+    libxml2-dev           # plugins/obj: S3's XML answers (dependency('libxml-2.0'))
     # the Python package (python/) and its suite: headers to build the
     # extension, a venv with pip/setuptools/wheel to install it offline
     # (--no-build-isolation), pytest, numpy, and a CPU build of PyTorch
@@ -75,6 +77,10 @@ PIP_PACKAGES=(
 VENV_PIP_PACKAGES=(
     "meson-python>=0.13:mesonpy"
     "build>=1.0:build"
+    # plugins/obj's tests and benchmark: an S3 server on loopback
+    # (moto_server) and an independent S3 client (boto3)
+    "moto[server]>=5.0:moto.server"
+    "boto3>=1.28:boto3"
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }

@@ -402,6 +402,31 @@ static void check_built(const fi_plugin *list, size_t n)
     }
 }
 
+/* OBJ reaches its store only when asked: one HEAD (query_mem of a key no
+ * one uses) tells a reachable endpoint from an unreachable one or refused
+ * credentials; a missing object is the normal answer. */
+static void check_obj(ferry_agent *agent)
+{
+    char what[900];
+    ferry_backend *be;
+    ferry_dlist *l = NULL;
+    ferry_mem_info info;
+    if (ferry_backend_find(agent, "OBJ", &be) != FERRY_OK ||
+        ferry_dlist_create(FERRY_MEM_OBJ, 1, &l) != FERRY_OK)
+        return;
+    ferry_dlist_add_meta(l, 0, 1, 0, "ferry-check-probe", 17);
+    ferry_mem_info_init(&info);
+    ferry_clear_error();
+    ferry_status rc = ferry_query_mem(agent, l, be, &info, 1);
+    ferry_dlist_destroy(l);
+    if (rc == FERRY_OK)
+        fc_ok(F(what, "OBJ: the S3 endpoint answers (bucket reachable, credentials accepted)"));
+    else
+        fc_problem(F(what, "OBJ: the S3 endpoint cannot be used: %s: %s", ferry_status_name(rc),
+                     ferry_last_error()),
+                   "check endpoint_override/AWS_ENDPOINT_URL, the bucket and the credentials");
+}
+
 /* Backends named with --backend must be created here; any other that
  * cannot be only gets a note (a CUDA plugin on a CPU host is normal). */
 static void check_backend(ferry_agent *agent, fi_plugin *p)
@@ -413,6 +438,8 @@ static void check_backend(ferry_agent *agent, fi_plugin *p)
         fc_ok(F(what, "backend %s created: %s; memory %s", p->name,
                 fi_caps_str(p->caps, caps, sizeof(caps)),
                 fi_mem_str(p->rt_mem_mask, mem, sizeof(mem))));
+        if (!strcmp(p->name, "OBJ"))
+            check_obj(agent);
         return;
     }
     F(what, "backend %s cannot be created here: %s (%s)", p->name, ferry_status_name(p->create_rc),

@@ -143,7 +143,8 @@ typedef struct ferry_mem_info {
                   * (held by the backend queried); FILE: the file exists */
     /* DRAM, VRAM (when found): that region; dev_id is the GPU index for VRAM. */
     uint64_t region_addr, region_len, dev_id;
-    /* FILE (when found): stat() of the path in the descriptor's metadata. */
+    /* FILE (when found): stat() of the path in the descriptor's metadata;
+     * OBJ: file_size is the object's size. */
     uint64_t file_size;
     uint32_t file_mode; /* st_mode */
     int64_t file_mtime; /* seconds since the epoch */
@@ -153,14 +154,18 @@ void ferry_mem_info_init(ferry_mem_info *info);
 /* Queries what the descriptors of list name, one answer per descriptor
  * (NIXL's queryMem): DRAM/VRAM: whether a registered region covers it;
  * FILE: whether the file named in its metadata exists, its size, mode and
- * mtime. With backend, only memory types that backend accepts are answered
- * and only regions it holds count; NULL asks the agent (any backend).
+ * mtime; OBJ: whether the object named in its metadata (its key) exists and
+ * its size (file_size), asked of the store by a backend that can (OBJ: an S3
+ * HEAD; this may block, bounded by the backend's timeouts). With backend, only memory types that
+ * backend accepts are answered and only regions it holds count; NULL asks the agent (any backend).
  * infos has count entries (count == ferry_dlist_count(list)), initialised
  * with ferry_mem_info_init; they are written only on success. A descriptor
  * not found is no error (found = false).
  * Returns OK, INVALID_PARAM (NULL agent/list, count mismatch, size too
- * small, backend of another agent), NOT_SUPPORTED (BLOCK/OBJ, or a type the
- * backend does not accept), NO_MEMORY. */
+ * small, backend of another agent), NOT_SUPPORTED (BLOCK, OBJ without a
+ * backend that answers for it, or a type the backend does not accept),
+ * NO_MEMORY, and for OBJ the backend's error (AUTH, REMOTE_DISCONNECT,
+ * TIMEOUT, BACKEND). */
 ferry_status ferry_query_mem(ferry_agent *agent, const ferry_dlist *list,
                              const ferry_backend *backend, ferry_mem_info *infos, size_t count);
 

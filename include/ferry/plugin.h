@@ -177,6 +177,15 @@ typedef struct ferry_plugin_ops {
      * endpoints and keys; a healthy connection is left alone. Prepared
      * transfers to the remote must keep working. Errors: as remote_load. */
     ferry_status (*remote_refresh)(void *priv, void *remote, const void *info, size_t len);
+    /* Answers ferry_query_mem for one descriptor of a memory type only the
+     * backend can look up (OBJ: does the object exist, how large is it).
+     * meta: the descriptor's metadata bytes (e.g. the object key). Sets
+     * info->found and, when found, info->file_size; writes no other field.
+     * May block, bounded by the backend's own timeouts. Returns OK (found
+     * or not), NOT_SUPPORTED (type), or the error that prevented an answer
+     * (AUTH, REMOTE_DISCONNECT, TIMEOUT, BACKEND, ...). */
+    ferry_status (*query)(void *priv, ferry_mem_type type, const ferry_desc *desc, const void *meta,
+                          size_t meta_len, ferry_mem_info *info);
 } ferry_plugin_ops;
 
 typedef struct ferry_plugin_desc {

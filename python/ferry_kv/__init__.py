@@ -127,8 +127,10 @@ class Agent(_ferry.Agent):
         """Per descriptor: None when not found, else a dict. DRAM/VRAM: the
         registered region covering it ({"addr", "len", "dev_id"}), held by
         backend when one is given; FILE: {"size", "mode", "mtime"} of the file
-        named in its metadata. NotSupportedError for BLOCK/OBJ and for a
-        memory type the backend does not accept."""
+        named in its metadata; OBJ: {"size"} of the object named in its
+        metadata (an S3 HEAD by the OBJ backend). NotSupportedError for BLOCK,
+        for OBJ without such a backend, and for a memory type the backend does
+        not accept."""
         return super().query_mem(to_dlist(descs, mem_type), backend)
 
     def prep(self, descs: Any, agent_name: Optional[str] = None, backends: Any = None,

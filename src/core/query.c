@@ -32,10 +32,12 @@ FY_API void ferry_mem_info_init(ferry_mem_info *info)
     info->size = sizeof(*info);
 }
 
-/* The types ferry can answer for, and whether backend accepts this one. */
+/* The types ferry can answer for, and whether backend accepts this one.
+ * OBJ is answered by a backend's query op (see fy_query_by_backend). */
 static ferry_status fy_query_supported(ferry_mem_type type, const ferry_backend *backend)
 {
-    if (type != FERRY_MEM_DRAM && type != FERRY_MEM_VRAM && type != FERRY_MEM_FILE)
+    if (type != FERRY_MEM_DRAM && type != FERRY_MEM_VRAM && type != FERRY_MEM_FILE &&
+        type != FERRY_MEM_OBJ)
         return FERRY_ERR_NOT_SUPPORTED;
     if (backend && !(backend->mem_mask & FERRY_MEM_MASK(type)))
         return FERRY_ERR_NOT_SUPPORTED;
@@ -76,6 +78,42 @@ static void fy_query_region(ferry_agent *agent, ferry_mem_type type, ferry_desc 
     info->region_addr = r->range.addr;
     info->region_len = r->range.len;
     info->dev_id = r->range.dev_id;
+}
+
+/* The backend that answers for a type only backends know (the one given,
+ * else the first accepting the type with a query op), or NULL. */
+static ferry_backend *fy_query_backend(ferry_agent *agent, ferry_mem_type type,
+                                       const ferry_backend *backend)
+{
+    for (uint32_t i = 0; i < agent->num_backends; i++) {
+        ferry_backend *be = agent->backends[i];
+        if ((!backend || be == backend) && (be->mem_mask & FERRY_MEM_MASK(type)) &&
+            FY_OP(be, query))
+            return be;
+    }
+    return NULL;
+}
+
+/* OBJ: the backend asks its store (e.g. an S3 HEAD), one descriptor at a
+ * time; the first error ends the query. */
+static ferry_status fy_query_by_backend(ferry_agent *agent, const ferry_dlist *list,
+                                        const ferry_backend *backend, ferry_mem_info *res, size_t n)
+{
+    ferry_status rc = FERRY_OK;
+    fy_lock_rd(&agent->lock);
+    ferry_backend *be = fy_query_backend(agent, list->type, backend);
+    for (size_t i = 0; be && rc == FERRY_OK && i < n; i++) {
+        const void *meta = NULL;
+        size_t len = 0;
+        ferry_desc d = fy_dlist_at(list, i);
+        ferry_dlist_get_meta(list, i, &meta, &len);
+        ferry_mem_info_init(&res[i]);
+        fy_be_enter(be);
+        rc = be->ops->query(be->priv, list->type, &d, meta, len, &res[i]);
+        fy_be_leave(be);
+    }
+    fy_unlock(&agent->lock, false);
+    return be ? rc : FERRY_ERR_NOT_SUPPORTED;
 }
 
 static void fy_query_all(ferry_agent *agent, const ferry_dlist *list, const ferry_backend *backend,
@@ -134,8 +172,12 @@ FY_API ferry_status ferry_query_mem(ferry_agent *agent, const ferry_dlist *list,
     ferry_mem_info *res = malloc(count * sizeof(*res));
     if (!res)
         return FERRY_ERR_NO_MEMORY;
-    fy_query_all(agent, list, backend, res, count);
-    fy_query_copy_out(res, count, infos);
+    if (list->type == FERRY_MEM_OBJ)
+        rc = fy_query_by_backend(agent, list, backend, res, count);
+    else
+        fy_query_all(agent, list, backend, res, count);
+    if (rc == FERRY_OK)
+        fy_query_copy_out(res, count, infos);
     free(res);
-    return FERRY_OK;
+    return rc;
 }

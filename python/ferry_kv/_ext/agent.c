@@ -981,7 +981,8 @@ static PyMethodDef Agent_methods[] = {
     {"query_mem", FYP_KW(fyp_agent_query_mem),
      "query_mem(dlist, backend=None) -> per descriptor None (not found) or a dict: DRAM/VRAM "
      "{addr, len, dev_id} of the registered region covering it (held by backend, when given), "
-     "FILE {size, mode, mtime} of the file in its metadata"},
+     "FILE {size, mode, mtime} of the file in its metadata, OBJ {size} of the object named in its "
+     "metadata (asked of the store by the backend)"},
     {"mem_usage", (PyCFunction)Agent_mem_usage, METH_NOARGS,
      "{mem type name: (bytes, regions)} registered"},
     {"counters", (PyCFunction)Agent_counters, METH_NOARGS, "Agent-wide counters (dict)."},

@@ -25,6 +25,8 @@ static PyObject *fyp_info_dict(ferry_mem_type type, const ferry_mem_info *info)
 {
     if (!info->found)
         Py_RETURN_NONE;
+    if (type == FERRY_MEM_OBJ) /* the backend's answer: the object's size */
+        return Py_BuildValue("{s:K}", "size", (unsigned long long)info->file_size);
     if (type == FERRY_MEM_FILE)
         return Py_BuildValue("{s:K,s:I,s:L}", "size", (unsigned long long)info->file_size, "mode",
                              (unsigned int)info->file_mode, "mtime", (long long)info->file_mtime);
