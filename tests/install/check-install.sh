@@ -151,7 +151,7 @@ run() { # NAME EXE: runs it against the installed library
     local out
     if out=$(env -u FERRY_PLUGIN_DIR -u NIXL_PLUGIN_DIR LD_LIBRARY_PATH="$lib" FERRY_LOG_LEVEL=error \
         timeout 60 "$2" "$plugins" 2>&1); then
-        ok "$1: $(echo "$out" | grep -E '^(libferry|moved)' | tr '\n' ' ')"
+        ok "$1: $(echo "$out" | grep -E "^(libferry|read)" | tr '\n' ' ')"
         echo "$out" | grep '^plugin' | sed 's/^/    /'
     else
         bad "$1: it failed:"
