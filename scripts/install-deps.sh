@@ -62,6 +62,13 @@ APT_PACKAGES=(
     python3-pytest
     python3-numpy
     python3-torch?
+    # installation and ABI: abidw/abidiff (scripts/check-abi.sh), the tools'
+    # man pages from their --help (man/meson.build), a CMake consumer and a
+    # C++ one of the installed library (tests/install/check-install.sh)
+    abigail-tools:abidiff
+    help2man:help2man
+    cmake:cmake
+    g++:g++
     # later, as the backends and suites land:
     # iproute2 etcd-server
 )
