@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "common/api.h"
+#include "common/log.h"
 #include "core/dlist.h"
 #include "metadata/wire.h"
 #include "ferry/ferry.h"
@@ -46,8 +47,10 @@ FY_API void ferry_free(void *ptr)
 
 FY_API ferry_status ferry_dlist_create(ferry_mem_type type, size_t capacity, ferry_dlist **out)
 {
-    if (!out || (unsigned)type >= FERRY_MEM_TYPE_COUNT || capacity > (SIZE_MAX / 64))
+    if (!out || (unsigned)type >= FERRY_MEM_TYPE_COUNT || capacity > (SIZE_MAX / 64)) {
+        FY_ERR("dlist create: %s", !out ? "no out pointer" : "bad memory type or capacity");
         return FERRY_ERR_INVALID_PARAM;
+    }
     ferry_dlist *l = calloc(1, sizeof(*l));
     if (!l)
         return FERRY_ERR_NO_MEMORY;
@@ -68,12 +71,21 @@ FY_API ferry_status ferry_dlist_create_strided(ferry_mem_type type, uint64_t bas
                                                size_t count, uint64_t len, uint64_t dev_id,
                                                ferry_dlist **out)
 {
-    if (!out || (unsigned)type >= FERRY_MEM_TYPE_COUNT || !len)
+    if (!out || (unsigned)type >= FERRY_MEM_TYPE_COUNT || !len) {
+        FY_ERR("strided dlist: %s", !out   ? "no out pointer"
+                                    : !len ? "descriptor length 0"
+                                           : "bad memory type");
         return FERRY_ERR_INVALID_PARAM;
+    }
     /* The last descriptor must not wrap the address space. */
     if (count && ((stride && (count - 1) > (UINT64_MAX - base) / stride) ||
-                  base + (count - 1) * stride > UINT64_MAX - len))
+                  base + (count - 1) * stride > UINT64_MAX - len)) {
+        FY_ERR("strided dlist: %zu descriptors of %llu bytes every %llu from %#llx wrap the "
+               "address space",
+               count, (unsigned long long)len, (unsigned long long)stride,
+               (unsigned long long)base);
         return FERRY_ERR_INVALID_PARAM;
+    }
     ferry_dlist *l = calloc(1, sizeof(*l));
     if (!l)
         return FERRY_ERR_NO_MEMORY;

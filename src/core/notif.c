@@ -148,6 +148,8 @@ FY_API ferry_status ferry_notif_send(ferry_agent *agent, const char *remote_agen
     fy_remote *rem = fy_remote_lookup(agent, remote_agent);
     ferry_backend *be = NULL;
     ferry_status rc = rem ? fy_notif_pick(agent, rem, sel, &be) : FERRY_ERR_NOT_FOUND;
+    if (!rem)
+        FY_ERR("notif send: no metadata loaded for agent '%s'", remote_agent);
     if (rc == FERRY_OK) {
         fy_be_enter(be);
         rc = be->ops->notif_send(be->priv, rem->be_remote[be->index], msg, len);

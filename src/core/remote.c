@@ -472,8 +472,12 @@ static ferry_status fy_md_load_blob(ferry_agent *agent, const void *blob, size_t
                                     size_t name_cap, bool from_peer)
 {
     fy_md_detail_clear();
-    if (!FY_AGENT_OK(agent) || !blob || !name || !name_cap)
+    if (!FY_AGENT_OK(agent))
+        return FERRY_ERR_INVALID_PARAM; /* the handle check logged it */
+    if (!blob || !name || !name_cap) {
+        FY_MD_FAIL("metadata load: %s", !blob ? "no blob" : "no room for the agent's name");
         return FERRY_ERR_INVALID_PARAM;
+    }
     fy_md md;
     ferry_status rc = fy_md_decode(blob, len, &md);
     if (rc != FERRY_OK) {
@@ -519,6 +523,8 @@ ferry_status fy_md_invalidate(ferry_agent *agent, const char *remote_agent)
     if (rem)
         fy_remote_drop(agent, rem);
     fy_unlock(&agent->lock, true);
+    if (!rem)
+        FY_ERR("invalidate: no metadata loaded for agent '%s'", remote_agent);
     return rem ? FERRY_OK : FERRY_ERR_NOT_FOUND;
 }
 

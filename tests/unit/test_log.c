@@ -129,6 +129,39 @@ static void test_create_unknown_remote(void)
     tu_loop_close(&lp);
 }
 
+/* Argument errors that docs/api promises a detail for. */
+static void test_argument_details(void)
+{
+    ferry_dlist *l = NULL;
+    ferry_agent *agent;
+    char name[FERRY_NAME_MAX + 1];
+    FY_REQUIRE(tu_agent("log-args", &agent) == FERRY_OK);
+    ferry_clear_error();
+    FY_CHECK_EQ(ferry_dlist_create(FERRY_MEM_DRAM, 4, NULL), FERRY_ERR_INVALID_PARAM);
+    FY_CHECK(has(ferry_last_error(), "no out pointer"));
+    ferry_clear_error();
+    FY_CHECK_EQ(ferry_dlist_create_strided(FERRY_MEM_DRAM, 4096, 64, 8, 0, 0, &l),
+                FERRY_ERR_INVALID_PARAM);
+    FY_CHECK(has(ferry_last_error(), "descriptor length 0"));
+    ferry_clear_error();
+    FY_CHECK_EQ(ferry_dlist_create_strided(FERRY_MEM_DRAM, UINT64_MAX - 10, 64, 8, 64, 0, &l),
+                FERRY_ERR_INVALID_PARAM);
+    FY_CHECK(has(ferry_last_error(), "wrap the address space"));
+    ferry_clear_error();
+    FY_CHECK_EQ(ferry_md_load(agent, "xx", 2, NULL, 0), FERRY_ERR_INVALID_PARAM);
+    FY_CHECK(has(ferry_last_error(), "no room for the agent's name"));
+    ferry_clear_error();
+    FY_CHECK_EQ(ferry_md_load(agent, NULL, 2, name, sizeof(name)), FERRY_ERR_INVALID_PARAM);
+    FY_CHECK(has(ferry_last_error(), "no blob"));
+    ferry_clear_error();
+    FY_CHECK_EQ(ferry_notif_send(agent, "nobody", "x", 1, NULL), FERRY_ERR_NOT_FOUND);
+    FY_CHECK(has(ferry_last_error(), "no metadata loaded for agent 'nobody'"));
+    ferry_clear_error();
+    FY_CHECK_EQ(ferry_md_invalidate(agent, "nobody"), FERRY_ERR_NOT_FOUND);
+    FY_CHECK(has(ferry_last_error(), "invalidate: no metadata loaded for agent 'nobody'"));
+    ferry_agent_destroy(agent);
+}
+
 /* Lines accumulate, oldest first; the newest stays when they overflow. */
 static void test_accumulate(void)
 {
@@ -472,6 +505,7 @@ int main(int argc, char **argv)
     FY_RUN(test_plugin_line);
     FY_RUN(test_bad_metadata);
     FY_RUN(test_create_unknown_remote);
+    FY_RUN(test_argument_details);
     FY_RUN(test_accumulate);
     FY_RUN(test_per_thread);
     FY_RUN(test_handler_core_line);
