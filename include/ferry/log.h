@@ -26,8 +26,8 @@ typedef enum ferry_log_level {
  * a part of the library ("loader", "sc", ...) or a backend's plugin name.
  * Both strings are valid only during the call. It may be called from any
  * thread (the caller's, the progress thread, the side-channel listener),
- * also concurrently: it must be thread-safe. It must not call
- * ferry_set_log_handler(). */
+ * also concurrently: it must be thread-safe. It must not call into ferry
+ * (ferry_set_log_handler() or any call that may log). */
 typedef void (*ferry_log_fn)(void *ctx, ferry_log_level level, const char *who, const char *line);
 
 /* Sends every line that passes the level to fn(ctx, ...) instead of stderr;

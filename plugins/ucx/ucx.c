@@ -59,6 +59,11 @@ static const ferry_param_spec fy_ucx_params[] = {
      "registered); on: one-sided puts and gets, and VRAM where UCX supports it, but UCX's "
      "emulation of RMA (TCP, shared memory) then lets any peer that reaches this worker read "
      "and write any address of the process: trusted peers only"},
+    {"wakeup", "auto",
+     "UCX's wakeup feature, so that an idle progress thread sleeps until a worker has work "
+     "instead of looking every millisecond (what a peer's transfer to this agent waits for): "
+     "auto: on with error_handling=peer (TCP, which has events), off otherwise (with it UCX "
+     "would leave out transports without events, cma among them); on; off"},
     {"am_writes", "auto",
      "with rma=on: small WRITEs between DRAM as active messages (data and notification in, one "
      "answer back) instead of puts and a flush: auto: to peers reached only over TCP; on: to "
@@ -154,11 +159,13 @@ static ferry_status fy_ucx_modes_read(fy_ucx *u, const ferry_param *params, size
     int amw =
         err < 0 ? -1 : fy_param_pick(u, params, n, "am_writes", amw_modes, 3, FY_UCX_AMW_AUTO);
     int rma = amw < 0 ? -1 : fy_param_pick(u, params, n, "rma", rma_modes, 2, 0);
-    if (rma < 0)
+    int wake = rma < 0 ? -1 : fy_param_pick(u, params, n, "wakeup", amw_modes, 3, FY_UCX_AMW_AUTO);
+    if (wake < 0)
         return FERRY_ERR_INVALID_PARAM;
     u->errmode = (fy_ucx_errmode)err;
     u->amw_mode = (fy_ucx_amw_mode)amw;
     u->rma = rma == 1;
+    u->wakeup = wake == FY_UCX_AMW_ON || (wake == FY_UCX_AMW_AUTO && u->errmode == FY_UCX_PEER);
     return FERRY_OK;
 }
 
@@ -283,14 +290,16 @@ static ferry_status fy_ucx_context(fy_ucx *u, ucp_config_t *config)
 {
     ucp_params_t p = {
         .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED,
-        /* No UCP_FEATURE_WAKEUP: it keeps UCX from using transports without
-         * event support, cma among them, which is the fast one-sided path
-         * between processes of one host (measured: 1 MiB puts fall from
-         * ~10 GB/s to emulation over shared-memory messages).
+        /* UCP_FEATURE_WAKEUP only with the wakeup param: it keeps UCX from
+         * using transports without event support, cma among them, which is
+         * the fast one-sided path between processes of one host (measured:
+         * 1 MiB puts fall from ~10 GB/s to emulation over shared-memory
+         * messages); in peer mode (TCP only) it costs nothing.
          * UCP_FEATURE_RMA only when asked for: with it UCX answers any
          * peer's emulated put or get at whatever address the peer names
          * (its software RMA handlers are installed only for that feature). */
-        .features = UCP_FEATURE_AM | (u->rma ? UCP_FEATURE_RMA : 0),
+        .features = UCP_FEATURE_AM | (u->rma ? UCP_FEATURE_RMA : 0) |
+                    (u->wakeup ? UCP_FEATURE_WAKEUP : 0),
         .mt_workers_shared = 0,
     };
     ucs_status_t st = ucp_init(&p, config, &u->ctx);
@@ -355,7 +364,10 @@ static ferry_status fy_ucx_workers(fy_ucx *u)
         UCX_LOG(u, FERRY_LOG_ERROR, "worker setup: %s", ucs_status_string(st));
         return FERRY_ERR_BACKEND;
     }
-    ferry_status rc = u->num_threads ? fy_ucx_pool_create(u->num_threads, &u->pool) : FERRY_OK;
+    ferry_status rc = fy_ucx_wake_open(u);
+    if (rc != FERRY_OK)
+        return rc;
+    rc = u->num_threads ? fy_ucx_pool_create(u->num_threads, &u->pool) : FERRY_OK;
     if (rc != FERRY_OK)
         UCX_LOG(u, FERRY_LOG_ERROR, "starting %u issuing threads: status %d (no threads or memory)",
                 u->num_threads, (int)rc);
@@ -366,6 +378,7 @@ static void fy_ucx_fini(void *priv)
 {
     fy_ucx *u = priv;
     fy_ucx_pool_destroy(u->pool);
+    fy_ucx_wake_close(u);
     fy_ucx_parked_fini(u);
     fy_ucx_allocs_fini(u);
     for (unsigned k = 0; k < FY_UCX_MAX_WORKERS; k++) {
@@ -391,6 +404,7 @@ static ferry_status fy_ucx_init(void *priv, const ferry_plugin_host *host,
 {
     fy_ucx *u = priv;
     u->host = host;
+    u->epfd = -1; /* fini may run before the workers exist */
     ucp_config_t *config;
     ferry_status rc = fy_ucx_config(u, params, n, &config);
     if (rc != FERRY_OK)
@@ -484,6 +498,8 @@ static const ferry_plugin_ops fy_ucx_ops = {
     .disconnect = fy_ucx_disconnect,
     .notif_send = fy_ucx_notif_send,
     .progress = fy_ucx_progress,
+    .wait_fd = fy_ucx_wait_fd,
+    .arm = fy_ucx_arm,
     .xfer_error = fy_ucx_xfer_error,
     .mem_types = fy_ucx_mem_types,
     .mem_alloc = fy_ucx_mem_alloc,

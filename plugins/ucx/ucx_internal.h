@@ -84,6 +84,8 @@ typedef struct fy_ucx {
     bool pack_dt_made;
     fy_ucx_rdata *rdata; /* answers to READs that UCX still sends */
     bool vram;
+    bool wakeup; /* UCP_FEATURE_WAKEUP: the progress thread sleeps on epfd */
+    int epfd;    /* the workers' event fds (ucx_wake.c), -1 without wakeup */
 } fy_ucx;
 
 /* A peer agent: one endpoint from each of our workers (worker k talks to
@@ -197,6 +199,12 @@ ferry_status fy_ucx_status(ucs_status_t st);
 uint64_t fy_ucx_now_ns(void);
 ucs_status_t fy_ucx_wait(fy_ucx *u, unsigned worker, void *req, uint64_t deadline);
 void fy_ucx_progress_all(fy_ucx *u);
+
+/* ---- sleeping until there is work (ucx_wake.c) ---- */
+ferry_status fy_ucx_wake_open(fy_ucx *u);
+void fy_ucx_wake_close(fy_ucx *u);
+ferry_status fy_ucx_wait_fd(void *priv, int *fd);
+ferry_status fy_ucx_arm(void *priv);
 
 /* ucx_xfer.c, for ucx_amw.c and ucx_order.c */
 void fy_ucx_fail(fy_ucx_xfer *x, ucs_status_t st, const char *what);

@@ -81,8 +81,12 @@ FY_API ferry_log_level ferry_get_log_level(void)
 /* ---- where lines go ---- */
 
 /* Held for reading while a line is written, for writing while the handler
- * changes: once ferry_set_log_handler returns, the old handler has left. */
-static pthread_rwlock_t fy_sink_lock = PTHREAD_RWLOCK_INITIALIZER;
+ * changes: once ferry_set_log_handler returns, the old handler has left.
+ * Writers first: with glibc's default (readers first) threads that log
+ * without pause can keep ferry_set_log_handler waiting forever. A handler
+ * therefore must not call into ferry (a nested read behind a waiting
+ * writer would wait for good). */
+static pthread_rwlock_t fy_sink_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static ferry_log_fn fy_sink_fn;
 static void *fy_sink_ctx;
 
