@@ -298,8 +298,8 @@ static ferry_status fy_ucx_context(fy_ucx *u, ucp_config_t *config)
          * UCP_FEATURE_RMA only when asked for: with it UCX answers any
          * peer's emulated put or get at whatever address the peer names
          * (its software RMA handlers are installed only for that feature). */
-        .features = UCP_FEATURE_AM | (u->rma ? UCP_FEATURE_RMA : 0) |
-                    (u->wakeup ? UCP_FEATURE_WAKEUP : 0),
+        .features =
+            UCP_FEATURE_AM | (u->rma ? UCP_FEATURE_RMA : 0) | (u->wakeup ? UCP_FEATURE_WAKEUP : 0),
         .mt_workers_shared = 0,
     };
     ucs_status_t st = ucp_init(&p, config, &u->ctx);

@@ -29,6 +29,16 @@
 #define KB 1024ull
 #define MB (1024ull * 1024ull)
 
+/* Zeroed, aligned test memory: a WRITE of it hands the kernel defined
+ * bytes (valgrind checks what io_submit's buffers hold). */
+static void *px_alloc(size_t len)
+{
+    void *p = tu_alloc(len);
+    if (p)
+        memset(p, 0, len);
+    return p;
+}
+
 static char g_dir[64];       /* the temp dir */
 static const char *g_engine; /* the engine of the current pass */
 static bool g_direct_ok;     /* the temp dir's file system takes O_DIRECT */
@@ -134,7 +144,7 @@ static bool probe_direct(void)
 {
     char path[128];
     int fd = open_file("probe", true, 4096, path, sizeof(path));
-    void *buf = tu_alloc(4096);
+    void *buf = px_alloc(4096);
     bool ok = fd >= 0 && buf && pread(fd, buf, 4096, 0) == 4096;
     if (fd >= 0)
         close(fd);
@@ -220,7 +230,7 @@ static void round_trip(bool direct, size_t n, uint64_t max_len, uint64_t size)
         FY_SKIP("the temp dir's file system refuses O_DIRECT");
     FY_REQUIRE(px_open(&p) == FERRY_OK);
     int fd = open_file("rt", direct, size, path, sizeof(path));
-    uint8_t *src = tu_alloc(size), *dst = tu_alloc(size), *file = NULL;
+    uint8_t *src = px_alloc(size), *dst = px_alloc(size), *file = NULL;
     FY_REQUIRE(fd >= 0 && src && dst);
     tu_fill(src, size, tu_seed());
     memset(dst, 0, size);
@@ -266,7 +276,7 @@ static void test_many_descriptors(void)
     const size_t n = 4096, each = 4 * KB;
     FY_REQUIRE(px_open(&p) == FERRY_OK);
     int fd = open_file("many", g_direct_ok, n * each * 2, path, sizeof(path));
-    uint8_t *src = tu_alloc(n * each * 2), *dst = tu_alloc(n * each * 2);
+    uint8_t *src = px_alloc(n * each * 2), *dst = px_alloc(n * each * 2);
     FY_REQUIRE(fd >= 0 && src && dst);
     tu_fill(src, n * each * 2, 99);
     memset(dst, 0, n * each * 2);
@@ -318,7 +328,7 @@ static void test_direct_misaligned(void)
         FY_SKIP("the temp dir's file system refuses O_DIRECT");
     FY_REQUIRE(px_open(&p) == FERRY_OK);
     int fd = open_file("align", true, MB, path, sizeof(path));
-    uint8_t *buf = tu_alloc(MB);
+    uint8_t *buf = px_alloc(MB);
     FY_REQUIRE(fd >= 0 && buf && tu_register(p.ag, buf, MB) == FERRY_OK);
     FY_REQUIRE(px_reg_file(&p, fd, MB, path) == FERRY_OK);
     FY_CHECK_EQ(one_xfer(&p, FERRY_OP_WRITE, buf, 100, 4096, fd, NULL), FERRY_ERR_INVALID_PARAM);
@@ -342,7 +352,7 @@ static void test_unregistered_file(void)
     char path[128];
     FY_REQUIRE(px_open(&p) == FERRY_OK);
     int fd = open_file("unreg", false, MB, path, sizeof(path));
-    uint8_t *buf = tu_alloc(MB);
+    uint8_t *buf = px_alloc(MB);
     FY_REQUIRE(fd >= 0 && buf && tu_register(p.ag, buf, MB) == FERRY_OK);
     FY_REQUIRE(px_publish(&p) == FERRY_OK);
     ferry_status rc = one_xfer(&p, FERRY_OP_WRITE, buf, 0, 4096, fd, NULL);
@@ -364,7 +374,7 @@ static void test_bad_fd(void)
     ferry_xfer *x = NULL;
     FY_REQUIRE(px_open(&p) == FERRY_OK);
     int fd = open_file("badfd", false, MB, path, sizeof(path));
-    uint8_t *buf = tu_alloc(MB);
+    uint8_t *buf = px_alloc(MB);
     FY_REQUIRE(fd >= 0 && buf && tu_register(p.ag, buf, MB) == FERRY_OK);
     FY_REQUIRE(px_reg_file(&p, fd, MB, path) == FERRY_OK);
     close(fd);
@@ -389,7 +399,7 @@ static void test_read_past_eof(void)
     ferry_xfer *x = NULL;
     FY_REQUIRE(px_open(&p) == FERRY_OK);
     int fd = open_file("eof", false, 6000, path, sizeof(path));
-    uint8_t *buf = tu_alloc(MB);
+    uint8_t *buf = px_alloc(MB);
     FY_REQUIRE(fd >= 0 && buf && tu_register(p.ag, buf, MB) == FERRY_OK);
     FY_REQUIRE(px_reg_file(&p, fd, MB, path) == FERRY_OK);
     FY_CHECK_EQ(one_xfer(&p, FERRY_OP_READ, buf, 4096, 8192, fd, &x), FERRY_ERR_IO);
@@ -471,7 +481,7 @@ static void test_enospc(void)
     }
     snprintf(path, sizeof(path), "%s/full", fs.dir);
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    uint8_t *buf = tu_alloc(size);
+    uint8_t *buf = px_alloc(size);
     FY_REQUIRE(fd >= 0 && buf);
     tu_fill(buf, size, 3);
     FY_REQUIRE(px_open(&p) == FERRY_OK);
@@ -503,7 +513,7 @@ static void test_release_in_flight(void)
     const size_t n = 8192, each = 4 * KB, size = n * each;
     FY_REQUIRE(px_open_depth(&p, "4") == FERRY_OK);
     int fd = open_file("inflight", g_direct_ok, size, path, sizeof(path));
-    uint8_t *buf = tu_alloc(size);
+    uint8_t *buf = px_alloc(size);
     FY_REQUIRE(fd >= 0 && buf && tu_register(p.ag, buf, size) == FERRY_OK);
     FY_REQUIRE(px_reg_file(&p, fd, size, path) == FERRY_OK);
     g_lo.n = n;
@@ -615,7 +625,7 @@ static ferry_status reg_by_path(px *p, ferry_mem_type type, uint64_t dev_id, uin
 static void by_path_round_trip(px *p, ferry_mem_type type, uint64_t dev_id)
 {
     const uint64_t len = MB;
-    uint8_t *src = tu_alloc(len), *dst = tu_alloc(len);
+    uint8_t *src = px_alloc(len), *dst = px_alloc(len);
     FY_REQUIRE(src && dst);
     tu_fill(src, len, 11);
     memset(dst, 0, len);
@@ -699,7 +709,7 @@ static void test_progress_thread(void)
     ferry_param params[] = {{"engine", g_engine}};
     FY_REQUIRE(px_open_with(&p, true, params, 1) == FERRY_OK);
     int fd = open_file("thread", g_direct_ok, 4 * MB, path, sizeof(path));
-    uint8_t *buf = tu_alloc(4 * MB);
+    uint8_t *buf = px_alloc(4 * MB);
     FY_REQUIRE(fd >= 0 && buf && tu_register(p.ag, buf, 4 * MB) == FERRY_OK);
     FY_REQUIRE(px_reg_file(&p, fd, 4 * MB, path) == FERRY_OK);
     FY_CHECK_EQ(one_xfer(&p, FERRY_OP_WRITE, buf, 0, 4 * MB, fd, NULL), FERRY_OK);
