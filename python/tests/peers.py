@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Process entry points of the multi-process tests (spawned, so importable).
 
-Every peer talks to the test through a Pipe: it sends ("ok", payload) or
-("error", traceback) and exits; the test process checks the payloads.
+Every peer talks to the test through a Pipe: it sends ("ok", payload),
+("skip", reason) or ("error", traceback) and exits; the test process
+checks the payloads.
 """
 import os
 import sys
@@ -12,9 +13,15 @@ import traceback
 DEADLINE = 20.0  # seconds any wait of a peer may take
 
 
+class Skip(Exception):
+    """Raised by a peer that cannot run here: the test reports it skipped."""
+
+
 def _report(conn, fn, *args):
     try:
         conn.send(("ok", fn(conn, *args)))
+    except Skip as s:
+        conn.send(("skip", str(s)))
     except BaseException:  # noqa: BLE001  (sent to the test, which fails)
         conn.send(("error", traceback.format_exc()))
         raise
