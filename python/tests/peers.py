@@ -144,8 +144,6 @@ def partial_owner(conn):
 
 
 def _partial_owner(conn):
-    import numpy as np
-
     import ferry_kv as ferry
     agent = ferry.Agent("owner", progress_thread=True, listen=True, listen_host="127.0.0.1")
     agent.create_backend("UCX")
@@ -358,7 +356,6 @@ def example_peer(conn, mode, port, use_tensor):
 
 
 def _example_peer(conn, mode, port, use_tensor):
-    import numpy as np
     import torch
 
     from ferry_kv.nixl import nixl_agent, nixl_agent_config
