@@ -377,14 +377,17 @@ static ferry_status fy_px_wait_fd(void *priv, int *fd)
 }
 
 /* Clears the eventfd; anything it had counted since the last arm may be a
- * completion not reaped yet, so progress must run once more first. */
+ * completion not reaped yet, so progress must run once more first. OK
+ * means every I/O in flight is in the kernel and signals the eventfd when
+ * it completes (FERRY_PLUGIN_F_FD_COMPLETES). */
 static ferry_status fy_px_arm(void *priv)
 {
     struct fy_px *be = priv;
     uint64_t count = 0;
     if (read(be->event_fd, &count, sizeof(count)) != sizeof(count))
         count = 0;
-    bool busy = count || be->redo || be->eng->pending(be);
+    bool stalled = be->wait_head && !be->inflight; /* nothing would wake it */
+    bool busy = count || be->redo || stalled || be->eng->pending(be);
     return busy ? FERRY_IN_PROGRESS : FERRY_OK;
 }
 
@@ -412,7 +415,9 @@ static const ferry_plugin_ops fy_px_ops = {
 
 static const ferry_plugin_desc fy_px_desc = {
     .abi_version = FERRY_PLUGIN_ABI_VERSION,
-    .flags = 0, /* the core serialises the ops: one ring, no lock here */
+    /* The core serialises the ops (one ring, no lock here); completions
+     * signal the eventfd, so the progress thread sleeps while I/O runs. */
+    .flags = FERRY_PLUGIN_F_FD_COMPLETES,
     .name = FY_PX_NAME,
     .version = FY_PX_VERSION,
     .caps = FERRY_CAP_LOCAL | FERRY_CAP_PROGRESS,
