@@ -314,6 +314,18 @@ static ferry_status fy_obj_progress(void *priv)
     return fy_obj_run_progress(priv) ? FERRY_IN_PROGRESS : FERRY_OK;
 }
 
+/* An epoll fd over curl's sockets and a timer (obj_wake.c). */
+static ferry_status fy_obj_wait_fd(void *priv, int *fd)
+{
+    *fd = ((struct fy_obj *)priv)->epfd;
+    return FERRY_OK;
+}
+
+static ferry_status fy_obj_arm(void *priv)
+{
+    return fy_obj_run_arm(priv) ? FERRY_OK : FERRY_IN_PROGRESS;
+}
+
 /* ---- query_memory ------------------------------------------------------------ */
 
 /* HEAD of the object the registration bytes name (NIXL's queryMem):
@@ -349,8 +361,7 @@ static ferry_status fy_obj_query(void *priv, ferry_mem_type type, const ferry_de
 /* ---- descriptor ---------------------------------------------------------------- */
 
 /* Left NULL: connect/disconnect (loopback), notif_send (no notifications),
- * estimate (a network's cost is not known ahead), mem_alloc/mem_free,
- * wait_fd/arm (progress is polled while requests are in flight). */
+ * estimate (a network's cost is not known ahead), mem_alloc/mem_free. */
 static const ferry_plugin_ops fy_obj_ops = {
     .size = sizeof(ferry_plugin_ops),
     .init = fy_obj_init,
@@ -368,13 +379,17 @@ static const ferry_plugin_ops fy_obj_ops = {
     .xfer_release = fy_obj_xfer_release,
     .supports = fy_obj_supports,
     .progress = fy_obj_progress,
+    .wait_fd = fy_obj_wait_fd,
+    .arm = fy_obj_arm,
     .xfer_error = fy_obj_xfer_error,
     .query = fy_obj_query,
 };
 
 static const ferry_plugin_desc fy_obj_desc = {
     .abi_version = FERRY_PLUGIN_ABI_VERSION,
-    .flags = 0, /* the core serialises the ops: one curl multi handle */
+    /* The core serialises the ops (one curl multi handle); the wait fd
+     * fires for every socket and timeout of the calls in flight. */
+    .flags = FERRY_PLUGIN_F_FD_COMPLETES,
     .name = "OBJ",
     .version = FY_OBJ_VERSION,
     .caps = FERRY_CAP_LOCAL | FERRY_CAP_PROGRESS,

@@ -100,7 +100,7 @@ static bool fy_progress_arm(ferry_agent *agent)
  * notifications and for peers whose transfers need our progress. It also
  * bounds a sleep on fds while requests are in flight, so that their
  * deadlines are seen without a caller. */
-#define FY_IDLE_POLL_NS 1000000u
+#define FY_IDLE_POLL_NS   1000000u
 #define FY_INFLIGHT_FD_NS 10000000u
 
 static struct timespec fy_ns(uint64_t ns)
@@ -155,9 +155,9 @@ static struct timespec fy_progress_nap(ferry_agent *agent, struct pollfd *fds, n
     else if (fy_timer_inflight(agent))
         nap = fy_ns((uint64_t)agent->cfg.progress_delay_us * 1000u);
     else if (all_fds)
-        nap = !fy_progress_arm(agent)                ? fy_ns(0)
+        nap = !fy_progress_arm(agent)             ? fy_ns(0)
               : atomic_load(&agent->inflight) > 0 ? fy_ns(FY_INFLIGHT_FD_NS)
-                                                    : fy_ns(1000000000u);
+                                                  : fy_ns(1000000000u);
     else
         nap = fy_ns(FY_IDLE_POLL_NS);
     fy_unlock(&agent->lock, false);
