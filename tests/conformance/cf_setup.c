@@ -26,7 +26,7 @@ static ferry_status cf_parse_storage(cf_env *env, const char *arg, bool *taken)
     if (!strncmp(arg, "--store=", 8)) {
         ferry_status rc = ferry_mem_type_parse(arg + 8, &env->store_type);
         return rc == FERRY_OK && env->store_type > FERRY_MEM_VRAM ? FERRY_OK
-                                                                   : FERRY_ERR_INVALID_PARAM;
+                                                                  : FERRY_ERR_INVALID_PARAM;
     }
     if (!strcmp(arg, "--direct")) {
         env->direct = true;
@@ -133,8 +133,8 @@ static ferry_status cf_agents(cf_env *env, int forced, const char **why)
     ferry_backend_caps caps;
     ferry_backend_caps_init(&caps);
     ferry_backend_get_caps(env->ini_be, &caps);
-    env->pair = forced >= 0 ? forced == 1
-                            : (caps.flags & FERRY_CAP_REMOTE) != 0 && !cf_storage(env);
+    env->pair =
+        forced >= 0 ? forced == 1 : (caps.flags & FERRY_CAP_REMOTE) != 0 && !cf_storage(env);
     rc = cf_check_caps(env, why);
     if (rc != FERRY_OK || !env->pair) {
         env->tgt = env->ini;

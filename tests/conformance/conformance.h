@@ -45,7 +45,7 @@ typedef struct cf_env {
     size_t align;              /* descriptor alignment the suite keeps: 1, or 4096 (O_DIRECT) */
     char dir[CF_PATH_MAX];     /* --dir=DIR, else a temp dir of its own (removed) */
     bool own_dir;
-    unsigned next_store;       /* names and ids of stores */
+    unsigned next_store; /* names and ids of stores */
 } cf_env;
 
 /* The target's bytes: [0, size) of DRAM, a file, a volume or an object. */
@@ -53,10 +53,10 @@ typedef struct cf_store {
     ferry_mem_type type;
     uint8_t *mirror; /* DRAM: the memory itself; storage: what was last read or written */
     size_t size;
-    uint64_t dev;          /* dev_id of its descriptors: fd, volume id or key index */
-    int fd, check_fd;      /* FILE/BLOCK: the one transfers use, and a buffered one */
+    uint64_t dev;                /* dev_id of its descriptors: fd, volume id or key index */
+    int fd, check_fd;            /* FILE/BLOCK: the one transfers use, and a buffered one */
     char name[CF_PATH_MAX + 32]; /* path, or object key */
-    bool direct;           /* opened with O_DIRECT (FILE), or so registered (BLOCK) */
+    bool direct;                 /* opened with O_DIRECT (FILE), or so registered (BLOCK) */
     bool registered;
 } cf_store;
 

@@ -180,7 +180,7 @@ static bool remote_is(bufs *b, size_t off, const void *want, size_t len)
 #define SKIP_UNLESS_WRITES_AT()                                                                    \
     do {                                                                                           \
         if (!cf_store_writes_at(&E))                                                               \
-            FY_SKIP("objects are written whole, from offset 0 (S3 cannot patch one)");            \
+            FY_SKIP("objects are written whole, from offset 0 (S3 cannot patch one)");             \
     } while (0)
 
 /* What the destination must hold after the layout's transfer. */
