@@ -265,11 +265,11 @@ static bool fb_seg_unusable(uint32_t mem_mask, const char *backend, const char *
     if (!(mem_mask & FERRY_MEM_MASK(t)))
         snprintf(why, cap, "--%s %s: not supported by backend %s (it serves: %s)", option, seg,
                  backend, names);
-    else if (t != FERRY_MEM_DRAM && t != FERRY_MEM_VRAM)
+    else if (t != FERRY_MEM_DRAM && t != FERRY_MEM_VRAM && strcmp(option, "target_seg_type"))
         snprintf(why, cap,
-                 "--%s %s: not supported by this build of %s (it allocates DRAM and VRAM only; "
-                 "backend %s serves: %s)",
-                 option, seg, fb_prog, backend, names);
+                 "--%s %s: storage is the target side (--target_seg_type); the initiator's "
+                 "memory is DRAM or VRAM (backend %s serves: %s)",
+                 option, seg, backend, names);
     else if (t == FERRY_MEM_VRAM && !fb_vram_usable(driver, sizeof(driver)))
         snprintf(why, cap, "--%s VRAM: no usable CUDA driver: %s", option, driver);
     else
