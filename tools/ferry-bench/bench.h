@@ -92,7 +92,6 @@ void fb_side_free(fb_side *s, const fb_config *c);
 /* Before a step, untimed: a storage side's objects take the step's block
  * size, and a source side's objects get the step's pattern. */
 void fb_side_step(fb_side *s, const fb_config *c, const fb_step *st);
-bool fb_seg_is_storage(ferry_mem_type t);
 /* Byte offset of the slot of link l for thread th in this side. */
 size_t fb_side_slot(const fb_side *s, const fb_link *l, unsigned th);
 bool fb_link_has(const fb_side *s, const fb_link *l, unsigned peer);

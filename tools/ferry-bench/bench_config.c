@@ -200,12 +200,12 @@ static void fb_check_values(const fb_config *c)
 static void fb_check_storage(const fb_config *c)
 {
     fb_check_values(c);
-    if (fb_seg_is_storage(c->itype))
+    if (fb_seg_storage(c->itype))
         fb_exit(FB_EXIT_USAGE,
                 "--initiator_seg_type %s: storage is the target side (the initiator's memory is "
                 "DRAM or VRAM); use --target_seg_type %s",
                 c->initiator_seg_type, c->initiator_seg_type);
-    if (fb_seg_is_storage(c->ttype))
+    if (fb_seg_storage(c->ttype))
         fb_check_files(c);
     else if (c->filepath || c->filenames || c->num_files != 1 || c->storage_enable_direct)
         fb_warn("--filepath, --filenames, --num_files and --storage_enable_direct apply to "

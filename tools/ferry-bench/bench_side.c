@@ -52,11 +52,6 @@ static void fb_side_fill(fb_side *s, const fb_config *c, size_t len)
     }
 }
 
-bool fb_seg_is_storage(ferry_mem_type t)
-{
-    return t == FERRY_MEM_FILE || t == FERRY_MEM_BLOCK || t == FERRY_MEM_OBJ;
-}
-
 /* A thread's region is a chunk (spread over --num_files files); a slot's
  * blocks are objects, max_batch_size of them, each up to max_block_size. */
 static void fb_side_store(fb_side *s, const fb_config *c, ferry_mem_type type, size_t bytes,
@@ -103,7 +98,7 @@ void fb_side_init(fb_side *s, const fb_config *c, bool initiator, unsigned id, f
     ferry_mem_type type = initiator ? c->itype : c->ttype;
     if (c->mem_alloc && type == FERRY_MEM_DRAM)
         fb_mem_alloc_ferry(&s->mem, a, bytes);
-    else if (fb_seg_is_storage(type))
+    else if (fb_seg_storage(type))
         fb_side_store(s, c, type, bytes, a);
     else
         fb_mem_alloc(&s->mem, type, fb_side_gpu(c, initiator, id), bytes);

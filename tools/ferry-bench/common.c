@@ -193,9 +193,14 @@ static void fb_backend_failed(ferry_agent *a, const char *backend, ferry_status 
     if (rc == FERRY_ERR_NOT_FOUND)
         fb_exit(FB_EXIT_USAGE, "backend %s: not found (available: %s)", backend, names);
     char why[256];
-    if (rc == FERRY_ERR_NOT_SUPPORTED && !fb_vram_usable(why, sizeof(why)))
+    if (rc == FERRY_ERR_NOT_SUPPORTED && !strcasecmp(backend, "CUDA") &&
+        !fb_vram_usable(why, sizeof(why)))
         fb_exit(FB_EXIT_USAGE, "backend %s: not supported on this host (no usable CUDA driver: %s)",
                 backend, why);
+    if (rc == FERRY_ERR_NOT_SUPPORTED)
+        fb_exit(FB_EXIT_USAGE,
+                "backend %s: not supported here with these params (the line above says why)",
+                backend);
     if (rc == FERRY_ERR_INVALID_PARAM)
         fb_exit(FB_EXIT_USAGE,
                 "backend %s refused its params (see --backend_params; FERRY_LOG_LEVEL=error "

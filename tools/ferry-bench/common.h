@@ -158,6 +158,7 @@ typedef struct fb_store_cfg {
     ferry_agent *agent;                      /* OBJ: the agent objects are read and written by */
 } fb_store_cfg;
 
+bool fb_seg_storage(ferry_mem_type t); /* FILE, BLOCK or OBJ */
 bool fb_mem_is_store(const fb_mem *m);
 /* Creates the files (or names the objects) of a storage buffer of size bytes. */
 void fb_mem_alloc_store(fb_mem *m, ferry_mem_type type, size_t size, const fb_store_cfg *cfg);

@@ -37,9 +37,14 @@ struct fb_store {
 /* Volume ids and object indices: unique in the process, as an agent needs. */
 static uint64_t fb_store_ids;
 
+bool fb_seg_storage(ferry_mem_type t)
+{
+    return t == FERRY_MEM_FILE || t == FERRY_MEM_BLOCK || t == FERRY_MEM_OBJ;
+}
+
 bool fb_mem_is_store(const fb_mem *m)
 {
-    return m->type == FERRY_MEM_FILE || m->type == FERRY_MEM_BLOCK || m->type == FERRY_MEM_OBJ;
+    return fb_seg_storage(m->type);
 }
 
 /* ---- files ---- */
