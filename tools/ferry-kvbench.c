@@ -437,8 +437,8 @@ static uint8_t *kv_block_view(const kv_run *r, const fb_mem *m, uint8_t *plane, 
     return plane ? plane + b * bb : fb_view(m, b * bb, bb, read);
 }
 
-static void kv_block_done(const kv_run *r, const fb_mem *m, uint8_t *plane, uint8_t *v,
-                          uint32_t b, bool write)
+static void kv_block_done(const kv_run *r, const fb_mem *m, uint8_t *plane, uint8_t *v, uint32_t b,
+                          bool write)
 {
     if (!plane)
         fb_view_done(m, v, b * r->s->block_bytes, r->s->block_bytes, write);
@@ -841,11 +841,11 @@ static void kv_report(kv_run *r, bool ok)
     printf("  run: %s, %s, %s -> %s, %llu requests (+%llu warmup), %zu descriptors after "
            "merging\n",
            r->o->backend,
-           fb_seg_storage(r->tmem.type) ? (r->op == FERRY_OP_WRITE ? "offload to storage (WRITE)"
-                                                                     : "read back (READ)")
-           : r->loopback                ? "both sides in one process"
-           : r->op == FERRY_OP_READ     ? "decode READs from prefill (2 processes)"
-                                        : "prefill WRITEs to decode (2 processes)",
+           fb_seg_storage(r->tmem.type)
+               ? (r->op == FERRY_OP_WRITE ? "offload to storage (WRITE)" : "read back (READ)")
+           : r->loopback            ? "both sides in one process"
+           : r->op == FERRY_OP_READ ? "decode READs from prefill (2 processes)"
+                                    : "prefill WRITEs to decode (2 processes)",
            kv_mem_name(&r->imem, imem, sizeof(imem)), kv_mem_name(&r->tmem, tmem, sizeof(tmem)),
            (unsigned long long)r->o->num_iter, (unsigned long long)r->o->warmup_iter, r->st.merged);
     printf("  time per request: %.3f ms avg, %.3f best, %.3f p99; %.3f GB/s avg, %.3f best\n",

@@ -341,8 +341,7 @@ static void fb_param_add(fb_config *c, const char *key, const char *value)
 {
     size_t len = strlen(c->params);
     if (value)
-        snprintf(c->params + len, sizeof(c->params) - len, "%s%s=%s", len ? "," : "", key,
-                 value);
+        snprintf(c->params + len, sizeof(c->params) - len, "%s%s=%s", len ? "," : "", key, value);
 }
 
 /* nixlbench's POSIX options, as the backend's params. */
@@ -387,10 +386,17 @@ static bool fb_any_set(const char *const *v, size_t n)
 static void fb_fold_storage(fb_config *c, bool quiet)
 {
     const char *posix[] = {c->posix_api_type, c->posix_kernel_queue_size, c->posix_ios_pool_size};
-    const char *obj[] = {c->obj_bucket_name, c->obj_endpoint_override, c->obj_scheme,
-                         c->obj_region, c->obj_access_key, c->obj_secret_key,
-                         c->obj_session_token, c->obj_req_checksum, c->obj_ca_bundle,
-                         c->obj_crt_min_limit, c->obj_use_virtual_addressing ? "" : NULL};
+    const char *obj[] = {c->obj_bucket_name,
+                         c->obj_endpoint_override,
+                         c->obj_scheme,
+                         c->obj_region,
+                         c->obj_access_key,
+                         c->obj_secret_key,
+                         c->obj_session_token,
+                         c->obj_req_checksum,
+                         c->obj_ca_bundle,
+                         c->obj_crt_min_limit,
+                         c->obj_use_virtual_addressing ? "" : NULL};
     if (!strcasecmp(c->backend, "POSIX"))
         fb_fold_posix(c);
     else if (fb_any_set(posix, 3) && !quiet)
@@ -468,8 +474,7 @@ static const char *fb_gpu_list(const fb_config *c, bool initiator, char *buf, si
 static void fb_print_storage(const fb_config *c)
 {
     if (c->ttype == FERRY_MEM_OBJ)
-        fb_line("Objects", NULL, "one per block and slot, written and read through %s",
-                c->backend);
+        fb_line("Objects", NULL, "one per block and slot, written and read through %s", c->backend);
     if (c->ttype != FERRY_MEM_FILE && c->ttype != FERRY_MEM_BLOCK)
         return;
     if (c->filenames)

@@ -141,7 +141,7 @@ typedef struct fb_mem {
     int dev;
     uint8_t *ptr;
     size_t size;
-    ferry_agent *owner; /* from ferry_mem_alloc of this agent, which frees it */
+    ferry_agent *owner;     /* from ferry_mem_alloc of this agent, which frees it */
     struct fb_store *store; /* FILE, BLOCK, OBJ: where the bytes are (store.c) */
 } fb_mem;
 

@@ -29,7 +29,7 @@ struct fb_store {
     int *fd, *check_fd; /* per file: the one transfers use, a buffered one */
     uint64_t *dev;      /* per file: fd (FILE) or volume id (BLOCK) */
     char **path;
-    bool *own; /* created by the tool: removed at the end */
+    bool *own;          /* created by the tool: removed at the end */
     uint64_t first_obj; /* OBJ: index of the buffer's first object */
     size_t nobj;
 };
@@ -71,8 +71,8 @@ static void fb_file_open(struct fb_store *s, unsigned i)
             fb_exit(FB_EXIT_USAGE, "--filenames names fewer files than --num_files (%u)",
                     s->nfiles);
     } else {
-        snprintf(name, sizeof(name), "%s/%s_%d_%llu", c->dir ? c->dir : ".", fb_prog,
-                 (int)getpid(), (unsigned long long)fb_store_ids);
+        snprintf(name, sizeof(name), "%s/%s_%d_%llu", c->dir ? c->dir : ".", fb_prog, (int)getpid(),
+                 (unsigned long long)fb_store_ids);
         s->own[i] = true;
     }
     s->path[i] = strdup(name);
