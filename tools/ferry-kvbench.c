@@ -423,11 +423,13 @@ static uint64_t kv_seed(uint64_t plane, uint64_t i)
 
 /* Memory is seen a plane at a time through one host view (in place for
  * DRAM, one copy to the GPU for VRAM: the blocks are scattered, the plane
- * is not); storage a block at a time, since the blocks the request does
- * not move were never written (objects of them do not exist). */
+ * is not); storage per_block a block at a time, since the blocks the
+ * request does not move were never written (objects of them do not exist). */
 static uint8_t *kv_plane_view(const kv_run *r, const fb_mem *m, bool read)
 {
-    return fb_mem_is_store(m) ? NULL : fb_view(m, 0, r->s->pool * r->s->block_bytes, read);
+    if (fb_mem_is_store(m) && !r->s->per_layer)
+        return NULL;
+    return fb_view(m, 0, r->s->pool * r->s->block_bytes, read);
 }
 
 static uint8_t *kv_block_view(const kv_run *r, const fb_mem *m, uint8_t *plane, uint32_t b,
