@@ -91,7 +91,8 @@ static ferry_prepped *fb_prep(fb_init *in, const char *agent, const fb_where *w,
 
 static fb_where fb_where_of(const fb_mem *m, size_t off)
 {
-    return (fb_where){(uintptr_t)(m->ptr + off), m->type, m->dev, m, off};
+    uint64_t base = m->ptr ? (uintptr_t)(m->ptr + off) : off; /* storage: no memory */
+    return (fb_where){base, m->type, m->dev, m, off};
 }
 
 static void fb_step_prep(fb_init *in, const fb_step *st)

@@ -129,11 +129,10 @@ static fb_loc fb_store_loc(const struct fb_store *s, size_t off)
 {
     const fb_store_cfg *c = &s->cfg;
     if (s->type == FERRY_MEM_OBJ) {
-        size_t g = off / c->group, k = (off % c->group) / c->unit;
+        size_t g = off / c->group, k = off % c->group / c->unit, in = off % c->group % c->unit;
         if (k >= c->per_group)
             fb_die("internal: offset %zu is past object %zu of its group", off, k);
-        return (fb_loc){off % c->group % c->unit, s->first_obj + g * c->per_group + k,
-                        c->unit - off % c->group % c->unit, 0};
+        return (fb_loc){in, s->first_obj + g * c->per_group + k, c->unit - in, 0};
     }
     size_t chunk = off / c->chunk;
     unsigned file = (unsigned)(chunk % s->nfiles);
@@ -161,39 +160,44 @@ void fb_mem_set_unit(fb_mem *m, size_t unit)
 
 /* ---- registration ---- */
 
-static void fb_obj_key(const struct fb_store *s, uint64_t idx, char *buf, size_t cap)
-{
-    (void)s;
-    snprintf(buf, cap, "%s-%d-%llu", fb_prog, (int)getpid(), (unsigned long long)idx);
-}
-
-/* FILE: the path (for queries); BLOCK: the volume, opened by the backend. */
+/* FILE: the path (for queries); BLOCK: the volume, opened by the backend;
+ * OBJ: the key, unique to the process and the object. */
 static void fb_reg_meta(const struct fb_store *s, const fb_loc *l, char *buf, size_t cap)
 {
     if (s->type == FERRY_MEM_OBJ)
-        fb_obj_key(s, l->dev, buf, cap);
+        snprintf(buf, cap, "%s-%d-%llu", fb_prog, (int)getpid(), (unsigned long long)l->dev);
     else if (s->type == FERRY_MEM_BLOCK && s->cfg.direct)
         snprintf(buf, cap, "rw,direct:%s", s->path[l->file]);
     else
         snprintf(buf, cap, "%s", s->path[l->file]);
 }
 
-/* One descriptor per chunk or object of [off, off+len). */
+static void fb_reg_add(ferry_dlist *l, const struct fb_store *s, const fb_loc *loc, uint64_t addr,
+                       size_t len)
+{
+    char meta[4200];
+    fb_reg_meta(s, loc, meta, sizeof(meta));
+    fb_ok(ferry_dlist_add_meta(l, addr, len, loc->dev, meta, strlen(meta)), "dlist add");
+}
+
+/* One descriptor per chunk or object of [off, off+len): an object's
+ * region covers the largest it will be (unit_max). */
 ferry_dlist *fb_store_reg_list(const fb_mem *m, size_t off, size_t len)
 {
     const struct fb_store *s = m->store;
+    const fb_store_cfg *c = &s->cfg;
     bool obj = s->type == FERRY_MEM_OBJ;
-    size_t step = obj ? s->cfg.group : s->cfg.chunk, n = (len + step - 1) / step;
+    size_t step = obj ? c->group : c->chunk, per = obj ? c->per_group : 1;
     ferry_dlist *l;
-    fb_ok(ferry_dlist_create(m->type, n * (obj ? s->cfg.per_group : 1), &l), "dlist");
-    char meta[4200];
+    fb_ok(ferry_dlist_create(m->type, (len + step - 1) / step * per, &l), "dlist");
     for (size_t at = off; at < off + len; at += step) {
-        for (size_t k = 0; k < (obj ? s->cfg.per_group : 1); k++) {
-            fb_loc loc = fb_store_loc(s, at + k * (obj ? s->cfg.unit : 0));
-            size_t span = obj ? s->cfg.unit_max : (step < off + len - at ? step : off + len - at);
-            fb_reg_meta(s, &loc, meta, sizeof(meta));
-            fb_ok(ferry_dlist_add_meta(l, obj ? 0 : loc.addr, span, loc.dev, meta, strlen(meta)),
-                  "dlist add");
+        for (size_t k = 0; obj && k < per; k++) {
+            fb_loc loc = fb_store_loc(s, at + k * c->unit);
+            fb_reg_add(l, s, &loc, 0, c->unit_max);
+        }
+        if (!obj) {
+            fb_loc loc = fb_store_loc(s, at);
+            fb_reg_add(l, s, &loc, loc.addr, step < off + len - at ? step : off + len - at);
         }
     }
     return l;
