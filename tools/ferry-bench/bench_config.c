@@ -197,19 +197,21 @@ static void fb_check_values(const fb_config *c)
 
 /* Storage segments are the target side, in the initiator's process (the
  * storage backends reach only their own agent). */
-static void fb_check_storage(const fb_config *c)
+static void fb_check_storage(const fb_config *c, bool quiet)
 {
+    bool files = c->ttype == FERRY_MEM_FILE || c->ttype == FERRY_MEM_BLOCK;
     fb_check_values(c);
     if (fb_seg_storage(c->itype))
         fb_exit(FB_EXIT_USAGE,
                 "--initiator_seg_type %s: storage is the target side (the initiator's memory is "
                 "DRAM or VRAM); use --target_seg_type %s",
                 c->initiator_seg_type, c->initiator_seg_type);
-    if (fb_seg_storage(c->ttype))
+    if (files)
         fb_check_files(c);
-    else if (c->filepath || c->filenames || c->num_files != 1 || c->storage_enable_direct)
+    else if ((c->filepath || c->filenames || c->num_files != 1 || c->storage_enable_direct) &&
+             !quiet)
         fb_warn("--filepath, --filenames, --num_files and --storage_enable_direct apply to "
-                "FILE/BLOCK/OBJ targets; ignored");
+                "FILE and BLOCK targets; ignored");
 }
 
 static void fb_check_threads(const fb_config *c)
@@ -319,7 +321,7 @@ void fb_config_check(fb_config *c)
     fb_check_modes(c);
     fb_check_sizes(c);
     fb_check_op(c);
-    fb_check_storage(c);
+    fb_check_storage(c, quiet);
     if (!quiet)
         fb_check_threads(c);
     const char *why =
