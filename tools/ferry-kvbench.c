@@ -20,13 +20,24 @@
  * GPU memory (the initiator on GPU 0, the target on GPU 1 where there is
  * one), allocated and checked through the CUDA driver (ferry-bench/mem.c).
  *
+ * With --target_seg_type FILE, BLOCK or OBJ (the POSIX and OBJ backends)
+ * the other side is storage on this host: WRITE offloads the request's
+ * blocks from host memory to files or objects (one object per block, or
+ * per plane with per_layer), READ reads them back into the cache; with
+ * --check_consistency every block is verified after the offload (read
+ * back from the files or objects) or after the read.
+ *
  *   ferry-kvbench --model Llama-3.1-70B --tp 8 --page_size 16 --isl 8192
  *   ferry-kvbench --model Llama-3.1-70B --tp 8 --backend CUDA \
- *       --initiator_seg_type VRAM --target_seg_type VRAM --check_consistency */
+ *       --initiator_seg_type VRAM --target_seg_type VRAM --check_consistency
+ *   ferry-kvbench --model Llama-3.1-8B --isl 1024 --backend POSIX --target_seg_type FILE \
+ *       --filepath /mnt/nvme --op_type WRITE --check_consistency */
 #include "ferry-bench/common.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/statvfs.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -36,9 +47,10 @@
 
 typedef struct kv_opts {
     const char *model, *access, *op_type, *backend, *backend_params, *kv_dtype, *json;
-    const char *initiator_seg_type, *target_seg_type, *fb_role;
+    const char *initiator_seg_type, *target_seg_type, *fb_role, *filepath;
     uint64_t page_size, tp, pp, isl, num_iter, warmup_iter;
     bool check_consistency, dry_run, list_models, enable_pt, inject_corruption;
+    bool storage_enable_direct;
 } kv_opts;
 
 typedef struct kv_model {
@@ -125,7 +137,10 @@ static void kv_parse(kv_opts *o, int argc, char **argv)
         OPT(backend, FB_OPT_STR, "backend: UCX (default), LOCAL (one process)"),
         OPT(backend_params, FB_OPT_STR, "backend params key=value,key=value"),
         OPT(initiator_seg_type, FB_OPT_STR, "initiator memory: DRAM (default) or VRAM (GPU 0)"),
-        OPT(target_seg_type, FB_OPT_STR, "target memory: DRAM (default) or VRAM (GPU 1, or 0)"),
+        OPT(target_seg_type, FB_OPT_STR,
+            "target memory: DRAM (default), VRAM (GPU 1, or 0), or storage: FILE, BLOCK, OBJ"),
+        OPT(filepath, FB_OPT_STR, "storage: dir of the files, one per plane (default .)"),
+        OPT(storage_enable_direct, FB_OPT_BOOL, "storage: O_DIRECT"),
         OPT(num_iter, FB_OPT_UINT, "timed requests (default 10)"),
         OPT(warmup_iter, FB_OPT_UINT, "untimed requests first (default 2)"),
         OPT(enable_pt, FB_OPT_BOOL, "progress thread in the initiator"),
@@ -406,35 +421,107 @@ static uint64_t kv_seed(uint64_t plane, uint64_t i)
     return fb_seed(plane, i, 0x4b56);
 }
 
-/* A plane at a time through one host view (in place for DRAM, one copy to
- * the GPU for VRAM: the blocks are scattered, the plane is not). */
+/* Memory is seen a plane at a time through one host view (in place for
+ * DRAM, one copy to the GPU for VRAM: the blocks are scattered, the plane
+ * is not); storage per_block a block at a time, since the blocks the
+ * request does not move were never written (objects of them do not exist). */
+static uint8_t *kv_plane_view(const kv_run *r, const fb_mem *m, bool read)
+{
+    if (fb_mem_is_store(m) && !r->s->per_layer)
+        return NULL;
+    return fb_view(m, 0, r->s->pool * r->s->block_bytes, read);
+}
+
+static uint8_t *kv_block_view(const kv_run *r, const fb_mem *m, uint8_t *plane, uint32_t b,
+                              bool read)
+{
+    uint64_t bb = r->s->block_bytes;
+    return plane ? plane + b * bb : fb_view(m, b * bb, bb, read);
+}
+
+static void kv_block_done(const kv_run *r, const fb_mem *m, uint8_t *plane, uint8_t *v, uint32_t b,
+                          bool write)
+{
+    if (!plane)
+        fb_view_done(m, v, b * r->s->block_bytes, r->s->block_bytes, write);
+}
+
+static void kv_plane_done(const kv_run *r, const fb_mem *m, uint8_t *plane, bool write)
+{
+    if (plane)
+        fb_view_done(m, plane, 0, r->s->pool * r->s->block_bytes, write);
+}
+
 static void kv_fill(const kv_run *r, kv_side *side)
 {
-    uint64_t bb = r->s->block_bytes, len = r->s->pool * bb;
+    uint64_t bb = r->s->block_bytes;
     for (uint64_t p = 0; p < r->s->planes; p++) {
-        uint8_t *v = fb_view(&side->planes[p], 0, len, false); /* zeroed, as the plane is */
-        for (uint64_t i = 0; i < r->s->blocks; i++)
-            fb_fill(v + r->src[i] * bb, bb, kv_seed(p, i), 0);
-        if (r->o->inject_corruption && p == 0)
-            v[r->src[0] * bb + bb / 2] ^= 0xff; /* travels like any byte */
-        fb_view_done(&side->planes[p], v, 0, len, true);
+        const fb_mem *m = &side->planes[p];
+        uint8_t *plane = kv_plane_view(r, m, false); /* zeroed, as the plane is */
+        for (uint64_t i = 0; i < r->s->blocks; i++) {
+            uint8_t *v = kv_block_view(r, m, plane, r->src[i], false);
+            fb_fill(v, bb, kv_seed(p, i), 0);
+            if (r->o->inject_corruption && p == 0 && i == 0)
+                v[bb / 2] ^= 0xff; /* travels like any byte */
+            kv_block_done(r, m, plane, v, r->src[i], true);
+        }
+        kv_plane_done(r, m, plane, true);
     }
 }
 
+/* A plane in storage: a file of its own, or an object per block (per
+ * plane with per_layer: its one descriptor covers the blocks it moves). */
+static void kv_plane_store(kv_run *r, fb_mem *m, ferry_mem_type type, size_t size)
+{
+    size_t unit = r->s->per_layer ? size : r->s->block_bytes;
+    fb_store_cfg sc = {.dir = r->o->filepath,
+                       .num_files = 1,
+                       .chunk = size,
+                       .direct = r->o->storage_enable_direct,
+                       .group = size,
+                       .per_group = size / unit,
+                       .unit = unit,
+                       .unit_max = unit,
+                       .agent = r->agent};
+    fb_mem_alloc_store(m, type, size, &sc);
+}
+
+/* Appends src's descriptors (with their metadata) to dst. */
+static void kv_append(ferry_dlist *dst, ferry_dlist *src)
+{
+    for (size_t i = 0; i < ferry_dlist_count(src); i++) {
+        ferry_desc d;
+        const void *meta;
+        size_t len;
+        fb_ok(ferry_dlist_get(src, i, &d), "dlist get");
+        fb_ok(ferry_dlist_get_meta(src, i, &meta, &len), "dlist meta");
+        fb_ok(ferry_dlist_add_meta(dst, d.addr, d.len, d.dev_id, meta, len), "dlist add");
+    }
+    ferry_dlist_destroy(src);
+}
+
+static void kv_plane_alloc(kv_run *r, fb_mem *m, const kv_mem *mem, ferry_dlist *regions)
+{
+    size_t size = r->s->pool * r->s->block_bytes;
+    if (!fb_seg_storage(mem->type)) {
+        fb_mem_alloc(m, mem->type, mem->dev, size);
+        fb_ok(ferry_dlist_add(regions, (uintptr_t)m->ptr, m->size, (uint64_t)m->dev), "dlist add");
+        return;
+    }
+    kv_plane_store(r, m, mem->type, size);
+    kv_append(regions, fb_store_reg_list(m, 0, size));
+}
+
+/* Allocates and registers; the prefill side is filled by kv_fill, once the
+ * agent can reach it (objects are written through it). */
 static void kv_side_init(kv_run *r, kv_side *side, bool prefill, const kv_mem *mem)
 {
     const kv_shape *s = r->s;
     side->prefill = prefill;
     side->planes = fb_alloc(s->planes * sizeof(*side->planes));
     fb_ok(ferry_dlist_create(mem->type, s->planes, &side->regions), "dlist");
-    for (uint64_t p = 0; p < s->planes; p++) {
-        fb_mem *m = &side->planes[p];
-        fb_mem_alloc(m, mem->type, mem->dev, s->pool * s->block_bytes);
-        fb_ok(ferry_dlist_add(side->regions, (uintptr_t)m->ptr, m->size, (uint64_t)m->dev),
-              "dlist add");
-    }
-    if (prefill)
-        kv_fill(r, side);
+    for (uint64_t p = 0; p < s->planes; p++)
+        kv_plane_alloc(r, &side->planes[p], mem, side->regions);
     ferry_status rc = ferry_register(r->agent, side->regions, NULL);
     if (rc != FERRY_OK)
         fb_die("register the %s cache (%s): %s", prefill ? "prefill" : "decode",
@@ -465,15 +552,19 @@ static void kv_report_bad(const kv_run *r, uint64_t p, uint64_t i, size_t bad)
 /* The decode side checks every block of the request, a plane at a time. */
 static bool kv_check(const kv_run *r, const kv_side *side)
 {
-    uint64_t bb = r->s->block_bytes, len = r->s->pool * bb;
+    uint64_t bb = r->s->block_bytes;
     unsigned bad_blocks = 0;
     size_t bad;
     for (uint64_t p = 0; p < r->s->planes; p++) {
-        uint8_t *v = fb_view(&side->planes[p], 0, len, true);
-        for (uint64_t i = 0; i < r->s->blocks; i++)
-            if (!fb_check(v + r->dst[i] * bb, bb, kv_seed(p, i), 0, &bad) && bad_blocks++ < 4)
+        const fb_mem *m = &side->planes[p];
+        uint8_t *plane = kv_plane_view(r, m, true);
+        for (uint64_t i = 0; i < r->s->blocks; i++) {
+            uint8_t *v = kv_block_view(r, m, plane, r->dst[i], true);
+            if (!fb_check(v, bb, kv_seed(p, i), 0, &bad) && bad_blocks++ < 4)
                 kv_report_bad(r, p, i, bad);
-        fb_view_done(&side->planes[p], v, 0, len, false);
+            kv_block_done(r, m, plane, v, r->dst[i], false);
+        }
+        kv_plane_done(r, m, plane, false);
     }
     return bad_blocks == 0;
 }
@@ -482,19 +573,24 @@ static bool kv_check(const kv_run *r, const kv_side *side)
 
 /* per_block: descriptor p * pool + b is block b of plane p; per_layer:
  * descriptor p is the request's run of blocks 0..n-1 of plane p. */
+/* A side of this process is addressed through its buffers (in storage:
+ * files and objects); the other process's through its planes' addresses. */
 static ferry_prepped *kv_prep(kv_run *r, const char *agent, const uint64_t *planes,
-                              const kv_mem *mem)
+                              const kv_side *mine, const kv_mem *mem)
 {
     const kv_shape *s = r->s;
     ferry_dlist *l;
     fb_ok(ferry_dlist_create(mem->type, s->per_layer ? s->planes : s->planes * s->pool, &l),
           "dlist");
     for (uint64_t p = 0; p < s->planes; p++)
-        for (uint64_t b = 0; b < (s->per_layer ? 1 : s->pool); b++)
-            fb_ok(ferry_dlist_add(l, planes[p] + b * s->block_bytes,
-                                  s->per_layer ? s->blocks * s->block_bytes : s->block_bytes,
-                                  (uint64_t)mem->dev),
+        for (uint64_t b = 0; b < (s->per_layer ? 1 : s->pool); b++) {
+            uint64_t addr = planes[p] + b * s->block_bytes, dev = (uint64_t)mem->dev;
+            if (mine)
+                fb_mem_desc(&mine->planes[p], b * s->block_bytes, &addr, &dev);
+            fb_ok(ferry_dlist_add(l, addr,
+                                  s->per_layer ? s->blocks * s->block_bytes : s->block_bytes, dev),
                   "dlist add");
+        }
     ferry_prepped *pp;
     fb_ok(ferry_prep_dlist(r->agent, agent, l, NULL, &pp), "prepare list");
     ferry_dlist_destroy(l);
@@ -589,6 +685,8 @@ static int kv_target_main(kv_run *r, int out)
 {
     r->agent = kv_agent(r->o, kv_target_name(r->op), true);
     kv_side_init(r, &r->local, r->op == FERRY_OP_READ, &r->tmem);
+    if (r->local.prefill)
+        kv_fill(r, &r->local);
     uint64_t *msg = fb_alloc((r->s->planes + KV_MSG_HEAD) * sizeof(*msg));
     uint16_t port;
     fb_ok(ferry_md_listen_port(r->agent, &port), "listen port");
@@ -629,6 +727,8 @@ static void kv_start_inproc(kv_run *r)
     r->peer_dev = r->tmem.dev;
     fb_load_self(r->agent);
     snprintf(r->peer, sizeof(r->peer), "%s", ferry_agent_name(r->agent));
+    if (r->inproc.prefill)
+        kv_fill(r, &r->inproc);
 }
 
 static void kv_setup(kv_run *r, int argc, char **argv)
@@ -639,14 +739,16 @@ static void kv_setup(kv_run *r, int argc, char **argv)
                                                  : "kv-prefill",
                         false);
     kv_side_init(r, &r->local, r->op == FERRY_OP_WRITE, &r->imem);
+    if (r->local.prefill)
+        kv_fill(r, &r->local);
     if (r->loopback)
         kv_start_inproc(r);
     else
         kv_start_peer(r, argc, argv);
     uint64_t *mine = kv_addrs(&r->local, r->s->planes);
     kv_mem peer = {r->tmem.type, r->peer_dev};
-    r->lp = kv_prep(r, NULL, mine, &r->imem);
-    r->rp = kv_prep(r, r->peer, r->peer_planes, &peer);
+    r->lp = kv_prep(r, NULL, mine, &r->local, &r->imem);
+    r->rp = kv_prep(r, r->peer, r->peer_planes, r->loopback ? &r->inproc : NULL, &peer);
     free(mine);
     bool read = r->op == FERRY_OP_READ; /* local: decode's blocks for READ */
     r->lidx = kv_indices(r, read ? r->dst : r->src);
@@ -741,7 +843,9 @@ static void kv_report(kv_run *r, bool ok)
     printf("  run: %s, %s, %s -> %s, %llu requests (+%llu warmup), %zu descriptors after "
            "merging\n",
            r->o->backend,
-           r->loopback              ? "both sides in one process"
+           fb_seg_storage(r->tmem.type)
+               ? (r->op == FERRY_OP_WRITE ? "offload to storage (WRITE)" : "read back (READ)")
+           : r->loopback            ? "both sides in one process"
            : r->op == FERRY_OP_READ ? "decode READs from prefill (2 processes)"
                                     : "prefill WRITEs to decode (2 processes)",
            kv_mem_name(&r->imem, imem, sizeof(imem)), kv_mem_name(&r->tmem, tmem, sizeof(tmem)),
@@ -772,6 +876,23 @@ static int kv_run_main(kv_run *r, int argc, char **argv)
     return fb_exit_worse(rc, ok ? FB_EXIT_OK : FB_EXIT_MISMATCH);
 }
 
+/* Files never take more than half of their file system's free space. */
+static void kv_check_disk(const kv_run *r, double side)
+{
+    struct statvfs fs;
+    const char *dir = r->o->filepath ? r->o->filepath : ".";
+    if (r->tmem.type != FERRY_MEM_FILE && r->tmem.type != FERRY_MEM_BLOCK)
+        return;
+    if (statvfs(dir, &fs))
+        fb_exit(FB_EXIT_USAGE, "--filepath %s: %s", dir, strerror(errno));
+    double free_bytes = (double)fs.f_bavail * (double)fs.f_frsize;
+    if (side > free_bytes / 2)
+        fb_exit(FB_EXIT_USAGE,
+                "the cache's files need %.1f GiB, more than half of the %.1f GiB free in %s: "
+                "lower --isl or raise --tp/--pp",
+                side / GIB, free_bytes / GIB, dir);
+}
+
 /* Host memory for the caches in DRAM (VRAM: cuMemAlloc says when a GPU
  * is too small). */
 static void kv_check_memory(const kv_run *r)
@@ -787,6 +908,7 @@ static void kv_check_memory(const kv_run *r)
                 "the caches in DRAM need %.1f GiB, more than half of this host's %.1f GiB: "
                 "lower --isl, raise --tp/--pp or use --dry_run",
                 host / GIB, ram / GIB);
+    kv_check_disk(r, side);
 }
 
 /* Each side's GPU, once the driver is known to work: the initiator's is

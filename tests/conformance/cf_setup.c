@@ -19,16 +19,43 @@ static ferry_status cf_parse_param(cf_env *env, char *arg)
     return FERRY_OK;
 }
 
+/* --store=TYPE, --direct, --dir=DIR: the storage mode's arguments. */
+static ferry_status cf_parse_storage(cf_env *env, const char *arg, bool *taken)
+{
+    *taken = true;
+    if (!strncmp(arg, "--store=", 8)) {
+        ferry_status rc = ferry_mem_type_parse(arg + 8, &env->store_type);
+        return rc == FERRY_OK && env->store_type > FERRY_MEM_VRAM ? FERRY_OK
+                                                                  : FERRY_ERR_INVALID_PARAM;
+    }
+    if (!strcmp(arg, "--direct")) {
+        env->direct = true;
+        env->align = 4096; /* every O_DIRECT alignment a kernel asks for */
+        return FERRY_OK;
+    }
+    if (!strncmp(arg, "--dir=", 6) && strlen(arg + 6) < sizeof(env->dir) - 32) {
+        snprintf(env->dir, sizeof(env->dir), "%s", arg + 6);
+        return FERRY_OK;
+    }
+    *taken = false;
+    return FERRY_OK;
+}
+
 /* Returns the topology forced on the command line: 1 pair, 0 loopback,
  * -1 none. */
 static ferry_status cf_parse(cf_env *env, int argc, char **argv, int *forced)
 {
+    bool taken;
     *forced = -1;
     if (argc < 2 || !argv[1][0])
         return FERRY_ERR_INVALID_PARAM;
     env->plugin = argv[1];
     for (int i = 2; i < argc; i++) {
-        if (!strncmp(argv[i], "--plugin-dir=", 13))
+        if (cf_parse_storage(env, argv[i], &taken) != FERRY_OK)
+            return FERRY_ERR_INVALID_PARAM;
+        else if (taken)
+            continue;
+        else if (!strncmp(argv[i], "--plugin-dir=", 13))
             setenv("FERRY_PLUGIN_DIR", argv[i] + 13, 1); /* before any lookup */
         else if (!strcmp(argv[i], "--pair"))
             *forced = 1;
@@ -37,7 +64,8 @@ static ferry_status cf_parse(cf_env *env, int argc, char **argv, int *forced)
         else if (cf_parse_param(env, argv[i]) != FERRY_OK)
             return FERRY_ERR_INVALID_PARAM;
     }
-    return FERRY_OK;
+    /* A store lives on this host: storage backends reach only their own agent. */
+    return env->direct && !cf_storage(env) ? FERRY_ERR_INVALID_PARAM : FERRY_OK;
 }
 
 /* ---- agents ---- */
@@ -64,7 +92,8 @@ static ferry_status cf_agent(cf_env *env, const char *name, bool progress_thread
     return rc;
 }
 
-/* The suite moves DRAM; the topology needs its capability. */
+/* The suite moves DRAM to the target's memory type; the topology needs
+ * its capability. */
 static ferry_status cf_check_caps(cf_env *env, const char **why)
 {
     ferry_backend_caps_init(&env->caps);
@@ -75,6 +104,10 @@ static ferry_status cf_check_caps(cf_env *env, const char **why)
         *why = "the backend does not move DRAM";
         return FERRY_ERR_NOT_SUPPORTED;
     }
+    if (!(env->caps.mem_mask & FERRY_MEM_MASK(env->store_type))) {
+        *why = "the backend does not serve the --store memory type";
+        return FERRY_ERR_NOT_SUPPORTED;
+    }
     uint32_t need = env->pair ? FERRY_CAP_REMOTE : FERRY_CAP_LOCAL;
     if (!(env->caps.flags & need)) {
         *why = env->pair ? "pair topology needs FERRY_CAP_REMOTE"
@@ -82,6 +115,12 @@ static ferry_status cf_check_caps(cf_env *env, const char **why)
         return FERRY_ERR_NOT_SUPPORTED;
     }
     return FERRY_OK;
+}
+
+ferry_status cf_agent_new(cf_env *env, const char *name, ferry_agent **agent)
+{
+    ferry_backend *be;
+    return cf_agent(env, name, false, agent, &be);
 }
 
 static ferry_status cf_agents(cf_env *env, int forced, const char **why)
@@ -94,7 +133,8 @@ static ferry_status cf_agents(cf_env *env, int forced, const char **why)
     ferry_backend_caps caps;
     ferry_backend_caps_init(&caps);
     ferry_backend_get_caps(env->ini_be, &caps);
-    env->pair = forced >= 0 ? forced == 1 : (caps.flags & FERRY_CAP_REMOTE) != 0;
+    env->pair =
+        forced >= 0 ? forced == 1 : (caps.flags & FERRY_CAP_REMOTE) != 0 && !cf_storage(env);
     rc = cf_check_caps(env, why);
     if (rc != FERRY_OK || !env->pair) {
         env->tgt = env->ini;
@@ -113,11 +153,16 @@ ferry_status cf_env_open(cf_env *env, int argc, char **argv, const char **why)
 {
     int forced;
     memset(env, 0, sizeof(*env));
-    *why = "usage: conformance PLUGIN [key=value ...] [--pair|--loopback] [--plugin-dir=DIR]";
+    env->store_type = FERRY_MEM_DRAM;
+    env->align = 1;
+    *why = "usage: conformance PLUGIN [key=value ...] [--pair|--loopback] [--plugin-dir=DIR] "
+           "[--store=FILE|BLOCK|OBJ [--direct] [--dir=DIR]]";
     if (cf_parse(env, argc, argv, &forced) != FERRY_OK)
         return FERRY_ERR_INVALID_PARAM;
     snprintf(env->ini_name, sizeof(env->ini_name), "cf-%s", env->plugin);
-    ferry_status rc = cf_agents(env, forced, why);
+    ferry_status rc = cf_store_dir(env, why);
+    if (rc == FERRY_OK)
+        rc = cf_agents(env, forced, why);
     if (rc == FERRY_OK)
         rc = cf_publish(env);
     if (rc != FERRY_OK)
@@ -131,6 +176,7 @@ void cf_env_close(cf_env *env)
         ferry_agent_destroy(env->tgt);
     ferry_agent_destroy(env->ini);
     env->ini = env->tgt = NULL;
+    cf_store_dir_remove(env);
 }
 
 /* ---- memory and metadata ---- */

@@ -222,6 +222,158 @@ case_kvbench_corrupt() {
     has "$TMP/err" "layer 0 latent, request block 0"
 }
 
+# ---- storage: POSIX on files and volumes, OBJ against moto_server ----
+
+# The tools create their files in $TMP/files and remove them at the end.
+STORE=$TMP/files
+mkdir -p "$STORE"
+no_files_left() {
+    [ -z "$(ls -A "$STORE")" ] || fail "files left in $STORE: $(ls "$STORE")"
+}
+
+# S3: with_s3.py starts moto_server and runs the command against a fresh
+# bucket (AWS_* variables); it exits 77 where moto is not installed.
+WITH_S3=${FERRY_WITH_S3:-}
+need_s3() {
+    local rc=0
+    [ -n "$WITH_S3" ] || { echo "SKIP: FERRY_WITH_S3 not set"; exit 77; }
+    "$WITH_S3" true >"$TMP/out" 2>&1 || rc=$?
+    [ $rc -eq 77 ] && { echo "SKIP: $(cat "$TMP/out")"; exit 77; }
+    [ $rc -eq 0 ] || fail "with_s3.py true: exit $rc"
+}
+
+need_posix() {
+    [ -e "$FERRY_PLUGIN_DIR/libferry_plugin_posix.so" ] ||
+        { echo "SKIP: the POSIX plugin was not built"; exit 77; }
+}
+
+FILE_BENCH=(--backend POSIX --filepath "$STORE" "${SMALL[@]}" --max_batch_size 2
+            --check_consistency)
+
+# FILE and BLOCK, both engines, buffered and O_DIRECT, threads spread over
+# files: written, then read back, every byte checked.
+case_storage_bench_file() {
+    need_posix
+    local seg api direct
+    for seg in FILE BLOCK; do
+        for api in URING AIO; do
+            for direct in false true; do
+                run 0 "$BENCH" "${FILE_BENCH[@]}" --target_seg_type $seg --op_type WRITE \
+                    --posix_api_type $api --storage_enable_direct=$direct --num_threads 2 \
+                    --num_files 2 --json "$TMP/w.jsonl"
+                check_rows "$TMP/w.jsonl" 6
+                check_seg "$TMP/w.jsonl" DRAM $seg
+                run 0 "$BENCH" "${FILE_BENCH[@]}" --target_seg_type $seg --op_type READ \
+                    --posix_api_type $api --storage_enable_direct=$direct --json "$TMP/r.jsonl"
+                check_rows "$TMP/r.jsonl" 6
+                no_files_left
+            done
+        done
+    done
+    has "$TMP/out" "Num files (--num_files)"
+    has "$TMP/out" "transport: POSIX"
+    run 3 "$BENCH" "${FILE_BENCH[@]}" --target_seg_type FILE --op_type READ --inject_corruption
+    has "$TMP/err" "consistency check FAILED at block 4096 x batch 1 (READ)"
+    run 3 "$BENCH" "${FILE_BENCH[@]}" --target_seg_type FILE --op_type WRITE --inject_corruption
+    has "$TMP/err" "first bad byte at offset 2048"
+    no_files_left
+    printf 'x' >"$TMP/mine.bin"
+    run 0 "$BENCH" "${FILE_BENCH[@]}" --target_seg_type FILE --filenames "$TMP/mine.bin"
+    [ -f "$TMP/mine.bin" ] || fail "--filenames: a file the user named was removed"
+}
+
+case_storage_bench_obj() {
+    need_s3
+    local op
+    for op in WRITE READ; do
+        run 0 "$WITH_S3" "$BENCH" --backend OBJ --target_seg_type OBJ --op_type $op \
+            "${SMALL[@]}" --max_batch_size 2 --check_consistency --json "$TMP/o.jsonl"
+        check_rows "$TMP/o.jsonl" 6
+        check_seg "$TMP/o.jsonl" DRAM OBJ
+    done
+    has "$TMP/out" "Objects"
+    run 3 "$WITH_S3" "$BENCH" --backend OBJ --target_seg_type OBJ --op_type READ \
+        "${SMALL[@]}" --check_consistency --inject_corruption
+    has "$TMP/err" "first bad byte at offset 2048"
+    # nixlbench's --obj_* options become the backend's params.
+    run 0 "$WITH_S3" sh -c 'exec "$0" --backend OBJ --target_seg_type OBJ \
+        --obj_bucket_name "$AWS_DEFAULT_BUCKET" --obj_endpoint_override "$FERRY_S3_URL" \
+        --obj_access_key testing --obj_secret_key testing --obj_region us-east-1 \
+        --obj_req_checksum required --start_block_size 4K --max_block_size 4K --num_iter 4 \
+        --warmup_iter 0 --check_consistency' "$BENCH"
+    has "$TMP/out" "bucket=ferry-"
+    run 1 "$WITH_S3" "$BENCH" --backend OBJ --target_seg_type OBJ --obj_bucket_name no-such-bkt \
+        --op_type READ --start_block_size 4K --max_block_size 4K --num_iter 4 --warmup_iter 0
+    has "$TMP/err" "no-such-bkt"
+}
+
+case_storage_bench_usage() {
+    need_posix
+    run 2 "$BENCH" --backend POSIX --initiator_seg_type FILE
+    has "$TMP/err" "storage is the target side"
+    run 2 "$BENCH" --backend POSIX --target_seg_type FILE --num_files 3 --filepath "$STORE"
+    has "$TMP/err" "must spread evenly over the files"
+    run 2 "$BENCH" --backend POSIX --target_seg_type FILE --posix_api_type FOO
+    has "$TMP/err" "want AIO, URING or POSIXAIO"
+    run 2 "$BENCH" --backend POSIX --target_seg_type FILE --posix_api_type POSIXAIO
+    has "$TMP/err" "POSIX AIO (glibc aio_*) is not an engine"
+    run 2 "$BENCH" --backend OBJ --target_seg_type OBJ --obj_scheme ftp
+    has "$TMP/err" "want http or https"
+    run 2 "$BENCH" --backend OBJ --target_seg_type OBJ --obj_accelerated_enable
+    has "$TMP/err" "no accelerated client"
+    run 2 "$BENCH" --backend POSIX --target_seg_type FILE --filepath "$TMP/none" "${SMALL[@]}"
+    has "$TMP/err" "cannot open $TMP/none/"
+    run 2 "$BENCH" --backend POSIX --target_seg_type FILE --filenames a,b --num_target_dev 2 \
+        --scheme onetomany
+    has "$TMP/err" "--filenames: one target"
+    run 0 "$BENCH" "${FILE_BENCH[@]}" --target_seg_type FILE --obj_bucket_name b
+    has "$TMP/err" "--obj_* options apply to the OBJ backend only"
+    no_files_left
+}
+
+# A model's KV blocks offloaded (WRITE) and read back (READ), verified.
+KV_SMALL=(--model Llama-3.1-8B --isl 128 --num_iter 3 --warmup_iter 1 --check_consistency)
+
+case_kvbench_storage_file() {
+    need_posix
+    local seg
+    for seg in FILE BLOCK; do
+        run 0 "$KVBENCH" "${KV_SMALL[@]}" --backend POSIX --target_seg_type $seg \
+            --filepath "$STORE" --op_type WRITE --json "$TMP/kv.json"
+        has "$TMP/out" "offload to storage (WRITE), DRAM -> $seg"
+        check_kv_json "$TMP/kv.json" Llama-3.1-8B 512
+        run 0 "$KVBENCH" "${KV_SMALL[@]}" --backend POSIX --target_seg_type $seg \
+            --filepath "$STORE" --op_type READ --storage_enable_direct --json "$TMP/kv.json"
+        has "$TMP/out" "read back (READ)"
+        check_kv_json "$TMP/kv.json" Llama-3.1-8B 512
+        no_files_left
+    done
+    run 0 "$KVBENCH" --model DeepSeek-R1 --isl 100 --access per_layer --backend POSIX \
+        --target_seg_type FILE --filepath "$STORE" --op_type WRITE --check_consistency \
+        --num_iter 2 --json "$TMP/kv.json"
+    check_kv_json "$TMP/kv.json" DeepSeek-R1 61
+    run 3 "$KVBENCH" "${KV_SMALL[@]}" --backend POSIX --target_seg_type FILE \
+        --filepath "$STORE" --op_type WRITE --inject_corruption
+    has "$TMP/err" "first bad byte at offset 16384 of 32768"
+    run 2 "$KVBENCH" "${KV_SMALL[@]}" --backend POSIX --target_seg_type FILE \
+        --filepath "$TMP/none"
+    has "$TMP/err" "--filepath $TMP/none"
+    no_files_left
+}
+
+case_kvbench_storage_obj() {
+    need_s3
+    run 0 "$WITH_S3" "$KVBENCH" "${KV_SMALL[@]}" --isl 64 --backend OBJ --target_seg_type OBJ \
+        --op_type WRITE --json "$TMP/kv.json"
+    check_kv_json "$TMP/kv.json" Llama-3.1-8B 256
+    run 0 "$WITH_S3" "$KVBENCH" "${KV_SMALL[@]}" --isl 64 --backend OBJ --target_seg_type OBJ \
+        --op_type READ --access per_layer --json "$TMP/kv.json"
+    check_kv_json "$TMP/kv.json" Llama-3.1-8B 64
+    run 3 "$WITH_S3" "$KVBENCH" "${KV_SMALL[@]}" --isl 64 --backend OBJ --target_seg_type OBJ \
+        --op_type READ --inject_corruption
+    has "$TMP/err" "first bad byte at offset 16384 of 32768"
+}
+
 # ---- VRAM (the CUDA backend against the mock driver) ----
 
 # The mock driver stands in for libcuda.so.1 (tests/gpu/mock_cuda.c): its

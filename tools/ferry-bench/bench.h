@@ -38,7 +38,12 @@ typedef struct fb_config {
     const char *backend, *backend_params, *device_list;
     const char *initiator_seg_type, *target_seg_type, *op_type, *scheme, *mode;
     const char *worker_type, *runtime_type, *etcd_endpoints, *benchmark_group, *config_file;
-    const char *filepath;
+    /* storage (nixlbench's names; params of the POSIX and OBJ backends) */
+    const char *filepath, *filenames, *posix_api_type, *posix_kernel_queue_size;
+    const char *posix_ios_pool_size, *obj_access_key, *obj_secret_key, *obj_session_token;
+    const char *obj_bucket_name, *obj_scheme, *obj_region, *obj_endpoint_override;
+    const char *obj_req_checksum, *obj_ca_bundle, *obj_crt_min_limit, *obj_accelerated_type;
+    bool obj_use_virtual_addressing, obj_accelerated_enable;
     uint64_t total_buffer_size, start_block_size, max_block_size, start_batch_size, max_batch_size;
     uint64_t num_iter, warmup_iter, large_blk_iter_ftr, num_threads;
     uint64_t num_initiator_dev, num_target_dev, num_files, progress_threads;
@@ -84,6 +89,9 @@ void fb_side_init(fb_side *s, const fb_config *c, bool initiator, unsigned id, f
 void fb_side_register(fb_side *s, const fb_config *c, ferry_agent *a);
 void fb_side_deregister(fb_side *s, const fb_config *c, ferry_agent *a);
 void fb_side_free(fb_side *s, const fb_config *c);
+/* Before a step, untimed: a storage side's objects take the step's block
+ * size, and a source side's objects get the step's pattern. */
+void fb_side_step(fb_side *s, const fb_config *c, const fb_step *st);
 /* Byte offset of the slot of link l for thread th in this side. */
 size_t fb_side_slot(const fb_side *s, const fb_link *l, unsigned th);
 bool fb_link_has(const fb_side *s, const fb_link *l, unsigned peer);

@@ -73,9 +73,26 @@ void fb_config_parse(fb_config *c, int argc, char **argv)
             "ferry: DRAM buffers from ferry_mem_alloc (UCX: memory UCX maps itself, shared on "
             "one host, as ucx_perftest's)"),
         OPT(progress_threads, FB_OPT_UINT, "accepted; ferry runs one progress thread"),
-        OPT(filepath, FB_OPT_STR, "storage: file path (FILE segments)"),
-        OPT(num_files, FB_OPT_UINT, "storage: number of files"),
+        OPT(filepath, FB_OPT_STR, "storage: dir of the files (FILE, BLOCK; default .)"),
+        OPT(filenames, FB_OPT_STR, "storage: comma list of files to use instead (kept)"),
+        OPT(num_files, FB_OPT_UINT, "storage: files per target (default 1)"),
         OPT(storage_enable_direct, FB_OPT_BOOL, "storage: O_DIRECT"),
+        OPT(posix_api_type, FB_OPT_STR, "POSIX: AIO, URING or POSIXAIO (default: the backend's)"),
+        OPT(posix_kernel_queue_size, FB_OPT_STR, "POSIX: I/Os in the kernel (16..1024)"),
+        OPT(posix_ios_pool_size, FB_OPT_STR, "POSIX: I/O pool size (64..65536)"),
+        OPT(obj_bucket_name, FB_OPT_STR, "OBJ: bucket (default $AWS_DEFAULT_BUCKET)"),
+        OPT(obj_endpoint_override, FB_OPT_STR, "OBJ: S3 endpoint URL"),
+        OPT(obj_scheme, FB_OPT_STR, "OBJ: http or https, for an endpoint without one"),
+        OPT(obj_region, FB_OPT_STR, "OBJ: signing region"),
+        OPT(obj_access_key, FB_OPT_STR, "OBJ: access key"),
+        OPT(obj_secret_key, FB_OPT_STR, "OBJ: secret key"),
+        OPT(obj_session_token, FB_OPT_STR, "OBJ: session token"),
+        OPT(obj_use_virtual_addressing, FB_OPT_BOOL, "OBJ: bucket in the host name"),
+        OPT(obj_req_checksum, FB_OPT_STR, "OBJ: supported or required"),
+        OPT(obj_ca_bundle, FB_OPT_STR, "OBJ: CA file for https"),
+        OPT(obj_crt_min_limit, FB_OPT_STR, "OBJ: multipart threshold (bytes)"),
+        OPT(obj_accelerated_enable, FB_OPT_BOOL, "OBJ: accelerated client (not in ferry)"),
+        OPT(obj_accelerated_type, FB_OPT_STR, "OBJ: accelerated client type (not in ferry)"),
         OPT(etcd_endpoints, FB_OPT_STR, "etcd coordination (not in this build yet)"),
         OPT(runtime_type, FB_OPT_STR, "ETCD (not in this build yet)"),
         OPT(benchmark_group, FB_OPT_STR, "etcd mode only"),
@@ -147,14 +164,58 @@ static void fb_check_op(fb_config *c)
     c->op_type = c->op == FERRY_OP_READ ? "READ" : "WRITE"; /* canonical spelling in output */
 }
 
-/* Storage options only mean something with storage segments, which are
- * refused later with their own message. */
-static void fb_check_storage(const fb_config *c)
+/* nixlbench's rule: the buffers (a target's threads) spread evenly over
+ * its files. */
+static void fb_check_files(const fb_config *c)
 {
-    bool memory = c->ttype == FERRY_MEM_DRAM || c->ttype == FERRY_MEM_VRAM;
-    if ((c->filepath || c->num_files != 1 || c->storage_enable_direct) && memory)
-        fb_warn("--filepath, --num_files and --storage_enable_direct apply to FILE/BLOCK/OBJ "
-                "targets; ignored");
+    if (!c->num_files || c->num_threads % c->num_files)
+        fb_exit(FB_EXIT_USAGE,
+                "--num_files %llu: the threads' buffers (--num_threads %llu) must spread evenly "
+                "over the files",
+                (unsigned long long)c->num_files, (unsigned long long)c->num_threads);
+    if (c->filenames && c->num_target_dev != 1)
+        fb_exit(FB_EXIT_USAGE, "--filenames: one target (--num_target_dev 1)");
+}
+
+static void fb_check_values(const fb_config *c)
+{
+    static const char *const apis[] = {"AIO", "URING", "POSIXAIO"};
+    static const char *const schemes[] = {"http", "https"};
+    static const char *const sums[] = {"supported", "required"};
+    if (c->posix_api_type && !fb_one_of(c->posix_api_type, apis, 3))
+        fb_exit(FB_EXIT_USAGE, "--posix_api_type %s: want AIO, URING or POSIXAIO",
+                c->posix_api_type);
+    if (c->obj_scheme && !fb_one_of(c->obj_scheme, schemes, 2))
+        fb_exit(FB_EXIT_USAGE, "--obj_scheme %s: want http or https", c->obj_scheme);
+    if (c->obj_req_checksum && !fb_one_of(c->obj_req_checksum, sums, 2))
+        fb_exit(FB_EXIT_USAGE, "--obj_req_checksum %s: want supported or required",
+                c->obj_req_checksum);
+    if (c->obj_accelerated_enable || c->obj_accelerated_type)
+        fb_exit(FB_EXIT_USAGE, "--obj_accelerated_enable/--obj_accelerated_type: ferry's OBJ "
+                               "backend has no accelerated client");
+}
+
+/* Storage segments are the target side, in the initiator's process (the
+ * storage backends reach only their own agent). */
+static void fb_check_storage(const fb_config *c, bool quiet)
+{
+    bool files = c->ttype == FERRY_MEM_FILE || c->ttype == FERRY_MEM_BLOCK;
+    fb_check_values(c);
+    if (fb_seg_storage(c->itype))
+        fb_exit(FB_EXIT_USAGE,
+                "--initiator_seg_type %s: storage is the target side (the initiator's memory is "
+                "DRAM or VRAM); use --target_seg_type %s",
+                c->initiator_seg_type, c->initiator_seg_type);
+    if (files)
+        fb_check_files(c);
+    else if ((c->filepath || c->filenames || c->num_files != 1 || c->storage_enable_direct) &&
+             !quiet)
+        fb_warn("--filepath, --filenames, --num_files and --storage_enable_direct apply to "
+                "FILE and BLOCK targets; ignored");
+}
+
+static void fb_check_threads(const fb_config *c)
+{
     if (c->progress_threads > 1)
         fb_warn("--progress_threads %llu: ferry runs one progress thread per agent",
                 (unsigned long long)c->progress_threads);
@@ -260,8 +321,9 @@ void fb_config_check(fb_config *c)
     fb_check_modes(c);
     fb_check_sizes(c);
     fb_check_op(c);
+    fb_check_storage(c, quiet);
     if (!quiet)
-        fb_check_storage(c);
+        fb_check_threads(c);
     const char *why =
         fb_topo_counts(c->scheme, (unsigned)c->num_initiator_dev, (unsigned)c->num_target_dev);
     if (why)
@@ -277,10 +339,81 @@ void fb_config_check(fb_config *c)
 
 /* ---- the backend, in a throwaway agent ---- */
 
+static void fb_param_add(fb_config *c, const char *key, const char *value)
+{
+    size_t len = strlen(c->params);
+    if (value)
+        snprintf(c->params + len, sizeof(c->params) - len, "%s%s=%s", len ? "," : "", key, value);
+}
+
+/* nixlbench's POSIX options, as the backend's params. */
+static void fb_fold_posix(fb_config *c)
+{
+    const char *api = c->posix_api_type;
+    if (api && !strcasecmp(api, "POSIXAIO"))
+        fb_param_add(c, "use_posix_aio", "true"); /* refused by the backend, with a line */
+    else if (api)
+        fb_param_add(c, "engine", !strcasecmp(api, "URING") ? "uring" : "aio");
+    fb_param_add(c, "kernel_queue_size", c->posix_kernel_queue_size);
+    fb_param_add(c, "ios_pool_size", c->posix_ios_pool_size);
+}
+
+/* nixlbench's OBJ options, as the backend's params; the ones not given
+ * leave the backend's defaults (its AWS_* variables). */
+static void fb_fold_obj(fb_config *c)
+{
+    fb_param_add(c, "bucket", c->obj_bucket_name);
+    fb_param_add(c, "endpoint_override", c->obj_endpoint_override);
+    fb_param_add(c, "scheme", c->obj_scheme);
+    fb_param_add(c, "region", c->obj_region);
+    fb_param_add(c, "access_key", c->obj_access_key);
+    fb_param_add(c, "secret_key", c->obj_secret_key);
+    fb_param_add(c, "session_token", c->obj_session_token);
+    fb_param_add(c, "use_virtual_addressing", c->obj_use_virtual_addressing ? "true" : NULL);
+    fb_param_add(c, "req_checksum", c->obj_req_checksum);
+    fb_param_add(c, "ca_bundle", c->obj_ca_bundle);
+    fb_param_add(c, "crtMinLimit", c->obj_crt_min_limit);
+}
+
+static bool fb_any_set(const char *const *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i])
+            return true;
+    return false;
+}
+
+/* Options of another backend than the one running are ignored, as in
+ * nixlbench, with a line saying so. */
+static void fb_fold_storage(fb_config *c, bool quiet)
+{
+    const char *posix[] = {c->posix_api_type, c->posix_kernel_queue_size, c->posix_ios_pool_size};
+    const char *obj[] = {c->obj_bucket_name,
+                         c->obj_endpoint_override,
+                         c->obj_scheme,
+                         c->obj_region,
+                         c->obj_access_key,
+                         c->obj_secret_key,
+                         c->obj_session_token,
+                         c->obj_req_checksum,
+                         c->obj_ca_bundle,
+                         c->obj_crt_min_limit,
+                         c->obj_use_virtual_addressing ? "" : NULL};
+    if (!strcasecmp(c->backend, "POSIX"))
+        fb_fold_posix(c);
+    else if (fb_any_set(posix, 3) && !quiet)
+        fb_warn("--posix_* options apply to the POSIX backend only; ignored");
+    if (!strcasecmp(c->backend, "OBJ"))
+        fb_fold_obj(c);
+    else if (fb_any_set(obj, 11) && !quiet)
+        fb_warn("--obj_* options apply to the OBJ backend only; ignored");
+}
+
 /* nixlbench's --device_list is UCX's device list. */
 static void fb_fold_params(fb_config *c, bool quiet)
 {
     snprintf(c->params, sizeof(c->params), "%s", c->backend_params ? c->backend_params : "");
+    fb_fold_storage(c, quiet);
     if (!c->device_list)
         return;
     if (strcasecmp(c->backend, "UCX")) {
@@ -288,9 +421,7 @@ static void fb_fold_params(fb_config *c, bool quiet)
             fb_warn("--device_list applies to UCX only; ignored");
         return;
     }
-    size_t len = strlen(c->params);
-    snprintf(c->params + len, sizeof(c->params) - len, "%sdevices=%s", len ? "," : "",
-             c->device_list);
+    fb_param_add(c, "devices", c->device_list);
 }
 
 void fb_config_probe(fb_config *c)
@@ -342,6 +473,21 @@ static const char *fb_gpu_list(const fb_config *c, bool initiator, char *buf, si
     return buf;
 }
 
+static void fb_print_storage(const fb_config *c)
+{
+    if (c->ttype == FERRY_MEM_OBJ)
+        fb_line("Objects", NULL, "one per block and slot, written and read through %s", c->backend);
+    if (c->ttype != FERRY_MEM_FILE && c->ttype != FERRY_MEM_BLOCK)
+        return;
+    if (c->filenames)
+        fb_line("Files", "filenames", "%s", c->filenames);
+    else
+        fb_line("File path", "filepath", "%s (files removed at the end)",
+                c->filepath ? c->filepath : ".");
+    fb_line("Num files", "num_files", "%llu", ULL(c->num_files));
+    fb_line("Direct I/O", "storage_enable_direct", "%d", c->storage_enable_direct);
+}
+
 void fb_config_print(const fb_config *c)
 {
     printf("ferry-bench, ferry %s\n", ferry_version_string());
@@ -377,6 +523,7 @@ void fb_config_print(const fb_config *c)
     fb_line("Reregister mem", "reregister_mem", "%d", c->reregister_mem);
     fb_line("Progress thread", "enable_pt", "%d", c->enable_pt);
     fb_line("Memory from backend", "mem_alloc", "%d", c->mem_alloc);
+    fb_print_storage(c);
     printf("%s\n", "------------------------------------------------------------------------");
 }
 

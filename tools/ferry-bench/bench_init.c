@@ -17,7 +17,9 @@
 typedef struct fb_where {
     uint64_t base;
     ferry_mem_type type;
-    int dev; /* VRAM: the owner's CUDA ordinal */
+    int dev;           /* VRAM: the owner's CUDA ordinal */
+    const fb_mem *mem; /* a buffer of this process (storage: its layout); NULL: another's */
+    size_t off;        /* where base is in mem */
 } fb_where;
 
 typedef struct fb_peer {
@@ -61,10 +63,12 @@ static ferry_dlist *fb_slot_list(const fb_where *w, size_t slot, size_t slots, c
     ferry_dlist *l;
     fb_ok(ferry_dlist_create(w->type, slots * st->batch, &l), "dlist");
     for (size_t s = 0; s < slots; s++)
-        for (uint64_t j = 0; j < st->batch; j++)
-            fb_ok(ferry_dlist_add(l, w->base + s * slot + j * st->block, st->block,
-                                  (uint64_t)(w->dev < 0 ? 0 : w->dev)),
-                  "dlist add");
+        for (uint64_t j = 0; j < st->batch; j++) {
+            uint64_t addr = w->base + s * slot + j * st->block, dev = w->dev < 0 ? 0 : w->dev;
+            if (w->mem)
+                fb_mem_desc(w->mem, w->off + s * slot + j * st->block, &addr, &dev);
+            fb_ok(ferry_dlist_add(l, addr, st->block, dev), "dlist add");
+        }
     return l;
 }
 
@@ -87,7 +91,8 @@ static ferry_prepped *fb_prep(fb_init *in, const char *agent, const fb_where *w,
 
 static fb_where fb_where_of(const fb_mem *m, size_t off)
 {
-    return (fb_where){(uintptr_t)(m->ptr + off), m->type, m->dev};
+    uint64_t base = m->ptr ? (uintptr_t)(m->ptr + off) : off; /* storage: no memory */
+    return (fb_where){base, m->type, m->dev, m, off};
 }
 
 static void fb_step_prep(fb_init *in, const fb_step *st)
@@ -100,6 +105,8 @@ static void fb_step_prep(fb_init *in, const fb_step *st)
     for (size_t p = 0; p < in->npeers; p++) {
         fb_peer *pe = &in->peers[p];
         size_t slots = c->num_threads * c->topo.tstrides[pe->link->target];
+        if (pe->inproc)
+            fb_side_step(pe->inproc, c, st);
         pe->remote = fb_prep(in, pe->name, &pe->buf, slots, st);
     }
 }
@@ -311,7 +318,7 @@ static void fb_peer_init(fb_init *in, fb_peer *pe, const fb_link *l, const fb_ta
         snprintf(pe->name, sizeof(pe->name), "%s", ferry_agent_name(in->agent));
         return;
     }
-    pe->buf = (fb_where){tg[l->target].base, c->ttype, tg[l->target].dev};
+    pe->buf = (fb_where){tg[l->target].base, c->ttype, tg[l->target].dev, NULL, 0};
     snprintf(pe->name, sizeof(pe->name), "fb-target-%u", l->target);
     fb_peer_link(in->agent, pe->name, tg[l->target].port);
 }

@@ -38,17 +38,45 @@ static uint64_t fb_link_seed(const fb_link *l, unsigned th)
     return fb_seed(l->init, l->target, th);
 }
 
-static void fb_side_fill(fb_side *s, const fb_config *c)
+/* The first len bytes of every slot of this side. */
+static void fb_side_fill(fb_side *s, const fb_config *c, size_t len)
 {
     for (size_t k = 0; k < c->topo.nlinks; k++) {
         const fb_link *l = &c->topo.links[k];
         for (unsigned th = 0; fb_link_has(s, l, FB_ALL) && th < c->num_threads; th++) {
             size_t off = fb_side_slot(s, l, th);
-            fb_mem_fill(&s->mem, off, s->slot, fb_link_seed(l, th), 0);
+            fb_mem_fill(&s->mem, off, len, fb_link_seed(l, th), 0);
             if (c->inject_corruption && th == 0)
                 fb_mem_flip(&s->mem, off + fb_inject_offset(c)); /* travels like any byte */
         }
     }
+}
+
+/* A thread's region is a chunk (spread over --num_files files); a slot's
+ * blocks are objects, max_batch_size of them, each up to max_block_size. */
+static void fb_side_store(fb_side *s, const fb_config *c, ferry_mem_type type, size_t bytes,
+                          ferry_agent *a)
+{
+    fb_store_cfg sc = {.dir = c->filepath,
+                       .filenames = c->filenames,
+                       .num_files = (unsigned)c->num_files,
+                       .chunk = s->slot * s->strides,
+                       .direct = c->storage_enable_direct,
+                       .group = s->slot,
+                       .per_group = (size_t)c->max_batch_size,
+                       .unit = (size_t)c->start_block_size,
+                       .unit_max = (size_t)c->max_block_size,
+                       .agent = a};
+    fb_mem_alloc_store(&s->mem, type, bytes, &sc);
+}
+
+void fb_side_step(fb_side *s, const fb_config *c, const fb_step *st)
+{
+    if (s->mem.type != FERRY_MEM_OBJ)
+        return; /* files hold every step's pattern from the start */
+    fb_mem_set_unit(&s->mem, (size_t)st->block);
+    if (fb_side_is_source(s, c))
+        fb_side_fill(s, c, (size_t)(st->block * st->batch));
 }
 
 int fb_side_gpu(const fb_config *c, bool initiator, unsigned id)
@@ -70,11 +98,14 @@ void fb_side_init(fb_side *s, const fb_config *c, bool initiator, unsigned id, f
     ferry_mem_type type = initiator ? c->itype : c->ttype;
     if (c->mem_alloc && type == FERRY_MEM_DRAM)
         fb_mem_alloc_ferry(&s->mem, a, bytes);
+    else if (fb_seg_storage(type))
+        fb_side_store(s, c, type, bytes, a);
     else
         fb_mem_alloc(&s->mem, type, fb_side_gpu(c, initiator, id), bytes);
     s->regions = fb_alloc(c->num_threads * sizeof(*s->regions));
-    if (fb_side_is_source(s, c))
-        fb_side_fill(s, c);
+    /* Objects are filled step by step (fb_side_step): their size changes. */
+    if (fb_side_is_source(s, c) && type != FERRY_MEM_OBJ)
+        fb_side_fill(s, c, s->slot);
 }
 
 /* One region per thread, so --reregister_mem can redo one thread's. */

@@ -193,9 +193,14 @@ static void fb_backend_failed(ferry_agent *a, const char *backend, ferry_status 
     if (rc == FERRY_ERR_NOT_FOUND)
         fb_exit(FB_EXIT_USAGE, "backend %s: not found (available: %s)", backend, names);
     char why[256];
-    if (rc == FERRY_ERR_NOT_SUPPORTED && !fb_vram_usable(why, sizeof(why)))
+    if (rc == FERRY_ERR_NOT_SUPPORTED && !strcasecmp(backend, "CUDA") &&
+        !fb_vram_usable(why, sizeof(why)))
         fb_exit(FB_EXIT_USAGE, "backend %s: not supported on this host (no usable CUDA driver: %s)",
                 backend, why);
+    if (rc == FERRY_ERR_NOT_SUPPORTED)
+        fb_exit(FB_EXIT_USAGE,
+                "backend %s: not supported here with these params (the line above says why)",
+                backend);
     if (rc == FERRY_ERR_INVALID_PARAM)
         fb_exit(FB_EXIT_USAGE,
                 "backend %s refused its params (see --backend_params; FERRY_LOG_LEVEL=error "
@@ -265,11 +270,11 @@ static bool fb_seg_unusable(uint32_t mem_mask, const char *backend, const char *
     if (!(mem_mask & FERRY_MEM_MASK(t)))
         snprintf(why, cap, "--%s %s: not supported by backend %s (it serves: %s)", option, seg,
                  backend, names);
-    else if (t != FERRY_MEM_DRAM && t != FERRY_MEM_VRAM)
+    else if (t != FERRY_MEM_DRAM && t != FERRY_MEM_VRAM && strcmp(option, "target_seg_type"))
         snprintf(why, cap,
-                 "--%s %s: not supported by this build of %s (it allocates DRAM and VRAM only; "
-                 "backend %s serves: %s)",
-                 option, seg, fb_prog, backend, names);
+                 "--%s %s: storage is the target side (--target_seg_type); the initiator's "
+                 "memory is DRAM or VRAM (backend %s serves: %s)",
+                 option, seg, backend, names);
     else if (t == FERRY_MEM_VRAM && !fb_vram_usable(driver, sizeof(driver)))
         snprintf(why, cap, "--%s VRAM: no usable CUDA driver: %s", option, driver);
     else

@@ -132,7 +132,7 @@ void fb_load_self(ferry_agent *a);
 /* Waits for a posted request (rc from post). Returns its final status. */
 ferry_status fb_xfer_wait(ferry_xfer *x, ferry_status rc);
 
-/* ---- memory: DRAM, or VRAM through the CUDA driver (mem.c) ---- */
+/* ---- memory: DRAM, VRAM through the CUDA driver (mem.c), or storage ---- */
 
 /* A buffer: DRAM (ptr is host memory) or VRAM of GPU dev, this process's
  * CUDA ordinal (ptr is a device address: never dereference it). */
@@ -141,8 +141,37 @@ typedef struct fb_mem {
     int dev;
     uint8_t *ptr;
     size_t size;
-    ferry_agent *owner; /* from ferry_mem_alloc of this agent, which frees it */
+    ferry_agent *owner;     /* from ferry_mem_alloc of this agent, which frees it */
+    struct fb_store *store; /* FILE, BLOCK, OBJ: where the bytes are (store.c) */
 } fb_mem;
+
+/* ---- storage: FILE, BLOCK and OBJ buffers (store.c) ---- */
+
+/* How a storage buffer is laid out and where it goes; see store.c. */
+typedef struct fb_store_cfg {
+    const char *dir;       /* files are created here (nixlbench's --filepath; "." by default) */
+    const char *filenames; /* comma list: these files instead (kept afterwards) */
+    unsigned num_files;    /* FILE/BLOCK: files a buffer is spread over, a chunk at a time */
+    size_t chunk;          /* FILE/BLOCK: bytes per chunk */
+    bool direct;           /* FILE: opened with O_DIRECT; BLOCK: registered so */
+    size_t group, per_group, unit, unit_max; /* OBJ: groups of per_group objects of unit bytes */
+    ferry_agent *agent;                      /* OBJ: the agent objects are read and written by */
+} fb_store_cfg;
+
+bool fb_seg_storage(ferry_mem_type t); /* FILE, BLOCK or OBJ */
+bool fb_mem_is_store(const fb_mem *m);
+/* Creates the files (or names the objects) of a storage buffer of size bytes. */
+void fb_mem_alloc_store(fb_mem *m, ferry_mem_type type, size_t size, const fb_store_cfg *cfg);
+/* OBJ: the bytes of an object from now on (ferry-bench's block size). */
+void fb_mem_set_unit(fb_mem *m, size_t unit);
+/* The address and dev_id a descriptor gives byte off of a buffer (any type). */
+void fb_mem_desc(const fb_mem *m, size_t off, uint64_t *addr, uint64_t *dev);
+/* The registration list of [off, off+len): one descriptor per chunk or
+ * object, with the path or key as metadata. */
+ferry_dlist *fb_store_reg_list(const fb_mem *m, size_t off, size_t len);
+void fb_store_read(const fb_mem *m, uint8_t *buf, size_t off, size_t len);
+void fb_store_write(const fb_mem *m, const uint8_t *buf, size_t off, size_t len);
+void fb_store_free(fb_mem *m); /* closes and removes the files it created */
 
 /* True when the CUDA driver (FERRY_CUDA_LIB or libcuda.so.1) works and
  * sees a GPU; why gets the reason otherwise. */

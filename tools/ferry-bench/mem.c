@@ -140,6 +140,8 @@ void fb_mem_free(fb_mem *m)
 {
     if (m->owner) {
         /* freed with its agent */
+    } else if (fb_mem_is_store(m)) {
+        fb_store_free(m);
     } else if (m->type == FERRY_MEM_VRAM && m->ptr) {
         const fy_cuda *cu = fb_cu_push(m->dev);
         fb_cu_ok(cu->MemFree((uintptr_t)m->ptr), "cuMemFree", m->dev);
@@ -165,6 +167,11 @@ void fb_mem_zero(const fb_mem *m, size_t off, size_t len)
         memset(m->ptr + off, 0, len);
         return;
     }
+    if (fb_mem_is_store(m)) {
+        uint8_t *v = fb_view(m, off, len, false);
+        fb_view_done(m, v, off, len, true);
+        return;
+    }
     const fy_cuda *cu = fb_cu_push(m->dev);
     fb_cu_ok(cu->MemsetD8((uintptr_t)(m->ptr + off), 0, len), "cuMemsetD8", m->dev);
     fb_cu_fence(cu, m, off);
@@ -177,7 +184,9 @@ uint8_t *fb_view(const fb_mem *m, size_t off, size_t len, bool read)
     if (m->type == FERRY_MEM_DRAM)
         return m->ptr + off;
     uint8_t *v = fb_alloc(len);
-    if (read && len) {
+    if (read && len && fb_mem_is_store(m)) {
+        fb_store_read(m, v, off, len);
+    } else if (read && len) {
         const fy_cuda *cu = fb_cu_push(m->dev);
         fb_cu_ok(cu->Memcpy((uintptr_t)v, (uintptr_t)(m->ptr + off), len), "copy to host", m->dev);
         fb_cu_pop();
@@ -189,7 +198,9 @@ void fb_view_done(const fb_mem *m, uint8_t *view, size_t off, size_t len, bool w
 {
     if (m->type == FERRY_MEM_DRAM)
         return;
-    if (write && len) {
+    if (write && len && fb_mem_is_store(m)) {
+        fb_store_write(m, view, off, len);
+    } else if (write && len) {
         const fy_cuda *cu = fb_cu_push(m->dev);
         fb_cu_ok(cu->Memcpy((uintptr_t)(m->ptr + off), (uintptr_t)view, len), "copy to GPU",
                  m->dev);
@@ -199,10 +210,11 @@ void fb_view_done(const fb_mem *m, uint8_t *view, size_t off, size_t len, bool w
     free(view);
 }
 
-/* DRAM: the whole range at once, in place; VRAM: a chunk at a time. */
+/* DRAM: the whole range at once, in place; VRAM: a chunk at a time;
+ * storage: whole ranges too (objects are written whole). */
 static size_t fb_chunk(const fb_mem *m, size_t left)
 {
-    return m->type == FERRY_MEM_DRAM || left < FB_CHUNK ? left : FB_CHUNK;
+    return m->type != FERRY_MEM_VRAM || left < FB_CHUNK ? left : FB_CHUNK;
 }
 
 void fb_mem_fill(const fb_mem *m, size_t off, size_t len, uint64_t seed, uint64_t off0)
@@ -246,8 +258,12 @@ ferry_dlist *fb_register(ferry_agent *a, const fb_mem *m, size_t off, size_t len
 {
     ferry_dlist *l;
     fb_mem_range(m, off, len);
-    fb_ok(ferry_dlist_create(m->type, 1, &l), "dlist");
-    fb_ok(ferry_dlist_add(l, (uintptr_t)(m->ptr + off), len, (uint64_t)m->dev), "dlist add");
+    if (fb_mem_is_store(m)) {
+        l = fb_store_reg_list(m, off, len);
+    } else {
+        fb_ok(ferry_dlist_create(m->type, 1, &l), "dlist");
+        fb_ok(ferry_dlist_add(l, (uintptr_t)(m->ptr + off), len, (uint64_t)m->dev), "dlist add");
+    }
     ferry_status rc = ferry_register(a, l, NULL);
     if (rc != FERRY_OK)
         fb_die("register %s memory (%zu bytes%s): %s", ferry_mem_type_name(m->type), len,
