@@ -2,11 +2,12 @@
 /* The far side of the SHM two-process tests: one agent in its own process,
  * steered by line commands on stdin, answering one line each on stdout.
  *
- *   shm_peer NAME memfd|malloc [cma-denied] [ucx]
+ *   shm_peer NAME memfd|malloc [cma-denied] [ucx] [buf=BYTES]
  *
  * Creates agent NAME (progress thread on) with an SHM backend, then a UCX
  * one if "ucx" is given. Its buffer of ST_BUF bytes comes from
- * ferry_mem_alloc on SHM (memfd) or aligned_alloc (malloc), filled with
+ * ferry_mem_alloc on SHM (memfd) or aligned_alloc (malloc) (buf=: another
+ * size, a multiple of 4096), filled with
  * pattern 1 and registered. "cma-denied" first installs a seccomp filter
  * that fails process_vm_readv/writev with EPERM, as a hardened container
  * would. Prints "MD <hex of its metadata>", then:
@@ -43,6 +44,8 @@
 #include <ferry/ferry.h>
 
 #include "shm_test.h"
+
+static size_t buf_len = ST_BUF;
 
 typedef struct peer {
     ferry_agent *agent;
@@ -100,15 +103,15 @@ static int deny_cma(void)
 static ferry_status peer_buffer(peer *p, bool memfd)
 {
     void *b = NULL;
-    ferry_status rc = memfd ? ferry_mem_alloc(p->agent, p->shm, FERRY_MEM_DRAM, ST_BUF, 0, &b)
-                            : (b = aligned_alloc(4096, ST_BUF)) ? FERRY_OK : FERRY_ERR_NO_MEMORY;
+    ferry_status rc = memfd ? ferry_mem_alloc(p->agent, p->shm, FERRY_MEM_DRAM, buf_len, 0, &b)
+                            : (b = aligned_alloc(4096, buf_len)) ? FERRY_OK : FERRY_ERR_NO_MEMORY;
     if (rc != FERRY_OK)
         return rc;
     p->buf = b;
-    st_fill(p->buf, ST_BUF, 1);
+    st_fill(p->buf, buf_len, 1);
     ferry_dlist *l = NULL;
     rc = ferry_dlist_create(FERRY_MEM_DRAM, 1, &l);
-    if (rc == FERRY_OK && (rc = ferry_dlist_add(l, (uintptr_t)b, ST_BUF, 0)) == FERRY_OK)
+    if (rc == FERRY_OK && (rc = ferry_dlist_add(l, (uintptr_t)b, buf_len, 0)) == FERRY_OK)
         rc = ferry_register(p->agent, l, NULL);
     ferry_dlist_destroy(l);
     return rc;
@@ -168,8 +171,8 @@ static ferry_status peer_write(peer *p, const char *to, uint64_t base, const cha
     ferry_status rc = ferry_dlist_create(FERRY_MEM_DRAM, 1, &l);
     if (rc == FERRY_OK)
         rc = ferry_dlist_create(FERRY_MEM_DRAM, 1, &r);
-    if (rc == FERRY_OK && (rc = ferry_dlist_add(l, (uintptr_t)p->buf, ST_BUF, 0)) == FERRY_OK &&
-        (rc = ferry_dlist_add(r, base, ST_BUF, 0)) == FERRY_OK)
+    if (rc == FERRY_OK && (rc = ferry_dlist_add(l, (uintptr_t)p->buf, buf_len, 0)) == FERRY_OK &&
+        (rc = ferry_dlist_add(r, base, buf_len, 0)) == FERRY_OK)
         rc = ferry_xfer_create(p->agent, FERRY_OP_WRITE, l, r, to, &o, out);
     ferry_dlist_destroy(l);
     ferry_dlist_destroy(r);
@@ -188,7 +191,7 @@ static void cmd_write(peer *p, const char *to, uint64_t base, uint64_t seed)
 {
     char notif[32];
     ferry_xfer *x = NULL;
-    st_fill(p->buf, ST_BUF, seed);
+    st_fill(p->buf, buf_len, seed);
     snprintf(notif, sizeof(notif), "w%" PRIu64, seed);
     ferry_status rc = peer_write(p, to, base, notif, &x);
     if (rc == FERRY_OK)
@@ -279,12 +282,12 @@ static bool dispatch(peer *p, char *line)
     if (!strncmp(line, "quit", 4))
         return false;
     if (sscanf(line, "fill %" SCNu64, &a) == 1) {
-        st_fill(p->buf, ST_BUF, a);
+        st_fill(p->buf, buf_len, a);
         reply("OK");
     } else if (!strncmp(line, "declined", 8)) {
         reply(declined[0] ? "DECLINED %s" : "NONE", declined);
     } else if (!strncmp(line, "hash", 4)) {
-        reply("HASH %016" PRIx64, st_hash(p->buf, ST_BUF));
+        reply("HASH %016" PRIx64, st_hash(p->buf, buf_len));
     } else if (sscanf(line, "load %65535s", hex) == 1) {
         cmd_load(p, hex);
     } else if (sscanf(line, "write %127s %" SCNx64 " %" SCNu64, name, &a, &b) == 3) {
@@ -309,6 +312,8 @@ int main(int argc, char **argv)
     for (int i = 3; i < argc; i++) {
         denied |= !strcmp(argv[i], "cma-denied");
         ucx |= !strcmp(argv[i], "ucx");
+        if (!strncmp(argv[i], "buf=", 4))
+            buf_len = (size_t)strtoull(argv[i] + 4, NULL, 0);
     }
     alarm(600);
     ferry_set_log_handler(on_log, NULL);

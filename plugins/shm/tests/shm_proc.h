@@ -30,7 +30,7 @@ typedef struct sp_peer {
 static const char *sp_exe; /* the shm_peer program */
 static volatile pid_t sp_live[SP_MAX_LIVE];
 
-static void sp_kill_live(void)
+static inline void sp_kill_live(void)
 {
     for (int i = 0; i < SP_MAX_LIVE; i++)
         if (sp_live[i] > 0) {
@@ -50,13 +50,13 @@ static void sp_on_alarm(int sig)
     _exit(1);
 }
 
-static void sp_watchdog(unsigned seconds)
+static inline void sp_watchdog(unsigned seconds)
 {
     signal(SIGALRM, sp_on_alarm);
     alarm(seconds);
 }
 
-static void sp_track(pid_t old, pid_t pid)
+static inline void sp_track(pid_t old, pid_t pid)
 {
     for (int i = 0; i < SP_MAX_LIVE; i++)
         if (sp_live[i] == old) {
@@ -66,7 +66,7 @@ static void sp_track(pid_t old, pid_t pid)
 }
 
 /* Reads one reply line into buf (without the newline); false at EOF. */
-static bool sp_line(sp_peer *p, char *buf, size_t cap)
+static inline bool sp_line(sp_peer *p, char *buf, size_t cap)
 {
     if (!fgets(buf, (int)cap, p->from))
         return false;
@@ -74,9 +74,9 @@ static bool sp_line(sp_peer *p, char *buf, size_t cap)
     return true;
 }
 
-static bool sp_cmd(sp_peer *p, char *reply, size_t cap, const char *fmt, ...)
+static inline bool sp_cmd(sp_peer *p, char *reply, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static bool sp_cmd(sp_peer *p, char *reply, size_t cap, const char *fmt, ...)
+static inline bool sp_cmd(sp_peer *p, char *reply, size_t cap, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -87,7 +87,7 @@ static bool sp_cmd(sp_peer *p, char *reply, size_t cap, const char *fmt, ...)
     return reply ? sp_line(p, reply, cap) : true;
 }
 
-static void sp_child(int in, int out, char **argv)
+static inline void sp_child(int in, int out, char **argv)
 {
     dup2(in, STDIN_FILENO);
     dup2(out, STDOUT_FILENO);
@@ -96,7 +96,7 @@ static void sp_child(int in, int out, char **argv)
 }
 
 /* Starts "shm_peer NAME KIND [extra...]" and reads its MD and BASE lines. */
-static bool sp_start(sp_peer *p, const char *name, const char *kind, const char *extra1,
+static inline bool sp_start(sp_peer *p, const char *name, const char *kind, const char *extra1,
                      const char *extra2)
 {
     static char line[ST_LINE_MAX + 64];
@@ -123,7 +123,7 @@ static bool sp_start(sp_peer *p, const char *name, const char *kind, const char 
 }
 
 /* SIGKILL and reap: the kill -9 of the tests, and the cleanup. */
-static void sp_kill(sp_peer *p)
+static inline void sp_kill(sp_peer *p)
 {
     if (p->pid > 0) {
         kill(p->pid, SIGKILL);
