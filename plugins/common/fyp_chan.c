@@ -160,8 +160,10 @@ static int fyp_chan_recv_one(fyp_chan *c, const ferry_plugin_host *h)
         struct cmsghdr align;
     } ctl;
     struct iovec iov = {c->buf, FYP_DGRAM_MAX};
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = ctl.buf,
+                        .msg_controllen = sizeof(ctl.buf)};
     ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT);
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno == EINTR ? 1 : -1;
@@ -227,8 +229,8 @@ ferry_status fyp_chan_notify(fyp_chan *c, const ferry_plugin_host *h, const fyp_
         if (!p->alive(p->arg))
             return FERRY_ERR_REMOTE_DISCONNECT;
         if (fyp_chan_now() > deadline) {
-            fyp_chan_log(h, FERRY_LOG_ERROR,
-                         "notification to %s: its queue stayed full for 5 s", p->name);
+            fyp_chan_log(h, FERRY_LOG_ERROR, "notification to %s: its queue stayed full for 5 s",
+                         p->name);
             return FERRY_ERR_BACKEND;
         }
         fyp_chan_drain(c, h);

@@ -24,7 +24,7 @@
 #include "ferry/plugin.h"
 #include "fyp_ident.h"
 
-#define FYP_NAME_MAX  255u           /* agent names (FERRY_NAME_MAX) */
+#define FYP_NAME_MAX  255u          /* agent names (FERRY_NAME_MAX) */
 #define FYP_NOTIF_MAX (64u * 1024u) /* FERRY_NOTIF_MAX_LEN */
 
 /* ---- datagrams ----
@@ -70,8 +70,8 @@ size_t fyp_chan_drain(fyp_chan *c, const ferry_plugin_host *host);
 typedef struct fyp_chan_peer {
     const char *name;
     const fyp_chan_addr *addr;
-    bool self;                 /* this agent: queued directly */
-    bool (*alive)(void *arg);  /* false once the peer is known gone */
+    bool self;                /* this agent: queued directly */
+    bool (*alive)(void *arg); /* false once the peer is known gone */
     void *arg;
 } fyp_chan_peer;
 

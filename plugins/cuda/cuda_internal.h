@@ -10,6 +10,7 @@
 #include "cuda_meta.h"
 #include "cuda_plan.h"
 #include "fyp_chan.h"
+#include "fyp_list.h"
 #include "ferry/plugin.h"
 #include "fy_cuda_kernel.h"
 #include "gpu/gpu.h"
@@ -66,7 +67,7 @@ typedef struct fy_cu {
     fyp_ident self;
     fyp_chan chan; /* notifications (plugins/common/fyp_chan.h) */
     /* requests whose post has not been seen complete */
-    struct fy_cu_req *inflight;
+    fyp_link *inflight;
     uint64_t last_drain_ns; /* socket reads are spaced while requests run */
     uint64_t pinned_bytes;  /* DRAM pinned by this backend (cuMemHostRegister) */
 } fy_cu;
@@ -134,8 +135,7 @@ typedef struct fy_cu_req {
     bool notif_due;    /* data complete, notification not sent yet */
     const void *notif; /* the core's, valid until the next post or release */
     size_t notif_len;
-    struct fy_cu_req *prev, *next; /* in be->inflight */
-    bool listed;
+    fyp_link link; /* in be->inflight */
     char err[256];
 } fy_cu_req;
 

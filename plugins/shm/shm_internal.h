@@ -12,6 +12,7 @@
 #include "ferry/plugin.h"
 #include "fyp_chan.h"
 #include "fyp_ident.h"
+#include "fyp_list.h"
 #include "shm_wire.h"
 
 #ifndef FY_SHM_PLUGIN_NAME
@@ -19,8 +20,6 @@
 #endif
 
 #define fy_shm_log(be, level, ...) (be)->host->log((be)->host->agent_ctx, (level), __VA_ARGS__)
-
-struct fy_shm_req;
 
 /* An allocation of mem_alloc: memfd-backed, mapped shared. It lives until
  * mem_free and the last region inside it are gone (refs). */
@@ -58,11 +57,11 @@ typedef struct fy_shm {
     fyp_ident self;
     fyp_chan chan; /* notifications (plugins/common/fyp_chan.h) */
     fy_shm_srv srv;
-    int epfd;      /* wait_fd: the channel and the peers' pidfds */
+    int epfd;             /* wait_fd: the channel and the peers' pidfds */
     pthread_mutex_t lock; /* regions, for the server thread */
     fy_shm_region *regions;
     fy_shm_alloc *allocs;
-    struct fy_shm_req *pending; /* requests whose notification is not sent yet */
+    fyp_link *pending; /* requests whose notification is not sent yet */
 } fy_shm;
 
 /* A peer: another agent of this host (or this one). */
@@ -70,9 +69,9 @@ typedef struct fy_shm_remote {
     fy_shm *be;
     char name[FYP_NAME_MAX + 1];
     fyp_ident id;
-    fyp_chan_addr addr;     /* its notification socket */
-    bool self;              /* this agent (loopback) */
-    int pidfd;              /* readable once it exited; -1 for this process */
+    fyp_chan_addr addr; /* its notification socket */
+    bool self;          /* this agent (loopback) */
+    int pidfd;          /* readable once it exited; -1 for this process */
     bool dead;
     uint64_t next_check_ns; /* pidfd polls from post are spaced */
 } fy_shm_remote;
@@ -81,9 +80,9 @@ typedef struct fy_shm_remote {
  * its pages, made on first use. */
 typedef struct fy_shm_rregion {
     fy_shm_pub pub;
-    uint8_t *map;     /* page-aligned mapping, NULL until mapped */
+    uint8_t *map; /* page-aligned mapping, NULL until mapped */
     size_t map_len;
-    uint8_t *at;      /* the region's first byte in the mapping */
+    uint8_t *at; /* the region's first byte in the mapping */
 } fy_shm_rregion;
 
 /* A prepared request. */
@@ -93,12 +92,11 @@ typedef struct fy_shm_req {
     fy_shm_remote *remote;
     struct iovec *liov, *riov; /* the ordinary-memory segments, for process_vm_* */
     size_t niov;
-    bool notif_due;      /* data in place, notification not sent yet */
-    ferry_status state;  /* NOT_POSTED, IN_PROGRESS (notification due), OK, error */
-    const void *notif;   /* the core's, valid until the next post or release */
+    bool notif_due;     /* data in place, notification not sent yet */
+    ferry_status state; /* NOT_POSTED, IN_PROGRESS (notification due), OK, error */
+    const void *notif;  /* the core's, valid until the next post or release */
     size_t notif_len;
-    struct fy_shm_req *prev, *next; /* in be->pending */
-    bool listed;
+    fyp_link link; /* in be->pending */
     char err[512];
 } fy_shm_req;
 

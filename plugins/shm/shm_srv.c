@@ -83,7 +83,8 @@ static void fy_shm_serve(fy_shm *be, int conn)
 static void *fy_shm_srv_main(void *arg)
 {
     fy_shm *be = arg;
-    struct pollfd p[2] = {{.fd = be->srv.fd, .events = POLLIN}, {.fd = be->srv.stop[0], .events = POLLIN}};
+    struct pollfd p[2] = {{.fd = be->srv.fd, .events = POLLIN},
+                          {.fd = be->srv.stop[0], .events = POLLIN}};
     for (;;) {
         if (poll(p, 2, -1) < 0 && errno != EINTR)
             break;
@@ -163,8 +164,10 @@ static bool fy_shm_recv_fd(int sock, uint8_t *buf, size_t cap, size_t *n, int *f
         struct cmsghdr align;
     } ctl;
     struct iovec iov = {buf, cap};
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = ctl.buf,
+                        .msg_controllen = sizeof(ctl.buf)};
     ssize_t got = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
     *fd = -1;
     if (got < 0)
@@ -196,8 +199,9 @@ static ferry_status fy_shm_ask(fy_shm *be, int sock, fy_shm_remote *r, uint64_t 
         bool slow = errno == EAGAIN || errno == EWOULDBLOCK;
         snprintf(err, cap, "%s's fd server: %s", r->name,
                  slow ? "no answer within map_timeout_ms (frozen?)" : strerror(errno));
-        return slow ? FERRY_ERR_TIMEOUT
-                    : errno == ECONNREFUSED ? FERRY_ERR_REMOTE_DISCONNECT : FERRY_ERR_BACKEND;
+        return slow                    ? FERRY_ERR_TIMEOUT
+               : errno == ECONNREFUSED ? FERRY_ERR_REMOTE_DISCONNECT
+                                       : FERRY_ERR_BACKEND;
     }
     if (!fy_shm_ans_decode(ans, n, &st, offset, &len) || st != FERRY_OK || *fd < 0) {
         snprintf(err, cap, "%s refused the memfd of a region (deregistered?)", r->name);

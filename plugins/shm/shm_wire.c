@@ -39,8 +39,7 @@ void fy_shm_pub_encode(const fy_shm_pub *p, uint8_t out[FY_SHM_PUB_LEN])
     fy_le_put(out + 24, p->token, 8);
 }
 
-ferry_status fy_shm_pub_decode(const void *buf, size_t len, const ferry_desc *desc,
-                               fy_shm_pub *out)
+ferry_status fy_shm_pub_decode(const void *buf, size_t len, const ferry_desc *desc, fy_shm_pub *out)
 {
     const uint8_t *b = buf;
     if (!b || len < FY_SHM_PUB_LEN || memcmp(b, "FYSR", 4) || b[4] != 1 || b[5] > 1)
@@ -49,8 +48,7 @@ ferry_status fy_shm_pub_decode(const void *buf, size_t len, const ferry_desc *de
                     .addr = fy_le_get(b + 8, 8),
                     .len = fy_le_get(b + 16, 8),
                     .token = fy_le_get(b + 24, 8)};
-    if (!desc || p.addr != desc->addr || p.len != desc->len || !p.len ||
-        p.addr + p.len < p.addr)
+    if (!desc || p.addr != desc->addr || p.len != desc->len || !p.len || p.addr + p.len < p.addr)
         return FERRY_ERR_BAD_METADATA;
     *out = p;
     return FERRY_OK;
@@ -71,8 +69,7 @@ bool fy_shm_ask_decode(const uint8_t *buf, size_t len, uint64_t *token)
     return true;
 }
 
-void fy_shm_ans_encode(ferry_status st, uint64_t offset, uint64_t len,
-                       uint8_t out[FY_SHM_ANS_LEN])
+void fy_shm_ans_encode(ferry_status st, uint64_t offset, uint64_t len, uint8_t out[FY_SHM_ANS_LEN])
 {
     memcpy(out, "FYSA", 4);
     fy_le_put(out + 4, (uint32_t)(int32_t)st, 4);

@@ -57,8 +57,7 @@ ferry_status fy_shm_pub_decode(const void *buf, size_t len, const ferry_desc *de
 
 void fy_shm_ask_encode(uint64_t token, uint8_t out[FY_SHM_ASK_LEN]);
 bool fy_shm_ask_decode(const uint8_t *buf, size_t len, uint64_t *token);
-void fy_shm_ans_encode(ferry_status st, uint64_t offset, uint64_t len,
-                       uint8_t out[FY_SHM_ANS_LEN]);
+void fy_shm_ans_encode(ferry_status st, uint64_t offset, uint64_t len, uint8_t out[FY_SHM_ANS_LEN]);
 bool fy_shm_ans_decode(const uint8_t *buf, size_t len, ferry_status *st, uint64_t *offset,
                        uint64_t *rlen);
 

@@ -121,7 +121,8 @@ ferry_status fy_shm_xfer_prep(void *priv, const ferry_plugin_xfer *px, void **ha
     fy_shm_req *q = calloc(1, sizeof(*q));
     if (!q)
         return FERRY_ERR_NO_MEMORY;
-    *q = (fy_shm_req){.be = be, .px = px, .remote = px->remote_agent, .state = FERRY_ERR_NOT_POSTED};
+    *q =
+        (fy_shm_req){.be = be, .px = px, .remote = px->remote_agent, .state = FERRY_ERR_NOT_POSTED};
     if (!fy_shm_remote_alive(q->remote))
         rc = fy_shm_req_fail(q, FERRY_ERR_REMOTE_DISCONNECT, "prep: the peer is gone");
     if (rc == FERRY_OK)
@@ -174,32 +175,6 @@ static ferry_status fy_shm_copy_cma(fy_shm_req *q)
     return FERRY_OK;
 }
 
-static void fy_shm_pending_add(fy_shm_req *q)
-{
-    fy_shm *be = q->be;
-    if (q->listed)
-        return;
-    q->prev = NULL;
-    q->next = be->pending;
-    if (be->pending)
-        be->pending->prev = q;
-    be->pending = q;
-    q->listed = true;
-}
-
-static void fy_shm_pending_del(fy_shm_req *q)
-{
-    if (!q->listed)
-        return;
-    if (q->prev)
-        q->prev->next = q->next;
-    else
-        q->be->pending = q->next;
-    if (q->next)
-        q->next->prev = q->prev;
-    q->listed = false;
-}
-
 /* The data is in place: notify, or leave it to progress if the peer's
  * queue is full. */
 static ferry_status fy_shm_finish(fy_shm_req *q)
@@ -208,11 +183,11 @@ static ferry_status fy_shm_finish(fy_shm_req *q)
     if (q->notif_due)
         rc = fy_shm_notify(q->be, q->remote, q->notif, q->notif_len, false);
     if (rc == FERRY_IN_PROGRESS) {
-        fy_shm_pending_add(q);
+        fyp_list_push(&q->be->pending, &q->link);
         return q->state = FERRY_IN_PROGRESS;
     }
     q->notif_due = false;
-    fy_shm_pending_del(q);
+    fyp_list_remove(&q->be->pending, &q->link);
     if (rc != FERRY_OK)
         snprintf(q->err, sizeof(q->err), "notification to %.255s: %s", q->remote->name,
                  ferry_strerror(rc));
@@ -257,7 +232,7 @@ ferry_status fy_shm_xfer_release(void *priv, void *handle)
     (void)priv;
     if (!q)
         return FERRY_OK;
-    fy_shm_pending_del(q);
+    fyp_list_remove(&q->be->pending, &q->link);
     fy_shm_req_free(q);
     return FERRY_OK;
 }
@@ -273,11 +248,9 @@ const char *fy_shm_xfer_error(void *priv, void *handle)
 size_t fy_shm_progress_reqs(fy_shm *be)
 {
     size_t done = 0;
-    fy_shm_req *q = be->pending, *next;
-    for (; q; q = next) {
-        next = q->next;
-        if (fy_shm_finish(q) != FERRY_IN_PROGRESS)
-            done++;
+    for (fyp_link *l = be->pending, *next; l; l = next) {
+        next = l->next;
+        done += fy_shm_finish(FYP_CONTAINER(l, fy_shm_req, link)) != FERRY_IN_PROGRESS;
     }
     return done;
 }

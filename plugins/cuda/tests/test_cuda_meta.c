@@ -19,10 +19,10 @@
 static fyp_ident sample_conn(void)
 {
     fyp_ident c = {.uid = 0x1122334455667788ull,
-                    .pid = 4242,
-                    .starttime = 987654321,
-                    .netns = 4026531840ull,
-                    .pidns = 4026531836ull};
+                   .pid = 4242,
+                   .starttime = 987654321,
+                   .netns = 4026531840ull,
+                   .pidns = 4026531836ull};
     for (int i = 0; i < 16; i++)
         c.boot_id[i] = (uint8_t)(i * 17);
     snprintf(c.sock, sizeof(c.sock), "ferry-cuda/4242/1122334455667788/0");

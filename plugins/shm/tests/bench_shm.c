@@ -49,7 +49,8 @@ static ferry_dlist *blocks(uint64_t base, uint64_t block, unsigned batch)
 /* GB/s of reposting one request, or 0 on an error. */
 static double run_shm(bench *b, ferry_xfer_op op, uint64_t block, unsigned batch)
 {
-    ferry_dlist *l = blocks((uintptr_t)b->buf, block, batch), *r = blocks(b->tgt.base, block, batch);
+    ferry_dlist *l = blocks((uintptr_t)b->buf, block, batch),
+                *r = blocks(b->tgt.base, block, batch);
     ferry_xfer_opts o;
     ferry_xfer_opts_init(&o);
     o.skip_merge = true; /* batch descriptors stay batch descriptors */
@@ -59,10 +60,7 @@ static double run_shm(bench *b, ferry_xfer_op op, uint64_t block, unsigned batch
         double t0 = now_s(), t = 0;
         uint64_t n = 0;
         do {
-            ferry_status rc = ferry_xfer_post(x);
-            while (rc == FERRY_IN_PROGRESS)
-                rc = ferry_xfer_status(x);
-            if (rc != FERRY_OK)
+            if (st_wait(x, ferry_xfer_post(x)) != FERRY_OK)
                 break;
             n++;
             t = now_s() - t0;
@@ -110,13 +108,9 @@ static bool bench_open(bench *b, const char *kind)
     ferry_dlist_destroy(l);
     memset(b->buf, 1, BUF);
     memset(b->other, 2, BUF);
-    static uint8_t blob[ST_LINE_MAX / 2];
-    char name[FERRY_NAME_MAX + 1], arg[32];
+    char arg[32];
     snprintf(arg, sizeof(arg), "buf=%u", BUF);
-    if (!sp_start(&b->tgt, "tgt", kind, arg, NULL))
-        return false;
-    size_t n = st_unhex(b->tgt.md, blob, sizeof(blob));
-    return n && ferry_md_load(b->agent, blob, n, name, sizeof(name)) == FERRY_OK;
+    return sp_start(&b->tgt, "tgt", kind, arg, NULL) && st_md_load(b->agent, b->tgt.md) == FERRY_OK;
 }
 
 /* Best of three, the two alternating, so that a burst of load from other
@@ -146,8 +140,9 @@ int main(int argc, char **argv)
         sp_kill(&b.tgt);
         return 1;
     }
-    printf("| op | block | batch | SHM GB/s | memcpy GB/s | SHM/memcpy |\n| --- | --- | --- | --- | "
-           "--- | --- |\n");
+    printf(
+        "| op | block | batch | SHM GB/s | memcpy GB/s | SHM/memcpy |\n| --- | --- | --- | --- | "
+        "--- | --- |\n");
     for (int op = 0; op < 2; op++)
         for (uint64_t block = 4096; block <= BUF; block *= 4)
             for (unsigned batch = 1; batch <= 64; batch *= 64)

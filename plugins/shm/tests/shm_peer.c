@@ -66,13 +66,6 @@ static void on_log(void *ctx, ferry_log_level level, const char *who, const char
         fprintf(stderr, "shm_peer: %s: %s\n", who, line);
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void reply(const char *fmt, ...)
 {
@@ -104,7 +97,8 @@ static ferry_status peer_buffer(peer *p, bool memfd)
 {
     void *b = NULL;
     ferry_status rc = memfd ? ferry_mem_alloc(p->agent, p->shm, FERRY_MEM_DRAM, buf_len, 0, &b)
-                            : (b = aligned_alloc(4096, buf_len)) ? FERRY_OK : FERRY_ERR_NO_MEMORY;
+                      : (b = aligned_alloc(4096, buf_len)) ? FERRY_OK
+                                                           : FERRY_ERR_NO_MEMORY;
     if (rc != FERRY_OK)
         return rc;
     p->buf = b;
@@ -134,25 +128,16 @@ static ferry_status peer_open(peer *p, const char *name, bool memfd, bool ucx)
 
 static void peer_md(peer *p)
 {
-    void *blob = NULL;
-    size_t len = 0;
-    if (ferry_md_get_local(p->agent, &blob, &len) != FERRY_OK)
-        exit(2);
-    char *hex = malloc(2 * len + 1);
+    char *hex = st_md_hex(p->agent);
     if (!hex)
         exit(2);
-    st_hex(blob, len, hex);
     reply("MD %s", hex);
     free(hex);
-    ferry_free(blob);
 }
 
 static void cmd_load(peer *p, const char *hex)
 {
-    uint8_t blob[ST_LINE_MAX / 2];
-    char name[FERRY_NAME_MAX + 1];
-    size_t n = st_unhex(hex, blob, sizeof(blob));
-    ferry_status rc = n ? ferry_md_load(p->agent, blob, n, name, sizeof(name)) : FERRY_ERR_INVALID_PARAM;
+    ferry_status rc = st_md_load(p->agent, hex);
     if (rc == FERRY_OK)
         reply("OK");
     else
@@ -179,14 +164,6 @@ static ferry_status peer_write(peer *p, const char *to, uint64_t base, const cha
     return rc;
 }
 
-static ferry_status wait_xfer(ferry_xfer *x, ferry_status rc)
-{
-    uint64_t end = now_ms() + 10000;
-    while (rc == FERRY_IN_PROGRESS && now_ms() < end)
-        rc = ferry_xfer_status(x);
-    return rc;
-}
-
 static void cmd_write(peer *p, const char *to, uint64_t base, uint64_t seed)
 {
     char notif[32];
@@ -195,7 +172,7 @@ static void cmd_write(peer *p, const char *to, uint64_t base, uint64_t seed)
     snprintf(notif, sizeof(notif), "w%" PRIu64, seed);
     ferry_status rc = peer_write(p, to, base, notif, &x);
     if (rc == FERRY_OK)
-        rc = wait_xfer(x, ferry_xfer_post(x));
+        rc = st_wait(x, ferry_xfer_post(x));
     if (rc == FERRY_OK)
         reply("OK %s", ferry_backend_name(ferry_xfer_backend(x)));
     else
@@ -212,7 +189,7 @@ static void cmd_spin(peer *p, const char *to, uint64_t base)
     }
     reply("SPINNING");
     for (;;)
-        wait_xfer(x, ferry_xfer_post(x));
+        st_wait(x, ferry_xfer_post(x));
 }
 
 static bool block_ok(const peer *p, unsigned i)
@@ -262,12 +239,12 @@ static void take_notifs(peer *p, tally *t)
 static void cmd_notifs(peer *p, unsigned want, uint64_t timeout_ms)
 {
     tally t = {.want = want, .seen = calloc(want ? want : 1, 1)};
-    uint64_t end = now_ms() + timeout_ms, quiet_end = 0;
+    uint64_t end = st_now_ms() + timeout_ms, quiet_end = 0;
     reply("LISTENING");
-    while (now_ms() < end && (!quiet_end || now_ms() < quiet_end)) {
+    while (st_now_ms() < end && (!quiet_end || st_now_ms() < quiet_end)) {
         take_notifs(p, &t);
         if (t.unique == want && !quiet_end)
-            quiet_end = now_ms() + 200;
+            quiet_end = st_now_ms() + 200;
         usleep(200);
     }
     free(t.seen);

@@ -97,12 +97,12 @@ static inline void sp_child(int in, int out, char **argv)
 
 /* Starts "shm_peer NAME KIND [extra...]" and reads its MD and BASE lines. */
 static inline bool sp_start(sp_peer *p, const char *name, const char *kind, const char *extra1,
-                     const char *extra2)
+                            const char *extra2)
 {
     static char line[ST_LINE_MAX + 64];
     int in[2], out[2];
-    char *argv[] = {(char *)sp_exe, (char *)name, (char *)kind, (char *)extra1, (char *)extra2,
-                    NULL};
+    char *argv[] = {(char *)sp_exe, (char *)name,   (char *)kind,
+                    (char *)extra1, (char *)extra2, NULL};
     memset(p, 0, sizeof(*p));
     if (pipe(in) || pipe(out))
         return false;

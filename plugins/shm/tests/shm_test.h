@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* What the SHM tests' driver and peer program agree on: buffer sizes, the
- * byte patterns, the hash and the hex form of metadata on the command
- * pipes. Header only. */
+/* What the SHM tests' driver, peer program and benchmark share: buffer
+ * sizes, the byte patterns, the hash, the hex form of metadata on the
+ * command pipes, and waiting for a request. Header only. */
 #ifndef SHM_TEST_H
 #define SHM_TEST_H
 
@@ -9,11 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define ST_BUF       (32u << 20) /* each side's buffer */
-#define ST_BLOCK     4096u       /* notification tests: block i is its own pattern */
-#define ST_LINE_MAX  (1u << 16)  /* command lines (hex metadata included) */
+#include <ferry/ferry.h>
+
+#define ST_BUF      (32u << 20) /* each side's buffer */
+#define ST_BLOCK    4096u       /* notification tests: block i is its own pattern */
+#define ST_LINE_MAX (1u << 16)  /* command lines (hex metadata included) */
 
 /* The byte at offset i of a buffer filled from seed. */
 static inline uint8_t st_byte(uint64_t seed, uint64_t i)
@@ -63,6 +67,45 @@ static inline size_t st_unhex(const char *s, uint8_t *out, size_t cap)
         out[n++] = (uint8_t)v;
     }
     return n;
+}
+
+static inline uint64_t st_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Polls a posted request (post's result in rc) for up to 20 s. */
+static inline ferry_status st_wait(ferry_xfer *x, ferry_status rc)
+{
+    uint64_t end = st_now_ms() + 20000;
+    while (rc == FERRY_IN_PROGRESS && st_now_ms() < end)
+        rc = ferry_xfer_status(x);
+    return rc;
+}
+
+/* The agent's metadata as a malloc'd hex string, NULL on failure. */
+static inline char *st_md_hex(ferry_agent *agent)
+{
+    void *blob = NULL;
+    size_t len = 0;
+    if (ferry_md_get_local(agent, &blob, &len) != FERRY_OK)
+        return NULL;
+    char *hex = malloc(2 * len + 1);
+    if (hex)
+        st_hex(blob, len, hex);
+    ferry_free(blob);
+    return hex;
+}
+
+/* Loads a peer's metadata given in hex. */
+static inline ferry_status st_md_load(ferry_agent *agent, const char *hex)
+{
+    static uint8_t blob[ST_LINE_MAX / 2];
+    char name[FERRY_NAME_MAX + 1];
+    size_t n = st_unhex(hex, blob, sizeof(blob));
+    return n ? ferry_md_load(agent, blob, n, name, sizeof(name)) : FERRY_ERR_INVALID_PARAM;
 }
 
 #endif

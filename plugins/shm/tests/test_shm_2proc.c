@@ -29,7 +29,7 @@
 #include "harness.h"
 #include "shm_proc.h"
 
-#define NDESC 10000u
+#define NDESC  10000u
 #define NNOTIF 1000u
 
 static const char *kind = "memfd";
@@ -39,13 +39,6 @@ typedef struct side {
     ferry_backend *shm, *ucx;
     uint8_t *buf;
 } side;
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ---- our agent ---- */
 
@@ -89,31 +82,7 @@ static void side_close(side *s)
 
 static bool side_load(side *s, const char *hex)
 {
-    static uint8_t blob[ST_LINE_MAX / 2];
-    char name[FERRY_NAME_MAX + 1];
-    size_t n = st_unhex(hex, blob, sizeof(blob));
-    return n && ferry_md_load(s->agent, blob, n, name, sizeof(name)) == FERRY_OK;
-}
-
-static char *side_md(side *s)
-{
-    void *blob = NULL;
-    size_t len = 0;
-    if (ferry_md_get_local(s->agent, &blob, &len) != FERRY_OK)
-        return NULL;
-    char *hex = malloc(2 * len + 1);
-    if (hex)
-        st_hex(blob, len, hex);
-    ferry_free(blob);
-    return hex;
-}
-
-static ferry_status wait_xfer(ferry_xfer *x, ferry_status rc)
-{
-    uint64_t end = now_ms() + 20000;
-    while (rc == FERRY_IN_PROGRESS && now_ms() < end)
-        rc = ferry_xfer_status(x);
-    return rc;
+    return st_md_load(s->agent, hex) == FERRY_OK;
 }
 
 /* ---- descriptors ---- */
@@ -171,7 +140,8 @@ static bool pair_open(pair *P)
 {
     memset(P, 0, sizeof(*P));
     P->shadow = malloc(ST_BUF);
-    if (!P->shadow || !side_open(&P->ini, "ini", false) || !sp_start(&P->tgt, "tgt", kind, NULL, NULL))
+    if (!P->shadow || !side_open(&P->ini, "ini", false) ||
+        !sp_start(&P->tgt, "tgt", kind, NULL, NULL))
         return false;
     st_fill(P->shadow, ST_BUF, 1);
     return side_load(&P->ini, P->tgt.md);
@@ -232,12 +202,12 @@ static void test_adhoc(void)
     st_fill(P.ini.buf, ST_BUF, 7);
     FY_CHECK_EQ(xfer_lists(&P, FERRY_OP_WRITE, ll, rl, NULL, &w), FERRY_OK);
     FY_CHECK(w && backend_is_shm(w));
-    FY_CHECK_EQ(wait_xfer(w, ferry_xfer_post(w)), FERRY_OK);
+    FY_CHECK_EQ(st_wait(w, ferry_xfer_post(w)), FERRY_OK);
     layout_apply(&L, P.shadow, P.ini.buf);
     FY_CHECK(peer_hash_is(&P.tgt, P.shadow));
     st_fill(P.ini.buf, ST_BUF, 9);
     FY_CHECK_EQ(xfer_lists(&P, FERRY_OP_READ, ll, rl, NULL, &r), FERRY_OK);
-    FY_CHECK_EQ(wait_xfer(r, ferry_xfer_post(r)), FERRY_OK);
+    FY_CHECK_EQ(st_wait(r, ferry_xfer_post(r)), FERRY_OK);
     uint8_t *expect = malloc(ST_BUF);
     FY_REQUIRE(expect);
     st_fill(expect, ST_BUF, 9);
@@ -283,7 +253,7 @@ static void test_prepped(void)
     FY_REQUIRE(x);
     for (unsigned round = 0; round < 3; round++) {
         st_fill(P.ini.buf, ST_BUF, 40 + round);
-        FY_CHECK_EQ(wait_xfer(x, ferry_xfer_post(x)), FERRY_OK);
+        FY_CHECK_EQ(st_wait(x, ferry_xfer_post(x)), FERRY_OK);
         layout_apply(&L, P.shadow, P.ini.buf);
         FY_CHECK(peer_hash_is(&P.tgt, P.shadow));
     }
@@ -312,7 +282,7 @@ static ferry_status write_block(pair *P, unsigned i)
         rc = xfer_lists(P, FERRY_OP_WRITE, l, r, notif, &x);
     }
     if (rc == FERRY_OK)
-        rc = wait_xfer(x, ferry_xfer_post(x));
+        rc = st_wait(x, ferry_xfer_post(x));
     ferry_xfer_release(x);
     ferry_dlist_destroy(l);
     ferry_dlist_destroy(r);
@@ -342,11 +312,11 @@ static void test_notif(void)
 /* Posts until the backend reports the peer gone; ms it took, or -1. */
 static long until_disconnect(ferry_xfer *x, uint64_t limit_ms)
 {
-    uint64_t t0 = now_ms();
-    while (now_ms() - t0 < limit_ms) {
-        ferry_status rc = wait_xfer(x, ferry_xfer_post(x));
+    uint64_t t0 = st_now_ms();
+    while (st_now_ms() - t0 < limit_ms) {
+        ferry_status rc = st_wait(x, ferry_xfer_post(x));
         if (rc == FERRY_ERR_REMOTE_DISCONNECT)
-            return (long)(now_ms() - t0);
+            return (long)(st_now_ms() - t0);
         if (rc != FERRY_OK)
             return -1;
         usleep(100);
@@ -361,7 +331,7 @@ static void test_kill_target(void)
     sp_watchdog(120);
     FY_REQUIRE(pair_open(&P));
     FY_REQUIRE(xfer_whole(&P, FERRY_OP_WRITE, 1 << 20, NULL, &x) == FERRY_OK);
-    FY_CHECK_EQ(wait_xfer(x, ferry_xfer_post(x)), FERRY_OK);
+    FY_CHECK_EQ(st_wait(x, ferry_xfer_post(x)), FERRY_OK);
     kill(P.tgt.pid, SIGKILL);
     waitpid(P.tgt.pid, NULL, 0);
     long ms = until_disconnect(x, 5000);
@@ -372,10 +342,10 @@ static void test_kill_target(void)
     sp_kill(&P.tgt);
     /* Restarted: a new instance under the same name. */
     FY_REQUIRE(sp_start(&P.tgt, "tgt", kind, NULL, NULL) && side_load(&P.ini, P.tgt.md));
-    FY_CHECK(wait_xfer(x, ferry_xfer_post(x)) != FERRY_OK); /* the old request is stale */
+    FY_CHECK(st_wait(x, ferry_xfer_post(x)) != FERRY_OK); /* the old request is stale */
     st_fill(P.ini.buf, ST_BUF, 77);
     FY_CHECK_EQ(xfer_whole(&P, FERRY_OP_WRITE, ST_BUF, NULL, &y), FERRY_OK);
-    FY_CHECK_EQ(wait_xfer(y, ferry_xfer_post(y)), FERRY_OK);
+    FY_CHECK_EQ(st_wait(y, ferry_xfer_post(y)), FERRY_OK);
     FY_CHECK(peer_hash_is(&P.tgt, P.ini.buf));
     ferry_xfer_release(x);
     ferry_xfer_release(y);
@@ -386,7 +356,7 @@ static void test_kill_target(void)
 static bool start_writer(sp_peer *w, side *us)
 {
     char line[256];
-    char *md = side_md(us);
+    char *md = st_md_hex(us->agent);
     bool ok = md && sp_start(w, "wr", kind, NULL, NULL) &&
               sp_cmd(w, line, sizeof(line), "load %s", md) && !strcmp(line, "OK");
     free(md);
@@ -406,17 +376,17 @@ static void test_kill_initiator(void)
     usleep(100000);
     sp_kill(&w); /* kill -9 in the middle of its writes */
     FY_REQUIRE(start_writer(&w, &us));
-    FY_CHECK(sp_cmd(&w, line, sizeof(line), "write tgt0 %" PRIx64 " 5",
-                    (uint64_t)(uintptr_t)us.buf) &&
-             !strcmp(line, "OK SHM"));
+    FY_CHECK(
+        sp_cmd(&w, line, sizeof(line), "write tgt0 %" PRIx64 " 5", (uint64_t)(uintptr_t)us.buf) &&
+        !strcmp(line, "OK SHM"));
     uint8_t *expect = malloc(ST_BUF);
     FY_REQUIRE(expect);
     st_fill(expect, ST_BUF, 5);
     FY_CHECK(!memcmp(expect, us.buf, ST_BUF));
     free(expect);
-    uint64_t end = now_ms() + 5000;
+    uint64_t end = st_now_ms() + 5000;
     ferry_status got = FERRY_ERR_NOT_FOUND;
-    while (got != FERRY_OK && now_ms() < end) {
+    while (got != FERRY_OK && st_now_ms() < end) {
         got = ferry_notif_take_tag(us.agent, "wr", "w5", 2, false);
         usleep(1000);
     }
@@ -456,21 +426,21 @@ static void test_sigstop(void)
     FY_REQUIRE(xfer_whole(&P, FERRY_OP_WRITE, ST_BUF, NULL, &x) == FERRY_OK);
     kill(P.tgt.pid, SIGSTOP);
     st_fill(P.ini.buf, ST_BUF, 3);
-    FY_CHECK_EQ(wait_xfer(x, ferry_xfer_post(x)), FERRY_OK); /* data does not wait for it */
+    FY_CHECK_EQ(st_wait(x, ferry_xfer_post(x)), FERRY_OK); /* data does not wait for it */
     ferry_xfer *stuck = fill_queue(&P, all, &n);
     FY_CHECK(stuck != NULL);
-    uint64_t t0 = now_ms();
-    ferry_status rc = stuck ? wait_xfer(stuck, FERRY_IN_PROGRESS) : FERRY_ERR_UNKNOWN;
+    uint64_t t0 = st_now_ms();
+    ferry_status rc = stuck ? st_wait(stuck, FERRY_IN_PROGRESS) : FERRY_ERR_UNKNOWN;
     printf("# %u notifications queued; the next ended with %s after %llu ms\n", n,
-           ferry_strerror(rc), (unsigned long long)(now_ms() - t0));
+           ferry_strerror(rc), (unsigned long long)(st_now_ms() - t0));
     FY_CHECK_EQ(rc, FERRY_ERR_TIMEOUT);
-    FY_CHECK(now_ms() - t0 < 2000);
+    FY_CHECK(st_now_ms() - t0 < 2000);
     for (unsigned i = 0; i < n; i++)
         ferry_xfer_release(all[i]);
     kill(P.tgt.pid, SIGCONT);
     FY_CHECK(peer_hash_is(&P.tgt, P.ini.buf));
     st_fill(P.ini.buf, ST_BUF, 4);
-    FY_CHECK_EQ(wait_xfer(x, ferry_xfer_post(x)), FERRY_OK);
+    FY_CHECK_EQ(st_wait(x, ferry_xfer_post(x)), FERRY_OK);
     FY_CHECK(peer_hash_is(&P.tgt, P.ini.buf));
     ferry_xfer_release(x);
     pair_close(&P);
@@ -483,12 +453,12 @@ static void test_sigstop(void)
 static void run_writer(side *us, const char *extra, const char *expect)
 {
     sp_peer w;
-    char line[512], *md = side_md(us);
+    char line[512], *md = st_md_hex(us->agent);
     FY_REQUIRE(md);
     FY_REQUIRE(sp_start(&w, "wr", kind, extra, "ucx"));
     FY_CHECK(sp_cmd(&w, line, sizeof(line), "load %s", md) && !strcmp(line, "OK"));
-    FY_CHECK(sp_cmd(&w, line, sizeof(line), "write tgt0 %" PRIx64 " 8",
-                    (uint64_t)(uintptr_t)us->buf));
+    FY_CHECK(
+        sp_cmd(&w, line, sizeof(line), "write tgt0 %" PRIx64 " 8", (uint64_t)(uintptr_t)us->buf));
     printf("# writer%s%s: %s\n", extra ? " " : "", extra ? extra : "", line);
     FY_CHECK(!strcmp(line, expect));
     FY_CHECK(sp_cmd(&w, line, sizeof(line), "declined"));

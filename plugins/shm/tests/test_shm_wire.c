@@ -10,9 +10,9 @@
 
 static fy_shm_conn sample_conn(void)
 {
-    fy_shm_conn c = {.id = {.uid = 0x1122334455667788ull, .pid = 4242, .starttime = 99,
-                            .netns = 7, .pidns = 8},
-                     .probe = 0x7ffd00001000ull};
+    fy_shm_conn c = {
+        .id = {.uid = 0x1122334455667788ull, .pid = 4242, .starttime = 99, .netns = 7, .pidns = 8},
+        .probe = 0x7ffd00001000ull};
     snprintf(c.id.sock, sizeof(c.id.sock), "ferry-shm/4242/1122334455667788/0");
     return c;
 }
