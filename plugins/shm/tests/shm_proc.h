@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The driver's side of an shm_peer process: start it (fork + exec, pipes
+/* The driver's side of an shm_peer process: start it (posix_spawn, pipes
  * on its stdin and stdout), send a command, read a reply line. A watchdog
  * alarm bounds every test: on expiry the peers are killed and the driver
  * bails out, so a hang is reported and never waited out. */
@@ -7,7 +7,9 @@
 #define SHM_PROC_H
 
 #include <inttypes.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,6 +17,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #include "shm_test.h"
 
@@ -87,12 +91,20 @@ static inline bool sp_cmd(sp_peer *p, char *reply, size_t cap, const char *fmt, 
     return reply ? sp_line(p, reply, cap) : true;
 }
 
-static inline void sp_child(int in, int out, char **argv)
+/* posix_spawn, not fork: no atfork handler of a library in this process
+ * (UCX has some) runs while its other threads hold their locks. */
+static inline pid_t sp_spawn(int in, int out, char **argv)
 {
-    dup2(in, STDIN_FILENO);
-    dup2(out, STDOUT_FILENO);
-    execv(sp_exe, argv);
-    _exit(127);
+    posix_spawn_file_actions_t fa;
+    pid_t pid = -1;
+    if (posix_spawn_file_actions_init(&fa) != 0)
+        return -1;
+    posix_spawn_file_actions_adddup2(&fa, in, STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO);
+    if (posix_spawn(&pid, sp_exe, &fa, NULL, argv, environ) != 0)
+        pid = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
 }
 
 /* Starts "shm_peer NAME KIND [extra...]" and reads its MD and BASE lines. */
@@ -104,12 +116,9 @@ static inline bool sp_start(sp_peer *p, const char *name, const char *kind, cons
     char *argv[] = {(char *)sp_exe, (char *)name,   (char *)kind,
                     (char *)extra1, (char *)extra2, NULL};
     memset(p, 0, sizeof(*p));
-    if (pipe(in) || pipe(out))
+    if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
         return false;
-    fflush(stdout);
-    p->pid = fork();
-    if (p->pid == 0)
-        sp_child(in[0], out[1], argv);
+    p->pid = sp_spawn(in[0], out[1], argv);
     close(in[0]);
     close(out[1]);
     sp_track(0, p->pid);
