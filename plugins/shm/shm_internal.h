@@ -72,6 +72,7 @@ typedef struct fy_shm_remote {
     fyp_chan_addr addr; /* its notification socket */
     bool self;          /* this agent (loopback) */
     int pidfd;          /* readable once it exited; -1 for this process */
+    bool proc_poll;     /* no pidfd_open here: /proc/<pid>/stat is polled */
     bool dead;
     uint64_t next_check_ns; /* pidfd polls from post are spaced */
 } fy_shm_remote;

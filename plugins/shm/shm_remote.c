@@ -90,6 +90,12 @@ static ferry_status fy_shm_watch(fy_shm *be, fy_shm_remote *r)
     if (fyp_ident_same_process(&be->self, &r->id))
         return FERRY_OK; /* we outlive ourselves */
     r->pidfd = fy_shm_pidfd(&r->id);
+    if (r->pidfd < 0 && errno == ENOSYS) {
+        /* No pidfd_open (a kernel before 5.3, or valgrind): /proc/<pid>/stat
+         * polled by posts instead, at most every millisecond. */
+        r->proc_poll = true;
+        return FERRY_OK;
+    }
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = r};
     if (r->pidfd < 0 || epoll_ctl(be->epfd, EPOLL_CTL_ADD, r->pidfd, &ev) != 0) {
         fy_shm_log(be, FERRY_LOG_INFO, "agent %s is not served by SHM: no pidfd for pid %u (%s)",
@@ -249,20 +255,30 @@ static void fy_shm_mark_dead(fy_shm_remote *r)
     if (r->dead)
         return;
     r->dead = true;
-    epoll_ctl(r->be->epfd, EPOLL_CTL_DEL, r->pidfd, NULL); /* it stays readable */
+    if (r->pidfd >= 0)
+        epoll_ctl(r->be->epfd, EPOLL_CTL_DEL, r->pidfd, NULL); /* it stays readable */
     fy_shm_log(r->be, FERRY_LOG_WARN, "agent %s (pid %u) is gone", r->name, r->id.pid);
+}
+
+/* Whether the peer's process has exited: its pidfd is readable, or (no
+ * pidfd) its /proc entry is gone or names another process. */
+static bool fy_shm_exited(const fy_shm_remote *r)
+{
+    struct pollfd p = {.fd = r->pidfd, .events = POLLIN};
+    if (r->proc_poll)
+        return !fyp_pid_alive(r->id.pid, r->id.starttime);
+    return poll(&p, 1, 0) == 1;
 }
 
 bool fy_shm_remote_alive(fy_shm_remote *r)
 {
-    if (r->dead || r->pidfd < 0)
+    if (r->dead || (r->pidfd < 0 && !r->proc_poll))
         return !r->dead;
     uint64_t now = fy_shm_now_ns();
     if (now < r->next_check_ns)
         return true;
     r->next_check_ns = now + FY_SHM_LIVENESS_NS;
-    struct pollfd p = {.fd = r->pidfd, .events = POLLIN};
-    if (poll(&p, 1, 0) == 1)
+    if (fy_shm_exited(r))
         fy_shm_mark_dead(r);
     return !r->dead;
 }

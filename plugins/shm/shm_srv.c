@@ -49,6 +49,7 @@ static bool fy_shm_send_fd(int sock, const uint8_t *buf, size_t len, int fd)
     } ctl;
     struct iovec iov = {(void *)buf, len};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    memset(&ctl, 0, sizeof(ctl)); /* the padding goes to the kernel too */
     if (fd >= 0) {
         mh.msg_control = ctl.buf;
         mh.msg_controllen = sizeof(ctl.buf);
