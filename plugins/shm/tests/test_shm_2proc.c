@@ -12,9 +12,10 @@
  *   kill_target: kill -9 of the target is seen within milliseconds; a
  *             restarted target is reached by new requests
  *   kill_initiator: kill -9 of a peer writing into us; we serve the next one
- *   sigstop:  a stopped target: data still moves, a notification that
- *             cannot be queued ends with the request's deadline; after
- *             SIGCONT all works again
+ *   sigstop:  a stopped target: the first mapping of its memory fails after
+ *             map_timeout_ms; data to a mapped region still moves; a
+ *             notification that cannot be queued ends with the request's
+ *             deadline; after SIGCONT all works again
  *   cma_denied: a peer whose kernel refuses cross-memory attach (a seccomp
  *             filter) declines SHM with the reason and falls back to UCX
  *
@@ -420,6 +421,24 @@ static ferry_xfer *fill_queue(pair *P, ferry_xfer **all, unsigned *n)
     return NULL;
 }
 
+/* memfd: mapping a stopped peer's region for the first time waits for its
+ * fd server, bounded by map_timeout_ms (2 s by default). */
+static bool first_map_bounded(pair *P)
+{
+    ferry_xfer *x = NULL;
+    if (strcmp(kind, "memfd"))
+        return true;
+    kill(P->tgt.pid, SIGSTOP);
+    uint64_t t0 = st_now_ms();
+    ferry_status rc = xfer_whole(P, FERRY_OP_WRITE, ST_BUF, NULL, &x);
+    uint64_t ms = st_now_ms() - t0;
+    kill(P->tgt.pid, SIGCONT);
+    printf("# first mapping from a stopped peer: %s after %llu ms\n", ferry_strerror(rc),
+           (unsigned long long)ms);
+    ferry_xfer_release(x);
+    return rc == FERRY_ERR_TIMEOUT && ms < 4000;
+}
+
 static void test_sigstop(void)
 {
     pair P;
@@ -428,6 +447,7 @@ static void test_sigstop(void)
     ferry_xfer *x = NULL;
     sp_watchdog(120);
     FY_REQUIRE(pair_open(&P));
+    FY_CHECK(first_map_bounded(&P));
     FY_REQUIRE(xfer_whole(&P, FERRY_OP_WRITE, ST_BUF, NULL, &x) == FERRY_OK);
     kill(P.tgt.pid, SIGSTOP);
     st_fill(P.ini.buf, ST_BUF, 3);

@@ -86,8 +86,10 @@ static void test_deregistered_refused(void)
 static void test_bad_input(void)
 {
     agent2 a = {0};
-    const ferry_param bad[][1] = {{{"map_timeout_ms", "abc"}}, {{"map_timeout_ms", "5"}},
-                                  {{"map_timeout_ms", "-1"}}, {{"nope", "1"}}};
+    const ferry_param bad[][1] = {{{"map_timeout_ms", "abc"}},
+                                  {{"map_timeout_ms", "5"}},
+                                  {{"map_timeout_ms", "-1"}},
+                                  {{"nope", "1"}}};
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
         FY_CHECK_EQ(open_agent(&a, "bad", bad[k], 1), FERRY_ERR_INVALID_PARAM);
         FY_CHECK(ferry_last_error()[0] != '\0');
@@ -95,7 +97,8 @@ static void test_bad_input(void)
     }
     FY_REQUIRE(open_agent(&a, "ok", NULL, 0) == FERRY_OK);
     void *p = NULL;
-    FY_CHECK_EQ(ferry_mem_alloc(a.agent, a.shm, FERRY_MEM_VRAM, LEN, 0, &p), FERRY_ERR_NOT_SUPPORTED);
+    FY_CHECK_EQ(ferry_mem_alloc(a.agent, a.shm, FERRY_MEM_VRAM, LEN, 0, &p),
+                FERRY_ERR_NOT_SUPPORTED);
     FY_CHECK_EQ(ferry_mem_alloc(a.agent, a.shm, FERRY_MEM_DRAM, 1ull << 62, 0, &p),
                 FERRY_ERR_NO_MEMORY);
     FY_CHECK(p == NULL);
