@@ -79,6 +79,7 @@ static int fy_shm_pidfd(const fyp_ident *id)
     int fd = (int)syscall(SYS_pidfd_open, (pid_t)id->pid, 0);
     if (fd >= 0 && !fyp_pid_alive(id->pid, id->starttime)) {
         close(fd);
+        errno = ESRCH; /* the peer is gone: its pid is free or reused */
         return -1;
     }
     return fd;
