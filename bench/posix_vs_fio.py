@@ -100,11 +100,11 @@ def run(args):
         path = os.path.join(d, "data.bin")
         with open(path, "wb") as f:  # laid out once, fully allocated
             f.write(np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8).tobytes())
-        for engine in ("uring", "aio"):
-            for direct in (False, True):
+        for engine in args.engines:
+            for direct in (m == "direct" for m in args.modes):
                 side = FerrySide(path, size, engine, args.depth, direct)
-                for bs in (4 << 10, 128 << 10, 1 << 20):
-                    for op in ("read", "write"):
+                for bs in (k << 10 for k in args.blocks_kib):
+                    for op in args.ops:
                         fy = max(side.gbps(bs, op) for _ in range(args.reps))
                         fi = max(fio_gbps(path, size, bs, args.depth, engine, direct, op)
                                  for _ in range(args.reps))
@@ -127,6 +127,10 @@ def main():
     p.add_argument("--size-mib", type=int, default=256, help="file size in MiB (<= 1024)")
     p.add_argument("--depth", type=int, default=32, help="queue depth / fio iodepth")
     p.add_argument("--reps", type=int, default=3, help="runs per cell, best kept")
+    p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    p.add_argument("--modes", nargs="+", choices=("buffered", "direct"), default=["buffered", "direct"])
+    p.add_argument("--blocks-kib", nargs="+", type=int, default=[4, 128, 1024])
+    p.add_argument("--ops", nargs="+", choices=("read", "write"), default=["read", "write"])
     args = p.parse_args()
     if args.size_mib > 1024:
         sys.exit("--size-mib: at most 1024")

@@ -31,6 +31,12 @@ extern "C" {
 
 /* Set when the plugin's ops may be called concurrently. */
 #define FERRY_PLUGIN_F_THREAD_SAFE (1u << 0)
+/* Set when wait_fd fires on the completion of every request in flight, not
+ * only on new events while idle (e.g. an eventfd the kernel signals per
+ * I/O): the agent's progress thread then sleeps on it while this
+ * backend's requests are in flight, instead of polling every
+ * progress_delay_us and spinning after each piece of work. */
+#define FERRY_PLUGIN_F_FD_COMPLETES (1u << 1)
 
 /* Services the core offers a backend. Valid from init to fini. */
 typedef struct ferry_plugin_host {

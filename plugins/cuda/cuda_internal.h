@@ -125,6 +125,8 @@ typedef struct fy_cu_req {
     size_t *ce_len;
     fy_cu_inline_args inl;   /* items when few */
     fy_cu_deviceptr d_items; /* items in device memory when many */
+    fy_cu_event uploaded;    /* recorded on the upload stream after them */
+    bool upload_joined;      /* the request's stream waits for that event */
     size_t nitems;
     bool d_pooled;
     fy_cu_grid grid;

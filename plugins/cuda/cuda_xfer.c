@@ -5,7 +5,9 @@
  * GPU that runs the request (the local side's GPU; for DRAM <-> VRAM the
  * VRAM's), translates both sides into that GPU's address space (opening a
  * peer's allocations through CUDA IPC on first use), merges and cuts the
- * copies into kernel items and uploads them to device memory once. A post
+ * copies into kernel items and uploads them to device memory once, in
+ * stream order (prep never waits for the GPU: the first post makes the
+ * request's stream wait for the upload's event). A post
  * is then one kernel launch (or one copy-engine call per big segment, or
  * one cuMemcpyBatchAsync) and one event record; completion is an event
  * query, after which the notification leaves. */
@@ -144,9 +146,25 @@ static ferry_status fy_cu_plan_ce(fy_cu_req *q, fy_cu_item *v, size_t n)
     return FERRY_OK;
 }
 
+/* The copy into device memory and the event after it, on the upload stream.
+ * From pageable memory the driver stages the bytes before returning, so
+ * the caller may free items at once; nothing here waits for the GPU. */
+static fy_cu_result fy_cu_upload_async(fy_cu_req *q, const fy_cu_item *items, size_t bytes)
+{
+    const fy_cuda *cu = q->be->cu;
+    fy_cu_result r = cu->MemcpyHtoDAsync(q->d_items, items, bytes, q->dev->upload);
+    if (r == FY_CUDA_SUCCESS)
+        r = cu->EventCreate(&q->uploaded, FY_CU_EVENT_DISABLE_TIMING);
+    if (r != FY_CUDA_SUCCESS) {
+        q->uploaded = NULL;
+        return r;
+    }
+    return cu->EventRecord(q->uploaded, q->dev->upload);
+}
+
 /* Many items go to device memory, once: allocated from the GPU's pool on
- * the upload stream, copied, and waited for here, so the post path never
- * touches them again. */
+ * the upload stream and copied there, so the post path never touches them
+ * again. */
 static ferry_status fy_cu_upload(fy_cu_req *q, const fy_cu_item *items, size_t n)
 {
     const fy_cuda *cu = q->be->cu;
@@ -159,8 +177,8 @@ static ferry_status fy_cu_upload(fy_cu_req *q, const fy_cu_item *items, size_t n
     q->d_pooled = d->pool != NULL && r == FY_CUDA_SUCCESS;
     if (r != FY_CUDA_SUCCESS)
         q->d_items = 0;
-    else if ((r = cu->MemcpyHtoDAsync(q->d_items, items, bytes, d->upload)) == FY_CUDA_SUCCESS)
-        r = cu->StreamSynchronize(d->upload);
+    else
+        r = fy_cu_upload_async(q, items, bytes);
     fy_cu_pop(q->be);
     if (r != FY_CUDA_SUCCESS)
         return fy_cu_req_err(
@@ -241,13 +259,15 @@ static ferry_status fy_cu_plan(fy_cu_req *q)
 static void fy_cu_req_free(fy_cu_req *q)
 {
     const fy_cuda *cu = q->be->cu;
-    if (q->dev && (q->d_items || q->done) && fy_cu_push(q->be, q->dev)) {
+    if (q->dev && (q->d_items || q->done || q->uploaded) && fy_cu_push(q->be, q->dev)) {
         if (q->d_items && q->d_pooled)
             cu->MemFreeAsync(q->d_items, q->dev->upload);
         else if (q->d_items)
-            cu->MemFree(q->d_items);
+            cu->MemFree(q->d_items); /* synchronous: the upload is done first */
         if (q->done)
             cu->EventDestroy(q->done);
+        if (q->uploaded)
+            cu->EventDestroy(q->uploaded);
         fy_cu_pop(q->be);
     }
     free(q->ce);
@@ -395,9 +415,21 @@ static fy_cu_result fy_cu_join(fy_cu_req *q)
     return r == FY_CUDA_SUCCESS ? cu->StreamWaitEvent(q->stream, q->be->join, 0) : r;
 }
 
+/* The first post makes the request's stream wait for its items' upload. */
+static fy_cu_result fy_cu_join_upload(fy_cu_req *q)
+{
+    if (!q->uploaded || q->upload_joined)
+        return FY_CUDA_SUCCESS;
+    fy_cu_result r = q->be->cu->StreamWaitEvent(q->stream, q->uploaded, 0);
+    q->upload_joined = r == FY_CUDA_SUCCESS;
+    return r;
+}
+
 static fy_cu_result fy_cu_issue(fy_cu_req *q)
 {
     fy_cu_result r = fy_cu_join(q);
+    if (r == FY_CUDA_SUCCESS)
+        r = fy_cu_join_upload(q);
     if (r == FY_CUDA_SUCCESS && q->nitems)
         r = fy_cu_launch(q);
     if (r == FY_CUDA_SUCCESS && q->nce)

@@ -77,12 +77,6 @@ struct fy_local {
     fyp_pool pool;
 };
 
-/* A loaded remote. Only ever ourselves; `be` lets ops check that a handle
- * came from this backend instance and not from another one. */
-struct fy_local_remote {
-    struct fy_local *be;
-};
-
 /* ---- params ----------------------------------------------------------- */
 
 static const ferry_param_spec fy_local_params[] = {
@@ -234,39 +228,13 @@ static ferry_status fy_local_conn_info(void *priv, void **info, size_t *len)
     return fyp_self_info(be->host, FY_LOCAL_INFO_MAGIC, info, len);
 }
 
-/* Only ourselves is reachable. Any other agent, even in this process, is
- * NOT_SUPPORTED: that is not an error, the agent is simply not served by
- * this backend. */
+/* Only ourselves is reachable (fyp_self.h). */
 static ferry_status fy_local_remote_load(void *priv, const char *name, uint64_t uid,
                                          const void *info, size_t len, void **remote)
 {
     struct fy_local *be = priv;
-    struct fy_local_remote *r;
 
-    if (!remote)
-        return FERRY_ERR_INVALID_PARAM;
-    if (uid != be->host->agent_uid || !fyp_self_info_is(be->host, FY_LOCAL_INFO_MAGIC, info, len)) {
-        fy_local_log(be->host, FERRY_LOG_DEBUG, "agent '%s' is not this agent: not reachable",
-                     name ? name : "(null)");
-        return FERRY_ERR_NOT_SUPPORTED;
-    }
-    r = malloc(sizeof(*r));
-    if (!r)
-        return FERRY_ERR_NO_MEMORY;
-    r->be = be;
-    *remote = r;
-    return FERRY_OK;
-}
-
-static void fy_local_remote_unload(void *priv, void *remote)
-{
-    (void)priv;
-    free(remote);
-}
-
-static bool fy_local_is_ours(struct fy_local *be, const void *remote)
-{
-    return remote && ((const struct fy_local_remote *)remote)->be == be;
+    return fyp_self_remote_load(be->host, FY_LOCAL_INFO_MAGIC, be, name, uid, info, len, remote);
 }
 
 /* Remote addresses are our own virtual addresses: nothing to map. */
@@ -277,7 +245,7 @@ static ferry_status fy_local_rregion_load(void *priv, void *remote, ferry_mem_ty
     (void)pub, (void)pub_len;
     if (type != FERRY_MEM_DRAM)
         return FERRY_ERR_NOT_SUPPORTED;
-    if (!fy_local_is_ours(priv, remote) || !desc || !rregion)
+    if (!fyp_self_remote_is(remote, priv) || !desc || !rregion)
         return FERRY_ERR_INVALID_PARAM;
     *rregion = NULL;
     return FERRY_OK;
@@ -303,7 +271,7 @@ static ferry_status fy_local_check_xfer(struct fy_local *be, const ferry_plugin_
         fy_local_log(be->host, FERRY_LOG_ERROR, "prep: unknown op %d", (int)x->op);
         return FERRY_ERR_INVALID_PARAM;
     }
-    if (!fy_local_is_ours(be, x->remote_agent)) {
+    if (!fyp_self_remote_is(x->remote_agent, be)) {
         fy_local_log(be->host, FERRY_LOG_ERROR, "prep: remote is not this backend's loopback");
         return FERRY_ERR_INVALID_PARAM;
     }
@@ -421,7 +389,7 @@ static ferry_status fy_local_notif_send(void *priv, void *remote, const void *ms
 {
     struct fy_local *be = priv;
 
-    if (!fy_local_is_ours(be, remote) || !msg || len > FERRY_NOTIF_MAX_LEN)
+    if (!fyp_self_remote_is(remote, be) || !msg || len > FERRY_NOTIF_MAX_LEN)
         return FERRY_ERR_INVALID_PARAM;
     fy_local_deliver(be, msg, len);
     return FERRY_OK;
@@ -461,7 +429,7 @@ static const ferry_plugin_ops fy_local_ops = {
     .dereg = fy_local_dereg,
     .conn_info = fy_local_conn_info,
     .remote_load = fy_local_remote_load,
-    .remote_unload = fy_local_remote_unload,
+    .remote_unload = fyp_self_remote_unload,
     .rregion_load = fy_local_rregion_load,
     .rregion_unload = fy_local_rregion_unload,
     .xfer_prep = fy_local_xfer_prep,

@@ -14,23 +14,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "fyp_self.h"
 #include "obj_internal.h"
 
-/* Connection info: magic, agent uid, pid (little endian): only ourselves
- * is reachable, and a fork()ed child is not us. */
+/* Connection info (fyp_self.h): only ourselves is reachable, and a
+ * fork()ed child is not us. */
 #define FY_OBJ_INFO_MAGIC "FYOB"
-#define FY_OBJ_INFO_LEN   16u
 
 /* An OBJ region (local registration or loaded remote one): the key. */
 struct fy_obj_region {
     size_t key_len;
     char key[]; /* NUL-terminated too */
-};
-
-struct fy_obj_remote {
-    struct fy_obj *be;
 };
 
 /* ---- init / fini ---------------------------------------------------------- */
@@ -138,31 +133,11 @@ static void fy_obj_dereg(void *priv, void *region)
 
 /* ---- connection info and remotes ------------------------------------------ */
 
-static void fy_obj_info_fill(const ferry_plugin_host *host, uint8_t *p)
-{
-    uint64_t uid = host->agent_uid, pid = (uint64_t)getpid();
-
-    memcpy(p, FY_OBJ_INFO_MAGIC, 4);
-    for (unsigned i = 0; i < 8; i++)
-        p[4 + i] = (uint8_t)(uid >> (8 * i));
-    for (unsigned i = 0; i < 4; i++)
-        p[12 + i] = (uint8_t)(pid >> (8 * i));
-}
-
 static ferry_status fy_obj_conn_info(void *priv, void **info, size_t *len)
 {
     struct fy_obj *be = priv;
-    uint8_t *p;
 
-    if (!info || !len)
-        return FERRY_ERR_INVALID_PARAM;
-    p = malloc(FY_OBJ_INFO_LEN);
-    if (!p)
-        return FERRY_ERR_NO_MEMORY;
-    fy_obj_info_fill(be->host, p);
-    *info = p;
-    *len = FY_OBJ_INFO_LEN;
-    return FERRY_OK;
+    return fyp_self_info(be->host, FY_OBJ_INFO_MAGIC, info, len);
 }
 
 /* Only ourselves: an object store is reached by each agent on its own. */
@@ -170,29 +145,8 @@ static ferry_status fy_obj_remote_load(void *priv, const char *name, uint64_t ui
                                        size_t len, void **remote)
 {
     struct fy_obj *be = priv;
-    uint8_t self[FY_OBJ_INFO_LEN];
-    struct fy_obj_remote *r;
 
-    if (!remote)
-        return FERRY_ERR_INVALID_PARAM;
-    fy_obj_info_fill(be->host, self);
-    if (uid != be->host->agent_uid || !info || len != FY_OBJ_INFO_LEN || memcmp(self, info, len)) {
-        fy_obj_log(be, FERRY_LOG_DEBUG, "agent '%s' is not this agent: not reachable",
-                   name ? name : "(null)");
-        return FERRY_ERR_NOT_SUPPORTED;
-    }
-    r = malloc(sizeof(*r));
-    if (!r)
-        return FERRY_ERR_NO_MEMORY;
-    r->be = be;
-    *remote = r;
-    return FERRY_OK;
-}
-
-static void fy_obj_remote_unload(void *priv, void *remote)
-{
-    (void)priv;
-    free(remote);
+    return fyp_self_remote_load(be->host, FY_OBJ_INFO_MAGIC, be, name, uid, info, len, remote);
 }
 
 static ferry_status fy_obj_rregion_load(void *priv, void *remote, ferry_mem_type type,
@@ -202,7 +156,7 @@ static ferry_status fy_obj_rregion_load(void *priv, void *remote, ferry_mem_type
     struct fy_obj_region *r;
     ferry_status st;
 
-    if (!remote || ((struct fy_obj_remote *)remote)->be != priv || !desc || !rregion)
+    if (!fyp_self_remote_is(remote, priv) || !desc || !rregion)
         return FERRY_ERR_INVALID_PARAM;
     *rregion = NULL;
     if (type == FERRY_MEM_DRAM)
@@ -261,7 +215,7 @@ static ferry_status fy_obj_check_xfer(struct fy_obj *be, const ferry_plugin_xfer
         return FERRY_ERR_NOT_SUPPORTED;
     if (x->op != FERRY_OP_READ && x->op != FERRY_OP_WRITE)
         return fy_obj_prep_fail(be, FERRY_ERR_INVALID_PARAM, "unknown op");
-    if (!x->remote_agent || ((struct fy_obj_remote *)x->remote_agent)->be != be)
+    if (!fyp_self_remote_is(x->remote_agent, be))
         return fy_obj_prep_fail(be, FERRY_ERR_INVALID_PARAM, "remote is not this agent");
     for (size_t i = 0; i < x->count && st == FERRY_OK; i++)
         st = fy_obj_check_seg(be, x, i);
@@ -360,6 +314,18 @@ static ferry_status fy_obj_progress(void *priv)
     return fy_obj_run_progress(priv) ? FERRY_IN_PROGRESS : FERRY_OK;
 }
 
+/* An epoll fd over curl's sockets and a timer (obj_wake.c). */
+static ferry_status fy_obj_wait_fd(void *priv, int *fd)
+{
+    *fd = ((struct fy_obj *)priv)->epfd;
+    return FERRY_OK;
+}
+
+static ferry_status fy_obj_arm(void *priv)
+{
+    return fy_obj_run_arm(priv) ? FERRY_OK : FERRY_IN_PROGRESS;
+}
+
 /* ---- query_memory ------------------------------------------------------------ */
 
 /* HEAD of the object the registration bytes name (NIXL's queryMem):
@@ -395,8 +361,7 @@ static ferry_status fy_obj_query(void *priv, ferry_mem_type type, const ferry_de
 /* ---- descriptor ---------------------------------------------------------------- */
 
 /* Left NULL: connect/disconnect (loopback), notif_send (no notifications),
- * estimate (a network's cost is not known ahead), mem_alloc/mem_free,
- * wait_fd/arm (progress is polled while requests are in flight). */
+ * estimate (a network's cost is not known ahead), mem_alloc/mem_free. */
 static const ferry_plugin_ops fy_obj_ops = {
     .size = sizeof(ferry_plugin_ops),
     .init = fy_obj_init,
@@ -405,7 +370,7 @@ static const ferry_plugin_ops fy_obj_ops = {
     .dereg = fy_obj_dereg,
     .conn_info = fy_obj_conn_info,
     .remote_load = fy_obj_remote_load,
-    .remote_unload = fy_obj_remote_unload,
+    .remote_unload = fyp_self_remote_unload,
     .rregion_load = fy_obj_rregion_load,
     .rregion_unload = fy_obj_rregion_unload,
     .xfer_prep = fy_obj_xfer_prep,
@@ -414,13 +379,17 @@ static const ferry_plugin_ops fy_obj_ops = {
     .xfer_release = fy_obj_xfer_release,
     .supports = fy_obj_supports,
     .progress = fy_obj_progress,
+    .wait_fd = fy_obj_wait_fd,
+    .arm = fy_obj_arm,
     .xfer_error = fy_obj_xfer_error,
     .query = fy_obj_query,
 };
 
 static const ferry_plugin_desc fy_obj_desc = {
     .abi_version = FERRY_PLUGIN_ABI_VERSION,
-    .flags = 0, /* the core serialises the ops: one curl multi handle */
+    /* The core serialises the ops (one curl multi handle); the wait fd
+     * fires for every socket and timeout of the calls in flight. */
+    .flags = FERRY_PLUGIN_F_FD_COMPLETES,
     .name = "OBJ",
     .version = FY_OBJ_VERSION,
     .caps = FERRY_CAP_LOCAL | FERRY_CAP_PROGRESS,

@@ -2,12 +2,12 @@
 /* OBJ's params (NIXL's OBJ names where NIXL has one) and the standard
  * AWS_* environment variables behind them. A param given wins over the
  * environment, the environment over the defaults, as in NIXL. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "fyp_params.h"
 #include "obj_internal.h"
 
 const ferry_param_spec fy_obj_params[] = {
@@ -78,39 +78,13 @@ static bool fy_obj_dup(char **out, const char *s)
     return !s || *out;
 }
 
-static uint64_t fy_obj_suffix(char c)
-{
-    switch (c) {
-    case 'K':
-    case 'k':
-        return 1ull << 10;
-    case 'M':
-    case 'm':
-        return 1ull << 20;
-    case 'G':
-    case 'g':
-        return 1ull << 30;
-    default:
-        return 0;
-    }
-}
-
-/* Decimal digits and an optional binary suffix (K, M, G), within min..max. */
+/* A size (fyp_parse_u64: decimal digits, an optional binary suffix) within
+ * min..max. */
 static bool fy_obj_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
-    char *end;
-    uint64_t v, mul = 1;
+    uint64_t v;
 
-    if (!s || *s < '0' || *s > '9')
-        return false;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno)
-        return false;
-    if (*end && (!(mul = fy_obj_suffix(*end)) || end[1] || v > UINT64_MAX / mul))
-        return false;
-    v *= mul;
-    if (v < min || v > max)
+    if (!fyp_parse_u64(s, &v) || v < min || v > max)
         return false;
     *out = v;
     return true;

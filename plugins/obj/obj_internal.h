@@ -128,6 +128,8 @@ struct fy_obj {
     unsigned npool, running;
     struct fy_obj_list queue;    /* calls waiting for a slot or a retry */
     struct fy_obj_list detached; /* aborts of uploads nobody waits for */
+    int epfd, tfd;               /* the wait fd: curl's sockets and a timerfd */
+    uint64_t curl_due_ns;        /* when curl wants its timeouts run; 0: never */
 };
 
 /* ---- obj_cfg.c ---- */
@@ -159,6 +161,14 @@ ferry_status fy_obj_req_post(struct fy_obj_req *req);
 void fy_obj_req_cancel(struct fy_obj_req *req);
 /* Drives the engine once; true when something finished or started. */
 bool fy_obj_run_progress(struct fy_obj *be);
+/* The arm op's answer: false when a call or a timeout is due now. */
+bool fy_obj_run_arm(struct fy_obj *be);
+
+/* ---- obj_wake.c ---- */
+ferry_status fy_obj_wake_open(struct fy_obj *be);
+void fy_obj_wake_stop(struct fy_obj *be);
+void fy_obj_wake_drive(struct fy_obj *be);
+bool fy_obj_wake_arm(struct fy_obj *be, uint64_t due_ns);
 ferry_status fy_obj_head(struct fy_obj *be, const char *key, size_t key_len, bool *found,
                          uint64_t *size, char *err, size_t err_len);
 

@@ -94,6 +94,7 @@ static void fy_obj_global(void)
 
 ferry_status fy_obj_run_start(struct fy_obj *be)
 {
+    be->epfd = be->tfd = -1;
     pthread_once(&fy_obj_once, fy_obj_global);
     if (fy_obj_global_rc != CURLE_OK)
         return FERRY_ERR_BACKEND;
@@ -102,6 +103,10 @@ ferry_status fy_obj_run_start(struct fy_obj *be)
     if (!be->multi || !be->sync) {
         fy_obj_run_stop(be);
         return FERRY_ERR_NO_MEMORY;
+    }
+    if (fy_obj_wake_open(be) != FERRY_OK) {
+        fy_obj_run_stop(be);
+        return FERRY_ERR_NO_RESOURCES;
     }
     curl_multi_setopt(be->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)be->cfg.max_inflight);
     curl_multi_setopt(be->multi, CURLMOPT_MAXCONNECTS, (long)be->cfg.max_inflight);
@@ -143,7 +148,8 @@ void fy_obj_run_stop(struct fy_obj *be)
     if (be->sync)
         curl_easy_cleanup(be->sync);
     if (be->multi)
-        curl_multi_cleanup(be->multi);
+        curl_multi_cleanup(be->multi); /* tells the socket callback: before the epoll fd goes */
+    fy_obj_wake_stop(be);
     be->sync = NULL;
     be->multi = NULL;
 }
@@ -488,14 +494,31 @@ static bool fy_obj_reap(struct fy_obj *be)
 
 bool fy_obj_run_progress(struct fy_obj *be)
 {
-    int running;
     bool work = fy_obj_start_due(be);
 
-    if (be->running)
-        curl_multi_perform(be->multi, &running);
+    fy_obj_wake_drive(be);
     work |= fy_obj_reap(be);
     work |= fy_obj_start_due(be);
     return work;
+}
+
+/* When the first queued call may start: UINT64_MAX when none can (no free
+ * slot, or nothing queued); a slot freeing up is an event of its own. */
+static uint64_t fy_obj_next_due(const struct fy_obj *be)
+{
+    uint64_t due = UINT64_MAX;
+
+    if (be->running >= be->cfg.max_inflight)
+        return due;
+    for (const struct fy_obj_call *c = be->queue.head; c; c = c->q_next)
+        if (c->due_ns < due)
+            due = c->due_ns;
+    return due;
+}
+
+bool fy_obj_run_arm(struct fy_obj *be)
+{
+    return fy_obj_wake_arm(be, fy_obj_next_due(be));
 }
 
 /* ---- posting ---------------------------------------------------------------- */

@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "fyp_self.h"
 #include "posix_internal.h"
 
 /* Connection info and the public bytes of a region: magic, format version,
@@ -22,8 +23,6 @@
  * region the id of its file. Little endian. */
 #define FY_PX_INFO_MAGIC   "FYPX"
 #define FY_PX_REGION_MAGIC "FYPF"
-#define FY_PX_INFO_VERSION 1u
-#define FY_PX_INFO_LEN     20u
 #define FY_PX_REGION_LEN   28u
 
 #define FY_PX_DEPTH_MAX 4096u
@@ -264,19 +263,11 @@ static uint64_t fy_px_get(const uint8_t *p, unsigned n)
 }
 
 /* magic, version, uid, pid: the first 20 bytes of both blobs. */
-static void fy_px_head(const struct fy_px *be, uint8_t *p, const char *magic)
-{
-    memcpy(p, magic, 4);
-    fy_px_put(p + 4, FY_PX_INFO_VERSION, 4);
-    fy_px_put(p + 8, be->host->agent_uid, 8);
-    fy_px_put(p + 16, (uint64_t)getpid(), 4);
-}
-
 static bool fy_px_head_ours(const struct fy_px *be, const void *blob, size_t len, size_t want,
                             const char *magic)
 {
-    uint8_t mine[FY_PX_INFO_LEN];
-    fy_px_head(be, mine, magic);
+    uint8_t mine[FYP_SELF_INFO_LEN];
+    fyp_self_put(be->host, magic, mine);
     return blob && len == want && !memcmp(blob, mine, sizeof(mine));
 }
 
@@ -288,8 +279,8 @@ static ferry_status fy_px_pub(struct fy_px *be, const struct fy_px_file *f, void
     uint8_t *p = malloc(FY_PX_REGION_LEN);
     if (!p)
         return FERRY_ERR_NO_MEMORY;
-    fy_px_head(be, p, FY_PX_REGION_MAGIC);
-    fy_px_put(p + FY_PX_INFO_LEN, f->id, 8);
+    fyp_self_put(be->host, FY_PX_REGION_MAGIC, p);
+    fy_px_put(p + FYP_SELF_INFO_LEN, f->id, 8);
     *pub = p;
     *pub_len = FY_PX_REGION_LEN;
     return FERRY_OK;
@@ -328,47 +319,17 @@ static void fy_px_dereg(void *priv, void *region)
 
 /* ---- the loopback remote ------------------------------------------------ */
 
-struct fy_px_remote {
-    struct fy_px *be;
-};
-
 static ferry_status fy_px_conn_info(void *priv, void **info, size_t *len)
 {
-    if (!info || !len)
-        return FERRY_ERR_INVALID_PARAM;
-    uint8_t *p = malloc(FY_PX_INFO_LEN);
-    if (!p)
-        return FERRY_ERR_NO_MEMORY;
-    fy_px_head(priv, p, FY_PX_INFO_MAGIC);
-    *info = p;
-    *len = FY_PX_INFO_LEN;
-    return FERRY_OK;
+    struct fy_px *be = priv;
+    return fyp_self_info(be->host, FY_PX_INFO_MAGIC, info, len);
 }
 
 static ferry_status fy_px_remote_load(void *priv, const char *name, uint64_t uid, const void *info,
                                       size_t len, void **remote)
 {
     struct fy_px *be = priv;
-    if (!remote)
-        return FERRY_ERR_INVALID_PARAM;
-    if (uid != be->host->agent_uid ||
-        !fy_px_head_ours(be, info, len, FY_PX_INFO_LEN, FY_PX_INFO_MAGIC)) {
-        fy_px_log(be, FERRY_LOG_DEBUG, "agent '%s' is not this agent: not reachable (local only)",
-                  name ? name : "(null)");
-        return FERRY_ERR_NOT_SUPPORTED;
-    }
-    struct fy_px_remote *r = malloc(sizeof(*r));
-    if (!r)
-        return FERRY_ERR_NO_MEMORY;
-    r->be = be;
-    *remote = r;
-    return FERRY_OK;
-}
-
-static void fy_px_remote_unload(void *priv, void *remote)
-{
-    (void)priv;
-    free(remote);
+    return fyp_self_remote_load(be->host, FY_PX_INFO_MAGIC, be, name, uid, info, len, remote);
 }
 
 /* Our own region, seen as the remote side of a loopback transfer: the
@@ -378,15 +339,15 @@ static ferry_status fy_px_rregion_load(void *priv, void *remote, ferry_mem_type 
                                        void **rregion)
 {
     struct fy_px *be = priv;
-    const struct fy_px_remote *r = remote;
-    if (!r || r->be != be || !desc || !rregion)
+    if (!fyp_self_remote_is(remote, be) || !desc || !rregion)
         return FERRY_ERR_INVALID_PARAM;
     *rregion = NULL;
     if (type == FERRY_MEM_DRAM)
         return FERRY_OK;
     if (!fy_px_head_ours(be, pub, pub_len, FY_PX_REGION_LEN, FY_PX_REGION_MAGIC))
         return FERRY_ERR_BAD_METADATA;
-    struct fy_px_file *f = fy_px_file_find(be, fy_px_get((const uint8_t *)pub + FY_PX_INFO_LEN, 8));
+    struct fy_px_file *f =
+        fy_px_file_find(be, fy_px_get((const uint8_t *)pub + FYP_SELF_INFO_LEN, 8));
     if (!f)
         return FERRY_ERR_NOT_FOUND;
     f->refs++;
@@ -416,14 +377,17 @@ static ferry_status fy_px_wait_fd(void *priv, int *fd)
 }
 
 /* Clears the eventfd; anything it had counted since the last arm may be a
- * completion not reaped yet, so progress must run once more first. */
+ * completion not reaped yet, so progress must run once more first. OK
+ * means every I/O in flight is in the kernel and signals the eventfd when
+ * it completes (FERRY_PLUGIN_F_FD_COMPLETES). */
 static ferry_status fy_px_arm(void *priv)
 {
     struct fy_px *be = priv;
     uint64_t count = 0;
     if (read(be->event_fd, &count, sizeof(count)) != sizeof(count))
         count = 0;
-    bool busy = count || be->redo || be->eng->pending(be);
+    bool stalled = be->wait_head && !be->inflight; /* nothing would wake it */
+    bool busy = count || be->redo || stalled || be->eng->pending(be);
     return busy ? FERRY_IN_PROGRESS : FERRY_OK;
 }
 
@@ -435,7 +399,7 @@ static const ferry_plugin_ops fy_px_ops = {
     .dereg = fy_px_dereg,
     .conn_info = fy_px_conn_info,
     .remote_load = fy_px_remote_load,
-    .remote_unload = fy_px_remote_unload,
+    .remote_unload = fyp_self_remote_unload,
     .rregion_load = fy_px_rregion_load,
     .rregion_unload = fy_px_rregion_unload,
     .xfer_prep = fy_px_xfer_prep,
@@ -451,7 +415,9 @@ static const ferry_plugin_ops fy_px_ops = {
 
 static const ferry_plugin_desc fy_px_desc = {
     .abi_version = FERRY_PLUGIN_ABI_VERSION,
-    .flags = 0, /* the core serialises the ops: one ring, no lock here */
+    /* The core serialises the ops (one ring, no lock here); completions
+     * signal the eventfd, so the progress thread sleeps while I/O runs. */
+    .flags = FERRY_PLUGIN_F_FD_COMPLETES,
     .name = FY_PX_NAME,
     .version = FY_PX_VERSION,
     .caps = FERRY_CAP_LOCAL | FERRY_CAP_PROGRESS,

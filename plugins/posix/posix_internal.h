@@ -77,7 +77,9 @@ struct fy_px_engine {
     int (*reap)(struct fy_px *be, int wait_ms);
     /* Asks the kernel to cancel io (best effort: file I/O rarely can be). */
     void (*cancel)(struct fy_px *be, struct fy_px_io *io);
-    /* Completions are waiting to be reaped. */
+    /* Completions are waiting to be reaped, or I/Os are queued and not
+     * submitted yet: either way progress must run before sleeping on the
+     * eventfd, which only completions signal. */
     bool (*pending)(struct fy_px *be);
 };
 

@@ -107,7 +107,7 @@ static void fy_px_uring_cancel(struct fy_px *be, struct fy_px_io *io)
 
 static bool fy_px_uring_pending(struct fy_px *be)
 {
-    return io_uring_cq_ready(&be->ring) > 0;
+    return be->sq_queued || io_uring_cq_ready(&be->ring) > 0;
 }
 
 const struct fy_px_engine fy_px_uring_engine = {

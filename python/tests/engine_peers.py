@@ -5,46 +5,21 @@ SGLang's HiCache NIXL storage, made through the `nixl` import tree with the
 engines' own imports, argument forms and reads of the results.
 
 Each entry runs in a spawned process, imports `nixl` from the nixl-compat
-folder (FERRY_NIXL=1) and reports through a Pipe as peers.py does:
+folder (FERRY_NIXL=1) and reports through a Pipe with peers.py's _report:
 ("ok", payload), ("skip", reason) or ("error", traceback).
 """
 import os
 import sys
 import time
-import traceback
 import uuid
 
-DEADLINE = 20.0  # seconds any wait of a peer may take
-
-
-def _report(conn, fn, *args):
-    try:
-        conn.send(("ok", fn(conn, *args)))
-    except _Skip as s:
-        conn.send(("skip", str(s)))
-    except BaseException:  # noqa: BLE001  (sent to the test, which fails)
-        conn.send(("error", traceback.format_exc()))
-        raise
-
-
-class _Skip(Exception):
-    pass
+from peers import DEADLINE, Skip as _Skip, _report, wait_until as _wait_until
 
 
 def _use_tree(compat_path):
     """The `nixl` tree of nixl-compat, forced onto ferry."""
     sys.path.insert(0, compat_path)
     os.environ["FERRY_NIXL"] = "1"
-
-
-def _wait_until(pred, what, deadline=DEADLINE):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.001)
-    raise TimeoutError(what)
 
 
 def _recv(conn, what):

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Process entry points of the multi-process tests (spawned, so importable).
 
-Every peer talks to the test through a Pipe: it sends ("ok", payload) or
-("error", traceback) and exits; the test process checks the payloads.
+Every peer talks to the test through a Pipe: it sends ("ok", payload),
+("skip", reason) or ("error", traceback) and exits; the test process
+checks the payloads.
 """
 import os
 import sys
@@ -12,9 +13,15 @@ import traceback
 DEADLINE = 20.0  # seconds any wait of a peer may take
 
 
+class Skip(Exception):
+    """Raised by a peer that cannot run here: the test reports it skipped."""
+
+
 def _report(conn, fn, *args):
     try:
         conn.send(("ok", fn(conn, *args)))
+    except Skip as s:
+        conn.send(("skip", str(s)))
     except BaseException:  # noqa: BLE001  (sent to the test, which fails)
         conn.send(("error", traceback.format_exc()))
         raise
@@ -137,8 +144,6 @@ def partial_owner(conn):
 
 
 def _partial_owner(conn):
-    import numpy as np
-
     import ferry_kv as ferry
     agent = ferry.Agent("owner", progress_thread=True, listen=True, listen_host="127.0.0.1")
     agent.create_backend("UCX")
@@ -351,7 +356,6 @@ def example_peer(conn, mode, port, use_tensor):
 
 
 def _example_peer(conn, mode, port, use_tensor):
-    import numpy as np
     import torch
 
     from ferry_kv.nixl import nixl_agent, nixl_agent_config

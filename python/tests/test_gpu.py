@@ -35,9 +35,10 @@ def test_vram_loopback_transfer(backend):
         pytest.skip("no UCX plugin")
     if not _has_plugin(backend):
         pytest.skip(f"no {backend} plugin in the installed package")
+    from ferry_kv import nixl_bindings as nb
     from ferry_kv.nixl import nixl_agent, nixl_agent_config
     with nixl_agent("gpu", nixl_agent_config(backends=[backend])) as a:
-        if "VRAM_SEG" not in a.get_backend_mem_types(backend):
+        if nb.VRAM_SEG not in a.get_backend_mem_types(backend):  # nixl_mem_t values
             pytest.skip(f"{backend} here has no CUDA transport")
         src = torch.arange(4096, dtype=torch.uint8, device="cuda:0")
         dst = torch.zeros(4096, dtype=torch.uint8, device="cuda:0")

@@ -4,6 +4,7 @@
 #define FY_CORE_BACKEND_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -24,8 +25,9 @@ struct ferry_backend {
     ferry_plugin_host host;
     ferry_param *params; /* effective params, strings owned here */
     size_t num_params;
-    uint32_t mem_mask; /* runtime memory types (ops->mem_types or the descriptor's) */
-    int wait_fd;       /* -1 when the backend has none */
+    uint32_t mem_mask;   /* runtime memory types (ops->mem_types or the descriptor's) */
+    int wait_fd;         /* -1 when the backend has none */
+    atomic_int inflight; /* this backend's share of agent->inflight */
 };
 void fy_backend_destroy(ferry_backend *be);
 /* A live backend of this agent (a dead one is logged, naming fn). */

@@ -18,10 +18,12 @@
 #include "core/wake.h"
 #include "ferry/ferry.h"
 
-ferry_status fy_agent_poll(ferry_agent *agent)
+/* One progress pass; *worked gets the bit of each backend that reported
+ * work (IN_PROGRESS). */
+static ferry_status fy_poll_backends(ferry_agent *agent, uint32_t *worked)
 {
     ferry_status first = FERRY_OK;
-    bool busy = false;
+    *worked = 0;
     for (uint32_t i = 0; i < agent->num_backends; i++) {
         ferry_backend *be = agent->backends[i];
         ferry_status (*progress)(void *) = FY_OP(be, progress);
@@ -32,9 +34,16 @@ ferry_status fy_agent_poll(ferry_agent *agent)
         fy_be_leave(be);
         if (rc < 0 && first == FERRY_OK)
             first = rc;
-        busy |= rc == FERRY_IN_PROGRESS;
+        if (rc == FERRY_IN_PROGRESS)
+            *worked |= 1u << i;
     }
-    return first == FERRY_OK && busy ? FERRY_IN_PROGRESS : first;
+    return first == FERRY_OK && *worked ? FERRY_IN_PROGRESS : first;
+}
+
+ferry_status fy_agent_poll(ferry_agent *agent)
+{
+    uint32_t worked;
+    return fy_poll_backends(agent, &worked);
 }
 
 FY_API ferry_status ferry_agent_progress(ferry_agent *agent)
@@ -88,19 +97,52 @@ static bool fy_progress_arm(ferry_agent *agent)
 
 /* A backend that needs progress but offers no fd is polled this often
  * while idle: cheap (well under 1% of a core) yet prompt enough for
- * notifications and for peers whose transfers need our progress. */
-#define FY_IDLE_POLL_NS 1000000u
+ * notifications and for peers whose transfers need our progress. It also
+ * bounds a sleep on fds while requests are in flight, so that their
+ * deadlines are seen without a caller. */
+#define FY_IDLE_POLL_NS   1000000u
+#define FY_INFLIGHT_FD_NS 10000000u
 
 static struct timespec fy_ns(uint64_t ns)
 {
     return (struct timespec){(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
 }
 
-/* How long to sleep: the configured delay while requests are in flight
- * (some transports complete without an fd event); when idle, until an fd
- * fires if every backend has one (not at all if events are pending), else
- * FY_IDLE_POLL_NS; 1 s when no backend needs progress at all. */
-static struct timespec fy_progress_nap(ferry_agent *agent, struct pollfd *fds, nfds_t *n)
+static bool fy_fd_completes(const ferry_backend *be)
+{
+    return be->wait_fd >= 0 && (be->plugin->desc->flags & FERRY_PLUGIN_F_FD_COMPLETES);
+}
+
+/* The backends whose work the progress thread follows by spinning a while
+ * (FY_ACTIVE_SPIN_NS): those whose fd does not announce completions. */
+static uint32_t fy_spin_mask(ferry_agent *agent)
+{
+    uint32_t mask = 0;
+    for (uint32_t i = 0; i < agent->num_backends; i++)
+        if (!fy_fd_completes(agent->backends[i]))
+            mask |= 1u << i;
+    return mask;
+}
+
+/* Whether a backend has requests in flight that only a timed poll sees
+ * complete (its fd, if any, stays quiet for them). */
+static bool fy_timer_inflight(ferry_agent *agent)
+{
+    for (uint32_t i = 0; i < agent->num_backends; i++) {
+        ferry_backend *be = agent->backends[i];
+        if (FY_OP(be, progress) && atomic_load(&be->inflight) > 0 && !fy_fd_completes(be))
+            return true;
+    }
+    return false;
+}
+
+/* How long to sleep: not at all while spinning after work; the configured
+ * delay while requests are in flight that complete without an fd event;
+ * otherwise, when every backend has an fd, until one fires (not at all if
+ * events are pending; at most FY_INFLIGHT_FD_NS while requests are in
+ * flight), else FY_IDLE_POLL_NS; 1 s when no backend needs progress. */
+static struct timespec fy_progress_nap(ferry_agent *agent, struct pollfd *fds, nfds_t *n,
+                                       bool spinning)
 {
     bool any;
     struct timespec nap;
@@ -108,20 +150,36 @@ static struct timespec fy_progress_nap(ferry_agent *agent, struct pollfd *fds, n
     bool all_fds = fy_progress_fds(agent, fds, n, &any);
     if (!any)
         nap = fy_ns(1000000000u);
-    else if (atomic_load(&agent->inflight) > 0)
+    else if (spinning)
+        nap = fy_ns(0);
+    else if (fy_timer_inflight(agent))
         nap = fy_ns((uint64_t)agent->cfg.progress_delay_us * 1000u);
     else if (all_fds)
-        nap = fy_progress_arm(agent) ? fy_ns(1000000000u) : fy_ns(0);
+        nap = !fy_progress_arm(agent)             ? fy_ns(0)
+              : atomic_load(&agent->inflight) > 0 ? fy_ns(FY_INFLIGHT_FD_NS)
+                                                  : fy_ns(1000000000u);
     else
         nap = fy_ns(FY_IDLE_POLL_NS);
     fy_unlock(&agent->lock, false);
     return nap;
 }
 
-/* After a backend reported work, keep polling without sleeping this long:
- * a peer that is moving data through us (transports that need the
- * target's progress) gets full speed, an idle agent still sleeps. */
+/* After a backend of fy_spin_mask reported work, keep polling without
+ * sleeping this long: a peer that is moving data through us (transports
+ * that need the target's progress) gets full speed, an idle agent still
+ * sleeps. */
 #define FY_ACTIVE_SPIN_NS 2000000u
+
+/* One pass; returns whether a backend of fy_spin_mask did work. */
+static bool fy_progress_pass(ferry_agent *agent)
+{
+    uint32_t worked;
+    fy_lock_rd(&agent->lock);
+    fy_poll_backends(agent, &worked);
+    bool spin_work = (worked & fy_spin_mask(agent)) != 0;
+    fy_unlock(&agent->lock, false);
+    return spin_work;
+}
 
 static void *fy_progress_main(void *arg)
 {
@@ -130,14 +188,11 @@ static void *fy_progress_main(void *arg)
     uint64_t last_work = 0;
     fy_log_thread_agent(agent->name);
     while (!atomic_load(&agent->progress_stop)) {
-        fy_lock_rd(&agent->lock);
-        if (fy_agent_poll(agent) == FERRY_IN_PROGRESS)
+        if (fy_progress_pass(agent))
             last_work = fy_now_ns();
-        fy_unlock(&agent->lock, false);
-        if (fy_now_ns() - last_work < FY_ACTIVE_SPIN_NS)
-            continue;
         nfds_t n;
-        struct timespec nap = fy_progress_nap(agent, fds, &n);
+        bool spinning = fy_now_ns() - last_work < FY_ACTIVE_SPIN_NS;
+        struct timespec nap = fy_progress_nap(agent, fds, &n, spinning);
         if ((nap.tv_sec || nap.tv_nsec) && ppoll(fds, n, &nap, NULL) > 0 && fds[0].revents)
             fy_wake_drain(&agent->progress_wake);
     }

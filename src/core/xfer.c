@@ -372,8 +372,10 @@ static void fy_xfer_note_error(ferry_xfer *x, ferry_status rc)
 /* The request no longer counts as in flight for the progress thread. */
 static void fy_xfer_uncount(ferry_xfer *x)
 {
-    if (atomic_exchange(&x->counted_inflight, false))
+    if (atomic_exchange(&x->counted_inflight, false)) {
+        atomic_fetch_sub(&x->be->inflight, 1);
         atomic_fetch_sub(&x->agent->inflight, 1);
+    }
 }
 
 static void fy_xfer_finish(ferry_xfer *x, ferry_status rc)
@@ -469,6 +471,7 @@ static ferry_status fy_post(ferry_xfer *x)
                              : fy_now_ns() + (uint64_t)x->timeout_ms * 1000000u;
         atomic_store_explicit(&x->state, FY_X_RUNNING, memory_order_release);
         atomic_store(&x->counted_inflight, true);
+        atomic_fetch_add(&x->be->inflight, 1);
         if (atomic_fetch_add(&x->agent->inflight, 1) == 0)
             fy_wake_kick(&x->agent->progress_wake); /* switch it from sleeping to polling */
     }
