@@ -14,7 +14,7 @@ typedef struct fyp_link {
 } fyp_link;
 
 /* The structure a link is the member `member` of. */
-#define FYP_CONTAINER(link, type, member) ((type *)((char *)(link) - offsetof(type, member)))
+#define FYP_CONTAINER(link, type, member) ((type *)((char *)(link)-offsetof(type, member)))
 
 /* Adds l at the front; a no-op when it is listed already. */
 static inline void fyp_list_push(fyp_link **head, fyp_link *l)
