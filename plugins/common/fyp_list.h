@@ -44,4 +44,16 @@ static inline void fyp_list_remove(fyp_link **head, fyp_link *l)
     l->listed = false;
 }
 
+/* Calls visit on every listed link (it may remove that one, no other);
+ * returns how many visits returned true. */
+static inline size_t fyp_list_sweep(fyp_link *head, bool (*visit)(fyp_link *l))
+{
+    size_t n = 0;
+    for (fyp_link *l = head, *next; l; l = next) {
+        next = l->next;
+        n += visit(l);
+    }
+    return n;
+}
+
 #endif

@@ -525,14 +525,14 @@ ferry_status fy_cu_xfer_check(void *priv, void *handle)
     }
 }
 
+static bool fy_cu_advanced(fyp_link *l)
+{
+    return fy_cu_advance(FYP_CONTAINER(l, fy_cu_req, link)) != FERRY_IN_PROGRESS;
+}
+
 size_t fy_cu_progress_reqs(fy_cu *be)
 {
-    size_t ended = 0;
-    for (fyp_link *l = be->inflight, *next; l; l = next) {
-        next = l->next;
-        ended += fy_cu_advance(FYP_CONTAINER(l, fy_cu_req, link)) != FERRY_IN_PROGRESS;
-    }
-    return ended;
+    return fyp_list_sweep(be->inflight, fy_cu_advanced);
 }
 
 const char *fy_cu_xfer_error(void *priv, void *handle)

@@ -244,13 +244,13 @@ const char *fy_shm_xfer_error(void *priv, void *handle)
     return q ? q->err : "";
 }
 
+static bool fy_shm_retry(fyp_link *l)
+{
+    return fy_shm_finish(FYP_CONTAINER(l, fy_shm_req, link)) != FERRY_IN_PROGRESS;
+}
+
 /* Retries the notifications of requests whose data is in place. */
 size_t fy_shm_progress_reqs(fy_shm *be)
 {
-    size_t done = 0;
-    for (fyp_link *l = be->pending, *next; l; l = next) {
-        next = l->next;
-        done += fy_shm_finish(FYP_CONTAINER(l, fy_shm_req, link)) != FERRY_IN_PROGRESS;
-    }
-    return done;
+    return fyp_list_sweep(be->pending, fy_shm_retry);
 }
