@@ -16,7 +16,7 @@
  *    (cuda_plan.c, fy_copy.cu), copy engines for big segments and for DRAM;
  *    mode=copy_engine leaves every SM to the application;
  *  - completion: an event per request; notifications go out through a unix
- *    datagram socket once the event completed (cuda_chan.c), and a dead peer
+ *    datagram socket once the event completed (plugins/common/fyp_chan.c), and a dead peer
  *    shows as a failed send or a vanished pid;
  *  - threads: not FERRY_PLUGIN_F_THREAD_SAFE: the core serialises the ops,
  *    and the plugin starts no thread. */
@@ -142,43 +142,6 @@ static ferry_status fy_cu_parse_params(fy_cu *be, const ferry_param *p, size_t n
     return FERRY_OK;
 }
 
-/* ---- who we are ---- */
-
-static void fy_cu_read_file(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "re");
-    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-    buf[n] = '\0';
-    if (f)
-        fclose(f);
-}
-
-static uint64_t fy_cu_ns_inode(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
-}
-
-/* Identity peers compare with theirs (see fy_cu_remote_load). Without
- * /proc everything reads 0: then every agent counts as on this host. */
-static void fy_cu_identity(fy_cu *be)
-{
-    char buf[1024];
-    char state;
-    fy_cu_conn *c = &be->self;
-    c->uid = be->host->agent_uid;
-    c->pid = (uint32_t)getpid();
-    fy_cu_read_file("/proc/self/stat", buf, sizeof(buf));
-    if (!fy_cu_stat_parse(buf, strlen(buf), &state, &c->starttime))
-        c->starttime = 0;
-    fy_cu_read_file("/proc/sys/kernel/random/boot_id", buf, sizeof(buf));
-    if (!fy_cu_parse_boot_id(buf, c->boot_id))
-        memset(c->boot_id, 0, sizeof(c->boot_id));
-    c->netns = fy_cu_ns_inode("/proc/self/ns/net");
-    c->pidns = fy_cu_ns_inode("/proc/self/ns/pid");
-    snprintf(c->sock, sizeof(c->sock), "%s", be->chan.name);
-}
-
 /* ---- init / fini ---- */
 
 /* The join event lives in the context of the caller's stream. */
@@ -209,7 +172,7 @@ static void fy_cu_fini(void *priv)
         be->cu->EventDestroy(be->join);
     for (int i = 0; i < be->ndev; i++)
         fy_cu_dev_fini(be, &be->devs[i]);
-    fy_cu_chan_close(&be->chan);
+    fyp_chan_close(&be->chan);
     if (be->pinned_bytes)
         fy_cu_log(be, FERRY_LOG_WARN, "%llu bytes still pinned at fini",
                   (unsigned long long)be->pinned_bytes);
@@ -232,12 +195,12 @@ static ferry_status fy_cu_init(void *priv, const ferry_plugin_host *host, const 
         return FERRY_ERR_NOT_SUPPORTED;
     }
     be->ndev = be->cu->device_count < FY_CU_MAX_DEVS ? be->cu->device_count : FY_CU_MAX_DEVS;
-    rc = fy_cu_chan_open(&be->chan, host->agent_uid);
+    rc = fyp_chan_open(&be->chan, "ferry-cuda", host->agent_uid);
     if (rc != FERRY_OK) {
         fy_cu_log(be, FERRY_LOG_ERROR, "notification socket: %s", strerror(errno));
         return rc;
     }
-    fy_cu_identity(be);
+    fyp_ident_self(&be->self, host->agent_uid, be->chan.name);
     rc = fy_cu_user_stream(be);
     if (rc != FERRY_OK) {
         fy_cu_fini(be);
@@ -271,7 +234,7 @@ static ferry_status fy_cu_notif_send(void *priv, void *remote, const void *msg, 
 {
     fy_cu *be = priv;
     fy_cu_remote *r = remote;
-    if (!r || (len && !msg) || len > FY_CU_NOTIF_MAX)
+    if (!r || (len && !msg) || len > FYP_NOTIF_MAX)
         return FERRY_ERR_INVALID_PARAM;
     if (!fy_cu_remote_alive(r))
         return FERRY_ERR_REMOTE_DISCONNECT;
@@ -297,7 +260,7 @@ static ferry_status fy_cu_progress(void *priv)
     size_t work = 0;
     uint64_t now = be->inflight ? fy_cu_mono_ns() : 0;
     if (!be->inflight || now - be->last_drain_ns >= FY_CU_DRAIN_NS) {
-        work = fy_cu_chan_drain(be);
+        work = fyp_chan_drain(&be->chan, be->host);
         be->last_drain_ns = now;
     }
     work += fy_cu_progress_reqs(be);

@@ -6,11 +6,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include "cuda_meta.h"
 #include "cuda_plan.h"
+#include "fyp_chan.h"
+#include "fyp_list.h"
 #include "ferry/plugin.h"
 #include "fy_cuda_kernel.h"
 #include "gpu/gpu.h"
@@ -46,14 +46,6 @@ typedef struct fy_cu_dev {
     uint64_t peer_tried, peer_ok; /* per ordinal: peer access asked / granted */
 } fy_cu_dev;
 
-/* The notification channel: an abstract unix datagram socket. */
-typedef struct fy_cu_chan {
-    int fd;
-    char name[FY_CU_SOCK_MAX]; /* abstract name, without the leading NUL */
-    uint8_t *buf;              /* receive buffer of FY_CU_DGRAM_MAX bytes */
-    uint8_t *sbuf;             /* send buffer, as large (ops are serialised) */
-} fy_cu_chan;
-
 struct fy_cu_req;
 struct fy_cu_remote;
 
@@ -72,10 +64,10 @@ typedef struct fy_cu {
     fy_cu_dev devs[FY_CU_MAX_DEVS];
     int ndev;
     /* who we are, for peers on this host */
-    fy_cu_conn self;
-    fy_cu_chan chan;
+    fyp_ident self;
+    fyp_chan chan; /* notifications (plugins/common/fyp_chan.h) */
     /* requests whose post has not been seen complete */
-    struct fy_cu_req *inflight;
+    fyp_link *inflight;
     uint64_t last_drain_ns; /* socket reads are spaced while requests run */
     uint64_t pinned_bytes;  /* DRAM pinned by this backend (cuMemHostRegister) */
 } fy_cu;
@@ -99,12 +91,11 @@ typedef struct fy_cu_map {
 
 typedef struct fy_cu_remote {
     fy_cu *be;
-    char name[FY_CU_NAME_MAX + 1];
+    char name[FYP_NAME_MAX + 1];
     bool self;         /* this agent (loopback) */
     bool same_process; /* another agent of this process: its addresses are ours */
-    fy_cu_conn conn;
-    struct sockaddr_un addr;
-    socklen_t addr_len;
+    fyp_ident conn;
+    fyp_chan_addr addr; /* its notification socket */
     bool dead;
     uint64_t next_check_ns; /* pid liveness checks are rate-limited */
     fy_cu_map *maps;
@@ -146,8 +137,7 @@ typedef struct fy_cu_req {
     bool notif_due;    /* data complete, notification not sent yet */
     const void *notif; /* the core's, valid until the next post or release */
     size_t notif_len;
-    struct fy_cu_req *prev, *next; /* in be->inflight */
-    bool listed;
+    fyp_link link; /* in be->inflight */
     char err[256];
 } fy_cu_req;
 
@@ -178,15 +168,6 @@ void fy_cu_rregion_unload(void *priv, void *remote, void *rregion);
 ferry_status fy_cu_map_get(fy_cu *be, fy_cu_remote *r, fy_cu_rregion *rr, fy_cu_dev *exec,
                            fy_cu_deviceptr *base, char *err, size_t cap);
 bool fy_cu_remote_alive(fy_cu_remote *r);
-
-/* cuda_chan.c */
-ferry_status fy_cu_chan_open(fy_cu_chan *c, uint64_t uid);
-void fy_cu_chan_close(fy_cu_chan *c);
-/* 0 sent, -EAGAIN (retry later), or -errno (peer gone or a socket error). */
-int fy_cu_chan_send(fy_cu_chan *c, const fy_cu_remote *to, const char *from, uint64_t uid,
-                    const void *msg, size_t len);
-/* Delivers what is queued; returns how many were delivered. */
-size_t fy_cu_chan_drain(fy_cu *be);
 ferry_status fy_cu_notify(fy_cu *be, fy_cu_remote *r, const void *msg, size_t len, bool wait);
 
 /* cuda_xfer.c */

@@ -5,8 +5,6 @@
  * the copy, cached per remote and closed when the remote is unloaded. A
  * remote's liveness is checked through its pid (and the pid's start time,
  * so a reused pid does not pass for the peer). */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,49 +18,32 @@
 ferry_status fy_cu_conn_info(void *priv, void **info, size_t *len)
 {
     fy_cu *be = priv;
-    uint8_t *p = malloc(FY_CU_CONN_FIXED + FY_CU_SOCK_MAX);
+    uint8_t *p = malloc(FYP_IDENT_FIXED + FYP_SOCK_MAX);
     if (!p)
         return FERRY_ERR_NO_MEMORY;
-    *len = fy_cu_conn_encode(&be->self, p, FY_CU_CONN_FIXED + FY_CU_SOCK_MAX);
+    *len = fyp_ident_encode(FY_CU_CONN_MAGIC, &be->self, p, FYP_IDENT_FIXED + FYP_SOCK_MAX);
     *info = p;
     return FERRY_OK;
 }
 
 /* Only agents of this host's boot and network namespace are reachable: the
  * notification socket lives in the network namespace, CUDA IPC on the host. */
-static ferry_status fy_cu_remote_check(fy_cu *be, const char *name, const fy_cu_conn *c)
+static ferry_status fy_cu_remote_check(fy_cu *be, const char *name, const fyp_ident *c)
 {
-    if (memcmp(c->boot_id, be->self.boot_id, 16)) {
-        fy_cu_log(be, FERRY_LOG_DEBUG, "agent %s is on another host: not reachable", name);
-        return FERRY_ERR_NOT_SUPPORTED;
-    }
-    if (c->netns != be->self.netns) {
-        fy_cu_log(be, FERRY_LOG_INFO,
-                  "agent %s is in another network namespace: its notification socket is out of "
-                  "reach, so it is not served by CUDA",
-                  name);
-        return FERRY_ERR_NOT_SUPPORTED;
-    }
-    return FERRY_OK;
-}
-
-static void fy_cu_remote_addr(fy_cu_remote *r)
-{
-    size_t n = strlen(r->conn.sock);
-    memset(&r->addr, 0, sizeof(r->addr));
-    r->addr.sun_family = AF_UNIX;
-    memcpy(r->addr.sun_path + 1, r->conn.sock, n); /* abstract: leading NUL */
-    r->addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+    const char *why = fyp_ident_unreachable(&be->self, c);
+    if (why)
+        fy_cu_log(be, FERRY_LOG_INFO, "agent %s is not served by CUDA: %s", name, why);
+    return why ? FERRY_ERR_NOT_SUPPORTED : FERRY_OK;
 }
 
 ferry_status fy_cu_remote_load(void *priv, const char *name, uint64_t uid, const void *info,
                                size_t len, void **remote)
 {
     fy_cu *be = priv;
-    fy_cu_conn c;
+    fyp_ident c;
     if (!remote || !name)
         return FERRY_ERR_INVALID_PARAM;
-    if (!info || fy_cu_conn_decode(info, len, &c) != FERRY_OK || c.uid != uid) {
+    if (!info || fyp_ident_decode(FY_CU_CONN_MAGIC, info, len, &c) != FERRY_OK || c.uid != uid) {
         fy_cu_log(be, FERRY_LOG_WARN,
                   "agent %s: connection info of another version or damaged: not reachable", name);
         return FERRY_ERR_NOT_SUPPORTED;
@@ -76,10 +57,9 @@ ferry_status fy_cu_remote_load(void *priv, const char *name, uint64_t uid, const
     r->be = be;
     snprintf(r->name, sizeof(r->name), "%s", name);
     r->conn = c;
-    r->same_process =
-        c.pid == be->self.pid && c.pidns == be->self.pidns && c.starttime == be->self.starttime;
+    r->same_process = fyp_ident_same_process(&be->self, &c);
     r->self = r->same_process && c.uid == be->self.uid && !strcmp(c.sock, be->self.sock);
-    fy_cu_remote_addr(r);
+    fyp_chan_addr_of(c.sock, &r->addr);
     fy_cu_log(be, FERRY_LOG_DEBUG, "agent %s: pid %u%s", name, c.pid,
               r->self           ? " (this agent)"
               : r->same_process ? " (this process)"
@@ -209,24 +189,6 @@ static uint64_t fy_cu_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* false when the pid is gone or now runs another program. */
-static bool fy_cu_pid_alive(uint32_t pid, uint64_t starttime)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno != ENOENT && errno != ESRCH;
-    ssize_t n = read(fd, buf, sizeof(buf));
-    close(fd);
-    uint64_t st;
-    char state;
-    if (n <= 0 || !fy_cu_stat_parse(buf, (size_t)n, &state, &st))
-        return n != 0;
-    /* A zombie ('Z') has exited, only its parent has not reaped it yet. */
-    return state != 'Z' && state != 'X' && (!starttime || st == starttime);
-}
-
 bool fy_cu_remote_alive(fy_cu_remote *r)
 {
     if (r->dead)
@@ -237,9 +199,29 @@ bool fy_cu_remote_alive(fy_cu_remote *r)
     if (now < r->next_check_ns)
         return true;
     r->next_check_ns = now + FY_CU_LIVENESS_NS;
-    if (fy_cu_pid_alive(r->conn.pid, r->conn.starttime))
+    if (fyp_pid_alive(r->conn.pid, r->conn.starttime))
         return true;
     r->dead = true;
     fy_cu_log(r->be, FERRY_LOG_WARN, "agent %s (pid %u) is gone", r->name, r->conn.pid);
     return false;
+}
+
+static bool fy_cu_remote_alive_cb(void *r)
+{
+    return fy_cu_remote_alive(r);
+}
+
+/* Through the host-local channel (fyp_chan.h); a peer found gone stays dead. */
+ferry_status fy_cu_notify(fy_cu *be, fy_cu_remote *r, const void *msg, size_t len, bool wait)
+{
+    fyp_chan_peer p = {.name = r->name,
+                       .addr = &r->addr,
+                       .self = r->self,
+                       .alive = fy_cu_remote_alive_cb,
+                       .arg = r};
+    bool gone;
+    ferry_status rc = fyp_chan_notify(&be->chan, be->host, &p, msg, len, wait, &gone);
+    if (gone)
+        r->dead = true;
+    return rc;
 }

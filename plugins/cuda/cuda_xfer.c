@@ -333,30 +333,6 @@ ferry_status fy_cu_xfer_prep(void *priv, const ferry_plugin_xfer *px, void **han
     return FERRY_OK;
 }
 
-static void fy_cu_unlist(fy_cu_req *q)
-{
-    if (!q->listed)
-        return;
-    if (q->prev)
-        q->prev->next = q->next;
-    else
-        q->be->inflight = q->next;
-    if (q->next)
-        q->next->prev = q->prev;
-    q->prev = q->next = NULL;
-    q->listed = false;
-}
-
-static void fy_cu_list(fy_cu_req *q)
-{
-    q->prev = NULL;
-    q->next = q->be->inflight;
-    if (q->next)
-        q->next->prev = q;
-    q->be->inflight = q;
-    q->listed = true;
-}
-
 /* GPU work cannot be canceled: wait until nothing of it can still write. */
 static void fy_cu_quiesce(fy_cu_req *q)
 {
@@ -372,7 +348,7 @@ ferry_status fy_cu_xfer_release(void *priv, void *handle)
     if (!q)
         return FERRY_OK;
     fy_cu_quiesce(q);
-    fy_cu_unlist(q);
+    fyp_list_remove(&q->be->inflight, &q->link);
     fy_cu_req_free(q);
     return FERRY_OK;
 }
@@ -491,7 +467,7 @@ ferry_status fy_cu_xfer_post(void *priv, void *handle, const void *notif, size_t
     q->notif_due = notif != NULL;
     q->gpu_busy = true;
     q->state = FY_CU_RUNNING;
-    fy_cu_list(q);
+    fyp_list_push(&q->be->inflight, &q->link);
     return FERRY_IN_PROGRESS;
 }
 
@@ -501,7 +477,7 @@ static ferry_status fy_cu_end(fy_cu_req *q, ferry_status rc)
 {
     q->state = rc == FERRY_OK ? FY_CU_DONE : FY_CU_FAILED;
     q->result = rc;
-    fy_cu_unlist(q);
+    fyp_list_remove(&q->be->inflight, &q->link);
     return rc;
 }
 
@@ -549,15 +525,14 @@ ferry_status fy_cu_xfer_check(void *priv, void *handle)
     }
 }
 
+static bool fy_cu_advanced(fyp_link *l)
+{
+    return fy_cu_advance(FYP_CONTAINER(l, fy_cu_req, link)) != FERRY_IN_PROGRESS;
+}
+
 size_t fy_cu_progress_reqs(fy_cu *be)
 {
-    size_t ended = 0;
-    for (fy_cu_req *q = be->inflight, *next; q; q = next) {
-        next = q->next;
-        if (fy_cu_advance(q) != FERRY_IN_PROGRESS)
-            ended++;
-    }
-    return ended;
+    return fyp_list_sweep(be->inflight, fy_cu_advanced);
 }
 
 const char *fy_cu_xfer_error(void *priv, void *handle)

@@ -10,18 +10,19 @@
 
 #include "cuda_meta.h"
 #include "cuda_plan.h"
+#include "fyp_chan.h"
 #include "harness.h"
 #include "testutil.h"
 
 /* ---- connection info ---- */
 
-static fy_cu_conn sample_conn(void)
+static fyp_ident sample_conn(void)
 {
-    fy_cu_conn c = {.uid = 0x1122334455667788ull,
-                    .pid = 4242,
-                    .starttime = 987654321,
-                    .netns = 4026531840ull,
-                    .pidns = 4026531836ull};
+    fyp_ident c = {.uid = 0x1122334455667788ull,
+                   .pid = 4242,
+                   .starttime = 987654321,
+                   .netns = 4026531840ull,
+                   .pidns = 4026531836ull};
     for (int i = 0; i < 16; i++)
         c.boot_id[i] = (uint8_t)(i * 17);
     snprintf(c.sock, sizeof(c.sock), "ferry-cuda/4242/1122334455667788/0");
@@ -30,44 +31,44 @@ static fy_cu_conn sample_conn(void)
 
 static void test_conn_roundtrip(void)
 {
-    fy_cu_conn c = sample_conn(), d;
+    fyp_ident c = sample_conn(), d;
     uint8_t buf[256];
-    size_t n = fy_cu_conn_encode(&c, buf, sizeof(buf));
-    FY_CHECK_EQ(n, FY_CU_CONN_FIXED + strlen(c.sock));
-    FY_CHECK_EQ(fy_cu_conn_decode(buf, n, &d), FERRY_OK);
+    size_t n = fyp_ident_encode(FY_CU_CONN_MAGIC, &c, buf, sizeof(buf));
+    FY_CHECK_EQ(n, FYP_IDENT_FIXED + strlen(c.sock));
+    FY_CHECK_EQ(fyp_ident_decode(FY_CU_CONN_MAGIC, buf, n, &d), FERRY_OK);
     FY_CHECK(!memcmp(&c, &d, sizeof(c)));
     /* A newer minor version may append: ignored. */
     memset(buf + n, 0xee, 16);
-    FY_CHECK_EQ(fy_cu_conn_decode(buf, n + 16, &d), FERRY_OK);
-    FY_CHECK_EQ(fy_cu_conn_encode(&c, buf, n - 1), 0); /* too small a buffer */
+    FY_CHECK_EQ(fyp_ident_decode(FY_CU_CONN_MAGIC, buf, n + 16, &d), FERRY_OK);
+    FY_CHECK_EQ(fyp_ident_encode(FY_CU_CONN_MAGIC, &c, buf, n - 1), 0); /* too small a buffer */
 }
 
 static void test_conn_hostile(void)
 {
-    fy_cu_conn c = sample_conn(), d;
+    fyp_ident c = sample_conn(), d;
     uint8_t buf[256], bad[256];
-    size_t n = fy_cu_conn_encode(&c, buf, sizeof(buf));
+    size_t n = fyp_ident_encode(FY_CU_CONN_MAGIC, &c, buf, sizeof(buf));
     for (size_t len = 0; len < n; len++) /* every truncation */
-        FY_CHECK_EQ(fy_cu_conn_decode(buf, len, &d), FERRY_ERR_BAD_METADATA);
-    FY_CHECK_EQ(fy_cu_conn_decode(NULL, n, &d), FERRY_ERR_BAD_METADATA);
+        FY_CHECK_EQ(fyp_ident_decode(FY_CU_CONN_MAGIC, buf, len, &d), FERRY_ERR_BAD_METADATA);
+    FY_CHECK_EQ(fyp_ident_decode(FY_CU_CONN_MAGIC, NULL, n, &d), FERRY_ERR_BAD_METADATA);
     memcpy(bad, buf, n);
     bad[0] = 'X';
-    FY_CHECK_EQ(fy_cu_conn_decode(bad, n, &d), FERRY_ERR_BAD_METADATA);
+    FY_CHECK_EQ(fyp_ident_decode(FY_CU_CONN_MAGIC, bad, n, &d), FERRY_ERR_BAD_METADATA);
     memcpy(bad, buf, n);
     bad[4] = 2; /* another major version */
-    FY_CHECK_EQ(fy_cu_conn_decode(bad, n, &d), FERRY_ERR_BAD_METADATA);
+    FY_CHECK_EQ(fyp_ident_decode(FY_CU_CONN_MAGIC, bad, n, &d), FERRY_ERR_BAD_METADATA);
     memcpy(bad, buf, n);
     bad[6] = 0, bad[7] = 0; /* no socket name */
-    FY_CHECK_EQ(fy_cu_conn_decode(bad, n, &d), FERRY_ERR_BAD_METADATA);
+    FY_CHECK_EQ(fyp_ident_decode(FY_CU_CONN_MAGIC, bad, n, &d), FERRY_ERR_BAD_METADATA);
     memcpy(bad, buf, n);
     bad[6] = 200; /* longer than any name, and than the buffer */
-    FY_CHECK_EQ(fy_cu_conn_decode(bad, n, &d), FERRY_ERR_BAD_METADATA);
+    FY_CHECK_EQ(fyp_ident_decode(FY_CU_CONN_MAGIC, bad, n, &d), FERRY_ERR_BAD_METADATA);
     memcpy(bad, buf, n);
-    bad[FY_CU_CONN_FIXED + 3] = '\0'; /* a NUL inside the name */
-    FY_CHECK_EQ(fy_cu_conn_decode(bad, n, &d), FERRY_ERR_BAD_METADATA);
+    bad[FYP_IDENT_FIXED + 3] = '\0'; /* a NUL inside the name */
+    FY_CHECK_EQ(fyp_ident_decode(FY_CU_CONN_MAGIC, bad, n, &d), FERRY_ERR_BAD_METADATA);
     memcpy(bad, buf, n);
     memset(bad + 16, 0, 4); /* pid 0 */
-    FY_CHECK_EQ(fy_cu_conn_decode(bad, n, &d), FERRY_ERR_BAD_METADATA);
+    FY_CHECK_EQ(fyp_ident_decode(FY_CU_CONN_MAGIC, bad, n, &d), FERRY_ERR_BAD_METADATA);
 }
 
 /* ---- region keys ---- */
@@ -174,57 +175,57 @@ static void test_pub_random(void)
 
 static void test_dgram(void)
 {
-    uint8_t buf[FY_CU_DGRAM_MAX];
-    char from[FY_CU_NAME_MAX + 1];
+    uint8_t buf[FYP_DGRAM_MAX];
+    char from[FYP_NAME_MAX + 1];
     uint64_t uid;
     const void *msg;
     size_t len;
-    size_t n = fy_cu_dgram_encode(buf, sizeof(buf), "prefill-0", 77, "done:42", 7);
-    FY_REQUIRE(n == FY_CU_DGRAM_FIXED + 9 + 7);
-    FY_CHECK_EQ(fy_cu_dgram_decode(buf, n, from, &uid, &msg, &len), FERRY_OK);
+    size_t n = fyp_dgram_encode(buf, sizeof(buf), "prefill-0", 77, "done:42", 7);
+    FY_REQUIRE(n == FYP_DGRAM_FIXED + 9 + 7);
+    FY_CHECK_EQ(fyp_dgram_decode(buf, n, from, &uid, &msg, &len), FERRY_OK);
     FY_CHECK(!strcmp(from, "prefill-0") && uid == 77 && len == 7 && !memcmp(msg, "done:42", 7));
     /* An empty message is a message. */
-    n = fy_cu_dgram_encode(buf, sizeof(buf), "a", 1, NULL, 0);
-    FY_CHECK_EQ(fy_cu_dgram_decode(buf, n, from, &uid, &msg, &len), FERRY_OK);
+    n = fyp_dgram_encode(buf, sizeof(buf), "a", 1, NULL, 0);
+    FY_CHECK_EQ(fyp_dgram_decode(buf, n, from, &uid, &msg, &len), FERRY_OK);
     FY_CHECK_EQ(len, 0);
     /* The largest message and name fit. */
-    char name[FY_CU_NAME_MAX + 2];
+    char name[FYP_NAME_MAX + 2];
     memset(name, 'n', sizeof(name));
-    name[FY_CU_NAME_MAX] = '\0';
-    uint8_t *big = calloc(1, FY_CU_NOTIF_MAX + 1);
-    n = fy_cu_dgram_encode(buf, sizeof(buf), name, 1, big, FY_CU_NOTIF_MAX);
-    FY_CHECK_EQ(n, FY_CU_DGRAM_MAX);
-    FY_CHECK_EQ(fy_cu_dgram_decode(buf, n, from, &uid, &msg, &len), FERRY_OK);
-    FY_CHECK_EQ(fy_cu_dgram_encode(buf, sizeof(buf), name, 1, big, FY_CU_NOTIF_MAX + 1), 0);
-    name[FY_CU_NAME_MAX] = 'n';
-    name[FY_CU_NAME_MAX + 1] = '\0';
-    FY_CHECK_EQ(fy_cu_dgram_encode(buf, sizeof(buf), name, 1, "x", 1), 0);
-    FY_CHECK_EQ(fy_cu_dgram_encode(buf, sizeof(buf), "", 1, "x", 1), 0);
+    name[FYP_NAME_MAX] = '\0';
+    uint8_t *big = calloc(1, FYP_NOTIF_MAX + 1);
+    n = fyp_dgram_encode(buf, sizeof(buf), name, 1, big, FYP_NOTIF_MAX);
+    FY_CHECK_EQ(n, FYP_DGRAM_MAX);
+    FY_CHECK_EQ(fyp_dgram_decode(buf, n, from, &uid, &msg, &len), FERRY_OK);
+    FY_CHECK_EQ(fyp_dgram_encode(buf, sizeof(buf), name, 1, big, FYP_NOTIF_MAX + 1), 0);
+    name[FYP_NAME_MAX] = 'n';
+    name[FYP_NAME_MAX + 1] = '\0';
+    FY_CHECK_EQ(fyp_dgram_encode(buf, sizeof(buf), name, 1, "x", 1), 0);
+    FY_CHECK_EQ(fyp_dgram_encode(buf, sizeof(buf), "", 1, "x", 1), 0);
     free(big);
 }
 
 static void test_dgram_hostile(void)
 {
     uint8_t buf[64], bad[64];
-    char from[FY_CU_NAME_MAX + 1];
+    char from[FYP_NAME_MAX + 1];
     uint64_t uid;
     const void *msg;
     size_t len;
-    size_t n = fy_cu_dgram_encode(buf, sizeof(buf), "agent", 5, "m", 1);
-    for (size_t l = 0; l < FY_CU_DGRAM_FIXED + 5; l++)
-        FY_CHECK_EQ(fy_cu_dgram_decode(buf, l, from, &uid, &msg, &len), FERRY_ERR_BAD_METADATA);
+    size_t n = fyp_dgram_encode(buf, sizeof(buf), "agent", 5, "m", 1);
+    for (size_t l = 0; l < FYP_DGRAM_FIXED + 5; l++)
+        FY_CHECK_EQ(fyp_dgram_decode(buf, l, from, &uid, &msg, &len), FERRY_ERR_BAD_METADATA);
     memcpy(bad, buf, n);
     bad[6] = 0; /* no name */
-    FY_CHECK_EQ(fy_cu_dgram_decode(bad, n, from, &uid, &msg, &len), FERRY_ERR_BAD_METADATA);
+    FY_CHECK_EQ(fyp_dgram_decode(bad, n, from, &uid, &msg, &len), FERRY_ERR_BAD_METADATA);
     memcpy(bad, buf, n);
     bad[6] = 0xff, bad[7] = 0x00; /* 255 > what is there */
-    FY_CHECK_EQ(fy_cu_dgram_decode(bad, n, from, &uid, &msg, &len), FERRY_ERR_BAD_METADATA);
+    FY_CHECK_EQ(fyp_dgram_decode(bad, n, from, &uid, &msg, &len), FERRY_ERR_BAD_METADATA);
     memcpy(bad, buf, n);
-    bad[FY_CU_DGRAM_FIXED + 2] = '\0';
-    FY_CHECK_EQ(fy_cu_dgram_decode(bad, n, from, &uid, &msg, &len), FERRY_ERR_BAD_METADATA);
+    bad[FYP_DGRAM_FIXED + 2] = '\0';
+    FY_CHECK_EQ(fyp_dgram_decode(bad, n, from, &uid, &msg, &len), FERRY_ERR_BAD_METADATA);
     memcpy(bad, buf, n);
     bad[4] = 2;
-    FY_CHECK_EQ(fy_cu_dgram_decode(bad, n, from, &uid, &msg, &len), FERRY_ERR_BAD_METADATA);
+    FY_CHECK_EQ(fyp_dgram_decode(bad, n, from, &uid, &msg, &len), FERRY_ERR_BAD_METADATA);
 }
 
 /* ---- /proc ---- */
@@ -235,23 +236,23 @@ static void test_proc_parsers(void)
     char state;
     const char *line = "4242 (python3) S 1 4242 4242 0 -1 4194560 100 0 0 0 10 5 0 0 20 0 "
                        "12 0 98765 1234567 100 18446744073709551615\n";
-    FY_CHECK(fy_cu_stat_parse(line, strlen(line), &state, &st));
+    FY_CHECK(fyp_stat_parse(line, strlen(line), &state, &st));
     FY_CHECK_EQ(st, 98765);
     FY_CHECK_EQ(state, 'S');
     const char *odd = "7 (a) b) (c d) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 424242 9";
-    FY_CHECK(fy_cu_stat_parse(odd, strlen(odd), &state, &st));
+    FY_CHECK(fyp_stat_parse(odd, strlen(odd), &state, &st));
     FY_CHECK_EQ(st, 424242);
     FY_CHECK_EQ(state, 'Z');
     const char *shortl = "7 (x) S 1 2 3";
-    FY_CHECK(!fy_cu_stat_parse(shortl, strlen(shortl), &state, &st));
-    FY_CHECK(!fy_cu_stat_parse("no paren", 8, &state, &st));
-    FY_CHECK(!fy_cu_stat_parse("1 (x)", 5, &state, &st));
+    FY_CHECK(!fyp_stat_parse(shortl, strlen(shortl), &state, &st));
+    FY_CHECK(!fyp_stat_parse("no paren", 8, &state, &st));
+    FY_CHECK(!fyp_stat_parse("1 (x)", 5, &state, &st));
 
     uint8_t id[16];
-    FY_CHECK(fy_cu_parse_boot_id("0b8a2c4e-91d3-4f5a-8c6b-1d2e3f405162\n", id));
+    FY_CHECK(fyp_parse_boot_id("0b8a2c4e-91d3-4f5a-8c6b-1d2e3f405162\n", id));
     FY_CHECK(id[0] == 0x0b && id[1] == 0x8a && id[15] == 0x62);
-    FY_CHECK(!fy_cu_parse_boot_id("0b8a2c4e-91d3", id));
-    FY_CHECK(!fy_cu_parse_boot_id("zz8a2c4e-91d3-4f5a-8c6b-1d2e3f405162", id));
+    FY_CHECK(!fyp_parse_boot_id("0b8a2c4e-91d3", id));
+    FY_CHECK(!fyp_parse_boot_id("zz8a2c4e-91d3-4f5a-8c6b-1d2e3f405162", id));
 }
 
 /* ---- planning ---- */
