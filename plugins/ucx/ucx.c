@@ -302,6 +302,7 @@ static ferry_status fy_ucx_context(fy_ucx *u, ucp_config_t *config)
             UCP_FEATURE_AM | (u->rma ? UCP_FEATURE_RMA : 0) | (u->wakeup ? UCP_FEATURE_WAKEUP : 0),
         .mt_workers_shared = 0,
     };
+    fy_ucx_version_probe(u);
     ucs_status_t st = ucp_init(&p, config, &u->ctx);
     if (st != UCS_OK) {
         UCX_LOG(u, FERRY_LOG_ERROR, "ucp_init: %s", ucs_status_string(st));
