@@ -402,13 +402,13 @@ static void fy_ucx_amr_take_data(fy_ucx_worker *w, fy_ucx_amw_part *p, void *dat
         return;
     }
     ucp_request_param_t rp = {
-        .op_attr_mask =
-            UCP_OP_ATTR_FIELD_DATATYPE | UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
-        .datatype = w->u->pack_dt,
+        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
         .cb.recv_am = fy_ucx_amr_received,
         .user_data = p,
     };
-    void *req = ucp_am_recv_data_nbx(w->h, data, &p->dest, 1, &rp);
+    size_t count;
+    void *buf = fy_ucx_pack_param(w->u, &p->dest, &rp, &count);
+    void *req = ucp_am_recv_data_nbx(w->h, data, buf, count, &rp);
     if (UCS_PTR_IS_PTR(req))
         p->rreq = req;
     else

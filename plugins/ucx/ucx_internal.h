@@ -239,6 +239,8 @@ ucs_status_t fy_ucx_pack_dt_init(fy_ucx *u);
 void fy_ucx_pack_dt_fini(fy_ucx *u);
 void fy_ucx_pack_init(fy_ucx_pack *pk, const ucp_dt_iov_t *iov, size_t num_iov);
 void fy_ucx_pack_out(fy_ucx_pack *pk, uint64_t at, const void *src, size_t len);
+void fy_ucx_pack_choose(fy_ucx *u);
+void *fy_ucx_pack_param(const fy_ucx *u, fy_ucx_pack *pk, ucp_request_param_t *p, size_t *count);
 
 /* ucx_amw.c: transfers as active messages, the initiator's side */
 ferry_status fy_ucx_amw_check(const fy_ucx_xfer *x, bool *fits);
