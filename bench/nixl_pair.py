@@ -9,8 +9,10 @@ target registers one buffer, prints its metadata and address, and serves
 until told to stop (its agent's progress thread does the work). For each
 operation, block size and batch size the initiator makes one request of
 `batch` descriptors of `block` bytes (distinct blocks on both sides), posts
-it again and again, polling check_xfer_state until "DONE", and reports the
-median and best time of one request and the GB/s of the best.
+it again and again, polling check_xfer_state until "DONE" (the initiator
+without a progress thread unless --initiator_pt 1, so each poll makes
+progress itself), and reports the median and best time of one request and
+the GB/s of the median.
 
 Usage: python bench/nixl_pair.py --impl nixl|ferry [--sizes 4K,64K,1M,16M,64M]
            [--batches 1,64] [--iters N] [--max_total 256M] [--ops WRITE,READ]
@@ -48,11 +50,11 @@ def load(impl):
     return nixl_agent, nixl_agent_config
 
 
-def make_agent(impl, name, params):
+def make_agent(impl, name, params, prog_thread=True):
     nixl_agent, nixl_agent_config = load(impl)
     if not params:
-        return nixl_agent(name, nixl_agent_config(backends=["UCX"]))
-    agent = nixl_agent(name, nixl_agent_config(backends=[]))
+        return nixl_agent(name, nixl_agent_config(enable_prog_thread=prog_thread, backends=["UCX"]))
+    agent = nixl_agent(name, nixl_agent_config(enable_prog_thread=prog_thread, backends=[]))
     agent.create_backend("UCX", params)
     return agent
 
@@ -104,7 +106,7 @@ def initiator(args):
         if not line:
             raise RuntimeError("the target ended before it was ready")
     hello = json.loads(line[len(HELLO):])
-    agent = make_agent(args.impl, "bench-initiator", args.params)
+    agent = make_agent(args.impl, "bench-initiator", args.params, args.initiator_pt)
     buf, addr = buffer(args.buf)
     agent.register_memory(agent.get_reg_descs([(addr, args.buf, 0, "")], "DRAM"))
     peer = agent.add_remote_agent(base64.b64decode(hello["meta"]))
@@ -146,6 +148,9 @@ def main():
     ap.add_argument("--max_total", default="256M")
     ap.add_argument("--buf", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--params", default="", help="backend params key=value,...")
+    ap.add_argument("--initiator_pt", type=int, default=0,
+                    help="progress thread in the initiator (default 0: check_xfer_state "
+                         "progresses; the target always has one)")
     ap.add_argument("--params_json", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.params = (json.loads(args.params_json) if args.params_json else

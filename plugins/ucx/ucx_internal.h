@@ -84,8 +84,8 @@ typedef struct fy_ucx {
     bool pack_dt_made;
     fy_ucx_rdata *rdata; /* answers to READs that UCX still sends */
     bool vram;
-    bool wakeup; /* UCP_FEATURE_WAKEUP: the progress thread sleeps on epfd */
-    int epfd;    /* the workers' event fds (ucx_wake.c), -1 without wakeup */
+    bool wakeup;          /* UCP_FEATURE_WAKEUP: the progress thread sleeps on epfd */
+    int epfd;             /* the workers' event fds (ucx_wake.c), -1 without wakeup */
     unsigned run_version; /* UCP_VERSION(major, minor) of the UCX loaded (ucx_version.c) */
     bool zcopy;           /* data messages from and into the caller's memory (ucx_pack.c) */
 } fy_ucx;

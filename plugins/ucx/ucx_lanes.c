@@ -55,10 +55,9 @@ static void fy_ucx_lanes_printed(ucp_ep_h ep, char *list, size_t cap)
 static bool fy_ucx_lanes_queried(const fy_ucx *u, ucp_ep_h ep, char *list, size_t cap)
 {
     ucp_transport_entry_t entries[32];
-    ucp_ep_attr_t attr = {.field_mask = UCP_EP_ATTR_FIELD_TRANSPORTS,
-                          .transports = {.entries = entries,
-                                         .num_entries = 32,
-                                         .entry_size = sizeof(entries[0])}};
+    ucp_ep_attr_t attr = {
+        .field_mask = UCP_EP_ATTR_FIELD_TRANSPORTS,
+        .transports = {.entries = entries, .num_entries = 32, .entry_size = sizeof(entries[0])}};
     if (!fy_ucx_runs_at_least(u, 1, 14) || ucp_ep_query(ep, &attr) != UCS_OK)
         return false;
     for (unsigned i = 0; i < attr.transports.num_entries && i < 32; i++) {
@@ -82,11 +81,10 @@ static unsigned fy_ucx_lane_kind(const char *tok)
     static const struct {
         const char *prefix;
         unsigned kind;
-    } kinds[] = {{"tcp/", FY_UCX_LANE_TCP},    {"posix/", FY_UCX_LANE_SHM},
-                 {"sysv/", FY_UCX_LANE_SHM},   {"cma/", FY_UCX_LANE_KERNEL},
-                 {"knem/", FY_UCX_LANE_KERNEL}, {"xpmem/", FY_UCX_LANE_KERNEL},
-                 {"rc", FY_UCX_LANE_RDMA},     {"dc", FY_UCX_LANE_RDMA},
-                 {"ud", FY_UCX_LANE_RDMA}};
+    } kinds[] = {
+        {"tcp/", FY_UCX_LANE_TCP},    {"posix/", FY_UCX_LANE_SHM},   {"sysv/", FY_UCX_LANE_SHM},
+        {"cma/", FY_UCX_LANE_KERNEL}, {"knem/", FY_UCX_LANE_KERNEL}, {"xpmem/", FY_UCX_LANE_KERNEL},
+        {"rc", FY_UCX_LANE_RDMA},     {"dc", FY_UCX_LANE_RDMA},      {"ud", FY_UCX_LANE_RDMA}};
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
         if (!strncmp(tok, kinds[i].prefix, strlen(kinds[i].prefix)))
             return kinds[i].kind;

@@ -12,8 +12,8 @@ void fy_ucx_version_probe(fy_ucx *u)
     unsigned major = 0, minor = 0, release = 0;
     ucp_get_version(&major, &minor, &release);
     u->run_version = UCP_VERSION(major, minor);
-    UCX_LOG(u, FERRY_LOG_INFO, "UCX %u.%u.%u at run time (built with %u.%u)", major, minor,
-            release, (unsigned)UCP_API_MAJOR, (unsigned)UCP_API_MINOR);
+    UCX_LOG(u, FERRY_LOG_INFO, "UCX %u.%u.%u at run time (built with %u.%u)", major, minor, release,
+            (unsigned)UCP_API_MAJOR, (unsigned)UCP_API_MINOR);
 }
 
 bool fy_ucx_runs_at_least(const fy_ucx *u, unsigned major, unsigned minor)
