@@ -36,7 +36,11 @@ ASAN_TEST_ARGS ?=
 # TSan and valgrind leave out the CUDA mock's variant configurations
 # (plugins/cuda/tests/meson.build says why): they cost half of those runs' time.
 TSAN_TEST_ARGS ?= --suite unit --suite conformance --no-suite mock-variant
-VALGRIND_TEST_ARGS ?= --suite unit --suite conformance --no-suite mock-variant
+# Valgrind also leaves out the UCX 1.22 runs (suite ucx22): the wheel's UCX
+# is a release build that valgrind finds reading uninitialised lane state
+# inside itself (ucp_proto_multi_no_resource, ucp_ep_get_lane), with no
+# frame of ferry's at the top; Debian's UCX is checked.
+VALGRIND_TEST_ARGS ?= --suite unit --suite conformance --no-suite mock-variant --no-suite ucx22
 FUZZ_SECONDS ?= 60
 SUMMARIZE_FLAGS ?=
 DEMO_ARGS ?=
