@@ -26,7 +26,11 @@ unchecked puts and gets where the default sends checked active messages
 Usage: bench/ucx_vs_perftest.py BUILD_DIR [--modes peer,dual-alloc,tcp,peer-rma,...]
                                 [--sizes 4K,64K,1M,16M] [--batches 1,64] [--iters N]
                                 [--repeat N] [--stat best|median] [--step_mib MIB]
-                                [--same_max_mib MIB] [--port P]
+                                [--same_max_mib MIB] [--port P] [--perftest PATH]
+
+On UCX 1.22 (the libucx wheel): FERRY_PLUGIN_DIR=BUILD_DIR/plugins/ucx/wheel
+and --perftest BUILD_DIR/ucx-wheel/libucx/bin/ucx_perftest (run with the
+wheel's libraries and UCX_CMA_MEMORY_INVALIDATE=y, as ferry runs UCX there).
 
 --repeat N runs each pair N times, alternating ferry and ucx_perftest, and
 keeps the best of each (on a shared VM the noise is one-sided: slower), or
@@ -132,18 +136,33 @@ def ucx_anchor(build, mode, flush, iters):
     return last_json_row(cmd, env_for(mode))
 
 
+PERFTEST = ["ucx_perftest"]
+
+
+def perftest_env(mode):
+    """The environment of ucx_perftest: the mode's; for one from a libucx
+    wheel (--perftest .../libucx/bin/ucx_perftest) also the wheel's
+    libraries, and CMA in peer error mode as ferry turns it on there."""
+    env = env_for(mode)
+    lib = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(PERFTEST[0]))), "lib")
+    if PERFTEST[0] != "ucx_perftest" and os.path.exists(os.path.join(lib, "libucp.so.0")):
+        env["LD_LIBRARY_PATH"] = lib
+        env.setdefault("UCX_CMA_MEMORY_INVALIDATE", "y")
+    return env
+
+
 def perftest_once(mode, test, size, iters, warmup, port):
     """Runs server and client of one ucx_perftest; returns its final line's
     numbers, or None with the client's last words when it gave none."""
-    env = env_for(mode)
+    env = perftest_env(mode)
     args = ["-t", test, "-s", str(size), "-n", str(iters), "-w", str(warmup), "-p", str(port),
             "-f"] + MODES[mode][2]
-    server = subprocess.Popen(["ucx_perftest"] + args, env=env, stdout=subprocess.DEVNULL,
+    server = subprocess.Popen(PERFTEST + args, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
         for _ in range(50):
             time.sleep(0.1)
-            client = subprocess.run(["ucx_perftest", "localhost"] + args, env=env,
+            client = subprocess.run(PERFTEST + ["localhost"] + args, env=env,
                                     capture_output=True, text=True, timeout=600)
             if client.returncode == 0:
                 break
@@ -199,6 +218,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("--modes", default="peer,dual-alloc,tcp")
+    ap.add_argument("--perftest", default="ucx_perftest",
+                    help="the ucx_perftest to run (build/ucx-wheel/libucx/bin/ucx_perftest: "
+                         "UCX 1.22, beside ferry's plugin of FERRY_PLUGIN_DIR=build/plugins/ucx/wheel)")
     ap.add_argument("--sizes", default="4K,64K,1M,16M")
     ap.add_argument("--batches", default="1,64")
     ap.add_argument("--iters", type=int, default=200)
@@ -213,6 +235,7 @@ def main():
     ap.add_argument("--same_max_mib", type=int, default=64,
                     help="largest block x batch message for the same-bytes anchor")
     a = ap.parse_args()
+    PERFTEST[0] = a.perftest
     modes = a.modes.split(",")
     for m in modes:
         if m not in MODES:

@@ -114,14 +114,15 @@ static void fy_ucx_rdata_sent(void *req, ucs_status_t st, void *arg)
 static void fy_ucx_rdata_send(fy_ucx *u, ucp_ep_h ep, fy_ucx_rdata *rd)
 {
     ucp_request_param_t p = {
-        .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS | UCP_OP_ATTR_FIELD_DATATYPE |
-                        UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+        .op_attr_mask =
+            UCP_OP_ATTR_FIELD_FLAGS | UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
         .flags = UCP_AM_SEND_FLAG_REPLY, /* the reader checks where it came from */
-        .datatype = u->pack_dt,
         .cb.send = fy_ucx_rdata_sent,
         .user_data = rd,
     };
-    void *req = ucp_am_send_nbx(ep, FY_UCX_AM_RDATA, rd->head, sizeof(rd->head), &rd->pack, 1, &p);
+    size_t count;
+    void *buf = fy_ucx_pack_param(u, &rd->pack, &p, &count);
+    void *req = ucp_am_send_nbx(ep, FY_UCX_AM_RDATA, rd->head, sizeof(rd->head), buf, count, &p);
     if (UCS_PTR_IS_PTR(req))
         return; /* fy_ucx_rdata_sent frees rd */
     if (UCS_PTR_IS_ERR(req))

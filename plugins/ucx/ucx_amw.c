@@ -43,29 +43,6 @@
 
 /* ---- the choice ---- */
 
-/* Whether every lane of ep is a TCP lane, read from UCX's description of
- * the endpoint (UCX 1.13 has no query for an endpoint's transports). A
- * format we cannot read counts as "no": the RMA path is always correct. */
-bool fy_ucx_ep_tcp_only(ucp_ep_h ep)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        return false;
-    ucp_ep_print_info(ep, f);
-    fclose(f);
-    unsigned lanes = 0, tcp = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *lane = strstr(line, "lane[");
-        lanes += lane != NULL;
-        tcp += lane && strstr(lane, ":tcp/");
-    }
-    free(text);
-    return lanes > 0 && tcp == lanes;
-}
-
 static bool fy_ucx_amw_dram(const ferry_plugin_xfer *px)
 {
     return px->local_type == FERRY_MEM_DRAM && px->remote_type == FERRY_MEM_DRAM;
@@ -425,13 +402,13 @@ static void fy_ucx_amr_take_data(fy_ucx_worker *w, fy_ucx_amw_part *p, void *dat
         return;
     }
     ucp_request_param_t rp = {
-        .op_attr_mask =
-            UCP_OP_ATTR_FIELD_DATATYPE | UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
-        .datatype = w->u->pack_dt,
+        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
         .cb.recv_am = fy_ucx_amr_received,
         .user_data = p,
     };
-    void *req = ucp_am_recv_data_nbx(w->h, data, &p->dest, 1, &rp);
+    size_t count;
+    void *buf = fy_ucx_pack_param(w->u, &p->dest, &rp, &count);
+    void *req = ucp_am_recv_data_nbx(w->h, data, buf, count, &rp);
     if (UCS_PTR_IS_PTR(req))
         p->rreq = req;
     else

@@ -84,8 +84,10 @@ typedef struct fy_ucx {
     bool pack_dt_made;
     fy_ucx_rdata *rdata; /* answers to READs that UCX still sends */
     bool vram;
-    bool wakeup; /* UCP_FEATURE_WAKEUP: the progress thread sleeps on epfd */
-    int epfd;    /* the workers' event fds (ucx_wake.c), -1 without wakeup */
+    bool wakeup;          /* UCP_FEATURE_WAKEUP: the progress thread sleeps on epfd */
+    int epfd;             /* the workers' event fds (ucx_wake.c), -1 without wakeup */
+    unsigned run_version; /* UCP_VERSION(major, minor) of the UCX loaded (ucx_version.c) */
+    bool zcopy;           /* data messages from and into the caller's memory (ucx_pack.c) */
 } fy_ucx;
 
 /* A peer agent: one endpoint from each of our workers (worker k talks to
@@ -200,6 +202,10 @@ uint64_t fy_ucx_now_ns(void);
 ucs_status_t fy_ucx_wait(fy_ucx *u, unsigned worker, void *req, uint64_t deadline);
 void fy_ucx_progress_all(fy_ucx *u);
 
+/* ucx_version.c: the UCX found at run time */
+void fy_ucx_version_probe(fy_ucx *u);
+bool fy_ucx_runs_at_least(const fy_ucx *u, unsigned major, unsigned minor);
+
 /* ---- sleeping until there is work (ucx_wake.c) ---- */
 ferry_status fy_ucx_wake_open(fy_ucx *u);
 void fy_ucx_wake_close(fy_ucx *u);
@@ -233,6 +239,8 @@ ucs_status_t fy_ucx_pack_dt_init(fy_ucx *u);
 void fy_ucx_pack_dt_fini(fy_ucx *u);
 void fy_ucx_pack_init(fy_ucx_pack *pk, const ucp_dt_iov_t *iov, size_t num_iov);
 void fy_ucx_pack_out(fy_ucx_pack *pk, uint64_t at, const void *src, size_t len);
+void fy_ucx_pack_choose(fy_ucx *u);
+void *fy_ucx_pack_param(const fy_ucx *u, fy_ucx_pack *pk, ucp_request_param_t *p, size_t *count);
 
 /* ucx_amw.c: transfers as active messages, the initiator's side */
 ferry_status fy_ucx_amw_check(const fy_ucx_xfer *x, bool *fits);
@@ -241,9 +249,19 @@ bool fy_ucx_amw_one_message(const fy_ucx_xfer *x);
 void fy_ucx_amw_post(fy_ucx_xfer *x);
 void fy_ucx_amw_forget(fy_ucx_xfer *x);
 void fy_ucx_amw_free(fy_ucx_xfer *x);
-bool fy_ucx_ep_tcp_only(ucp_ep_h ep);
-/* Logs (INFO) the transports of ep to peer (ucx_lanes.c). */
-void fy_ucx_log_lanes(fy_ucx *u, ucp_ep_h ep, const char *peer);
+
+/* ucx_lanes.c: what carries the data to a peer. Kinds of transport an
+ * endpoint's lanes use, as bits. */
+enum {
+    FY_UCX_LANE_TCP = 1u << 0,
+    FY_UCX_LANE_SHM = 1u << 1,    /* UCX's shared-memory FIFOs (posix, sysv) */
+    FY_UCX_LANE_KERNEL = 1u << 2, /* a kernel copies between processes (cma, knem, xpmem) */
+    FY_UCX_LANE_RDMA = 1u << 3,   /* a NIC does (rc, dc, ud) */
+    FY_UCX_LANE_OTHER = 1u << 4,
+};
+/* The kinds of ep's lanes; 0 when UCX's answer cannot be read. Logs
+ * (INFO) the transports, once per new peer, when peer is non-NULL. */
+unsigned fy_ucx_lanes(fy_ucx *u, ucp_ep_h ep, const char *peer);
 ucs_status_t fy_ucx_amw_ack_recv(void *arg, const void *header, size_t header_len, void *data,
                                  size_t len, const ucp_am_recv_param_t *param);
 ucs_status_t fy_ucx_amr_data_recv(void *arg, const void *header, size_t header_len, void *data,

@@ -9,7 +9,14 @@
  * the process on its assertion (seen in CI: uct_iface.h "comp->count > 0",
  * kill -9 during a 64 MiB WRITE sent as 1 MiB messages). Received through
  * it (the answer to a READ arriving by rendezvous), UCX hands the bytes to
- * fy_ucx_pack_out, which scatters them over the ranges. */
+ * fy_ucx_pack_out, which scatters them over the ranges.
+ *
+ * On UCX 1.22 and newer (found at run time) the answer to a READ goes as
+ * an iov datatype instead, from the target's checked ranges straight into
+ * the reader's pieces (fy_ucx_pack_param): a rendezvous that UCX serves
+ * with one kernel copy between the processes of one host (CMA), where the
+ * generic datatype adds a copy on each side. The assertion above is UCX
+ * 1.13's; ucx_loss and ucx_2proc kill peers during such READs on 1.22. */
 #include <string.h>
 
 #include "ucx_internal.h"
@@ -127,4 +134,28 @@ void fy_ucx_pack_dt_fini(fy_ucx *u)
     if (u->pack_dt_made)
         ucp_dt_destroy(u->pack_dt);
     u->pack_dt_made = false;
+}
+
+/* Whether data messages go from and into the ranges themselves (iov)
+ * rather than through UCX's buffers: only on a UCX newer than the one
+ * whose zero-copy sends could complete twice. */
+void fy_ucx_pack_choose(fy_ucx *u)
+{
+    u->zcopy = fy_ucx_runs_at_least(u, 1, 22);
+}
+
+/* The datatype, buffer and count of a message over pk's ranges, for
+ * ucp_am_send_nbx and ucp_am_recv_data_nbx: the ranges as an iov where
+ * u->zcopy, else pk through the generic datatype. */
+void *fy_ucx_pack_param(const fy_ucx *u, fy_ucx_pack *pk, ucp_request_param_t *p, size_t *count)
+{
+    p->op_attr_mask |= UCP_OP_ATTR_FIELD_DATATYPE;
+    if (u->zcopy) {
+        p->datatype = ucp_dt_make_iov();
+        *count = pk->num_iov;
+        return (void *)(uintptr_t)pk->iov;
+    }
+    p->datatype = u->pack_dt;
+    *count = 1;
+    return pk;
 }

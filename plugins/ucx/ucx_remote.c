@@ -256,17 +256,20 @@ static ucs_status_t fy_ucx_ctl_new(fy_ucx_remote *r)
 }
 
 /* With RMA on both sides: whether small WRITEs to r go as active messages
- * (ucx_amw.c). Without, everything does. */
-static void fy_ucx_amw_choose(fy_ucx_remote *r)
+ * (ucx_amw.c). Without, everything does. With am_writes=auto they do
+ * unless a lane moves puts without the peer's CPU (a kernel's copy such
+ * as CMA, or RDMA): elsewhere UCX emulates puts with messages of its own,
+ * four a WRITE with the flush where ours cost two. */
+static void fy_ucx_amw_choose(fy_ucx_remote *r, unsigned lanes)
 {
     fy_ucx *u = r->u;
     if (!u->rma || !r->rma)
         return;
-    r->amw = u->amw_mode == FY_UCX_AMW_ON ||
-             (u->amw_mode == FY_UCX_AMW_AUTO && fy_ucx_ep_tcp_only(r->ep[0]));
+    bool rma_lane = lanes & (FY_UCX_LANE_KERNEL | FY_UCX_LANE_RDMA);
+    r->amw = u->amw_mode == FY_UCX_AMW_ON || (u->amw_mode == FY_UCX_AMW_AUTO && !rma_lane);
     if (r->amw && u->amw_max)
         UCX_LOG(u, FERRY_LOG_DEBUG, "WRITEs of up to %zu bytes to %s go as active messages%s",
-                u->amw_max, r->name, u->amw_mode == FY_UCX_AMW_ON ? "" : " (TCP only)");
+                u->amw_max, r->name, u->amw_mode == FY_UCX_AMW_ON ? "" : " (no RMA lane)");
 }
 
 /* Creates the endpoints on first use, one per worker. */
@@ -290,8 +293,7 @@ ferry_status fy_ucx_eps(fy_ucx_remote *r)
         return fy_ucx_status(st);
     }
     r->epoch++;
-    fy_ucx_amw_choose(r);
-    fy_ucx_log_lanes(r->u, r->ep[0], r->name);
+    fy_ucx_amw_choose(r, fy_ucx_lanes(r->u, r->ep[0], r->name));
     return FERRY_OK;
 }
 

@@ -229,6 +229,17 @@ static void fy_ucx_issue_all(fy_ucx_xfer *x)
         fy_ucx_chunk_issue(&x->chunks[k]);
 }
 
+/* One progress call on each worker that issued a chunk. UCX 1.22 copies
+ * a put or get by CMA in its progress, not in ucp_put_nbx (UCX_CMA_TX_*):
+ * without this a posted WRITE moved nothing until the caller's next poll,
+ * and nothing at all where the caller did not poll again before it waited
+ * for its peer (seen: a ping-pong whose last answer never landed). */
+static void fy_ucx_rma_nudge(fy_ucx_xfer *x)
+{
+    for (unsigned k = 0; k < x->num_chunks; k++)
+        ucp_worker_progress(x->u->workers[x->chunks[k].worker].h);
+}
+
 /* Issues every chunk and counts what is in flight. */
 static void fy_ucx_rma_post(fy_ucx_xfer *x)
 {
@@ -259,7 +270,10 @@ ferry_status fy_ucx_xfer_post(void *priv, void *handle, const void *notif, size_
         fy_ucx_amw_post(x);
     else
         fy_ucx_rma_post(x);
-    return fy_ucx_order_end(x);
+    rc = fy_ucx_order_end(x);
+    if (rc == FERRY_IN_PROGRESS && !x->amw)
+        fy_ucx_rma_nudge(x);
+    return rc;
 }
 
 /* Error handling dual and none: whether x has not moved (no part
