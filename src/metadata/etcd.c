@@ -361,6 +361,15 @@ static ferry_status fy_kv_read(const json_t *ans, const char *key, fy_etcd_kv *k
     return rc;
 }
 
+ferry_status fy_etcd_range_answer(const char *text, size_t len, fy_etcd_kv *kv)
+{
+    *kv = (fy_etcd_kv){0};
+    json_t *ans = fy_etcd_parse(text, len);
+    ferry_status rc = ans ? fy_kv_read(ans, "the key", kv) : FERRY_ERR_BAD_METADATA;
+    json_decref(ans);
+    return rc;
+}
+
 ferry_status fy_etcd_get(fy_etcd *c, const char *key, fy_etcd_kv *kv)
 {
     *kv = (fy_etcd_kv){0};

@@ -49,6 +49,9 @@ ferry_status fy_etcd_watch_put(fy_etcd *c, const char *key, int64_t start_rev,
 /* Parses one answer of the gateway into a JSON object (jansson's json_t),
  * NULL when it is not one. Exposed for the fuzz target. */
 struct json_t *fy_etcd_parse(const char *text, size_t len);
+/* Reads a range answer's first key as fy_etcd_get does (kv->val to free):
+ * OK, NOT_FOUND (no key) or BAD_METADATA. Exposed for the fuzz target. */
+ferry_status fy_etcd_range_answer(const char *text, size_t len, fy_etcd_kv *kv);
 /* Reads the first event of a watch stream's message: 1 a put, 0 none,
  * -1 malformed. Exposed for the fuzz target. */
 int fy_etcd_watch_event(const char *text, size_t len);
