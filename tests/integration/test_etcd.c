@@ -149,18 +149,26 @@ static void test_invalidate(void)
     sc_close(&a);
 }
 
-/* A child process publishes agent "ka" and waits to be killed. */
+/* The child (this program run again: a fresh process, not a fork of one
+ * with threads) publishes agent "ka" and waits to be killed. */
+static int publisher_main(const char *url)
+{
+    sc_agent a;
+    if (open_agent(&a, "ka", url, NULL) != FERRY_OK ||
+        ferry_md_send_local(a.agent, NULL, 0) != FERRY_OK)
+        return 1;
+    for (;;)
+        pause();
+}
+
 static pid_t spawn_publisher(void)
 {
     pid_t pid = fork();
-    if (pid != 0)
-        return pid;
-    sc_agent a;
-    if (open_agent(&a, "ka", etcd_url, NULL) != FERRY_OK ||
-        ferry_md_send_local(a.agent, NULL, 0) != FERRY_OK)
-        _exit(1);
-    for (;;)
-        pause();
+    if (pid == 0) {
+        execl("/proc/self/exe", "test_etcd", "--publish", etcd_url, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
 }
 
 static void test_kill_expire_restart(void)
@@ -247,8 +255,10 @@ static void test_auth(void)
     sc_close(&a);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[1], "--publish"))
+        return publisher_main(argv[2]);
     if (system("command -v etcd >/dev/null 2>&1") != 0)
         fy_test_skip_all("no etcd binary (Debian etcd-server)");
     snprintf(etcd_dir, sizeof(etcd_dir), "/tmp/ferry-etcd-XXXXXX");
