@@ -116,6 +116,15 @@ static void fy_etcd_key(const struct fy_md_etcd *e, const char *agent, const cha
              label && label[0] ? label : FY_SC_DEFAULT_LABEL);
 }
 
+/* The error line of a failed call names the key and keeps the client's
+ * reason ("etcd unreachable: ...") in the detail. */
+static void fy_etcd_fail(const char *what, const char *key)
+{
+    char cause[256];
+    snprintf(cause, sizeof(cause), "%s", ferry_md_error());
+    FY_SC_ERR("etcd: cannot %s %s: %s", what, key, cause);
+}
+
 /* ---- the lease and what is published on it (under e->mu) ---- */
 
 static ferry_status fy_lease_ensure(struct fy_md_etcd *e)
@@ -185,7 +194,7 @@ ferry_status fy_md_etcd_publish(ferry_agent *agent, const char *label, const voi
         rc = fy_pub_keep(e, key, blob, len);
     pthread_mutex_unlock(&e->mu);
     if (rc != FERRY_OK)
-        FY_SC_ERR("etcd: cannot publish %s: %s", key, ferry_strerror(rc));
+        fy_etcd_fail("publish", key);
     return rc;
 }
 
@@ -200,7 +209,7 @@ ferry_status fy_md_etcd_invalidate_local(ferry_agent *agent)
         fy_pubs_free(e); /* nothing to publish again after a lease loss */
     pthread_mutex_unlock(&e->mu);
     if (rc != FERRY_OK)
-        FY_SC_ERR("etcd: cannot delete the keys under %s: %s", prefix, ferry_strerror(rc));
+        fy_etcd_fail("delete the keys under", prefix);
     return rc;
 }
 
