@@ -358,6 +358,7 @@ static ferry_status fy_kv_read(const json_t *ans, const char *key, fy_etcd_kv *k
     if (rc != FERRY_OK)
         FY_ETCD_ERR("etcd: the value of %s is not base64", key);
     kv->create_rev = fy_json_i64(first, "create_revision");
+    kv->mod_rev = fy_json_i64(first, "mod_revision");
     return rc;
 }
 

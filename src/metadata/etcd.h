@@ -22,6 +22,7 @@ typedef struct fy_etcd_kv {
     uint8_t *val;
     size_t len;
     int64_t create_rev; /* changes when the key is deleted and put again */
+    int64_t mod_rev;    /* changes with every put */
     int64_t header_rev; /* the store's revision at the time of the read */
 } fy_etcd_kv;
 

@@ -7,8 +7,9 @@
  * old one (etcd lost its data, or was down longer than the TTL), and every
  * FY_ETCD_PEER_POLL_MS reads the keys of the peers this agent fetched: a
  * key gone (deleted, or its lease expired) invalidates the peer here; a
- * key created again (the peer restarted) is fetched and loaded again, which
- * makes a new generation. The client (src/metadata/etcd.c) bounds every
+ * key written again is loaded again: by a new instance (the peer restarted)
+ * that makes a new generation, by the same one it adds the regions it
+ * lists. The client (src/metadata/etcd.c) bounds every
  * call; an unreachable etcd makes calls fail with IO and the keeper retry.
  *
  * Locking: e->mu guards the lease, the published list, the peer list and
@@ -46,7 +47,7 @@ typedef struct fy_peer {
     struct fy_peer *next;
     char name[FERRY_NAME_MAX + 1];
     char key[FY_ETCD_KEY_MAX];
-    int64_t create_rev;
+    int64_t mod_rev; /* of the value loaded last (or refused) */
 } fy_peer;
 
 struct fy_md_etcd {
@@ -229,7 +230,7 @@ static void fy_peer_watch(struct fy_md_etcd *e, const char *name, const char *ke
         e->num_peers++;
     }
     if (p)
-        p->create_rev = rev;
+        p->mod_rev = rev;
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -269,7 +270,7 @@ ferry_status fy_md_etcd_fetch(ferry_agent *agent, const char *name, const char *
     if (rc == FERRY_OK)
         rc = fy_etcd_load(e, name, key, &kv);
     if (rc == FERRY_OK)
-        fy_peer_watch(e, name, key, kv.create_rev);
+        fy_peer_watch(e, name, key, kv.mod_rev);
     free(kv.val);
     return rc;
 }
@@ -327,10 +328,11 @@ static void fy_peer_check(struct fy_md_etcd *e, const fy_peer *snap)
         FY_SC_WARN("etcd: %s is gone: invalidating %s", snap->key, snap->name);
         ferry_md_invalidate(e->agent, snap->name);
         fy_peer_drop(e, snap->key);
-    } else if (rc == FERRY_OK && kv.create_rev != snap->create_rev) {
-        FY_SC_WARN("etcd: %s published again: loading it", snap->key);
-        if (fy_etcd_load(e, snap->name, snap->key, &kv) == FERRY_OK)
-            fy_peer_watch(e, snap->name, snap->key, kv.create_rev);
+    } else if (rc == FERRY_OK && kv.mod_rev != snap->mod_rev) {
+        FY_SC_DBG("etcd: %s published again: loading it", snap->key);
+        /* A refused value is not tried again (its error is logged once). */
+        fy_etcd_load(e, snap->name, snap->key, &kv);
+        fy_peer_watch(e, snap->name, snap->key, kv.mod_rev);
     }
     free(kv.val);
 }

@@ -144,6 +144,13 @@ static void test_partial_label(void)
     FY_CHECK_EQ(fetch(&b, "la", "kv1"), FERRY_OK);
     FY_CHECK_EQ(ferry_md_check(b.agent, "la", a.region[1]), FERRY_OK);
     FY_CHECK_EQ(ferry_md_check(b.agent, "la", a.region[0]), FERRY_ERR_NOT_FOUND);
+    /* Written again with more regions: the reader loads it by itself. */
+    const ferry_dlist *both[] = {a.region[0], a.region[1]};
+    FY_CHECK_EQ(ferry_md_send_partial(a.agent, both, 2, true, NULL, "kv1", NULL, 0), FERRY_OK);
+    bool seen = false;
+    for (uint64_t end = sc_now_ms() + 2000; !seen && sc_now_ms() < end; sc_sleep_ms(50))
+        seen = ferry_md_check(b.agent, "la", a.region[0]) == FERRY_OK;
+    FY_CHECK(seen);
     sc_close(&b);
     sc_close(&a);
 }
