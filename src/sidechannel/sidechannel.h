@@ -8,6 +8,8 @@
  *   sc_listener.c  the listener thread: accepts, reads frames, serves them
  *   sc_client.c    one request/reply exchange; send_local/partial, invalidate
  *   sc_fetch.c     non-blocking fetches on joinable worker threads
+ *   sc_etcd.c      etcd mode: the same calls with no address, through etcd
+ *                  (client: src/metadata/etcd.c), and its keeper thread
  *   sidechannel.c  start/stop, listen port
  *
  * Threads: the listener thread and fetch threads call only the public
