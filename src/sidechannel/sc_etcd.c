@@ -122,7 +122,7 @@ static void fy_etcd_key(const struct fy_md_etcd *e, const char *agent, const cha
 static void fy_etcd_fail(const char *what, const char *key)
 {
     char cause[256];
-    snprintf(cause, sizeof(cause), "%s", ferry_md_error());
+    snprintf(cause, sizeof(cause), "%s", fy_md_detail_get());
     FY_SC_ERR("etcd: cannot %s %s: %s", what, key, cause);
 }
 
