@@ -37,7 +37,7 @@ APT_PACKAGES=(
     python3
     # HMAC of side-channel frames and metadata blobs (dependency('libcrypto'))
     libssl-dev
-    # JSON written and read by the tools (tools/meson.build: dependency('jansson'))
+    # JSON written and read by the tools and etcd mode (dependency('jansson'))
     libjansson-dev
     # the format check (scripts/check-format.sh)
     clang-format
@@ -48,7 +48,7 @@ APT_PACKAGES=(
     libaio-dev      # plugins/posix, Linux AIO engine (libaio.h, -laio)
     e2fsprogs:mkfs.ext4  # plugins/posix tests: a small ext4 image for the full-disk test
     fio:fio         # bench/posix_vs_fio.py: the reference the POSIX backend is set beside
-    libcurl4-openssl-dev  # plugins/obj: S3 over HTTP, SigV4 (dependency('libcurl'))
+    libcurl4-openssl-dev  # plugins/obj (S3, SigV4) and etcd mode (dependency('libcurl'))
     libxml2-dev           # plugins/obj: S3's XML answers (dependency('libxml-2.0'))
     # the Python package (python/) and its suite: headers to build the
     # extension, a venv with pip/setuptools/wheel to install it offline
@@ -69,8 +69,10 @@ APT_PACKAGES=(
     help2man:help2man
     cmake:cmake
     g++:g++
+    # etcd mode's tests start a real etcd on loopback (tests/integration/test_etcd.c)
+    etcd-server:etcd
     # later, as the backends and suites land:
-    # iproute2 etcd-server
+    # iproute2
 )
 
 PIP_PACKAGES=(

@@ -54,6 +54,15 @@ typedef struct ferry_agent_config {
     uint32_t xfer_timeout_ms; /* deadline of a posted request, per post (default 60000, or
                                * env FERRY_XFER_TIMEOUT_MS; 0 = the default;
                                * FERRY_TIMEOUT_NONE = none) */
+    /* etcd mode (docs/metadata.md): comma-separated endpoint URLs; NULL:
+     * env FERRY_ETCD_ENDPOINTS, then NIXL_ETCD_ENDPOINTS; none: off. The
+     * metadata calls made with no address then go to etcd. */
+    const char *etcd_endpoints;
+    const char *etcd_namespace;     /* key prefix (NULL: env FERRY_ETCD_NAMESPACE,
+                                     * NIXL_ETCD_NAMESPACE, else "/ferry/agents/") */
+    uint32_t etcd_ttl_s;            /* lease TTL (0: env FERRY_ETCD_TTL_S, else 10) */
+    uint32_t etcd_watch_timeout_ms; /* a fetch waits this long for an absent key
+                                     * (0: env FERRY_ETCD_WATCH_TIMEOUT_MS, else 5000) */
 } ferry_agent_config;
 
 /* Fills defaults; call before setting fields. xfer_timeout_ms comes from

@@ -85,7 +85,14 @@ ferry_status ferry_md_generation(ferry_agent *agent, const char *remote_agent,
  * (or that of an agent it knows), or ask it to forget them. Frames are
  * length-prefixed and versioned, capped in size, and every socket operation
  * is bounded by config.sc_timeout_ms. ip may be an IPv4/IPv6 address or a
- * host name. */
+ * host name.
+ * etcd mode (docs/metadata.md): with etcd endpoints configured
+ * (config.etcd_endpoints, FERRY_ETCD_ENDPOINTS, NIXL_ETCD_ENDPOINTS), ip
+ * NULL or "" (port ignored) means etcd: send publishes under
+ * "<namespace><agent>/<label>" on the agent's lease, fetch reads that key
+ * (watching for it up to etcd_watch_timeout_ms; NOT_FOUND after), and
+ * invalidate_local deletes the agent's keys. Peers whose fetched keys go
+ * away are invalidated by the agent itself. IO when etcd is unreachable. */
 
 /* The port the listener is bound to (useful with listen_port 0).
  * NOT_ALLOWED when the agent does not listen. */

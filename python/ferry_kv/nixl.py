@@ -13,7 +13,8 @@ Invalid descriptor inputs to get_xfer_descs/get_reg_descs return None;
 unknown memory types and operations raise KeyError.
 
 Where ferry differs (docs/python.md has the full list): metadata without a
-peer address (etcd) raises nixlNotSupportedError; query_memory also answers
+peer address go to etcd when FERRY_ETCD_ENDPOINTS (or NIXL_ETCD_ENDPOINTS) is
+set and raise nixlNotSupportedError otherwise; query_memory also answers
 for DRAM/VRAM (the registered region); prep_mem_view raises
 nixlNotSupportedError (no UCX GPU device API); the handles are also context
 managers.

@@ -306,7 +306,12 @@ class nixlAgent:
             listen_port=int(cfg.listenPort) if cfg.useListenThread else 0,
             telemetry=telemetry_enabled(cfg.captureTelemetry),
             sync_mode=ferry_sync_mode(cfg.syncMode, threads),
+            etcd_watch_timeout_ms=max(int(cfg.etcdWatchTimeout) // 1000, 1),
         )
+        # As NIXL: with an etcd endpoint in the environment, metadata calls
+        # without a peer address go to etcd.
+        self._etcd = bool(os.environ.get("FERRY_ETCD_ENDPOINTS")
+                          or os.environ.get("NIXL_ETCD_ENDPOINTS"))
         self.name = name
         self._backends: dict[int, Any] = {}
         self._prepped: dict[int, Any] = {}
@@ -528,12 +533,14 @@ class nixlAgent:
             return nixl_status_t(_nixl_status(e))
         return NIXL_SUCCESS if ok else NIXL_ERR_NOT_FOUND
 
-    @staticmethod
-    def _peer(ip_addr: str, port: int) -> tuple[str, int]:
+    def _peer(self, ip_addr: str, port: int) -> tuple[str, int]:
+        """The listener to talk to; ("", 0) means etcd."""
+        if not ip_addr and self._etcd:
+            return "", 0
         if not ip_addr:
             raise nixlNotSupportedError(
-                "metadata without a peer address needs a metadata server (etcd), which ferry "
-                "does not offer yet; give ip_addr and port")
+                "metadata without a peer address needs etcd: set FERRY_ETCD_ENDPOINTS (or "
+                "NIXL_ETCD_ENDPOINTS), or give ip_addr and port")
         return ip_addr, int(port) or DEFAULT_COMM_PORT
 
     def sendLocalMD(self, ip_addr: str = "", port: int = 0) -> None:

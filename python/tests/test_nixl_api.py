@@ -374,7 +374,7 @@ def test_side_channel(agent):
         cli.agent.invalidateLocalMD = gone
         cli.invalidate_local_metadata("127.0.0.1", port)
         del cli.agent.invalidateLocalMD
-        # Without an address NIXL would use etcd, which ferry does not have yet.
+        # Without an address, and no etcd endpoint set, there is no one to ask.
         for call in (lambda: cli.send_local_metadata(),
                      lambda: cli.fetch_remote_metadata("listener"),
                      lambda: cli.invalidate_local_metadata(),

@@ -262,7 +262,12 @@ void fy_log_detail(ferry_log_level level, const char *who, const char *fmt, ...)
     fy_log_fail(level, who, "%s", fy_md_detail);
 }
 
-FY_API const char *ferry_md_error(void)
+const char *fy_md_detail_get(void)
 {
     return fy_md_detail;
+}
+
+FY_API const char *ferry_md_error(void)
+{
+    return fy_md_detail_get();
 }

@@ -31,6 +31,9 @@ void fy_log_detail(ferry_log_level level, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void fy_md_detail_clear(void);
 void fy_md_detail_set(const char *text);
+/* This thread's detail, for the library's own use (a program may define a
+ * ferry_md_error of its own that a call from inside would bind to). */
+const char *fy_md_detail_get(void);
 #define FY_MD_FAIL(...) fy_log_detail(FERRY_LOG_ERROR, "core", __VA_ARGS__)
 
 /* The agent this thread works for, named in its log lines (NULL: none).

@@ -22,6 +22,16 @@ bool fy_sc_args_ok(const char *host, uint16_t port)
     return host && host[0] && strlen(host) <= FY_SC_HOST_MAX && port;
 }
 
+bool fy_sc_etcd_on(const ferry_agent *agent, const char *ip)
+{
+    return (!ip || !ip[0]) && agent->sc && agent->sc->etcd;
+}
+
+bool fy_sc_dest_ok(const ferry_agent *agent, const char *ip, uint16_t port)
+{
+    return agent->sc && (fy_sc_args_ok(ip, port) || fy_sc_etcd_on(agent, ip));
+}
+
 void fy_sc_reply_free(fy_sc_reply *reply)
 {
     fy_sc_rx_reset(&reply->rx);
@@ -152,6 +162,8 @@ static ferry_status fy_sc_send_blob(ferry_agent *agent, const char *label, void 
 {
     uint8_t head[2 + FY_SC_STR_MAX];
     struct iovec iov[2] = {{head, fy_sc_str_put(head, label, strlen(label))}, {blob, len}};
+    if (fy_sc_etcd_on(agent, host))
+        return fy_md_etcd_publish(agent, label, blob, len);
     fy_sc_reply reply;
     ferry_status rc = fy_sc_call(agent, host, port, FY_SC_LOAD, iov, 2, 0, &reply);
     if (rc == FERRY_OK && reply.status != FERRY_OK)
@@ -171,7 +183,7 @@ static bool fy_sc_label_ok(const char *label)
 FY_API ferry_status ferry_md_send_local(ferry_agent *agent, const char *ip, uint16_t port)
 {
     fy_md_detail_clear();
-    if (!FY_AGENT_OK(agent) || !agent->sc || !fy_sc_args_ok(ip, port))
+    if (!FY_AGENT_OK(agent) || !fy_sc_dest_ok(agent, ip, port))
         return FERRY_ERR_INVALID_PARAM;
     void *blob;
     size_t len;
@@ -189,7 +201,7 @@ FY_API ferry_status ferry_md_send_partial(ferry_agent *agent, const ferry_dlist 
                                           const char *ip, uint16_t port)
 {
     fy_md_detail_clear();
-    if (!FY_AGENT_OK(agent) || !agent->sc || !fy_sc_args_ok(ip, port) || !fy_sc_label_ok(label))
+    if (!FY_AGENT_OK(agent) || !fy_sc_dest_ok(agent, ip, port) || !fy_sc_label_ok(label))
         return FERRY_ERR_INVALID_PARAM;
     void *blob;
     size_t len;
@@ -205,8 +217,10 @@ FY_API ferry_status ferry_md_send_partial(ferry_agent *agent, const ferry_dlist 
 FY_API ferry_status ferry_md_invalidate_local(ferry_agent *agent, const char *ip, uint16_t port)
 {
     fy_md_detail_clear();
-    if (!FY_AGENT_OK(agent) || !agent->sc || !fy_sc_args_ok(ip, port))
+    if (!FY_AGENT_OK(agent) || !fy_sc_dest_ok(agent, ip, port))
         return FERRY_ERR_INVALID_PARAM;
+    if (fy_sc_etcd_on(agent, ip))
+        return fy_md_etcd_invalidate_local(agent);
     uint8_t req[FY_SC_REQ_MAX];
     struct iovec iov = {req, fy_sc_inval_put(req, agent->uid, agent->name)};
     fy_sc_reply reply;

@@ -129,6 +129,8 @@ static ferry_status fy_fetch_once(fy_fetch *f, uint64_t deadline_ns, bool *lost)
  * attempt is the result, not the deadline that stopped the retries. */
 static ferry_status fy_fetch_run(fy_fetch *f)
 {
+    if (!f->host[0])
+        return fy_md_etcd_fetch(f->agent, f->name, f->label);
     fy_sc_io io; /* only for its deadline and stop pipe */
     fy_sc_io_init(&io, f->agent, f->host, 0);
     unsigned pause_ms = FY_SC_RETRY_MS;
@@ -252,7 +254,7 @@ static ferry_status fy_fetch_start(ferry_agent *agent, const char *name, const c
         rc = FERRY_ERR_NO_MEMORY;
     if (rc != FERRY_OK)
         goto unlock;
-    snprintf(f->host, sizeof(f->host), "%s", host);
+    snprintf(f->host, sizeof(f->host), "%s", host ? host : ""); /* "": etcd */
     snprintf(f->label, sizeof(f->label), "%s", label ? label : "");
     f->port = port;
     rc = fy_fetch_launch(t, f);
@@ -266,8 +268,8 @@ unlock:
 static ferry_status fy_fetch_args(ferry_agent *agent, const char *name, const char *host,
                                   uint16_t port, const char *label)
 {
-    if (!FY_AGENT_OK(agent) || !agent->sc || !name || !name[0] || strlen(name) > FERRY_NAME_MAX ||
-        !fy_sc_args_ok(host, port) || (label && strlen(label) > FY_SC_STR_MAX))
+    if (!FY_AGENT_OK(agent) || !name || !name[0] || strlen(name) > FERRY_NAME_MAX ||
+        !fy_sc_dest_ok(agent, host, port) || (label && strlen(label) > FY_SC_STR_MAX))
         return FERRY_ERR_INVALID_PARAM;
     /* Results are loaded on the fetch thread: an agent whose caller
      * promised a single thread (FERRY_SYNC_NONE) has no lock to protect it. */

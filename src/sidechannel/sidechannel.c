@@ -63,6 +63,13 @@ ferry_status fy_sc_start(ferry_agent *agent)
         return rc;
     if (agent->cfg.listen)
         rc = fy_sc_listener_start(agent, sc->stop_rd, &sc->listener);
+    if (rc == FERRY_OK)
+        rc = fy_md_etcd_start(agent, &sc->etcd);
+    if (rc != FERRY_OK && sc->listener) {
+        while (write(sc->stop_wr, "x", 1) < 0 && errno == EINTR)
+            ;
+        fy_sc_listener_join(sc->listener);
+    }
     if (rc != FERRY_OK) {
         fy_sc_free(sc);
         return rc;
@@ -76,12 +83,14 @@ void fy_sc_stop(ferry_agent *agent)
     struct fy_sc *sc = agent->sc;
     if (!sc)
         return;
+    struct fy_md_etcd *etcd = sc->etcd;
     /* Never drained: every poll of every side-channel thread sees it. */
     while (write(sc->stop_wr, "x", 1) < 0 && errno == EINTR)
         ;
     if (sc->listener)
         fy_sc_listener_join(sc->listener);
-    fy_sc_free(sc); /* joins the fetch threads */
+    fy_sc_free(sc); /* joins the fetch threads, which may use etcd */
+    fy_md_etcd_stop(etcd);
     agent->sc = NULL;
 }
 

@@ -8,6 +8,8 @@
  *   sc_listener.c  the listener thread: accepts, reads frames, serves them
  *   sc_client.c    one request/reply exchange; send_local/partial, invalidate
  *   sc_fetch.c     non-blocking fetches on joinable worker threads
+ *   sc_etcd.c      etcd mode: the same calls with no address, through etcd
+ *                  (client: src/metadata/etcd.c), and its keeper thread
  *   sidechannel.c  start/stop, listen port
  *
  * Threads: the listener thread and fetch threads call only the public
@@ -42,11 +44,13 @@
 
 typedef struct fy_sc_listener fy_sc_listener;
 typedef struct fy_sc_fetches fy_sc_fetches;
+struct fy_md_etcd;
 
 struct fy_sc {
     int stop_rd, stop_wr;     /* written once by fy_sc_stop, never drained */
     fy_sc_listener *listener; /* NULL when the agent does not listen */
     fy_sc_fetches *fetches;
+    struct fy_md_etcd *etcd; /* NULL: etcd mode off */
 };
 
 /* Called by ferry_agent_create (last) and ferry_agent_destroy (first). */
@@ -112,6 +116,20 @@ ferry_status fy_sc_listener_start(ferry_agent *agent, int stop_fd, fy_sc_listene
 uint16_t fy_sc_listener_port(const fy_sc_listener *l);
 /* Joins the thread (the stop pipe must have been written) and frees l. */
 void fy_sc_listener_join(fy_sc_listener *l);
+
+/* ---- sc_etcd.c: calls with no address go to etcd ---- */
+
+/* Starts etcd mode when endpoints are configured (else OK, *out NULL). */
+ferry_status fy_md_etcd_start(ferry_agent *agent, struct fy_md_etcd **out);
+void fy_md_etcd_stop(struct fy_md_etcd *e);
+/* True when ip names no listener and the agent is in etcd mode. */
+bool fy_sc_etcd_on(const ferry_agent *agent, const char *ip);
+/* A listener's address, or none in etcd mode. */
+bool fy_sc_dest_ok(const ferry_agent *agent, const char *ip, uint16_t port);
+ferry_status fy_md_etcd_publish(ferry_agent *agent, const char *label, const void *blob,
+                                size_t len);
+ferry_status fy_md_etcd_fetch(ferry_agent *agent, const char *name, const char *label);
+ferry_status fy_md_etcd_invalidate_local(ferry_agent *agent);
 
 /* ---- sc_fetch.c ---- */
 

@@ -42,9 +42,10 @@ static PyObject *fyp_done(ferry_status rc, const char *detail)
 typedef struct fyp_agent_opts {
     int progress_thread, listen, telemetry;
     unsigned int progress_delay_us, notif_queue_cap, sc_timeout_ms, sc_max_frame, xfer_timeout_ms;
+    unsigned int etcd_ttl_s, etcd_watch_timeout_ms;
     unsigned long long reg_cap_bytes;
     int listen_port, sync_mode;
-    const char *listen_host, *auth_key;
+    const char *listen_host, *auth_key, *etcd_endpoints, *etcd_namespace;
 } fyp_agent_opts;
 
 /* Zero-valued numeric options keep the library's defaults. */
@@ -69,6 +70,11 @@ static void fyp_apply_opts(ferry_agent_config *cfg, const fyp_agent_opts *o)
         cfg->sc_max_frame = o->sc_max_frame;
     if (o->xfer_timeout_ms)
         cfg->xfer_timeout_ms = o->xfer_timeout_ms;
+    /* None and 0: the environment's, else the library's defaults. */
+    cfg->etcd_endpoints = o->etcd_endpoints;
+    cfg->etcd_namespace = o->etcd_namespace;
+    cfg->etcd_ttl_s = o->etcd_ttl_s;
+    cfg->etcd_watch_timeout_ms = o->etcd_watch_timeout_ms;
 }
 
 static int Agent_init(FyAgent *self, PyObject *args, PyObject *kwds)
@@ -76,18 +82,21 @@ static int Agent_init(FyAgent *self, PyObject *args, PyObject *kwds)
     static char *kw[] = {
         "name",          "progress_thread", "progress_delay_us", "listen",          "listen_host",
         "listen_port",   "telemetry",       "sync_mode",         "notif_queue_cap", "reg_cap_bytes",
-        "sc_timeout_ms", "sc_max_frame",    "auth_key",          "xfer_timeout_ms", NULL};
+        "sc_timeout_ms", "sc_max_frame",    "auth_key",          "xfer_timeout_ms", "etcd_endpoints",
+        "etcd_namespace", "etcd_ttl_s",     "etcd_watch_timeout_ms", NULL};
     fyp_agent_opts o = {0};
     PyObject *name;
     if (self->agent) {
         PyErr_SetString(PyExc_RuntimeError, "Agent is already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|$pIpzipiIKIIzI:Agent", kw, &name,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|$pIpzipiIKIIzIzzII:Agent", kw, &name,
                                      &o.progress_thread, &o.progress_delay_us, &o.listen,
                                      &o.listen_host, &o.listen_port, &o.telemetry, &o.sync_mode,
                                      &o.notif_queue_cap, &o.reg_cap_bytes, &o.sc_timeout_ms,
-                                     &o.sc_max_frame, &o.auth_key, &o.xfer_timeout_ms))
+                                     &o.sc_max_frame, &o.auth_key, &o.xfer_timeout_ms,
+                                     &o.etcd_endpoints, &o.etcd_namespace, &o.etcd_ttl_s,
+                                     &o.etcd_watch_timeout_ms))
         return -1;
     if (o.listen_port < 0 || o.listen_port > 65535) {
         PyErr_SetString(PyExc_ValueError, "listen_port must be 0..65535");
@@ -1040,7 +1049,8 @@ PyTypeObject FyAgent_Type = {
     .tp_doc = "Agent(name, *, progress_thread=False, progress_delay_us=0, listen=False, "
               "listen_host=None, listen_port=0, telemetry=False, sync_mode=0, "
               "notif_queue_cap=0, reg_cap_bytes=0, sc_timeout_ms=0, sc_max_frame=0, "
-              "auth_key=None, xfer_timeout_ms=0)\n\n"
+              "auth_key=None, xfer_timeout_ms=0, etcd_endpoints=None, etcd_namespace=None, "
+              "etcd_ttl_s=0, etcd_watch_timeout_ms=0)\n\n"
               "A ferry agent. Zero numeric options keep the library's defaults "
               "(xfer_timeout_ms: 60000 or FERRY_XFER_TIMEOUT_MS; TIMEOUT_NONE: no deadline).",
     .tp_new = PyType_GenericNew,
