@@ -122,7 +122,8 @@ int fy_etcd_watch_event(const char *text, size_t len)
     int put = 0;
     size_t i;
     const json_t *ev;
-    json_array_foreach (events, i, ev) {
+    json_array_foreach(events, i, ev)
+    {
         const char *type = json_string_value(json_object_get(ev, "type"));
         if (!type || !strcmp(type, "PUT"))
             put = 1; /* PUT is the default, left out of the JSON */
@@ -186,8 +187,8 @@ static size_t fy_answer_write(char *data, size_t size, size_t n, void *arg)
     return a->put_seen ? 0 : bytes; /* 0 ends the stream: the put came */
 }
 
-static CURL *fy_curl_new(const char *url, const char *body, struct curl_slist *hdrs,
-                         fy_answer *a, uint32_t timeout_ms)
+static CURL *fy_curl_new(const char *url, const char *body, struct curl_slist *hdrs, fy_answer *a,
+                         uint32_t timeout_ms)
 {
     CURL *h = curl_easy_init();
     if (!h)
@@ -263,8 +264,8 @@ static ferry_status fy_call_run(fy_etcd *c, fy_call *call)
                     call->ans.too_big ? "answer too large" : curl_easy_strerror(call->cc),
                     call->http);
     }
-    FY_ETCD_ERR("etcd unreachable: %s%s (and %u other endpoint(s)): %s", c->urls[first],
-                call->path, c->num_urls - 1,
+    FY_ETCD_ERR("etcd unreachable: %s%s (and %u other endpoint(s)): %s", c->urls[first], call->path,
+                c->num_urls - 1,
                 call->ans.too_big ? "answer too large" : curl_easy_strerror(call->cc));
     return FERRY_ERR_IO;
 }
@@ -305,8 +306,7 @@ static bool fy_url_add(fy_etcd *c, const char *s, size_t n)
     if (!n || c->num_urls >= FY_ETCD_MAX_ENDPOINTS || n + 8 >= FY_ETCD_URL_MAX)
         return n == 0;
     bool scheme = memmem(s, n, "://", 3) != NULL;
-    snprintf(c->urls[c->num_urls++], FY_ETCD_URL_MAX, "%s%.*s", scheme ? "" : "http://", (int)n,
-             s);
+    snprintf(c->urls[c->num_urls++], FY_ETCD_URL_MAX, "%s%.*s", scheme ? "" : "http://", (int)n, s);
     return true;
 }
 
@@ -397,11 +397,10 @@ ferry_status fy_etcd_count(fy_etcd *c, const char *prefix, int64_t *count)
 
 ferry_status fy_etcd_delete_prefix(fy_etcd *c, const char *prefix)
 {
-    json_t *req = json_pack("{s:o*, s:o*}", "key", fy_b64_json(prefix, strlen(prefix)),
-                            "range_end", fy_prefix_end(prefix));
+    json_t *req = json_pack("{s:o*, s:o*}", "key", fy_b64_json(prefix, strlen(prefix)), "range_end",
+                            fy_prefix_end(prefix));
     json_t *ans = NULL;
-    ferry_status rc =
-        req ? fy_etcd_post(c, "/v3/kv/deleterange", req, &ans) : FERRY_ERR_NO_MEMORY;
+    ferry_status rc = req ? fy_etcd_post(c, "/v3/kv/deleterange", req, &ans) : FERRY_ERR_NO_MEMORY;
     json_decref(ans);
     return rc;
 }
@@ -427,8 +426,7 @@ ferry_status fy_etcd_lease_keepalive(fy_etcd *c, int64_t lease)
 {
     json_t *req = json_pack("{s:I}", "ID", (json_int_t)lease);
     json_t *ans = NULL;
-    ferry_status rc =
-        req ? fy_etcd_post(c, "/v3/lease/keepalive", req, &ans) : FERRY_ERR_NO_MEMORY;
+    ferry_status rc = req ? fy_etcd_post(c, "/v3/lease/keepalive", req, &ans) : FERRY_ERR_NO_MEMORY;
     if (rc == FERRY_OK && fy_json_i64(json_object_get(ans, "result"), "TTL") <= 0)
         rc = FERRY_ERR_NOT_FOUND;
     json_decref(ans);
@@ -444,8 +442,7 @@ ferry_status fy_etcd_lease_revoke(fy_etcd *c, int64_t lease)
     return rc;
 }
 
-ferry_status fy_etcd_watch_put(fy_etcd *c, const char *key, int64_t start_rev,
-                               uint32_t timeout_ms)
+ferry_status fy_etcd_watch_put(fy_etcd *c, const char *key, int64_t start_rev, uint32_t timeout_ms)
 {
     json_t *req = json_pack("{s:{s:o*, s:I}}", "create_request", "key",
                             fy_b64_json(key, strlen(key)), "start_revision", (json_int_t)start_rev);

@@ -44,8 +44,7 @@ ferry_status fy_etcd_lease_keepalive(fy_etcd *c, int64_t lease);
 ferry_status fy_etcd_lease_revoke(fy_etcd *c, int64_t lease);
 /* Waits up to timeout_ms for a put of key at or after start_rev: OK when one
  * came, TIMEOUT otherwise. */
-ferry_status fy_etcd_watch_put(fy_etcd *c, const char *key, int64_t start_rev,
-                               uint32_t timeout_ms);
+ferry_status fy_etcd_watch_put(fy_etcd *c, const char *key, int64_t start_rev, uint32_t timeout_ms);
 
 /* Parses one answer of the gateway into a JSON object (jansson's json_t),
  * NULL when it is not one. Exposed for the fuzz target. */

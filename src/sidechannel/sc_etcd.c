@@ -59,9 +59,9 @@ struct fy_md_etcd {
     pthread_cond_t cv;
     atomic_bool stop;
     pthread_t tid;
-    int64_t lease;         /* 0: none granted (yet, or any more) */
-    uint64_t renewed_ns;   /* last keepalive that etcd answered */
-    bool unreachable;      /* the keeper's last call failed: log once */
+    int64_t lease;       /* 0: none granted (yet, or any more) */
+    uint64_t renewed_ns; /* last keepalive that etcd answered */
+    bool unreachable;    /* the keeper's last call failed: log once */
     fy_pub *pubs;
     fy_peer *peers;
     size_t num_peers;
@@ -110,8 +110,7 @@ static ferry_status fy_etcd_namespace(struct fy_md_etcd *e)
     return FERRY_OK;
 }
 
-static void fy_etcd_key(const struct fy_md_etcd *e, const char *agent, const char *label,
-                        char *key)
+static void fy_etcd_key(const struct fy_md_etcd *e, const char *agent, const char *label, char *key)
 {
     snprintf(key, FY_ETCD_KEY_MAX, "%s%s/%s", e->ns, agent,
              label && label[0] ? label : FY_SC_DEFAULT_LABEL);
@@ -138,8 +137,7 @@ static ferry_status fy_lease_ensure(struct fy_md_etcd *e)
     return rc;
 }
 
-static ferry_status fy_pub_keep(struct fy_md_etcd *e, const char *key, const void *blob,
-                                size_t len)
+static ferry_status fy_pub_keep(struct fy_md_etcd *e, const char *key, const void *blob, size_t len)
 {
     fy_pub *p = e->pubs;
     while (p && strcmp(p->key, key))
@@ -181,8 +179,7 @@ static void fy_pubs_republish(struct fy_md_etcd *e)
         FY_SC_WARN("etcd: published %s's metadata again on a new lease", e->agent->name);
 }
 
-ferry_status fy_md_etcd_publish(ferry_agent *agent, const char *label, const void *blob,
-                                size_t len)
+ferry_status fy_md_etcd_publish(ferry_agent *agent, const char *label, const void *blob, size_t len)
 {
     struct fy_md_etcd *e = agent->sc->etcd;
     char key[FY_ETCD_KEY_MAX];

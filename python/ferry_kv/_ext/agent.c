@@ -79,24 +79,37 @@ static void fyp_apply_opts(ferry_agent_config *cfg, const fyp_agent_opts *o)
 
 static int Agent_init(FyAgent *self, PyObject *args, PyObject *kwds)
 {
-    static char *kw[] = {
-        "name",          "progress_thread", "progress_delay_us", "listen",          "listen_host",
-        "listen_port",   "telemetry",       "sync_mode",         "notif_queue_cap", "reg_cap_bytes",
-        "sc_timeout_ms", "sc_max_frame",    "auth_key",          "xfer_timeout_ms", "etcd_endpoints",
-        "etcd_namespace", "etcd_ttl_s",     "etcd_watch_timeout_ms", NULL};
+    static char *kw[] = {"name",
+                         "progress_thread",
+                         "progress_delay_us",
+                         "listen",
+                         "listen_host",
+                         "listen_port",
+                         "telemetry",
+                         "sync_mode",
+                         "notif_queue_cap",
+                         "reg_cap_bytes",
+                         "sc_timeout_ms",
+                         "sc_max_frame",
+                         "auth_key",
+                         "xfer_timeout_ms",
+                         "etcd_endpoints",
+                         "etcd_namespace",
+                         "etcd_ttl_s",
+                         "etcd_watch_timeout_ms",
+                         NULL};
     fyp_agent_opts o = {0};
     PyObject *name;
     if (self->agent) {
         PyErr_SetString(PyExc_RuntimeError, "Agent is already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|$pIpzipiIKIIzIzzII:Agent", kw, &name,
-                                     &o.progress_thread, &o.progress_delay_us, &o.listen,
-                                     &o.listen_host, &o.listen_port, &o.telemetry, &o.sync_mode,
-                                     &o.notif_queue_cap, &o.reg_cap_bytes, &o.sc_timeout_ms,
-                                     &o.sc_max_frame, &o.auth_key, &o.xfer_timeout_ms,
-                                     &o.etcd_endpoints, &o.etcd_namespace, &o.etcd_ttl_s,
-                                     &o.etcd_watch_timeout_ms))
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwds, "U|$pIpzipiIKIIzIzzII:Agent", kw, &name, &o.progress_thread,
+            &o.progress_delay_us, &o.listen, &o.listen_host, &o.listen_port, &o.telemetry,
+            &o.sync_mode, &o.notif_queue_cap, &o.reg_cap_bytes, &o.sc_timeout_ms, &o.sc_max_frame,
+            &o.auth_key, &o.xfer_timeout_ms, &o.etcd_endpoints, &o.etcd_namespace, &o.etcd_ttl_s,
+            &o.etcd_watch_timeout_ms))
         return -1;
     if (o.listen_port < 0 || o.listen_port > 65535) {
         PyErr_SetString(PyExc_ValueError, "listen_port must be 0..65535");
