@@ -136,13 +136,12 @@ static bool fy_timer_inflight(ferry_agent *agent)
     return false;
 }
 
-/* How long to sleep: not at all while spinning after work; the configured
+/* How long to sleep (not asked while spinning after work): the configured
  * delay while requests are in flight that complete without an fd event;
  * otherwise, when every backend has an fd, until one fires (not at all if
  * events are pending; at most FY_INFLIGHT_FD_NS while requests are in
  * flight), else FY_IDLE_POLL_NS; 1 s when no backend needs progress. */
-static struct timespec fy_progress_nap(ferry_agent *agent, struct pollfd *fds, nfds_t *n,
-                                       bool spinning)
+static struct timespec fy_progress_nap(ferry_agent *agent, struct pollfd *fds, nfds_t *n)
 {
     bool any;
     struct timespec nap;
@@ -150,8 +149,6 @@ static struct timespec fy_progress_nap(ferry_agent *agent, struct pollfd *fds, n
     bool all_fds = fy_progress_fds(agent, fds, n, &any);
     if (!any)
         nap = fy_ns(1000000000u);
-    else if (spinning)
-        nap = fy_ns(0);
     else if (fy_timer_inflight(agent))
         nap = fy_ns((uint64_t)agent->cfg.progress_delay_us * 1000u);
     else if (all_fds)
@@ -190,9 +187,10 @@ static void *fy_progress_main(void *arg)
     while (!atomic_load(&agent->progress_stop)) {
         if (fy_progress_pass(agent))
             last_work = fy_now_ns();
+        if (fy_now_ns() - last_work < FY_ACTIVE_SPIN_NS)
+            continue; /* spinning: no lock, no fd set, no sleep */
         nfds_t n;
-        bool spinning = fy_now_ns() - last_work < FY_ACTIVE_SPIN_NS;
-        struct timespec nap = fy_progress_nap(agent, fds, &n, spinning);
+        struct timespec nap = fy_progress_nap(agent, fds, &n);
         if ((nap.tv_sec || nap.tv_nsec) && ppoll(fds, n, &nap, NULL) > 0 && fds[0].revents)
             fy_wake_drain(&agent->progress_wake);
     }
