@@ -2,7 +2,8 @@
 /* Prepared descriptor lists: each descriptor resolved once to the region
  * covering it (local registry or a remote's loaded metadata), so making a
  * request only indexes arrays. A strided list whose whole span lies in one
- * region stays strided: O(1) memory for any number of KV blocks. */
+ * region stays strided: O(1) memory for any number of KV blocks; so does a
+ * plain list that is regular (equally spaced blocks of one length). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,18 +58,52 @@ static ferry_status fy_prep_resolve(ferry_prepped *p, const fy_index *ix, ferry_
     return FERRY_ERR_NOT_FOUND;
 }
 
-/* Strided fast path: the whole span inside one region. */
+/* A list's regular form: count descriptors of len bytes on dev_id, every
+ * stride bytes from base. */
+typedef struct fy_regular {
+    uint64_t base, stride, len, dev_id;
+} fy_regular;
+
+/* Whether a plain list is regular all the same: an engine that hands every
+ * block slot of its cache one by one (NIXL's prep_xfer_dlist from an array)
+ * builds one. Increasing addresses, so the span cannot wrap. */
+static bool fy_plain_regular(const ferry_dlist *l, fy_regular *g)
+{
+    const ferry_desc *d = l->descs;
+    if (l->count < 2 || d[1].addr <= d[0].addr || d[0].addr + d[0].len < d[0].addr)
+        return false;
+    *g = (fy_regular){d[0].addr, d[1].addr - d[0].addr, d[0].len, d[0].dev_id};
+    for (size_t i = 1; i < l->count; i++)
+        if (d[i].addr - d[i - 1].addr != g->stride || d[i].addr < d[i - 1].addr ||
+            d[i].len != g->len || d[i].dev_id != g->dev_id)
+            return false;
+    return d[l->count - 1].addr + g->len > d[l->count - 1].addr;
+}
+
+static bool fy_list_regular(const ferry_dlist *l, fy_regular *g)
+{
+    if (l->strided) {
+        *g = (fy_regular){l->base, l->stride, l->len, l->dev_id};
+        return l->count > 0;
+    }
+    return fy_plain_regular(l, g);
+}
+
+/* Strided fast path (strided lists, and plain ones that are regular): the
+ * whole span inside one region, so nothing is stored per descriptor and a
+ * make computes each address instead of reading it. */
 static bool fy_prep_strided(ferry_prepped *p, const fy_index *ix, const ferry_dlist *l)
 {
-    if (!l->strided || !l->count || l->stride < l->len)
+    fy_regular g;
+    if (!fy_list_regular(l, &g) || g.stride < g.len)
         return false;
-    uint64_t span = (l->count - 1) * l->stride + l->len;
-    void *region = fy_prep_region(p, fy_index_find(ix, l->base, span, l->dev_id));
+    uint64_t span = (l->count - 1) * g.stride + g.len;
+    void *region = fy_prep_region(p, fy_index_find(ix, g.base, span, g.dev_id));
     if (!region || (!p->remote && !(p->held = malloc(sizeof(*p->held)))))
         return false; /* the plain path resolves (or reports) it */
     p->strided = true;
-    p->stride = l->stride;
-    p->stride_seg = (fy_pseg){l->base, l->len, l->dev_id, region};
+    p->stride = g.stride;
+    p->stride_seg = (fy_pseg){g.base, g.len, g.dev_id, region};
     p->backend_mask &= fy_region_mask(region, p->remote != NULL);
     if (!p->remote)
         fy_prep_hold(p, region);

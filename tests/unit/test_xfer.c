@@ -222,6 +222,62 @@ static void test_make_indices(void)
     tu_loop_close(&lp);
 }
 
+/* Plain lists built one descriptor at a time, as engines hand in every
+ * block slot: regular ones (equal gaps, one length) and irregular ones both
+ * make by index and move the right bytes; a regular one reaching past the
+ * registration is refused. */
+static ferry_status plain_prep(tu_loop *lp, const uint8_t *base, const char *agent,
+                               const size_t (*ranges)[2], size_t n, ferry_prepped **out)
+{
+    ferry_dlist *l = list_of(base, ranges, n);
+    ferry_status rc = l ? ferry_prep_dlist(lp->agent, agent, l, NULL, out) : FERRY_ERR_NO_MEMORY;
+    ferry_dlist_destroy(l);
+    return rc;
+}
+
+static void check_plain_make(tu_loop *lp, const size_t (*lr)[2], const size_t (*rr)[2], size_t n)
+{
+    ferry_prepped *l = NULL, *r = NULL;
+    ferry_xfer *x;
+    uint32_t li[8], ri[8];
+    for (uint32_t i = 0; i < n; i++) {
+        li[i] = i;
+        ri[i] = (uint32_t)(n - 1 - i);
+    }
+    FY_REQUIRE(plain_prep(lp, lp->src, NULL, lr, n, &l) == FERRY_OK);
+    FY_REQUIRE(plain_prep(lp, lp->dst, lp->name, rr, n, &r) == FERRY_OK);
+    memset(lp->dst, 0, lp->len);
+    FY_REQUIRE(ferry_xfer_make(lp->agent, FERRY_OP_WRITE, l, li, r, ri, n, NULL, &x) == FERRY_OK);
+    FY_CHECK_EQ(tu_post_wait(x), FERRY_OK);
+    for (size_t i = 0; i < n; i++)
+        FY_CHECK(!memcmp(lp->dst + rr[n - 1 - i][0], lp->src + lr[i][0], lr[i][1]));
+    ferry_xfer_release(x);
+    ferry_prepped_release(l);
+    ferry_prepped_release(r);
+}
+
+static void test_make_plain_lists(void)
+{
+    tu_loop lp;
+    ferry_prepped *p = NULL;
+    FY_REQUIRE(tu_loop_open(&lp, "plain", NULL, NULL, 0, 64 * KB) == FERRY_OK);
+    const size_t gaps[][2] = {{0, 4 * KB},       {8 * KB, 4 * KB},  {16 * KB, 4 * KB},
+                              {24 * KB, 4 * KB}, {32 * KB, 4 * KB}, {40 * KB, 4 * KB},
+                              {48 * KB, 4 * KB}, {56 * KB, 4 * KB}};
+    const size_t mixed[][2] = {{4 * KB, 4 * KB},  {0, 4 * KB},       {12 * KB, 4 * KB},
+                               {20 * KB, 4 * KB}, {28 * KB, 4 * KB}, {36 * KB, 4 * KB},
+                               {44 * KB, 4 * KB}, {60 * KB, 4 * KB}};
+    check_plain_make(&lp, gaps, gaps, 8);  /* regular on both sides */
+    check_plain_make(&lp, mixed, gaps, 8); /* irregular here, regular there */
+    check_plain_make(&lp, gaps, mixed, 8);
+    /* Regular, but the last block lies past both registered buffers. */
+    const uint8_t *top = lp.src > lp.dst ? lp.src : lp.dst;
+    const size_t past[][2] = {{4 * KB, 4 * KB}, {36 * KB, 4 * KB}, {68 * KB, 4 * KB}};
+    FY_CHECK_EQ(plain_prep(&lp, top, NULL, past, 3, &p), FERRY_ERR_NOT_FOUND);
+    FY_CHECK_EQ(plain_prep(&lp, top, lp.name, past, 3, &p), FERRY_ERR_NOT_FOUND);
+    tu_loop_close(&lp);
+}
+
 static void check_make_refused(ferry_agent *agent, ferry_xfer_op op, const ferry_prepped *l,
                                const uint32_t *li, const ferry_prepped *r, const uint32_t *ri,
                                size_t n, const ferry_xfer_opts *opts, ferry_status want)
@@ -715,6 +771,7 @@ int main(void)
     FY_RUN(test_create_errors);
     FY_RUN(test_create_without_own_metadata);
     FY_RUN(test_make_indices);
+    FY_RUN(test_make_plain_lists);
     FY_RUN(test_make_errors);
     FY_RUN(test_merge);
     FY_RUN(test_merge_stops_at_region_boundary);
