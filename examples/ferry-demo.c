@@ -5,7 +5,7 @@
  * K and V, 8 KV heads, head dim 128, bf16, 16 tokens per block: 32 KiB
  * blocks), registered one region per layer and K/V as engines do. A decode
  * process fetches its metadata over ferry's side channel and READs the
- * blocks of one request by index into its own free blocks through UCX, with
+ * blocks of one request by index into its own free blocks, with
  * a notification carrying the request id and a digest of what arrived.
  * Decode checks every byte against the pattern; prefill checks the digest
  * against its own blocks. With --write the prefill side WRITEs instead (it
@@ -15,10 +15,11 @@
  * of band (here: the pipe between the processes; vLLM uses ZMQ); ferry's own
  * side channel carries the metadata.
  *
- * It ends by saying which transport carried the data (the UCX backend logs
- * the transports of each new peer at INFO level; a log handler catches the
- * line) and, for TCP between processes of one host, how to get shared
- * memory.
+ * Both sides create SHM and UCX (or only --backend NAME); ferry carries
+ * each request on the fastest one that can: SHM between processes of one
+ * host, UCX where SHM declines the peer. It ends by saying which backend
+ * and transport carried the data (SHM and UCX log the transports of each
+ * new peer at INFO level; a log handler catches the lines).
  *
  * Usage: ferry-demo [--write] [--tokens N] [--iters N] [--backend NAME]
  *                   [--backend_params K=V,K=V] [--help] [--version]
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -44,11 +46,13 @@
 typedef struct demo {
     bool write, is_prefill;
     unsigned tokens, iters, n; /* n: blocks per plane in the request */
-    const char *backend;
-    char *params; /* --backend_params, cut into kv (a copy) */
+    const char *backend;       /* --backend; NULL: SHM and UCX */
+    const char *via;           /* the backend that carried the requests */
+    char *params;              /* --backend_params, cut into kv (a copy) */
     ferry_param kv[16];
     size_t nkv;
     ferry_agent *agent;
+    ferry_backend *shm; /* the caches come from it: peers map them */
     uint8_t *planes[PLANES];
     ferry_dlist *regions, *blocks;
     unsigned src[NUM_BLOCKS], dst[NUM_BLOCKS]; /* request's blocks on each side */
@@ -115,29 +119,52 @@ static void demo_agent(demo *d, const char *name)
     cfg.progress_thread = true;
     ferry_backend *be;
     CHECK(ferry_agent_create(&cfg, &d->agent));
-    CHECK(ferry_backend_create(d->agent, d->backend, d->kv, d->nkv, &be));
+    if (d->backend) {
+        CHECK(ferry_backend_create(d->agent, d->backend, d->kv, d->nkv, &be));
+        return;
+    }
+    /* SHM where this build and host have it (ferry picks it ahead of UCX
+     * for a peer on this host); --backend_params go to UCX. */
+    if (ferry_backend_create(d->agent, "SHM", NULL, 0, &d->shm) != FERRY_OK)
+        fprintf(stderr, "ferry-demo: no SHM backend here (see the log); UCX only\n");
+    CHECK(ferry_backend_create(d->agent, "UCX", d->kv, d->nkv, &be));
 }
 
 /* ---- which transport carried the data ---- */
 
-/* The UCX backend logs "transports to <peer>: <tl/dev>... (<kind>)" at INFO
- * when it connects; this handler keeps the first such line and shows every
- * other line as the library would at the level the user chose. */
+/* UCX logs "transports to <peer>: <tl/dev>... (<kind>)" at INFO when it
+ * connects, SHM when it admits a peer; this handler keeps each backend's
+ * first such line and shows every other line as the library would at the
+ * level the user chose. */
+#define TP_BACKENDS 4
 static pthread_mutex_t tp_lock = PTHREAD_MUTEX_INITIALIZER;
-static char tp_seen[512];
+static struct {
+    char who[32], line[480];
+} tp_seen[TP_BACKENDS];
 static ferry_log_level tp_user_level;
+
+static void tp_keep(const char *who, const char *line)
+{
+    pthread_mutex_lock(&tp_lock);
+    for (int i = 0; i < TP_BACKENDS; i++) {
+        if (tp_seen[i].who[0] && strcmp(tp_seen[i].who, who))
+            continue;
+        if (!tp_seen[i].who[0]) {
+            snprintf(tp_seen[i].who, sizeof(tp_seen[i].who), "%s", who);
+            snprintf(tp_seen[i].line, sizeof(tp_seen[i].line), "%s", line);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&tp_lock);
+}
 
 static void tp_tap(void *ctx, ferry_log_level level, const char *who, const char *line)
 {
     static const char *const names[] = {"error", "warn", "info", "debug", "trace"};
     const char *colon = strncmp(line, "transports to ", 14) ? NULL : strstr(line, ": ");
     (void)ctx;
-    if (level == FERRY_LOG_INFO && colon) {
-        pthread_mutex_lock(&tp_lock);
-        if (!tp_seen[0])
-            snprintf(tp_seen, sizeof(tp_seen), "%s", colon + 2);
-        pthread_mutex_unlock(&tp_lock);
-    }
+    if (level == FERRY_LOG_INFO && colon && who)
+        tp_keep(who, colon + 2);
     if (level <= tp_user_level)
         fprintf(stderr, "ferry %s [%s]: %s\n", names[level <= FERRY_LOG_TRACE ? level : 4], who,
                 line);
@@ -153,19 +180,34 @@ static void tp_watch(void)
 
 static void tp_report(const demo *d)
 {
+    char seen[512] = "";
     pthread_mutex_lock(&tp_lock);
-    char seen[512];
-    snprintf(seen, sizeof(seen), "%s", tp_seen);
+    for (int i = 0; i < TP_BACKENDS; i++)
+        if (!strcasecmp(tp_seen[i].who, d->via))
+            snprintf(seen, sizeof(seen), "%s", tp_seen[i].line);
     pthread_mutex_unlock(&tp_lock);
     if (!seen[0]) {
-        printf("  transport: %s\n", d->backend);
+        printf("  transport: %s\n", d->via);
         return;
     }
-    printf("  transport: %s over %s\n", d->backend, seen);
-    if (strstr(seen, "(TCP)") && !d->nkv)
-        printf("  processes of one host can use shared memory instead (faster for large blocks):\n"
-               "  ferry-demo --backend_params error_handling=dual,rma=on (trusted peers; "
-               "docs/tools.md, \"Which transport\")\n");
+    printf("  transport: %s over %s\n", d->via, seen);
+    if (!strstr(seen, "(TCP)"))
+        return;
+    if (d->backend)
+        printf("  processes of one host move it faster without --backend (SHM is then used)\n");
+    else
+        printf("  SHM declined this peer: FERRY_LOG_LEVEL=info shows why\n");
+}
+
+/* With SHM, memory it allocates (a memfd): a peer on this host maps it and
+ * copies with memcpy, no system call per block. */
+static uint8_t *plane_alloc(demo *d)
+{
+    void *p = NULL;
+    if (!d->shm)
+        return aligned_alloc(4096, PLANE_BYTES);
+    return ferry_mem_alloc(d->agent, d->shm, FERRY_MEM_DRAM, PLANE_BYTES, 0, &p) == FERRY_OK ? p
+                                                                                             : NULL;
 }
 
 /* One region per plane; a descriptor per block: (plane * NUM_BLOCKS + b). */
@@ -174,7 +216,7 @@ static void demo_cache(demo *d)
     CHECK(ferry_dlist_create(FERRY_MEM_DRAM, PLANES, &d->regions));
     CHECK(ferry_dlist_create(FERRY_MEM_DRAM, PLANES * NUM_BLOCKS, &d->blocks));
     for (unsigned p = 0; p < PLANES; p++) {
-        d->planes[p] = aligned_alloc(4096, PLANE_BYTES);
+        d->planes[p] = plane_alloc(d);
         if (!d->planes[p]) {
             fprintf(stderr, "ferry-demo: out of memory\n");
             exit(1);
@@ -203,8 +245,8 @@ static void demo_free(demo *d)
     CHECK(ferry_deregister(d->agent, d->regions, NULL));
     ferry_dlist_destroy(d->regions);
     ferry_dlist_destroy(d->blocks);
-    ferry_agent_destroy(d->agent);
-    for (unsigned p = 0; p < PLANES; p++)
+    ferry_agent_destroy(d->agent); /* frees SHM's memory */
+    for (unsigned p = 0; p < PLANES && !d->shm; p++)
         free(d->planes[p]);
 }
 
@@ -342,6 +384,7 @@ static void one_request(demo *d, ferry_xfer_op op, ferry_prepped *local, ferry_p
     ferry_xfer_telemetry_init(&tm);
     if (ferry_xfer_get_telemetry(x, &tm) == FERRY_OK)
         st->post += (double)tm.post_us * 1e-6;
+    d->via = ferry_backend_name(ferry_xfer_backend(x));
     CHECK(ferry_xfer_release(x));
     st->make += t1 - t0;
     st->total += t;
@@ -377,7 +420,7 @@ static void report(const demo *d, const stats *st)
     size_t descs = (size_t)PLANES * d->n, bytes = descs * BLOCK_BYTES;
     double avg = st->total / d->iters;
     printf("ferry-demo: Llama-3.1-8B KV cache, %d layers x K/V, %u KiB blocks, %s via %s\n", LAYERS,
-           BLOCK_BYTES / 1024, d->write ? "prefill WRITEs" : "decode READs", d->backend);
+           BLOCK_BYTES / 1024, d->write ? "prefill WRITEs" : "decode READs", d->via);
     printf("  metadata exchange %s\n", getenv("FERRY_AUTH_KEY")
                                            ? "authenticated (HMAC-SHA256, key in FERRY_AUTH_KEY)"
                                            : "unauthenticated");
@@ -464,7 +507,9 @@ static void usage_to(FILE *f)
             "                  [--backend_params K=V,K=V] [--help] [--version]\n"
             "Moves one request's KV blocks (Llama-3.1-8B's shape) from a prefill process to\n"
             "this decode process, checks every byte, and says how fast and over which\n"
-            "transport. Exit status: 0 done and intact, 1 failed, 2 bad usage.\n",
+            "transport. Both sides use SHM and UCX, ferry picking the fastest that serves\n"
+            "the peer (--backend: that one only; --backend_params: for UCX or it).\n"
+            "Exit status: 0 done and intact, 1 failed, 2 bad usage.\n",
             NUM_BLOCKS / 2 * 16);
 }
 
@@ -492,7 +537,12 @@ static void parse_params(demo *d, const char *list)
 
 static void parse(demo *d, int argc, char **argv)
 {
-    *d = (demo){.tokens = 1000, .iters = 20, .backend = "UCX", .to_peer = -1, .from_peer = -1};
+    *d = (demo){.tokens = 1000,
+                .iters = 20,
+                .backend = NULL,
+                .via = "(no request)",
+                .to_peer = -1,
+                .from_peer = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--write"))
@@ -571,9 +621,9 @@ int main(int argc, char **argv)
 {
     demo d;
     parse(&d, argc, argv);
+    tp_watch();
     if (d.is_prefill)
         return prefill_role(&d);
-    tp_watch();
     demo_key();
     pid_t pid = spawn_prefill(&d, argc, argv);
     if (pid < 0)

@@ -37,6 +37,11 @@ extern "C" {
  * backend's requests are in flight, instead of polling every
  * progress_delay_us and spinning after each piece of work. */
 #define FERRY_PLUGIN_F_FD_COMPLETES (1u << 1)
+/* Set by a fast path between agents of one host (e.g. shared memory) that
+ * declines every peer it cannot serve when loading its metadata: where the
+ * caller names no backends, the core chooses it ahead of backends without
+ * the flag whenever it can carry the request, whatever the creation order. */
+#define FERRY_PLUGIN_F_HOST_FIRST (1u << 2)
 
 /* Services the core offers a backend. Valid from init to fini. */
 typedef struct ferry_plugin_host {

@@ -156,7 +156,7 @@ static const ferry_plugin_ops fy_shm_ops = {
 
 static const ferry_plugin_desc fy_shm_desc = {
     .abi_version = FERRY_PLUGIN_ABI_VERSION,
-    .flags = 0,
+    .flags = FERRY_PLUGIN_F_HOST_FIRST, /* it declines peers it cannot serve */
     .name = FY_SHM_PLUGIN_NAME,
     .version = FY_SHM_VERSION,
     .caps = FERRY_CAP_LOCAL | FERRY_CAP_REMOTE | FERRY_CAP_NOTIF | FERRY_CAP_PROGRESS,

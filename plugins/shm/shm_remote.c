@@ -145,8 +145,13 @@ ferry_status fy_shm_remote_load(void *priv, const char *name, uint64_t uid, cons
         free(r);
         return rc;
     }
-    fy_shm_log(be, FERRY_LOG_DEBUG, "agent %s: pid %u%s", name, c.id.pid,
-               r->self ? " (this agent)" : "");
+    if (r->self)
+        fy_shm_log(be, FERRY_LOG_DEBUG, "agent %s: this agent", name);
+    else /* the line ferry-demo and operators look for, in UCX's form */
+        fy_shm_log(be, FERRY_LOG_INFO,
+                   "transports to %s: memfd mappings for memory from ferry_mem_alloc, "
+                   "cross-memory attach for other memory (pid %u, one host)",
+                   name, c.id.pid);
     *remote = r;
     return FERRY_OK;
 }

@@ -45,13 +45,35 @@ static bool fy_be_fits(ferry_backend *be, uint32_t mask, ferry_mem_type lt, ferr
     return !notif || (be->plugin->desc->caps & FERRY_CAP_NOTIF);
 }
 
+static bool fy_be_host_first(const ferry_backend *be)
+{
+    return (be->plugin->desc->flags & FERRY_PLUGIN_F_HOST_FIRST) != 0;
+}
+
+/* Without the caller's order: the first fitting one-host fast path
+ * (FERRY_PLUGIN_F_HOST_FIRST), else the first fitting backend, each in
+ * creation order. */
+static ferry_backend *fy_choose_default(ferry_agent *agent, uint32_t mask, const ferry_prepped *l,
+                                        const ferry_prepped *r, bool is_remote, bool notif)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < agent->num_backends; i++) {
+            ferry_backend *be = agent->backends[i];
+            if (fy_be_host_first(be) == (pass == 0) &&
+                fy_be_fits(be, mask, l->type, r->type, is_remote, notif))
+                return be;
+        }
+    return NULL;
+}
+
 /* The first fitting backend: the forced one, else in the caller's order,
- * else in creation order. */
+ * else one-host fast paths first, then in creation order. */
 static ferry_status fy_choose(ferry_agent *agent, uint32_t mask, const ferry_xfer_opts *o,
                               const ferry_prepped *l, const ferry_prepped *r, ferry_backend **out)
 {
     bool is_remote = r->remote->uid != agent->uid, notif = o && o->notif_len;
     const ferry_backend_sel *sel = o ? o->sel : NULL;
+    *out = NULL;
     if (o && o->backend) {
         ferry_backend *be = o->backend;
         if (!FY_BACKEND_OK(be))
@@ -63,15 +85,16 @@ static ferry_status fy_choose(ferry_agent *agent, uint32_t mask, const ferry_xfe
         FY_ERR("make: the forced backend cannot serve this request");
         return FERRY_ERR_NOT_FOUND;
     }
-    size_t n = sel && sel->num_backends ? sel->num_backends : agent->num_backends;
-    for (size_t i = 0; i < n; i++) {
-        ferry_backend *be = sel && sel->num_backends ? sel->backends[i] : agent->backends[i];
+    if (!sel || !sel->num_backends)
+        *out = fy_choose_default(agent, mask, l, r, is_remote, notif);
+    for (size_t i = 0; sel && i < sel->num_backends && !*out; i++) {
+        ferry_backend *be = sel->backends[i];
         if (fy_be_of(be, agent, __func__) &&
-            fy_be_fits(be, mask, l->type, r->type, is_remote, notif)) {
+            fy_be_fits(be, mask, l->type, r->type, is_remote, notif))
             *out = be;
-            return FERRY_OK;
-        }
     }
+    if (*out)
+        return FERRY_OK;
     FY_ERR("make: no backend serves %s -> %s %s for agent %s", ferry_mem_type_name(l->type),
            ferry_mem_type_name(r->type), is_remote ? "remotely" : "locally", r->remote->name);
     return FERRY_ERR_NOT_FOUND;

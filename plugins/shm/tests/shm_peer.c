@@ -2,10 +2,11 @@
 /* The far side of the SHM two-process tests: one agent in its own process,
  * steered by line commands on stdin, answering one line each on stdout.
  *
- *   shm_peer NAME memfd|malloc [cma-denied] [ucx] [buf=BYTES]
+ *   shm_peer NAME memfd|malloc [cma-denied] [ucx|ucx-first] [buf=BYTES]
  *
  * Creates agent NAME (progress thread on) with an SHM backend, then a UCX
- * one if "ucx" is given. Its buffer of ST_BUF bytes comes from
+ * one if "ucx" is given ("ucx-first": UCX before SHM; SHM is still chosen
+ * first wherever it can carry a request). Its buffer of ST_BUF bytes comes from
  * ferry_mem_alloc on SHM (memfd) or aligned_alloc (malloc) (buf=: another
  * size, a multiple of 4096), filled with
  * pattern 1 and registered. "cma-denied" first installs a seccomp filter
@@ -111,7 +112,13 @@ static ferry_status peer_buffer(peer *p, bool memfd)
     return rc;
 }
 
-static ferry_status peer_open(peer *p, const char *name, bool memfd, bool ucx)
+static ferry_status peer_ucx(peer *p, bool want)
+{
+    return want ? ferry_backend_create(p->agent, "UCX", NULL, 0, &p->ucx) : FERRY_OK;
+}
+
+/* ucx: 0 none, 1 after SHM, 2 before it. */
+static ferry_status peer_open(peer *p, const char *name, bool memfd, int ucx)
 {
     ferry_agent_config cfg;
     ferry_agent_config_init(&cfg);
@@ -120,9 +127,11 @@ static ferry_status peer_open(peer *p, const char *name, bool memfd, bool ucx)
     snprintf(p->name, sizeof(p->name), "%s", name);
     ferry_status rc = ferry_agent_create(&cfg, &p->agent);
     if (rc == FERRY_OK)
+        rc = peer_ucx(p, ucx == 2);
+    if (rc == FERRY_OK)
         rc = ferry_backend_create(p->agent, "SHM", NULL, 0, &p->shm);
-    if (rc == FERRY_OK && ucx)
-        rc = ferry_backend_create(p->agent, "UCX", NULL, 0, &p->ucx);
+    if (rc == FERRY_OK)
+        rc = peer_ucx(p, ucx == 1);
     return rc == FERRY_OK ? peer_buffer(p, memfd) : rc;
 }
 
@@ -283,12 +292,14 @@ int main(int argc, char **argv)
 {
     static char line[ST_LINE_MAX + 64];
     peer p = {0};
-    bool denied = false, ucx = false;
+    bool denied = false;
+    int ucx = 0;
     if (argc < 3)
         return 2;
     for (int i = 3; i < argc; i++) {
         denied |= !strcmp(argv[i], "cma-denied");
-        ucx |= !strcmp(argv[i], "ucx");
+        if (!strcmp(argv[i], "ucx") || !strcmp(argv[i], "ucx-first"))
+            ucx = argv[i][3] ? 2 : 1;
         if (!strncmp(argv[i], "buf=", 4))
             buf_len = (size_t)strtoull(argv[i] + 4, NULL, 0);
     }

@@ -17,7 +17,8 @@
  *             notification that cannot be queued ends with the request's
  *             deadline; after SIGCONT all works again
  *   cma_denied: a peer whose kernel refuses cross-memory attach (a seccomp
- *             filter) declines SHM with the reason and falls back to UCX
+ *             filter) declines SHM with the reason and falls back to UCX;
+ *             SHM is chosen ahead of UCX even when created after it
  *
  *   test_shm_2proc SHM_PEER [memfd|malloc]
  * Every test runs under a watchdog; peers never outlive the driver. */
@@ -475,12 +476,12 @@ static void test_sigstop(void)
  * ordinary memory, SHM declines it and the write goes by UCX; with memfd
  * memory too (the whole peer is declined). Control: without the filter,
  * SHM serves it. */
-static void run_writer(side *us, const char *extra, const char *expect)
+static void run_writer(side *us, const char *extra, const char *ucx, const char *expect)
 {
     sp_peer w;
     char line[512], *md = st_md_hex(us->agent);
     FY_REQUIRE(md);
-    FY_REQUIRE(sp_start(&w, "wr", kind, extra, "ucx"));
+    FY_REQUIRE(sp_start(&w, "wr", kind, extra ? extra : ucx, extra ? ucx : NULL));
     FY_CHECK(sp_cmd(&w, line, sizeof(line), "load %s", md) && !strcmp(line, "OK"));
     FY_CHECK(
         sp_cmd(&w, line, sizeof(line), "write tgt0 %" PRIx64 " 8", (uint64_t)(uintptr_t)us->buf));
@@ -498,8 +499,9 @@ static void test_cma_denied(void)
     side us;
     sp_watchdog(120);
     FY_REQUIRE(side_open(&us, "tgt0", true));
-    run_writer(&us, NULL, "OK SHM");
-    run_writer(&us, "cma-denied", "OK UCX");
+    run_writer(&us, NULL, "ucx", "OK SHM");
+    run_writer(&us, NULL, "ucx-first", "OK SHM");
+    run_writer(&us, "cma-denied", "ucx", "OK UCX");
     side_close(&us);
 }
 
