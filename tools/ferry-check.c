@@ -25,6 +25,8 @@
 #include <sys/resource.h>
 #include <limits.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <time.h>
@@ -929,6 +931,61 @@ static const char *fs_name(long magic)
     }
 }
 
+/* Whether one process may read another's memory by cross-memory attach, as
+ * SHM's peers do: a child reads a word of its parent, which is not its
+ * descendant (like two agents started apart: Yama's ptrace_scope=1 refuses
+ * it). 0 when allowed, else the errno. */
+static int cma_probe(void)
+{
+    static volatile uint64_t word = 0x6665727279636d61ull;
+    pid_t parent = getpid(), pid = fork();
+    if (pid == 0) {
+        uint64_t got = 0;
+        struct iovec mine = {&got, sizeof(got)}, theirs = {(void *)&word, sizeof(word)};
+        ssize_t n = process_vm_readv(parent, &mine, 1, &theirs, 1, 0);
+        _exit(n == (ssize_t)sizeof(got) ? (got == word ? 0 : EIO) : (errno & 0xff));
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return errno;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : ECHILD;
+}
+
+static int yama_scope(void)
+{
+    FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "r");
+    int v = -1;
+    if (f && fscanf(f, "%d", &v) != 1)
+        v = -1;
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* Which path SHM takes to peers of this host: the kernel decides. */
+static void check_shm(const fi_plugin *list, size_t n)
+{
+    char what[600], scope[48] = "";
+    const fi_plugin *p = find_plugin(list, n, "SHM");
+    if (!p || p->status != FERRY_OK)
+        return;
+    int err = cma_probe();
+    if (!err) {
+        fc_ok("SHM: cross-memory attach between processes is allowed: peers on this host "
+              "are served by SHM (memfd mappings for ferry_mem_alloc memory, cross-memory "
+              "attach for other memory)");
+        return;
+    }
+    if (yama_scope() >= 0)
+        snprintf(scope, sizeof(scope), "; kernel.yama.ptrace_scope=%d", yama_scope());
+    fc_note(F(what,
+              "SHM: cross-memory attach is refused here (process_vm_readv: %s%s): SHM "
+              "declines peers on this host and UCX carries their data; to allow it: "
+              "sysctl kernel.yama.ptrace_scope=0, agents under one user, no seccomp "
+              "filter or LSM rule denying process_vm_readv",
+              strerror(err), scope));
+}
+
 /* kernel.io_uring_disabled: 0 allowed, 1 for one group only, 2 never. */
 static void check_io_uring_allowed(void)
 {
@@ -1052,6 +1109,7 @@ int main(int argc, char **argv)
     check_memlock();
     check_listen();
     check_storage(list, n);
+    check_shm(list, n);
     ferry_agent_destroy(agent);
     free(list);
     if (problems)
