@@ -323,6 +323,9 @@ class nixl_agent:
         if agent_name in ("NIXL_INIT_AGENT", ""):
             agent_name = nixlBind.NIXL_INIT_AGENT
         handles = self._handles(backends)
+        run = _regular_run(xfer_list) if mem_type is not None else None
+        if run is not None:
+            xfer_list = run  # every block slot of a cache: one strided run, nothing per block
         if _is_strided_array(xfer_list):
             if mem_type is None:
                 raise ValueError("Please specify a mem type for strided descriptors")
@@ -556,6 +559,23 @@ def _text(value: Any) -> Any:
 
 def _blob(value: Any) -> Any:
     return value.encode() if isinstance(value, str) else value
+
+
+def _regular_run(obj: Any) -> Any:
+    """An Nx3 NumPy array of equally spaced descriptors of one length and
+    device (an engine's every block slot) as the 1x5 strided run it is;
+    None for anything else."""
+    if type(obj).__module__ != "numpy" or getattr(obj, "ndim", 0) != 2 \
+            or obj.shape[1] != 3 or obj.shape[0] < 2 or obj.dtype.kind not in "iu":
+        return None
+    np = sys.modules["numpy"]
+    addr, size, dev = obj[:, 0], obj[:, 1], obj[:, 2]
+    stride = int(addr[1]) - int(addr[0])
+    if stride < int(size[0]) or int(size[0]) <= 0 or not (np.diff(addr) == stride).all() \
+            or not (size == size[0]).all() or not (dev == dev[0]).all():
+        return None
+    return np.array([[int(addr[0]), int(size[0]), int(dev[0]), stride, obj.shape[0]]],
+                    dtype=np.uint64)
 
 
 def _is_strided_array(obj: Any) -> bool:

@@ -197,6 +197,34 @@ def test_register_errors(agent):
         agent.deregister_memory(agent.get_xfer_descs([(4096, 1, 0)], "DRAM"))
 
 
+def test_prep_arrays_regular_and_not(loop):
+    """Nx3 arrays of every block slot (equal gaps: prepared as one strided
+    run), with gaps, shuffled, and reaching past the registration."""
+    agent, src, dst, local, remote, reg = loop
+
+    def rows(a, order, size=512, step=1024):
+        return np.array([[a.ctypes.data + i * step, size, 0] for i in order], dtype=np.uint64)
+
+    for order in (range(16), np.random.default_rng(3).permutation(16)):
+        lp = agent.prep_xfer_dlist("NIXL_INIT_AGENT", rows(src, order), "DRAM")
+        rp = agent.prep_xfer_dlist("me", rows(dst, order), "DRAM")
+        dst[:] = 0
+        idx = np.arange(16, dtype=np.int32)
+        h = agent.make_prepped_xfer("WRITE", lp, idx, rp, idx[::-1].copy())
+        wait_done(agent, h, agent.transfer(h))
+        got, want = dst.reshape(16, 1024), src.reshape(16, 1024)
+        for i in range(16):
+            a, b = list(order)[i], list(order)[15 - i]
+            assert (got[b, :512] == want[a, :512]).all() and not got[b, 512:].any()
+        agent.release_xfer_handle(h)
+        agent.release_dlist_handle(lp)
+        agent.release_dlist_handle(rp)
+    top = max(src.ctypes.data, dst.ctypes.data)  # its third block lies past both buffers
+    past = np.array([[top + i * 8192, 1024, 0] for i in range(3)], dtype=np.uint64)
+    with pytest.raises(nb.nixlNotFoundError):
+        agent.prep_xfer_dlist("me", past, "DRAM")
+
+
 def test_prepped_transfer(loop):
     agent, src, dst, local, remote, reg = loop
     assert isinstance(local, nixl_prepped_dlist_handle)
