@@ -63,9 +63,9 @@ def parse_size(text):
 
 # mode: (UCX_TLS or None, ferry-bench extra args, ucx_perftest extra args,
 #        ferry-pingpong extra args, ferry-ucx-anchor extra args)
-DUAL_ALLOC = ["--backend_params", "error_handling=dual", "--mem_alloc"]
+DUAL_ALLOC = ["--backend_params", "error_handling=dual,tls=all", "--mem_alloc"]
 RMA = ["--backend_params", "rma=on"]
-DUAL_ALLOC_RMA = ["--backend_params", "error_handling=dual,rma=on", "--mem_alloc"]
+DUAL_ALLOC_RMA = ["--backend_params", "error_handling=dual,tls=all,rma=on", "--mem_alloc"]
 MODES = {
     "peer": (None, [], ["-e"], [], ["--peer_errors"]),
     "dual-alloc": (None, DUAL_ALLOC, [], DUAL_ALLOC, ["--mem_alloc"]),

@@ -15,7 +15,7 @@
  * A dead pong ends the run with the request's error, never a hang (every
  * wait has FB_TIMEOUT_S).
  *
- *   ferry-pingpong --backend UCX --backend_params error_handling=dual \
+ *   ferry-pingpong --backend UCX --backend_params error_handling=dual,tls=all \
  *       --mem_alloc --block_size 8 --num_iter 10000 --json lat.jsonl
  *
  * Exit codes as ferry-bench's (docs/tools.md). */

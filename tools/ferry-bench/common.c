@@ -627,9 +627,8 @@ void fb_transport_report(const char *backend, const char *params)
     fb_transport(backend, tp, sizeof(tp));
     printf("transport: %s\n", tp);
     if (strstr(tp, " over TCP") && !(params && strstr(params, "error_handling=")))
-        printf("  processes of one host can use shared memory instead (faster for large "
-               "blocks):\n  --backend_params error_handling=dual,rma=on (trusted peers; "
-               "docs/tools.md, \"Which transport\")\n");
+        printf("  processes of one host move it faster through shared memory: --backend SHM "
+               "(docs/tools.md, \"Which transport\")\n");
     fflush(stdout);
 }
 
