@@ -66,6 +66,34 @@ static ferry_backend *fy_choose_default(ferry_agent *agent, uint32_t mask, const
     return NULL;
 }
 
+/* The caller's list, in its order. */
+static ferry_backend *fy_choose_listed(ferry_agent *agent, const ferry_backend_sel *sel,
+                                       uint32_t mask, const ferry_prepped *l,
+                                       const ferry_prepped *r, bool is_remote, bool notif)
+{
+    for (size_t i = 0; i < sel->num_backends; i++) {
+        ferry_backend *be = sel->backends[i];
+        if (fy_be_of(be, agent, __func__) &&
+            fy_be_fits(be, mask, l->type, r->type, is_remote, notif))
+            return be;
+    }
+    return NULL;
+}
+
+static ferry_status fy_choose_forced(ferry_agent *agent, ferry_backend *be, uint32_t mask,
+                                     const ferry_prepped *l, const ferry_prepped *r, bool is_remote,
+                                     bool notif, ferry_backend **out)
+{
+    if (!FY_BACKEND_OK(be))
+        return FERRY_ERR_INVALID_PARAM; /* its agent was destroyed */
+    if (be->agent == agent && fy_be_fits(be, mask, l->type, r->type, is_remote, notif)) {
+        *out = be;
+        return FERRY_OK;
+    }
+    FY_ERR("make: the forced backend cannot serve this request");
+    return FERRY_ERR_NOT_FOUND;
+}
+
 /* The first fitting backend: the forced one, else in the caller's order,
  * else one-host fast paths first, then in creation order. */
 static ferry_status fy_choose(ferry_agent *agent, uint32_t mask, const ferry_xfer_opts *o,
@@ -73,26 +101,10 @@ static ferry_status fy_choose(ferry_agent *agent, uint32_t mask, const ferry_xfe
 {
     bool is_remote = r->remote->uid != agent->uid, notif = o && o->notif_len;
     const ferry_backend_sel *sel = o ? o->sel : NULL;
-    *out = NULL;
-    if (o && o->backend) {
-        ferry_backend *be = o->backend;
-        if (!FY_BACKEND_OK(be))
-            return FERRY_ERR_INVALID_PARAM; /* its agent was destroyed */
-        if (be->agent == agent && fy_be_fits(be, mask, l->type, r->type, is_remote, notif)) {
-            *out = be;
-            return FERRY_OK;
-        }
-        FY_ERR("make: the forced backend cannot serve this request");
-        return FERRY_ERR_NOT_FOUND;
-    }
-    if (!sel || !sel->num_backends)
-        *out = fy_choose_default(agent, mask, l, r, is_remote, notif);
-    for (size_t i = 0; sel && i < sel->num_backends && !*out; i++) {
-        ferry_backend *be = sel->backends[i];
-        if (fy_be_of(be, agent, __func__) &&
-            fy_be_fits(be, mask, l->type, r->type, is_remote, notif))
-            *out = be;
-    }
+    if (o && o->backend)
+        return fy_choose_forced(agent, o->backend, mask, l, r, is_remote, notif, out);
+    *out = sel && sel->num_backends ? fy_choose_listed(agent, sel, mask, l, r, is_remote, notif)
+                                    : fy_choose_default(agent, mask, l, r, is_remote, notif);
     if (*out)
         return FERRY_OK;
     FY_ERR("make: no backend serves %s -> %s %s for agent %s", ferry_mem_type_name(l->type),
