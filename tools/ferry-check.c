@@ -962,6 +962,10 @@ static int yama_scope(void)
     return v;
 }
 
+/* cma_probe's verdict, taken before any plugin is loaded: a fork after
+ * UCX is in runs UCX's fork handlers for nothing. */
+static int cma_err;
+
 /* Which path SHM takes to peers of this host: the kernel decides. */
 static void check_shm(const fi_plugin *list, size_t n)
 {
@@ -969,7 +973,7 @@ static void check_shm(const fi_plugin *list, size_t n)
     const fi_plugin *p = find_plugin(list, n, "SHM");
     if (!p || p->status != FERRY_OK)
         return;
-    int err = cma_probe();
+    int err = cma_err;
     if (!err) {
         fc_ok("SHM: cross-memory attach between processes is allowed: peers on this host "
               "are served by SHM (memfd mappings for ferry_mem_alloc memory, cross-memory "
@@ -1093,6 +1097,7 @@ int main(int argc, char **argv)
     setenv("FERRY_LOG_LEVEL", "error", 0);
     setenv("UCX_LOG_FILE", "stderr", 0); /* UCX logs to stdout, between our lines */
     static fi_search s;
+    cma_err = cma_probe();
     fi_search_get(&s);
     check_version(&s);
     check_plugin_dirs(&s);
