@@ -18,9 +18,10 @@
  * UCS_THREAD_MODE_SERIALIZED; the issuing threads touch their own worker
  * only inside a post (ucx_pool.c).
  *
- * No wakeup feature (it would exclude cma): an idle agent's progress
- * thread polls the workers every millisecond instead of sleeping on their
- * event fds (measured: 1.3% of a core). */
+ * Wakeup: an idle agent's progress thread sleeps on the workers' event
+ * fds (UCP_FEATURE_WAKEUP), except where UCX's shared-memory FIFOs are
+ * named (they have no events): then it polls the workers every millisecond
+ * (measured: 1.3% of a core). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,8 +63,8 @@ static const ferry_param_spec fy_ucx_params[] = {
     {"wakeup", "auto",
      "UCX's wakeup feature, so that an idle progress thread sleeps until a worker has work "
      "instead of looking every millisecond (what a peer's transfer to this agent waits for): "
-     "auto: on with error_handling=peer (TCP, which has events), off otherwise (with it UCX "
-     "would leave out transports without events, cma among them); on; off"},
+     "auto: on, except with error_handling=dual or none where tls or UCX_TLS names transports "
+     "(UCX would then leave out its shared-memory FIFOs, which have no events); on; off"},
     {"am_writes", "auto",
      "with rma=on: small WRITEs between DRAM as active messages (data and notification in, one "
      "answer back) instead of puts and a flush: auto: to peers reached only over TCP; on: to "
@@ -147,6 +148,16 @@ static int fy_param_pick(fy_ucx *u, const ferry_param *params, size_t n, const c
     return -1;
 }
 
+/* Whether UCX may pick its shared-memory FIFOs in dual and none: only when
+ * the tls param or UCX_TLS names transports (ucx_config leaves them out
+ * otherwise; in peer mode UCX itself does). They have no event support,
+ * so UCX's wakeup feature would leave them out: wakeup=auto is on
+ * everywhere else. */
+static bool fy_ucx_fifos_named(const ferry_param *params, size_t n)
+{
+    return fy_param(params, n, "tls")[0] || getenv("UCX_TLS");
+}
+
 /* error_handling, am_writes and rma: a few choices each. */
 static ferry_status fy_ucx_modes_read(fy_ucx *u, const ferry_param *params, size_t n)
 {
@@ -165,7 +176,8 @@ static ferry_status fy_ucx_modes_read(fy_ucx *u, const ferry_param *params, size
     u->errmode = (fy_ucx_errmode)err;
     u->amw_mode = (fy_ucx_amw_mode)amw;
     u->rma = rma == 1;
-    u->wakeup = wake == FY_UCX_AMW_ON || (wake == FY_UCX_AMW_AUTO && u->errmode == FY_UCX_PEER);
+    u->wakeup = wake == FY_UCX_AMW_ON ||
+                (wake == FY_UCX_AMW_AUTO && (err == FY_UCX_PEER || !fy_ucx_fifos_named(params, n)));
     return FERRY_OK;
 }
 
@@ -267,7 +279,9 @@ static bool fy_ucx_proto_default(fy_ucx *u, ucp_config_t *config)
  * go over TCP and rendezvous data (READ answers) by CMA, neither of which
  * shares state between peers; the SHM backend is the fast path between
  * processes of one host. */
-#define FY_UCX_NO_FIFO_TLS "^posix,sysv,xpmem"
+/* UCX's alias of posix, sysv and xpmem (naming xpmem where it is missing
+ * makes UCX warn at every context). */
+#define FY_UCX_NO_FIFO_TLS "^mm"
 
 static bool fy_ucx_fifo_default(fy_ucx *u, ucp_config_t *config, const char *tls)
 {
@@ -326,10 +340,10 @@ static ferry_status fy_ucx_context(fy_ucx *u, ucp_config_t *config)
     ucp_params_t p = {
         .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED,
         /* UCP_FEATURE_WAKEUP only with the wakeup param: it keeps UCX from
-         * using transports without event support, cma among them, which is
-         * the fast one-sided path between processes of one host (measured:
-         * 1 MiB puts fall from ~10 GB/s to emulation over shared-memory
-         * messages); in peer mode (TCP only) it costs nothing.
+         * using message transports without event support, the shared-memory
+         * FIFOs (whose one-sided path into memory UCX mapped is then lost:
+         * 1 MiB puts measured falling from ~10 GB/s to emulation); TCP and
+         * CMA stay (seen in the "transports to" line on UCX 1.13 and 1.22).
          * UCP_FEATURE_RMA only when asked for: with it UCX answers any
          * peer's emulated put or get at whatever address the peer names
          * (its software RMA handlers are installed only for that feature). */
