@@ -240,8 +240,9 @@ ferry_status fy_shm_map(fy_shm *be, fy_shm_remote *r, fy_shm_rregion *rr, char *
         snprintf(err, cap, "%s sent a memfd that is unsealed or too small for region %#llx",
                  r->name, (unsigned long long)rr->pub.addr);
         rc = FERRY_ERR_BACKEND;
-    } else {
-        rc = fy_shm_map_fd(rr, fd, offset, err, cap);
+    } else if ((rc = fy_shm_map_fd(rr, fd, offset, err, cap)) == FERRY_OK) {
+        fy_shm_log(be, FERRY_LOG_DEBUG, "mapped %s's region %#llx (%llu bytes)", r->name,
+                   (unsigned long long)rr->pub.addr, (unsigned long long)rr->pub.len);
     }
     close(fd);
     return rc;

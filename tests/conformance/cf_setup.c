@@ -61,6 +61,8 @@ static ferry_status cf_parse(cf_env *env, int argc, char **argv, int *forced)
             *forced = 1;
         else if (!strcmp(argv[i], "--loopback"))
             *forced = 0;
+        else if (!strcmp(argv[i], "--alloc"))
+            env->alloc = true; /* e.g. SHM: memfd memory the initiator maps */
         else if (cf_parse_param(env, argv[i]) != FERRY_OK)
             return FERRY_ERR_INVALID_PARAM;
     }

@@ -196,6 +196,19 @@ static ferry_status cf_obj_create(cf_env *env, cf_store *st, unsigned n)
     return rc == FERRY_OK ? cf_store_xfer(env, st, FERRY_OP_WRITE, 0, st->size) : rc;
 }
 
+/* The target's DRAM: from its backend with --alloc, else page-aligned heap. */
+static uint8_t *cf_store_mem(cf_env *env, cf_store *st, size_t size)
+{
+    void *p = NULL;
+    st->allocated = env->alloc && st->type == FERRY_MEM_DRAM;
+    if (!st->allocated)
+        return tu_alloc(size);
+    ferry_status rc = ferry_mem_alloc(env->tgt, env->tgt_be, FERRY_MEM_DRAM, size, 0, &p);
+    if (rc != FERRY_OK)
+        printf("# ferry_mem_alloc of %zu bytes: %s\n", size, ferry_strerror(rc));
+    return p;
+}
+
 ferry_status cf_store_create(cf_env *env, cf_store *st, size_t size, uint64_t seed)
 {
     memset(st, 0, sizeof(*st));
@@ -203,7 +216,7 @@ ferry_status cf_store_create(cf_env *env, cf_store *st, size_t size, uint64_t se
     st->direct = env->direct;
     st->size = size;
     st->fd = st->check_fd = -1;
-    st->mirror = tu_alloc(size);
+    st->mirror = cf_store_mem(env, st, size);
     if (!st->mirror)
         return FERRY_ERR_NO_MEMORY;
     tu_fill(st->mirror, size, seed);
@@ -233,7 +246,10 @@ void cf_store_close(cf_env *env, cf_store *st)
         close(st->check_fd);
         unlink(st->name);
     }
-    free(st->mirror);
+    if (st->allocated && st->mirror)
+        ferry_mem_free(env->tgt, st->mirror);
+    else
+        free(st->mirror);
     memset(st, 0, sizeof(*st));
     st->fd = st->check_fd = -1;
 }

@@ -42,6 +42,7 @@ typedef struct cf_env {
     /* storage mode */
     ferry_mem_type store_type; /* the target's memory type: DRAM unless --store */
     bool direct;               /* --direct: files opened with O_DIRECT */
+    bool alloc;                /* --alloc: the target's DRAM from its backend's ferry_mem_alloc */
     size_t align;              /* descriptor alignment the suite keeps: 1, or 4096 (O_DIRECT) */
     char dir[CF_PATH_MAX];     /* --dir=DIR, else a temp dir of its own (removed) */
     bool own_dir;
@@ -58,9 +59,10 @@ typedef struct cf_store {
     char name[CF_PATH_MAX + 32]; /* path, or object key */
     bool direct;                 /* opened with O_DIRECT (FILE), or so registered (BLOCK) */
     bool registered;
+    bool allocated; /* mirror is from ferry_mem_alloc (--alloc) */
 } cf_store;
 
-/* Parses "PLUGIN [key=value ...] [--pair|--loopback] [--plugin-dir=DIR]
+/* Parses "PLUGIN [key=value ...] [--pair|--loopback] [--alloc] [--plugin-dir=DIR]
  * [--store=FILE|BLOCK|OBJ [--direct] [--dir=DIR]]" (the plugin dir becomes
  * FERRY_PLUGIN_DIR) and creates the agents and backends. NOT_FOUND when the plugin is
  * not available (the caller skips), INVALID_PARAM on bad arguments, NOT_SUPPORTED when the backend
