@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* LIBFABRIC: host memory to and from other agents through libfabric
+ * (OFI): EFA, verbs, tcp and shm providers, as NIXL's LIBFABRIC backend.
+ *
+ * One reliable-datagram endpoint (FI_EP_RDM) per backend, found by
+ * fi_getinfo for the provider named by the `provider` param or FI_PROVIDER
+ * (lf.c: capability negotiation names what a provider lacks). Its address
+ * is the connection info; a peer's goes into the address vector at
+ * remote_load (lf_remote.c). Regions are registered with provider keys
+ * and published as {addr, len, key} (lf_mem.c); transfers are fi_write and
+ * fi_read against those keys, a window of operations in flight per request
+ * (lf_xfer.c); a notification is a message sent once every operation of
+ * its transfer completed (lf_notif.c). One completion queue carries
+ * everything; its wait fd (where the provider has one) lets an idle
+ * progress thread sleep.
+ *
+ * Trust: the target checks every access in the provider against the
+ * registered key's range. With tcp and shm (software RMA, run by the
+ * target's CPU) that check is libfabric's own (its key map verifies
+ * address and length against the region before it touches memory);
+ * test_lf_reach shows a forged range fails with nothing written. With
+ * EFA and verbs the NIC checks it.
+ *
+ * Threading: not FERRY_PLUGIN_F_THREAD_SAFE: the core serialises every op,
+ * so the domain is opened FI_THREAD_DOMAIN. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fyp_params.h"
+#include "lf_internal.h"
+
+#define FY_LF_VERSION  "0.1.0"
+#define FY_LF_API      FI_VERSION(1, 9)
+#define FY_LF_RX_BUFS  16u
+#define FY_LF_TX_BUFS  32u
+#define FY_LF_CQ_BATCH 16
+
+/* The providers tried in order when neither the param nor FI_PROVIDER
+ * names one: hardware first, TCP as the fallback every host has. */
+static const char *const fy_lf_auto[] = {"efa", "verbs;ofi_rxm", "tcp;ofi_rxm"};
+
+static const ferry_param_spec fy_lf_params[] = {
+    {"timeout_ms", "10000",
+     "ms (100..3600000) an RMA transfer may go without any completion before it fails with "
+     "FERRY_ERR_TIMEOUT (a peer gone silent)"},
+    {"release_ms", "2000",
+     "ms (10..60000) releasing a request in flight waits for its operations before it tears "
+     "the peer's connection down"},
+    {"provider", "",
+     "libfabric provider: efa, verbs;ofi_rxm, tcp;ofi_rxm, shm, ... (empty: FI_PROVIDER, else "
+     "the first of efa, verbs;ofi_rxm, tcp;ofi_rxm found)"},
+    {"domain", "", "the provider's domain (tcp: a network interface such as lo or eth0; "
+                   "empty: the first the provider lists)"},
+};
+#define FY_LF_NUM_PARAMS  (sizeof(fy_lf_params) / sizeof(fy_lf_params[0]))
+#define FY_LF_NUM_NUMERIC 2u
+static const fyp_range fy_lf_ranges[] = {{100, 3600000}, {10, 60000}};
+
+uint64_t fy_lf_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- capability negotiation ---- */
+
+/* What ferry asks of a provider, one step at a time, so that a provider
+ * that cannot serve is refused with the first thing it lacks. */
+typedef struct fy_lf_need {
+    uint64_t caps;
+    bool mr_modes; /* the memory-registration modes ferry handles */
+    const char *what;
+} fy_lf_need;
+
+static const fy_lf_need fy_lf_needs[] = {
+    {0, false, "a reliable-datagram endpoint (FI_EP_RDM)"},
+    {FI_RMA | FI_READ | FI_WRITE | FI_REMOTE_READ | FI_REMOTE_WRITE, false,
+     "one-sided RMA (FI_RMA: fi_read/fi_write into registered memory)"},
+    {FI_MSG | FI_SEND | FI_RECV, false, "messages (FI_MSG, for notifications)"},
+    {0, true,
+     "a memory-registration mode ferry handles (keys of 8 bytes at most: no FI_MR_RAW; "
+     "FI_MR_LOCAL, FI_MR_VIRT_ADDR, FI_MR_ALLOCATED, FI_MR_PROV_KEY, FI_MR_ENDPOINT allowed)"},
+};
+
+/* Registration modes: those ferry handles, and (for the steps before the
+ * registration one) any a provider may ask for. */
+#define FY_LF_MR_OURS (FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_VIRT_ADDR | FI_MR_LOCAL | FI_MR_ENDPOINT)
+#define FY_LF_MR_ANY  (FY_LF_MR_OURS | FI_MR_RAW | FI_MR_HMEM | FI_MR_MMU_NOTIFY | FI_MR_RMA_EVENT)
+
+static struct fi_info *fy_lf_hints(const char *prov, const char *domain, size_t steps)
+{
+    struct fi_info *h = fi_allocinfo();
+    if (!h)
+        return NULL;
+    h->ep_attr->type = FI_EP_RDM;
+    h->mode = FI_CONTEXT | FI_CONTEXT2;
+    h->domain_attr->threading = FI_THREAD_DOMAIN;
+    h->domain_attr->mr_mode = FY_LF_MR_ANY;
+    h->fabric_attr->prov_name = prov && *prov ? strdup(prov) : NULL;
+    h->domain_attr->name = domain && *domain ? strdup(domain) : NULL;
+    for (size_t i = 0; i < steps; i++) {
+        h->caps |= fy_lf_needs[i].caps;
+        if (fy_lf_needs[i].mr_modes)
+            h->domain_attr->mr_mode = FY_LF_MR_OURS;
+    }
+    return h;
+}
+
+/* fi_getinfo with the first `steps` needs. */
+static int fy_lf_getinfo(const char *prov, const char *domain, size_t steps, struct fi_info **out)
+{
+    struct fi_info *h = fy_lf_hints(prov, domain, steps);
+    if (!h)
+        return -FI_ENOMEM;
+    int rc = fi_getinfo(FY_LF_API, NULL, NULL, 0, h, out);
+    fi_freeinfo(h);
+    return rc;
+}
+
+static bool fy_lf_info_ok(const struct fi_info *i)
+{
+    return !(i->domain_attr->mr_mode & FI_MR_RAW) && i->domain_attr->mr_key_size <= 8;
+}
+
+/* Finds the provider's info, or logs what it lacks. */
+static ferry_status fy_lf_negotiate(fy_lf *be, const char *prov, bool quiet)
+{
+    const size_t all = sizeof(fy_lf_needs) / sizeof(fy_lf_needs[0]);
+    struct fi_info *info = NULL;
+    size_t step = 0;
+    int rc = 0;
+    for (step = 1; step <= all; step++) {
+        fi_freeinfo(info);
+        info = NULL;
+        if ((rc = fy_lf_getinfo(prov, be->domain_name, step, &info)) != 0)
+            break;
+    }
+    if (rc == 0 && fy_lf_info_ok(info)) {
+        be->info = info;
+        return FERRY_OK;
+    }
+    fi_freeinfo(info);
+    if (!quiet)
+        fy_lf_log(be, FERRY_LOG_ERROR, "provider '%s'%s%s offers no %s (%s)", prov,
+                  *be->domain_name ? " on domain " : "", be->domain_name,
+                  fy_lf_needs[step > all ? all - 1 : step - 1].what,
+                  rc ? fi_strerror(-rc) : "raw keys");
+    return FERRY_ERR_NOT_SUPPORTED;
+}
+
+/* The param, else FI_PROVIDER, else the first of fy_lf_auto found. */
+static ferry_status fy_lf_choose(fy_lf *be)
+{
+    const char *env = getenv("FI_PROVIDER");
+    if (*be->provider || (env && *env))
+        return fy_lf_negotiate(be, *be->provider ? be->provider : env, false);
+    for (size_t i = 0; i < sizeof(fy_lf_auto) / sizeof(fy_lf_auto[0]); i++)
+        if (fy_lf_negotiate(be, fy_lf_auto[i], true) == FERRY_OK)
+            return FERRY_OK;
+    fy_lf_log(be, FERRY_LOG_ERROR, "no provider of efa, verbs;ofi_rxm, tcp;ofi_rxm serves "
+                                   "reliable datagrams with RMA and messages here");
+    return FERRY_ERR_NOT_SUPPORTED;
+}
+
+/* ---- opening ---- */
+
+static ferry_status fy_lf_fail(fy_lf *be, const char *what, int rc)
+{
+    fy_lf_log(be, FERRY_LOG_ERROR, "%s: %s", what, fi_strerror(rc < 0 ? -rc : rc));
+    return rc == -FI_ENOMEM ? FERRY_ERR_NO_MEMORY : FERRY_ERR_BACKEND;
+}
+
+/* A completion queue with a wait fd where the provider offers one. */
+static ferry_status fy_lf_cq_open(fy_lf *be)
+{
+    struct fi_cq_attr attr = {.format = FI_CQ_FORMAT_MSG, .wait_obj = FI_WAIT_FD};
+    int rc = fi_cq_open(be->domain, &attr, &be->cq, NULL);
+    if (rc == 0 && fi_control(&be->cq->fid, FI_GETWAIT, &be->wait_fd) == 0)
+        return FERRY_OK;
+    if (rc == 0)
+        fi_close(&be->cq->fid);
+    be->wait_fd = -1;
+    attr.wait_obj = FI_WAIT_NONE;
+    rc = fi_cq_open(be->domain, &attr, &be->cq, NULL);
+    if (rc == 0)
+        fy_lf_log(be, FERRY_LOG_DEBUG, "no wait fd on this provider's queue: timed polling");
+    return rc ? fy_lf_fail(be, "fi_cq_open", rc) : FERRY_OK;
+}
+
+static ferry_status fy_lf_ep_open(fy_lf *be)
+{
+    struct fi_av_attr av_attr = {.type = FI_AV_UNSPEC};
+    int rc = fi_av_open(be->domain, &av_attr, &be->av, NULL);
+    if (rc)
+        return fy_lf_fail(be, "fi_av_open", rc);
+    if ((rc = fi_endpoint(be->domain, be->info, &be->ep, NULL)) != 0)
+        return fy_lf_fail(be, "fi_endpoint", rc);
+    if ((rc = fi_ep_bind(be->ep, &be->av->fid, 0)) != 0 ||
+        (rc = fi_ep_bind(be->ep, &be->cq->fid, FI_TRANSMIT | FI_RECV)) != 0)
+        return fy_lf_fail(be, "fi_ep_bind", rc);
+    if ((rc = fi_enable(be->ep)) != 0)
+        return fy_lf_fail(be, "fi_enable", rc);
+    be->addr_len = sizeof(be->addr);
+    rc = fi_getname(&be->ep->fid, be->addr, &be->addr_len);
+    return rc ? fy_lf_fail(be, "fi_getname", rc) : FERRY_OK;
+}
+
+static ferry_status fy_lf_open(fy_lf *be)
+{
+    uint64_t mode = be->info->domain_attr->mr_mode;
+    be->virt_addr = mode & (FI_MR_VIRT_ADDR | FI_MR_BASIC);
+    be->mr_local = mode & FI_MR_LOCAL;
+    be->mr_bind_ep = mode & FI_MR_ENDPOINT;
+    be->prov_key = mode & (FI_MR_PROV_KEY | FI_MR_BASIC);
+    int rc = fi_fabric(be->info->fabric_attr, &be->fabric, NULL);
+    if (rc)
+        return fy_lf_fail(be, "fi_fabric", rc);
+    if ((rc = fi_domain(be->fabric, be->info, &be->domain, NULL)) != 0)
+        return fy_lf_fail(be, "fi_domain", rc);
+    ferry_status st = fy_lf_cq_open(be);
+    if (st == FERRY_OK)
+        st = fy_lf_ep_open(be);
+    return st == FERRY_OK ? fy_lf_notif_open(be, FY_LF_RX_BUFS, FY_LF_TX_BUFS) : st;
+}
+
+static void fy_lf_close_fid(struct fid *f)
+{
+    if (f)
+        fi_close(f);
+}
+
+static void fy_lf_fini(void *priv)
+{
+    fy_lf *be = priv;
+    /* The endpoint first: nothing completes into buffers freed after it. */
+    fy_lf_close_fid(be->ep ? &be->ep->fid : NULL);
+    fy_lf_notif_close(be);
+    fy_lf_orphans_free(be);
+    fy_lf_close_fid(be->av ? &be->av->fid : NULL);
+    fy_lf_close_fid(be->cq ? &be->cq->fid : NULL);
+    fy_lf_close_fid(be->domain ? &be->domain->fid : NULL);
+    fy_lf_close_fid(be->fabric ? &be->fabric->fid : NULL);
+    fi_freeinfo(be->info);
+}
+
+static ferry_status fy_lf_copy_param(fy_lf *be, const ferry_param *p, char *dst, size_t cap)
+{
+    if (strlen(p->value) < cap) {
+        snprintf(dst, cap, "%s", p->value);
+        return FERRY_OK;
+    }
+    fy_lf_log(be, FERRY_LOG_ERROR, "param %s: longer than %zu characters", p->key, cap - 1);
+    return FERRY_ERR_INVALID_PARAM;
+}
+
+/* The string params; the numeric ones went through fyp_params_parse. */
+static ferry_status fy_lf_string_params(fy_lf *be, const ferry_param *params, size_t n)
+{
+    ferry_status rc = FERRY_OK;
+    for (size_t i = 0; i < n && rc == FERRY_OK; i++) {
+        if (!strcmp(params[i].key, "provider"))
+            rc = fy_lf_copy_param(be, &params[i], be->provider, sizeof(be->provider));
+        else if (!strcmp(params[i].key, "domain"))
+            rc = fy_lf_copy_param(be, &params[i], be->domain_name, sizeof(be->domain_name));
+    }
+    return rc;
+}
+
+/* fyp_params_parse sees the numeric keys only; the string ones are
+ * checked by name here. */
+static ferry_status fy_lf_params_parse(fy_lf *be, const ferry_param *params, size_t n)
+{
+    ferry_param numeric[FY_LF_NUM_PARAMS] = {{0}};
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool known = false;
+        for (size_t j = 0; j < FY_LF_NUM_PARAMS; j++)
+            known |= !strcmp(params[i].key, fy_lf_params[j].key);
+        if (!known || k == FY_LF_NUM_PARAMS) {
+            fy_lf_log(be, FERRY_LOG_ERROR, "unknown param %s", params[i].key);
+            return FERRY_ERR_INVALID_PARAM;
+        }
+        if (strcmp(params[i].key, "provider") && strcmp(params[i].key, "domain"))
+            numeric[k++] = params[i];
+    }
+    uint64_t vals[FY_LF_NUM_NUMERIC];
+    ferry_status rc = fyp_params_parse(be->host, fy_lf_params, fy_lf_ranges, FY_LF_NUM_NUMERIC,
+                                       numeric, k, vals);
+    if (rc != FERRY_OK)
+        return rc;
+    be->timeout_ms = vals[0];
+    be->release_ms = vals[1];
+    return fy_lf_string_params(be, params, n);
+}
+
+static ferry_status fy_lf_init(void *priv, const ferry_plugin_host *host, const ferry_param *params,
+                               size_t num_params)
+{
+    fy_lf *be = priv;
+    if (!host || host->size < sizeof(*host) || !host->log || !host->notif_deliver)
+        return FERRY_ERR_INVALID_PARAM;
+    be->host = host;
+    be->wait_fd = -1;
+    ferry_status rc = fy_lf_params_parse(be, params, num_params);
+    if (rc == FERRY_OK)
+        rc = fy_lf_choose(be);
+    if (rc == FERRY_OK)
+        rc = fy_lf_open(be);
+    if (rc != FERRY_OK) {
+        fy_lf_fini(be);
+        return rc;
+    }
+    fyp_ident_self(&be->self, host->agent_uid, "libfabric");
+    fy_lf_log(be, FERRY_LOG_DEBUG, "provider %s, domain %s, mr_mode %#llx, wait fd %d",
+              be->info->fabric_attr->prov_name, be->info->domain_attr->name,
+              (unsigned long long)be->info->domain_attr->mr_mode, be->wait_fd);
+    return FERRY_OK;
+}
+
+/* ---- completions and progress ---- */
+
+static void fy_lf_dispatch(fy_lf *be, const struct fi_cq_msg_entry *e, int err, const char *why)
+{
+    fy_lf_op *op = e->op_context;
+    if (!op)
+        return;
+    if (op->kind == FY_LF_OP_RMA)
+        fy_lf_rma_done(be, op, err, why);
+    else
+        fy_lf_notif_done(be, op, e, err);
+}
+
+/* One error entry: the operation it names ends with the provider's text. */
+static void fy_lf_cq_error(fy_lf *be)
+{
+    struct fi_cq_err_entry err = {0};
+    if (fi_cq_readerr(be->cq, &err, 0) != 1)
+        return;
+    char buf[160];
+    const char *why = fi_cq_strerror(be->cq, err.prov_errno, err.err_data, buf, sizeof(buf));
+    struct fi_cq_msg_entry e = {.op_context = err.op_context, .flags = err.flags, .len = err.len};
+    fy_lf_dispatch(be, &e, err.err ? err.err : FI_EIO, why ? why : fi_strerror(err.err));
+}
+
+size_t fy_lf_cq_drain(fy_lf *be)
+{
+    struct fi_cq_msg_entry e[FY_LF_CQ_BATCH];
+    size_t total = 0;
+    for (;;) {
+        ssize_t n = fi_cq_read(be->cq, e, FY_LF_CQ_BATCH);
+        if (n == -FI_EAVAIL) {
+            fy_lf_cq_error(be);
+            total++;
+            continue;
+        }
+        if (n <= 0)
+            return total;
+        for (ssize_t i = 0; i < n; i++)
+            fy_lf_dispatch(be, &e[i], 0, NULL);
+        total += (size_t)n;
+    }
+}
+
+static ferry_status fy_lf_progress(void *priv)
+{
+    fy_lf *be = priv;
+    size_t work = fy_lf_cq_drain(be);
+    work += fy_lf_xfer_sweep(be);
+    return work ? FERRY_IN_PROGRESS : FERRY_OK;
+}
+
+static ferry_status fy_lf_wait_fd(void *priv, int *fd)
+{
+    fy_lf *be = priv;
+    if (be->wait_fd < 0)
+        return FERRY_ERR_NOT_SUPPORTED;
+    *fd = be->wait_fd;
+    return FERRY_OK;
+}
+
+/* fi_trywait: safe to sleep on the fd only when the provider says so. */
+static ferry_status fy_lf_arm(void *priv)
+{
+    fy_lf *be = priv;
+    struct fid *fids[1] = {&be->cq->fid};
+    return fi_trywait(be->fabric, fids, 1) == FI_SUCCESS ? FERRY_OK : FERRY_IN_PROGRESS;
+}
+
+/* ---- descriptor ---- */
+
+/* Left NULL: supports and mem_types (DRAM only, mem_mask says it all),
+ * connect/disconnect (the provider connects on first use), estimate,
+ * query, mem_alloc/mem_free (ordinary memory is what RMA registers). */
+static const ferry_plugin_ops fy_lf_ops = {
+    .size = sizeof(ferry_plugin_ops),
+    .init = fy_lf_init,
+    .fini = fy_lf_fini,
+    .reg = fy_lf_reg,
+    .dereg = fy_lf_dereg,
+    .conn_info = fy_lf_conn_info,
+    .remote_load = fy_lf_remote_load,
+    .remote_unload = fy_lf_remote_unload,
+    .rregion_load = fy_lf_rregion_load,
+    .rregion_unload = fy_lf_rregion_unload,
+    .xfer_prep = fy_lf_xfer_prep,
+    .xfer_post = fy_lf_xfer_post,
+    .xfer_check = fy_lf_xfer_check,
+    .xfer_release = fy_lf_xfer_release,
+    .notif_send = fy_lf_notif_send,
+    .progress = fy_lf_progress,
+    .xfer_error = fy_lf_xfer_error,
+    .wait_fd = fy_lf_wait_fd,
+    .arm = fy_lf_arm,
+    .remote_refresh = fy_lf_remote_refresh,
+};
+
+static const ferry_plugin_desc fy_lf_desc = {
+    .abi_version = FERRY_PLUGIN_ABI_VERSION,
+    .flags = 0,
+    .name = "LIBFABRIC",
+    .version = FY_LF_VERSION,
+    .caps = FERRY_CAP_LOCAL | FERRY_CAP_REMOTE | FERRY_CAP_NOTIF | FERRY_CAP_PROGRESS,
+    .mem_mask = FERRY_MEM_MASK(FERRY_MEM_DRAM),
+    .params = fy_lf_params,
+    .num_params = FY_LF_NUM_PARAMS,
+    .priv_size = sizeof(fy_lf),
+    .ops = &fy_lf_ops,
+};
+
+FERRY_PLUGIN_DEFINE(LIBFABRIC, fy_lf_desc)
