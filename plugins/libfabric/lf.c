@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "fyp_params.h"
@@ -51,8 +52,9 @@ static const ferry_param_spec fy_lf_params[] = {
     {"provider", "",
      "libfabric provider: efa, verbs;ofi_rxm, tcp;ofi_rxm, shm, ... (empty: FI_PROVIDER, else "
      "the first of efa, verbs;ofi_rxm, tcp;ofi_rxm found)"},
-    {"domain", "", "the provider's domain (tcp: a network interface such as lo or eth0; "
-                   "empty: the first the provider lists)"},
+    {"domain", "",
+     "the provider's domain (tcp: a network interface such as lo or eth0; "
+     "empty: the first the provider lists)"},
 };
 #define FY_LF_NUM_PARAMS  (sizeof(fy_lf_params) / sizeof(fy_lf_params[0]))
 #define FY_LF_NUM_NUMERIC 2u
@@ -87,8 +89,9 @@ static const fy_lf_need fy_lf_needs[] = {
 
 /* Registration modes: those ferry handles, and (for the steps before the
  * registration one) any a provider may ask for. */
-#define FY_LF_MR_OURS (FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_VIRT_ADDR | FI_MR_LOCAL | FI_MR_ENDPOINT)
-#define FY_LF_MR_ANY  (FY_LF_MR_OURS | FI_MR_RAW | FI_MR_HMEM | FI_MR_MMU_NOTIFY | FI_MR_RMA_EVENT)
+#define FY_LF_MR_OURS                                                                              \
+    (FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_VIRT_ADDR | FI_MR_LOCAL | FI_MR_ENDPOINT)
+#define FY_LF_MR_ANY (FY_LF_MR_OURS | FI_MR_RAW | FI_MR_HMEM | FI_MR_MMU_NOTIFY | FI_MR_RMA_EVENT)
 
 static struct fi_info *fy_lf_hints(const char *prov, const char *domain, size_t steps)
 {
@@ -109,14 +112,30 @@ static struct fi_info *fy_lf_hints(const char *prov, const char *domain, size_t 
     return h;
 }
 
+/* The first entry of the domain asked for (layered providers such as
+ * ofi_rxm list every domain whatever the hint), as a list of its own. */
+static int fy_lf_pick(struct fi_info *list, const char *domain, struct fi_info **out)
+{
+    for (struct fi_info *i = list; i; i = i->next) {
+        if (*domain && (!i->domain_attr->name || strcmp(i->domain_attr->name, domain)))
+            continue;
+        *out = fi_dupinfo(i);
+        return *out ? 0 : -FI_ENOMEM;
+    }
+    return -FI_ENODATA;
+}
+
 /* fi_getinfo with the first `steps` needs. */
 static int fy_lf_getinfo(const char *prov, const char *domain, size_t steps, struct fi_info **out)
 {
-    struct fi_info *h = fy_lf_hints(prov, domain, steps);
+    struct fi_info *h = fy_lf_hints(prov, domain, steps), *list = NULL;
     if (!h)
         return -FI_ENOMEM;
-    int rc = fi_getinfo(FY_LF_API, NULL, NULL, 0, h, out);
+    int rc = fi_getinfo(FY_LF_API, NULL, NULL, 0, h, &list);
     fi_freeinfo(h);
+    if (rc == 0)
+        rc = fy_lf_pick(list, domain, out);
+    fi_freeinfo(list);
     return rc;
 }
 
@@ -143,8 +162,14 @@ static ferry_status fy_lf_negotiate(fy_lf *be, const char *prov, bool quiet)
         return FERRY_OK;
     }
     fi_freeinfo(info);
-    if (!quiet)
-        fy_lf_log(be, FERRY_LOG_ERROR, "provider '%s'%s%s offers no %s (%s)", prov,
+    if (!quiet && step == 1 && *be->domain_name && fy_lf_getinfo(prov, "", 1, &info) == 0) {
+        fi_freeinfo(info);
+        fy_lf_log(be, FERRY_LOG_ERROR,
+                  "provider '%s' has no domain '%s' (fi_info -p '%s' lists "
+                  "its domains)",
+                  prov, be->domain_name, prov);
+    } else if (!quiet)
+        fy_lf_log(be, FERRY_LOG_ERROR, "provider '%s'%s%s lacks %s (%s)", prov,
                   *be->domain_name ? " on domain " : "", be->domain_name,
                   fy_lf_needs[step > all ? all - 1 : step - 1].what,
                   rc ? fi_strerror(-rc) : "raw keys");
@@ -160,8 +185,43 @@ static ferry_status fy_lf_choose(fy_lf *be)
     for (size_t i = 0; i < sizeof(fy_lf_auto) / sizeof(fy_lf_auto[0]); i++)
         if (fy_lf_negotiate(be, fy_lf_auto[i], true) == FERRY_OK)
             return FERRY_OK;
-    fy_lf_log(be, FERRY_LOG_ERROR, "no provider of efa, verbs;ofi_rxm, tcp;ofi_rxm serves "
-                                   "reliable datagrams with RMA and messages here");
+    fy_lf_log(be, FERRY_LOG_ERROR,
+              "no provider of efa, verbs;ofi_rxm, tcp;ofi_rxm serves "
+              "reliable datagrams with RMA and messages here");
+    return FERRY_ERR_NOT_SUPPORTED;
+}
+
+/* ---- the shm provider's reach ---- */
+
+/* Whether processes of this user may already read and write this whole
+ * process (ptrace, /proc/<pid>/mem, cross-memory attach): Yama allows it
+ * to any of them (ptrace_scope 0, or no Yama) and this process is
+ * dumpable. */
+static bool fy_lf_same_user_reach(void)
+{
+    char scope = '0';
+    FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "r");
+    if (f) {
+        if (fread(&scope, 1, 1, f) != 1)
+            scope = '?';
+        fclose(f);
+    }
+    return scope == '0' && prctl(PR_GET_DUMPABLE) == 1;
+}
+
+/* libfabric's shm provider does not check region keys or ranges (1.17:
+ * a peer reads and writes any address of the target, test_lf_reach shows
+ * it), and any process of this user can reach its segment. It is served
+ * only where such a process could reach all of this one's memory anyway,
+ * as the SHM backend's cross-memory attach does. */
+static ferry_status fy_lf_shm_gate(fy_lf *be)
+{
+    if (strcmp(be->info->fabric_attr->prov_name, "shm") || fy_lf_same_user_reach())
+        return FERRY_OK;
+    fy_lf_log(be, FERRY_LOG_ERROR,
+              "provider shm does not bound peers to registered memory, and processes of this "
+              "user cannot otherwise reach this one (Yama ptrace_scope > 0, or not dumpable): "
+              "refused; use tcp;ofi_rxm or the SHM backend");
     return FERRY_ERR_NOT_SUPPORTED;
 }
 
@@ -287,8 +347,8 @@ static ferry_status fy_lf_params_parse(fy_lf *be, const ferry_param *params, siz
             numeric[k++] = params[i];
     }
     uint64_t vals[FY_LF_NUM_NUMERIC];
-    ferry_status rc = fyp_params_parse(be->host, fy_lf_params, fy_lf_ranges, FY_LF_NUM_NUMERIC,
-                                       numeric, k, vals);
+    ferry_status rc =
+        fyp_params_parse(be->host, fy_lf_params, fy_lf_ranges, FY_LF_NUM_NUMERIC, numeric, k, vals);
     if (rc != FERRY_OK)
         return rc;
     be->timeout_ms = vals[0];
@@ -307,6 +367,8 @@ static ferry_status fy_lf_init(void *priv, const ferry_plugin_host *host, const 
     ferry_status rc = fy_lf_params_parse(be, params, num_params);
     if (rc == FERRY_OK)
         rc = fy_lf_choose(be);
+    if (rc == FERRY_OK)
+        rc = fy_lf_shm_gate(be);
     if (rc == FERRY_OK)
         rc = fy_lf_open(be);
     if (rc != FERRY_OK) {

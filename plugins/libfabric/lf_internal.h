@@ -74,8 +74,8 @@ typedef struct fy_lf {
     uint8_t addr[FY_LF_ADDR_MAX];
     size_t addr_len;
     fyp_ident self;
-    fy_lf_bufs rx, tx; /* notifications received, and being sent */
-    fyp_link *active;  /* requests with work left for progress */
+    fy_lf_bufs rx, tx;  /* notifications received, and being sent */
+    fyp_link *active;   /* requests with work left for progress */
     fy_lf_op **orphans; /* contexts of released requests still out */
     size_t norphans, orphans_cap;
 } fy_lf;
@@ -112,11 +112,11 @@ typedef struct fy_lf_req {
     fy_lf *be;
     const ferry_plugin_xfer *px;
     fy_lf_remote *remote;
-    size_t seg;        /* next segment to issue ... */
-    uint64_t off;      /* ... and the offset in it */
-    size_t inflight;   /* RMA operations out */
-    bool notif_due;    /* data done, notification still to send */
-    bool notif_out;    /* notification posted, not completed */
+    size_t seg;         /* next segment to issue ... */
+    uint64_t off;       /* ... and the offset in it */
+    size_t inflight;    /* RMA operations out */
+    bool notif_due;     /* data done, notification still to send */
+    bool notif_out;     /* notification posted, not completed */
     ferry_status state; /* NOT_POSTED, IN_PROGRESS, OK, or the error */
     const void *notif;
     size_t notif_len;

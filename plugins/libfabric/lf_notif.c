@@ -12,7 +12,7 @@
 #include "common/le.h"
 #include "lf_internal.h"
 
-#define FY_LF_NOTIF_MAGIC 0x31544e4cu /* "LNT1" */
+#define FY_LF_NOTIF_MAGIC  0x31544e4cu /* "LNT1" */
 #define FY_LF_SEND_WAIT_NS 2000000000u
 
 static uint8_t *fy_lf_buf(const fy_lf_bufs *b, uint32_t slot)
@@ -131,8 +131,8 @@ ferry_status fy_lf_notif_post(fy_lf *be, fy_lf_remote *r, const void *msg, size_
     memcpy(p + FY_LF_NOTIF_HDR, be->host->agent_name, name_len);
     if (len)
         memcpy(p + FY_LF_NOTIF_HDR + name_len, msg, len);
-    ssize_t rc = fi_send(be->ep, p, FY_LF_NOTIF_HDR + name_len + len, be->tx.desc, r->fi_addr,
-                         &op->fctx);
+    ssize_t rc =
+        fi_send(be->ep, p, FY_LF_NOTIF_HDR + name_len + len, be->tx.desc, r->fi_addr, &op->fctx);
     if (rc == -FI_EAGAIN)
         return FERRY_ERR_NO_RESOURCES;
     if (rc) {

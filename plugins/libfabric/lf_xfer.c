@@ -112,8 +112,8 @@ static void fy_lf_fail(fy_lf_req *q, ferry_status rc, const char *why)
     if (q->state != FERRY_IN_PROGRESS)
         return;
     q->state = rc;
-    snprintf(q->err, sizeof(q->err), "%s %s: %s", q->px->op == FERRY_OP_WRITE ? "WRITE to" : "READ from",
-             q->remote->name, why);
+    snprintf(q->err, sizeof(q->err), "%s %s: %s",
+             q->px->op == FERRY_OP_WRITE ? "WRITE to" : "READ from", q->remote->name, why);
     fy_lf_log(q->be, FERRY_LOG_ERROR, "%s", q->err);
 }
 
@@ -136,9 +136,21 @@ static ssize_t fy_lf_issue_one(fy_lf_req *q, fy_lf_op *op, uint64_t *len)
     *len = l->len - q->off < max ? l->len - q->off : max;
     void *buf = (uint8_t *)(uintptr_t)l->addr + q->off;
     uint64_t raddr = fy_lf_raddr(be, r, q->off);
+    struct iovec iov = {buf, *len};
+    struct fi_rma_iov rma = {raddr, *len, p->key};
+    void *desc = g->desc;
+    struct fi_msg_rma msg = {.msg_iov = &iov,
+                             .desc = &desc,
+                             .iov_count = 1,
+                             .addr = q->remote->fi_addr,
+                             .rma_iov = &rma,
+                             .rma_iov_count = 1,
+                             .context = &op->fctx};
+    /* A WRITE completes once its data is at the target, not when it left
+     * here: release may then return, and the notification may follow. */
     if (q->px->op == FERRY_OP_WRITE)
-        return fi_write(be->ep, buf, *len, g->desc, q->remote->fi_addr, raddr, p->key, &op->fctx);
-    return fi_read(be->ep, buf, *len, g->desc, q->remote->fi_addr, raddr, p->key, &op->fctx);
+        return fi_writemsg(be->ep, &msg, FI_COMPLETION | FI_DELIVERY_COMPLETE);
+    return fi_readmsg(be->ep, &msg, FI_COMPLETION);
 }
 
 /* Issues pieces while the window and the provider's queue have room;
@@ -304,8 +316,7 @@ const char *fy_lf_xfer_error(void *priv, void *handle)
 static void fy_lf_drain_req(fy_lf *be, fy_lf_req *q)
 {
     uint64_t until = fy_lf_now_ns() + be->release_ms * 1000000u;
-    while ((q->inflight || q->notif_out) && fy_lf_remote_alive(q->remote) &&
-           fy_lf_now_ns() < until)
+    while ((q->inflight || q->notif_out) && fy_lf_remote_alive(q->remote) && fy_lf_now_ns() < until)
         fy_lf_cq_drain(be);
 }
 
