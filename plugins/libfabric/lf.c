@@ -402,7 +402,9 @@ static void fy_lf_cq_error(fy_lf *be)
     if (fi_cq_readerr(be->cq, &err, 0) != 1)
         return;
     char buf[160];
-    const char *why = fi_cq_strerror(be->cq, err.prov_errno, err.err_data, buf, sizeof(buf));
+    const char *why = err.prov_errno
+                          ? fi_cq_strerror(be->cq, err.prov_errno, err.err_data, buf, sizeof(buf))
+                          : NULL;
     struct fi_cq_msg_entry e = {.op_context = err.op_context, .flags = err.flags, .len = err.len};
     fy_lf_dispatch(be, &e, err.err ? err.err : FI_EIO, why ? why : fi_strerror(err.err));
 }

@@ -91,7 +91,10 @@ typedef struct fy_lf_remote {
     bool pid_known; /* same boot and pid namespace: its pid tells liveness */
     bool dead;
     uint64_t next_check_ns;
+    uint64_t reset_ns; /* our last teardown of its connection */
 } fy_lf_remote;
+/* Operations canceled this soon after our own teardown are its doing. */
+#define FY_LF_RESET_NS 1000000000u
 
 /* A local region: its memory region and key. */
 typedef struct fy_lf_region {

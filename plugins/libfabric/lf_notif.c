@@ -156,8 +156,10 @@ ferry_status fy_lf_notif_send(void *priv, void *remote, const void *msg, size_t 
     uint64_t until = fy_lf_now_ns() + FY_LF_SEND_WAIT_NS;
     ferry_status rc;
     while ((rc = fy_lf_notif_post(be, r, msg, len, NULL)) == FERRY_ERR_NO_RESOURCES &&
-           fy_lf_now_ns() < until)
+           fy_lf_now_ns() < until && fy_lf_remote_alive(r))
         fy_lf_cq_drain(be);
+    if (rc == FERRY_ERR_NO_RESOURCES && !fy_lf_remote_alive(r))
+        rc = FERRY_ERR_REMOTE_DISCONNECT;
     if (rc == FERRY_ERR_NO_RESOURCES)
         fy_lf_log(be, FERRY_LOG_ERROR, "notification to %s: no room to send for 2 s", r->name);
     return rc;

@@ -101,6 +101,7 @@ void fy_lf_remote_unload(void *priv, void *remote)
 void fy_lf_remote_reset(fy_lf_remote *r)
 {
     fy_lf *be = r->be;
+    r->reset_ns = fy_lf_now_ns();
     fi_av_remove(be->av, &r->fi_addr, 1, 0);
     if (fy_lf_av_insert(r) != FERRY_OK)
         r->dead = true;

@@ -106,6 +106,24 @@ static ferry_status fy_lf_map_err(int err)
     }
 }
 
+/* A provider's error, in the light of what is known of the peer. A lost
+ * connection (refused, reset, or operations canceled under us other than
+ * by our own teardown in release) marks the peer dead: its process is
+ * gone or going (a socket is cut before the process is reaped), or it
+ * will come back as a new instance; a reload of the same instance's
+ * metadata revives it (remote_refresh). */
+static ferry_status fy_lf_judge(fy_lf_remote *r, int err)
+{
+    ferry_status rc = fy_lf_map_err(err);
+    bool ours = rc == FERRY_ERR_CANCELED && fy_lf_now_ns() - r->reset_ns < FY_LF_RESET_NS;
+    if (rc == FERRY_ERR_CANCELED && !ours)
+        rc = FERRY_ERR_REMOTE_DISCONNECT;
+    if (rc == FERRY_ERR_REMOTE_DISCONNECT)
+        r->dead = true;
+    r->next_check_ns = 0;
+    return !ours && !fy_lf_remote_alive(r) ? FERRY_ERR_REMOTE_DISCONNECT : rc;
+}
+
 /* The first error ends the request; later ones add nothing. */
 static void fy_lf_fail(fy_lf_req *q, ferry_status rc, const char *why)
 {
@@ -169,7 +187,7 @@ static size_t fy_lf_issue(fy_lf_req *q)
         if (rc == -FI_EAGAIN)
             break;
         if (rc) {
-            fy_lf_fail(q, fy_lf_map_err((int)-rc), fi_strerror((int)-rc));
+            fy_lf_fail(q, fy_lf_judge(q->remote, (int)-rc), fi_strerror((int)-rc));
             break;
         }
         q->nfree--, q->inflight++, n++;
@@ -209,14 +227,14 @@ void fy_lf_rma_done(fy_lf *be, fy_lf_op *op, int err, const char *why)
     q->inflight--;
     q->last_ns = fy_lf_now_ns();
     if (err)
-        fy_lf_fail(q, fy_lf_map_err(err), why);
+        fy_lf_fail(q, fy_lf_judge(q->remote, err), why);
 }
 
 void fy_lf_req_notified(fy_lf_req *q, int err)
 {
     q->notif_out = false;
     if (err)
-        fy_lf_fail(q, fy_lf_map_err(err), fi_strerror(err));
+        fy_lf_fail(q, fy_lf_judge(q->remote, err), fi_strerror(err));
     else if (q->state == FERRY_IN_PROGRESS)
         q->state = FERRY_OK;
 }

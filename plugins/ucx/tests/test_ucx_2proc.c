@@ -131,9 +131,11 @@ static bool parse_opts(int argc, char **argv)
     return ok;
 }
 
-/* The error_handling param in effect, for messages. */
+/* The error_handling param in effect (UCX), or the backend, for messages. */
 static const char *error_mode(void)
 {
+    if (strcmp(rt_backend(), "UCX"))
+        return rt_backend();
     for (size_t i = 0; i < opt.common.n; i++)
         if (!strcmp(opt.common.keys[i], "error_handling"))
             return opt.common.p[i].value;
@@ -167,7 +169,7 @@ static ferry_status drv_agent(pair *x, ferry_backend **be)
         params[n++] = opt.mine.p[i];
     ferry_status rc = ferry_agent_create(&cfg, &x->agent);
     if (rc == FERRY_OK)
-        rc = ferry_backend_create(x->agent, "UCX", params, n, be);
+        rc = ferry_backend_create(x->agent, rt_backend(), params, n, be);
     return rc == FERRY_OK ? ferry_md_listen_port(x->agent, &x->port) : rc;
 }
 
@@ -1138,12 +1140,12 @@ static void probe_ucx(void)
     ferry_backend *be;
     ferry_status rc = ferry_agent_create(&cfg, &a);
     if (rc == FERRY_OK)
-        rc = ferry_backend_create(a, "UCX", opt.common.p, opt.common.n, &be);
+        rc = ferry_backend_create(a, rt_backend(), opt.common.p, opt.common.n, &be);
     ferry_agent_destroy(a);
     if (rc == FERRY_ERR_NOT_FOUND)
-        fy_test_skip_all("UCX plugin not built");
+        fy_test_skip_all("the backend's plugin is not built");
     if (rc != FERRY_OK) {
-        printf("Bail out! UCX backend: %s\n", ferry_status_name(rc));
+        printf("Bail out! %s backend: %s\n", rt_backend(), ferry_status_name(rc));
         exit(1);
     }
 }

@@ -133,7 +133,7 @@ static ferry_status peer_open(peer *p, const char *name, const char *host,
     cfg.listen_port = 0;
     ferry_status rc = ferry_agent_create(&cfg, &p->agent);
     if (rc == FERRY_OK)
-        rc = ferry_backend_create(p->agent, "UCX", params, num_params, &p->be);
+        rc = ferry_backend_create(p->agent, rt_backend(), params, num_params, &p->be);
     if (rc == FERRY_OK)
         rc = peer_buffer(p, p->be);
     if (rc == FERRY_OK)
