@@ -16,6 +16,8 @@
  *     --quick            16 MiB buffers, 2000 random descriptors instead of
  *                        64 MiB and 10000 (also FY_REMOTE_QUICK=1)
  *     --no-kill          skip the kill -9 tests (also FY_REMOTE_NO_KILL=1)
+ *     --no-freeze        skip the frozen-peer test (a transport whose READs
+ *                        need no progress of the peer: cross-memory attach)
  *   FY_REMOTE_ONLY=word runs only the tests whose name contains word.
  *
  * Under valgrind (only the driver runs under it: children are not traced):
@@ -65,6 +67,7 @@ static struct {
     size_t size;  /* each side's buffer */
     size_t ndesc; /* descriptors of the random test */
     bool kill;
+    bool freeze;
     bool alloc;          /* both sides' buffers from ferry_mem_alloc */
     int image_fd;        /* expected images for the peer's "cmp" ... */
     char image_path[64]; /* ... which opens them through /proc */
@@ -111,12 +114,15 @@ static bool parse_opts(int argc, char **argv)
     bool quick = env_set("FY_REMOTE_QUICK"), ok = argc > 1;
     opt.host = opt.peer_host = "127.0.0.1";
     opt.kill = !env_set("FY_REMOTE_NO_KILL");
+    opt.freeze = true;
     opt.peer_prog = argc > 1 ? argv[1] : NULL;
     for (int i = 2; ok && i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             quick = true;
         else if (!strcmp(argv[i], "--no-kill"))
             opt.kill = false;
+        else if (!strcmp(argv[i], "--no-freeze"))
+            opt.freeze = false;
         else if (!strcmp(argv[i], "--alloc"))
             opt.alloc = true;
         else if (strncmp(argv[i], "--", 2))
@@ -1079,6 +1085,8 @@ static void test_frozen_peer(void)
 {
     if (opt.alloc)
         FY_SKIP("reads from memory UCX mapped itself need no progress of the peer");
+    if (!opt.freeze)
+        FY_SKIP("--no-freeze: this transport's READs need no progress of the peer");
     if (!opt.kill)
         FY_SKIP("--no-kill / FY_REMOTE_NO_KILL: the frozen peer is killed at the end");
     pair x;
@@ -1170,9 +1178,11 @@ static bool make_image_file(void)
 int main(int argc, char **argv)
 {
     if (!parse_opts(argc, argv)) {
-        fprintf(stderr, "usage: test_ucx_2proc PEER [--quick] [--no-kill] [--alloc] [--host A] "
-                        "[--peer-host A] [--peer-ns NS] [--param k=v] [--peer-param k=v] "
-                        "[k=v ...]\n");
+        fprintf(
+            stderr,
+            "usage: test_ucx_2proc PEER [--quick] [--no-kill] [--no-freeze] [--alloc] [--host A] "
+            "[--peer-host A] [--peer-ns NS] [--param k=v] [--peer-param k=v] "
+            "[k=v ...]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
