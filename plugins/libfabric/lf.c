@@ -169,8 +169,9 @@ static ferry_status fy_lf_negotiate(fy_lf *be, const char *prov, bool quiet)
                   "its domains)",
                   prov, be->domain_name, prov);
     } else if (!quiet)
-        fy_lf_log(be, FERRY_LOG_ERROR, "provider '%s'%s%s lacks %s (%s)", prov,
+        fy_lf_log(be, FERRY_LOG_ERROR, "provider '%s'%s%s %s %s (%s)", prov,
                   *be->domain_name ? " on domain " : "", be->domain_name,
+                  step == 1 ? "is not available here (fi_info -l lists them) or lacks" : "lacks",
                   fy_lf_needs[step > all ? all - 1 : step - 1].what,
                   rc ? fi_strerror(-rc) : "raw keys");
     return FERRY_ERR_NOT_SUPPORTED;

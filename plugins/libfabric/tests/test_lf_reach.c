@@ -13,7 +13,6 @@
  * provider's own check of the key's range.
  *
  *   test_lf_reach PROVIDER [DOMAIN]     (exit 77: provider absent) */
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,68 +31,12 @@
 #include "common/le.h"
 #include "ferry/plugin.h"
 #include "harness.h"
-
-const ferry_plugin_desc *ferry_plugin_builtin_LIBFABRIC(void);
+#include "lf_test.h"
 
 #define KB      1024u
 #define REGION  (64u * KB)
 #define GUARD   (64u * KB)
 #define WAIT_NS 1000000000ull /* for the attacker's completion */
-
-static unsigned n_errors;
-
-static void fake_log(void *ctx, ferry_log_level level, const char *fmt, ...)
-{
-    (void)ctx;
-    n_errors += level == FERRY_LOG_ERROR;
-    if (level > FERRY_LOG_WARN && !getenv("FY_TEST_VERBOSE"))
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "# [LIBFABRIC %d] ", (int)level);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-static void fake_deliver(void *ctx, const char *from, const void *msg, size_t len)
-{
-    (void)ctx, (void)from, (void)msg, (void)len;
-}
-
-typedef struct inst {
-    ferry_plugin_host host;
-    void *priv;
-} inst;
-
-static const ferry_plugin_desc *D;
-static ferry_param P[2];
-static size_t NP;
-
-static ferry_status inst_open(inst *a, const char *name, uint64_t uid)
-{
-    a->host = (ferry_plugin_host){.size = sizeof(a->host),
-                                  .agent_name = name,
-                                  .agent_uid = uid,
-                                  .notif_deliver = fake_deliver,
-                                  .log = fake_log};
-    a->priv = calloc(1, D->priv_size);
-    if (!a->priv)
-        return FERRY_ERR_NO_MEMORY;
-    ferry_status rc = D->ops->init(a->priv, &a->host, P, NP);
-    if (rc != FERRY_OK) {
-        free(a->priv);
-        a->priv = NULL;
-    }
-    return rc;
-}
-
-static void inst_close(inst *a)
-{
-    if (a->priv)
-        D->ops->fini(a->priv);
-    free(a->priv);
-}
 
 /* ---- the attacker: a bare endpoint ---- */
 
@@ -187,7 +130,7 @@ static void attacker_close(attacker *a)
 /* ---- the world of one test ---- */
 
 typedef struct world {
-    inst t;
+    lf_inst t;
     attacker a;
     uint8_t *tbuf, *abuf; /* GUARD + REGION + GUARD bytes each */
     void *treg;
@@ -201,7 +144,7 @@ static ferry_status world_target(world *w)
     ferry_desc d = {(uintptr_t)w->tbuf + GUARD, REGION, 0};
     void *pub = NULL, *info = NULL;
     size_t pub_len = 0, info_len = 0;
-    ferry_status rc = inst_open(&w->t, "reach-target", 0x1111);
+    ferry_status rc = lf_inst_open(&w->t, "reach-target", 0x1111);
     if (rc == FERRY_OK)
         rc = D->ops->reg(w->t.priv, FERRY_MEM_DRAM, &d, NULL, 0, &w->treg, &pub, &pub_len);
     if (rc == FERRY_OK && pub_len >= 28) /* lf_mem.c: magic | addr | len | key */
@@ -234,7 +177,7 @@ static void world_close(world *w)
     attacker_close(&w->a);
     if (w->treg)
         D->ops->dereg(w->t.priv, w->treg);
-    inst_close(&w->t);
+    lf_inst_close(&w->t);
     free(w->tbuf);
     free(w->abuf);
 }
@@ -350,17 +293,17 @@ static void expect_refused(ferry_xfer_op op, int64_t rel, size_t len, int64_t ke
  * this one: here, once this process is made non-dumpable. */
 static void test_shm_gate(void)
 {
-    inst a;
+    lf_inst a;
     if (strcmp(PROV, "shm"))
         FY_SKIP("the gate concerns the shm provider");
     FY_REQUIRE(prctl(PR_SET_DUMPABLE, 0) == 0);
     unsigned errors = n_errors;
-    FY_CHECK_EQ(inst_open(&a, "reach-gate", 0x4444), FERRY_ERR_NOT_SUPPORTED);
+    FY_CHECK_EQ(lf_inst_open(&a, "reach-gate", 0x4444), FERRY_ERR_NOT_SUPPORTED);
     FY_CHECK(n_errors == errors + 1);
     FY_REQUIRE(prctl(PR_SET_DUMPABLE, 1) == 0);
-    FY_CHECK_EQ(inst_open(&a, "reach-gate", 0x4444),
+    FY_CHECK_EQ(lf_inst_open(&a, "reach-gate", 0x4444),
                 same_user_reach() ? FERRY_OK : FERRY_ERR_NOT_SUPPORTED);
-    inst_close(&a);
+    lf_inst_close(&a);
 }
 
 static void test_write_after_region(void)
@@ -433,14 +376,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: test_lf_reach PROVIDER [DOMAIN]\n");
         return 2;
     }
-    D = ferry_plugin_builtin_LIBFABRIC();
-    P[NP++] = (ferry_param){"provider", argv[1]};
-    if (argc > 2)
-        P[NP++] = (ferry_param){"domain", argv[2]};
-    inst probe;
-    if (inst_open(&probe, "reach-probe", 0x3333) != FERRY_OK)
+    lf_test_setup(argv[1], argc > 2 ? argv[2] : NULL);
+    lf_inst probe;
+    if (lf_inst_open(&probe, "reach-probe", 0x3333) != FERRY_OK)
         fy_test_skip_all("the provider is not available here");
-    inst_close(&probe);
+    lf_inst_close(&probe);
     PROV = argv[1];
     DOMAIN = argc > 2 ? argv[2] : NULL;
     printf("# provider %s\n", argv[1]);

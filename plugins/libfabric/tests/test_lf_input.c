@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Bad input to LIBFABRIC, through its ops (a fake host, no core, so that
+ * nothing in front filters it): bad params, providers and domains that
+ * cannot serve, hostile connection info and region keys, memory types it
+ * does not move, notifications too long. Each gets its status and one
+ * ERROR line where a caller needs the reason, and no crash or leak (the
+ * sanitizer builds run it).
+ *
+ *   test_lf_input PROVIDER [DOMAIN]     (exit 77: provider absent) */
+#include <stdint.h>
+#include <string.h>
+
+#include "common/le.h"
+#include "harness.h"
+#include "lf_test.h"
+
+/* Opens with params; OK or the status, and whether one ERROR was logged. */
+static ferry_status open_with(const ferry_param *params, size_t n, bool *logged)
+{
+    lf_inst a;
+    unsigned before = n_errors;
+    ferry_status rc = lf_inst_open_with(&a, "input", 0x10, params, n);
+    *logged = n_errors == before + 1;
+    lf_inst_close(&a);
+    return rc;
+}
+
+static void test_bad_params(void)
+{
+    static const ferry_param bad[][2] = {
+        {{"timeout_ms", "abc"}, {"provider", "tcp;ofi_rxm"}},
+        {{"timeout_ms", "5"}, {"provider", "tcp;ofi_rxm"}},
+        {{"release_ms", "-1"}, {"provider", "tcp;ofi_rxm"}},
+        {{"nope", "1"}, {"provider", "tcp;ofi_rxm"}},
+        {{"domain", "an-interface-name-far-longer-than-any-that-a-provider-could-ever-list"},
+         {"provider", "tcp;ofi_rxm"}},
+    };
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        bool logged;
+        FY_CHECK_EQ(open_with(bad[k], 2, &logged), FERRY_ERR_INVALID_PARAM);
+        FY_CHECK(logged);
+    }
+}
+
+/* A provider that is not there, or lacks what is needed, or a domain it
+ * does not have: NOT_SUPPORTED, with what is lacking. */
+static void test_unusable_provider(void)
+{
+    static const ferry_param bad[][2] = {
+        {{"provider", "no-such-provider"}, {"domain", ""}},
+        {{"provider", "tcp;ofi_rxm"}, {"domain", "no-such-if0"}},
+    };
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        bool logged;
+        FY_CHECK_EQ(open_with(bad[k], 2, &logged), FERRY_ERR_NOT_SUPPORTED);
+        FY_CHECK(logged);
+    }
+}
+
+/* Connection info and region keys are a peer's bytes: every length and
+ * magic is checked. */
+static void test_hostile_bytes(void)
+{
+    lf_inst a;
+    FY_REQUIRE(lf_inst_open(&a, "input", 0x20) == FERRY_OK);
+    void *info = NULL, *remote = NULL;
+    size_t len = 0;
+    FY_REQUIRE(D->ops->conn_info(a.priv, &info, &len) == FERRY_OK);
+    uint8_t *bytes = info;
+    for (size_t cut = 0; cut < len; cut++) /* every truncation */
+        FY_CHECK_EQ(D->ops->remote_load(a.priv, "peer", 0x20, bytes, cut, &remote),
+                    FERRY_ERR_BAD_METADATA);
+    fy_le_put(bytes + 6, 0xffff, 2); /* an address longer than the buffer */
+    FY_CHECK_EQ(D->ops->remote_load(a.priv, "peer", 0x20, bytes, len, &remote),
+                FERRY_ERR_BAD_METADATA);
+    free(info);
+    FY_REQUIRE(D->ops->conn_info(a.priv, &info, &len) == FERRY_OK);
+    FY_CHECK_EQ(D->ops->remote_load(a.priv, "peer", 0x21, info, len, &remote),
+                FERRY_ERR_BAD_METADATA); /* another instance's info */
+    FY_REQUIRE(D->ops->remote_load(a.priv, "self", 0x20, info, len, &remote) == FERRY_OK);
+    uint8_t pub[28] = {0};
+    ferry_desc d = {4096, 4096, 0};
+    void *rr = NULL;
+    FY_CHECK_EQ(D->ops->rregion_load(a.priv, remote, FERRY_MEM_DRAM, &d, pub, sizeof(pub), &rr),
+                FERRY_ERR_BAD_METADATA);
+    FY_CHECK_EQ(D->ops->rregion_load(a.priv, remote, FERRY_MEM_DRAM, &d, pub, 3, &rr),
+                FERRY_ERR_BAD_METADATA);
+    FY_CHECK(rr == NULL);
+    D->ops->remote_unload(a.priv, remote);
+    free(info);
+    lf_inst_close(&a);
+}
+
+static void test_types_and_sizes(void)
+{
+    lf_inst a;
+    static uint8_t buf[4096];
+    FY_REQUIRE(lf_inst_open(&a, "input", 0x30) == FERRY_OK);
+    ferry_desc d = {(uintptr_t)buf, sizeof(buf), 0};
+    void *region = NULL, *pub = NULL, *info = NULL, *remote = NULL;
+    size_t pub_len = 0, len = 0;
+    FY_CHECK_EQ(D->ops->reg(a.priv, FERRY_MEM_VRAM, &d, NULL, 0, &region, &pub, &pub_len),
+                FERRY_ERR_NOT_SUPPORTED);
+    ferry_desc empty = {(uintptr_t)buf, 0, 0};
+    FY_CHECK_EQ(D->ops->reg(a.priv, FERRY_MEM_DRAM, &empty, NULL, 0, &region, &pub, &pub_len),
+                FERRY_ERR_INVALID_PARAM);
+    FY_REQUIRE(D->ops->conn_info(a.priv, &info, &len) == FERRY_OK);
+    FY_REQUIRE(D->ops->remote_load(a.priv, "self", 0x30, info, len, &remote) == FERRY_OK);
+    FY_CHECK_EQ(D->ops->notif_send(a.priv, remote, buf, FERRY_NOTIF_MAX_LEN + 1),
+                FERRY_ERR_INVALID_PARAM);
+    FY_CHECK_EQ(D->ops->notif_send(a.priv, remote, NULL, 4), FERRY_ERR_INVALID_PARAM);
+    D->ops->remote_unload(a.priv, remote);
+    free(info);
+    lf_inst_close(&a);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_lf_input PROVIDER [DOMAIN]\n");
+        return 2;
+    }
+    lf_test_setup(argv[1], argc > 2 ? argv[2] : NULL);
+    lf_inst probe;
+    if (lf_inst_open(&probe, "input-probe", 0x3333) != FERRY_OK)
+        fy_test_skip_all("the provider is not available here");
+    lf_inst_close(&probe);
+    FY_RUN(test_bad_params);
+    FY_RUN(test_unusable_provider);
+    FY_RUN(test_hostile_bytes);
+    FY_RUN(test_types_and_sizes);
+    return fy_test_done();
+}
