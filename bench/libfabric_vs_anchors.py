@@ -59,19 +59,24 @@ def fi_pingpong(prov, size, iters, port):
                               stderr=subprocess.DEVNULL)
     try:
         time.sleep(0.5)
-        out = subprocess.run(args + ["-P", str(port), "127.0.0.1"], capture_output=True,
-                             text=True, timeout=600).stdout
+        try:
+            out = subprocess.run(args + ["-P", str(port), "127.0.0.1"], capture_output=True,
+                                 text=True, timeout=120).stdout
+        except subprocess.TimeoutExpired:
+            out = ""
     finally:
         server.kill()
         server.wait()
     # bytes iters =iters total time MB/sec usec/xfer Mxfers/sec
     rows = [l.split() for l in out.splitlines() if re.match(r"^\d", l.strip())]
-    if not rows:
-        sys.exit(f"fi_pingpong {prov} -S {size}: no result")
+    if not rows:  # (shm's fi_pingpong stalls at some sizes: a gap, not the end)
+        print(f"fi_pingpong {prov} -S {size}: no result", file=sys.stderr)
+        return float("nan"), float("nan")
     return float(rows[-1][5]) * 1e6 / 1e9, float(rows[-1][6])
 
 
 def best(runs, key=max):
+    runs = [r for r in runs if r == r]  # without the gaps (NaN)
     return key(runs) if runs else float("nan")
 
 
@@ -103,8 +108,9 @@ def main():
                     u.append(ux.perftest(PROVIDERS[prov][2], test, size, iters,
                                          max(2, iters // 10), port)["bw_gbps"])
                 fb, pb, ub = best(f), best(p), best(u)
+                anchor = max(v for v in (pb, ub, 0.0) if v == v)
                 print(f"| {prov} | {op} | {size} | {fb:.3f} | {pb:.3f} | {ub:.3f} "
-                      f"| {fb / max(pb, ub):.2f} |", flush=True)
+                      f"| {fb / anchor if anchor else float('nan'):.2f} |", flush=True)
     print()
     print("| provider | ferry 8 B WRITE one way (us) | fi_pingpong 8 B (usec/xfer) "
           "| ucp_put_lat 8 B (us) |")

@@ -90,10 +90,12 @@ static const fy_lf_need fy_lf_needs[] = {
 /* Registration modes: those ferry handles, and (for the steps before the
  * registration one) any a provider may ask for. */
 #define FY_LF_MR_OURS                                                                              \
-    (FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_VIRT_ADDR | FI_MR_LOCAL | FI_MR_ENDPOINT)
-#define FY_LF_MR_ANY (FY_LF_MR_OURS | FI_MR_RAW | FI_MR_HMEM | FI_MR_MMU_NOTIFY | FI_MR_RMA_EVENT)
+    (FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_VIRT_ADDR | FI_MR_LOCAL | FI_MR_ENDPOINT |           \
+     FI_MR_RMA_EVENT)
+#define FY_LF_MR_ANY (FY_LF_MR_OURS | FI_MR_RAW | FI_MR_HMEM | FI_MR_MMU_NOTIFY)
 
-static struct fi_info *fy_lf_hints(const char *prov, const char *domain, size_t steps)
+static struct fi_info *fy_lf_hints(const char *prov, const char *domain, size_t steps,
+                                   uint64_t extra)
 {
     struct fi_info *h = fi_allocinfo();
     if (!h)
@@ -109,6 +111,7 @@ static struct fi_info *fy_lf_hints(const char *prov, const char *domain, size_t 
         if (fy_lf_needs[i].mr_modes)
             h->domain_attr->mr_mode = FY_LF_MR_OURS;
     }
+    h->caps |= extra;
     return h;
 }
 
@@ -125,10 +128,11 @@ static int fy_lf_pick(struct fi_info *list, const char *domain, struct fi_info *
     return -FI_ENODATA;
 }
 
-/* fi_getinfo with the first `steps` needs. */
-static int fy_lf_getinfo(const char *prov, const char *domain, size_t steps, struct fi_info **out)
+/* fi_getinfo with the first `steps` needs, and the extra caps. */
+static int fy_lf_getinfo_x(const char *prov, const char *domain, size_t steps, uint64_t extra,
+                           struct fi_info **out)
 {
-    struct fi_info *h = fy_lf_hints(prov, domain, steps), *list = NULL;
+    struct fi_info *h = fy_lf_hints(prov, domain, steps, extra), *list = NULL;
     if (!h)
         return -FI_ENOMEM;
     int rc = fi_getinfo(FY_LF_API, NULL, NULL, 0, h, &list);
@@ -139,9 +143,32 @@ static int fy_lf_getinfo(const char *prov, const char *domain, size_t steps, str
     return rc;
 }
 
+static int fy_lf_getinfo(const char *prov, const char *domain, size_t steps, struct fi_info **out)
+{
+    return fy_lf_getinfo_x(prov, domain, steps, 0, out);
+}
+
 static bool fy_lf_info_ok(const struct fi_info *i)
 {
     return !(i->domain_attr->mr_mode & FI_MR_RAW) && i->domain_attr->mr_key_size <= 8;
+}
+
+/* Counts of RMA this endpoint served (FI_RMA_EVENT), where the provider
+ * offers them: a provider without a wait fd (shm) does a peer's RMA inside
+ * our progress calls without any completion of ours, so the counter is
+ * how progress learns it did work (and the progress thread keeps polling
+ * while a peer moves data through us). */
+static void fy_lf_want_rma_events(fy_lf *be, const char *prov)
+{
+    struct fi_info *info = NULL;
+    size_t all = sizeof(fy_lf_needs) / sizeof(fy_lf_needs[0]);
+    if (fy_lf_getinfo_x(prov, be->domain_name, all, FI_RMA_EVENT, &info) == 0 &&
+        fy_lf_info_ok(info)) {
+        fi_freeinfo(be->info);
+        be->info = info;
+        return;
+    }
+    fi_freeinfo(info);
 }
 
 /* Finds the provider's info, or logs what it lacks. */
@@ -159,6 +186,7 @@ static ferry_status fy_lf_negotiate(fy_lf *be, const char *prov, bool quiet)
     }
     if (rc == 0 && fy_lf_info_ok(info)) {
         be->info = info;
+        fy_lf_want_rma_events(be, prov);
         return FERRY_OK;
     }
     fi_freeinfo(info);
@@ -251,6 +279,14 @@ static ferry_status fy_lf_cq_open(fy_lf *be)
     return rc ? fy_lf_fail(be, "fi_cq_open", rc) : FERRY_OK;
 }
 
+/* The counter of RMA served to peers (see fy_lf_want_rma_events). */
+static int fy_lf_cntr_open(fy_lf *be)
+{
+    struct fi_cntr_attr attr = {.events = FI_CNTR_EVENTS_COMP, .wait_obj = FI_WAIT_NONE};
+    int rc = fi_cntr_open(be->domain, &attr, &be->rma_cntr, NULL);
+    return rc ? rc : fi_ep_bind(be->ep, &be->rma_cntr->fid, FI_REMOTE_WRITE | FI_REMOTE_READ);
+}
+
 static ferry_status fy_lf_ep_open(fy_lf *be)
 {
     struct fi_av_attr av_attr = {.type = FI_AV_UNSPEC};
@@ -262,6 +298,8 @@ static ferry_status fy_lf_ep_open(fy_lf *be)
     if ((rc = fi_ep_bind(be->ep, &be->av->fid, 0)) != 0 ||
         (rc = fi_ep_bind(be->ep, &be->cq->fid, FI_TRANSMIT | FI_RECV)) != 0)
         return fy_lf_fail(be, "fi_ep_bind", rc);
+    if ((be->info->caps & FI_RMA_EVENT) && (rc = fy_lf_cntr_open(be)) != 0)
+        return fy_lf_fail(be, "the RMA event counter", rc);
     if ((rc = fi_enable(be->ep)) != 0)
         return fy_lf_fail(be, "fi_enable", rc);
     be->addr_len = sizeof(be->addr);
@@ -276,6 +314,7 @@ static ferry_status fy_lf_open(fy_lf *be)
     be->mr_local = mode & FI_MR_LOCAL;
     be->mr_bind_ep = mode & FI_MR_ENDPOINT;
     be->prov_key = mode & (FI_MR_PROV_KEY | FI_MR_BASIC);
+    be->mr_rma_event = mode & FI_MR_RMA_EVENT;
     int rc = fi_fabric(be->info->fabric_attr, &be->fabric, NULL);
     if (rc)
         return fy_lf_fail(be, "fi_fabric", rc);
@@ -300,6 +339,7 @@ static void fy_lf_fini(void *priv)
     fy_lf_close_fid(be->ep ? &be->ep->fid : NULL);
     fy_lf_notif_close(be);
     fy_lf_orphans_free(be);
+    fy_lf_close_fid(be->rma_cntr ? &be->rma_cntr->fid : NULL);
     fy_lf_close_fid(be->av ? &be->av->fid : NULL);
     fy_lf_close_fid(be->cq ? &be->cq->fid : NULL);
     fy_lf_close_fid(be->domain ? &be->domain->fid : NULL);
@@ -377,9 +417,10 @@ static ferry_status fy_lf_init(void *priv, const ferry_plugin_host *host, const 
         return rc;
     }
     fyp_ident_self(&be->self, host->agent_uid, "libfabric");
-    fy_lf_log(be, FERRY_LOG_DEBUG, "provider %s, domain %s, mr_mode %#llx, wait fd %d",
+    fy_lf_log(be, FERRY_LOG_DEBUG, "provider %s, domain %s, mr_mode %#llx, wait fd %d%s",
               be->info->fabric_attr->prov_name, be->info->domain_attr->name,
-              (unsigned long long)be->info->domain_attr->mr_mode, be->wait_fd);
+              (unsigned long long)be->info->domain_attr->mr_mode, be->wait_fd,
+              be->rma_cntr ? ", RMA event counter" : "");
     return FERRY_OK;
 }
 
@@ -434,6 +475,9 @@ static ferry_status fy_lf_progress(void *priv)
     fy_lf *be = priv;
     size_t work = fy_lf_cq_drain(be);
     work += fy_lf_xfer_sweep(be);
+    uint64_t served = be->rma_cntr ? fi_cntr_read(be->rma_cntr) : 0;
+    work += served != be->rma_served;
+    be->rma_served = served;
     return work ? FERRY_IN_PROGRESS : FERRY_OK;
 }
 

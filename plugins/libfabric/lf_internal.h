@@ -11,6 +11,7 @@
 #include <rdma/fi_cm.h>
 #include <rdma/fi_domain.h>
 #include <rdma/fi_endpoint.h>
+#include <rdma/fi_eq.h>
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
 
@@ -65,11 +66,14 @@ typedef struct fy_lf {
     struct fid_av *av;
     struct fid_cq *cq;
     struct fid_ep *ep;
-    int wait_fd;     /* the CQ's wait object, -1 when the provider has none */
-    bool virt_addr;  /* FI_MR_VIRT_ADDR: remote addresses are virtual */
-    bool mr_local;   /* FI_MR_LOCAL: local buffers need a descriptor */
-    bool mr_bind_ep; /* FI_MR_ENDPOINT: regions are bound to the endpoint */
-    bool prov_key;   /* FI_MR_PROV_KEY: the provider picks keys, else next_key */
+    int wait_fd;               /* the CQ's wait object, -1 when the provider has none */
+    bool virt_addr;            /* FI_MR_VIRT_ADDR: remote addresses are virtual */
+    bool mr_local;             /* FI_MR_LOCAL: local buffers need a descriptor */
+    bool mr_bind_ep;           /* FI_MR_ENDPOINT: regions are bound to the endpoint */
+    bool prov_key;             /* FI_MR_PROV_KEY: the provider picks keys, else next_key */
+    bool mr_rma_event;         /* FI_MR_RMA_EVENT: regions are bound to rma_cntr */
+    struct fid_cntr *rma_cntr; /* RMA served to peers (FI_RMA_EVENT), or NULL */
+    uint64_t rma_served;       /* its value at the last progress */
     uint64_t next_key;
     uint8_t addr[FY_LF_ADDR_MAX];
     size_t addr_len;

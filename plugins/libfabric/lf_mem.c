@@ -19,9 +19,13 @@
 ferry_status fy_lf_mr(fy_lf *be, void *buf, size_t len, uint64_t access, struct fid_mr **mr)
 {
     uint64_t key = be->prov_key ? 0 : ++be->next_key;
-    int rc = fi_mr_reg(be->domain, buf, len, access, 0, key, 0, mr, NULL);
-    if (rc == 0 && be->mr_bind_ep) {
-        rc = fi_mr_bind(*mr, &be->ep->fid, 0);
+    bool events = be->mr_rma_event && be->rma_cntr && (access & FI_REMOTE_WRITE);
+    int rc = fi_mr_reg(be->domain, buf, len, access, 0, key, events ? FI_RMA_EVENT : 0, mr, NULL);
+    if (rc == 0 && (be->mr_bind_ep || events)) {
+        if (be->mr_bind_ep)
+            rc = fi_mr_bind(*mr, &be->ep->fid, 0);
+        if (rc == 0 && events)
+            rc = fi_mr_bind(*mr, &be->rma_cntr->fid, FI_REMOTE_WRITE | FI_REMOTE_READ);
         if (rc == 0)
             rc = fi_mr_enable(*mr);
         if (rc)
