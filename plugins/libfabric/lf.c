@@ -171,18 +171,37 @@ static void fy_lf_want_rma_events(fy_lf *be, const char *prov)
     fi_freeinfo(info);
 }
 
+/* Says what the provider lacks: the need of the first step that found
+ * nothing (a domain it does not have, when that is why). */
+static void fy_lf_log_lack(fy_lf *be, const char *prov, size_t step, int rc)
+{
+    const size_t all = sizeof(fy_lf_needs) / sizeof(fy_lf_needs[0]);
+    struct fi_info *info = NULL;
+    if (step == 1 && *be->domain_name && fy_lf_getinfo(prov, "", 1, &info) == 0) {
+        fi_freeinfo(info);
+        fy_lf_log(be, FERRY_LOG_ERROR,
+                  "provider '%s' has no domain '%s' (fi_info -p '%s' lists its domains)", prov,
+                  be->domain_name, prov);
+        return;
+    }
+    fy_lf_log(be, FERRY_LOG_ERROR, "provider '%s'%s%s %s %s (%s)", prov,
+              *be->domain_name ? " on domain " : "", be->domain_name,
+              step == 1 ? "is not available here (fi_info -l lists them) or lacks" : "lacks",
+              fy_lf_needs[step > all ? all - 1 : step - 1].what,
+              rc ? fi_strerror(-rc) : "raw keys");
+}
+
 /* Finds the provider's info, or logs what it lacks. */
 static ferry_status fy_lf_negotiate(fy_lf *be, const char *prov, bool quiet)
 {
     const size_t all = sizeof(fy_lf_needs) / sizeof(fy_lf_needs[0]);
     struct fi_info *info = NULL;
-    size_t step = 0;
+    size_t step;
     int rc = 0;
-    for (step = 1; step <= all; step++) {
+    for (step = 1; step <= all && rc == 0; step++) {
         fi_freeinfo(info);
         info = NULL;
-        if ((rc = fy_lf_getinfo(prov, be->domain_name, step, &info)) != 0)
-            break;
+        rc = fy_lf_getinfo(prov, be->domain_name, step, &info);
     }
     if (rc == 0 && fy_lf_info_ok(info)) {
         be->info = info;
@@ -190,18 +209,8 @@ static ferry_status fy_lf_negotiate(fy_lf *be, const char *prov, bool quiet)
         return FERRY_OK;
     }
     fi_freeinfo(info);
-    if (!quiet && step == 1 && *be->domain_name && fy_lf_getinfo(prov, "", 1, &info) == 0) {
-        fi_freeinfo(info);
-        fy_lf_log(be, FERRY_LOG_ERROR,
-                  "provider '%s' has no domain '%s' (fi_info -p '%s' lists "
-                  "its domains)",
-                  prov, be->domain_name, prov);
-    } else if (!quiet)
-        fy_lf_log(be, FERRY_LOG_ERROR, "provider '%s'%s%s %s %s (%s)", prov,
-                  *be->domain_name ? " on domain " : "", be->domain_name,
-                  step == 1 ? "is not available here (fi_info -l lists them) or lacks" : "lacks",
-                  fy_lf_needs[step > all ? all - 1 : step - 1].what,
-                  rc ? fi_strerror(-rc) : "raw keys");
+    if (!quiet)
+        fy_lf_log_lack(be, prov, rc ? step - 1 : step, rc);
     return FERRY_ERR_NOT_SUPPORTED;
 }
 
