@@ -255,15 +255,17 @@ static void fy_lf_finish(fy_lf_req *q)
     }
 }
 
-/* A request with operations out and none completing, or whose peer died. */
+/* A request that stalls, or whose peer died. */
 static void fy_lf_watch(fy_lf_req *q)
 {
     if (!fy_lf_remote_alive(q->remote)) {
         fy_lf_fail(q, FERRY_ERR_REMOTE_DISCONNECT, "the peer's process is gone");
         return;
     }
-    if (q->inflight && fy_lf_now_ns() - q->last_ns > q->be->timeout_ms * 1000000u)
-        fy_lf_fail(q, FERRY_ERR_TIMEOUT, "no completion within timeout_ms");
+    /* Operations out with none completing, or none accepted (the provider
+     * answers EAGAIN while it cannot reach the peer): both are a stall. */
+    if (fy_lf_now_ns() - q->last_ns > q->be->timeout_ms * 1000000u)
+        fy_lf_fail(q, FERRY_ERR_TIMEOUT, "no progress within timeout_ms");
 }
 
 /* Moves q on; true when it is no longer active. */
@@ -294,28 +296,6 @@ size_t fy_lf_xfer_sweep(fy_lf *be)
 }
 
 /* ---- post, check, release ---- */
-
-ferry_status fy_lf_xfer_post(void *priv, void *handle, const void *notif, size_t notif_len)
-{
-    fy_lf *be = priv;
-    fy_lf_req *q = handle;
-    if (!fy_lf_remote_alive(q->remote)) {
-        fy_lf_log(be, FERRY_LOG_ERROR, "%s's process is gone", q->remote->name);
-        snprintf(q->err, sizeof(q->err), "%s's process is gone", q->remote->name);
-        return FERRY_ERR_REMOTE_DISCONNECT;
-    }
-    q->seg = 0, q->off = 0;
-    q->notif = notif, q->notif_len = notif_len;
-    q->notif_due = notif != NULL;
-    q->state = FERRY_IN_PROGRESS;
-    q->last_ns = fy_lf_now_ns();
-    fy_lf_advance(q);
-    if (q->state != FERRY_IN_PROGRESS && !q->inflight && q->state != FERRY_OK)
-        return q->state; /* nothing out: nothing started */
-    if (q->state == FERRY_IN_PROGRESS)
-        fyp_list_push(&be->active, &q->link);
-    return q->state == FERRY_OK ? FERRY_OK : FERRY_IN_PROGRESS;
-}
 
 ferry_status fy_lf_xfer_check(void *priv, void *handle)
 {
@@ -361,22 +341,59 @@ static void fy_lf_orphan(fy_lf *be, fy_lf_req *q)
     q->ops = NULL;
 }
 
+/* Ends whatever of q is still out: waits (bounded), then cuts the peer's
+ * connection and hands the contexts to the backend. CANCELED when it had
+ * to cut. q->ops is NULL afterwards if they were handed over. */
+static ferry_status fy_lf_abandon(fy_lf *be, fy_lf_req *q)
+{
+    ferry_status rc = FERRY_OK;
+    if (!q->inflight && !q->notif_out)
+        return rc;
+    fy_lf_drain_req(be, q);
+    if (q->inflight) {
+        /* Cut the connection: nothing of this request may land later. */
+        fy_lf_remote_reset(q->remote);
+        fy_lf_cq_drain(be);
+        rc = FERRY_ERR_CANCELED;
+    }
+    fy_lf_orphan(be, q);
+    return rc;
+}
+
+ferry_status fy_lf_xfer_post(void *priv, void *handle, const void *notif, size_t notif_len)
+{
+    fy_lf *be = priv;
+    fy_lf_req *q = handle;
+    if (!fy_lf_remote_alive(q->remote)) {
+        fy_lf_log(be, FERRY_LOG_ERROR, "%s's process is gone", q->remote->name);
+        snprintf(q->err, sizeof(q->err), "%s's process is gone", q->remote->name);
+        return FERRY_ERR_REMOTE_DISCONNECT;
+    }
+    /* A post after a failure whose operations are still out (timeout_ms):
+     * those end first, with fresh contexts for this post. */
+    fy_lf_abandon(be, q);
+    if (!q->ops && !(q->ops = fy_lf_ops_new(q)))
+        return FERRY_ERR_NO_MEMORY;
+    q->inflight = 0;
+    q->seg = 0, q->off = 0;
+    q->notif = notif, q->notif_len = notif_len;
+    q->notif_due = notif != NULL;
+    q->state = FERRY_IN_PROGRESS;
+    q->last_ns = fy_lf_now_ns();
+    fy_lf_advance(q);
+    if (q->state != FERRY_IN_PROGRESS && !q->inflight && q->state != FERRY_OK)
+        return q->state; /* nothing out: nothing started */
+    if (q->state == FERRY_IN_PROGRESS)
+        fyp_list_push(&be->active, &q->link);
+    return q->state == FERRY_OK ? FERRY_OK : FERRY_IN_PROGRESS;
+}
+
 ferry_status fy_lf_xfer_release(void *priv, void *handle)
 {
     fy_lf *be = priv;
     fy_lf_req *q = handle;
     fyp_list_remove(&be->active, &q->link);
-    ferry_status rc = FERRY_OK;
-    if (q->inflight || q->notif_out) {
-        fy_lf_drain_req(be, q);
-        if (q->inflight) {
-            /* Cut the connection: nothing of this request may land later. */
-            fy_lf_remote_reset(q->remote);
-            fy_lf_cq_drain(be);
-            rc = FERRY_ERR_CANCELED;
-        }
-        fy_lf_orphan(be, q);
-    }
+    ferry_status rc = fy_lf_abandon(be, q);
     free(q->ops);
     free(q);
     return rc;

@@ -4,11 +4,13 @@
  * cannot serve, hostile connection info and region keys, memory types it
  * does not move, notifications too long. Each gets its status and one
  * ERROR line where a caller needs the reason, and no crash or leak (the
- * sanitizer builds run it).
+ * sanitizer builds run it). And a peer that never progresses: a WRITE to
+ * it fails with TIMEOUT after timeout_ms, and a repost once it runs works.
  *
  *   test_lf_input PROVIDER [DOMAIN]     (exit 77: provider absent) */
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/le.h"
 #include "harness.h"
@@ -114,6 +116,112 @@ static void test_types_and_sizes(void)
     lf_inst_close(&a);
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Drives the initiator (and the target when it runs) until the request
+ * ends or 5 s pass. */
+static ferry_status drive(lf_inst *ini, lf_inst *tgt, void *h, ferry_status rc)
+{
+    for (uint64_t until = now_ms() + 5000; rc == FERRY_IN_PROGRESS && now_ms() < until;) {
+        D->ops->progress(ini->priv);
+        if (tgt)
+            D->ops->progress(tgt->priv);
+        rc = D->ops->xfer_check(ini->priv, h);
+    }
+    return rc;
+}
+
+/* One registered buffer of each side and the target loaded at the
+ * initiator, its region too. */
+typedef struct stall {
+    lf_inst t, i;
+    uint8_t src[8192], dst[8192];
+    void *treg, *ireg, *remote, *rr;
+} stall;
+
+static ferry_status stall_reg(lf_inst *a, uint8_t *buf, void **region, void **pub, size_t *n)
+{
+    ferry_desc d = {(uintptr_t)buf, 8192, 0};
+    return D->ops->reg(a->priv, FERRY_MEM_DRAM, &d, NULL, 0, region, pub, n);
+}
+
+static ferry_status stall_open(stall *s)
+{
+    ferry_param ip[4] = {{"timeout_ms", "200"}, {"release_ms", "50"}, P[0], P[NP - 1]};
+    void *tpub = NULL, *ipub = NULL, *info = NULL;
+    size_t tn = 0, in = 0, len = 0;
+    ferry_desc d = {(uintptr_t)s->dst, 8192, 0};
+    ferry_status rc = lf_inst_open(&s->t, "stall-target", 0x40);
+    if (rc == FERRY_OK)
+        rc = lf_inst_open_with(&s->i, "stall-initiator", 0x41, ip, 2 + NP);
+    if (rc == FERRY_OK)
+        rc = stall_reg(&s->t, s->dst, &s->treg, &tpub, &tn);
+    if (rc == FERRY_OK)
+        rc = stall_reg(&s->i, s->src, &s->ireg, &ipub, &in);
+    if (rc == FERRY_OK)
+        rc = D->ops->conn_info(s->t.priv, &info, &len);
+    if (rc == FERRY_OK)
+        rc = D->ops->remote_load(s->i.priv, "stall-target", 0x40, info, len, &s->remote);
+    if (rc == FERRY_OK)
+        rc = D->ops->rregion_load(s->i.priv, s->remote, FERRY_MEM_DRAM, &d, tpub, tn, &s->rr);
+    free(tpub);
+    free(ipub);
+    free(info);
+    return rc;
+}
+
+static void stall_close(stall *s)
+{
+    if (s->rr)
+        D->ops->rregion_unload(s->i.priv, s->remote, s->rr);
+    if (s->remote)
+        D->ops->remote_unload(s->i.priv, s->remote);
+    if (s->ireg)
+        D->ops->dereg(s->i.priv, s->ireg);
+    if (s->treg)
+        D->ops->dereg(s->t.priv, s->treg);
+    lf_inst_close(&s->i);
+    lf_inst_close(&s->t);
+}
+
+static void test_stalled_peer(void)
+{
+    static stall s;
+    void *h = NULL;
+    memset(&s, 0, sizeof(s));
+    memset(s.src, 0x5a, sizeof(s.src));
+    FY_REQUIRE(stall_open(&s) == FERRY_OK);
+    ferry_plugin_seg l = {(uintptr_t)s.src, 8192, 0, s.ireg};
+    ferry_plugin_seg r = {(uintptr_t)s.dst, 8192, 0, s.rr};
+    ferry_plugin_xfer px = {.op = FERRY_OP_WRITE,
+                            .local_type = FERRY_MEM_DRAM,
+                            .remote_type = FERRY_MEM_DRAM,
+                            .count = 1,
+                            .local = &l,
+                            .remote = &r,
+                            .remote_agent = s.remote,
+                            .total_bytes = 8192};
+    FY_REQUIRE(D->ops->xfer_prep(s.i.priv, &px, &h) == FERRY_OK);
+    uint64_t t0 = now_ms();
+    ferry_status rc = drive(&s.i, NULL, h, D->ops->xfer_post(s.i.priv, h, NULL, 0));
+    uint64_t took = now_ms() - t0;
+    printf("# a peer that never progresses: %s after %llu ms (%s)\n", ferry_status_name(rc),
+           (unsigned long long)took, D->ops->xfer_error(s.i.priv, h));
+    FY_CHECK_EQ(rc, FERRY_ERR_TIMEOUT);
+    FY_CHECK(took >= 190 && took < 3000);
+    /* The target runs now: a repost goes through. */
+    rc = drive(&s.i, &s.t, h, D->ops->xfer_post(s.i.priv, h, NULL, 0));
+    FY_CHECK_EQ(rc, FERRY_OK);
+    FY_CHECK(!memcmp(s.src, s.dst, sizeof(s.src)));
+    D->ops->xfer_release(s.i.priv, h);
+    stall_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -129,5 +237,6 @@ int main(int argc, char **argv)
     FY_RUN(test_unusable_provider);
     FY_RUN(test_hostile_bytes);
     FY_RUN(test_types_and_sizes);
+    FY_RUN(test_stalled_peer);
     return fy_test_done();
 }
