@@ -330,6 +330,11 @@ static ferry_status fy_lf_open(fy_lf *be)
     if ((rc = fi_domain(be->fabric, be->info, &be->domain, NULL)) != 0)
         return fy_lf_fail(be, "fi_domain", rc);
     ferry_status st = fy_lf_cq_open(be);
+    /* Without a wait fd (shm) the target's progress thread polls; a
+     * completion for each WRITE it serves tells its progress it did work,
+     * so that it keeps polling while a peer moves data through it. */
+    if (be->wait_fd < 0 && be->info->domain_attr->cq_data_size)
+        be->write_flags = FI_REMOTE_CQ_DATA;
     if (st == FERRY_OK)
         st = fy_lf_ep_open(be);
     return st == FERRY_OK ? fy_lf_notif_open(be, FY_LF_RX_BUFS, FY_LF_TX_BUFS) : st;
@@ -438,7 +443,9 @@ static ferry_status fy_lf_init(void *priv, const ferry_plugin_host *host, const 
 static void fy_lf_dispatch(fy_lf *be, const struct fi_cq_msg_entry *e, int err, const char *why)
 {
     fy_lf_op *op = e->op_context;
-    if (!op)
+    /* A peer's WRITE with remote CQ data (write_flags) carries no context
+     * of ours: it only tells progress that it did work. */
+    if (!op || (e->flags & (FI_REMOTE_WRITE | FI_REMOTE_READ)))
         return;
     if (op->kind == FY_LF_OP_RMA)
         fy_lf_rma_done(be, op, err, why);

@@ -74,6 +74,7 @@ typedef struct fy_lf {
     bool mr_rma_event;         /* FI_MR_RMA_EVENT: regions are bound to rma_cntr */
     struct fid_cntr *rma_cntr; /* RMA served to peers (FI_RMA_EVENT), or NULL */
     uint64_t rma_served;       /* its value at the last progress */
+    uint64_t write_flags;      /* FI_REMOTE_CQ_DATA where the target has no wait fd */
     uint64_t next_key;
     uint8_t addr[FY_LF_ADDR_MAX];
     size_t addr_len;

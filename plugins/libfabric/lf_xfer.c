@@ -167,7 +167,7 @@ static ssize_t fy_lf_issue_one(fy_lf_req *q, fy_lf_op *op, uint64_t *len)
     /* A WRITE completes once its data is at the target, not when it left
      * here: release may then return, and the notification may follow. */
     if (q->px->op == FERRY_OP_WRITE)
-        return fi_writemsg(be->ep, &msg, FI_COMPLETION | FI_DELIVERY_COMPLETE);
+        return fi_writemsg(be->ep, &msg, FI_COMPLETION | FI_DELIVERY_COMPLETE | be->write_flags);
     return fi_readmsg(be->ep, &msg, FI_COMPLETION);
 }
 
