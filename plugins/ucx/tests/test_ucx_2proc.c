@@ -19,6 +19,8 @@
  *     --no-freeze        skip the frozen-peer test (a transport whose READs
  *                        need no progress of the peer: cross-memory attach)
  *   FY_REMOTE_ONLY=word runs only the tests whose name contains word.
+ *   FY_RT_BACKEND=NAME runs both sides on that backend instead of UCX
+ *   (plugins/libfabric/tests run LIBFABRIC so).
  *
  * Under valgrind (only the driver runs under it: children are not traced):
  *   FY_REMOTE_QUICK=1 meson test -C BUILD ucx_2proc ucx_2proc_peer \

@@ -6,7 +6,8 @@
  *
  * With --alloc the buffer comes from ferry_mem_alloc (memory UCX maps
  * itself, shared with peers on this host) instead of aligned_alloc.
- * Creates agent NAME with a UCX backend (the key=value params), its
+ * Creates agent NAME with a UCX backend (or the one FY_RT_BACKEND names,
+ * LIBFABRIC's tests run it so) with the key=value params, its
  * progress thread on (UCX emulates RMA on malloc'd memory with active
  * messages between processes of one host, so the target must progress by
  * itself) and a side-channel listener on HOST, port chosen by the system.
