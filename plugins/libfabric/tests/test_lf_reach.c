@@ -112,7 +112,9 @@ static int attacker_open(attacker *a, const char *prov, const char *domain, uint
     if (!rc)
         rc = fi_mr_reg(a->domain, buf, len, FI_READ | FI_WRITE, 0, 7, 0, &a->mr, NULL);
     if (!rc && (mode & FI_MR_ENDPOINT))
-        rc = fi_mr_bind(a->mr, &a->ep->fid, 0) || fi_mr_enable(a->mr);
+        rc = fi_mr_bind(a->mr, &a->ep->fid, 0);
+    if (!rc && (mode & FI_MR_ENDPOINT))
+        rc = fi_mr_enable(a->mr);
     return rc;
 }
 
@@ -167,8 +169,11 @@ static ferry_status world_open(world *w)
         return FERRY_ERR_NO_MEMORY;
     memset(w->tbuf, 0x11, total);
     memset(w->abuf, 0x22, total);
-    if (attacker_open(&w->a, PROV, DOMAIN, w->abuf, total) != 0)
+    int rc = attacker_open(&w->a, PROV, DOMAIN, w->abuf, total);
+    if (rc != 0) {
+        printf("# the attacker's endpoint: %s\n", fi_strerror(-rc));
         return FERRY_ERR_BACKEND;
+    }
     return world_target(w);
 }
 
