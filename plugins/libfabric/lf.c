@@ -302,6 +302,9 @@ static ferry_status fy_lf_ep_open(fy_lf *be)
     int rc = fi_av_open(be->domain, &av_attr, &be->av, NULL);
     if (rc)
         return fy_lf_fail(be, "fi_av_open", rc);
+    ferry_status st = fy_lf_shm_prepare(be);
+    if (st != FERRY_OK)
+        return st;
     if ((rc = fi_endpoint(be->domain, be->info, &be->ep, NULL)) != 0)
         return fy_lf_fail(be, "fi_endpoint", rc);
     if ((rc = fi_ep_bind(be->ep, &be->av->fid, 0)) != 0 ||
@@ -424,13 +427,13 @@ static ferry_status fy_lf_init(void *priv, const ferry_plugin_host *host, const 
         rc = fy_lf_choose(be);
     if (rc == FERRY_OK)
         rc = fy_lf_shm_gate(be);
+    fyp_ident_self(&be->self, host->agent_uid, "libfabric");
     if (rc == FERRY_OK)
         rc = fy_lf_open(be);
     if (rc != FERRY_OK) {
         fy_lf_fini(be);
         return rc;
     }
-    fyp_ident_self(&be->self, host->agent_uid, "libfabric");
     fy_lf_log(be, FERRY_LOG_DEBUG, "provider %s, domain %s, mr_mode %#llx, wait fd %d%s",
               be->info->fabric_attr->prov_name, be->info->domain_attr->name,
               (unsigned long long)be->info->domain_attr->mr_mode, be->wait_fd,

@@ -163,6 +163,9 @@ bool fy_lf_remote_alive(fy_lf_remote *r);
  * makes a new address entry for later ones. */
 void fy_lf_remote_reset(fy_lf_remote *r);
 
+/* lf_shm.c: names a shm endpoint, removes what killed processes left. */
+ferry_status fy_lf_shm_prepare(fy_lf *be);
+
 /* lf_notif.c */
 ferry_status fy_lf_notif_open(fy_lf *be, size_t rx_count, size_t tx_count);
 void fy_lf_notif_close(fy_lf *be);

@@ -6,9 +6,16 @@
  * ERROR line where a caller needs the reason, and no crash or leak (the
  * sanitizer builds run it). And a peer that never progresses: a WRITE to
  * it fails with TIMEOUT after timeout_ms, and a repost once it runs works.
+ * On shm: the segments killed processes left in /dev/shm are removed at
+ * the next start, and only those.
  *
  *   test_lf_input PROVIDER [DOMAIN]     (exit 77: provider absent) */
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -222,6 +229,64 @@ static void test_stalled_peer(void)
     stall_close(&s);
 }
 
+/* /dev/shm/fylf-<pidns>-<pid>-<starttime>-<uid> (lf_shm.c), created. */
+static bool seg_make(char *path, size_t cap, const char *pidns, long pid, const char *st)
+{
+    snprintf(path, cap, "/dev/shm/fylf-%s-%ld-%s-abc", pidns, pid, st);
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+    return fd >= 0;
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* The pid namespace inode and this process's start time, as /proc has them. */
+static bool self_ids(char *pidns, size_t ncap, char *st, size_t scap)
+{
+    struct stat ns;
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    for (int field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    if (!p || stat("/proc/self/ns/pid", &ns) != 0)
+        return false;
+    snprintf(pidns, ncap, "%llu", (unsigned long long)ns.st_ino);
+    snprintf(st, scap, "%.*s", (int)strcspn(p + 1, " "), p + 1);
+    return true;
+}
+
+static void test_shm_stale_segments(void)
+{
+    char pidns[32], st[32], dead[128], live[128], other[128];
+    if (strcmp(P[0].value, "shm"))
+        FY_SKIP("the segments concern the shm provider");
+    FY_REQUIRE(self_ids(pidns, sizeof(pidns), st, sizeof(st)));
+    pid_t child = fork();
+    if (child == 0)
+        _exit(0);
+    FY_REQUIRE(child > 0 && waitpid(child, NULL, 0) == child); /* a pid that is gone */
+    FY_REQUIRE(seg_make(dead, sizeof(dead), pidns, (long)child, "1"));
+    FY_REQUIRE(seg_make(live, sizeof(live), pidns, (long)getpid(), st));
+    FY_REQUIRE(seg_make(other, sizeof(other), "1", (long)child, "1")); /* another pid namespace */
+    lf_inst a;
+    FY_REQUIRE(lf_inst_open(&a, "sweeper", 0x50) == FERRY_OK);
+    FY_CHECK(!exists(dead));
+    FY_CHECK(exists(live));
+    FY_CHECK(exists(other));
+    lf_inst_close(&a);
+    unlink(dead), unlink(live), unlink(other);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -238,5 +303,6 @@ int main(int argc, char **argv)
     FY_RUN(test_hostile_bytes);
     FY_RUN(test_types_and_sizes);
     FY_RUN(test_stalled_peer);
+    FY_RUN(test_shm_stale_segments);
     return fy_test_done();
 }
