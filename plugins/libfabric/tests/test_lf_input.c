@@ -229,10 +229,10 @@ static void test_stalled_peer(void)
     stall_close(&s);
 }
 
-/* /dev/shm/fylf-<pidns>-<pid>-<starttime>-<uid> (lf_shm.c), created. */
+/* /dev/shm/fylf-<pidns>-<pid>-<starttime>-<uid>-<n> (lf_shm.c), created. */
 static bool seg_make(char *path, size_t cap, const char *pidns, long pid, const char *st)
 {
-    snprintf(path, cap, "/dev/shm/fylf-%s-%ld-%s-abc", pidns, pid, st);
+    snprintf(path, cap, "/dev/shm/fylf-%s-%ld-%s-abc-7", pidns, pid, st);
     int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
     if (fd >= 0)
         close(fd);
