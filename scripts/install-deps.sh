@@ -50,6 +50,8 @@ APT_PACKAGES=(
     fio:fio         # bench/posix_vs_fio.py: the reference the POSIX backend is set beside
     libcurl4-openssl-dev  # plugins/obj (S3, SigV4) and etcd mode (dependency('libcurl'))
     libxml2-dev           # plugins/obj: S3's XML answers (dependency('libxml-2.0'))
+    libfabric-dev   # plugins/libfabric (dependency('libfabric'))
+    libfabric-bin:fi_info  # fi_info, fi_rma_bw, fi_pingpong: the benchmark anchors
     # the Python package (python/) and its suite: headers to build the
     # extension, a venv with pip/setuptools/wheel to install it offline
     # (--no-build-isolation), pytest, numpy, and a CPU build of PyTorch

@@ -18,9 +18,9 @@
 static const char *prog = "ferry-info";
 
 typedef struct fi_opts {
-    bool build, plugins, ucx, gpu; /* sections shown */
-    const char *backend;           /* -b: only that plugin, in detail */
-    const char *json;              /* --json: where to, "-" for stdout */
+    bool build, plugins, ucx, fab, gpu; /* sections shown */
+    const char *backend;                /* -b: only that plugin, in detail */
+    const char *json;                   /* --json: where to, "-" for stdout */
 } fi_opts;
 
 /* Everything learnt, gathered before printing in either format. */
@@ -29,17 +29,20 @@ typedef struct fi_facts {
     fi_plugin *plugins;
     size_t num_plugins;
     fi_ucx ucx;
+    fi_fab fab;
     fi_gpu gpu;
 } fi_facts;
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: %s [-p] [-b NAME] [-u] [-g] [-B] [--json [FILE]]\n"
+            "usage: %s [-p] [-b NAME] [-u] [-f] [-g] [-B] [--json [FILE]]\n"
             "Lists what this ferry installation has (all sections when none is chosen):\n"
             "  -p, --plugins       plugins found: path, ABI, capabilities, memory types, params\n"
             "  -b, --backend NAME  one plugin only, with its backend instance's params\n"
             "  -u, --ucx           UCX transports and devices (from ucx_info)\n"
+            "  -f, --fabric        libfabric providers with RMA on reliable datagrams, and\n"
+            "                      their domains (from fi_info): what LIBFABRIC can use\n"
             "  -g, --gpu           GPUs seen through the CUDA driver, and cuFile\n"
             "  -B, --build         version and the build's features\n"
             "      --json [FILE]   one JSON object instead of text, to FILE (overwritten)\n"
@@ -48,7 +51,8 @@ static void usage(FILE *f)
             "  -h, --help          this text\n"
             "Exit status: 0 done, 1 failed (no such plugin, no agent), 2 bad usage.\n"
             "Environment: FERRY_PLUGIN_DIR (plugin search path; else NIXL_PLUGIN_DIR),\n"
-            "FERRY_UCX_INFO (ucx_info to run), FERRY_CUDA_LIB (CUDA driver library),\n"
+            "FERRY_UCX_INFO (ucx_info to run), FERRY_FI_INFO (fi_info to run),\n"
+            "FERRY_CUDA_LIB (CUDA driver library),\n"
             "FERRY_CUFILE_LIB (cuFile library).\n",
             prog);
 }
@@ -56,19 +60,15 @@ static void usage(FILE *f)
 static int parse_opts(int argc, char **argv, fi_opts *o)
 {
     static const struct option longs[] = {
-        {"plugins", no_argument, NULL, 'p'},
-        {"backend", required_argument, NULL, 'b'},
-        {"ucx", no_argument, NULL, 'u'},
-        {"gpu", no_argument, NULL, 'g'},
-        {"build", no_argument, NULL, 'B'},
-        {"json", optional_argument, NULL, 'J'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        {"plugins", no_argument, NULL, 'p'},    {"backend", required_argument, NULL, 'b'},
+        {"ucx", no_argument, NULL, 'u'},        {"fabric", no_argument, NULL, 'f'},
+        {"gpu", no_argument, NULL, 'g'},        {"build", no_argument, NULL, 'B'},
+        {"json", optional_argument, NULL, 'J'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},    {NULL, 0, NULL, 0},
     };
     int c;
     memset(o, 0, sizeof(*o));
-    while ((c = getopt_long(argc, argv, "pb:ugBh", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "pb:ufgBh", longs, NULL)) != -1) {
         switch (c) {
         case 'p':
             o->plugins = true;
@@ -79,6 +79,9 @@ static int parse_opts(int argc, char **argv, fi_opts *o)
             break;
         case 'u':
             o->ucx = true;
+            break;
+        case 'f':
+            o->fab = true;
             break;
         case 'g':
             o->gpu = true;
@@ -105,8 +108,8 @@ static int parse_opts(int argc, char **argv, fi_opts *o)
         usage(stderr);
         return 2;
     }
-    if (!o->build && !o->plugins && !o->ucx && !o->gpu)
-        o->build = o->plugins = o->ucx = o->gpu = true;
+    if (!o->build && !o->plugins && !o->ucx && !o->fab && !o->gpu)
+        o->build = o->plugins = o->ucx = o->fab = o->gpu = true;
     return 0;
 }
 
@@ -223,6 +226,30 @@ static void text_ucx(const fi_ucx *u)
     }
 }
 
+static void text_fab(const fi_fab *f)
+{
+    const fi_build *b = fi_build_get();
+    const char *how = "not in this build";
+    for (size_t i = 0; i < b->num_plugins; i++)
+        if (!strcmp(b->plugins[i].name, "LIBFABRIC"))
+            how = b->plugins[i].how;
+    printf("libfabric:\n  ferry's LIBFABRIC backend: %s\n", how);
+    if (!f->ok) {
+        printf("  providers unknown: %s%s\n", f->error,
+               f->fi_info[0] ? "" : " (it comes with libfabric: the libfabric-bin package)");
+        return;
+    }
+    printf("  fi_info: %s\n  providers with RMA on reliable datagrams: domains\n", f->fi_info);
+    if (!f->num_provs)
+        printf("    (none)\n");
+    for (size_t i = 0; i < f->num_provs; i++) {
+        printf("    %-16s", f->provs[i].name);
+        for (size_t k = 0; k < f->provs[i].num_domains; k++)
+            printf("%s%s", k ? ", " : " ", f->provs[i].domains[k]);
+        printf("\n");
+    }
+}
+
 static void text_gpu(const fi_gpu *g)
 {
     char mem[32];
@@ -263,6 +290,12 @@ static void print_text(const fi_opts *o, const fi_facts *f)
         if (sep)
             printf("\n");
         text_ucx(&f->ucx);
+        sep = true;
+    }
+    if (o->fab) {
+        if (sep)
+            printf("\n");
+        text_fab(&f->fab);
         sep = true;
     }
     if (o->gpu) {
@@ -396,6 +429,25 @@ static void json_ucx(fi_json *j, const fi_ucx *u)
     fj_close_obj(j);
 }
 
+static void json_fab(fi_json *j, const fi_fab *f)
+{
+    fj_obj(j, "libfabric");
+    fj_str(j, "fi_info", f->fi_info[0] ? f->fi_info : NULL);
+    fj_str(j, "error", f->ok ? NULL : f->error);
+    fj_arr(j, "providers");
+    for (size_t i = 0; i < f->num_provs; i++) {
+        fj_obj(j, NULL);
+        fj_str(j, "name", f->provs[i].name);
+        fj_arr(j, "domains");
+        for (size_t k = 0; k < f->provs[i].num_domains; k++)
+            fj_str(j, NULL, f->provs[i].domains[k]);
+        fj_close_arr(j);
+        fj_close_obj(j);
+    }
+    fj_close_arr(j);
+    fj_close_obj(j);
+}
+
 static void json_gpu(fi_json *j, const fi_gpu *g)
 {
     fj_obj(j, "gpu");
@@ -455,6 +507,8 @@ static bool print_json(const fi_opts *o, const fi_facts *f)
     }
     if (o->ucx)
         json_ucx(&j, &f->ucx);
+    if (o->fab)
+        json_fab(&j, &f->fab);
     if (o->gpu)
         json_gpu(&j, &f->gpu);
     bool ok = fj_end(&j);
@@ -516,6 +570,8 @@ int main(int argc, char **argv)
     }
     if (o.ucx)
         fi_ucx_probe(&f.ucx);
+    if (o.fab)
+        fi_fab_probe(&f.fab);
     if (o.gpu)
         fi_gpu_probe(&f.gpu);
     bool ok = true;

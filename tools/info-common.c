@@ -500,6 +500,74 @@ bool fi_ucx_has_dev(const fi_ucx *u, const char *dev)
     return false;
 }
 
+/* ---- libfabric ---- */
+
+static fi_fab_prov *fi_fab_prov_get(fi_fab *f, const char *name)
+{
+    for (size_t i = 0; i < f->num_provs; i++)
+        if (!strcmp(f->provs[i].name, name))
+            return &f->provs[i];
+    if (f->num_provs == FI_MAX_PROVS)
+        return NULL;
+    fi_fab_prov *p = &f->provs[f->num_provs++];
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    return p;
+}
+
+static void fi_fab_add_domain(fi_fab_prov *p, const char *domain)
+{
+    for (size_t i = 0; i < p->num_domains; i++)
+        if (!strcmp(p->domains[i], domain))
+            return;
+    if (p->num_domains < FI_MAX_DOMAINS)
+        snprintf(p->domains[p->num_domains++], sizeof(p->domains[0]), "%s", domain);
+}
+
+/* fi_info: "provider: X" starts an entry, "    domain: Y" follows. */
+static void fi_fab_parse(fi_fab *f, char *text)
+{
+    fi_fab_prov *p = NULL;
+    char *save = NULL, tok[64];
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        const char *v;
+        if ((v = fi_ucx_field(line, "provider"))) {
+            fi_copy_token(tok, sizeof(tok), v);
+            p = fi_fab_prov_get(f, tok);
+        } else if ((v = fi_ucx_field(line, "domain")) && p) {
+            fi_copy_token(tok, sizeof(tok), v);
+            fi_fab_add_domain(p, tok);
+        }
+    }
+}
+
+void fi_fab_probe(fi_fab *f)
+{
+    memset(f, 0, sizeof(*f));
+    const char *env = getenv("FERRY_FI_INFO");
+    if (env)
+        snprintf(f->fi_info, sizeof(f->fi_info), "%s", env);
+    if (env ? !*env || access(f->fi_info, X_OK)
+            : !fi_which("fi_info", f->fi_info, sizeof(f->fi_info))) {
+        snprintf(f->error, sizeof(f->error), "%s",
+                 env ? "FERRY_FI_INFO is no executable" : "fi_info not found (PATH)");
+        f->fi_info[0] = '\0';
+        return;
+    }
+    char *out = NULL;
+    char *argv[] = {f->fi_info, "-t", "FI_EP_RDM", "-c", "FI_RMA", NULL};
+    int rc = fi_run(argv, 20000, &out, f->error, sizeof(f->error));
+    /* fi_info exits 1 ("No data available") when no provider matches. */
+    if (rc == 0 || (rc == 1 && out && strstr(out, "No data available"))) {
+        f->ok = true;
+        f->error[0] = '\0';
+        if (rc == 0)
+            fi_fab_parse(f, out);
+    } else if (rc > 0) {
+        snprintf(f->error, sizeof(f->error), "%s exited with status %d", f->fi_info, rc);
+    }
+    free(out);
+}
+
 /* ---- GPUs ---- */
 
 typedef int (*fi_cu_int_fn)(int *);

@@ -125,6 +125,30 @@ void fi_ucx_probe(fi_ucx *u);
 const fi_ucx_tl *fi_ucx_find_tl(const fi_ucx *u, const char *name);
 bool fi_ucx_has_dev(const fi_ucx *u, const char *dev);
 
+/* ---- libfabric providers (fi_info) ---- */
+
+#define FI_MAX_PROVS   32
+#define FI_MAX_DOMAINS 16
+
+typedef struct fi_fab_prov {
+    char name[64]; /* "tcp;ofi_rxm", "shm", "efa" */
+    char domains[FI_MAX_DOMAINS][64];
+    size_t num_domains;
+} fi_fab_prov;
+
+typedef struct fi_fab {
+    char fi_info[1024]; /* path of the program, "" when not found */
+    bool ok;            /* fi_info ran (no provider at all is ok too) */
+    char error[1200];
+    fi_fab_prov provs[FI_MAX_PROVS];
+    size_t num_provs;
+} fi_fab;
+
+/* Runs fi_info (FERRY_FI_INFO, else PATH) for the providers that offer
+ * what the LIBFABRIC backend needs (reliable datagrams with RMA), and
+ * their domains; bounded in time. */
+void fi_fab_probe(fi_fab *f);
+
 /* ---- GPUs (libcuda opened here) and cuFile ---- */
 
 #define FI_MAX_GPUS 64

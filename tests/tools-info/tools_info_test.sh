@@ -23,7 +23,7 @@ trap cleanup EXIT
 # A clean environment: nothing asks for UCX transports, etcd or GDS unless a
 # case sets it.
 unset UCX_TLS UCX_NET_DEVICES NIXL_ETCD_ENDPOINTS FERRY_ETCD_ENDPOINTS CUFILE_ENV_PATH_JSON \
-    FERRY_UCX_INFO FERRY_CUDA_LIB FERRY_CUFILE_LIB
+    FERRY_UCX_INFO FERRY_FI_INFO FERRY_CUDA_LIB FERRY_CUFILE_LIB
 
 fail() {
     echo "FAIL: $*"
@@ -129,7 +129,7 @@ case_info_json() {
     run 0 "$INFO" --json
     json '
 META = {"ferry_version", "host", "time"}
-assert set(d) == {"ferry", "build", "plugin_search_path", "plugins", "ucx", "gpu"} | META, list(d)
+assert set(d) == {"ferry", "build", "plugin_search_path", "plugins", "ucx", "libfabric", "gpu"} | META, list(d)
 names = [p["name"] for p in d["plugins"]]
 assert names[0] == "LOCAL", names
 local = d["plugins"][0]
@@ -203,6 +203,25 @@ case_info_ucx() {
     if command -v ucx_info >/dev/null; then
         run 0 "$INFO" -u
         grep -q "^    self *memory" "$TMP/out" || fail "real ucx_info: no self transport"
+    fi
+}
+
+case_info_fabric() {
+    FERRY_FI_INFO=$FERRY_TEST_FAKE_FI_INFO run 0 "$INFO" -f
+    has "fi_info: $FERRY_TEST_FAKE_FI_INFO"
+    grep -q "^    efa  *rdmap0s6-rdm$" "$TMP/out" || fail "efa not listed"
+    grep -q "^    tcp;ofi_rxm  *eth0, lo$" "$TMP/out" || fail "tcp;ofi_rxm not listed once"
+    FERRY_FI_INFO=$FERRY_TEST_FAKE_FI_INFO run 0 "$INFO" -f --json
+    json '
+assert set(d) == {"libfabric", "ferry_version", "host", "time"}, list(d)
+p = {x["name"]: x["domains"] for x in d["libfabric"]["providers"]}
+assert p == {"efa": ["rdmap0s6-rdm"], "tcp;ofi_rxm": ["eth0", "lo"]}, p'
+    FERRY_FI_INFO=/nonexistent/fi_info run 0 "$INFO" -f
+    has "providers unknown"
+    # The real one, where installed: the providers the LIBFABRIC tests use.
+    if command -v fi_info >/dev/null; then
+        run 0 "$INFO" -f
+        grep -q "^    tcp;ofi_rxm .*lo" "$TMP/out" || fail "real fi_info: no tcp;ofi_rxm on lo"
     fi
 }
 

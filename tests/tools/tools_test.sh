@@ -44,6 +44,10 @@ need_ucx() {
     [ "${FERRY_TEST_UCX:-0}" = 1 ] || { echo "SKIP: the UCX plugin was not built"; exit 77; }
 }
 
+need_libfabric() {
+    [ "${FERRY_TEST_LIBFABRIC:-0}" = 1 ] || { echo "SKIP: the LIBFABRIC plugin was not built"; exit 77; }
+}
+
 kv_backend() { if [ "${FERRY_TEST_UCX:-0}" = 1 ]; then echo UCX; else echo LOCAL; fi; }
 
 # check_rows FILE N_ROWS: every JSON row has the fields, numbers, "ok".
@@ -70,9 +74,11 @@ PY
 
 # ---- ferry-bench ----
 
-bench_consistency() { # BACKEND OP
-    run 0 "$BENCH" --backend "$1" --op_type "$2" --check_consistency "${SMALL[@]}" \
-        --max_batch_size 2 --json "$TMP/rows.jsonl"
+bench_consistency() { # BACKEND OP [more ferry-bench options]
+    local backend=$1 op=$2
+    shift 2
+    run 0 "$BENCH" --backend "$backend" --op_type "$op" --check_consistency "${SMALL[@]}" \
+        --max_batch_size 2 --json "$TMP/rows.jsonl" "$@"
     has "$TMP/out" "Block Size (B)"
     has "$TMP/out" "P99 Tx (us)"
     [ "$(grep -c ' ok$' "$TMP/out")" -eq 6 ] || fail "want 6 rows checked ok"
@@ -92,6 +98,18 @@ case_bench_local_write() { bench_consistency LOCAL WRITE; }
 case_bench_local_corrupt() { bench_corrupt LOCAL READ; bench_corrupt LOCAL WRITE; }
 case_bench_ucx_read() { need_ucx; bench_consistency UCX READ; }
 case_bench_ucx_write() { need_ucx; bench_consistency UCX WRITE; }
+# LIBFABRIC on its two software providers: tcp on the loopback interface
+# (--device_list is its domain), shm; then ferry-pingpong over shm.
+case_bench_libfabric() {
+    need_libfabric
+    for op in WRITE READ; do
+        bench_consistency LIBFABRIC "$op" --backend_params "provider=tcp;ofi_rxm" --device_list lo
+        bench_consistency LIBFABRIC "$op" --backend_params provider=shm
+    done
+    run 0 "${FERRY_PINGPONG:?}" --backend LIBFABRIC --backend_params provider=shm \
+        --num_iter 300 --warmup_iter 30
+    has "$TMP/out" "ferry-pingpong: LIBFABRIC provider=shm, 8 B, 300 round trips: one way median"
+}
 case_bench_ucx_corrupt() { need_ucx; bench_corrupt UCX READ; bench_corrupt UCX WRITE; }
 
 # Several processes, threads, new requests each time, CSV.

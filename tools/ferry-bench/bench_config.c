@@ -48,7 +48,8 @@ void fb_config_parse(fb_config *c, int argc, char **argv)
     const fb_opt table[] = {
         OPT(backend, FB_OPT_STR, "backend (plugin) name: UCX (default), LOCAL, ..."),
         OPT(backend_params, FB_OPT_STR, "backend params key=value,key=value"),
-        OPT(device_list, FB_OPT_STR, "devices for the backend (UCX: UCX_NET_DEVICES)"),
+        OPT(device_list, FB_OPT_STR,
+            "devices for the backend (UCX: UCX_NET_DEVICES; LIBFABRIC: its domain)"),
         OPT(initiator_seg_type, FB_OPT_STR, "initiator memory: DRAM (VRAM FILE BLOCK OBJ)"),
         OPT(target_seg_type, FB_OPT_STR, "target memory: DRAM (VRAM FILE BLOCK OBJ)"),
         OPT(op_type, FB_OPT_STR, "READ or WRITE (default WRITE)"),
@@ -409,16 +410,21 @@ static void fb_fold_storage(fb_config *c, bool quiet)
         fb_warn("--obj_* options apply to the OBJ backend only; ignored");
 }
 
-/* nixlbench's --device_list is UCX's device list. */
+/* nixlbench's --device_list is UCX's device list; for LIBFABRIC, the
+ * provider's domain (one: it stripes over no more). */
 static void fb_fold_params(fb_config *c, bool quiet)
 {
     snprintf(c->params, sizeof(c->params), "%s", c->backend_params ? c->backend_params : "");
     fb_fold_storage(c, quiet);
     if (!c->device_list)
         return;
+    if (!strcasecmp(c->backend, "LIBFABRIC")) {
+        fb_param_add(c, "domain", c->device_list);
+        return;
+    }
     if (strcasecmp(c->backend, "UCX")) {
         if (!quiet)
-            fb_warn("--device_list applies to UCX only; ignored");
+            fb_warn("--device_list applies to UCX and LIBFABRIC only; ignored");
         return;
     }
     fb_param_add(c, "devices", c->device_list);

@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # shellcheck disable=SC2317 # cleanup and on_signal run from traps
-# The two-process UCX tests across two network namespaces joined by a veth
-# pair, UCX over TCP only: a cross-host path on one machine.
+# The two-process tests across two network namespaces joined by a veth
+# pair, over TCP only: a cross-host path on one machine (UCX, or LIBFABRIC
+# when FY_RT_BACKEND says so).
 #
 #   netns.sh DRIVER PEER [more driver args]
 #
@@ -81,10 +82,18 @@ until ip -n "$ns_a" link show "$veth_a" | grep -q LOWER_UP; do
     sleep 0.1
 done
 
-echo "# driver in $ns_a ($veth_a $addr_a), peer in $ns_b ($veth_b $addr_b), UCX_TLS=tcp"
+# Each side bound to its veth: UCX by its TCP device, LIBFABRIC (the
+# backend FY_RT_BACKEND names) by the tcp provider's domain.
+if [ "${FY_RT_BACKEND:-UCX}" = LIBFABRIC ]; then
+    set -- "provider=tcp;ofi_rxm" --param "domain=$veth_a" --peer-param "domain=$veth_b" "$@"
+    how="LIBFABRIC over tcp;ofi_rxm"
+else
+    set -- tls=tcp --param "devices=$veth_a" --peer-param "devices=$veth_b" "$@"
+    how="UCX_TLS=tcp"
+fi
+echo "# driver in $ns_a ($veth_a $addr_a), peer in $ns_b ($veth_b $addr_b), $how"
 UCX_TLS=tcp timeout -k 5 "$limit" ip netns exec "$ns_a" "$driver" "$peer" \
-    --host "$addr_a" --peer-host "$addr_b" --peer-ns "$ns_b" tls=tcp \
-    --param "devices=$veth_a" --peer-param "devices=$veth_b" "$@" &
+    --host "$addr_a" --peer-host "$addr_b" --peer-ns "$ns_b" "$@" &
 run_pid=$!
 wait "$run_pid"
 rc=$?

@@ -14,9 +14,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The backend both sides run: FY_RT_BACKEND (the peer inherits it), else
+ * UCX. The same tests serve every network backend (LIBFABRIC too). */
+static inline const char *rt_backend(void)
+{
+    const char *b = getenv("FY_RT_BACKEND");
+    return b && *b ? b : "UCX";
+}
 
 static inline uint64_t rt_now_ms(void)
 {

@@ -16,7 +16,11 @@
  *     --quick            16 MiB buffers, 2000 random descriptors instead of
  *                        64 MiB and 10000 (also FY_REMOTE_QUICK=1)
  *     --no-kill          skip the kill -9 tests (also FY_REMOTE_NO_KILL=1)
+ *     --no-freeze        skip the frozen-peer test (a transport whose READs
+ *                        need no progress of the peer: cross-memory attach)
  *   FY_REMOTE_ONLY=word runs only the tests whose name contains word.
+ *   FY_RT_BACKEND=NAME runs both sides on that backend instead of UCX
+ *   (plugins/libfabric/tests run LIBFABRIC so).
  *
  * Under valgrind (only the driver runs under it: children are not traced):
  *   FY_REMOTE_QUICK=1 meson test -C BUILD ucx_2proc ucx_2proc_peer \
@@ -65,6 +69,7 @@ static struct {
     size_t size;  /* each side's buffer */
     size_t ndesc; /* descriptors of the random test */
     bool kill;
+    bool freeze;
     bool alloc;          /* both sides' buffers from ferry_mem_alloc */
     int image_fd;        /* expected images for the peer's "cmp" ... */
     char image_path[64]; /* ... which opens them through /proc */
@@ -111,12 +116,15 @@ static bool parse_opts(int argc, char **argv)
     bool quick = env_set("FY_REMOTE_QUICK"), ok = argc > 1;
     opt.host = opt.peer_host = "127.0.0.1";
     opt.kill = !env_set("FY_REMOTE_NO_KILL");
+    opt.freeze = true;
     opt.peer_prog = argc > 1 ? argv[1] : NULL;
     for (int i = 2; ok && i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             quick = true;
         else if (!strcmp(argv[i], "--no-kill"))
             opt.kill = false;
+        else if (!strcmp(argv[i], "--no-freeze"))
+            opt.freeze = false;
         else if (!strcmp(argv[i], "--alloc"))
             opt.alloc = true;
         else if (strncmp(argv[i], "--", 2))
@@ -131,9 +139,11 @@ static bool parse_opts(int argc, char **argv)
     return ok;
 }
 
-/* The error_handling param in effect, for messages. */
+/* The error_handling param in effect (UCX), or the backend, for messages. */
 static const char *error_mode(void)
 {
+    if (strcmp(rt_backend(), "UCX"))
+        return rt_backend();
     for (size_t i = 0; i < opt.common.n; i++)
         if (!strcmp(opt.common.keys[i], "error_handling"))
             return opt.common.p[i].value;
@@ -167,7 +177,7 @@ static ferry_status drv_agent(pair *x, ferry_backend **be)
         params[n++] = opt.mine.p[i];
     ferry_status rc = ferry_agent_create(&cfg, &x->agent);
     if (rc == FERRY_OK)
-        rc = ferry_backend_create(x->agent, "UCX", params, n, be);
+        rc = ferry_backend_create(x->agent, rt_backend(), params, n, be);
     return rc == FERRY_OK ? ferry_md_listen_port(x->agent, &x->port) : rc;
 }
 
@@ -1077,6 +1087,8 @@ static void test_frozen_peer(void)
 {
     if (opt.alloc)
         FY_SKIP("reads from memory UCX mapped itself need no progress of the peer");
+    if (!opt.freeze)
+        FY_SKIP("--no-freeze: this transport's READs need no progress of the peer");
     if (!opt.kill)
         FY_SKIP("--no-kill / FY_REMOTE_NO_KILL: the frozen peer is killed at the end");
     pair x;
@@ -1138,12 +1150,12 @@ static void probe_ucx(void)
     ferry_backend *be;
     ferry_status rc = ferry_agent_create(&cfg, &a);
     if (rc == FERRY_OK)
-        rc = ferry_backend_create(a, "UCX", opt.common.p, opt.common.n, &be);
+        rc = ferry_backend_create(a, rt_backend(), opt.common.p, opt.common.n, &be);
     ferry_agent_destroy(a);
     if (rc == FERRY_ERR_NOT_FOUND)
-        fy_test_skip_all("UCX plugin not built");
+        fy_test_skip_all("the backend's plugin is not built");
     if (rc != FERRY_OK) {
-        printf("Bail out! UCX backend: %s\n", ferry_status_name(rc));
+        printf("Bail out! %s backend: %s\n", rt_backend(), ferry_status_name(rc));
         exit(1);
     }
 }
@@ -1168,9 +1180,11 @@ static bool make_image_file(void)
 int main(int argc, char **argv)
 {
     if (!parse_opts(argc, argv)) {
-        fprintf(stderr, "usage: test_ucx_2proc PEER [--quick] [--no-kill] [--alloc] [--host A] "
-                        "[--peer-host A] [--peer-ns NS] [--param k=v] [--peer-param k=v] "
-                        "[k=v ...]\n");
+        fprintf(
+            stderr,
+            "usage: test_ucx_2proc PEER [--quick] [--no-kill] [--no-freeze] [--alloc] [--host A] "
+            "[--peer-host A] [--peer-ns NS] [--param k=v] [--peer-param k=v] "
+            "[k=v ...]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -6,7 +6,8 @@
  *
  * With --alloc the buffer comes from ferry_mem_alloc (memory UCX maps
  * itself, shared with peers on this host) instead of aligned_alloc.
- * Creates agent NAME with a UCX backend (the key=value params), its
+ * Creates agent NAME with a UCX backend (or the one FY_RT_BACKEND names,
+ * LIBFABRIC's tests run it so) with the key=value params, its
  * progress thread on (UCX emulates RMA on malloc'd memory with active
  * messages between processes of one host, so the target must progress by
  * itself) and a side-channel listener on HOST, port chosen by the system.
@@ -133,7 +134,7 @@ static ferry_status peer_open(peer *p, const char *name, const char *host,
     cfg.listen_port = 0;
     ferry_status rc = ferry_agent_create(&cfg, &p->agent);
     if (rc == FERRY_OK)
-        rc = ferry_backend_create(p->agent, "UCX", params, num_params, &p->be);
+        rc = ferry_backend_create(p->agent, rt_backend(), params, num_params, &p->be);
     if (rc == FERRY_OK)
         rc = peer_buffer(p, p->be);
     if (rc == FERRY_OK)
