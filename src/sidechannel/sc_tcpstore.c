@@ -221,7 +221,7 @@ static ferry_status fy_ts_connect(fy_ts_conn *k)
     char cause[200];
     snprintf(cause, sizeof(cause), "%s", fy_md_detail_get());
     char detail[512];
-    snprintf(detail, sizeof(detail), "TCPStore unreachable: %s: %s", k->c->peer, cause);
+    snprintf(detail, sizeof(detail), "TCPStore unreachable: %s", cause); /* names host:port */
     fy_md_detail_set(detail);
     return FERRY_ERR_IO; /* a connect timeout too: nobody answers there */
 }
