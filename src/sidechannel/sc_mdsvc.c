@@ -29,6 +29,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "core/agent.h"
+#include "core/remote.h"
 #include "ferry/ferry.h"
 #include "sidechannel/mdsvc.h"
 
@@ -361,7 +362,9 @@ static void fy_peer_check(struct fy_mdsvc *e, const fy_peer *snap)
     ferry_status rc = e->ops->get(e->cli, snap->key, &kv);
     if (rc == FERRY_ERR_NOT_FOUND) {
         FY_SC_WARN("%s: %s is gone: invalidating %s", e->ops->name, snap->key, snap->name);
-        ferry_md_invalidate(e->agent, snap->name);
+        /* Internal: the agent's handle is gone already while its
+         * destruction stops this thread. */
+        fy_md_invalidate(e->agent, snap->name);
         fy_peer_drop(e, snap->key);
     } else if (rc == FERRY_OK && kv.mod_rev != snap->mod_rev) {
         FY_SC_DBG("%s: %s published again: loading it", e->ops->name, snap->key);
