@@ -10,8 +10,8 @@
  * VALIDATE that newer stores put first (and the WATCH_KEY that older ones
  * had before DELETE_KEY, which is why DELETE is 8 in both). */
 static const int fy_ts_codes[][2] = {
-    [FY_TS_VALIDATE] = {-1, 0}, [FY_TS_SET] = {0, 1},    [FY_TS_GET] = {2, 3},
-    [FY_TS_CHECK] = {4, 5},     [FY_TS_WAIT] = {5, 6},   [FY_TS_DELETE] = {8, 8},
+    [FY_TS_VALIDATE] = {-1, 0}, [FY_TS_SET] = {0, 1},  [FY_TS_GET] = {2, 3},
+    [FY_TS_CHECK] = {4, 5},     [FY_TS_WAIT] = {5, 6}, [FY_TS_DELETE] = {8, 8},
     [FY_TS_PING] = {-1, 13},
 };
 

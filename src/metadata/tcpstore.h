@@ -13,8 +13,8 @@
  * Two dialects exist. Recent stores (PyTorch 2.x since it validates
  * clients) want a VALIDATE command (a u32 magic) first on every
  * connection and number commands from VALIDATE = 0; older ones (Debian
- * 12's 1.13, early 2.x) have no VALIDATE and number them from SET = 0. The commands this client uses, by dialect,
- * are in fy_ts_opcode(). */
+ * 12's 1.13, early 2.x) have no VALIDATE and number them from SET = 0. The commands this client
+ * uses, by dialect, are in fy_ts_opcode(). */
 #ifndef FY_METADATA_TCPSTORE_H
 #define FY_METADATA_TCPSTORE_H
 

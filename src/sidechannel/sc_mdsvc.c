@@ -271,7 +271,7 @@ static void fy_peer_watch(struct fy_mdsvc *e, const char *name, const char *key,
 }
 
 static ferry_status fy_mdsvc_load(struct fy_mdsvc *e, const char *name, const char *key,
-                                 const fy_mdsvc_kv *kv)
+                                  const fy_mdsvc_kv *kv)
 {
     char loaded[FERRY_NAME_MAX + 1];
     ferry_status rc = ferry_md_load(e->agent, kv->val, kv->len, loaded, sizeof(loaded));
@@ -452,7 +452,7 @@ static ferry_status fy_mdsvc_new(ferry_agent *agent, const fy_mdsvc_ops *ops, co
     pthread_mutex_init(&e->mu, NULL);
     ferry_status rc = fy_mdsvc_namespace(e);
     if (rc == FERRY_OK)
-        rc = ops->new(where, agent->cfg.sc_timeout_ms, &e->cli);
+        rc = ops->new (where, agent->cfg.sc_timeout_ms, &e->cli);
     if (rc != FERRY_OK) {
         fy_mdsvc_free(e);
         return rc;

@@ -129,8 +129,7 @@ void fy_mdsvc_stop(struct fy_mdsvc *e);
 bool fy_sc_svc_on(const ferry_agent *agent, const char *ip);
 /* A listener's address, or none with a metadata service. */
 bool fy_sc_dest_ok(const ferry_agent *agent, const char *ip, uint16_t port);
-ferry_status fy_mdsvc_publish(ferry_agent *agent, const char *label, const void *blob,
-                                size_t len);
+ferry_status fy_mdsvc_publish(ferry_agent *agent, const char *label, const void *blob, size_t len);
 ferry_status fy_mdsvc_fetch(ferry_agent *agent, const char *name, const char *label);
 ferry_status fy_mdsvc_invalidate_local(ferry_agent *agent);
 

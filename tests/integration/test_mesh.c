@@ -111,9 +111,9 @@ static ferry_status peer_read(peer *p, int j)
     ferry_dlist *remote = one_desc(p->addr[j], READ_LEN);
     ferry_xfer *x = NULL;
     if (rc == FERRY_OK)
-        rc = local && remote ? ferry_xfer_create(p->agent, FERRY_OP_READ, local, remote, name,
-                                                 NULL, &x)
-                             : FERRY_ERR_NO_MEMORY;
+        rc = local && remote
+                 ? ferry_xfer_create(p->agent, FERRY_OP_READ, local, remote, name, NULL, &x)
+                 : FERRY_ERR_NO_MEMORY;
     if (rc == FERRY_OK)
         rc = peer_wait_xfer(x);
     for (unsigned k = 0; rc == FERRY_OK && k < READ_LEN; k++)
