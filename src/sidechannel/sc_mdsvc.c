@@ -12,12 +12,17 @@
  * by a new instance (the peer restarted) that makes a new generation, by
  * the same one it adds the regions it lists. A store without leases
  * (TCPStore) keeps a crashed agent's keys until it publishes again under
- * the same name; an agent that stops deletes its own. The clients bound
- * every call; an unreachable store makes calls fail with IO and the keeper
- * retry.
+ * the same name, so there the keeper stands in for the lease: it writes
+ * a heartbeat key ("<namespace><agent>/.alive", this instance's uid and a
+ * count) every third of the TTL once the agent has published, and a peer
+ * whose heartbeat has not changed for a TTL is invalidated as if its keys
+ * had expired (a peer that never wrote one is followed by its keys only).
+ * An agent that stops deletes its own keys. The clients bound every call;
+ * an unreachable store makes calls fail with IO and the keeper retry.
  *
  * Locking: e->mu guards the lease, the published list, the peer list and
  * stop. Network calls of the keeper on peers run without it. */
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -40,6 +45,7 @@
 #define FY_MDSVC_NS_MAX        200u
 #define FY_MDSVC_MAX_PEERS     4096u
 #define FY_MDSVC_KEY_MAX       (FY_MDSVC_NS_MAX + FERRY_NAME_MAX + FY_SC_STR_MAX + 2)
+#define FY_MDSVC_ALIVE_LABEL   ".alive" /* the heartbeat's key, without leases */
 
 typedef struct fy_pub {
     struct fy_pub *next;
@@ -52,7 +58,9 @@ typedef struct fy_peer {
     struct fy_peer *next;
     char name[FERRY_NAME_MAX + 1];
     char key[FY_MDSVC_KEY_MAX];
-    int64_t mod_rev; /* of the value loaded last (or refused) */
+    int64_t mod_rev;  /* of the value loaded last (or refused) */
+    int64_t beat_rev; /* without leases: the heartbeat's value seen last */
+    uint64_t beat_ns; /* when it was seen to change (0: not yet seen) */
 } fy_peer;
 
 struct fy_mdsvc {
@@ -67,7 +75,9 @@ struct fy_mdsvc {
     pthread_t tid;
     int64_t lease;       /* 0: none granted (yet, or any more) */
     uint64_t renewed_ns; /* last keepalive that the store answered */
-    bool unreachable;    /* the keeper's last call failed: log once */
+    uint64_t beat_ns;    /* without leases: the last heartbeat written */
+    uint64_t beats;
+    bool unreachable; /* the keeper's last call failed: log once */
     fy_pub *pubs;
     fy_peer *peers;
     size_t num_peers;
@@ -206,8 +216,22 @@ static void fy_pubs_republish(struct fy_mdsvc *e)
                    e->agent->name);
 }
 
+/* Under e->mu. A store without leases: writes the heartbeat that
+ * followers watch change. */
+static ferry_status fy_beat(struct fy_mdsvc *e)
+{
+    char key[FY_MDSVC_KEY_MAX], val[48];
+    fy_mdsvc_key(e, e->agent->name, FY_MDSVC_ALIVE_LABEL, key);
+    int n = snprintf(val, sizeof(val), "%016" PRIx64 "-%" PRIu64, e->agent->uid, ++e->beats);
+    ferry_status rc = e->ops->put(e->cli, key, val, (size_t)n, 0);
+    if (rc == FERRY_OK)
+        e->beat_ns = fy_now_ns();
+    return rc;
+}
+
 /* Deletes this agent's keys: all under prefix where the store deletes by
- * prefix, else each key published (prefix NULL: only those). */
+ * prefix, else each key published and the heartbeat (prefix NULL: only
+ * those). */
 static ferry_status fy_pubs_delete(struct fy_mdsvc *e, const char *prefix)
 {
     if (prefix && e->ops->del_prefix)
@@ -215,6 +239,12 @@ static ferry_status fy_pubs_delete(struct fy_mdsvc *e, const char *prefix)
     ferry_status rc = FERRY_OK;
     for (fy_pub *p = e->pubs; p && rc == FERRY_OK; p = p->next)
         rc = e->ops->del(e->cli, p->key);
+    char key[FY_MDSVC_KEY_MAX];
+    fy_mdsvc_key(e, e->agent->name, FY_MDSVC_ALIVE_LABEL, key);
+    if (rc == FERRY_OK && e->beat_ns)
+        rc = e->ops->del(e->cli, key);
+    if (rc == FERRY_OK)
+        e->beat_ns = 0;
     return rc;
 }
 
@@ -227,6 +257,10 @@ ferry_status fy_mdsvc_publish(ferry_agent *agent, const char *label, const void 
     ferry_status rc = fy_lease_ensure(e);
     if (rc == FERRY_OK)
         rc = e->ops->put(e->cli, key, blob, len, e->lease);
+    /* The first heartbeat with the first publication: a peer that fetches
+     * it sees one even if this agent dies at once. */
+    if (rc == FERRY_OK && !e->ops->lease_grant && !e->beat_ns)
+        rc = fy_beat(e);
     if (rc == FERRY_OK)
         rc = fy_pub_keep(e, key, blob, len);
     pthread_mutex_unlock(&e->mu);
@@ -341,6 +375,16 @@ static void fy_keeper_renew(struct fy_mdsvc *e)
     fy_keeper_unreachable(e, rc == FERRY_ERR_IO);
 }
 
+/* Under e->mu: every third of the TTL once something was published (none
+ * after invalidate_local). */
+static void fy_keeper_beat(struct fy_mdsvc *e)
+{
+    uint64_t period_ns = (uint64_t)e->ttl_s * 1000000000u / 3;
+    if (e->ops->lease_grant || !e->pubs || fy_now_ns() - e->beat_ns < period_ns)
+        return;
+    fy_keeper_unreachable(e, fy_beat(e) == FERRY_ERR_IO);
+}
+
 static void fy_peer_drop(struct fy_mdsvc *e, const char *key)
 {
     pthread_mutex_lock(&e->mu);
@@ -356,12 +400,46 @@ static void fy_peer_drop(struct fy_mdsvc *e, const char *key)
     pthread_mutex_unlock(&e->mu);
 }
 
+/* Records a peer's heartbeat as seen changing now. */
+static void fy_peer_beat_seen(struct fy_mdsvc *e, const char *key, int64_t rev)
+{
+    pthread_mutex_lock(&e->mu);
+    for (fy_peer *p = e->peers; p; p = p->next)
+        if (!strcmp(p->key, key)) {
+            p->beat_rev = rev;
+            p->beat_ns = fy_now_ns();
+        }
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* A store without leases: true when the peer's heartbeat, once seen, has
+ * not changed for a TTL (a crashed peer). */
+static bool fy_peer_silent(struct fy_mdsvc *e, const fy_peer *snap)
+{
+    if (e->ops->lease_grant)
+        return false;
+    char key[FY_MDSVC_KEY_MAX];
+    fy_mdsvc_key(e, snap->name, FY_MDSVC_ALIVE_LABEL, key);
+    fy_mdsvc_kv kv;
+    ferry_status rc = e->ops->get(e->cli, key, &kv);
+    free(kv.val);
+    if (rc == FERRY_OK && (!snap->beat_ns || kv.mod_rev != snap->beat_rev)) {
+        fy_peer_beat_seen(e, snap->key, kv.mod_rev);
+        return false;
+    }
+    uint64_t ttl_ns = (uint64_t)e->ttl_s * 1000000000u;
+    return (rc == FERRY_OK || rc == FERRY_ERR_NOT_FOUND) && snap->beat_ns &&
+           fy_now_ns() - snap->beat_ns > ttl_ns;
+}
+
 static void fy_peer_check(struct fy_mdsvc *e, const fy_peer *snap)
 {
-    fy_mdsvc_kv kv;
-    ferry_status rc = e->ops->get(e->cli, snap->key, &kv);
+    fy_mdsvc_kv kv = {0};
+    ferry_status rc =
+        fy_peer_silent(e, snap) ? FERRY_ERR_NOT_FOUND : e->ops->get(e->cli, snap->key, &kv);
     if (rc == FERRY_ERR_NOT_FOUND) {
-        FY_SC_WARN("%s: %s is gone: invalidating %s", e->ops->name, snap->key, snap->name);
+        FY_SC_WARN("%s: %s is gone (or its agent silent for %u s): invalidating %s", e->ops->name,
+                   snap->key, e->ttl_s, snap->name);
         /* Internal: the agent's handle is gone already while its
          * destruction stops this thread. */
         fy_md_invalidate(e->agent, snap->name);
@@ -407,6 +485,7 @@ static void *fy_keeper_main(void *arg)
     pthread_mutex_lock(&e->mu);
     while (!e->stop) {
         fy_keeper_renew(e);
+        fy_keeper_beat(e);
         pthread_mutex_unlock(&e->mu);
         fy_keeper_peers(e);
         pthread_mutex_lock(&e->mu);

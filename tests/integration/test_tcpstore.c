@@ -2,9 +2,10 @@
 /* TCPStore mode against a real PyTorch TCPStore server (Debian's
  * python3-torch, tcpstore_server.py) that the test starts on a free
  * loopback port and stops: the cases every service passes
- * (mdsvc_cases.h), PyTorch's own client reading what ferry wrote, a peer
- * restarting under the same name, a clean stop deleting its keys, the
- * store down and back, authentication, bad endpoints. Skipped (77) when
+ * (mdsvc_cases.h), PyTorch's own client reading what ferry wrote, a
+ * killed peer invalidated by its stopped heartbeat and back under the same
+ * name, a clean stop deleting its keys, the store down and back,
+ * authentication, bad endpoints. Skipped (77) when
  * torch.distributed cannot be imported. */
 #include <fcntl.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 
 #define KEY     "0123456789abcdef-tcpstore-key"
 #define WAIT_MS 1500u
+#define TTL_S   2u
 #define PYTHON  "/usr/bin/python3"
 
 static const char *server_py; /* tcpstore_server.py */
@@ -95,6 +97,7 @@ static ferry_status open_agent(sc_agent *a, const char *name, const char *ep, co
     cfg.name = name;
     cfg.tcpstore_endpoint = ep;
     cfg.etcd_watch_timeout_ms = WAIT_MS;
+    cfg.etcd_ttl_s = TTL_S; /* the heartbeat's */
     cfg.sc_timeout_ms = 1000;
     cfg.auth_key = key;
     return sc_open_cfg(a, &cfg);
@@ -142,8 +145,8 @@ static void test_pytorch_reads(void)
     sc_close(&a);
 }
 
-/* The child (this program run again) publishes agent "ka", then waits for
- * SIGTERM (a clean stop) or SIGKILL. */
+/* The child (this program run again) publishes agent "ka", says "ready"
+ * on stdout, then waits for SIGTERM (a clean stop) or SIGKILL. */
 static volatile sig_atomic_t publisher_stop;
 
 static void on_term(int sig)
@@ -159,55 +162,57 @@ static int publisher_main(const char *ep)
     if (open_agent(&a, "ka", ep, NULL) != FERRY_OK ||
         ferry_md_send_local(a.agent, NULL, 0) != FERRY_OK)
         return 1;
+    printf("ready\n");
+    fflush(stdout);
     while (!publisher_stop)
         sc_sleep_ms(20);
     sc_close(&a);
     return 0;
 }
 
+/* Starts the publisher and waits (20 s at most) until it has published. */
 static pid_t spawn_publisher(void)
 {
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) < 0)
+        return -1;
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
+        dup2(out[1], 1);
         execl(self_exe, "test_tcpstore", "--publish", endpoint, (char *)NULL);
         _exit(127);
     }
+    close(out[1]);
+    struct pollfd p = {out[0], POLLIN, 0};
+    char c = 0;
+    bool ready = pid > 0 && poll(&p, 1, 20000) == 1 && read(out[0], &c, 1) == 1 && c == 'r';
+    close(out[0]);
+    if (!ready)
+        printf("# the publisher did not say ready\n");
     return pid;
 }
 
-static ferry_status fetch_child(sc_agent *b)
-{
-    ferry_status rc = FERRY_ERR_NOT_FOUND;
-    for (uint64_t end = sc_now_ms() + 20000; rc == FERRY_ERR_NOT_FOUND && sc_now_ms() < end;)
-        rc = fetch(b, "ka", NULL);
-    return rc;
-}
-
-static bool generation_above(sc_agent *b, uint64_t gen, unsigned ms)
-{
-    uint64_t now = 0;
-    for (uint64_t end = sc_now_ms() + ms; sc_now_ms() < end; sc_sleep_ms(50))
-        if (ferry_md_generation(b->agent, "ka", &now) == FERRY_OK && now > gen)
-            return true;
-    return false;
-}
-
-/* TCPStore has no leases: a killed agent's keys stay. The same name
- * published again is loaded again by the peer by itself (a new
- * generation); a clean stop deletes the keys and the peer forgets it. */
-static void test_restart_and_stop(void)
+/* TCPStore has no leases: a killed agent's keys stay, but its heartbeat
+ * stops and its peers invalidate it within TTL + 2 s. Under the same name
+ * again it is fetched and usable (a new generation); a clean stop deletes
+ * its keys and the peer forgets it. */
+static void test_kill_restart_stop(void)
 {
     sc_agent b;
     FY_REQUIRE(svc_open(&b, "kb", NULL) == FERRY_OK);
     pid_t child = spawn_publisher();
-    FY_CHECK_EQ(fetch_child(&b), FERRY_OK);
-    uint64_t gen1 = 0;
+    FY_CHECK_EQ(fetch(&b, "ka", NULL), FERRY_OK);
+    uint64_t gen1 = 0, gen2 = 0;
     FY_CHECK_EQ(ferry_md_generation(b.agent, "ka", &gen1), FERRY_OK);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
+    FY_CHECK(check_within(&b, "ka", FERRY_ERR_NOT_FOUND, (TTL_S + 2) * 1000));
     child = spawn_publisher();
-    FY_CHECK(generation_above(&b, gen1, 20000));
+    FY_CHECK_EQ(fetch(&b, "ka", NULL), FERRY_OK);
+    FY_CHECK_EQ(ferry_md_generation(b.agent, "ka", &gen2), FERRY_OK);
+    FY_CHECK(gen2 > gen1);
+    sc_sleep_ms((TTL_S + 1) * 1000); /* alive: its heartbeat keeps it */
     FY_CHECK_EQ(ferry_md_check(b.agent, "ka", NULL), FERRY_OK);
     kill(child, SIGTERM);
     int st = -1;
@@ -302,7 +307,7 @@ int main(int argc, char **argv)
     FY_RUN(test_partial_label);
     FY_RUN(test_invalidate);
     FY_RUN(test_pytorch_reads);
-    FY_RUN(test_restart_and_stop);
+    FY_RUN(test_kill_restart_stop);
     FY_RUN(test_store_restart);
     FY_RUN(test_auth);
     FY_RUN(test_bad_endpoint);
