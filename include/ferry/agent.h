@@ -66,7 +66,8 @@ typedef struct ferry_agent_config {
     /* TCPStore mode (docs/metadata.md): "host:port" of a PyTorch TCPStore
      * server; NULL: env FERRY_TCPSTORE_ENDPOINT, then NIXL_TCPSTORE_ENDPOINT.
      * The metadata calls made with no address then go to it, under the
-     * same namespace and watch timeout as etcd's (no leases). etcd_endpoints
+     * same namespace, TTL (of a heartbeat: TCPStore has no leases) and watch
+     * timeout as etcd's. etcd_endpoints
      * set in the config wins over this field, this field over the
      * environment. */
     const char *tcpstore_endpoint;

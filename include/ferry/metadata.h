@@ -96,7 +96,8 @@ ferry_status ferry_md_generation(ferry_agent *agent, const char *remote_agent,
  * TCPStore mode: the same with a PyTorch TCPStore server
  * (config.tcpstore_endpoint, FERRY_TCPSTORE_ENDPOINT,
  * NIXL_TCPSTORE_ENDPOINT; etcd wins when both are configured), keys without
- * a lease, deleted when the agent is destroyed. */
+ * a lease, deleted when the agent is destroyed; a heartbeat key lets peers
+ * invalidate a crashed agent after etcd_ttl_s. */
 
 /* The port the listener is bound to (useful with listen_port 0).
  * NOT_ALLOWED when the agent does not listen. */
