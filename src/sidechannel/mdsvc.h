@@ -35,6 +35,9 @@ typedef struct fy_mdsvc_ops {
     /* NOT_FOUND when absent (kv->header_rev still set where the store has
      * revisions). */
     ferry_status (*get)(void *cli, const char *key, fy_mdsvc_kv *kv);
+    /* get's revisions without the value (NULL: the store has none; peers
+     * are then followed with get and a hash of the value). */
+    ferry_status (*rev)(void *cli, const char *key, fy_mdsvc_kv *kv);
     /* Waits up to ms for key to be written (at or after start_rev where the
      * store has revisions): OK, or TIMEOUT. */
     ferry_status (*wait_put)(void *cli, const char *key, int64_t start_rev, uint32_t ms);

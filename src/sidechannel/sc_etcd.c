@@ -23,6 +23,11 @@ static ferry_status fy_etcd_op_get(void *cli, const char *key, fy_mdsvc_kv *kv)
     return fy_etcd_get(cli, key, kv);
 }
 
+static ferry_status fy_etcd_op_rev(void *cli, const char *key, fy_mdsvc_kv *kv)
+{
+    return fy_etcd_get_rev(cli, key, kv);
+}
+
 static ferry_status fy_etcd_op_wait(void *cli, const char *key, int64_t start_rev, uint32_t ms)
 {
     return fy_etcd_watch_put(cli, key, start_rev, ms);
@@ -58,6 +63,7 @@ const fy_mdsvc_ops fy_mdsvc_etcd_ops = {
     .new = fy_etcd_op_new,
     .put = fy_etcd_op_put,
     .get = fy_etcd_op_get,
+    .rev = fy_etcd_op_rev,
     .wait_put = fy_etcd_op_wait,
     .del_prefix = fy_etcd_op_del_prefix,
     .del = NULL,

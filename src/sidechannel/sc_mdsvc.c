@@ -432,11 +432,38 @@ static bool fy_peer_silent(struct fy_mdsvc *e, const fy_peer *snap)
            fy_now_ns() - snap->beat_ns > ttl_ns;
 }
 
+/* A followed key's revision: the value too where the store has no
+ * revisions (its hash is the revision). */
+static ferry_status fy_peer_read(struct fy_mdsvc *e, const fy_peer *snap, fy_mdsvc_kv *kv)
+{
+    if (fy_peer_silent(e, snap)) {
+        *kv = (fy_mdsvc_kv){0};
+        return FERRY_ERR_NOT_FOUND;
+    }
+    return e->ops->rev ? e->ops->rev(e->cli, snap->key, kv) : e->ops->get(e->cli, snap->key, kv);
+}
+
+/* Loads a key written again (reading its value now where only its
+ * revision was read). A refused value is not tried again (its error is
+ * logged once). */
+static void fy_peer_reload(struct fy_mdsvc *e, const fy_peer *snap, fy_mdsvc_kv *kv)
+{
+    FY_SC_DBG("%s: %s published again: loading it", e->ops->name, snap->key);
+    ferry_status rc = FERRY_OK;
+    if (e->ops->rev) {
+        free(kv->val);
+        rc = e->ops->get(e->cli, snap->key, kv);
+    }
+    if (rc == FERRY_OK)
+        fy_mdsvc_load(e, snap->name, snap->key, kv);
+    if (rc == FERRY_OK)
+        fy_peer_watch(e, snap->name, snap->key, kv->mod_rev);
+}
+
 static void fy_peer_check(struct fy_mdsvc *e, const fy_peer *snap)
 {
-    fy_mdsvc_kv kv = {0};
-    ferry_status rc =
-        fy_peer_silent(e, snap) ? FERRY_ERR_NOT_FOUND : e->ops->get(e->cli, snap->key, &kv);
+    fy_mdsvc_kv kv;
+    ferry_status rc = fy_peer_read(e, snap, &kv);
     if (rc == FERRY_ERR_NOT_FOUND) {
         FY_SC_WARN("%s: %s is gone (or its agent silent for %u s): invalidating %s", e->ops->name,
                    snap->key, e->ttl_s, snap->name);
@@ -445,10 +472,7 @@ static void fy_peer_check(struct fy_mdsvc *e, const fy_peer *snap)
         fy_md_invalidate(e->agent, snap->name);
         fy_peer_drop(e, snap->key);
     } else if (rc == FERRY_OK && kv.mod_rev != snap->mod_rev) {
-        FY_SC_DBG("%s: %s published again: loading it", e->ops->name, snap->key);
-        /* A refused value is not tried again (its error is logged once). */
-        fy_mdsvc_load(e, snap->name, snap->key, &kv);
-        fy_peer_watch(e, snap->name, snap->key, kv.mod_rev);
+        fy_peer_reload(e, snap, &kv);
     }
     free(kv.val);
 }

@@ -428,6 +428,7 @@ const fy_mdsvc_ops fy_mdsvc_tcpstore_ops = {
     .new = fy_ts_op_new,
     .put = fy_ts_op_put,
     .get = fy_ts_op_get,
+    .rev = NULL,
     .wait_put = fy_ts_op_wait,
     .del_prefix = NULL,
     .del = fy_ts_op_del,
