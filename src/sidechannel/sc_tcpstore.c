@@ -166,7 +166,11 @@ static ferry_status fy_ts_recv(fy_ts_conn *k, fy_ts_reply_kind kind, fy_ts_reply
             FY_SC_ERR("%s: malformed TCPStore reply", k->c->peer);
             return FERRY_ERR_IO;
         }
+        /* Grown as bytes arrive: a length field alone allocates little. */
         size_t want = used > k->rx_len ? used : k->rx_len + 8;
+        size_t step = k->rx_cap > FY_TS_RX_CHUNK ? k->rx_cap : FY_TS_RX_CHUNK;
+        if (want > k->rx_len + step)
+            want = k->rx_len + step;
         ferry_status rc = fy_ts_rx_room(k, want);
         if (rc == FERRY_OK)
             rc = fy_ts_recv_some(k);
@@ -314,30 +318,41 @@ static ferry_status fy_ts_exchange(fy_ts_conn *k, const fy_ts_call *call, fy_ts_
 }
 
 /* A failed exchange's error line, except on a reused connection that
- * was only stale (tried again on a new one). */
-static void fy_ts_fail(const fy_ts_conn *k, ferry_status rc)
+ * was only stale (tried again on a new one) and for a WAIT's timeout. */
+static void fy_ts_fail(const fy_ts_conn *k, ferry_status rc, uint32_t wait_ms)
 {
-    if (rc == FERRY_ERR_TIMEOUT || (rc == FERRY_ERR_IO && k->io.lost && !k->reused))
+    if ((rc == FERRY_ERR_TIMEOUT && !wait_ms) || (rc == FERRY_ERR_IO && k->io.lost && !k->reused))
         FY_SC_ERR("TCPStore unreachable: %s: %s", k->c->peer,
                   rc == FERRY_ERR_TIMEOUT ? "no reply within the timeout" : "connection lost");
 }
 
-static ferry_status fy_ts_run(fy_ts *c, fy_ts_conn *k, const fy_ts_call *call, fy_ts_reply *rep)
+/* The exchange on k, its reply awaited up to wait_ms (0: the client's
+ * timeout, counted from the connection's start). */
+static ferry_status fy_ts_exchange_within(fy_ts_conn *k, const fy_ts_call *call, fy_ts_reply *rep,
+                                          uint32_t wait_ms)
+{
+    if (wait_ms)
+        k->io.deadline_ns = fy_now_ns() + (uint64_t)wait_ms * 1000000u;
+    ferry_status rc = fy_ts_exchange(k, call, rep);
+    fy_ts_fail(k, rc, wait_ms);
+    return rc;
+}
+
+static ferry_status fy_ts_run(fy_ts *c, fy_ts_conn *k, const fy_ts_call *call, fy_ts_reply *rep,
+                              uint32_t wait_ms)
 {
     ferry_status rc = fy_ts_begin(c, k, c->timeout_ms);
     if (rc != FERRY_OK)
         return rc; /* the connect's reason is the detail */
-    rc = fy_ts_exchange(k, call, rep);
-    fy_ts_fail(k, rc);
+    rc = fy_ts_exchange_within(k, call, rep, wait_ms);
     if (rc == FERRY_ERR_IO && k->reused && k->io.lost) {
         fy_ts_close(k);
         k->reused = false;
         k->io.lost = false;
+        k->io.deadline_ns = fy_now_ns() + (uint64_t)c->timeout_ms * 1000000u;
         rc = fy_ts_open(k);
-        if (rc == FERRY_OK) {
-            rc = fy_ts_exchange(k, call, rep);
-            fy_ts_fail(k, rc);
-        }
+        if (rc == FERRY_OK)
+            rc = fy_ts_exchange_within(k, call, rep, wait_ms);
     }
     return rc;
 }
@@ -351,7 +366,7 @@ static ferry_status fy_ts_op_put(void *cli, const char *key, const void *val, si
     fy_ts_call call = {{FY_TS_SET, FY_TS_CHECK}, key, val, len, FY_TS_R_BYTE};
     fy_ts_conn k;
     fy_ts_reply rep;
-    ferry_status rc = fy_ts_run(cli, &k, &call, &rep);
+    ferry_status rc = fy_ts_run(cli, &k, &call, &rep, 0);
     if (rc == FERRY_OK && rep.num != 0) {
         FY_SC_ERR("TCPStore: %s not there right after it was set", key);
         rc = FERRY_ERR_IO;
@@ -380,7 +395,7 @@ static ferry_status fy_ts_op_get(void *cli, const char *key, fy_mdsvc_kv *kv)
     fy_ts_call get = {{FY_TS_GET, FY_TS_PING}, key, NULL, 0, FY_TS_R_VALUE};
     fy_ts_conn k;
     fy_ts_reply rep;
-    ferry_status rc = fy_ts_run(cli, &k, &check, &rep);
+    ferry_status rc = fy_ts_run(cli, &k, &check, &rep, 0);
     bool present = rc == FERRY_OK && rep.num == 0;
     if (present)
         rc = fy_ts_exchange(&k, &get, &rep);
@@ -397,17 +412,10 @@ static ferry_status fy_ts_op_get(void *cli, const char *key, fy_mdsvc_kv *kv)
 static ferry_status fy_ts_op_wait(void *cli, const char *key, int64_t start_rev, uint32_t ms)
 {
     (void)start_rev; /* no revisions: WAIT returns once the key exists */
-    fy_ts *c = cli;
     fy_ts_call call = {{FY_TS_WAIT, FY_TS_PING}, key, NULL, 0, FY_TS_R_BYTE};
     fy_ts_conn k;
     fy_ts_reply rep;
-    ferry_status rc = fy_ts_begin(c, &k, ms > c->timeout_ms ? ms : c->timeout_ms);
-    if (rc == FERRY_OK) {
-        k.io.deadline_ns = fy_now_ns() + (uint64_t)ms * 1000000u;
-        rc = fy_ts_exchange(&k, &call, &rep);
-    }
-    if (rc != FERRY_OK && rc != FERRY_ERR_TIMEOUT)
-        fy_ts_fail(&k, rc);
+    ferry_status rc = fy_ts_run(cli, &k, &call, &rep, ms ? ms : 1);
     /* Only an answered WAIT leaves the connection reusable. */
     fy_ts_end(&k, rc == FERRY_OK);
     return rc;
@@ -418,7 +426,7 @@ static ferry_status fy_ts_op_del(void *cli, const char *key)
     fy_ts_call call = {{FY_TS_DELETE, FY_TS_PING}, key, NULL, 0, FY_TS_R_I64};
     fy_ts_conn k;
     fy_ts_reply rep;
-    ferry_status rc = fy_ts_run(cli, &k, &call, &rep);
+    ferry_status rc = fy_ts_run(cli, &k, &call, &rep, 0);
     fy_ts_end(&k, rc == FERRY_OK);
     return rc;
 }
