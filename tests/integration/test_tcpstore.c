@@ -5,7 +5,7 @@
  * (mdsvc_cases.h), PyTorch's own client reading what ferry wrote, a
  * killed peer invalidated by its stopped heartbeat and back under the same
  * name, a clean stop deleting its keys, the store down and back,
- * authentication, bad endpoints. Skipped (77) when
+ * authentication, bad endpoints, a listener that is no TCPStore. Skipped (77) when
  * torch.distributed cannot be imported. */
 #include <fcntl.h>
 #include <signal.h>
@@ -284,6 +284,50 @@ static void test_bad_endpoint(void)
     sc_close(&a);
 }
 
+/* A listener that answers anything with 4 bytes that are no ping echo,
+ * and otherwise stays silent: the client says it is not a TCPStore. */
+static pid_t fake_store(uint16_t *port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 4) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+        return -1;
+    *port = ntohs(sa.sin_port);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (int c; (c = accept(fd, NULL, NULL)) >= 0;) {
+            char buf[64];
+            if (read(c, buf, sizeof(buf)) > 0 && write(c, "\xde\xad\xbe\xef", 4) != 4)
+                _exit(1);
+        }
+        _exit(0);
+    }
+    close(fd);
+    return pid;
+}
+
+static void test_not_a_store(void)
+{
+    uint16_t port = 0;
+    pid_t pid = fake_store(&port);
+    FY_REQUIRE(pid > 0);
+    char ep[64];
+    snprintf(ep, sizeof(ep), "127.0.0.1:%u", port);
+    sc_agent a;
+    FY_REQUIRE(open_agent(&a, "na", ep, NULL) == FERRY_OK);
+    FY_CHECK_EQ(ferry_md_send_local(a.agent, NULL, 0), FERRY_ERR_IO);
+    const char *detail = ferry_md_error();
+    if (!strstr(detail, "not a TCPStore"))
+        printf("# detail: %s\n", detail);
+    FY_CHECK(strstr(detail, "not a TCPStore") != NULL);
+    sc_close(&a);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--publish"))
@@ -311,6 +355,7 @@ int main(int argc, char **argv)
     FY_RUN(test_store_restart);
     FY_RUN(test_auth);
     FY_RUN(test_bad_endpoint);
+    FY_RUN(test_not_a_store);
     server_stop();
     return fy_test_done();
 }
