@@ -13,10 +13,13 @@
  * the same one it adds the regions it lists. A store without leases
  * (TCPStore) keeps a crashed agent's keys until it publishes again under
  * the same name, so there the keeper stands in for the lease: it writes
- * a heartbeat key ("<namespace><agent>/.alive", this instance's uid and a
- * count) every third of the TTL once the agent has published, and a peer
- * whose heartbeat has not changed for a TTL is invalidated as if its keys
- * had expired (a peer that never wrote one is followed by its keys only).
+ * a heartbeat key ("<namespace><agent>/.alive": this instance's uid, a
+ * count of its publications and a count of beats) with every publication
+ * and every third of the TTL, and a peer whose heartbeat has not changed
+ * for a TTL is invalidated as if its keys had expired. Followers read a
+ * peer's values (to compare their hash) only when its publication count
+ * changed. A peer that never wrote a heartbeat is followed by its values
+ * alone.
  * An agent that stops deletes its own keys. The clients bound every call;
  * an unreachable store makes calls fail with IO and the keeper retry.
  *
@@ -37,6 +40,7 @@
 #include "core/remote.h"
 #include "ferry/ferry.h"
 #include "sidechannel/mdsvc.h"
+#include "metadata/tcpstore.h" /* fy_ts_hash */
 
 #define FY_MDSVC_NS_DEFAULT    "/ferry/agents/"
 #define FY_MDSVC_TTL_DEFAULT   10u
@@ -61,6 +65,7 @@ typedef struct fy_peer {
     int64_t mod_rev;  /* of the value loaded last (or refused) */
     int64_t beat_rev; /* without leases: the heartbeat's value seen last */
     uint64_t beat_ns; /* when it was seen to change (0: not yet seen) */
+    int64_t pub_tok;  /* its publication token when the value was read (0: none) */
 } fy_peer;
 
 struct fy_mdsvc {
@@ -76,7 +81,7 @@ struct fy_mdsvc {
     int64_t lease;       /* 0: none granted (yet, or any more) */
     uint64_t renewed_ns; /* last keepalive that the store answered */
     uint64_t beat_ns;    /* without leases: the last heartbeat written */
-    uint64_t beats;
+    uint64_t beats, pub_seq;
     bool unreachable; /* the keeper's last call failed: log once */
     fy_pub *pubs;
     fy_peer *peers;
@@ -222,7 +227,8 @@ static ferry_status fy_beat(struct fy_mdsvc *e)
 {
     char key[FY_MDSVC_KEY_MAX], val[48];
     fy_mdsvc_key(e, e->agent->name, FY_MDSVC_ALIVE_LABEL, key);
-    int n = snprintf(val, sizeof(val), "%016" PRIx64 "-%" PRIu64, e->agent->uid, ++e->beats);
+    int n = snprintf(val, sizeof(val), "%016" PRIx64 "-%" PRIu64 "-%" PRIu64, e->agent->uid,
+                     e->pub_seq, ++e->beats);
     ferry_status rc = e->ops->put(e->cli, key, val, (size_t)n, 0);
     if (rc == FERRY_OK)
         e->beat_ns = fy_now_ns();
@@ -257,10 +263,13 @@ ferry_status fy_mdsvc_publish(ferry_agent *agent, const char *label, const void 
     ferry_status rc = fy_lease_ensure(e);
     if (rc == FERRY_OK)
         rc = e->ops->put(e->cli, key, blob, len, e->lease);
-    /* The first heartbeat with the first publication: a peer that fetches
-     * it sees one even if this agent dies at once. */
-    if (rc == FERRY_OK && !e->ops->lease_grant && !e->beat_ns)
+    /* A heartbeat with every publication: it tells followers that a value
+     * changed (they read values only then), and a peer that fetches the
+     * first one sees a heartbeat even if this agent dies at once. */
+    if (rc == FERRY_OK && !e->ops->lease_grant) {
+        e->pub_seq++;
         rc = fy_beat(e);
+    }
     if (rc == FERRY_OK)
         rc = fy_pub_keep(e, key, blob, len);
     pthread_mutex_unlock(&e->mu);
@@ -412,16 +421,36 @@ static void fy_peer_beat_seen(struct fy_mdsvc *e, const char *key, int64_t rev)
     pthread_mutex_unlock(&e->mu);
 }
 
-/* A store without leases: true when the peer's heartbeat, once seen, has
- * not changed for a TTL (a crashed peer). */
-static bool fy_peer_silent(struct fy_mdsvc *e, const fy_peer *snap)
+static void fy_peer_tok_seen(struct fy_mdsvc *e, const char *key, int64_t tok)
 {
+    pthread_mutex_lock(&e->mu);
+    for (fy_peer *p = e->peers; p; p = p->next)
+        if (!strcmp(p->key, key))
+            p->pub_tok = tok;
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* A heartbeat's "<uid>-<publications>" part, hashed (0: not of that form). */
+static int64_t fy_beat_token(const fy_mdsvc_kv *kv)
+{
+    const uint8_t *end = kv->val + kv->len, *dash = memchr(kv->val, '-', kv->len);
+    const uint8_t *second = dash ? memchr(dash + 1, '-', (size_t)(end - dash - 1)) : NULL;
+    return second ? (int64_t)(fy_ts_hash(kv->val, (size_t)(second - kv->val)) >> 1) | 1 : 0;
+}
+
+/* A store without leases: true when the peer's heartbeat, once seen, has
+ * not changed for a TTL (a crashed peer). *tok: its publication token. */
+static bool fy_peer_silent(struct fy_mdsvc *e, const fy_peer *snap, int64_t *tok)
+{
+    *tok = 0;
     if (e->ops->lease_grant)
         return false;
     char key[FY_MDSVC_KEY_MAX];
     fy_mdsvc_key(e, snap->name, FY_MDSVC_ALIVE_LABEL, key);
     fy_mdsvc_kv kv;
     ferry_status rc = e->ops->get(e->cli, key, &kv);
+    if (rc == FERRY_OK)
+        *tok = fy_beat_token(&kv);
     free(kv.val);
     if (rc == FERRY_OK && (!snap->beat_ns || kv.mod_rev != snap->beat_rev)) {
         fy_peer_beat_seen(e, snap->key, kv.mod_rev);
@@ -432,15 +461,30 @@ static bool fy_peer_silent(struct fy_mdsvc *e, const fy_peer *snap)
            fy_now_ns() - snap->beat_ns > ttl_ns;
 }
 
-/* A followed key's revision: the value too where the store has no
- * revisions (its hash is the revision). */
+/* Without revisions: the value (its hash is the revision), read only when
+ * the heartbeat says the peer published since it was last read. */
+static ferry_status fy_peer_value(struct fy_mdsvc *e, const fy_peer *snap, int64_t tok,
+                                  fy_mdsvc_kv *kv)
+{
+    if (tok && tok == snap->pub_tok) {
+        *kv = (fy_mdsvc_kv){.mod_rev = snap->mod_rev};
+        return FERRY_OK;
+    }
+    ferry_status rc = e->ops->get(e->cli, snap->key, kv);
+    if (rc == FERRY_OK && tok)
+        fy_peer_tok_seen(e, snap->key, tok);
+    return rc;
+}
+
+/* A followed key's revision (NOT_FOUND: gone, or its agent silent). */
 static ferry_status fy_peer_read(struct fy_mdsvc *e, const fy_peer *snap, fy_mdsvc_kv *kv)
 {
-    if (fy_peer_silent(e, snap)) {
+    int64_t tok;
+    if (fy_peer_silent(e, snap, &tok)) {
         *kv = (fy_mdsvc_kv){0};
         return FERRY_ERR_NOT_FOUND;
     }
-    return e->ops->rev ? e->ops->rev(e->cli, snap->key, kv) : e->ops->get(e->cli, snap->key, kv);
+    return e->ops->rev ? e->ops->rev(e->cli, snap->key, kv) : fy_peer_value(e, snap, tok, kv);
 }
 
 /* Loads a key written again (reading its value now where only its
