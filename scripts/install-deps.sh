@@ -63,6 +63,8 @@ APT_PACKAGES=(
     patchelf        # meson-python asks for it when it builds a wheel
     python3-pytest
     python3-numpy
+    # also the TCPStore server of TCPStore mode's tests (test_tcpstore.c,
+    # test_mesh.c, python/tests/test_tcpstore.py)
     python3-torch?
     # installation and ABI: abidw/abidiff (scripts/check-abi.sh), the tools'
     # man pages from their --help (man/meson.build), a CMake consumer and a

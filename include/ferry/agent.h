@@ -63,6 +63,14 @@ typedef struct ferry_agent_config {
     uint32_t etcd_ttl_s;            /* lease TTL (0: env FERRY_ETCD_TTL_S, else 10) */
     uint32_t etcd_watch_timeout_ms; /* a fetch waits this long for an absent key
                                      * (0: env FERRY_ETCD_WATCH_TIMEOUT_MS, else 5000) */
+    /* TCPStore mode (docs/metadata.md): "host:port" of a PyTorch TCPStore
+     * server; NULL: env FERRY_TCPSTORE_ENDPOINT, then NIXL_TCPSTORE_ENDPOINT.
+     * The metadata calls made with no address then go to it, under the
+     * same namespace, TTL (of a heartbeat: TCPStore has no leases) and watch
+     * timeout as etcd's. etcd_endpoints
+     * set in the config wins over this field, this field over the
+     * environment. */
+    const char *tcpstore_endpoint;
 } ferry_agent_config;
 
 /* Fills defaults; call before setting fields. xfer_timeout_ms comes from

@@ -92,7 +92,12 @@ ferry_status ferry_md_generation(ferry_agent *agent, const char *remote_agent,
  * "<namespace><agent>/<label>" on the agent's lease, fetch reads that key
  * (watching for it up to etcd_watch_timeout_ms; NOT_FOUND after), and
  * invalidate_local deletes the agent's keys. Peers whose fetched keys go
- * away are invalidated by the agent itself. IO when etcd is unreachable. */
+ * away are invalidated by the agent itself. IO when etcd is unreachable.
+ * TCPStore mode: the same with a PyTorch TCPStore server
+ * (config.tcpstore_endpoint, FERRY_TCPSTORE_ENDPOINT,
+ * NIXL_TCPSTORE_ENDPOINT; etcd wins when both are configured), keys without
+ * a lease, deleted when the agent is destroyed; a heartbeat key lets peers
+ * invalidate a crashed agent after etcd_ttl_s. */
 
 /* The port the listener is bound to (useful with listen_port 0).
  * NOT_ALLOWED when the agent does not listen. */

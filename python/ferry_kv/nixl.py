@@ -14,7 +14,8 @@ unknown memory types and operations raise KeyError.
 
 Where ferry differs (docs/python.md has the full list): metadata without a
 peer address go to etcd when FERRY_ETCD_ENDPOINTS (or NIXL_ETCD_ENDPOINTS) is
-set and raise nixlNotSupportedError otherwise; query_memory also answers
+set, else to a PyTorch TCPStore when FERRY_TCPSTORE_ENDPOINT (or
+NIXL_TCPSTORE_ENDPOINT) is, and raise nixlNotSupportedError otherwise; query_memory also answers
 for DRAM/VRAM (the registered region); prep_mem_view raises
 nixlNotSupportedError (no UCX GPU device API); the handles are also context
 managers.

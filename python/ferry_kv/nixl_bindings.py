@@ -24,6 +24,10 @@ from . import _ferry
 
 NIXL_INIT_AGENT = ""
 DEFAULT_COMM_PORT = 8888
+# A metadata service (docs/metadata.md): with one of these set, metadata
+# calls without a peer address go to it.
+_MD_SERVICE_ENV = ("FERRY_ETCD_ENDPOINTS", "NIXL_ETCD_ENDPOINTS", "FERRY_TCPSTORE_ENDPOINT",
+                   "NIXL_TCPSTORE_ENDPOINT")
 
 # ferry has no UCX GPU device API (device-initiated transfers from kernels):
 # NIXL's prepMemView needs it.
@@ -308,10 +312,9 @@ class nixlAgent:
             sync_mode=ferry_sync_mode(cfg.syncMode, threads),
             etcd_watch_timeout_ms=max(int(cfg.etcdWatchTimeout) // 1000, 1),
         )
-        # As NIXL: with an etcd endpoint in the environment, metadata calls
-        # without a peer address go to etcd.
-        self._etcd = bool(os.environ.get("FERRY_ETCD_ENDPOINTS")
-                          or os.environ.get("NIXL_ETCD_ENDPOINTS"))
+        # As NIXL: with an etcd endpoint (or a TCPStore's) in the
+        # environment, metadata calls without a peer address go to it.
+        self._md_service = any(os.environ.get(v) for v in _MD_SERVICE_ENV)
         self.name = name
         self._backends: dict[int, Any] = {}
         self._prepped: dict[int, Any] = {}
@@ -534,13 +537,14 @@ class nixlAgent:
         return NIXL_SUCCESS if ok else NIXL_ERR_NOT_FOUND
 
     def _peer(self, ip_addr: str, port: int) -> tuple[str, int]:
-        """The listener to talk to; ("", 0) means etcd."""
-        if not ip_addr and self._etcd:
+        """The listener to talk to; ("", 0) means etcd or TCPStore."""
+        if not ip_addr and self._md_service:
             return "", 0
         if not ip_addr:
             raise nixlNotSupportedError(
-                "metadata without a peer address needs etcd: set FERRY_ETCD_ENDPOINTS (or "
-                "NIXL_ETCD_ENDPOINTS), or give ip_addr and port")
+                "metadata without a peer address needs etcd or a TCPStore: set "
+                "FERRY_ETCD_ENDPOINTS or FERRY_TCPSTORE_ENDPOINT (or their NIXL_ names), "
+                "or give ip_addr and port")
         return ip_addr, int(port) or DEFAULT_COMM_PORT
 
     def sendLocalMD(self, ip_addr: str = "", port: int = 0) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import needs_ucx
-from etcd_peers import publisher
+from etcd_peers import publisher, read_from as _read, until as _until
 from ferry_kv.nixl import nixl_agent, nixl_agent_config
 
 pytestmark = [needs_ucx,
@@ -57,28 +57,6 @@ def _wait_healthy(url: str) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError("etcd did not start")
-
-
-def _until(cond, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while not cond() and time.monotonic() < end:
-        time.sleep(0.02)
-    return cond()
-
-
-def _read(agent, peer: str, addr: int) -> np.ndarray:
-    got = np.zeros(4096, np.uint8)
-    reg = agent.register_memory([(got.ctypes.data, 4096, 0, "")], "DRAM")
-    h = agent.initialize_xfer("READ", agent.get_xfer_descs([(got.ctypes.data, 4096, 0)], "DRAM"),
-                              agent.get_xfer_descs([(addr, 4096, 0)], "DRAM"), peer)
-    state = agent.transfer(h)
-    end = time.monotonic() + 10
-    while state == "PROC" and time.monotonic() < end:
-        state = agent.check_xfer_state(h)
-    assert state == "DONE"
-    agent.release_xfer_handle(h)
-    agent.deregister_memory(reg)
-    return got
 
 
 def test_publish_fetch_partial_invalidate(etcd):

@@ -371,16 +371,28 @@ ferry_status fy_etcd_range_answer(const char *text, size_t len, fy_etcd_kv *kv)
     return rc;
 }
 
-ferry_status fy_etcd_get(fy_etcd *c, const char *key, fy_etcd_kv *kv)
+/* keys_only: the revisions without the value (kv->val empty). */
+static ferry_status fy_etcd_range(fy_etcd *c, const char *key, bool keys_only, fy_etcd_kv *kv)
 {
     *kv = (fy_etcd_kv){0};
-    json_t *req = json_pack("{s:o*}", "key", fy_b64_json(key, strlen(key)));
+    json_t *req =
+        json_pack("{s:o*, s:b}", "key", fy_b64_json(key, strlen(key)), "keys_only", keys_only);
     json_t *ans = NULL;
     ferry_status rc = req ? fy_etcd_post(c, "/v3/kv/range", req, &ans) : FERRY_ERR_NO_MEMORY;
     if (rc == FERRY_OK)
         rc = fy_kv_read(ans, key, kv);
     json_decref(ans);
     return rc;
+}
+
+ferry_status fy_etcd_get(fy_etcd *c, const char *key, fy_etcd_kv *kv)
+{
+    return fy_etcd_range(c, key, false, kv);
+}
+
+ferry_status fy_etcd_get_rev(fy_etcd *c, const char *key, fy_etcd_kv *kv)
+{
+    return fy_etcd_range(c, key, true, kv);
 }
 
 ferry_status fy_etcd_count(fy_etcd *c, const char *prefix, int64_t *count)

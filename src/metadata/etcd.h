@@ -35,6 +35,9 @@ void fy_etcd_free(fy_etcd *c);
 ferry_status fy_etcd_put(fy_etcd *c, const char *key, const void *val, size_t len, int64_t lease);
 /* NOT_FOUND when the key is absent (kv->header_rev still set). */
 ferry_status fy_etcd_get(fy_etcd *c, const char *key, fy_etcd_kv *kv);
+/* fy_etcd_get without the value (kv->val empty, to free): the revisions
+ * alone, a small answer whatever the value's size. */
+ferry_status fy_etcd_get_rev(fy_etcd *c, const char *key, fy_etcd_kv *kv);
 /* Number of keys under prefix. */
 ferry_status fy_etcd_count(fy_etcd *c, const char *prefix, int64_t *count);
 ferry_status fy_etcd_delete_prefix(fy_etcd *c, const char *prefix);

@@ -22,14 +22,14 @@ bool fy_sc_args_ok(const char *host, uint16_t port)
     return host && host[0] && strlen(host) <= FY_SC_HOST_MAX && port;
 }
 
-bool fy_sc_etcd_on(const ferry_agent *agent, const char *ip)
+bool fy_sc_svc_on(const ferry_agent *agent, const char *ip)
 {
-    return (!ip || !ip[0]) && agent->sc && agent->sc->etcd;
+    return (!ip || !ip[0]) && agent->sc && agent->sc->svc;
 }
 
 bool fy_sc_dest_ok(const ferry_agent *agent, const char *ip, uint16_t port)
 {
-    return agent->sc && (fy_sc_args_ok(ip, port) || fy_sc_etcd_on(agent, ip));
+    return agent->sc && (fy_sc_args_ok(ip, port) || fy_sc_svc_on(agent, ip));
 }
 
 void fy_sc_reply_free(fy_sc_reply *reply)
@@ -162,8 +162,8 @@ static ferry_status fy_sc_send_blob(ferry_agent *agent, const char *label, void 
 {
     uint8_t head[2 + FY_SC_STR_MAX];
     struct iovec iov[2] = {{head, fy_sc_str_put(head, label, strlen(label))}, {blob, len}};
-    if (fy_sc_etcd_on(agent, host))
-        return fy_md_etcd_publish(agent, label, blob, len);
+    if (fy_sc_svc_on(agent, host))
+        return fy_mdsvc_publish(agent, label, blob, len);
     fy_sc_reply reply;
     ferry_status rc = fy_sc_call(agent, host, port, FY_SC_LOAD, iov, 2, 0, &reply);
     if (rc == FERRY_OK && reply.status != FERRY_OK)
@@ -219,8 +219,8 @@ FY_API ferry_status ferry_md_invalidate_local(ferry_agent *agent, const char *ip
     fy_md_detail_clear();
     if (!FY_AGENT_OK(agent) || !fy_sc_dest_ok(agent, ip, port))
         return FERRY_ERR_INVALID_PARAM;
-    if (fy_sc_etcd_on(agent, ip))
-        return fy_md_etcd_invalidate_local(agent);
+    if (fy_sc_svc_on(agent, ip))
+        return fy_mdsvc_invalidate_local(agent);
     uint8_t req[FY_SC_REQ_MAX];
     struct iovec iov = {req, fy_sc_inval_put(req, agent->uid, agent->name)};
     fy_sc_reply reply;

@@ -1,460 +1,74 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* etcd mode: the side-channel calls made with no address go to etcd.
- *
- * Keys are "<namespace><agent>/<label>", every one on this agent's lease.
- * A thread (the "keeper") renews the lease every third of its TTL, grants
- * a new one and publishes again what was published when etcd forgot the
- * old one (etcd lost its data, or was down longer than the TTL), and every
- * FY_ETCD_PEER_POLL_MS reads the keys of the peers this agent fetched: a
- * key gone (deleted, or its lease expired) invalidates the peer here; a
- * key written again is loaded again: by a new instance (the peer restarted)
- * that makes a new generation, by the same one it adds the regions it
- * lists. The client (src/metadata/etcd.c) bounds every
- * call; an unreachable etcd makes calls fail with IO and the keeper retry.
- *
- * Locking: e->mu guards the lease, the published list, the peer list and
- * stop. Network calls of the keeper on peers run without it. */
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+/* etcd as a metadata service (mdsvc.h): the operations over the client of
+ * etcd's v3 JSON gateway (src/metadata/etcd.c), which has them all. */
+#include "sidechannel/mdsvc.h"
 
-#include "sidechannel/sidechannel.h"
-#include "common/clock.h"
-#include "common/log.h"
-#include "core/agent.h"
-#include "ferry/ferry.h"
-#include "metadata/etcd.h"
+static ferry_status fy_etcd_op_new(const char *endpoints, uint32_t timeout_ms, void **cli)
+{
+    fy_etcd *c;
+    ferry_status rc = fy_etcd_new(endpoints, timeout_ms, &c);
+    if (rc == FERRY_OK)
+        *cli = c;
+    return rc;
+}
 
-#define FY_ETCD_NS_DEFAULT    "/ferry/agents/"
-#define FY_ETCD_TTL_DEFAULT   10u
-#define FY_ETCD_WATCH_DEFAULT 5000u
-#define FY_ETCD_PEER_POLL_MS  250u
-#define FY_ETCD_NS_MAX        200u
-#define FY_ETCD_MAX_PEERS     4096u
-#define FY_ETCD_KEY_MAX       (FY_ETCD_NS_MAX + FERRY_NAME_MAX + FY_SC_STR_MAX + 2)
+static ferry_status fy_etcd_op_put(void *cli, const char *key, const void *val, size_t len,
+                                   int64_t lease)
+{
+    return fy_etcd_put(cli, key, val, len, lease);
+}
 
-typedef struct fy_pub {
-    struct fy_pub *next;
-    char key[FY_ETCD_KEY_MAX];
-    void *blob;
-    size_t len;
-} fy_pub;
+static ferry_status fy_etcd_op_get(void *cli, const char *key, fy_mdsvc_kv *kv)
+{
+    return fy_etcd_get(cli, key, kv);
+}
 
-typedef struct fy_peer {
-    struct fy_peer *next;
-    char name[FERRY_NAME_MAX + 1];
-    char key[FY_ETCD_KEY_MAX];
-    int64_t mod_rev; /* of the value loaded last (or refused) */
-} fy_peer;
+static ferry_status fy_etcd_op_rev(void *cli, const char *key, fy_mdsvc_kv *kv)
+{
+    return fy_etcd_get_rev(cli, key, kv);
+}
 
-struct fy_md_etcd {
-    ferry_agent *agent;
-    fy_etcd *cli;
-    char ns[FY_ETCD_NS_MAX + 1];
-    uint32_t ttl_s, watch_ms;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    atomic_bool stop;
-    pthread_t tid;
-    int64_t lease;       /* 0: none granted (yet, or any more) */
-    uint64_t renewed_ns; /* last keepalive that etcd answered */
-    bool unreachable;    /* the keeper's last call failed: log once */
-    fy_pub *pubs;
-    fy_peer *peers;
-    size_t num_peers;
+static ferry_status fy_etcd_op_wait(void *cli, const char *key, int64_t start_rev, uint32_t ms)
+{
+    return fy_etcd_watch_put(cli, key, start_rev, ms);
+}
+
+static ferry_status fy_etcd_op_del_prefix(void *cli, const char *prefix)
+{
+    return fy_etcd_delete_prefix(cli, prefix);
+}
+
+static ferry_status fy_etcd_op_grant(void *cli, int64_t ttl_s, int64_t *lease)
+{
+    return fy_etcd_lease_grant(cli, ttl_s, lease);
+}
+
+static ferry_status fy_etcd_op_keepalive(void *cli, int64_t lease)
+{
+    return fy_etcd_lease_keepalive(cli, lease);
+}
+
+static ferry_status fy_etcd_op_revoke(void *cli, int64_t lease)
+{
+    return fy_etcd_lease_revoke(cli, lease);
+}
+
+static void fy_etcd_op_free(void *cli)
+{
+    fy_etcd_free(cli);
+}
+
+const fy_mdsvc_ops fy_mdsvc_etcd_ops = {
+    .name = "etcd",
+    .new = fy_etcd_op_new,
+    .put = fy_etcd_op_put,
+    .get = fy_etcd_op_get,
+    .rev = fy_etcd_op_rev,
+    .wait_put = fy_etcd_op_wait,
+    .del_prefix = fy_etcd_op_del_prefix,
+    .del = NULL,
+    .lease_grant = fy_etcd_op_grant,
+    .lease_keepalive = fy_etcd_op_keepalive,
+    .lease_revoke = fy_etcd_op_revoke,
+    .free = fy_etcd_op_free,
 };
-
-/* ---- configuration ---- */
-
-static const char *fy_env2(const char *a, const char *b)
-{
-    const char *v = getenv(a);
-    return v && v[0] ? v : getenv(b);
-}
-
-static uint32_t fy_env_u32(const char *name, uint32_t dflt)
-{
-    const char *v = getenv(name);
-    char *end;
-    unsigned long n = v ? strtoul(v, &end, 10) : 0;
-    return v && *v && !*end && n > 0 && n <= UINT32_MAX ? (uint32_t)n : dflt;
-}
-
-static uint32_t fy_pick(uint32_t configured, const char *env, uint32_t dflt)
-{
-    return configured ? configured : fy_env_u32(env, dflt);
-}
-
-/* Endpoints from the config, FERRY_ETCD_ENDPOINTS, then NIXL_ETCD_ENDPOINTS. */
-static const char *fy_etcd_endpoints(const ferry_agent *agent)
-{
-    const char *cfg = agent->cfg.etcd_endpoints;
-    return cfg && cfg[0] ? cfg : fy_env2("FERRY_ETCD_ENDPOINTS", "NIXL_ETCD_ENDPOINTS");
-}
-
-static ferry_status fy_etcd_namespace(struct fy_md_etcd *e)
-{
-    const char *ns = e->agent->cfg.etcd_namespace;
-    if (!ns || !ns[0])
-        ns = fy_env2("FERRY_ETCD_NAMESPACE", "NIXL_ETCD_NAMESPACE");
-    if (!ns || !ns[0])
-        ns = FY_ETCD_NS_DEFAULT;
-    if (strlen(ns) > FY_ETCD_NS_MAX) {
-        FY_SC_ERR("etcd namespace longer than %u bytes", FY_ETCD_NS_MAX);
-        return FERRY_ERR_INVALID_PARAM;
-    }
-    snprintf(e->ns, sizeof(e->ns), "%s", ns);
-    return FERRY_OK;
-}
-
-static void fy_etcd_key(const struct fy_md_etcd *e, const char *agent, const char *label, char *key)
-{
-    snprintf(key, FY_ETCD_KEY_MAX, "%s%s/%s", e->ns, agent,
-             label && label[0] ? label : FY_SC_DEFAULT_LABEL);
-}
-
-/* The error line of a failed call names the key and keeps the client's
- * reason ("etcd unreachable: ...") in the detail. */
-static void fy_etcd_fail(const char *what, const char *key)
-{
-    char cause[256];
-    snprintf(cause, sizeof(cause), "%s", fy_md_detail_get());
-    FY_SC_ERR("etcd: cannot %s %s: %s", what, key, cause);
-}
-
-/* ---- the lease and what is published on it (under e->mu) ---- */
-
-static ferry_status fy_lease_ensure(struct fy_md_etcd *e)
-{
-    if (e->lease)
-        return FERRY_OK;
-    ferry_status rc = fy_etcd_lease_grant(e->cli, e->ttl_s, &e->lease);
-    if (rc == FERRY_OK)
-        e->renewed_ns = fy_now_ns();
-    return rc;
-}
-
-static ferry_status fy_pub_keep(struct fy_md_etcd *e, const char *key, const void *blob, size_t len)
-{
-    fy_pub *p = e->pubs;
-    while (p && strcmp(p->key, key))
-        p = p->next;
-    void *copy = malloc(len ? len : 1);
-    if (!copy || (!p && !(p = calloc(1, sizeof(*p))))) {
-        free(copy);
-        return FERRY_ERR_NO_MEMORY;
-    }
-    if (!p->key[0]) {
-        snprintf(p->key, sizeof(p->key), "%s", key);
-        p->next = e->pubs;
-        e->pubs = p;
-    }
-    free(p->blob);
-    memcpy(copy, blob, len);
-    p->blob = copy;
-    p->len = len;
-    return FERRY_OK;
-}
-
-static void fy_pubs_free(struct fy_md_etcd *e)
-{
-    while (e->pubs) {
-        fy_pub *p = e->pubs;
-        e->pubs = p->next;
-        free(p->blob);
-        free(p);
-    }
-}
-
-/* Everything published, again, on a new lease. */
-static void fy_pubs_republish(struct fy_md_etcd *e)
-{
-    for (fy_pub *p = e->pubs; p; p = p->next)
-        if (fy_etcd_put(e->cli, p->key, p->blob, p->len, e->lease) != FERRY_OK)
-            return;
-    if (e->pubs)
-        FY_SC_WARN("etcd: published %s's metadata again on a new lease", e->agent->name);
-}
-
-ferry_status fy_md_etcd_publish(ferry_agent *agent, const char *label, const void *blob, size_t len)
-{
-    struct fy_md_etcd *e = agent->sc->etcd;
-    char key[FY_ETCD_KEY_MAX];
-    fy_etcd_key(e, agent->name, label, key);
-    pthread_mutex_lock(&e->mu);
-    ferry_status rc = fy_lease_ensure(e);
-    if (rc == FERRY_OK)
-        rc = fy_etcd_put(e->cli, key, blob, len, e->lease);
-    if (rc == FERRY_OK)
-        rc = fy_pub_keep(e, key, blob, len);
-    pthread_mutex_unlock(&e->mu);
-    if (rc != FERRY_OK)
-        fy_etcd_fail("publish", key);
-    return rc;
-}
-
-ferry_status fy_md_etcd_invalidate_local(ferry_agent *agent)
-{
-    struct fy_md_etcd *e = agent->sc->etcd;
-    char prefix[FY_ETCD_KEY_MAX];
-    snprintf(prefix, sizeof(prefix), "%s%s/", e->ns, agent->name);
-    pthread_mutex_lock(&e->mu);
-    ferry_status rc = fy_etcd_delete_prefix(e->cli, prefix);
-    if (rc == FERRY_OK)
-        fy_pubs_free(e); /* nothing to publish again after a lease loss */
-    pthread_mutex_unlock(&e->mu);
-    if (rc != FERRY_OK)
-        fy_etcd_fail("delete the keys under", prefix);
-    return rc;
-}
-
-/* ---- fetching peers ---- */
-
-static void fy_peer_watch(struct fy_md_etcd *e, const char *name, const char *key, int64_t rev)
-{
-    pthread_mutex_lock(&e->mu);
-    fy_peer *p = e->peers;
-    while (p && strcmp(p->key, key))
-        p = p->next;
-    if (!p && e->num_peers < FY_ETCD_MAX_PEERS && (p = calloc(1, sizeof(*p)))) {
-        snprintf(p->name, sizeof(p->name), "%s", name);
-        snprintf(p->key, sizeof(p->key), "%s", key);
-        p->next = e->peers;
-        e->peers = p;
-        e->num_peers++;
-    }
-    if (p)
-        p->mod_rev = rev;
-    pthread_mutex_unlock(&e->mu);
-}
-
-static ferry_status fy_etcd_load(struct fy_md_etcd *e, const char *name, const char *key,
-                                 const fy_etcd_kv *kv)
-{
-    char loaded[FERRY_NAME_MAX + 1];
-    ferry_status rc = ferry_md_load(e->agent, kv->val, kv->len, loaded, sizeof(loaded));
-    if (rc == FERRY_OK && strcmp(loaded, name)) {
-        FY_SC_ERR("etcd: %s holds the metadata of %s, not of %s", key, loaded, name);
-        rc = FERRY_ERR_BAD_METADATA;
-    }
-    return rc;
-}
-
-/* Gets key; when absent, watches for it up to watch_ms, then gets again. */
-static ferry_status fy_etcd_get_or_wait(struct fy_md_etcd *e, const char *key, fy_etcd_kv *kv)
-{
-    ferry_status rc = fy_etcd_get(e->cli, key, kv);
-    if (rc != FERRY_ERR_NOT_FOUND)
-        return rc;
-    rc = fy_etcd_watch_put(e->cli, key, kv->header_rev + 1, e->watch_ms);
-    if (rc == FERRY_OK)
-        return fy_etcd_get(e->cli, key, kv);
-    if (rc == FERRY_ERR_TIMEOUT)
-        FY_SC_ERR("etcd: no %s after %u ms", key, e->watch_ms);
-    return rc == FERRY_ERR_TIMEOUT ? FERRY_ERR_NOT_FOUND : rc;
-}
-
-ferry_status fy_md_etcd_fetch(ferry_agent *agent, const char *name, const char *label)
-{
-    struct fy_md_etcd *e = agent->sc->etcd;
-    char key[FY_ETCD_KEY_MAX];
-    fy_etcd_key(e, name, label, key);
-    fy_etcd_kv kv;
-    ferry_status rc = fy_etcd_get_or_wait(e, key, &kv);
-    if (rc == FERRY_OK)
-        rc = fy_etcd_load(e, name, key, &kv);
-    if (rc == FERRY_OK)
-        fy_peer_watch(e, name, key, kv.mod_rev);
-    free(kv.val);
-    return rc;
-}
-
-/* ---- the keeper thread ---- */
-
-static void fy_keeper_unreachable(struct fy_md_etcd *e, bool now)
-{
-    if (now && !e->unreachable)
-        FY_SC_WARN("etcd unreachable: %s keeps trying", e->agent->name);
-    else if (!now && e->unreachable)
-        FY_SC_WARN("etcd reachable again");
-    e->unreachable = now;
-}
-
-/* Under e->mu. */
-static void fy_keeper_renew(struct fy_md_etcd *e)
-{
-    uint64_t period_ns = (uint64_t)e->ttl_s * 1000000000u / 3;
-    if (!e->lease || fy_now_ns() - e->renewed_ns < period_ns)
-        return;
-    ferry_status rc = fy_etcd_lease_keepalive(e->cli, e->lease);
-    if (rc == FERRY_ERR_NOT_FOUND) {
-        FY_SC_WARN("etcd: the lease of %s expired", e->agent->name);
-        e->lease = 0;
-        rc = fy_lease_ensure(e);
-        if (rc == FERRY_OK)
-            fy_pubs_republish(e);
-    }
-    if (rc == FERRY_OK)
-        e->renewed_ns = fy_now_ns();
-    fy_keeper_unreachable(e, rc == FERRY_ERR_IO);
-}
-
-static void fy_peer_drop(struct fy_md_etcd *e, const char *key)
-{
-    pthread_mutex_lock(&e->mu);
-    for (fy_peer **pp = &e->peers; *pp; pp = &(*pp)->next) {
-        if (!strcmp((*pp)->key, key)) {
-            fy_peer *p = *pp;
-            *pp = p->next;
-            free(p);
-            e->num_peers--;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&e->mu);
-}
-
-static void fy_peer_check(struct fy_md_etcd *e, const fy_peer *snap)
-{
-    fy_etcd_kv kv;
-    ferry_status rc = fy_etcd_get(e->cli, snap->key, &kv);
-    if (rc == FERRY_ERR_NOT_FOUND) {
-        FY_SC_WARN("etcd: %s is gone: invalidating %s", snap->key, snap->name);
-        ferry_md_invalidate(e->agent, snap->name);
-        fy_peer_drop(e, snap->key);
-    } else if (rc == FERRY_OK && kv.mod_rev != snap->mod_rev) {
-        FY_SC_DBG("etcd: %s published again: loading it", snap->key);
-        /* A refused value is not tried again (its error is logged once). */
-        fy_etcd_load(e, snap->name, snap->key, &kv);
-        fy_peer_watch(e, snap->name, snap->key, kv.mod_rev);
-    }
-    free(kv.val);
-}
-
-/* Copies the peer list so that the network calls run without the lock. */
-static void fy_keeper_peers(struct fy_md_etcd *e)
-{
-    pthread_mutex_lock(&e->mu);
-    size_t n = e->num_peers, i = 0;
-    fy_peer *snap = n ? malloc(n * sizeof(*snap)) : NULL;
-    for (fy_peer *p = e->peers; snap && p; p = p->next)
-        snap[i++] = *p;
-    pthread_mutex_unlock(&e->mu);
-    for (size_t k = 0; k < i && !e->stop; k++)
-        fy_peer_check(e, &snap[k]);
-    free(snap);
-}
-
-static void fy_keeper_sleep(struct fy_md_etcd *e)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + FY_ETCD_PEER_POLL_MS * 1000000ull;
-    ts.tv_sec += (time_t)(ns / 1000000000u);
-    ts.tv_nsec = (long)(ns % 1000000000u);
-    if (!e->stop)
-        pthread_cond_timedwait(&e->cv, &e->mu, &ts);
-}
-
-static void *fy_keeper_main(void *arg)
-{
-    struct fy_md_etcd *e = arg;
-    fy_log_thread_agent(e->agent->name);
-    pthread_mutex_lock(&e->mu);
-    while (!e->stop) {
-        fy_keeper_renew(e);
-        pthread_mutex_unlock(&e->mu);
-        fy_keeper_peers(e);
-        pthread_mutex_lock(&e->mu);
-        fy_keeper_sleep(e);
-    }
-    pthread_mutex_unlock(&e->mu);
-    return NULL;
-}
-
-/* ---- lifecycle ---- */
-
-static void fy_etcd_svc_free(struct fy_md_etcd *e)
-{
-    fy_pubs_free(e);
-    while (e->peers) {
-        fy_peer *p = e->peers;
-        e->peers = p->next;
-        free(p);
-    }
-    fy_etcd_free(e->cli);
-    pthread_cond_destroy(&e->cv);
-    pthread_mutex_destroy(&e->mu);
-    free(e);
-}
-
-static ferry_status fy_etcd_svc_new(ferry_agent *agent, const char *endpoints,
-                                    struct fy_md_etcd **out)
-{
-    struct fy_md_etcd *e = calloc(1, sizeof(*e));
-    if (!e)
-        return FERRY_ERR_NO_MEMORY;
-    e->agent = agent;
-    e->ttl_s = fy_pick(agent->cfg.etcd_ttl_s, "FERRY_ETCD_TTL_S", FY_ETCD_TTL_DEFAULT);
-    e->watch_ms = fy_pick(agent->cfg.etcd_watch_timeout_ms, "FERRY_ETCD_WATCH_TIMEOUT_MS",
-                          FY_ETCD_WATCH_DEFAULT);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&e->cv, &attr);
-    pthread_condattr_destroy(&attr);
-    pthread_mutex_init(&e->mu, NULL);
-    ferry_status rc = fy_etcd_namespace(e);
-    if (rc == FERRY_OK)
-        rc = fy_etcd_new(endpoints, agent->cfg.sc_timeout_ms, &e->cli);
-    if (rc != FERRY_OK) {
-        fy_etcd_svc_free(e);
-        return rc;
-    }
-    *out = e;
-    return FERRY_OK;
-}
-
-/* No endpoints configured: etcd mode is off (OK, *out NULL). etcd need not
- * be up yet: the lease is granted by the first publication. */
-ferry_status fy_md_etcd_start(ferry_agent *agent, struct fy_md_etcd **out)
-{
-    const char *endpoints = fy_etcd_endpoints(agent);
-    *out = NULL;
-    if (!endpoints || !endpoints[0])
-        return FERRY_OK;
-    if (agent->cfg.sync_mode == FERRY_SYNC_NONE) {
-        FY_SC_ERR("agent %s: etcd mode needs a locking sync mode, not FERRY_SYNC_NONE",
-                  agent->name);
-        return FERRY_ERR_INVALID_PARAM;
-    }
-    struct fy_md_etcd *e;
-    ferry_status rc = fy_etcd_svc_new(agent, endpoints, &e);
-    if (rc != FERRY_OK)
-        return rc;
-    if (pthread_create(&e->tid, NULL, fy_keeper_main, e) != 0) {
-        FY_SC_ERR("cannot start the etcd keeper thread");
-        fy_etcd_svc_free(e);
-        return FERRY_ERR_NO_RESOURCES;
-    }
-    *out = e;
-    return FERRY_OK;
-}
-
-/* Revokes the lease: this agent's keys go at once rather than at expiry. */
-void fy_md_etcd_stop(struct fy_md_etcd *e)
-{
-    if (!e)
-        return;
-    pthread_mutex_lock(&e->mu);
-    e->stop = true;
-    pthread_cond_broadcast(&e->cv);
-    pthread_mutex_unlock(&e->mu);
-    pthread_join(e->tid, NULL);
-    if (e->lease)
-        fy_etcd_lease_revoke(e->cli, e->lease);
-    fy_etcd_svc_free(e);
-}

@@ -130,7 +130,7 @@ static ferry_status fy_fetch_once(fy_fetch *f, uint64_t deadline_ns, bool *lost)
 static ferry_status fy_fetch_run(fy_fetch *f)
 {
     if (!f->host[0])
-        return fy_md_etcd_fetch(f->agent, f->name, f->label);
+        return fy_mdsvc_fetch(f->agent, f->name, f->label);
     fy_sc_io io; /* only for its deadline and stop pipe */
     fy_sc_io_init(&io, f->agent, f->host, 0);
     unsigned pause_ms = FY_SC_RETRY_MS;
@@ -254,7 +254,7 @@ static ferry_status fy_fetch_start(ferry_agent *agent, const char *name, const c
         rc = FERRY_ERR_NO_MEMORY;
     if (rc != FERRY_OK)
         goto unlock;
-    snprintf(f->host, sizeof(f->host), "%s", host ? host : ""); /* "": etcd */
+    snprintf(f->host, sizeof(f->host), "%s", host ? host : ""); /* "": the metadata service */
     snprintf(f->label, sizeof(f->label), "%s", label ? label : "");
     f->port = port;
     rc = fy_fetch_launch(t, f);

@@ -64,7 +64,7 @@ ferry_status fy_sc_start(ferry_agent *agent)
     if (agent->cfg.listen)
         rc = fy_sc_listener_start(agent, sc->stop_rd, &sc->listener);
     if (rc == FERRY_OK)
-        rc = fy_md_etcd_start(agent, &sc->etcd);
+        rc = fy_mdsvc_start(agent, &sc->svc);
     if (rc != FERRY_OK && sc->listener) {
         while (write(sc->stop_wr, "x", 1) < 0 && errno == EINTR)
             ;
@@ -83,14 +83,14 @@ void fy_sc_stop(ferry_agent *agent)
     struct fy_sc *sc = agent->sc;
     if (!sc)
         return;
-    struct fy_md_etcd *etcd = sc->etcd;
+    struct fy_mdsvc *svc = sc->svc;
     /* Never drained: every poll of every side-channel thread sees it. */
     while (write(sc->stop_wr, "x", 1) < 0 && errno == EINTR)
         ;
     if (sc->listener)
         fy_sc_listener_join(sc->listener);
-    fy_sc_free(sc); /* joins the fetch threads, which may use etcd */
-    fy_md_etcd_stop(etcd);
+    fy_sc_free(sc); /* joins the fetch threads, which may use the service */
+    fy_mdsvc_stop(svc);
     agent->sc = NULL;
 }
 

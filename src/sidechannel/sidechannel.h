@@ -8,8 +8,10 @@
  *   sc_listener.c  the listener thread: accepts, reads frames, serves them
  *   sc_client.c    one request/reply exchange; send_local/partial, invalidate
  *   sc_fetch.c     non-blocking fetches on joinable worker threads
- *   sc_etcd.c      etcd mode: the same calls with no address, through etcd
- *                  (client: src/metadata/etcd.c), and its keeper thread
+ *   sc_mdsvc.c     metadata services: the same calls with no address, through
+ *                  etcd or PyTorch's TCPStore (mdsvc.h), and their keeper thread
+ *   sc_etcd.c      etcd's operations (client: src/metadata/etcd.c)
+ *   sc_tcpstore.c  TCPStore's client (codec: src/metadata/tcpstore.c)
  *   sidechannel.c  start/stop, listen port
  *
  * Threads: the listener thread and fetch threads call only the public
@@ -44,13 +46,13 @@
 
 typedef struct fy_sc_listener fy_sc_listener;
 typedef struct fy_sc_fetches fy_sc_fetches;
-struct fy_md_etcd;
+struct fy_mdsvc;
 
 struct fy_sc {
     int stop_rd, stop_wr;     /* written once by fy_sc_stop, never drained */
     fy_sc_listener *listener; /* NULL when the agent does not listen */
     fy_sc_fetches *fetches;
-    struct fy_md_etcd *etcd; /* NULL: etcd mode off */
+    struct fy_mdsvc *svc; /* NULL: no metadata service (etcd, TCPStore) */
 };
 
 /* Called by ferry_agent_create (last) and ferry_agent_destroy (first). */
@@ -117,19 +119,19 @@ uint16_t fy_sc_listener_port(const fy_sc_listener *l);
 /* Joins the thread (the stop pipe must have been written) and frees l. */
 void fy_sc_listener_join(fy_sc_listener *l);
 
-/* ---- sc_etcd.c: calls with no address go to etcd ---- */
+/* ---- sc_mdsvc.c: calls with no address go to etcd or TCPStore ---- */
 
-/* Starts etcd mode when endpoints are configured (else OK, *out NULL). */
-ferry_status fy_md_etcd_start(ferry_agent *agent, struct fy_md_etcd **out);
-void fy_md_etcd_stop(struct fy_md_etcd *e);
-/* True when ip names no listener and the agent is in etcd mode. */
-bool fy_sc_etcd_on(const ferry_agent *agent, const char *ip);
-/* A listener's address, or none in etcd mode. */
+/* Starts the metadata service when a store is configured (else OK, *out
+ * NULL). */
+ferry_status fy_mdsvc_start(ferry_agent *agent, struct fy_mdsvc **out);
+void fy_mdsvc_stop(struct fy_mdsvc *e);
+/* True when ip names no listener and the agent has a metadata service. */
+bool fy_sc_svc_on(const ferry_agent *agent, const char *ip);
+/* A listener's address, or none with a metadata service. */
 bool fy_sc_dest_ok(const ferry_agent *agent, const char *ip, uint16_t port);
-ferry_status fy_md_etcd_publish(ferry_agent *agent, const char *label, const void *blob,
-                                size_t len);
-ferry_status fy_md_etcd_fetch(ferry_agent *agent, const char *name, const char *label);
-ferry_status fy_md_etcd_invalidate_local(ferry_agent *agent);
+ferry_status fy_mdsvc_publish(ferry_agent *agent, const char *label, const void *blob, size_t len);
+ferry_status fy_mdsvc_fetch(ferry_agent *agent, const char *name, const char *label);
+ferry_status fy_mdsvc_invalidate_local(ferry_agent *agent);
 
 /* ---- sc_fetch.c ---- */
 

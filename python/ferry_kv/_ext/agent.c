@@ -45,7 +45,7 @@ typedef struct fyp_agent_opts {
     unsigned int etcd_ttl_s, etcd_watch_timeout_ms;
     unsigned long long reg_cap_bytes;
     int listen_port, sync_mode;
-    const char *listen_host, *auth_key, *etcd_endpoints, *etcd_namespace;
+    const char *listen_host, *auth_key, *etcd_endpoints, *etcd_namespace, *tcpstore_endpoint;
 } fyp_agent_opts;
 
 /* Zero-valued numeric options keep the library's defaults. */
@@ -75,6 +75,7 @@ static void fyp_apply_opts(ferry_agent_config *cfg, const fyp_agent_opts *o)
     cfg->etcd_namespace = o->etcd_namespace;
     cfg->etcd_ttl_s = o->etcd_ttl_s;
     cfg->etcd_watch_timeout_ms = o->etcd_watch_timeout_ms;
+    cfg->tcpstore_endpoint = o->tcpstore_endpoint;
 }
 
 static int Agent_init(FyAgent *self, PyObject *args, PyObject *kwds)
@@ -97,6 +98,7 @@ static int Agent_init(FyAgent *self, PyObject *args, PyObject *kwds)
                          "etcd_namespace",
                          "etcd_ttl_s",
                          "etcd_watch_timeout_ms",
+                         "tcpstore_endpoint",
                          NULL};
     fyp_agent_opts o = {0};
     PyObject *name;
@@ -105,11 +107,11 @@ static int Agent_init(FyAgent *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "U|$pIpzipiIKIIzIzzII:Agent", kw, &name, &o.progress_thread,
+            args, kwds, "U|$pIpzipiIKIIzIzzIIz:Agent", kw, &name, &o.progress_thread,
             &o.progress_delay_us, &o.listen, &o.listen_host, &o.listen_port, &o.telemetry,
             &o.sync_mode, &o.notif_queue_cap, &o.reg_cap_bytes, &o.sc_timeout_ms, &o.sc_max_frame,
             &o.auth_key, &o.xfer_timeout_ms, &o.etcd_endpoints, &o.etcd_namespace, &o.etcd_ttl_s,
-            &o.etcd_watch_timeout_ms))
+            &o.etcd_watch_timeout_ms, &o.tcpstore_endpoint))
         return -1;
     if (o.listen_port < 0 || o.listen_port > 65535) {
         PyErr_SetString(PyExc_ValueError, "listen_port must be 0..65535");
@@ -1063,7 +1065,7 @@ PyTypeObject FyAgent_Type = {
               "listen_host=None, listen_port=0, telemetry=False, sync_mode=0, "
               "notif_queue_cap=0, reg_cap_bytes=0, sc_timeout_ms=0, sc_max_frame=0, "
               "auth_key=None, xfer_timeout_ms=0, etcd_endpoints=None, etcd_namespace=None, "
-              "etcd_ttl_s=0, etcd_watch_timeout_ms=0)\n\n"
+              "etcd_ttl_s=0, etcd_watch_timeout_ms=0, tcpstore_endpoint=None)\n\n"
               "A ferry agent. Zero numeric options keep the library's defaults "
               "(xfer_timeout_ms: 60000 or FERRY_XFER_TIMEOUT_MS; TIMEOUT_NONE: no deadline).",
     .tp_new = PyType_GenericNew,
