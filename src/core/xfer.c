@@ -378,11 +378,19 @@ static void fy_xfer_uncount(ferry_xfer *x)
     }
 }
 
+/* Metrics of an ended request: its time (successes) or its status. */
+static void fy_xfer_report(ferry_xfer *x, ferry_status rc)
+{
+    x->xfer_us = fy_elapsed_us(x->t_post_ns);
+    fy_tm_xfer_done(&x->agent->tm, x->be->index, x->px.op == FERRY_OP_WRITE, x->px.total_bytes,
+                    x->xfer_us, rc);
+}
+
 static void fy_xfer_finish(ferry_xfer *x, ferry_status rc)
 {
     fy_xfer_uncount(x);
     if (x->agent->cfg.telemetry)
-        x->xfer_us = fy_elapsed_us(x->t_post_ns);
+        fy_xfer_report(x, rc);
     x->result = rc;
     if (rc != FERRY_OK)
         fy_xfer_note_error(x, rc);
@@ -453,7 +461,12 @@ static ferry_status fy_post(ferry_xfer *x)
         rc = x->be->ops->xfer_post(x->be->priv, x->handle, x->notif, x->notif_len);
         fy_be_leave(x->be);
     }
-    x->post_us = telem ? fy_elapsed_us(x->t_post_ns) : 0;
+    if (telem) {
+        x->post_us = fy_elapsed_us(x->t_post_ns);
+        if (rc >= 0)
+            fy_tm_xfer_post(&x->agent->tm, x->be->index, x->px.op == FERRY_OP_WRITE,
+                            x->px.total_bytes, x->post_us, x->notif_len > 0);
+    }
     if (rc < 0) {
         fy_xfer_finish(x, rc);
         /* Not logged: a peer gone fails every post until the caller stops. */
