@@ -4,7 +4,6 @@
  * notifications, the switches (config, FERRY_/NIXL_ variables), the
  * enabled-metrics filter, the per-backend ledger and caps, and the
  * Prometheus text of a snapshot. */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,43 +12,6 @@
 #include "testutil.h"
 
 #define KB 1024u
-
-/* The series of name whose labels include every key/value pair given
- * (NULL-terminated), or NULL. */
-static const ferry_metric *tt_find(const ferry_metrics *m, const char *name, ...)
-{
-    for (size_t i = 0; i < ferry_metrics_count(m); i++) {
-        const ferry_metric *mt = ferry_metrics_at(m, i);
-        if (strcmp(mt->name, name))
-            continue;
-        va_list ap;
-        va_start(ap, name);
-        bool all = true;
-        for (const char *k; all && (k = va_arg(ap, const char *));) {
-            const char *v = va_arg(ap, const char *);
-            bool has = false;
-            for (size_t j = 0; j < mt->num_labels; j++)
-                has |= !strcmp(mt->labels[j].key, k) && !strcmp(mt->labels[j].value, v);
-            all = has;
-        }
-        va_end(ap);
-        if (all)
-            return mt;
-    }
-    return NULL;
-}
-
-/* The value of a series, or -1 when absent. */
-static long long tt_value(ferry_agent *agent, const char *name, const char *k, const char *v)
-{
-    ferry_metrics *m = NULL;
-    if (ferry_metrics_get(agent, &m) != FERRY_OK)
-        return -2;
-    const ferry_metric *mt = tt_find(m, name, k, v, NULL);
-    long long out = mt ? (long long)mt->value : -1;
-    ferry_metrics_free(m);
-    return out;
-}
 
 static ferry_agent_config tt_config(bool telemetry)
 {
@@ -69,16 +31,16 @@ static void test_off_has_ledger_only(void)
     FY_CHECK_EQ(tu_post_wait(x), FERRY_OK);
     ferry_metrics *m = NULL;
     FY_REQUIRE(ferry_metrics_get(lp.agent, &m) == FERRY_OK);
-    FY_CHECK(tt_find(m, "agent_tx_bytes", NULL) == NULL);
-    FY_CHECK(tt_find(m, "agent_xfer_time_us", NULL) == NULL);
+    FY_CHECK(tu_metric_find(m, "agent_tx_bytes", NULL) == NULL);
+    FY_CHECK(tu_metric_find(m, "agent_xfer_time_us", NULL) == NULL);
     const ferry_metric *reg =
-        tt_find(m, "ferry_registered_bytes", "backend", "LOCAL", "mem_type", "DRAM", NULL);
+        tu_metric_find(m, "ferry_registered_bytes", "backend", "LOCAL", "mem_type", "DRAM", NULL);
     FY_CHECK(reg && reg->value == 16 * KB && reg->kind == FERRY_METRIC_GAUGE);
-    const ferry_metric *rss = tt_find(m, "ferry_process_resident_bytes", NULL);
+    const ferry_metric *rss = tu_metric_find(m, "ferry_process_resident_bytes", NULL);
     FY_CHECK(rss && rss->value > 0);
-    const ferry_metric *avail = tt_find(m, "ferry_host_mem_available_bytes", NULL);
+    const ferry_metric *avail = tu_metric_find(m, "ferry_host_mem_available_bytes", NULL);
     FY_CHECK(avail && avail->value > 0);
-    FY_CHECK(tt_find(m, "ferry_memlock_limit_bytes", "agent_name", "tm-off", NULL) != NULL);
+    FY_CHECK(tu_metric_find(m, "ferry_memlock_limit_bytes", "agent_name", "tm-off", NULL) != NULL);
     ferry_metrics_free(m);
     ferry_xfer_release(x);
     tu_loop_close(&lp);
@@ -123,14 +85,15 @@ static void test_workload_matches(void)
     tt_run(&lp, FERRY_OP_READ, 16 * KB, 3, &xfer_us, &post_us);
     ferry_metrics *m = NULL;
     FY_REQUIRE(ferry_metrics_get(lp.agent, &m) == FERRY_OK);
-    const ferry_metric *tx = tt_find(m, "agent_tx_bytes", "backend", "LOCAL", NULL);
+    const ferry_metric *tx = tu_metric_find(m, "agent_tx_bytes", "backend", "LOCAL", NULL);
     FY_CHECK(tx && tx->value == 7 * 4 * KB && tx->kind == FERRY_METRIC_COUNTER);
-    FY_CHECK(tt_find(m, "agent_rx_bytes", NULL)->value == 3 * 16 * KB);
-    FY_CHECK(tt_find(m, "agent_tx_requests_num", NULL)->value == 7);
-    FY_CHECK(tt_find(m, "agent_rx_requests_num", NULL)->value == 3);
-    tt_check_hist(tt_find(m, "agent_xfer_time_us", "backend", "LOCAL", NULL), 10, xfer_us);
-    tt_check_hist(tt_find(m, "agent_xfer_post_time_us", "backend", "LOCAL", NULL), 10, post_us);
-    FY_CHECK(tt_find(m, "agent_errors", NULL) == NULL);
+    FY_CHECK(tu_metric_find(m, "agent_rx_bytes", NULL)->value == 3 * 16 * KB);
+    FY_CHECK(tu_metric_find(m, "agent_tx_requests_num", NULL)->value == 7);
+    FY_CHECK(tu_metric_find(m, "agent_rx_requests_num", NULL)->value == 3);
+    tt_check_hist(tu_metric_find(m, "agent_xfer_time_us", "backend", "LOCAL", NULL), 10, xfer_us);
+    tt_check_hist(tu_metric_find(m, "agent_xfer_post_time_us", "backend", "LOCAL", NULL), 10,
+                  post_us);
+    FY_CHECK(tu_metric_find(m, "agent_errors", NULL) == NULL);
     ferry_counters c;
     ferry_counters_init(&c);
     FY_CHECK_EQ(ferry_counters_get(lp.agent, &c), FERRY_OK);
@@ -149,8 +112,8 @@ static void test_errors_by_status(void)
     FY_CHECK_EQ(ferry_md_invalidate(lp.agent, "tm-err"), FERRY_OK);
     FY_CHECK_EQ(ferry_xfer_post(x), FERRY_ERR_STALE);
     FY_CHECK_EQ(ferry_xfer_post(x), FERRY_ERR_STALE);
-    FY_CHECK_EQ(tt_value(lp.agent, "agent_errors", "status", "FERRY_ERR_STALE"), 2);
-    FY_CHECK_EQ(tt_value(lp.agent, "agent_tx_requests_num", "backend", "LOCAL"), 0);
+    FY_CHECK_EQ(tu_metric_value(lp.agent, "agent_errors", "status", "FERRY_ERR_STALE", NULL), 2);
+    FY_CHECK_EQ(tu_metric_value(lp.agent, "agent_tx_requests_num", "backend", "LOCAL", NULL), 0);
     ferry_xfer_release(x);
     tu_loop_close(&lp);
 }
@@ -168,14 +131,15 @@ static void test_notifications(void)
         ferry_xfer_release(x);
     }
     FY_CHECK_EQ(ferry_notif_send(lp.agent, "tm-notif", "alone", 5, NULL), FERRY_OK);
-    for (int i = 0; i < 100 && tt_value(lp.agent, "agent_notifs_dropped", "backend", "LOCAL") < 2;
+    for (int i = 0;
+         i < 100 && tu_metric_value(lp.agent, "agent_notifs_dropped", "backend", "LOCAL", NULL) < 2;
          i++) {
         ferry_agent_progress(lp.agent);
         tu_sleep_us(1000);
     }
-    FY_CHECK_EQ(tt_value(lp.agent, "agent_notifs_sent", "backend", "LOCAL"), 3);
-    FY_CHECK_EQ(tt_value(lp.agent, "agent_notifs_received", "backend", "LOCAL"), 1);
-    FY_CHECK_EQ(tt_value(lp.agent, "agent_notifs_dropped", "backend", "LOCAL"), 2);
+    FY_CHECK_EQ(tu_metric_value(lp.agent, "agent_notifs_sent", "backend", "LOCAL", NULL), 3);
+    FY_CHECK_EQ(tu_metric_value(lp.agent, "agent_notifs_received", "backend", "LOCAL", NULL), 1);
+    FY_CHECK_EQ(tu_metric_value(lp.agent, "agent_notifs_dropped", "backend", "LOCAL", NULL), 2);
     tu_loop_close(&lp);
 }
 
@@ -197,7 +161,7 @@ static void test_environment(void)
     unsetenv("NIXL_TELEMETRY_HISTOGRAM_BUCKETS_US");
     ferry_metrics *m = NULL;
     FY_REQUIRE(ferry_metrics_get(a, &m) == FERRY_OK);
-    const ferry_metric *h = tt_find(m, "agent_xfer_time_us", NULL);
+    const ferry_metric *h = tu_metric_find(m, "agent_xfer_time_us", NULL);
     FY_CHECK(h && h->num_buckets == 3 && h->bounds[0] == 5 && h->bounds[2] == 500);
     ferry_metrics_free(m);
     ferry_agent_destroy(a);
@@ -225,7 +189,7 @@ static void test_enabled_metrics(void)
         const char *n = ferry_metrics_at(m, i)->name;
         FY_CHECK(!strncmp(n, "agent_tx_", 9) || !strcmp(n, "ferry_registered_bytes"));
     }
-    FY_CHECK(tt_find(m, "agent_tx_requests_num", NULL) != NULL);
+    FY_CHECK(tu_metric_find(m, "agent_tx_requests_num", NULL) != NULL);
     FY_CHECK(ferry_metrics_at(m, ferry_metrics_count(m)) == NULL);
     ferry_metrics_free(m);
     tu_loop_close(&lp);
@@ -245,13 +209,14 @@ static void test_backend_cap(void)
     FY_CHECK_EQ(tu_register(a, buf + 32 * KB, 1), FERRY_ERR_NO_RESOURCES);
     FY_CHECK(strstr(ferry_last_error(), "cap of 32768 bytes") != NULL);
     FY_CHECK(strstr(ferry_last_error(), "LOCAL") != NULL);
-    FY_CHECK_EQ(tt_value(a, "ferry_registered_bytes", "backend", "LOCAL"), 32 * KB);
-    FY_CHECK_EQ(tt_value(a, "ferry_registered_regions", "backend", "LOCAL"), 2);
-    FY_CHECK_EQ(tt_value(a, "ferry_registered_cap_bytes", "backend", "LOCAL"), 32 * KB);
+    FY_CHECK_EQ(tu_metric_value(a, "ferry_registered_bytes", "backend", "LOCAL", NULL), 32 * KB);
+    FY_CHECK_EQ(tu_metric_value(a, "ferry_registered_regions", "backend", "LOCAL", NULL), 2);
+    FY_CHECK_EQ(tu_metric_value(a, "ferry_registered_cap_bytes", "backend", "LOCAL", NULL),
+                32 * KB);
     FY_CHECK_EQ(tu_deregister(a, buf, 16 * KB), FERRY_OK);
     FY_CHECK_EQ(tu_register(a, buf + 32 * KB, 16 * KB), FERRY_OK);
-    FY_CHECK_EQ(tt_value(a, "agent_memory_deregistered", "backend", "LOCAL"), 16 * KB);
-    FY_CHECK_EQ(tt_value(a, "agent_memory_registered", "backend", "LOCAL"), 48 * KB);
+    FY_CHECK_EQ(tu_metric_value(a, "agent_memory_deregistered", "backend", "LOCAL", NULL), 16 * KB);
+    FY_CHECK_EQ(tu_metric_value(a, "agent_memory_registered", "backend", "LOCAL", NULL), 48 * KB);
     ferry_agent_destroy(a);
     free(buf);
 }
@@ -265,7 +230,8 @@ static void test_cap_environment(void)
     FY_CHECK_EQ(tu_register(a, buf, 16 * KB), FERRY_OK);
     FY_CHECK_EQ(tu_register(a, buf + 16 * KB, 16 * KB), FERRY_ERR_NO_RESOURCES);
     FY_CHECK(strstr(ferry_last_error(), "registration cap of 24576 bytes") != NULL);
-    FY_CHECK_EQ(tt_value(a, "ferry_agent_registered_bytes", "mem_type", "DRAM"), 16 * KB);
+    FY_CHECK_EQ(tu_metric_value(a, "ferry_agent_registered_bytes", "mem_type", "DRAM", NULL),
+                16 * KB);
     ferry_agent_destroy(a);
     FY_REQUIRE(tt_agent_env("FERRY_MAX_REGISTERED_BYTES", "1G,local=8K", &a) == FERRY_OK);
     FY_CHECK_EQ(tu_register(a, buf, 16 * KB), FERRY_ERR_NO_RESOURCES);
