@@ -28,12 +28,14 @@
 
 typedef struct ft_opts {
     char dir[512];
-    bool json, follow;
+    const char *json; /* --json destination, NULL: text */
+    bool follow;
     double seconds; /* --follow's bound, 0 = until interrupted */
     const char *cmd, *agent;
 } ft_opts;
 
 static volatile sig_atomic_t ft_stop;
+static FILE *ft_out; /* --json's destination */
 
 static void ft_on_signal(int sig)
 {
@@ -49,7 +51,7 @@ static void usage(FILE *f)
                "Reads the event rings of ferry agents (telemetry with the ring exporter).\n"
                "  --dir DIR     the telemetry directory (default: FERRY_TELEMETRY_DIR,\n"
                "                NIXL_TELEMETRY_DIR, else /dev/shm/ferry-telemetry-<uid>)\n"
-               "  --json        one JSON object per line on standard output\n"
+               "  --json [F]    one JSON object per line, to F (default and '-': standard output)\n"
                "  --follow      tail: keep reading new events\n"
                "  --seconds N   --follow: stop after N seconds\n"
                "  --help, --version\n"
@@ -70,7 +72,7 @@ static void ft_default_dir(ft_opts *o)
 static int ft_parse(int argc, char **argv, ft_opts *o)
 {
     static const struct option longs[] = {{"dir", required_argument, NULL, 'd'},
-                                          {"json", no_argument, NULL, 'j'},
+                                          {"json", optional_argument, NULL, 'j'},
                                           {"follow", no_argument, NULL, 'f'},
                                           {"seconds", required_argument, NULL, 's'},
                                           {"help", no_argument, NULL, 'h'},
@@ -82,7 +84,7 @@ static int ft_parse(int argc, char **argv, ft_opts *o)
         if (c == 'd')
             snprintf(o->dir, sizeof(o->dir), "%s", optarg);
         else if (c == 'j')
-            o->json = true;
+            o->json = ft_json_dest(optarg, argc, argv, &optind);
         else if (c == 'f')
             o->follow = true;
         else if (c == 's')
@@ -170,7 +172,7 @@ static void ft_list_one(const ft_opts *o, const char *path, fy_ring_reader *r)
     json_t *j = json_pack("{s:s,s:s,s:I,s:b,s:I,s:I}", "agent", h->agent, "path", path, "pid",
                           (json_int_t)h->pid, "alive", ft_alive(h->pid), "capacity",
                           (json_int_t)h->capacity, "events", (json_int_t)head);
-    ft_json_line(stdout, j);
+    ft_json_line(ft_out, j);
 }
 
 /* ---- summary ---- */
@@ -213,7 +215,7 @@ static void ft_summary_one(const ft_opts *o, const char *path, fy_ring_reader *r
     while (fy_ring_next(r, &e) == FERRY_OK)
         ft_sum_add(&s, &e);
     if (o->json) {
-        ft_json_line(stdout, ft_sum_json(&s, r));
+        ft_json_line(ft_out, ft_sum_json(&s, r));
         return;
     }
     printf(
@@ -237,7 +239,7 @@ static void ft_event_out(const ft_opts *o, const fy_ring_reader *r, const ferry_
                               "event", ft_event_name(e->type), "backend", e->backend, "op",
                               ft_op_name(e), "status", e->status, "bytes", (json_int_t)e->value,
                               "duration_us", (json_int_t)e->duration_us);
-        ft_json_line(stdout, j);
+        ft_json_line(ft_out, j);
         return;
     }
     printf("%s #%llu %llu.%06llu %-14s %-6s %-6s %10llu B %8llu us %s\n", r->hdr->agent,
@@ -250,7 +252,7 @@ static void ft_event_out(const ft_opts *o, const fy_ring_reader *r, const ferry_
 static void ft_lost_out(const ft_opts *o, const fy_ring_reader *r, uint64_t lost)
 {
     if (o->json)
-        ft_json_line(stdout, json_pack("{s:s,s:I}", "agent", r->hdr->agent, "overwritten",
+        ft_json_line(ft_out, json_pack("{s:s,s:I}", "agent", r->hdr->agent, "overwritten",
                                        (json_int_t)lost));
     else
         printf("# %s: %llu events overwritten before they were read (overrun)\n", r->hdr->agent,
@@ -272,7 +274,7 @@ static bool ft_drain(const ft_opts *o, fy_ring_reader *r)
     }
     if (r->lost != lost)
         ft_lost_out(o, r, r->lost - lost);
-    fflush(stdout);
+    fflush(o->json ? ft_out : stdout);
     return any;
 }
 
@@ -332,6 +334,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return rc;
     }
+    if (o.json && !(ft_out = ft_out_open(o.json))) {
+        fprintf(stderr, "ferry-telemetry: %s: %s\n", o.json, strerror(errno));
+        return FT_EXIT_ERROR;
+    }
     signal(SIGINT, ft_on_signal);
     signal(SIGTERM, ft_on_signal);
     if (!strcmp(o.cmd, "tail"))
@@ -343,5 +349,7 @@ int main(int argc, char **argv)
     if (rc == FT_EXIT_ERROR)
         fprintf(stderr, "ferry-telemetry: no ring%s%s in %s\n", o.agent ? " of " : "",
                 o.agent ? o.agent : "", o.dir);
+    if (ft_out && !ft_out_close(ft_out))
+        rc = FT_EXIT_ERROR;
     return rc;
 }

@@ -129,11 +129,18 @@ def check_ring_tool(tdir):
     tool = os.environ.get("FERRY_TELEMETRY_TOOL")
     if not tool:
         return
-    out = subprocess.run([tool, "--dir", tdir, "--json", "summary", "rank1"],
+    out = subprocess.run([tool, "--dir", tdir, "--json", "-", "summary", "rank1"],
                          capture_output=True, text=True, timeout=30, check=True).stdout
     s = json.loads(out.splitlines()[0])
     assert s["agent"] == "rank1" and s["events"]["xfer_done"] == 5, s
-    assert s["bytes"]["write"] == 5 * 1024, s
+    assert s["bytes"]["write"] == 5 * 1024 and s["ferry_version"], s
+    out = subprocess.run([tool, "--dir", tdir, "--json", "-", "tail", "rank0b"],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    events = [json.loads(line) for line in out.splitlines()]
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(len(seqs))) and len(seqs) == 2 + 2 * 3, seqs
+    assert [e["event"] for e in events[2:4]] == ["xfer_post", "xfer_done"], events
+    print("# ferry-telemetry read the rings of the other processes")
 
 
 def main():
