@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "telemetry/prom.h"
 #include "telemetry/ring.h"
@@ -24,6 +25,7 @@ ferry_status fy_tm_init(fy_tm *tm, const char *agent, const fy_tm_settings *s)
     snprintf(tm->agent, sizeof(tm->agent), "%s", agent);
     fy_tm_hostname(tm);
     tm->status_name = s->status_name;
+    tm->wall_minus_mono_us = fy_wall_us() - fy_now_ns() / 1000u;
     tm->mem_type_name = s->mem_type_name;
     ferry_status rc = fy_tm_config_resolve(s, &tm->cfg);
     if (rc == FERRY_OK && tm->cfg.ring)
@@ -89,11 +91,12 @@ void fy_tm_xfer_post(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, uint64_
     fy_tm_observe(&tm->cfg, &b->post_time, post_us);
     if (notif)
         FY_ADD(b->notifs_sent, 1);
-    fy_ring_put(tm->ring, &(fy_ring_event){.type = FERRY_RING_XFER_POST,
-                                           .op = write,
-                                           .value = bytes,
-                                           .duration_us = post_us,
-                                           .backend = b->name});
+    if (tm->ring) /* the event is built only for a ring */
+        fy_ring_put(tm->ring, &(fy_ring_event){.type = FERRY_RING_XFER_POST,
+                                               .op = write,
+                                               .value = bytes,
+                                               .duration_us = post_us,
+                                               .backend = b->name});
 }
 
 void fy_tm_xfer_done(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, uint64_t xfer_us,
@@ -104,12 +107,13 @@ void fy_tm_xfer_done(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, uint64_
         fy_tm_observe(&tm->cfg, &b->xfer_time, xfer_us);
     else if (rc < 0 && (uint32_t)-rc < FY_TM_STATUSES)
         FY_ADD(b->errors[-rc], 1);
-    fy_ring_put(tm->ring, &(fy_ring_event){.type = FERRY_RING_XFER_DONE,
-                                           .op = write,
-                                           .status = rc,
-                                           .value = bytes,
-                                           .duration_us = xfer_us,
-                                           .backend = b->name});
+    if (tm->ring) /* the event is built only for a ring */
+        fy_ring_put(tm->ring, &(fy_ring_event){.type = FERRY_RING_XFER_DONE,
+                                               .op = write,
+                                               .status = rc,
+                                               .value = bytes,
+                                               .duration_us = xfer_us,
+                                               .backend = b->name});
 }
 
 void fy_tm_notif(fy_tm *tm, uint32_t be, int what)
@@ -119,7 +123,8 @@ void fy_tm_notif(fy_tm *tm, uint32_t be, int what)
     static const int type[] = {FERRY_RING_NOTIF_SENT, FERRY_RING_NOTIF_RECEIVED,
                                FERRY_RING_NOTIF_DROPPED};
     FY_ADD(*c[what], 1);
-    fy_ring_put(tm->ring, &(fy_ring_event){.type = type[what], .backend = b->name});
+    if (tm->ring) /* the event is built only for a ring */
+        fy_ring_put(tm->ring, &(fy_ring_event){.type = type[what], .backend = b->name});
 }
 
 /* ---- the ledger ---- */
@@ -156,11 +161,12 @@ static void fy_tm_ledger_move(fy_tm *tm, uint32_t be, ferry_mem_type type, uint6
         FY_ADD(l[i]->regions, (uint64_t)sign);
         FY_ADD(*(sign > 0 ? &l[i]->registered_total : &l[i]->deregistered_total), len);
     }
-    fy_ring_put(tm->ring, &(fy_ring_event){.type = sign > 0 ? FERRY_RING_MEM_REGISTER
-                                                            : FERRY_RING_MEM_DEREGISTER,
-                                           .op = (uint32_t)type,
-                                           .value = len,
-                                           .backend = tm->be[be].name});
+    if (tm->ring) /* the event is built only for a ring */
+        fy_ring_put(tm->ring, &(fy_ring_event){.type = sign > 0 ? FERRY_RING_MEM_REGISTER
+                                                                : FERRY_RING_MEM_DEREGISTER,
+                                               .op = (uint32_t)type,
+                                               .value = len,
+                                               .backend = tm->be[be].name});
 }
 
 void fy_tm_ledger_add(fy_tm *tm, uint32_t be, ferry_mem_type type, uint64_t dev, uint64_t len)

@@ -100,7 +100,16 @@ typedef struct fy_tm {
     struct fy_prom_server *prom;                     /* NULL unless the Prometheus exporter is on */
     struct fy_tm *prom_next;                         /* the endpoint's list of agents */
     fy_tm_ledger agent_ledger[FERRY_MEM_TYPE_COUNT]; /* a region once, whatever holds it */
+    uint64_t wall_minus_mono_us; /* at creation: wall clock less the monotonic one */
 } fy_tm;
+
+/* The wall-clock time (µs since the epoch) of a monotonic reading: one
+ * clock read less per timed post, at the price of NTP's slewing since the
+ * agent was created (microseconds a day). */
+static inline uint64_t fy_tm_wall_us(const fy_tm *tm, uint64_t mono_ns)
+{
+    return mono_ns / 1000u + tm->wall_minus_mono_us;
+}
 
 /* Sets up tm (resolving the switches) and starts its exporters.
  * INVALID_PARAM for bad settings, IO when the ring file cannot be made. */
