@@ -166,7 +166,8 @@ static struct MHD_Daemon *fy_prom_bind(fy_prom_server *s)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(s->port)};
     sa.sin_addr.s_addr = htonl(s->local ? INADDR_LOOPBACK : INADDR_ANY);
-    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, s->port, NULL, NULL, fy_prom_handle, s,
+    /* AUTO: epoll on Linux; select() would fail in a process past 1024 fds. */
+    return MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, s->port, NULL, NULL, fy_prom_handle, s,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
 }
@@ -259,8 +260,8 @@ static ferry_status fy_prom_start(fy_prom_server *s, const fy_tm *tm)
     s->daemon = fy_prom_bind(s);
     if (!s->daemon)
         FY_PROM_LOG(FERRY_LOG_INFO,
-                    "port %u is taken: publishing this process's metrics to its server "
-                    "through %s",
+                    "port %u cannot be bound here (taken by another process?): "
+                    "publishing this process's metrics to its server through %s",
                     s->port, s->dir);
     pthread_cond_init(&s->cv, NULL);
     if (pthread_create(&s->tid, NULL, fy_prom_thread, s) == 0)
