@@ -29,6 +29,7 @@
 
 #include "common/log.h"
 #include "telemetry/prom.h"
+#include "telemetry/ring.h"
 
 #ifdef FERRY_HAVE_MICROHTTPD
 #include <microhttpd.h>
@@ -255,8 +256,9 @@ static fy_prom_server *fy_prom_find(uint16_t port)
 static ferry_status fy_prom_start(fy_prom_server *s, const fy_tm *tm)
 {
     snprintf(s->dir, sizeof(s->dir), "%s/prometheus-%u", tm->cfg.dir, tm->cfg.prom_port);
-    mkdir(tm->cfg.dir, 0755);
-    mkdir(s->dir, 0755);
+    if (fy_mkdirs(s->dir) != 0) /* publishing needs it; serving may not */
+        FY_PROM_LOG(FERRY_LOG_WARN, "%s: %s: this process's metrics cannot be shared", s->dir,
+                    strerror(errno));
     s->daemon = fy_prom_bind(s);
     if (!s->daemon)
         FY_PROM_LOG(FERRY_LOG_INFO,

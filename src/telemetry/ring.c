@@ -40,8 +40,7 @@ bool fy_ring_path(const char *dir, const char *agent, char *buf, size_t cap)
     return n > 0 && (size_t)n < cap;
 }
 
-/* mkdir -p: the telemetry directory may be a fresh path under /dev/shm. */
-static int fy_mkdirs(const char *dir)
+int fy_mkdirs(const char *dir)
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s", dir);

@@ -30,6 +30,9 @@ ferry_status fy_ring_create(const char *dir, const char *agent, uint32_t slots, 
 void fy_ring_destroy(fy_ring *ring);
 /* Writes one event; never waits. NULL ring: nothing. */
 void fy_ring_put(fy_ring *ring, const fy_ring_event *ev);
+/* mkdir -p (mode 0755): the telemetry directory may be a fresh path under
+ * /dev/shm. 0, or -1 with errno set. */
+int fy_mkdirs(const char *dir);
 /* The path of <dir>/<agent>.ring into buf; false when it does not fit. */
 bool fy_ring_path(const char *dir, const char *agent, char *buf, size_t cap);
 
