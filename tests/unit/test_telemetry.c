@@ -4,8 +4,13 @@
  * notifications, the switches (config, FERRY_/NIXL_ variables), the
  * enabled-metrics filter, the per-backend ledger and caps, and the
  * Prometheus text of a snapshot. */
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "ferry/ferry.h"
 #include "harness.h"
@@ -269,6 +274,107 @@ static void test_prometheus_text(void)
     tu_loop_close(&lp);
 }
 
+/* ---- threads posting while snapshots and scrapes read ---- */
+
+#define TT_THREADS 4
+#define TT_POSTS   300
+
+static void *tt_poster(void *arg)
+{
+    tu_loop *lp = arg;
+    for (int i = 0; i < TT_POSTS; i++) {
+        ferry_xfer *x = NULL;
+        if (tu_loop_xfer(lp, FERRY_OP_WRITE, 1 * KB, NULL, &x) == FERRY_OK)
+            tu_post_wait(x);
+        ferry_xfer_release(x);
+    }
+    return NULL;
+}
+
+static uint16_t tt_free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+        getsockname(fd, (struct sockaddr *)&sa, &len))
+        sa.sin_port = 0;
+    if (fd >= 0)
+        close(fd);
+    return ntohs(sa.sin_port);
+}
+
+typedef struct tt_body {
+    char text[1 << 16];
+    size_t len;
+} tt_body;
+
+static size_t tt_collect(char *p, size_t size, size_t n, void *arg)
+{
+    tt_body *b = arg;
+    size_t k = size * n, room = sizeof(b->text) - 1 - b->len;
+    memcpy(b->text + b->len, p, k < room ? k : room);
+    b->len += k < room ? k : room;
+    b->text[b->len] = '\0';
+    return k;
+}
+
+/* GET /metrics of the endpoint (libcurl), into b; the HTTP status. */
+static long tt_scrape(uint16_t port, tt_body *b)
+{
+    char url[64];
+    long code = 0;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
+    b->len = 0;
+    b->text[0] = '\0';
+    CURL *c = curl_easy_init();
+    if (!c)
+        return 0;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tt_collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(c);
+    return code;
+}
+
+static void test_concurrent_scrapes(void)
+{
+    static tt_body body;
+    char dir[] = "/tmp/ferry-tm-XXXXXX";
+    FY_REQUIRE(mkdtemp(dir) != NULL);
+    ferry_agent_config cfg = tt_config(true);
+    cfg.telemetry_exporters = "prometheus,ring";
+    cfg.telemetry_dir = dir;
+    cfg.telemetry_prometheus_port = tt_free_port();
+    setenv("FERRY_TELEMETRY_PROMETHEUS_LOCAL", "y", 1);
+    tu_loop lp;
+    FY_REQUIRE(tu_loop_open(&lp, "tm-conc", &cfg, NULL, 0, 4 * KB) == FERRY_OK);
+    pthread_t t[TT_THREADS];
+    for (int i = 0; i < TT_THREADS; i++)
+        FY_REQUIRE(pthread_create(&t[i], NULL, tt_poster, &lp) == 0);
+    int scrapes = 0;
+    for (; scrapes < 20; scrapes++) {
+        FY_CHECK_EQ(tt_scrape(cfg.telemetry_prometheus_port, &body), 200);
+        FY_CHECK(tu_metric_value(lp.agent, "agent_tx_requests_num", NULL) >= 0);
+    }
+    for (int i = 0; i < TT_THREADS; i++)
+        pthread_join(t[i], NULL);
+    FY_CHECK_EQ(tu_metric_value(lp.agent, "agent_tx_requests_num", NULL), TT_THREADS * TT_POSTS);
+    FY_CHECK_EQ(tu_metric_value(lp.agent, "agent_xfer_time_us", NULL), TT_THREADS * TT_POSTS);
+    FY_CHECK_EQ(tt_scrape(cfg.telemetry_prometheus_port, &body), 200);
+    FY_CHECK(strstr(body.text, "agent_tx_requests_num_total{agent_name=\"tm-conc\"") != NULL);
+    FY_CHECK(strstr(body.text, ",backend=\"LOCAL\"} 1200\n") != NULL);
+    tu_loop_close(&lp);
+    unsetenv("FERRY_TELEMETRY_PROMETHEUS_LOCAL");
+    char path[64];
+    snprintf(path, sizeof(path), "%s/prometheus-%u", dir, cfg.telemetry_prometheus_port);
+    rmdir(path);
+    FY_CHECK(rmdir(dir) == 0); /* the ring went with the agent */
+}
+
 static void test_bad_args(void)
 {
     ferry_metrics *m = NULL;
@@ -292,6 +398,7 @@ int main(void)
     FY_RUN(test_backend_cap);
     FY_RUN(test_cap_environment);
     FY_RUN(test_prometheus_text);
+    FY_RUN(test_concurrent_scrapes);
     FY_RUN(test_bad_args);
     return fy_test_done();
 }
