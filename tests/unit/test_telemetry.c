@@ -279,15 +279,25 @@ static void test_prometheus_text(void)
 #define TT_THREADS 4
 #define TT_POSTS   300
 
+typedef struct tt_poster_arg {
+    tu_loop *lp;
+    size_t off; /* each thread writes its own KiB of dst */
+} tt_poster_arg;
+
 static void *tt_poster(void *arg)
 {
-    tu_loop *lp = arg;
-    for (int i = 0; i < TT_POSTS; i++) {
+    tt_poster_arg *a = arg;
+    ferry_dlist *l = tu_list1(a->lp->src + a->off, 1 * KB);
+    ferry_dlist *r = tu_list1(a->lp->dst + a->off, 1 * KB);
+    for (int i = 0; l && r && i < TT_POSTS; i++) {
         ferry_xfer *x = NULL;
-        if (tu_loop_xfer(lp, FERRY_OP_WRITE, 1 * KB, NULL, &x) == FERRY_OK)
+        if (ferry_xfer_create(a->lp->agent, FERRY_OP_WRITE, l, r, a->lp->name, NULL, &x) ==
+            FERRY_OK)
             tu_post_wait(x);
         ferry_xfer_release(x);
     }
+    ferry_dlist_destroy(l);
+    ferry_dlist_destroy(r);
     return NULL;
 }
 
@@ -353,8 +363,11 @@ static void test_concurrent_scrapes(void)
     tu_loop lp;
     FY_REQUIRE(tu_loop_open(&lp, "tm-conc", &cfg, NULL, 0, 4 * KB) == FERRY_OK);
     pthread_t t[TT_THREADS];
-    for (int i = 0; i < TT_THREADS; i++)
-        FY_REQUIRE(pthread_create(&t[i], NULL, tt_poster, &lp) == 0);
+    tt_poster_arg args[TT_THREADS];
+    for (int i = 0; i < TT_THREADS; i++) {
+        args[i] = (tt_poster_arg){&lp, (size_t)i * KB};
+        FY_REQUIRE(pthread_create(&t[i], NULL, tt_poster, &args[i]) == 0);
+    }
     int scrapes = 0;
     for (; scrapes < 20; scrapes++) {
         FY_CHECK_EQ(tt_scrape(cfg.telemetry_prometheus_port, &body), 200);
