@@ -388,9 +388,10 @@ static void fy_xfer_uncount(ferry_xfer *x)
  * 0 to read it: the clock is most of what telemetry costs a small post. */
 static void fy_xfer_report(ferry_xfer *x, ferry_status rc, uint64_t now_ns)
 {
-    x->xfer_us = fy_us_between(x->t_post_ns, now_ns ? now_ns : fy_now_ns());
+    now_ns = now_ns ? now_ns : fy_now_ns();
+    x->xfer_us = fy_us_between(x->t_post_ns, now_ns);
     fy_tm_xfer_done(&x->agent->tm, x->be->index, x->px.op == FERRY_OP_WRITE, x->px.total_bytes,
-                    x->xfer_us, rc);
+                    x->xfer_us, rc, now_ns);
 }
 
 static void fy_xfer_end(ferry_xfer *x, ferry_status rc, uint64_t now_ns)
@@ -478,7 +479,7 @@ static ferry_status fy_post(ferry_xfer *x)
         x->post_us = fy_us_between(x->t_post_ns, t_end);
         if (rc >= 0)
             fy_tm_xfer_post(&x->agent->tm, x->be->index, x->px.op == FERRY_OP_WRITE,
-                            x->px.total_bytes, x->post_us, x->notif_len > 0);
+                            x->px.total_bytes, x->post_us, x->notif_len > 0, t_end);
     }
     if (rc < 0) {
         fy_xfer_end(x, rc, t_end);

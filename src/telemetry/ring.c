@@ -148,7 +148,7 @@ void fy_ring_destroy(fy_ring *ring)
 static void fy_ring_encode(const fy_ring_event *ev, ferry_ring_slot *s)
 {
     memset(s, 0, sizeof(*s));
-    s->time_us = fy_wall_us();
+    s->time_us = ev->time_us ? ev->time_us : fy_wall_us();
     s->type = ev->type;
     s->status = ev->status;
     s->value = ev->value;

@@ -19,6 +19,7 @@ typedef struct fy_ring_event {
     uint32_t type, op;
     int32_t status;
     uint64_t value, duration_us;
+    uint64_t time_us; /* wall clock; 0: read it (the hot path passes one it has) */
     const char *backend;
 } fy_ring_event;
 

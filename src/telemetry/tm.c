@@ -83,7 +83,7 @@ static void fy_tm_observe(const fy_tm_config *cfg, fy_tm_hist *h, uint64_t us)
 }
 
 void fy_tm_xfer_post(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, uint64_t post_us,
-                     bool notif)
+                     bool notif, uint64_t now_ns)
 {
     fy_tm_backend *b = &tm->be[be];
     FY_ADD(*(write ? &b->tx_requests : &b->rx_requests), 1);
@@ -96,11 +96,12 @@ void fy_tm_xfer_post(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, uint64_
                                                .op = write,
                                                .value = bytes,
                                                .duration_us = post_us,
+                                               .time_us = fy_tm_wall_us(tm, now_ns),
                                                .backend = b->name});
 }
 
 void fy_tm_xfer_done(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, uint64_t xfer_us,
-                     ferry_status rc)
+                     ferry_status rc, uint64_t now_ns)
 {
     fy_tm_backend *b = &tm->be[be];
     if (rc == FERRY_OK)
@@ -113,6 +114,7 @@ void fy_tm_xfer_done(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, uint64_
                                                .status = rc,
                                                .value = bytes,
                                                .duration_us = xfer_us,
+                                               .time_us = fy_tm_wall_us(tm, now_ns),
                                                .backend = b->name});
 }
 

@@ -119,10 +119,12 @@ void fy_tm_fini(fy_tm *tm);
 void fy_tm_backend_add(fy_tm *tm, uint32_t idx, const char *name);
 
 /* ---- what the core reports (the xfer ones only when cfg.on) ---- */
+/* now_ns: the monotonic time of the event, which the core has read anyway
+ * (an event ring's timestamp comes from it: no clock read of its own). */
 void fy_tm_xfer_post(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, uint64_t post_us,
-                     bool notif);
+                     bool notif, uint64_t now_ns);
 void fy_tm_xfer_done(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, uint64_t xfer_us,
-                     ferry_status rc);
+                     ferry_status rc, uint64_t now_ns);
 void fy_tm_notif(fy_tm *tm, uint32_t be, int what); /* FY_TM_NOTIF_* */
 enum { FY_TM_NOTIF_SENT, FY_TM_NOTIF_RECEIVED, FY_TM_NOTIF_DROPPED };
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -49,6 +50,11 @@ static int drain(fy_ring_reader *r, uint64_t *seen, uint64_t *last, ferry_ring_s
         uint64_t seq = e->stamp - 1;
         if (*seen && seq <= *last)
             return child_fail("sequence numbers went backwards");
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        uint64_t now_us = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+        if (e->time_us + 1000000u < r->hdr->created_us || e->time_us > now_us + 1000000u)
+            return child_fail("an event's time is not a wall-clock time of this run");
         *last = seq;
         (*seen)++;
     }
