@@ -1,13 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """Telemetry from Python: ferry_kv.Agent.metrics()/metrics_text() against a
 known workload, the switches, and the registration cap through ferry_kv
-and through NIXL's API (ferry_kv.nixl, what the nixl tree's _api is; with
-FERRY_MAX_REGISTERED_BYTES)."""
+and through the nixl import tree (FERRY_MAX_REGISTERED_BYTES)."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 import ferry_kv as ferry
-from ferry_kv.nixl import nixl_agent, nixl_agent_config
+from conftest import COMPAT_DIR
 
 
 def series(agent, name, **labels):
@@ -91,20 +94,37 @@ def test_backend_cap():
     a.close()
 
 
-def test_cap_through_nixl(monkeypatch):
-    """The agent's cap from the environment, through NIXL's API: registrations
-    up to it succeed, the next fails cleanly, deregistration frees room."""
-    monkeypatch.setenv("FERRY_MAX_REGISTERED_BYTES", "128K")
-    agent = nixl_agent("nixl-cap", nixl_agent_config(backends=["LOCAL"]))
-    bufs = [np.zeros(64 << 10, np.uint8) for _ in range(3)]
-    descs = [(b.ctypes.data, b.nbytes, 0, "") for b in bufs]
-    first = agent.register_memory(descs[:2], "DRAM")
-    with pytest.raises(ferry.NoResourcesError, match="registration cap of 131072 bytes"):
-        agent.register_memory(descs[2:], "DRAM")
-    ledger = {m["name"]: m["value"] for m in agent.get_metrics()
-              if m["name"] == "ferry_agent_registered_bytes"}
-    assert ledger == {"ferry_agent_registered_bytes": 128 << 10}
-    agent.deregister_memory(first)
-    third = agent.register_memory(descs[2:], "DRAM")
-    agent.deregister_memory(third)
-    assert "ferry_registered_cap_bytes" in agent.get_metrics_text()
+NIXL_CAP_CHILD = """
+import numpy as np
+import ferry_kv
+from nixl._api import nixl_agent, nixl_agent_config
+import nixl
+assert nixl.BACKEND == "ferry"
+agent = nixl_agent("nixl-cap", nixl_agent_config(backends=["LOCAL"]))
+bufs = [np.zeros(64 << 10, np.uint8) for _ in range(3)]
+descs = [(b.ctypes.data, b.nbytes, 0, "") for b in bufs]
+first = agent.register_memory(descs[:2], "DRAM")
+try:
+    agent.register_memory(descs[2:], "DRAM")
+    raise SystemExit("a registration over the cap succeeded")
+except ferry_kv.NoResourcesError as e:
+    assert "registration cap of 131072 bytes" in str(e), e
+ledger = [m["value"] for m in agent.get_metrics() if m["name"] == "ferry_agent_registered_bytes"]
+assert ledger == [128 << 10], ledger
+agent.deregister_memory(first)
+agent.deregister_memory(agent.register_memory(descs[2:], "DRAM"))
+assert "ferry_registered_cap_bytes" in agent.get_metrics_text()
+print("nixl-cap ok")
+"""
+
+
+def test_cap_through_nixl_tree():
+    """The agent's cap from the environment, through the `nixl` import tree
+    (python/nixl-compat, in a child so this process's modules stay as they
+    are): registrations up to it succeed, the next fails cleanly,
+    deregistration frees room."""
+    env = dict(os.environ, FERRY_MAX_REGISTERED_BYTES="128K", FERRY_NIXL="1",
+               PYTHONPATH=os.pathsep.join([COMPAT_DIR, os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", NIXL_CAP_CHILD], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and "nixl-cap ok" in out.stdout, out.stdout + out.stderr

@@ -66,7 +66,7 @@ bool fy_tm_parse_size(const char *text, uint64_t *out);
 
 typedef struct fy_tm_hist {
     atomic_uint_fast64_t counts[FY_TM_BUCKETS_MAX + 1]; /* per bucket, last: +Inf */
-    atomic_uint_fast64_t sum, count;
+    atomic_uint_fast64_t sum;
 } fy_tm_hist;
 
 /* Registered bytes and regions of one (backend, memory type). */
