@@ -123,13 +123,13 @@ static int Agent_init(FyAgent *self, PyObject *args, PyObject *kwds)
             &o.progress_delay_us, &o.listen, &o.listen_host, &o.listen_port, &o.telemetry,
             &o.sync_mode, &o.notif_queue_cap, &o.reg_cap_bytes, &o.sc_timeout_ms, &o.sc_max_frame,
             &o.auth_key, &o.xfer_timeout_ms, &o.etcd_endpoints, &o.etcd_namespace, &o.etcd_ttl_s,
-            &o.etcd_watch_timeout_ms, &o.telemetry_exporters, &o.telemetry_dir,
-            &o.prometheus_port, &o.telemetry_metrics, &o.telemetry_buckets_us,
-            &o.reg_cap_backends))
+            &o.etcd_watch_timeout_ms, &o.telemetry_exporters, &o.telemetry_dir, &o.prometheus_port,
+            &o.telemetry_metrics, &o.telemetry_buckets_us, &o.reg_cap_backends))
         return -1;
     if (o.listen_port < 0 || o.listen_port > 65535 || o.prometheus_port < 0 ||
         o.prometheus_port > 65535) {
-        PyErr_SetString(PyExc_ValueError, "listen_port and telemetry_prometheus_port must be 0..65535");
+        PyErr_SetString(PyExc_ValueError,
+                        "listen_port and telemetry_prometheus_port must be 0..65535");
         return -1;
     }
     ferry_agent_config cfg;
