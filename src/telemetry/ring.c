@@ -201,9 +201,9 @@ static ferry_status fy_ring_check_map(fy_ring_reader *r, void *p, size_t len, bo
         return FERRY_ERR_BAD_METADATA;
     }
     r->slots = (const ferry_ring_slot *)((const char *)p + FERRY_RING_HEADER_SIZE);
-    uint64_t head = fy_ring_head(r);
-    r->next = !from_start ? head : head > r->hdr->capacity ? head - r->hdr->capacity : 0;
-    r->lost = 0;
+    uint64_t head = fy_ring_head(r), oldest = head > r->hdr->capacity ? head - r->hdr->capacity : 0;
+    r->next = from_start ? oldest : head;
+    r->lost = from_start ? oldest : 0; /* from the start: what the ring already overwrote */
     return FERRY_OK;
 }
 

@@ -47,7 +47,8 @@ typedef struct fy_ring_reader {
 } fy_ring_reader;
 
 /* Maps a ring read-only and checks its header; from_start: begin at the
- * oldest event still there, else at the next one written. BAD_METADATA
+ * oldest event still there (lost then counts the events already
+ * overwritten), else at the next one written. BAD_METADATA
  * for a file that is not a ring of a known version, IO when unreadable. */
 ferry_status fy_ring_open(const char *path, bool from_start, fy_ring_reader *r);
 void fy_ring_close(fy_ring_reader *r);

@@ -140,6 +140,13 @@ def check_ring_tool(tdir):
     seqs = [e["seq"] for e in events]
     assert seqs == list(range(len(seqs))) and len(seqs) == 2 + 2 * 3, seqs
     assert [e["event"] for e in events[2:4]] == ["xfer_post", "xfer_done"], events
+    t0 = time.monotonic()
+    out = subprocess.run([tool, "--dir", tdir, "tail", "--follow", "--seconds", "1", "rank1"],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    assert 0.9 <= time.monotonic() - t0 < 10 and out.count("xfer_done") == 5, out
+    out = subprocess.run([tool, "--dir", tdir, "list"], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    assert all(f"{a} " in out for a in EXPECTED) and "alive" in out, out
     print("# ferry-telemetry read the rings of the other processes")
 
 

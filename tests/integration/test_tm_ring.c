@@ -23,6 +23,7 @@
 
 static int to_child[2], to_parent[2];
 static char dir[] = "/tmp/ferry-ring-XXXXXX";
+static char ring_path[600];
 
 static int child_fail(const char *what)
 {
@@ -76,7 +77,12 @@ static int child_phase12(fy_ring_reader *r)
         return child_fail("phase 2: want 184 lost and events 186..201");
     if (e.type != FERRY_RING_XFER_DONE || e.value != SIZE || strcmp(e.backend, "LOCAL"))
         return child_fail("phase 2: the last event is not the last completion");
-    return 0;
+    fy_ring_reader late; /* opened now: the overwritten events are counted at once */
+    if (fy_ring_open(ring_path, true, &late) != FERRY_OK)
+        return child_fail("phase 2: a second reader cannot open the ring");
+    bool ok = late.lost == 186 && late.next == 186;
+    fy_ring_close(&late);
+    return ok ? 0 : child_fail("phase 2: a reader opened late does not count 186 overwritten");
 }
 
 /* Whether the parent has said it is done writing (a byte waits). */
@@ -106,11 +112,10 @@ static int child_phase3(fy_ring_reader *r)
 
 static int child_main(void)
 {
-    char path[600];
     fy_ring_reader r;
     wait_byte(to_child[0]);
-    snprintf(path, sizeof(path), "%s/ring-writer.ring", dir);
-    if (fy_ring_open(path, true, &r) != FERRY_OK)
+    snprintf(ring_path, sizeof(ring_path), "%s/ring-writer.ring", dir);
+    if (fy_ring_open(ring_path, true, &r) != FERRY_OK)
         return child_fail("cannot open the ring");
     if (r.hdr->capacity != 16 || r.hdr->pid != (uint32_t)getppid())
         return child_fail("header: capacity or pid");
@@ -141,8 +146,11 @@ static void test_reader_in_another_process(void)
     fflush(stdout);
     pid_t pid = fork();
     FY_REQUIRE(pid >= 0);
-    if (pid == 0)
-        _exit(child_main());
+    if (pid == 0) {
+        int verdict = child_main();
+        fflush(stdout); /* _exit flushes nothing: the reader's lines would be lost */
+        _exit(verdict);
+    }
     ferry_agent_config cfg;
     ferry_agent_config_init(&cfg);
     cfg.telemetry = true;
