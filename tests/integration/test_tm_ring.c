@@ -126,10 +126,14 @@ static int child_main(void)
     return rc;
 }
 
-static ferry_status writes(tu_loop *lp, int n)
+/* n transfers; with pace, a short sleep every 8, so that a following
+ * reader gets to run between bursts (and still falls behind in some). */
+static ferry_status writes(tu_loop *lp, int n, bool pace)
 {
     ferry_status rc = FERRY_OK;
     for (int i = 0; i < n && rc == FERRY_OK; i++) {
+        if (pace && i % 8 == 0)
+            usleep(20);
         ferry_xfer *x = NULL;
         rc = tu_loop_xfer(lp, FERRY_OP_WRITE, SIZE, NULL, &x);
         if (rc == FERRY_OK)
@@ -161,10 +165,10 @@ static void test_reader_in_another_process(void)
     FY_CHECK_EQ(tu_loop_open(&lp, "ring-writer", &cfg, NULL, 0, SIZE), FERRY_OK);
     send_byte(to_child[1]);
     wait_byte(to_parent[0]);
-    FY_CHECK_EQ(writes(&lp, 100), FERRY_OK);
+    FY_CHECK_EQ(writes(&lp, 100, false), FERRY_OK);
     send_byte(to_child[1]);
     wait_byte(to_parent[0]);
-    FY_CHECK_EQ(writes(&lp, 2000), FERRY_OK);
+    FY_CHECK_EQ(writes(&lp, 2000, true), FERRY_OK);
     send_byte(to_child[1]);
     int status = 0;
     FY_CHECK(waitpid(pid, &status, 0) == pid);
