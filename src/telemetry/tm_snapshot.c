@@ -205,9 +205,9 @@ static void fy_snap_ledger_one(ferry_metrics *m, const fy_tm_ledger *l, const ch
             continue;
         s->m.value = v[i];
         fy_label(s, "mem_type", type);
-        if (device) {
+        if (device) { /* the value is set by fy_snap_fixup: s moves until then */
             snprintf(s->device, sizeof(s->device), "%s", device);
-            fy_label(s, "device", s->device);
+            fy_label(s, "device", NULL);
         }
     }
 }
@@ -250,12 +250,16 @@ static void fy_snap_host(ferry_metrics *m)
     fy_value(m, FAM_MEMLOCK, NULL, fy_host_memlock_limit_bytes());
 }
 
-/* Labels and bounds point into the snapshot: set once the array stops moving. */
+/* Labels, bounds and a series' own strings point into the snapshot: set
+ * once the array stops moving. */
 static void fy_snap_fixup(ferry_metrics *m)
 {
     for (size_t i = 0; i < m->count; i++) {
         fy_series *s = &m->s[i];
         s->m.labels = s->labels;
+        for (size_t l = 0; l < s->m.num_labels; l++)
+            if (!s->labels[l].value)
+                s->labels[l].value = s->device;
         if (s->m.kind == FERRY_METRIC_HISTOGRAM) {
             s->m.bounds = m->bounds;
             s->m.counts = s->counts;
