@@ -45,20 +45,6 @@ void fy_tm_fini(fy_tm *tm)
     tm->ring = NULL;
 }
 
-/* A cap of the config's per-backend list ("UCX=8G,SHM=1G") for name. */
-static uint64_t fy_tm_cap_of(const char *spec, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = spec; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
-        uint64_t v;
-        char item[128];
-        snprintf(item, sizeof(item), "%.*s", (int)strcspn(p, ","), p);
-        if (!strncasecmp(item, name, n) && item[n] == '=' && fy_tm_parse_size(item + n + 1, &v))
-            return v;
-    }
-    return 0;
-}
-
 void fy_tm_backend_add(fy_tm *tm, uint32_t idx, const char *name)
 {
     if (idx >= FY_TM_BACKENDS)

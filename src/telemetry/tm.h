@@ -63,6 +63,14 @@ typedef struct fy_tm_settings {
 ferry_status fy_tm_config_resolve(const fy_tm_settings *s, fy_tm_config *cfg);
 /* Parses "123", "4K", "8M", "2G", "1T" (binary units). */
 bool fy_tm_parse_size(const char *text, uint64_t *out);
+/* Calls fn on each item of a comma-separated list (a NUL-terminated copy,
+ * at most 127 bytes; empty items skipped) until fn returns false; whether
+ * every call returned true. A NULL list has no items. */
+typedef bool (*fy_tm_item_fn)(const char *item, void *arg);
+bool fy_tm_each_item(const char *list, fy_tm_item_fn fn, void *arg);
+/* A NAME=SIZE item of a per-backend cap list for name (case-insensitive):
+ * its size, or 0. */
+uint64_t fy_tm_cap_of(const char *spec, const char *name);
 
 typedef struct fy_tm_hist {
     atomic_uint_fast64_t counts[FY_TM_BUCKETS_MAX + 1]; /* per bucket, last: +Inf */

@@ -98,21 +98,30 @@ static void fy_tm_default_bounds(fy_tm_config *cfg)
     cfg->num_bounds = sizeof(b) / sizeof(b[0]);
 }
 
-/* The exporter list: "prometheus", "ring" (NIXL's "buffer"), comma separated. */
-static bool fy_tm_exporters(const char *list, fy_tm_config *cfg)
+bool fy_tm_each_item(const char *list, fy_tm_item_fn fn, void *arg)
 {
-    char item[64];
-    for (const char *p = list; *p;) {
+    char item[128];
+    for (const char *p = list; p && *p;) {
         size_t n = strcspn(p, ",");
         snprintf(item, sizeof(item), "%.*s", (int)n, p);
-        if (!strcasecmp(item, "prometheus") || !strcasecmp(item, "prometheus_mp"))
-            cfg->prometheus = true;
-        else if (!strcasecmp(item, "ring") || !strcasecmp(item, "buffer"))
-            cfg->ring = true;
-        else if (n)
+        if (n && !fn(item, arg))
             return false;
         p += n + (p[n] == ',');
     }
+    return true;
+}
+
+/* An exporter: "prometheus" (NIXL's "prometheus_mp" too), "ring" (NIXL's
+ * "buffer"). */
+static bool fy_tm_exporter(const char *item, void *arg)
+{
+    fy_tm_config *cfg = arg;
+    if (!strcasecmp(item, "prometheus") || !strcasecmp(item, "prometheus_mp"))
+        cfg->prometheus = true;
+    else if (!strcasecmp(item, "ring") || !strcasecmp(item, "buffer"))
+        cfg->ring = true;
+    else
+        return false;
     return true;
 }
 
@@ -145,7 +154,7 @@ static ferry_status fy_tm_resolve_strings(const fy_tm_settings *s, fy_tm_config 
         snprintf(cfg->dir, sizeof(cfg->dir), "%s", v);
     bool dir_given = v != NULL;
     v = fy_tm_pick(s->exporters, "EXPORTER", var, sizeof(var));
-    if (v && !fy_tm_exporters(v, cfg))
+    if (v && !fy_tm_each_item(v, fy_tm_exporter, cfg))
         return fy_tm_bad(var, v, "exporters are prometheus and ring (or buffer)");
     if (!v && dir_given)
         cfg->ring = true; /* NIXL: a telemetry directory alone means its buffer exporter */
@@ -186,31 +195,56 @@ static ferry_status fy_tm_resolve_numbers(const fy_tm_settings *s, fy_tm_config 
     return FERRY_OK;
 }
 
+/* A cap item: NAME=SIZE (a backend's), or SIZE (the agent's) where the
+ * list may have one (*arg: where it goes, NULL: not allowed). */
+static bool fy_tm_cap_item(const char *item, void *arg)
+{
+    uint64_t *agent = arg, size;
+    const char *eq = strchr(item, '=');
+    if (eq == item || !fy_tm_parse_size(eq ? eq + 1 : item, &size) || (!eq && !agent))
+        return false;
+    if (!eq && !*agent)
+        *agent = size;
+    return true;
+}
+
+typedef struct fy_tm_cap_want {
+    const char *name;
+    uint64_t cap;
+} fy_tm_cap_want;
+
+static bool fy_tm_cap_match(const char *item, void *arg)
+{
+    fy_tm_cap_want *w = arg;
+    size_t n = strlen(w->name);
+    if (strncasecmp(item, w->name, n) || item[n] != '=' || !fy_tm_parse_size(item + n + 1, &w->cap))
+        return true;
+    return false; /* found */
+}
+
+uint64_t fy_tm_cap_of(const char *spec, const char *name)
+{
+    fy_tm_cap_want want = {name, 0};
+    fy_tm_each_item(spec, fy_tm_cap_match, &want);
+    return want.cap;
+}
+
 /* FERRY_MAX_REGISTERED_BYTES: "SIZE" (the agent), "NAME=SIZE" (a backend),
- * or both, comma separated: "64G,UCX=32G". The config's fields win. */
+ * or both, comma separated: "64G,UCX=32G". The config's fields win:
+ * reg_cap_bytes for the agent, reg_cap_backends (NAME=SIZE only) for the
+ * backends. */
 static ferry_status fy_tm_resolve_caps(const fy_tm_settings *s, fy_tm_config *cfg)
 {
-    const char *v = getenv("FERRY_MAX_REGISTERED_BYTES");
+    static const char want[] = "want SIZE or NAME=SIZE items (SIZE: bytes, or with K, M, G, T)";
+    const char *env = getenv("FERRY_MAX_REGISTERED_BYTES");
+    bool given = s->cap_backends && *s->cap_backends;
     cfg->cap_agent = s->cap_agent;
-    if (s->cap_backends && *s->cap_backends)
-        snprintf(cfg->cap_spec, sizeof(cfg->cap_spec), "%s", s->cap_backends);
-    for (const char *p = v; p && *p;) {
-        char item[128];
-        size_t n = strcspn(p, ",");
-        snprintf(item, sizeof(item), "%.*s", (int)n, p);
-        char *eq = strchr(item, '=');
-        uint64_t size;
-        if (!fy_tm_parse_size(eq ? eq + 1 : item, &size) || (eq && eq == item))
-            return fy_tm_bad("FERRY_MAX_REGISTERED_BYTES", v,
-                             "want SIZE or NAME=SIZE items (SIZE: bytes, or with K, M, G, T)");
-        if (!eq && !cfg->cap_agent)
-            cfg->cap_agent = size;
-        size_t used = strlen(cfg->cap_spec);
-        if (eq && !(s->cap_backends && *s->cap_backends) && used + n + 2 < sizeof(cfg->cap_spec))
-            snprintf(cfg->cap_spec + used, sizeof(cfg->cap_spec) - used, "%s%s", used ? "," : "",
-                     item);
-        p += n + (p[n] == ',');
-    }
+    if (given && !fy_tm_each_item(s->cap_backends, fy_tm_cap_item, NULL))
+        return fy_tm_bad("the agent config's reg_cap_backends", s->cap_backends,
+                         "want NAME=SIZE items (SIZE: bytes, or with K, M, G, T)");
+    if (!fy_tm_each_item(env, fy_tm_cap_item, &cfg->cap_agent))
+        return fy_tm_bad("FERRY_MAX_REGISTERED_BYTES", env, want);
+    snprintf(cfg->cap_spec, sizeof(cfg->cap_spec), "%s", given ? s->cap_backends : env ? env : "");
     return FERRY_OK;
 }
 

@@ -92,19 +92,15 @@ struct ferry_metrics {
 
 /* ---- building ---- */
 
+/* fy_tm_each_item's callback: false (stop) at a glob matching the name. */
+static bool fy_glob_misses(const char *glob, void *name)
+{
+    return fnmatch(glob, name, 0) != 0;
+}
+
 static bool fy_family_enabled(const char *filter, int fam)
 {
-    if (!filter[0])
-        return true;
-    char item[128];
-    for (const char *p = filter; *p;) {
-        size_t n = strcspn(p, ",");
-        snprintf(item, sizeof(item), "%.*s", (int)n, p);
-        if (n && !fnmatch(item, fy_families[fam].name, 0))
-            return true;
-        p += n + (p[n] == ',');
-    }
-    return false;
+    return !filter[0] || !fy_tm_each_item(filter, fy_glob_misses, (void *)fy_families[fam].name);
 }
 
 /* A new series of family fam with the agent's labels; NULL when filtered

@@ -224,6 +224,12 @@ static void test_backend_cap(void)
     FY_CHECK_EQ(tu_metric_value(a, "agent_memory_registered", "backend", "LOCAL", NULL), 48 * KB);
     ferry_agent_destroy(a);
     free(buf);
+    /* Malformed lists are refused, naming the field. */
+    cfg.reg_cap_backends = "LOCAL=lots";
+    FY_CHECK_EQ(tu_agent_with("tm-cap", &cfg, NULL, 0, &a, NULL), FERRY_ERR_INVALID_PARAM);
+    FY_CHECK(strstr(ferry_last_error(), "reg_cap_backends") != NULL);
+    cfg.reg_cap_backends = "8G"; /* the agent's cap has a field of its own */
+    FY_CHECK_EQ(tu_agent_with("tm-cap", &cfg, NULL, 0, &a, NULL), FERRY_ERR_INVALID_PARAM);
 }
 
 /* FERRY_MAX_REGISTERED_BYTES: the agent's cap and a backend's. */
