@@ -93,7 +93,7 @@ void ferry_agent_config_init(ferry_agent_config *config);
  * Returns OK, INVALID_PARAM (NULL/empty name, bad size, unknown sync mode,
  * listen with FERRY_SYNC_NONE: the listener thread would race the caller,
  * auth_key or FERRY_AUTH_KEY shorter than 16 or longer than 256 bytes,
- * a malformed telemetry setting or FERRY_MAX_REGISTERED_BYTES),
+ * a malformed telemetry setting, reg_cap_backends or FERRY_MAX_REGISTERED_BYTES),
  * NO_RESOURCES (a thread could not start), IO (the listener cannot bind,
  * the event ring cannot be created), NOT_SUPPORTED (the Prometheus
  * exporter asked of a build without libmicrohttpd), NO_MEMORY. */
