@@ -2,9 +2,9 @@
 /* ferry-telemetry: reads the event rings agents write under the telemetry
  * directory (docs/telemetry.md, "Event ring"), from another process.
  *
- *   ferry-telemetry [--dir DIR] [--json] list
- *   ferry-telemetry [--dir DIR] [--json] summary [AGENT]
- *   ferry-telemetry [--dir DIR] [--json] tail [AGENT] [--follow] [--seconds N]
+ *   ferry-telemetry [--dir DIR] [--json [F]] list
+ *   ferry-telemetry [--dir DIR] [--json [F]] summary [AGENT]
+ *   ferry-telemetry [--dir DIR] [--json [F]] tail [AGENT] [--follow] [--seconds N]
  *
  * list: the rings (agent, pid, alive, capacity, events written). summary:
  * per agent, the events still in its ring by kind, bytes by direction,
@@ -45,17 +45,18 @@ static void ft_on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ferry-telemetry [--dir DIR] [--json] list\n"
-               "       ferry-telemetry [--dir DIR] [--json] summary [AGENT]\n"
-               "       ferry-telemetry [--dir DIR] [--json] tail [AGENT] [--follow] [--seconds N]\n"
-               "Reads the event rings of ferry agents (telemetry with the ring exporter).\n"
-               "  --dir DIR     the telemetry directory (default: FERRY_TELEMETRY_DIR,\n"
-               "                NIXL_TELEMETRY_DIR, else /dev/shm/ferry-telemetry-<uid>)\n"
-               "  --json [F]    one JSON object per line, to F (default and '-': standard output)\n"
-               "  --follow      tail: keep reading new events\n"
-               "  --seconds N   --follow: stop after N seconds\n"
-               "  --help, --version\n"
-               "Exit status: 0 done, 1 no ring or unreadable, 2 bad usage.\n");
+    fprintf(
+        f, "usage: ferry-telemetry [--dir DIR] [--json [F]] list\n"
+           "       ferry-telemetry [--dir DIR] [--json [F]] summary [AGENT]\n"
+           "       ferry-telemetry [--dir DIR] [--json [F]] tail [AGENT] [--follow] [--seconds N]\n"
+           "Reads the event rings of ferry agents (telemetry with the ring exporter).\n"
+           "  --dir DIR     the telemetry directory (default: FERRY_TELEMETRY_DIR,\n"
+           "                NIXL_TELEMETRY_DIR, else /dev/shm/ferry-telemetry-<uid>)\n"
+           "  --json [F]    one JSON object per line, to F (default and '-': standard output)\n"
+           "  --follow      tail: keep reading new events\n"
+           "  --seconds N   --follow: stop after N seconds\n"
+           "  --help, --version\n"
+           "Exit status: 0 done, 1 no ring or unreadable, 2 bad usage.\n");
 }
 
 static void ft_default_dir(ft_opts *o)
