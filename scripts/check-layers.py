@@ -28,6 +28,7 @@ LAYERS = [
     "src/common",  # logger, clocks, byte order
     "src/gpu",  # the CUDA driver, opened at run time
     "src/metadata",  # metadata and frame codecs, authentication (pure)
+    "src/telemetry",  # metrics, ledger, event ring, Prometheus endpoint (fed by the core)
     "src/core",  # agent services, bottom to top: see docs/internals.md
     "src/sidechannel",  # the threaded metadata service over TCP
     "src/core/agent.c",  # agent create/destroy: starts everything above

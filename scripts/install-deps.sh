@@ -75,6 +75,10 @@ APT_PACKAGES=(
     g++:g++
     # etcd mode's tests start a real etcd on loopback (tests/integration/test_etcd.c)
     etcd-server:etcd
+    # telemetry: the Prometheus /metrics endpoint (dependency('libmicrohttpd')),
+    # and a real Prometheus server that its test starts on loopback
+    libmicrohttpd-dev
+    prometheus:prometheus
     # later, as the backends and suites land:
     # iproute2
 )

@@ -56,7 +56,7 @@ typedef struct fc_opts {
 } fc_opts;
 
 static fc_opts opts;
-static int problems, passed;
+static int problems, passed, warnings;
 /* --json: what the lines say, gathered ("problems", "notes", "passed"). */
 static json_t *fc_doc;
 
@@ -82,6 +82,16 @@ static void fc_problem(const char *what, const char *fix)
     fflush(stdout);
     problems++;
     fc_record("problems", json_pack("{s:s, s:s}", "what", what, "fix", fix));
+}
+
+/* A setting that makes trouble likely, not certain: reported with its fix,
+ * but the installation still counts as healthy. */
+static void fc_warn(const char *what, const char *fix)
+{
+    printf("%s: WARNING %s; fix: %s\n", prog, what, fix);
+    fflush(stdout);
+    warnings++;
+    fc_record("warnings", json_pack("{s:s, s:s}", "what", what, "fix", fix));
 }
 
 static void fc_ok(const char *what)
@@ -851,6 +861,121 @@ static void check_memlock(void)
                fix);
 }
 
+/* ---- host memory: what bounds the memory registrations pin ---- */
+
+static uint64_t mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return (uint64_t)kb * 1024u;
+}
+
+/* The agent cap of FERRY_MAX_REGISTERED_BYTES (its item without a name),
+ * 0 when none. */
+static uint64_t registration_cap(void)
+{
+    const char *v = getenv("FERRY_MAX_REGISTERED_BYTES");
+    char item[128];
+    uint64_t cap;
+    for (const char *p = v; p && *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+        snprintf(item, sizeof(item), "%.*s", (int)strcspn(p, ","), p);
+        if (!strchr(item, '=') && fi_parse_size(item, &cap))
+            return cap;
+    }
+    return 0;
+}
+
+/* The locked-memory limit that applies, UINT64_MAX when none does. */
+static uint64_t memlock_bound(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) || rl.rlim_cur == RLIM_INFINITY || has_cap_ipc_lock())
+        return UINT64_MAX;
+    return rl.rlim_cur;
+}
+
+static void check_pin_bounds(uint64_t avail, uint64_t lock, uint64_t cap)
+{
+    char what[600], fix[600], a[32], b[32];
+    fi_size_str(avail, a, sizeof(a));
+    if (cap > avail)
+        fc_warn(F(what, "FERRY_MAX_REGISTERED_BYTES (%s) is above the host's MemAvailable (%s)",
+                  fi_size_str(cap, b, sizeof(b)), a),
+                F(fix, "lower FERRY_MAX_REGISTERED_BYTES below %s", a));
+    else if (!cap && lock == UINT64_MAX)
+        fc_warn("nothing bounds the memory registrations pin: ulimit -l is unlimited (or "
+                "CAP_IPC_LOCK lifts it) and FERRY_MAX_REGISTERED_BYTES is unset",
+                F(fix,
+                  "set FERRY_MAX_REGISTERED_BYTES (or the agent's reg_cap_bytes) below "
+                  "MemAvailable (%s), e.g. to half of it",
+                  a));
+    else if (!cap && lock > avail)
+        fc_warn(F(what,
+                  "ulimit -l (%s) is above the host's MemAvailable (%s): registrations can "
+                  "exhaust host memory before the limit stops them",
+                  fi_size_str(lock, b, sizeof(b)), a),
+                F(fix, "lower ulimit -l, or set FERRY_MAX_REGISTERED_BYTES below %s", a));
+    else
+        fc_ok(F(what, "pinned memory is bounded below MemAvailable (%s)", a));
+}
+
+/* InfiniBand transports, whose registrations pin (tcp, shm and cma do not). */
+static bool ucx_has_ib(const fi_ucx *u)
+{
+    for (size_t i = 0; i < u->num_tls; i++)
+        if (!strncmp(u->tls[i].name, "rc", 2) || !strncmp(u->tls[i].name, "ud", 2) ||
+            !strncmp(u->tls[i].name, "dc", 2))
+            return true;
+    return false;
+}
+
+/* UCX's InfiniBand registration cache keeps freed buffers pinned until it
+ * is full; by default it is never full. */
+static void check_ucx_rcache(uint64_t avail, uint64_t lock)
+{
+    char what[600], fix[600], a[32], b[32];
+    const char *v = getenv("UCX_IB_RCACHE_MAX_SIZE");
+    uint64_t size = UINT64_MAX;
+    if (v && *v && strcasecmp(v, "inf") && !fi_parse_size(v, &size))
+        return; /* UCX itself refuses a value it cannot read */
+    fi_size_str(avail, a, sizeof(a));
+    if (size == UINT64_MAX && lock == UINT64_MAX)
+        fc_warn(
+            F(what,
+              "UCX's InfiniBand registration cache is unbounded "
+              "(UCX_IB_RCACHE_MAX_SIZE=%s) and so is locked memory: buffers stay "
+              "pinned after they are freed",
+              v && *v ? v : "inf, UCX's default"),
+            F(fix, "set UCX_IB_RCACHE_MAX_SIZE below MemAvailable (%s), e.g. a quarter of it", a));
+    else if (size != UINT64_MAX && size > avail)
+        fc_warn(F(what, "UCX_IB_RCACHE_MAX_SIZE (%s) is above the host's MemAvailable (%s)",
+                  fi_size_str(size, b, sizeof(b)), a),
+                F(fix, "lower UCX_IB_RCACHE_MAX_SIZE below %s", a));
+}
+
+static void check_host_memory(const fi_plugin *list, size_t n)
+{
+    uint64_t avail = mem_available(), lock = memlock_bound();
+    if (!avail) {
+        fc_note("cannot read MemAvailable from /proc/meminfo: host memory not checked");
+        return;
+    }
+    check_pin_bounds(avail, lock, registration_cap());
+    const fi_plugin *p = find_plugin(list, n, "UCX");
+    if (!p || p->status != FERRY_OK)
+        return;
+    static fi_ucx u; /* large: not on the stack */
+    fi_ucx_probe(&u);
+    if (u.ok && ucx_has_ib(&u))
+        check_ucx_rcache(avail, lock);
+}
+
 /* ---- the listener's port ---- */
 
 /* Binds (and listens on) the port the way the side-channel listener does
@@ -1091,6 +1216,7 @@ int main(int argc, char **argv)
         json_object_set_new(fc_doc, "problems", json_array());
         json_object_set_new(fc_doc, "notes", json_array());
         json_object_set_new(fc_doc, "passed", json_array());
+        json_object_set_new(fc_doc, "warnings", json_array());
     }
     /* The problems are reported here, once and with a fix; the library's
      * warnings about the same things would only repeat them. */
@@ -1112,6 +1238,7 @@ int main(int argc, char **argv)
     check_etcd();
     check_gpu();
     check_memlock();
+    check_host_memory(list, n);
     check_listen();
     check_storage(list, n);
     check_shm(list, n);
@@ -1120,7 +1247,8 @@ int main(int argc, char **argv)
     if (problems)
         printf("%s: %d problem%s found\n", prog, problems, problems == 1 ? "" : "s");
     else
-        printf("%s: healthy (%d check%s passed)\n", prog, passed, passed == 1 ? "" : "s");
+        printf("%s: healthy (%d check%s passed%s)\n", prog, passed, passed == 1 ? "" : "s",
+               warnings ? ", with warnings" : "");
     if (fc_doc) {
         json_object_set_new(fc_doc, "healthy", json_boolean(!problems));
         ft_json_meta(fc_doc);

@@ -41,10 +41,13 @@ typedef struct ferry_agent_config {
     bool listen;                /* start the side-channel listener (default false) */
     const char *listen_host;    /* listener address (default "0.0.0.0") */
     uint16_t listen_port;       /* listener port, 0 = any free port (default 0) */
-    bool telemetry;             /* per-request telemetry (default false; env FERRY_TELEMETRY=1) */
+    bool telemetry;             /* per-request telemetry, metrics per backend, exporters
+                                 * (default false; env FERRY_TELEMETRY=1,
+                                 * FERRY_TELEMETRY_ENABLE or NIXL_TELEMETRY_ENABLE=y) */
     ferry_sync_mode sync_mode;  /* locking mode (default FERRY_SYNC_RW) */
     uint32_t notif_queue_cap;   /* max queued notifications (default 65536) */
-    uint64_t reg_cap_bytes;     /* ledger cap on registered DRAM+VRAM bytes, 0 = none */
+    uint64_t reg_cap_bytes;     /* ledger cap on registered DRAM+VRAM bytes, 0 = env
+                                 * FERRY_MAX_REGISTERED_BYTES's SIZE item, else none */
     uint32_t sc_timeout_ms;     /* side-channel connect/send/fetch bound (default 5000) */
     uint32_t sc_max_frame;      /* largest side-channel frame accepted (default 256 MiB) */
     /* Shared secret (16..256 bytes) that authenticates side-channel frames
@@ -71,6 +74,22 @@ typedef struct ferry_agent_config {
      * set in the config wins over this field, this field over the
      * environment. */
     const char *tcpstore_endpoint;
+    /* Telemetry exporters and switches (docs/telemetry.md). NULL or 0: the
+     * environment's FERRY_TELEMETRY_<X>, then NIXL_TELEMETRY_<X>, else the
+     * default. Exporters run only with `telemetry` on (or _ENABLE). */
+    const char *telemetry_exporters;    /* "prometheus", "ring", comma separated (_EXPORTER) */
+    const char *telemetry_dir;          /* rings, shared endpoint (_DIR; default
+                                         * /dev/shm/ferry-telemetry-<uid>) */
+    uint32_t telemetry_ring_slots;      /* events the ring holds (_BUFFER_SIZE; 4096) */
+    uint32_t telemetry_interval_ms;     /* publishing to a shared endpoint (_RUN_INTERVAL; 100) */
+    uint16_t telemetry_prometheus_port; /* /metrics port (_PROMETHEUS_PORT; 9090) */
+    const char *telemetry_metrics;      /* enabled families, comma-separated globs
+                                         * (_ENABLED_METRICS; all) */
+    const char *telemetry_buckets_us;   /* histogram bounds (_HISTOGRAM_BUCKETS_US) */
+    /* Caps on the DRAM+VRAM bytes each backend holds registered, by plugin
+     * name: "UCX=32G,SHM=4G" (NULL: the NAME=SIZE items of env
+     * FERRY_MAX_REGISTERED_BYTES). See reg_cap_bytes for the agent's. */
+    const char *reg_cap_backends;
 } ferry_agent_config;
 
 /* Fills defaults; call before setting fields. xfer_timeout_ms comes from
@@ -81,9 +100,11 @@ void ferry_agent_config_init(ferry_agent_config *config);
  * backends you want with ferry_backend_create().
  * Returns OK, INVALID_PARAM (NULL/empty name, bad size, unknown sync mode,
  * listen with FERRY_SYNC_NONE: the listener thread would race the caller,
- * auth_key or FERRY_AUTH_KEY shorter than 16 or longer than 256 bytes),
- * NO_RESOURCES (a thread could not start), IO (the listener cannot bind),
- * NO_MEMORY. */
+ * auth_key or FERRY_AUTH_KEY shorter than 16 or longer than 256 bytes,
+ * a malformed telemetry setting, reg_cap_backends or FERRY_MAX_REGISTERED_BYTES),
+ * NO_RESOURCES (a thread could not start), IO (the listener cannot bind,
+ * the event ring cannot be created), NOT_SUPPORTED (the Prometheus
+ * exporter asked of a build without libmicrohttpd), NO_MEMORY. */
 ferry_status ferry_agent_create(const ferry_agent_config *config, ferry_agent **out);
 
 /* Releases every request, prepared list, registration, remote and backend the

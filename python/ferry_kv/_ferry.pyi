@@ -218,7 +218,13 @@ class Agent:
                  listen: bool = False, listen_host: Optional[str] = None, listen_port: int = 0,
                  telemetry: bool = False, sync_mode: int = 0, notif_queue_cap: int = 0,
                  reg_cap_bytes: int = 0, sc_timeout_ms: int = 0, sc_max_frame: int = 0,
-                 auth_key: Optional[Union[str, bytes]] = None, xfer_timeout_ms: int = 0) -> None: ...
+                 auth_key: Optional[Union[str, bytes]] = None, xfer_timeout_ms: int = 0,
+                 etcd_endpoints: Optional[str] = None, etcd_namespace: Optional[str] = None,
+                 etcd_ttl_s: int = 0, etcd_watch_timeout_ms: int = 0,
+                 telemetry_exporters: Optional[str] = None, telemetry_dir: Optional[str] = None,
+                 telemetry_prometheus_port: int = 0, telemetry_metrics: Optional[str] = None,
+                 telemetry_buckets_us: Optional[str] = None,
+                 reg_cap_backends: Optional[str] = None) -> None: ...
     @property
     def name(self) -> str: ...
     @property
@@ -252,6 +258,10 @@ class Agent:
         """{mem type name: (bytes, regions)} registered"""
     def counters(self) -> Dict[str, int]:
         """Agent-wide counters."""
+    def metrics(self) -> List[Dict[str, Any]]:
+        """Every metric series: name, kind, labels, value (histograms: buckets, count)."""
+    def metrics_text(self) -> str:
+        """The metrics in Prometheus' text exposition format."""
     def prep(self, dlist: DList, agent_name: Optional[str] = None,
              backends: _Backends = None) -> Prepped: ...
     def make_xfer(self, op: int, local: Prepped, local_indices: _Indices, remote: Prepped,

@@ -384,6 +384,16 @@ class nixl_agent:
     def get_xfer_telemetry(self, handle: nixl_xfer_handle) -> nixlXferTelemetry:
         return self.agent.getXferTelemetry(handle._handle)
 
+    def get_metrics(self) -> list[dict[str, Any]]:
+        """ferry's extension: every metric series of the agent (transfer
+        counters and histograms with telemetry on, the host-memory ledger
+        always), as dicts of name, kind, labels, value (docs/telemetry.md)."""
+        return self.agent.getMetrics()
+
+    def get_metrics_text(self) -> str:
+        """ferry's extension: the metrics in Prometheus' text format."""
+        return self.agent.getMetricsText()
+
     def query_xfer_backend(self, handle: nixl_xfer_handle) -> str:
         b_handle = self.agent.queryXferBackend(handle._handle)
         return next(name for name, h in self.backends.items() if h == b_handle)

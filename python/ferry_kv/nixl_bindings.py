@@ -467,6 +467,16 @@ class nixlAgent:
     def getXferTelemetry(self, reqh: int) -> nixlXferTelemetry:
         return nixlXferTelemetry(self._xfer(reqh).telemetry())
 
+    def getMetrics(self) -> list[dict[str, Any]]:
+        """ferry's metrics snapshot (not in NIXL): the series of
+        ferry_kv.Agent.metrics(), named as NIXL's Prometheus exporter names
+        its metrics."""
+        return self._agent.metrics()
+
+    def getMetricsText(self) -> str:
+        """The snapshot in Prometheus' text format (not in NIXL)."""
+        return self._agent.metrics_text()
+
     def queryXferBackend(self, reqh: int) -> int:
         name = self._xfer(reqh).backend
         for handle, b in self._backends.items():

@@ -116,6 +116,10 @@ static void fy_config_copy(ferry_agent *agent, const ferry_agent_config *cfg)
     if (env && env[0] == '1')
         agent->cfg.telemetry = true;
     agent->cfg.auth_key = NULL; /* the key lives in agent->auth only */
+    /* The telemetry strings live in agent->tm's resolved copy only. */
+    agent->cfg.telemetry_exporters = agent->cfg.telemetry_dir = NULL;
+    agent->cfg.telemetry_metrics = agent->cfg.telemetry_buckets_us = NULL;
+    agent->cfg.reg_cap_backends = NULL;
 }
 
 /* The key, from the config when the caller's struct has the field. */
@@ -131,6 +135,32 @@ static uint64_t fy_random_uid(void)
     if (getrandom(&uid, sizeof(uid), 0) != sizeof(uid))
         uid = fy_now_ns() ^ ((uint64_t)getpid() << 32);
     return uid ? uid : 1;
+}
+
+/* The config's telemetry fields, where the caller's struct has them. */
+#define FY_CFG_HAS(cfg, field)                                                                     \
+    ((cfg)->size >= offsetof(ferry_agent_config, field) + sizeof((cfg)->field))
+
+static ferry_status fy_agent_telemetry(ferry_agent *agent, const ferry_agent_config *cfg)
+{
+    fy_tm_settings s = {.telemetry = agent->cfg.telemetry,
+                        .cap_agent = agent->cfg.reg_cap_bytes,
+                        .status_name = ferry_status_name,
+                        .mem_type_name = ferry_mem_type_name};
+    if (FY_CFG_HAS(cfg, reg_cap_backends)) {
+        s.exporters = cfg->telemetry_exporters;
+        s.dir = cfg->telemetry_dir;
+        s.ring_slots = cfg->telemetry_ring_slots;
+        s.interval_ms = cfg->telemetry_interval_ms;
+        s.prom_port = cfg->telemetry_prometheus_port;
+        s.metrics = cfg->telemetry_metrics;
+        s.buckets_us = cfg->telemetry_buckets_us;
+        s.cap_backends = cfg->reg_cap_backends;
+    }
+    ferry_status rc = fy_tm_init(&agent->tm, agent->name, &s);
+    agent->cfg.telemetry = agent->tm.cfg.on; /* the environment may have turned it on */
+    agent->cfg.reg_cap_bytes = agent->tm.cfg.cap_agent;
+    return rc;
 }
 
 /* Frees what ferry_agent_create set up before any thread started. */
@@ -168,6 +198,8 @@ FY_API ferry_status ferry_agent_create(const ferry_agent_config *config, ferry_a
     }
     rc = fy_config_auth(agent, config);
     if (rc == FERRY_OK)
+        rc = fy_agent_telemetry(agent, config);
+    if (rc == FERRY_OK)
         rc = fy_progress_start(agent);
     if (rc == FERRY_OK)
         rc = fy_sc_start(agent);
@@ -196,6 +228,7 @@ FY_API void ferry_agent_destroy(ferry_agent *agent)
         return;
     fy_sc_stop(agent); /* its threads call into the agent: stop them first */
     fy_progress_stop(agent);
+    fy_tm_fini(&agent->tm); /* the exporters read it from their threads */
     fy_release_handles(agent);
     fy_remotes_clear(agent);
     fy_registry_clear(agent);
@@ -239,4 +272,11 @@ FY_API ferry_status ferry_counters_get(ferry_agent *agent, ferry_counters *c)
     }
     fy_unlock(&agent->lock, false);
     return FERRY_OK;
+}
+
+FY_API ferry_status ferry_metrics_get(ferry_agent *agent, ferry_metrics **out)
+{
+    if (!FY_AGENT_OK(agent) || !out)
+        return FERRY_ERR_INVALID_PARAM;
+    return fy_tm_snapshot(&agent->tm, out);
 }

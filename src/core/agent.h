@@ -17,6 +17,7 @@
 #include "core/wake.h"
 #include "ferry/agent.h"
 #include "metadata/auth.h"
+#include "telemetry/tm.h"
 
 struct fy_remote;
 
@@ -43,6 +44,7 @@ struct ferry_agent {
     atomic_int inflight;     /* requests posted and not yet seen complete */
     struct fy_alloc *allocs; /* ferry_mem_alloc'd memory, under lock (writer) */
     fy_auth auth;            /* set at create, read-only after (but the counters) */
+    fy_tm tm;                /* metrics, ledger, exporters (src/telemetry) */
 };
 
 #endif

@@ -56,7 +56,9 @@ static void fy_be_log(void *agent_ctx, ferry_log_level level, const char *fmt, .
 static void fy_be_notif_deliver(void *agent_ctx, const char *from, const void *msg, size_t len)
 {
     ferry_backend *be = agent_ctx;
-    fy_notif_queue_put(&be->agent->notifs, from, msg, len);
+    bool queued = fy_notif_queue_put(&be->agent->notifs, from, msg, len);
+    if (be->agent->cfg.telemetry)
+        fy_tm_notif(&be->agent->tm, be->index, queued ? FY_TM_NOTIF_RECEIVED : FY_TM_NOTIF_DROPPED);
 }
 
 void fy_be_enter(ferry_backend *be)
@@ -262,6 +264,7 @@ FY_API ferry_status ferry_backend_create(ferry_agent *agent, const char *plugin,
     if (rc == FERRY_OK) {
         be->index = agent->num_backends;
         agent->backends[agent->num_backends++] = be;
+        fy_tm_backend_add(&agent->tm, be->index, p->name);
         *out = be;
     } else if (be) {
         fy_backend_free(be);

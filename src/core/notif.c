@@ -155,6 +155,8 @@ FY_API ferry_status ferry_notif_send(ferry_agent *agent, const char *remote_agen
         rc = be->ops->notif_send(be->priv, rem->be_remote[be->index], msg, len);
         fy_be_leave(be);
     }
+    if (rc == FERRY_OK && agent->cfg.telemetry)
+        fy_tm_notif(&agent->tm, be->index, FY_TM_NOTIF_SENT);
     fy_unlock(&agent->lock, false);
     return rc;
 }

@@ -62,12 +62,12 @@ static bool fy_notif_push(fy_notif_queue *q, fy_notif *n)
     return room;
 }
 
-void fy_notif_queue_put(fy_notif_queue *q, const char *from, const void *msg, size_t len)
+bool fy_notif_queue_put(fy_notif_queue *q, const char *from, const void *msg, size_t len)
 {
     fy_notif *n = from ? fy_notif_new(from, msg, len) : NULL;
     if (n && fy_notif_push(q, n)) {
         atomic_fetch_add_explicit(&q->received, 1, memory_order_relaxed);
-        return;
+        return true;
     }
     fy_notif_free(n);
     /* Counted, never silent: log the first drop and every 1024th after. */
@@ -75,6 +75,7 @@ void fy_notif_queue_put(fy_notif_queue *q, const char *from, const void *msg, si
     if (dropped % 1024 == 0)
         fy_log(FERRY_LOG_WARN, "notif", "agent %s: notification queue full (%zu), %llu dropped",
                q->agent, q->cap, (unsigned long long)dropped + 1);
+    return false;
 }
 
 size_t fy_notif_unlink(fy_notif_queue *q, fy_notif_match match, const void *arg, fy_notif **out,

@@ -28,8 +28,8 @@ typedef struct fy_notif_queue {
 void fy_notif_queue_init(fy_notif_queue *q, size_t cap, const char *agent);
 void fy_notif_queue_fini(fy_notif_queue *q);
 /* Queues a copy of msg from `from`; a full queue (or no memory) drops it,
- * counted and logged. */
-void fy_notif_queue_put(fy_notif_queue *q, const char *from, const void *msg, size_t len);
+ * counted and logged: false. */
+bool fy_notif_queue_put(fy_notif_queue *q, const char *from, const void *msg, size_t len);
 void fy_notif_free(fy_notif *n);
 /* Entries a drain keeps: a predicate (NULL: every entry). */
 typedef bool (*fy_notif_match)(const fy_notif *n, const void *arg);

@@ -48,19 +48,20 @@ void fy_region_ref(fy_region *r)
     atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
 }
 
-static void fy_slot_dereg(ferry_agent *agent, fy_be_slot *slot)
+static void fy_slot_dereg(fy_region *r, fy_be_slot *slot)
 {
-    ferry_backend *be = agent->backends[slot->be];
+    ferry_backend *be = r->agent->backends[slot->be];
     fy_be_enter(be);
     be->ops->dereg(be->priv, slot->priv);
     fy_be_leave(be);
     free(slot->pub);
+    fy_tm_ledger_sub(&r->agent->tm, slot->be, r->type, r->range.dev_id, r->range.len);
 }
 
 static void fy_region_free(fy_region *r)
 {
     for (uint32_t i = 0; i < r->num_slots; i++)
-        fy_slot_dereg(r->agent, &r->slots[i]);
+        fy_slot_dereg(r, &r->slots[i]);
     free(r->slots);
     free(r->meta);
     free(r);
@@ -84,6 +85,10 @@ static ferry_status fy_region_add_backend(fy_region *r, ferry_backend *be)
     ferry_desc d = {r->range.addr, r->range.len, r->range.dev_id};
     void *pub = NULL;
     size_t pub_len = 0;
+    /* Before the backend pins anything: a cap bounds what is pinned. */
+    ferry_status cap = fy_tm_ledger_check(&r->agent->tm, be->index, r->type, d.len);
+    if (cap != FERRY_OK)
+        return cap;
     fy_be_enter(be);
     ferry_status rc =
         be->ops->reg(be->priv, r->type, &d, r->meta, r->meta_len, &s->priv, &pub, &pub_len);
@@ -97,6 +102,7 @@ static ferry_status fy_region_add_backend(fy_region *r, ferry_backend *be)
     s->pub = pub;
     s->pub_len = (uint32_t)pub_len;
     r->num_slots++;
+    fy_tm_ledger_add(&r->agent->tm, be->index, r->type, d.dev_id, d.len);
     r->backend_mask |= 1u << be->index;
     return FERRY_OK;
 }
@@ -106,7 +112,7 @@ static void fy_region_drop_last(fy_region *r)
 {
     fy_be_slot *s = &r->slots[--r->num_slots];
     r->backend_mask &= ~(1u << s->be);
-    fy_slot_dereg(r->agent, s);
+    fy_slot_dereg(r, s);
 }
 
 static fy_region *fy_region_new(ferry_agent *agent, ferry_mem_type type, ferry_desc d,
@@ -148,6 +154,7 @@ typedef struct fy_reg_job {
     uint32_t mask;
     fy_range **fresh; /* new regions' ranges, sorted before merging */
     size_t num_fresh;
+    uint64_t fresh_bytes;  /* of the new regions that count against the agent's cap */
     fy_region **grown;     /* existing regions given one more registration */
     uint32_t *grown_slots; /* slots they had before, to undo */
     size_t num_grown;
@@ -166,8 +173,30 @@ static ferry_status fy_region_add_mask(fy_region *r, uint32_t mask)
     return FERRY_OK;
 }
 
+/* The agent's cap, checked before the backends pin the next region. */
+static ferry_status fy_reg_ledger(fy_reg_job *job, uint64_t len)
+{
+    ferry_agent *agent = job->agent;
+    uint64_t cap = agent->cfg.reg_cap_bytes;
+    if (!cap || !fy_tm_pinned(job->list->type))
+        return FERRY_OK;
+    uint64_t now = agent->reg.bytes[FERRY_MEM_DRAM] + agent->reg.bytes[FERRY_MEM_VRAM];
+    if (now + job->fresh_bytes + len <= cap) {
+        job->fresh_bytes += len;
+        return FERRY_OK;
+    }
+    FY_ERR("register: %llu more bytes would pass agent %s's registration cap of %llu bytes "
+           "(%llu registered; reg_cap_bytes or FERRY_MAX_REGISTERED_BYTES)",
+           (unsigned long long)(job->fresh_bytes + len), agent->name, (unsigned long long)cap,
+           (unsigned long long)now);
+    return FERRY_ERR_NO_RESOURCES;
+}
+
 static ferry_status fy_reg_one_new(fy_reg_job *job, size_t i, ferry_desc d)
 {
+    ferry_status rc = fy_reg_ledger(job, d.len);
+    if (rc != FERRY_OK)
+        return rc;
     const void *meta = NULL;
     size_t meta_len = 0;
     if (!job->list->strided)
@@ -229,23 +258,6 @@ static ferry_status fy_reg_check_fresh(fy_reg_job *job)
     return FERRY_OK;
 }
 
-static ferry_status fy_reg_ledger(fy_reg_job *job)
-{
-    ferry_agent *agent = job->agent;
-    uint64_t add = 0;
-    for (size_t i = 0; i < job->num_fresh; i++)
-        add += job->fresh[i]->len;
-    uint64_t cap = agent->cfg.reg_cap_bytes;
-    bool counted = job->list->type == FERRY_MEM_DRAM || job->list->type == FERRY_MEM_VRAM;
-    uint64_t now = agent->reg.bytes[FERRY_MEM_DRAM] + agent->reg.bytes[FERRY_MEM_VRAM];
-    if (cap && counted && now + add > cap) {
-        FY_ERR("register: %llu more bytes would pass the ledger cap of %llu (%llu registered)",
-               (unsigned long long)add, (unsigned long long)cap, (unsigned long long)now);
-        return FERRY_ERR_NO_RESOURCES;
-    }
-    return FERRY_OK;
-}
-
 static ferry_status fy_reg_commit(fy_reg_job *job)
 {
     fy_registry *reg = &job->agent->reg;
@@ -253,9 +265,12 @@ static ferry_status fy_reg_commit(fy_reg_job *job)
     ferry_status rc = fy_index_merge(&reg->by_type[t], job->fresh, job->num_fresh);
     if (rc != FERRY_OK)
         return rc;
+    uint64_t bytes = 0;
     for (size_t i = 0; i < job->num_fresh; i++)
-        reg->bytes[t] += job->fresh[i]->len;
+        bytes += job->fresh[i]->len;
+    reg->bytes[t] += bytes;
     reg->regions[t] += job->num_fresh;
+    fy_tm_agent_ledger(&job->agent->tm, t, (int64_t)job->num_fresh, (int64_t)bytes);
     return FERRY_OK;
 }
 
@@ -266,8 +281,6 @@ static ferry_status fy_reg_run(fy_reg_job *job)
         rc = fy_reg_one(job, i);
     if (rc == FERRY_OK)
         rc = fy_reg_check_fresh(job);
-    if (rc == FERRY_OK)
-        rc = fy_reg_ledger(job);
     if (rc == FERRY_OK)
         rc = fy_reg_commit(job);
     if (rc != FERRY_OK)
@@ -336,6 +349,7 @@ static void fy_index_compact(fy_registry *reg, ferry_mem_type t)
         }
         reg->bytes[t] -= r->range.len;
         reg->regions[t]--;
+        fy_tm_agent_ledger(&r->agent->tm, t, -1, -(int64_t)r->range.len);
         fy_region_unref(r);
     }
     ix->count = k;

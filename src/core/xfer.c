@@ -390,9 +390,14 @@ FY_API ferry_status ferry_xfer_create(ferry_agent *agent, ferry_xfer_op op,
 
 /* Microseconds since t0, rounded up: a post that took 300 ns took time,
  * and telemetry consumers (NIXL's among them) read 0 as "not measured". */
+static uint64_t fy_us_between(uint64_t t0_ns, uint64_t t1_ns)
+{
+    return (t1_ns - t0_ns + 999u) / 1000u;
+}
+
 static uint64_t fy_elapsed_us(uint64_t t0_ns)
 {
-    return (fy_now_ns() - t0_ns + 999u) / 1000u;
+    return fy_us_between(t0_ns, fy_now_ns());
 }
 
 static void fy_xfer_note_error(ferry_xfer *x, ferry_status rc)
@@ -413,16 +418,32 @@ static void fy_xfer_uncount(ferry_xfer *x)
     }
 }
 
-static void fy_xfer_finish(ferry_xfer *x, ferry_status rc)
+/* Metrics of an ended request: its time (successes) or its status.
+ * now_ns: the clock already read at its end (a post complete inline), or
+ * 0 to read it: the clock is most of what telemetry costs a small post. */
+static void fy_xfer_report(ferry_xfer *x, ferry_status rc, uint64_t now_ns)
+{
+    now_ns = now_ns ? now_ns : fy_now_ns();
+    x->xfer_us = fy_us_between(x->t_post_ns, now_ns);
+    fy_tm_xfer_done(&x->agent->tm, x->be->index, x->px.op == FERRY_OP_WRITE, x->px.total_bytes,
+                    x->xfer_us, rc, now_ns);
+}
+
+static void fy_xfer_end(ferry_xfer *x, ferry_status rc, uint64_t now_ns)
 {
     fy_xfer_uncount(x);
     if (x->agent->cfg.telemetry)
-        x->xfer_us = fy_elapsed_us(x->t_post_ns);
+        fy_xfer_report(x, rc, now_ns);
     x->result = rc;
     if (rc != FERRY_OK)
         fy_xfer_note_error(x, rc);
     atomic_store_explicit(&x->state, rc == FERRY_OK ? FY_X_DONE : FY_X_FAILED,
                           memory_order_release);
+}
+
+static void fy_xfer_finish(ferry_xfer *x, ferry_status rc)
+{
+    fy_xfer_end(x, rc, 0);
 }
 
 /* The running post passed its deadline. The backend's release cancels it
@@ -481,29 +502,35 @@ static ferry_status fy_post(ferry_xfer *x)
     bool telem = x->agent->cfg.telemetry;
     x->error[0] = '\0';
     x->t_post_ns = telem ? fy_now_ns() : 0;
-    x->start_us = telem ? fy_wall_us() : 0;
+    x->start_us = telem ? fy_tm_wall_us(&x->agent->tm, x->t_post_ns) : 0;
     ferry_status rc = x->handle ? FERRY_OK : fy_xfer_prep_handle(x);
     if (rc == FERRY_OK) {
         fy_be_enter(x->be);
         rc = x->be->ops->xfer_post(x->be->priv, x->handle, x->notif, x->notif_len);
         fy_be_leave(x->be);
     }
-    x->post_us = telem ? fy_elapsed_us(x->t_post_ns) : 0;
+    uint64_t t_end = telem ? fy_now_ns() : 0;
+    if (telem) {
+        x->post_us = fy_us_between(x->t_post_ns, t_end);
+        if (rc >= 0)
+            fy_tm_xfer_post(&x->agent->tm, x->be->index, x->px.op == FERRY_OP_WRITE,
+                            x->px.total_bytes, x->post_us, x->notif_len > 0, t_end);
+    }
     if (rc < 0) {
-        fy_xfer_finish(x, rc);
+        fy_xfer_end(x, rc, t_end);
         /* Not logged: a peer gone fails every post until the caller stops. */
         fy_error_set("core", "post: %s", x->error);
         return rc;
     }
     fy_xfer_count(x);
     if (rc == FERRY_OK)
-        fy_xfer_finish(x, FERRY_OK);
+        fy_xfer_end(x, FERRY_OK, t_end);
     else {
         /* Stamped only here: a post complete inline reads no clock. With
          * the fine clock: the coarse one lags and would fire early. */
         x->deadline_ns = x->timeout_ms == FERRY_TIMEOUT_NONE
                              ? 0
-                             : fy_now_ns() + (uint64_t)x->timeout_ms * 1000000u;
+                             : (t_end ? t_end : fy_now_ns()) + (uint64_t)x->timeout_ms * 1000000u;
         atomic_store_explicit(&x->state, FY_X_RUNNING, memory_order_release);
         atomic_store(&x->counted_inflight, true);
         atomic_fetch_add(&x->be->inflight, 1);

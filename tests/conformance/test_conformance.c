@@ -827,6 +827,56 @@ static void test_counters(void)
     bufs_close(&b);
 }
 
+/* The initiator's metrics of this backend follow a known workload, and the
+ * histogram's sum is that of the requests' own telemetry. */
+static long long be_metric(const char *name)
+{
+    return tu_metric_value(E.ini, name, "backend", ferry_backend_name(E.ini_be), NULL);
+}
+
+static uint64_t post_timed(ferry_xfer *x)
+{
+    ferry_xfer_telemetry t;
+    ferry_xfer_telemetry_init(&t);
+    FY_CHECK_EQ(cf_post_wait(&E, x), FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_get_telemetry(x, &t), FERRY_OK);
+    ferry_xfer_release(x);
+    return t.xfer_us;
+}
+
+static uint64_t hist_sum(const char *name)
+{
+    ferry_metrics *m = NULL;
+    if (ferry_metrics_get(E.ini, &m) != FERRY_OK)
+        return 0;
+    const ferry_metric *h = tu_metric_find(m, name, "backend", ferry_backend_name(E.ini_be), NULL);
+    uint64_t sum = h ? h->value : 0;
+    ferry_metrics_free(m);
+    return sum;
+}
+
+static void test_metrics(void)
+{
+    bufs b;
+    ferry_xfer *x;
+    FY_REQUIRE(bufs_open(&b, 100 * KB, 100 * KB, 22) == FERRY_OK);
+    long long tx = be_metric("agent_tx_bytes"), rx = be_metric("agent_rx_bytes");
+    long long txn = be_metric("agent_tx_requests_num"), n = be_metric("agent_xfer_time_us");
+    uint64_t sum = hist_sum("agent_xfer_time_us"), us = 0;
+    FY_REQUIRE(tx >= 0 && rx >= 0 && txn >= 0 && n >= 0);
+    FY_REQUIRE(simple_xfer(&b, 100 * KB, FERRY_OP_WRITE, NULL, &x) == FERRY_OK);
+    us += post_timed(x);
+    FY_REQUIRE(simple_xfer(&b, 10 * KB, FERRY_OP_READ, NULL, &x) == FERRY_OK);
+    us += post_timed(x);
+    FY_CHECK_EQ(be_metric("agent_tx_bytes") - tx, 100 * KB);
+    FY_CHECK_EQ(be_metric("agent_rx_bytes") - rx, 10 * KB);
+    FY_CHECK_EQ(be_metric("agent_tx_requests_num") - txn, 1);
+    FY_CHECK_EQ(be_metric("agent_xfer_time_us") - n, 2);
+    FY_CHECK_EQ(hist_sum("agent_xfer_time_us") - sum, us);
+    FY_CHECK(be_metric("ferry_registered_bytes") >= 100 * KB); /* the local buffer, at least */
+    bufs_close(&b);
+}
+
 static void test_errors(void)
 {
     bufs b;
@@ -887,6 +937,7 @@ int main(int argc, char **argv)
     FY_RUN(test_telemetry);
     FY_RUN(test_estimate);
     FY_RUN(test_counters);
+    FY_RUN(test_metrics);
     FY_RUN(test_errors);
     FY_RUN(test_local_only);
     FY_RUN(test_store_whole_writes);

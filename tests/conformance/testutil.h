@@ -11,6 +11,7 @@
 #ifndef FY_TESTUTIL_H
 #define FY_TESTUTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -252,6 +253,61 @@ static inline size_t tu_drain_notifs(ferry_agent *agent, const char *from)
     size_t n = ferry_notif_batch_count(b);
     ferry_notif_batch_free(b);
     return n;
+}
+
+/* ---- metrics ---- */
+
+/* The series of name whose labels include every key/value pair of the
+ * NULL-terminated list ap, or NULL. */
+static inline const ferry_metric *tu_metric_vfind(const ferry_metrics *m, const char *name,
+                                                  va_list ap)
+{
+    for (size_t i = 0; i < ferry_metrics_count(m); i++) {
+        const ferry_metric *mt = ferry_metrics_at(m, i);
+        va_list aq;
+        va_copy(aq, ap);
+        bool all = !strcmp(mt->name, name);
+        for (const char *k; all && (k = va_arg(aq, const char *));) {
+            const char *v = va_arg(aq, const char *);
+            bool has = false;
+            for (size_t j = 0; j < mt->num_labels; j++)
+                has |= !strcmp(mt->labels[j].key, k) && !strcmp(mt->labels[j].value, v);
+            all = has;
+        }
+        va_end(aq);
+        if (all)
+            return mt;
+    }
+    return NULL;
+}
+
+/* tu_metric_find(m, name, key, value, ..., NULL) */
+static inline const ferry_metric *tu_metric_find(const ferry_metrics *m, const char *name, ...)
+{
+    va_list ap;
+    va_start(ap, name);
+    const ferry_metric *mt = tu_metric_vfind(m, name, ap);
+    va_end(ap);
+    return mt;
+}
+
+/* The value of one series of a fresh snapshot (histograms: the count),
+ * -1 when absent, -2 when the snapshot failed:
+ * tu_metric_value(agent, name, key, value, ..., NULL). */
+static inline long long tu_metric_value(ferry_agent *agent, const char *name, ...)
+{
+    ferry_metrics *m = NULL;
+    if (ferry_metrics_get(agent, &m) != FERRY_OK)
+        return -2;
+    va_list ap;
+    va_start(ap, name);
+    const ferry_metric *mt = tu_metric_vfind(m, name, ap);
+    va_end(ap);
+    long long out = !mt                                  ? -1
+                    : mt->kind == FERRY_METRIC_HISTOGRAM ? (long long)mt->count
+                                                         : (long long)mt->value;
+    ferry_metrics_free(m);
+    return out;
 }
 
 /* ---- a loopback fixture ---- */

@@ -23,7 +23,7 @@ trap cleanup EXIT
 # A clean environment: nothing asks for UCX transports, etcd or GDS unless a
 # case sets it.
 unset UCX_TLS UCX_NET_DEVICES NIXL_ETCD_ENDPOINTS FERRY_ETCD_ENDPOINTS CUFILE_ENV_PATH_JSON \
-    FERRY_UCX_INFO FERRY_FI_INFO FERRY_CUDA_LIB FERRY_CUFILE_LIB
+    FERRY_UCX_INFO FERRY_FI_INFO FERRY_CUDA_LIB FERRY_CUFILE_LIB FERRY_MAX_REGISTERED_BYTES UCX_IB_RCACHE_MAX_SIZE
 
 fail() {
     echo "FAIL: $*"
@@ -333,6 +333,42 @@ case_check_listen_port() {
     release_port
     run 0 "$CHECK" --listen-host 127.0.0.1 --listen-port "$port"
     run 2 "$CHECK" --listen-port 70000
+}
+
+# What bounds pinned memory: warnings (exit 0) naming the setting to change.
+case_check_host_memory() {
+    export FERRY_MAX_REGISTERED_BYTES=1T
+    run 0 "$CHECK" --json -
+    json "w = d['warnings']; assert any(x['what'].startswith('FERRY_MAX_REGISTERED_BYTES (1 TiB) is above the host') and 'lower FERRY_MAX_REGISTERED_BYTES' in x['fix'] for x in w), w"
+    json "assert d['healthy'] and not d['problems']"
+    export FERRY_MAX_REGISTERED_BYTES=1M,UCX=512K
+    run 0 "$CHECK" -v
+    has "ferry-check: ok: pinned memory is bounded below MemAvailable"
+    lacks "WARNING FERRY_MAX_REGISTERED_BYTES"
+    unset FERRY_MAX_REGISTERED_BYTES
+    # Unbounded: no cap, and a locked-memory limit that does not apply.
+    local unbounded=0
+    if [ $(( 0x$(awk '/^CapEff/ {print $2}' /proc/self/status) >> 14 & 1 )) = 1 ] ||
+        [ "$(ulimit -l)" = unlimited ]; then
+        unbounded=1
+        run 0 "$CHECK"
+        has "ferry-check: WARNING nothing bounds the memory registrations pin"
+        has "fix: set FERRY_MAX_REGISTERED_BYTES"
+        has "ferry-check: healthy"
+    fi
+    # UCX's InfiniBand registration cache, on a host with IB (fake ucx_info).
+    [ "${FERRY_TEST_UCX:-0}" = 1 ] || return 0
+    export FERRY_UCX_INFO=$FERRY_TEST_FAKE_UCX_INFO FERRY_MAX_REGISTERED_BYTES=1M
+    if [ $unbounded = 1 ]; then
+        run 0 "$CHECK"
+        has "WARNING UCX's InfiniBand registration cache is unbounded (UCX_IB_RCACHE_MAX_SIZE=inf, UCX's default)"
+        has "fix: set UCX_IB_RCACHE_MAX_SIZE below MemAvailable"
+    fi
+    UCX_IB_RCACHE_MAX_SIZE=1T run 0 "$CHECK"
+    has "WARNING UCX_IB_RCACHE_MAX_SIZE (1 TiB) is above the host's MemAvailable"
+    UCX_IB_RCACHE_MAX_SIZE=64M run 0 "$CHECK"
+    lacks "UCX_IB_RCACHE_MAX_SIZE"
+    unset FERRY_UCX_INFO FERRY_MAX_REGISTERED_BYTES
 }
 
 # The limit bites only without CAP_IPC_LOCK (root has it): setpriv drops it.

@@ -13,7 +13,7 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 tools=(tools/ferry-bench tools/ferry-kvbench tools/ferry-pingpong tools/ferry-info
        tools/ferry-check tools/ferry-idle tools/ferry-handshake tools/ferry-microbench
-       tools/ferry-cuda-anchor examples/ferry-demo)
+       tools/ferry-cuda-anchor tools/ferry-telemetry examples/ferry-demo)
 [ -x "$B/tools/ferry-ucx-anchor" ] && tools+=(tools/ferry-ucx-anchor)
 
 for t in "${tools[@]}"; do

@@ -353,6 +353,37 @@ static void test_caller_stream(void)
     gt_free(0, fresh);
 }
 
+/* The host-memory ledger tells GPUs apart (label device), and a backend's
+ * cap (FERRY_MAX_REGISTERED_BYTES=CUDA=...) holds for VRAM until a
+ * deregistration makes room. */
+static void test_ledger_per_gpu(void)
+{
+    setenv("FERRY_MAX_REGISTERED_BYTES", "CUDA=3M", 1);
+    const ferry_param mode[] = {{"mode", GT_KERNEL_MODE}};
+    ferry_agent *a = open_agent("CUDA", mode, 1);
+    unsetenv("FERRY_MAX_REGISTERED_BYTES");
+    FY_REQUIRE(a);
+    int other = GT.ndev > 1 ? 1 : 0;
+    char dev[16];
+    snprintf(dev, sizeof(dev), "%d", other);
+    uint8_t *b0 = gt_alloc(0, 1 * MB), *b1 = gt_alloc(other, 2 * MB), *b2 = gt_alloc(0, 1 * MB);
+    FY_CHECK_EQ(gt_register(a, FERRY_MEM_VRAM, b0, 1 * MB, 0), FERRY_OK);
+    FY_CHECK_EQ(gt_register(a, FERRY_MEM_VRAM, b1, 2 * MB, (uint64_t)other), FERRY_OK);
+    FY_CHECK_EQ(gt_register(a, FERRY_MEM_VRAM, b2, 1 * MB, 0), FERRY_ERR_NO_RESOURCES);
+    FY_CHECK_EQ(tu_metric_value(a, "ferry_registered_bytes", "backend", "CUDA", "mem_type", "VRAM",
+                                "device", dev, NULL),
+                other ? 2 * MB : 3 * MB);
+    FY_CHECK_EQ(tu_metric_value(a, "ferry_registered_regions", "device", "0", NULL), other ? 1 : 2);
+    FY_CHECK_EQ(tu_metric_value(a, "ferry_agent_registered_bytes", "mem_type", "VRAM", NULL),
+                3 * MB);
+    FY_CHECK_EQ(gt_deregister(a, FERRY_MEM_VRAM, b0, 1 * MB, 0), FERRY_OK);
+    FY_CHECK_EQ(gt_register(a, FERRY_MEM_VRAM, b2, 1 * MB, 0), FERRY_OK);
+    ferry_agent_destroy(a);
+    gt_free(0, b0);
+    gt_free(other, b1);
+    gt_free(0, b2);
+}
+
 /* The caller's current context is the same after ferry's calls. */
 static void test_context_untouched(void)
 {
@@ -380,5 +411,6 @@ int main(void)
     FY_RUN(test_concurrent_requests);
     FY_RUN(test_caller_stream);
     FY_RUN(test_context_untouched);
+    FY_RUN(test_ledger_per_gpu);
     return fy_test_done();
 }

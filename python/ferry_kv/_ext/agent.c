@@ -44,8 +44,10 @@ typedef struct fyp_agent_opts {
     unsigned int progress_delay_us, notif_queue_cap, sc_timeout_ms, sc_max_frame, xfer_timeout_ms;
     unsigned int etcd_ttl_s, etcd_watch_timeout_ms;
     unsigned long long reg_cap_bytes;
-    int listen_port, sync_mode;
+    int listen_port, sync_mode, prometheus_port;
     const char *listen_host, *auth_key, *etcd_endpoints, *etcd_namespace, *tcpstore_endpoint;
+    const char *telemetry_exporters, *telemetry_dir, *telemetry_metrics, *telemetry_buckets_us;
+    const char *reg_cap_backends;
 } fyp_agent_opts;
 
 /* Zero-valued numeric options keep the library's defaults. */
@@ -76,6 +78,12 @@ static void fyp_apply_opts(ferry_agent_config *cfg, const fyp_agent_opts *o)
     cfg->etcd_ttl_s = o->etcd_ttl_s;
     cfg->etcd_watch_timeout_ms = o->etcd_watch_timeout_ms;
     cfg->tcpstore_endpoint = o->tcpstore_endpoint;
+    cfg->telemetry_exporters = o->telemetry_exporters;
+    cfg->telemetry_dir = o->telemetry_dir;
+    cfg->telemetry_prometheus_port = (uint16_t)o->prometheus_port;
+    cfg->telemetry_metrics = o->telemetry_metrics;
+    cfg->telemetry_buckets_us = o->telemetry_buckets_us;
+    cfg->reg_cap_backends = o->reg_cap_backends;
 }
 
 static int Agent_init(FyAgent *self, PyObject *args, PyObject *kwds)
@@ -99,6 +107,12 @@ static int Agent_init(FyAgent *self, PyObject *args, PyObject *kwds)
                          "etcd_ttl_s",
                          "etcd_watch_timeout_ms",
                          "tcpstore_endpoint",
+                         "telemetry_exporters",
+                         "telemetry_dir",
+                         "telemetry_prometheus_port",
+                         "telemetry_metrics",
+                         "telemetry_buckets_us",
+                         "reg_cap_backends",
                          NULL};
     fyp_agent_opts o = {0};
     PyObject *name;
@@ -107,14 +121,18 @@ static int Agent_init(FyAgent *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "U|$pIpzipiIKIIzIzzIIz:Agent", kw, &name, &o.progress_thread,
+            args, kwds, "U|$pIpzipiIKIIzIzzIIzzzizzz:Agent", kw, &name, &o.progress_thread,
             &o.progress_delay_us, &o.listen, &o.listen_host, &o.listen_port, &o.telemetry,
             &o.sync_mode, &o.notif_queue_cap, &o.reg_cap_bytes, &o.sc_timeout_ms, &o.sc_max_frame,
             &o.auth_key, &o.xfer_timeout_ms, &o.etcd_endpoints, &o.etcd_namespace, &o.etcd_ttl_s,
-            &o.etcd_watch_timeout_ms, &o.tcpstore_endpoint))
+            &o.etcd_watch_timeout_ms, &o.tcpstore_endpoint, &o.telemetry_exporters,
+            &o.telemetry_dir, &o.prometheus_port, &o.telemetry_metrics, &o.telemetry_buckets_us,
+            &o.reg_cap_backends))
         return -1;
-    if (o.listen_port < 0 || o.listen_port > 65535) {
-        PyErr_SetString(PyExc_ValueError, "listen_port must be 0..65535");
+    if (o.listen_port < 0 || o.listen_port > 65535 || o.prometheus_port < 0 ||
+        o.prometheus_port > 65535) {
+        PyErr_SetString(PyExc_ValueError,
+                        "listen_port and telemetry_prometheus_port must be 0..65535");
         return -1;
     }
     ferry_agent_config cfg;
@@ -413,6 +431,82 @@ static PyObject *Agent_counters(FyAgent *self, PyObject *unused)
                          c.rx_requests, "xfer_errors", c.xfer_errors, "notifs_received",
                          c.notifs_received, "notifs_dropped", c.notifs_dropped, "mem_registered",
                          c.mem_registered, "regions", c.regions, "auth_failures", c.auth_failures);
+}
+
+/* One series as a dict: name, kind, labels, value, and for histograms
+ * buckets [(upper bound µs or inf, cumulative count)] and count. */
+static PyObject *fyp_metric_dict(const ferry_metric *mt)
+{
+    static const char *const kinds[] = {"counter", "gauge", "histogram"};
+    PyObject *labels = PyDict_New();
+    for (size_t i = 0; labels && i < mt->num_labels; i++) {
+        PyObject *v = PyUnicode_FromString(mt->labels[i].value);
+        if (!v || PyDict_SetItemString(labels, mt->labels[i].key, v) < 0)
+            Py_CLEAR(labels);
+        Py_XDECREF(v);
+    }
+    if (!labels)
+        return NULL;
+    PyObject *d = Py_BuildValue("{s:s,s:s,s:N,s:K}", "name", mt->name, "kind", kinds[mt->kind],
+                                "labels", labels, "value", (unsigned long long)mt->value);
+    if (!d || mt->kind != FERRY_METRIC_HISTOGRAM)
+        return d;
+    PyObject *buckets = PyList_New((Py_ssize_t)mt->num_buckets + 1);
+    for (size_t b = 0; buckets && b <= mt->num_buckets; b++) {
+        PyObject *bound = b < mt->num_buckets ? PyFloat_FromDouble((double)mt->bounds[b])
+                                              : PyFloat_FromDouble(Py_HUGE_VAL);
+        PyList_SET_ITEM(buckets, (Py_ssize_t)b,
+                        Py_BuildValue("(NK)", bound, (unsigned long long)mt->counts[b]));
+    }
+    PyObject *count = PyLong_FromUnsignedLongLong(mt->count);
+    if (!buckets || !count || PyDict_SetItemString(d, "buckets", buckets) < 0 ||
+        PyDict_SetItemString(d, "count", count) < 0)
+        Py_CLEAR(d);
+    Py_XDECREF(buckets);
+    Py_XDECREF(count);
+    return d;
+}
+
+static ferry_metrics *fyp_metrics_get(FyAgent *self)
+{
+    ferry_metrics *m = NULL;
+    if (fyp_agent_check(self) < 0)
+        return NULL;
+    ferry_status rc = ferry_metrics_get(self->agent, &m);
+    if (rc != FERRY_OK)
+        fyp_raise(rc, NULL);
+    return m;
+}
+
+static PyObject *Agent_metrics(FyAgent *self, PyObject *unused)
+{
+    (void)unused;
+    ferry_metrics *m = fyp_metrics_get(self);
+    if (!m)
+        return NULL;
+    size_t n = ferry_metrics_count(m);
+    PyObject *out = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; out && i < n; i++) {
+        PyObject *d = fyp_metric_dict(ferry_metrics_at(m, i));
+        if (!d)
+            Py_CLEAR(out);
+        else
+            PyList_SET_ITEM(out, (Py_ssize_t)i, d);
+    }
+    ferry_metrics_free(m);
+    return out;
+}
+
+static PyObject *Agent_metrics_text(FyAgent *self, PyObject *unused)
+{
+    (void)unused;
+    ferry_metrics *m = fyp_metrics_get(self);
+    if (!m)
+        return NULL;
+    const char *text = ferry_metrics_text(m);
+    PyObject *out = text ? PyUnicode_FromString(text) : PyErr_NoMemory();
+    ferry_metrics_free(m);
+    return out;
 }
 
 /* ---- prepared lists and requests ---- */
@@ -1010,6 +1104,11 @@ static PyMethodDef Agent_methods[] = {
     {"mem_usage", (PyCFunction)Agent_mem_usage, METH_NOARGS,
      "{mem type name: (bytes, regions)} registered"},
     {"counters", (PyCFunction)Agent_counters, METH_NOARGS, "Agent-wide counters (dict)."},
+    {"metrics", (PyCFunction)Agent_metrics, METH_NOARGS,
+     "Snapshot of every metric series (list of dicts: name, kind, labels, value; "
+     "histograms also buckets and count). See docs/telemetry.md."},
+    {"metrics_text", (PyCFunction)Agent_metrics_text, METH_NOARGS,
+     "The metrics in Prometheus' text exposition format (str)."},
     {"prep", FYP_FAST(Agent_prep),
      "prep(dlist, agent_name=None, backends=None) -> Prepped; agent_name None/'' = local side"},
     {"make_xfer", FYP_FAST(Agent_make_xfer),
@@ -1065,7 +1164,9 @@ PyTypeObject FyAgent_Type = {
               "listen_host=None, listen_port=0, telemetry=False, sync_mode=0, "
               "notif_queue_cap=0, reg_cap_bytes=0, sc_timeout_ms=0, sc_max_frame=0, "
               "auth_key=None, xfer_timeout_ms=0, etcd_endpoints=None, etcd_namespace=None, "
-              "etcd_ttl_s=0, etcd_watch_timeout_ms=0, tcpstore_endpoint=None)\n\n"
+              "etcd_ttl_s=0, etcd_watch_timeout_ms=0, tcpstore_endpoint=None, "
+              "telemetry_exporters=None, telemetry_dir=None, telemetry_prometheus_port=0, "
+              "telemetry_metrics=None, telemetry_buckets_us=None, reg_cap_backends=None)\n\n"
               "A ferry agent. Zero numeric options keep the library's defaults "
               "(xfer_timeout_ms: 60000 or FERRY_XFER_TIMEOUT_MS; TIMEOUT_NONE: no deadline).",
     .tp_new = PyType_GenericNew,
