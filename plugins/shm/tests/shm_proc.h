@@ -6,6 +6,7 @@
 #ifndef SHM_PROC_H
 #define SHM_PROC_H
 
+#include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -129,6 +130,17 @@ static inline bool sp_start(sp_peer *p, const char *name, const char *kind, cons
         return false;
     p->md = strdup(line + 3);
     return sp_line(p, line, sizeof(line)) && sscanf(line, "BASE %" SCNx64, &p->base) == 1;
+}
+
+/* SIGSTOP, returning once the peer is stopped: the signal takes effect
+ * asynchronously, and a peer still running for a moment would answer what
+ * the test sends to a stopped one. */
+static inline void sp_stop(pid_t pid)
+{
+    int st;
+    kill(pid, SIGSTOP);
+    while (waitpid(pid, &st, WUNTRACED) < 0 && errno == EINTR)
+        ;
 }
 
 /* SIGKILL and reap: the kill -9 of the tests, and the cleanup. */

@@ -429,7 +429,7 @@ static bool first_map_bounded(pair *P)
     ferry_xfer *x = NULL;
     if (strcmp(kind, "memfd"))
         return true;
-    kill(P->tgt.pid, SIGSTOP);
+    sp_stop(P->tgt.pid);
     uint64_t t0 = st_now_ms();
     ferry_status rc = xfer_whole(P, FERRY_OP_WRITE, ST_BUF, NULL, &x);
     uint64_t ms = st_now_ms() - t0;
@@ -450,7 +450,7 @@ static void test_sigstop(void)
     FY_REQUIRE(pair_open(&P));
     FY_CHECK(first_map_bounded(&P));
     FY_REQUIRE(xfer_whole(&P, FERRY_OP_WRITE, ST_BUF, NULL, &x) == FERRY_OK);
-    kill(P.tgt.pid, SIGSTOP);
+    sp_stop(P.tgt.pid);
     st_fill(P.ini.buf, ST_BUF, 3);
     FY_CHECK_EQ(st_wait(x, ferry_xfer_post(x)), FERRY_OK); /* data does not wait for it */
     ferry_xfer *stuck = fill_queue(&P, all, &n);
