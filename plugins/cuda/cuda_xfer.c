@@ -34,11 +34,9 @@ static ferry_status fy_cu_req_err(fy_cu_req *q, ferry_status rc, const char *fmt
 static ferry_status fy_cu_exec_local(fy_cu_req *q, int *ordinal)
 {
     const ferry_plugin_xfer *px = q->px;
-    const fy_cu_region *seen = px->local[0].region;
-    *ordinal = seen->ordinal;
+    *ordinal = ((const fy_cu_region *)px->local[0].region)->ordinal;
     for (size_t i = 1; i < px->count; i++)
-        if (px->local[i].region != seen &&
-            ((const fy_cu_region *)(seen = px->local[i].region))->ordinal != *ordinal)
+        if (((const fy_cu_region *)px->local[i].region)->ordinal != *ordinal)
             return fy_cu_req_err(q, FERRY_ERR_NOT_SUPPORTED,
                                  "local descriptors on several GPUs: make one request per GPU");
     return FERRY_OK;
@@ -50,8 +48,7 @@ static ferry_status fy_cu_exec_remote(fy_cu_req *q, int *ordinal)
     const ferry_plugin_xfer *px = q->px;
     const fy_cu_rregion *first = px->remote[0].region;
     for (size_t i = 1; i < px->count; i++)
-        if (px->remote[i].region != first &&
-            memcmp(((const fy_cu_rregion *)px->remote[i].region)->pub.uuid, first->pub.uuid, 16))
+        if (memcmp(((const fy_cu_rregion *)px->remote[i].region)->pub.uuid, first->pub.uuid, 16))
             return fy_cu_req_err(q, FERRY_ERR_NOT_SUPPORTED,
                                  "remote descriptors on several GPUs: make one request per GPU");
     if (fy_gpu_ordinal_of(q->be->cu, first->pub.uuid, ordinal) != FERRY_OK)
@@ -109,40 +106,19 @@ static bool fy_cu_seg_ok(const ferry_plugin_seg *l, const ferry_plugin_seg *r)
            r->addr + r->len > r->addr;
 }
 
-/* The offset that takes a remote segment's address into the executing
- * GPU's space, worked out once per region: a request's segments mostly
- * share one (an engine's whole KV cache). */
-typedef struct fy_cu_shift {
-    const void *region;
-    uint64_t delta;
-} fy_cu_shift;
-
-static ferry_status fy_cu_remote_shift(fy_cu_req *q, const ferry_plugin_seg *r, fy_cu_shift *sh,
-                                       bool *kernel_ok)
-{
-    if (r->region == sh->region)
-        return FERRY_OK;
-    uint64_t mapped = 0;
-    ferry_status rc = fy_cu_addr_remote(q, r, &mapped, kernel_ok);
-    if (rc == FERRY_OK)
-        *sh = (fy_cu_shift){r->region, mapped - r->addr};
-    return rc;
-}
-
 /* items[i]: segment i as a copy, source and destination by direction. */
 static ferry_status fy_cu_translate(fy_cu_req *q, fy_cu_item *items, bool *kernel_ok)
 {
     const ferry_plugin_xfer *px = q->px;
     bool write = px->op == FERRY_OP_WRITE;
-    fy_cu_shift sh = {NULL, 0};
     for (size_t i = 0; i < px->count; i++) {
         const ferry_plugin_seg *l = &px->local[i], *r = &px->remote[i];
+        uint64_t raddr = 0;
         if (!fy_cu_seg_ok(l, r))
             return fy_cu_req_err(q, FERRY_ERR_INVALID_PARAM, "segment %zu is inconsistent", i);
-        ferry_status rc = fy_cu_remote_shift(q, r, &sh, kernel_ok);
+        ferry_status rc = fy_cu_addr_remote(q, r, &raddr, kernel_ok);
         if (rc != FERRY_OK)
             return rc;
-        uint64_t raddr = r->addr + sh.delta;
         items[i] = (fy_cu_item){write ? l->addr : raddr, write ? raddr : l->addr, l->len};
     }
     return FERRY_OK;
@@ -226,8 +202,6 @@ static ferry_status fy_cu_plan_items(fy_cu_req *q, const fy_cu_item *v, size_t n
         q->inl.group = q->grid.group;
         return FERRY_OK;
     }
-    if (k == n) /* nothing to cut: the items are v as it is */
-        return fy_cu_upload(q, v, n);
     fy_cu_item *items = malloc(k * sizeof(*items));
     if (!items)
         return FERRY_ERR_NO_MEMORY;
