@@ -82,6 +82,34 @@ typedef struct ferry_plugin_xfer {
     uint64_t total_bytes;
 } ferry_plugin_xfer;
 
+/* One side of a request made by index from a strided prepared list: block
+ * i of the list is len bytes at base + i * stride, all inside region. */
+typedef struct ferry_plugin_strided {
+    uint64_t base;
+    uint64_t stride;
+    uint64_t len;
+    uint64_t dev_id;
+    size_t count; /* blocks in the list: every index given is below it */
+    void *region; /* the backend's region state, as in ferry_plugin_seg */
+} ferry_plugin_strided;
+
+/* A request made by index from two strided lists, handed to the backend
+ * unexpanded: pair i copies local block local_idx[i] and remote block
+ * remote_idx[i] (len bytes, the same on both sides). The core checked every
+ * index; indices may repeat. Arrays stay valid until xfer_release. */
+typedef struct ferry_plugin_sxfer {
+    ferry_xfer_op op;
+    ferry_mem_type local_type;
+    ferry_mem_type remote_type;
+    size_t count; /* pairs */
+    ferry_plugin_strided local;
+    ferry_plugin_strided remote;
+    const uint32_t *local_idx;
+    const uint32_t *remote_idx;
+    void *remote_agent;
+    uint64_t total_bytes;
+} ferry_plugin_sxfer;
+
 typedef struct ferry_plugin_ops {
     size_t size; /* sizeof(ferry_plugin_ops) as the plugin was built */
 
@@ -197,6 +225,14 @@ typedef struct ferry_plugin_ops {
      * (AUTH, REMOTE_DISCONNECT, TIMEOUT, BACKEND, ...). */
     ferry_status (*query)(void *priv, ferry_mem_type type, const ferry_desc *desc, const void *meta,
                           size_t meta_len, ferry_mem_info *info);
+    /* Prepares a request made by index from two strided lists without the
+     * core expanding it into segments: per-request work stays proportional
+     * to the index arrays (a GPU backend resolves the blocks on the GPU).
+     * NOT_SUPPORTED, without logging: this request is not one the backend
+     * takes this way; the core expands it and calls xfer_prep. The handle
+     * then goes through xfer_post, xfer_check, xfer_release, estimate and
+     * xfer_error like any other. */
+    ferry_status (*xfer_prep_strided)(void *priv, const ferry_plugin_sxfer *sx, void **handle);
 } ferry_plugin_ops;
 
 typedef struct ferry_plugin_desc {

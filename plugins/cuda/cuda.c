@@ -170,6 +170,7 @@ static void fy_cu_fini(void *priv)
     fy_cu *be = priv;
     if (be->join)
         be->cu->EventDestroy(be->join);
+    fy_cu_pin_fini(be);
     for (int i = 0; i < be->ndev; i++)
         fy_cu_dev_fini(be, &be->devs[i]);
     fyp_chan_close(&be->chan);
@@ -295,6 +296,7 @@ static const ferry_plugin_ops fy_cu_ops = {
     .rregion_load = fy_cu_rregion_load,
     .rregion_unload = fy_cu_rregion_unload,
     .xfer_prep = fy_cu_xfer_prep,
+    .xfer_prep_strided = fy_cu_xfer_prep_strided,
     .xfer_post = fy_cu_xfer_post,
     .xfer_check = fy_cu_xfer_check,
     .xfer_release = fy_cu_xfer_release,

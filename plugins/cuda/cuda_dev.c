@@ -134,6 +134,8 @@ static ferry_status fy_cu_dev_load(fy_cu *be, fy_cu_dev *d)
         r = cu->ModuleGetFunction(&d->k_items, d->module, FY_CU_KERNEL_ITEMS);
     if (r == FY_CUDA_SUCCESS)
         r = cu->ModuleGetFunction(&d->k_inline, d->module, FY_CU_KERNEL_INLINE);
+    if (r == FY_CUDA_SUCCESS)
+        r = cu->ModuleGetFunction(&d->k_strided, d->module, FY_CU_KERNEL_STRIDED);
     if (r != FY_CUDA_SUCCESS && d->module) {
         cu->ModuleUnload(d->module);
         d->module = NULL;

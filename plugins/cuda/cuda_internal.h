@@ -21,6 +21,7 @@
 
 #define FY_CU_MAX_DEVS    64
 #define FY_CU_MAX_STREAMS 16
+#define FY_CU_PIN_CACHE   8 /* pinned index buffers kept for reuse */
 
 #define fy_cu_log(be, level, ...) (be)->host->log((be)->host->agent_ctx, (level), __VA_ARGS__)
 
@@ -42,12 +43,19 @@ typedef struct fy_cu_dev {
     bool kernel_tried;
     ferry_status kernel_status; /* loading the module: OK or NOT_SUPPORTED */
     fy_cu_module module;
-    fy_cu_function k_items, k_inline;
+    fy_cu_function k_items, k_inline, k_strided;
     uint64_t peer_tried, peer_ok; /* per ordinal: peer access asked / granted */
 } fy_cu_dev;
 
 struct fy_cu_req;
 struct fy_cu_remote;
+
+/* Pinned host memory the copy kernels read directly (cuda_pin.c). */
+typedef struct fy_cu_pin {
+    void *p;
+    size_t cap;
+    struct fy_cu_dev *dev; /* whose context allocated it */
+} fy_cu_pin;
 
 typedef struct fy_cu {
     const ferry_plugin_host *host;
@@ -68,8 +76,10 @@ typedef struct fy_cu {
     fyp_chan chan; /* notifications (plugins/common/fyp_chan.h) */
     /* requests whose post has not been seen complete */
     fyp_link *inflight;
-    uint64_t last_drain_ns; /* socket reads are spaced while requests run */
-    uint64_t pinned_bytes;  /* DRAM pinned by this backend (cuMemHostRegister) */
+    uint64_t last_drain_ns;          /* socket reads are spaced while requests run */
+    uint64_t pinned_bytes;           /* DRAM pinned by this backend (cuMemHostRegister) */
+    fy_cu_pin pins[FY_CU_PIN_CACHE]; /* index buffers of released requests */
+    size_t npins;
 } fy_cu;
 
 /* A local region. */
@@ -130,6 +140,10 @@ typedef struct fy_cu_req {
     size_t nitems;
     bool d_pooled;
     fy_cu_grid grid;
+    /* a strided request (cuda_strided.c): items computed on the GPU */
+    bool strided;
+    fy_cu_strided_args sargs;
+    fy_cu_pin idx; /* its index arrays, read by the kernel */
     /* state */
     int state;
     ferry_status result;
@@ -170,7 +184,21 @@ ferry_status fy_cu_map_get(fy_cu *be, fy_cu_remote *r, fy_cu_rregion *rr, fy_cu_
 bool fy_cu_remote_alive(fy_cu_remote *r);
 ferry_status fy_cu_notify(fy_cu *be, fy_cu_remote *r, const void *msg, size_t len, bool wait);
 
+/* cuda_pin.c */
+ferry_status fy_cu_pin_take(fy_cu *be, fy_cu_dev *d, size_t bytes, fy_cu_pin *out);
+void fy_cu_pin_give(fy_cu *be, fy_cu_pin *pin);
+void fy_cu_pin_fini(fy_cu *be);
+
+/* cuda_strided.c */
+ferry_status fy_cu_xfer_prep_strided(void *priv, const ferry_plugin_sxfer *sx, void **handle);
+
 /* cuda_xfer.c */
+ferry_status fy_cu_req_err(fy_cu_req *q, ferry_status rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+ferry_status fy_cu_addr_remote(fy_cu_req *q, const ferry_plugin_seg *s, uint64_t *out,
+                               bool *kernel_ok);
+ferry_status fy_cu_req_event(fy_cu_req *q);
+void fy_cu_req_free(fy_cu_req *q);
 ferry_status fy_cu_xfer_prep(void *priv, const ferry_plugin_xfer *px, void **handle);
 ferry_status fy_cu_xfer_post(void *priv, void *handle, const void *notif, size_t notif_len);
 ferry_status fy_cu_xfer_check(void *priv, void *handle);

@@ -18,9 +18,7 @@
 
 #include "cuda_internal.h"
 
-static ferry_status fy_cu_req_err(fy_cu_req *q, ferry_status rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static ferry_status fy_cu_req_err(fy_cu_req *q, ferry_status rc, const char *fmt, ...)
+ferry_status fy_cu_req_err(fy_cu_req *q, ferry_status rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -81,8 +79,8 @@ static ferry_status fy_cu_addr_near(fy_cu_req *q, const fy_cu_rregion *rr, bool 
     return FERRY_OK;
 }
 
-static ferry_status fy_cu_addr_remote(fy_cu_req *q, const ferry_plugin_seg *s, uint64_t *out,
-                                      bool *kernel_ok)
+ferry_status fy_cu_addr_remote(fy_cu_req *q, const ferry_plugin_seg *s, uint64_t *out,
+                               bool *kernel_ok)
 {
     fy_cu_rregion *rr = s->region;
     if (q->remote->same_process) {
@@ -256,7 +254,7 @@ static ferry_status fy_cu_plan(fy_cu_req *q)
 
 /* ---- prep / release ---- */
 
-static void fy_cu_req_free(fy_cu_req *q)
+void fy_cu_req_free(fy_cu_req *q)
 {
     const fy_cuda *cu = q->be->cu;
     if (q->dev && (q->d_items || q->done || q->uploaded) && fy_cu_push(q->be, q->dev)) {
@@ -270,6 +268,8 @@ static void fy_cu_req_free(fy_cu_req *q)
             cu->EventDestroy(q->uploaded);
         fy_cu_pop(q->be);
     }
+    if (q->idx.p)
+        fy_cu_pin_give(q->be, &q->idx);
     free(q->ce);
     free(q->ce_dst);
     free(q->ce_src);
@@ -277,7 +277,7 @@ static void fy_cu_req_free(fy_cu_req *q)
     free(q);
 }
 
-static ferry_status fy_cu_req_event(fy_cu_req *q)
+ferry_status fy_cu_req_event(fy_cu_req *q)
 {
     fy_cu_result r = FY_CUDA_ERROR_INVALID_CONTEXT;
     if (fy_cu_push(q->be, q->dev)) {
@@ -358,6 +358,11 @@ ferry_status fy_cu_xfer_release(void *priv, void *handle)
 static fy_cu_result fy_cu_launch(fy_cu_req *q)
 {
     const fy_cuda *cu = q->be->cu;
+    if (q->strided) {
+        void *args[] = {&q->sargs};
+        return cu->LaunchKernel(q->dev->k_strided, q->grid.blocks, 1, 1, FY_CU_BLOCK, 1, 1, 0,
+                                q->stream, args, NULL);
+    }
     if (q->nitems <= FY_CU_INLINE_MAX) {
         void *args[] = {&q->inl};
         return cu->LaunchKernel(q->dev->k_inline, q->grid.blocks, 1, 1, FY_CU_BLOCK, 1, 1, 0,

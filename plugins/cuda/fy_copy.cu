@@ -98,3 +98,15 @@ extern "C" __global__ void __launch_bounds__(FY_CU_BLOCK)
     for (unsigned long long i = tid / args.group; i < args.n; i += ngroups)
         fy_copy_item(args.items[i], lane, args.group);
 }
+
+/* Items computed from the pair index: nothing per block was uploaded. */
+extern "C" __global__ void __launch_bounds__(FY_CU_BLOCK)
+    fy_copy_strided(const __grid_constant__ fy_cu_strided_args args)
+{
+    const unsigned long long tid = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    const unsigned lane = threadIdx.x & (args.group - 1);
+    const unsigned long long ngroups = (unsigned long long)gridDim.x * blockDim.x / args.group;
+    const unsigned long long n = args.n * args.pieces;
+    for (unsigned long long i = tid / args.group; i < n; i += ngroups)
+        fy_copy_item(fy_cu_strided_item(&args, i), lane, args.group);
+}

@@ -26,12 +26,51 @@ typedef struct fy_cu_inline_args {
     unsigned int pad;
 } fy_cu_inline_args;
 
+/* A request made by index from two strided lists (KV block slots): pair p
+ * copies len bytes from src + src_idx[p] * src_stride to dst +
+ * dst_idx[p] * dst_stride. Each pair is cut into `pieces` items of at most
+ * `chunk` bytes; the GPU resolves the addresses, so the host hands over
+ * the index arrays (read by the kernel from pinned host memory) and
+ * nothing per block. */
+typedef struct fy_cu_strided_args {
+    unsigned long long src, dst;
+    unsigned long long src_stride, dst_stride;
+    unsigned long long len, chunk;
+    unsigned long long src_idx, dst_idx; /* addresses of unsigned int[n] */
+    unsigned long long n;                /* pairs */
+    unsigned int pieces;                 /* items per pair: len / chunk rounded up */
+    unsigned int group;                  /* threads per item: 32, 64, 128 or 256 */
+} fy_cu_strided_args;
+
+#ifdef __CUDACC__
+#define FY_CU_HOST_DEVICE __host__ __device__
+#else
+#define FY_CU_HOST_DEVICE
+#endif
+
+/* Item i of a strided request: the kernel's and the test driver's one
+ * definition. */
+static inline FY_CU_HOST_DEVICE fy_cu_item fy_cu_strided_item(const fy_cu_strided_args *a,
+                                                              unsigned long long i)
+{
+    const unsigned long long p = i / a->pieces, off = (i - p * a->pieces) * a->chunk;
+    const unsigned int *si = (const unsigned int *)(a->src_idx);
+    const unsigned int *di = (const unsigned int *)(a->dst_idx);
+    fy_cu_item it;
+    it.src = a->src + si[p] * a->src_stride + off;
+    it.dst = a->dst + di[p] * a->dst_stride + off;
+    it.len = a->len - off < a->chunk ? a->len - off : a->chunk;
+    return it;
+}
+
 /* Threads per block of both kernels; a group never straddles two blocks. */
 #define FY_CU_BLOCK 256u
 
 /* fy_copy_items(const fy_cu_item *items, unsigned long long n, unsigned group):
- * items in device memory. fy_copy_inline(fy_cu_inline_args args). */
-#define FY_CU_KERNEL_ITEMS  "fy_copy_items"
-#define FY_CU_KERNEL_INLINE "fy_copy_inline"
+ * items in device memory. fy_copy_inline(fy_cu_inline_args args).
+ * fy_copy_strided(fy_cu_strided_args args): pieces * n items. */
+#define FY_CU_KERNEL_ITEMS   "fy_copy_items"
+#define FY_CU_KERNEL_INLINE  "fy_copy_inline"
+#define FY_CU_KERNEL_STRIDED "fy_copy_strided"
 
 #endif

@@ -114,24 +114,24 @@ static ferry_status fy_choose(ferry_agent *agent, uint32_t mask, const ferry_xfe
 
 /* ---- building the request ---- */
 
-static ferry_xfer *fy_xfer_alloc(ferry_agent *agent, size_t n)
+static ferry_xfer *fy_xfer_alloc(ferry_agent *agent)
 {
     ferry_xfer *x = calloc(1, sizeof(*x));
     if (!x)
         return NULL;
-    size_t cap = n ? n : 1;
-    x->segs = malloc(2 * cap * sizeof(*x->segs));
-    x->held = malloc(cap * sizeof(*x->held));
-    if (!x->segs || !x->held) {
-        free(x->segs);
-        free(x->held);
-        free(x);
-        return NULL;
-    }
     x->agent = agent;
     x->link.next = x->link.prev = &x->link;
     atomic_init(&x->state, FY_X_IDLE);
     return x;
+}
+
+/* Room for the segment form: n pairs, and the local regions they hold. */
+static ferry_status fy_xfer_room(ferry_xfer *x, size_t n)
+{
+    size_t cap = n ? n : 1;
+    x->segs = malloc(2 * cap * sizeof(*x->segs));
+    x->held = malloc(cap * sizeof(*x->held));
+    return x->segs && x->held ? FERRY_OK : FERRY_ERR_NO_MEMORY;
 }
 
 static void fy_xfer_free(ferry_xfer *x)
@@ -142,6 +142,7 @@ static void fy_xfer_free(ferry_xfer *x)
         fy_remote_unref(x->remote);
     free(x->segs);
     free(x->held);
+    free(x->idx);
     free(x->notif);
     fy_handle_free(x);
 }
@@ -189,16 +190,20 @@ static void fy_fill_pair(fy_fill *f, const fy_pseg *l, const fy_pseg *r)
     fy_fill_hold(f, (fy_region *)lr);
 }
 
+static ferry_status fy_pair_range_error(const ferry_prepped *l, const ferry_prepped *r, size_t i,
+                                        uint32_t a, uint32_t b)
+{
+    FY_ERR("make: index pair %zu (%u, %u) out of range (%zu, %zu)", i, a, b, l->count, r->count);
+    return FERRY_ERR_INVALID_PARAM;
+}
+
 static ferry_status fy_fill_run(fy_fill *f, const ferry_prepped *l, const uint32_t *li,
                                 const ferry_prepped *r, const uint32_t *ri, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         uint32_t a = li ? li[i] : (uint32_t)i, b = ri ? ri[i] : (uint32_t)i;
-        if (a >= l->count || b >= r->count) {
-            FY_ERR("make: index pair %zu (%u, %u) out of range (%zu, %zu)", i, a, b, l->count,
-                   r->count);
-            return FERRY_ERR_INVALID_PARAM;
-        }
+        if (a >= l->count || b >= r->count)
+            return fy_pair_range_error(l, r, i, a, b);
         fy_pseg ls = fy_prepped_at(l, a), rs = fy_prepped_at(r, b);
         if (ls.len != rs.len) {
             FY_ERR("make: pair %zu has lengths %llu and %llu", i, (unsigned long long)ls.len,
@@ -225,17 +230,28 @@ static ferry_status fy_xfer_set_notif_bytes(ferry_xfer *x, const void *notif, si
     return FERRY_OK;
 }
 
-/* Prepares x->px with the backend: at make, and again on the first post
- * after a deadline dropped the backend's handle. */
-static ferry_status fy_xfer_prep_handle(ferry_xfer *x)
+static ferry_status fy_xfer_prep_call(ferry_xfer *x)
 {
     fy_be_enter(x->be);
-    ferry_status rc = x->be->ops->xfer_prep(x->be->priv, &x->px, &x->handle);
+    ferry_status rc = x->strided ? x->be->ops->xfer_prep_strided(x->be->priv, &x->sx, &x->handle)
+                                 : x->be->ops->xfer_prep(x->be->priv, &x->px, &x->handle);
     fy_be_leave(x->be);
-    if (rc != FERRY_OK)
-        fy_log(FERRY_LOG_ERROR, x->be->plugin->name, "preparing a request failed: %s",
-               ferry_strerror(rc));
     return rc > 0 ? FERRY_ERR_BACKEND : rc;
+}
+
+static ferry_status fy_xfer_prep_failed(ferry_xfer *x, ferry_status rc)
+{
+    fy_log(FERRY_LOG_ERROR, x->be->plugin->name, "preparing a request failed: %s",
+           ferry_strerror(rc));
+    return rc;
+}
+
+/* Prepares the request with the backend: at make, and again on the first
+ * post after a deadline dropped the backend's handle. */
+static ferry_status fy_xfer_prep_handle(ferry_xfer *x)
+{
+    ferry_status rc = fy_xfer_prep_call(x);
+    return rc == FERRY_OK ? rc : fy_xfer_prep_failed(x, rc);
 }
 
 static ferry_status fy_xfer_backend_prep(ferry_xfer *x, ferry_xfer_op op, const ferry_prepped *l,
@@ -244,6 +260,121 @@ static ferry_status fy_xfer_backend_prep(ferry_xfer *x, ferry_xfer_op op, const 
     x->px = (ferry_plugin_xfer){
         op, l->type, r->type, k, x->segs, x->segs + k, r->remote->be_remote[x->be->index], bytes};
     return fy_xfer_prep_handle(x);
+}
+
+/* ---- the strided form: index arrays handed over unexpanded ---- */
+
+static ferry_plugin_strided fy_strided_side(const ferry_prepped *p, uint32_t be)
+{
+    const fy_pseg *s = &p->stride_seg;
+    void *priv = p->remote ? fy_slot_priv(((const fy_rregion *)s->region)->slots,
+                                          ((const fy_rregion *)s->region)->num_slots, be)
+                           : fy_slot_priv(((const fy_region *)s->region)->slots,
+                                          ((const fy_region *)s->region)->num_slots, be);
+    return (ferry_plugin_strided){s->addr, p->stride, s->len, s->dev_id, p->count, priv};
+}
+
+/* Copies an index array and returns its largest entry: one pass, so the
+ * range check costs no second read. */
+static uint32_t fy_copy_max(uint32_t *restrict dst, const uint32_t *restrict src, size_t n)
+{
+    uint32_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = src[i];
+        m = src[i] > m ? src[i] : m;
+    }
+    return m;
+}
+
+/* The first pair out of range, for the error (the fast check only knows
+ * that there is one). */
+static ferry_status fy_first_bad_pair(const ferry_prepped *l, const uint32_t *li,
+                                      const ferry_prepped *r, const uint32_t *ri, size_t n)
+{
+    size_t i = 0;
+    while (i + 1 < n && li[i] < l->count && ri[i] < r->count)
+        i++;
+    return fy_pair_range_error(l, r, i, li[i], ri[i]);
+}
+
+/* The request's own copy of the index arrays (a re-prep after a deadline
+ * needs them after the caller's are gone), checked on the way. */
+static ferry_status fy_strided_indices(ferry_xfer *x, const ferry_prepped *l, const uint32_t *li,
+                                       const ferry_prepped *r, const uint32_t *ri, size_t n)
+{
+    x->idx = malloc(2 * n * sizeof(*x->idx));
+    if (!x->idx)
+        return FERRY_ERR_NO_MEMORY;
+    uint32_t max_l = fy_copy_max(x->idx, li, n), max_r = fy_copy_max(x->idx + n, ri, n);
+    return max_l < l->count && max_r < r->count ? FERRY_OK : fy_first_bad_pair(l, li, r, ri, n);
+}
+
+static bool fy_strided_fits(const ferry_backend *be, const ferry_prepped *l, const uint32_t *li,
+                            const ferry_prepped *r, const uint32_t *ri)
+{
+    return li && ri && l->strided && r->strided && l->stride_seg.len == r->stride_seg.len &&
+           FY_OP(be, xfer_prep_strided);
+}
+
+/* The request holds the one local region a strided list lies in. */
+static ferry_status fy_strided_hold(ferry_xfer *x, const ferry_prepped *l)
+{
+    if (!(x->held = malloc(sizeof(*x->held))))
+        return FERRY_ERR_NO_MEMORY;
+    x->held[x->num_held++] = l->stride_seg.region;
+    fy_region_ref(l->stride_seg.region);
+    return FERRY_OK;
+}
+
+/* Both lists strided and the backend takes the request as it is: per
+ * request the core copies and checks the index arrays and nothing else.
+ * NOT_SUPPORTED: the segment form serves it. */
+static ferry_status fy_make_strided(ferry_xfer *x, ferry_xfer_op op, const ferry_prepped *l,
+                                    const uint32_t *li, const ferry_prepped *r, const uint32_t *ri,
+                                    size_t n)
+{
+    if (!fy_strided_fits(x->be, l, li, r, ri))
+        return FERRY_ERR_NOT_SUPPORTED;
+    ferry_status rc = fy_strided_indices(x, l, li, r, ri, n);
+    if (rc != FERRY_OK)
+        return rc;
+    uint32_t b = x->be->index;
+    uint64_t bytes = n * l->stride_seg.len;
+    void *ra = r->remote->be_remote[b];
+    x->sx = (ferry_plugin_sxfer){
+        op,     l->type,    r->type, n,    fy_strided_side(l, b), fy_strided_side(r, b),
+        x->idx, x->idx + n, ra,      bytes};
+    x->px = (ferry_plugin_xfer){op, l->type, r->type, n, NULL, NULL, ra, bytes};
+    x->strided = true;
+    rc = fy_xfer_prep_call(x);
+    if (rc == FERRY_OK)
+        return fy_strided_hold(x, l);
+    x->strided = false;
+    free(x->idx);
+    x->idx = NULL;
+    return rc == FERRY_ERR_NOT_SUPPORTED ? rc : fy_xfer_prep_failed(x, rc);
+}
+
+/* The segment form: pairs resolved, merged and handed over as segments. */
+static ferry_status fy_make_segments(ferry_xfer *x, ferry_xfer_op op, const ferry_prepped *l,
+                                     const uint32_t *li, const ferry_prepped *r, const uint32_t *ri,
+                                     size_t n, const ferry_xfer_opts *o)
+{
+    ferry_status rc = fy_xfer_room(x, n);
+    if (rc != FERRY_OK)
+        return rc;
+    fy_fill f = {.x = x,
+                 .lo = x->segs,
+                 .ro = x->segs + n,
+                 .be = x->be->index,
+                 .merge = !(o && o->skip_merge)};
+    rc = fy_fill_run(&f, l, li, r, ri, n);
+    if (rc != FERRY_OK)
+        return rc;
+    /* The remote half was written after room for n local segments;
+     * merging may have left fewer: close the gap. */
+    memmove(x->segs + f.k, f.ro, f.k * sizeof(*x->segs));
+    return fy_xfer_backend_prep(x, op, l, r, f.k, f.bytes);
 }
 
 /* Cancels (when in progress) and frees the backend's handle; the backend
@@ -291,7 +422,7 @@ static ferry_status fy_make(ferry_agent *agent, ferry_xfer_op op, const ferry_pr
         op > FERRY_OP_WRITE ? FERRY_ERR_INVALID_PARAM : fy_make_checks(agent, l, li, r, ri, n, o);
     if (rc == FERRY_OK)
         rc = fy_choose(agent, l->backend_mask & r->backend_mask, o, l, r, &be);
-    ferry_xfer *x = rc == FERRY_OK ? fy_xfer_alloc(agent, n) : NULL;
+    ferry_xfer *x = rc == FERRY_OK ? fy_xfer_alloc(agent) : NULL;
     if (rc == FERRY_OK && !x)
         rc = FERRY_ERR_NO_MEMORY;
     if (rc != FERRY_OK)
@@ -301,17 +432,10 @@ static ferry_status fy_make(ferry_agent *agent, ferry_xfer_op op, const ferry_pr
     x->timeout_ms = fy_xfer_timeout(agent, o ? o->timeout_ms : 0);
     x->remote = r->remote;
     fy_remote_ref(x->remote);
-    fy_fill f = {
-        .x = x, .lo = x->segs, .ro = x->segs + n, .be = be->index, .merge = !(o && o->skip_merge)};
-    rc = fy_fill_run(&f, l, li, r, ri, n);
-    if (rc == FERRY_OK && o)
+    if (o)
         rc = fy_xfer_set_notif_bytes(x, o->notif, o->notif_len);
-    if (rc == FERRY_OK) {
-        /* The remote half was written after room for n local segments;
-         * merging may have left fewer: close the gap. */
-        memmove(x->segs + f.k, f.ro, f.k * sizeof(*x->segs));
-        rc = fy_xfer_backend_prep(x, op, l, r, f.k, f.bytes);
-    }
+    if (rc == FERRY_OK && (rc = fy_make_strided(x, op, l, li, r, ri, n)) == FERRY_ERR_NOT_SUPPORTED)
+        rc = fy_make_segments(x, op, l, li, r, ri, n, o);
     if (rc != FERRY_OK) {
         fy_xfer_free(x);
         return rc;

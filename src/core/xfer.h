@@ -4,6 +4,7 @@
 #define FY_CORE_XFER_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,9 +19,12 @@ struct ferry_xfer {
     ferry_agent *agent;
     ferry_backend *be;
     fy_remote *remote;
-    void *handle; /* backend's */
-    ferry_plugin_xfer px;
-    ferry_plugin_seg *segs; /* local[count] then remote[count] */
+    void *handle;           /* backend's */
+    ferry_plugin_xfer px;   /* op, count and bytes in either form */
+    bool strided;           /* handed to the backend as sx, not as segments */
+    ferry_plugin_sxfer sx;  /* strided: both lists and the index arrays */
+    uint32_t *idx;          /* strided: local[count] then remote[count], a copy */
+    ferry_plugin_seg *segs; /* segment form: local[count] then remote[count] */
     fy_region **held;
     size_t num_held;
     uint8_t *notif;

@@ -103,6 +103,7 @@ typedef struct fy_cu_memcpy_attrs {
 #define FY_CU_MEMHOSTREGISTER_PORTABLE        0x01
 #define FY_CU_MEMHOSTREGISTER_DEVICEMAP       0x02
 #define FY_CU_MEMHOSTALLOC_PORTABLE           0x01
+#define FY_CU_MEMHOSTALLOC_DEVICEMAP          0x02
 #define FY_CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS 0x1
 #define FY_CU_MEM_ALLOCATION_TYPE_PINNED      0x1
 #define FY_CU_MEM_HANDLE_TYPE_NONE            0x0

@@ -69,6 +69,7 @@ typedef struct mock_op {
     uint64_t dst, src, len;
     void *buf;         /* COPY from a staging buffer to free; KERNEL inline items */
     uint64_t items, n; /* KERNEL */
+    int kind;          /* KERNEL: KF_* */
     struct fy_cu_event_st *ev;
     struct fy_cu_stream_st *wait_stream;
     size_t wait_pos;
@@ -89,9 +90,10 @@ struct fy_cu_event_st {
 struct fy_cu_module_st {
     int ordinal;
 };
+enum { KF_ITEMS, KF_INLINE, KF_STRIDED, KF_COUNT };
 struct fy_cu_func_st {
     int ordinal;
-    bool inl;
+    int kind; /* KF_* */
 };
 struct fy_cu_mempool_st {
     int ordinal;
@@ -108,6 +110,7 @@ static struct {
     struct fy_cu_ctx_st ctx[MOCK_MAX_DEVS];
     mock_alloc *allocs;
     size_t nallocs, cap;
+    unsigned long long allocations; /* alloc_add calls, ever */
     struct fy_cu_stream_st **streams;
     size_t nstreams;
 } M = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -187,7 +190,18 @@ static mock_alloc *alloc_add(mock_alloc a)
         M.cap = cap;
     }
     M.allocs[M.nallocs] = a;
+    M.allocations++;
     return &M.allocs[M.nallocs++];
+}
+
+/* Memory the driver was asked for so far, of any kind (device, pool,
+ * pinned, registered, IPC mappings): tests count what a hot path takes. */
+MOCK_API unsigned long long fy_mock_allocations(void)
+{
+    LOCK();
+    unsigned long long n = M.allocations;
+    UNLOCK();
+    return n;
 }
 
 static mock_alloc *alloc_find(uint64_t p)
@@ -318,8 +332,25 @@ static void exec_copy(int ordinal, uint64_t dst, uint64_t src, uint64_t len, boo
     memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, (size_t)len);
 }
 
+/* The strided kernel: both index arrays must be memory the GPU reaches,
+ * then items as the kernel computes them. */
+static void exec_strided(int ordinal, const fy_cu_strided_args *a)
+{
+    uint64_t bytes = a->n * sizeof(unsigned int);
+    if (!reachable(ordinal, a->src_idx, bytes, true))
+        return fault("kernel source indices", a->src_idx, bytes);
+    if (!reachable(ordinal, a->dst_idx, bytes, true))
+        return fault("kernel destination indices", a->dst_idx, bytes);
+    for (uint64_t i = 0; i < a->n * a->pieces && !M.sticky; i++) {
+        fy_cu_item it = fy_cu_strided_item(a, i);
+        exec_copy(ordinal, it.dst, it.src, it.len, true);
+    }
+}
+
 static void exec_kernel(int ordinal, mock_op *op)
 {
+    if (op->kind == KF_STRIDED)
+        return exec_strided(ordinal, op->buf);
     const fy_cu_item *items = op->buf;
     if (!items) {
         if (!reachable(ordinal, op->items, op->n * sizeof(fy_cu_item), true))
@@ -1128,16 +1159,26 @@ MOCK_API fy_cu_result cuModuleUnload(fy_cu_module mod)
     return FY_CUDA_SUCCESS;
 }
 
-static struct fy_cu_func_st mock_funcs[MOCK_MAX_DEVS][2];
+static struct fy_cu_func_st mock_funcs[MOCK_MAX_DEVS][KF_COUNT];
+
+static int kernel_kind(const char *name)
+{
+    static const char *const names[KF_COUNT] = {FY_CU_KERNEL_ITEMS, FY_CU_KERNEL_INLINE,
+                                                FY_CU_KERNEL_STRIDED};
+    for (int k = 0; k < KF_COUNT; k++)
+        if (!strcmp(name, names[k]))
+            return k;
+    return -1;
+}
 
 MOCK_API fy_cu_result cuModuleGetFunction(fy_cu_function *f, fy_cu_module mod, const char *name)
 {
-    bool inl = !strcmp(name, FY_CU_KERNEL_INLINE);
-    if (!inl && strcmp(name, FY_CU_KERNEL_ITEMS))
+    int kind = kernel_kind(name);
+    if (kind < 0)
         return FY_CUDA_ERROR_NOT_FOUND;
-    struct fy_cu_func_st *fn = &mock_funcs[mod->ordinal][inl];
+    struct fy_cu_func_st *fn = &mock_funcs[mod->ordinal][kind];
     fn->ordinal = mod->ordinal;
-    fn->inl = inl;
+    fn->kind = kind;
     *f = fn;
     return FY_CUDA_SUCCESS;
 }
@@ -1157,9 +1198,15 @@ MOCK_API fy_cu_result cuLaunchKernel(fy_cu_function f, unsigned gx, unsigned gy,
     if (!s || s->ordinal != f->ordinal || !params || extra || !gx || gy != 1 || gz != 1 ||
         bx != FY_CU_BLOCK || by != 1 || bz != 1 || shmem)
         RET(FY_CUDA_ERROR_INVALID_VALUE);
-    mock_op op = {.type = OP_KERNEL};
+    mock_op op = {.type = OP_KERNEL, .kind = f->kind};
     unsigned group;
-    if (f->inl) {
+    if (f->kind == KF_STRIDED) {
+        const fy_cu_strided_args *a = params[0];
+        if (!a->n || !a->pieces || !a->chunk || !(op.buf = malloc(sizeof(*a))))
+            RET(FY_CUDA_ERROR_INVALID_VALUE);
+        memcpy(op.buf, a, sizeof(*a));
+        group = a->group;
+    } else if (f->kind == KF_INLINE) {
         const fy_cu_inline_args *a = params[0];
         if (a->n == 0 || a->n > FY_CU_INLINE_MAX || !(op.buf = malloc(sizeof(a->items))))
             RET(FY_CUDA_ERROR_INVALID_VALUE);

@@ -58,6 +58,18 @@ static void run_inline(const fy_cu_inline_args &a, unsigned blocks)
         }
 }
 
+static void run_strided(const fy_cu_strided_args &a, unsigned blocks)
+{
+    gridDim = {blocks, 1, 1};
+    blockDim = {FY_CU_BLOCK, 1, 1};
+    for (unsigned b = 0; b < blocks; b++)
+        for (unsigned t = 0; t < FY_CU_BLOCK; t++) {
+            blockIdx = {b, 0, 0};
+            threadIdx = {t, 0, 0};
+            fy_copy_strided(a);
+        }
+}
+
 static uint64_t rnd(uint64_t *s)
 {
     *s ^= *s >> 12;
@@ -106,6 +118,53 @@ static void one_case(uint64_t seed, size_t n, uint64_t max_len, bool inl, unsign
     }
 }
 
+// n pairs of len-byte blocks between two strided lists of slots, picked by
+// random index arrays (sources may repeat, destinations are distinct: two
+// writes of one block would race on a GPU), cut into pieces of chunk bytes.
+static void strided_case(uint64_t seed, unsigned n, uint64_t len, uint64_t chunk, unsigned group,
+                         unsigned blocks)
+{
+    uint64_t s = seed | 1;
+    const unsigned slots = n + 5;
+    const uint64_t sstride = len + rnd(&s) % 40, dstride = len + rnd(&s) % 40;
+    std::vector<uint8_t> src(slots * sstride + 64), dst(slots * dstride + 64), want;
+    for (auto &b : src)
+        b = (uint8_t)rnd(&s);
+    for (auto &b : dst)
+        b = (uint8_t)rnd(&s);
+    want = dst;
+    std::vector<unsigned> si(n), di(slots);
+    for (unsigned i = 0; i < slots; i++)
+        di[i] = i;
+    for (unsigned i = 0; i < n; i++) {
+        std::swap(di[i], di[i + rnd(&s) % (slots - i)]);
+        si[i] = (unsigned)(rnd(&s) % slots);
+    }
+    const uint64_t so = rnd(&s) % 17, doff = rnd(&s) % 2 ? so : rnd(&s) % 17;
+    for (unsigned i = 0; i < n; i++)
+        memcpy(&want[doff + di[i] * dstride], &src[so + si[i] * sstride], len);
+    fy_cu_strided_args a{};
+    a.src = (uintptr_t)&src[so];
+    a.dst = (uintptr_t)&dst[doff];
+    a.src_stride = sstride;
+    a.dst_stride = dstride;
+    a.len = len;
+    a.chunk = chunk;
+    a.src_idx = (uintptr_t)si.data();
+    a.dst_idx = (uintptr_t)di.data();
+    a.n = n;
+    a.pieces = (unsigned)((len + chunk - 1) / chunk);
+    a.group = group;
+    run_strided(a, blocks);
+    checks++;
+    if (dst != want) {
+        failures++;
+        printf("# strided seed %llu n %u len %llu chunk %llu group %u blocks %u: wrong bytes\n",
+               (unsigned long long)seed, n, (unsigned long long)len, (unsigned long long)chunk,
+               group, blocks);
+    }
+}
+
 int main()
 {
     uint64_t seed = 1;
@@ -122,6 +181,12 @@ int main()
         fy_cu_grid gr = fy_cu_grid_for(n, 4);
         one_case(seed++, n, 70000, n <= FY_CU_INLINE_MAX, gr.group, gr.blocks);
     }
+    // Strided requests: whole blocks and blocks cut into pieces (a last
+    // piece shorter than the others), every group width.
+    for (unsigned g : groups)
+        for (uint64_t len : {1ull, 48ull, 4096ull, 5000ull})
+            for (uint64_t chunk : {16ull, 1024ull, 1ull << 16})
+                strided_case(seed++, 37, len, chunk < len ? chunk : len, g, 3);
     printf("%s 1 - kernel copies on the CPU (%d launches)\n1..1\n", failures ? "not ok" : "ok",
            checks);
     return failures ? 1 : 0;
