@@ -424,7 +424,8 @@ static void fy_xfer_uncount(ferry_xfer *x)
 static void fy_xfer_report(ferry_xfer *x, ferry_status rc, uint64_t now_ns)
 {
     if (!x->timed) {
-        fy_tm_xfer_failed(&x->agent->tm, x->be->index, rc);
+        if (rc != FERRY_OK)
+            fy_tm_xfer_failed(&x->agent->tm, x->be->index, rc);
         return;
     }
     now_ns = now_ns ? now_ns : fy_now_ns();

@@ -145,7 +145,7 @@ void fy_tm_xfer_failed(fy_tm *tm, uint32_t be, ferry_status rc);
 /* A request's first post and every FY_TM_TIME_EVERY-th after it are timed
  * (every one while the event ring, which stamps each event, is on): the
  * two fine clock reads of a timed post cost twice a small repost. */
-#define FY_TM_TIME_EVERY 128u
+#define FY_TM_TIME_EVERY 256u
 void fy_tm_notif(fy_tm *tm, uint32_t be, int what); /* FY_TM_NOTIF_* */
 enum { FY_TM_NOTIF_SENT, FY_TM_NOTIF_RECEIVED, FY_TM_NOTIF_DROPPED };
 
