@@ -10,8 +10,9 @@ num_threads HTTP requests in flight on one curl multi handle, multipart
 above multipart_threshold). boto3: its transfer manager (upload_fileobj /
 download_fileobj) with the same part size, threshold and concurrency, the
 objects themselves spread over as many threads. The last column is the
-CPU time the server process used in the phase (least of the rounds): on
-one small machine the server is what both clients wait for.
+CPU time and minor page faults of the server process in the phase (least
+of the rounds): on one small machine the server is what both clients wait
+for.
 
     make python   # ferry_kv, moto[server] and boto3 in build/pyenv
     build/pyenv/bin/python bench/obj_vs_boto3.py [--rounds 3] [--threads 16]
@@ -88,11 +89,12 @@ def boto3_phase(srv, bucket, keys, bufs, op, threads) -> float:
     return time.perf_counter() - t0
 
 
-def server_cpu_s(srv) -> float:
-    """CPU seconds moto_server has used so far (user + system)."""
+def server_usage(srv) -> tuple[float, int]:
+    """CPU seconds (user + system) and minor page faults of moto_server so
+    far: its system time is mostly faults on memory it allocates per body."""
     with open(f"/proc/{srv.proc.pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[7])
 
 
 def workload(srv, name, count, size, rounds, threads):
@@ -101,23 +103,26 @@ def workload(srv, name, count, size, rounds, threads):
     data = [np.random.default_rng(i).integers(0, 256, size, dtype=np.uint8) for i in range(count)]
     rows = []
     for op, opname in ((ferry.OP_WRITE, "upload"), (ferry.OP_READ, "download")):
-        best, cpu = {}, {}
+        best, cpu, faults = {}, {}, {}
         for who, phase in (("ferry", ferry_phase), ("boto3", boto3_phase)):
             keys = [f"{who}/{i}" for i in range(count)]
-            times, cpu[who] = [], []
+            times, cpu[who], faults[who] = [], [], []
             for _ in range(rounds):
                 bufs = data if op == ferry.OP_WRITE else [np.zeros(size, np.uint8)
                                                             for _ in range(count)]
-                c0 = server_cpu_s(srv)
+                c0, f0 = server_usage(srv)
                 times.append(phase(srv, bucket, keys, bufs, op, threads))
-                cpu[who].append(server_cpu_s(srv) - c0)
+                c1, f1 = server_usage(srv)
+                cpu[who].append(c1 - c0)
+                faults[who].append(f1 - f0)
                 if op == ferry.OP_READ:
                     assert all(np.array_equal(a, b) for a, b in zip(bufs, data)), who
             best[who] = min(times)
         total = count * size / 1e6
         rows.append((name, opname, best["ferry"], total / best["ferry"], best["boto3"],
                      total / best["boto3"], best["boto3"] / best["ferry"],
-                     min(cpu["ferry"]), min(cpu["boto3"])))
+                     min(cpu["ferry"]), min(cpu["boto3"]),
+                     min(faults["ferry"]) // 1000, min(faults["boto3"]) // 1000))
     return rows
 
 
@@ -134,11 +139,11 @@ def main() -> None:
     finally:
         srv.stop()
     print("| workload | phase | ferry OBJ s | MB/s | boto3 s | MB/s | boto3 time / ferry time "
-          "| server CPU s, ferry / boto3 |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| server CPU s, ferry / boto3 | server page faults (k), ferry / boto3 |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]:.0f} | {r[4]:.3f} | {r[5]:.0f} | "
-              f"{r[6]:.2f} | {r[7]:.2f} / {r[8]:.2f} |")
+              f"{r[6]:.2f} | {r[7]:.2f} / {r[8]:.2f} | {r[9]} / {r[10]} |")
 
 
 if __name__ == "__main__":

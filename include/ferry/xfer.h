@@ -126,7 +126,10 @@ typedef struct ferry_xfer_telemetry {
 } ferry_xfer_telemetry;
 void ferry_xfer_telemetry_init(ferry_xfer_telemetry *telem);
 /* NO_TELEMETRY when the agent's telemetry is off, NOT_POSTED before the
- * first post, IN_PROGRESS while running (fields so far filled). */
+ * first post, IN_PROGRESS while running (fields so far filled). The times
+ * are those of the request's last timed post: its first post and every
+ * 256th after it (every post while the event ring exporter is on); while
+ * an untimed repost runs, xfer_us is 0 ("not measured"). */
 ferry_status ferry_xfer_get_telemetry(const ferry_xfer *xfer, ferry_xfer_telemetry *telem);
 
 typedef enum ferry_cost_method {

@@ -207,7 +207,8 @@ def _checked_index(dlist: Any, i: int) -> int:
 
 
 class nixlXferTelemetry:
-    """Telemetry of a request's last post, with NIXL's field names.
+    """Telemetry of a request's last timed post (its first post and every
+    256th after it; docs/telemetry.md), with NIXL's field names.
 
     Times are microseconds: startTime since the epoch, postDuration spent in
     the post, xferDuration from post to completion; descCount counts the

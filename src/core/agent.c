@@ -257,10 +257,7 @@ FY_API ferry_status ferry_counters_get(ferry_agent *agent, ferry_counters *c)
         return FERRY_ERR_INVALID_PARAM;
     if (c->size >= sizeof(*c))
         c->auth_failures = atomic_load(&agent->auth.failures);
-    c->tx_bytes = agent->tx_bytes;
-    c->rx_bytes = agent->rx_bytes;
-    c->tx_requests = agent->tx_requests;
-    c->rx_requests = agent->rx_requests;
+    fy_tm_traffic(&agent->tm, &c->tx_bytes, &c->rx_bytes, &c->tx_requests, &c->rx_requests);
     c->xfer_errors = agent->xfer_errors;
     c->notifs_received = agent->notifs.received;
     c->notifs_dropped = agent->notifs.dropped;

@@ -35,8 +35,8 @@ struct ferry_agent {
     size_t num_remotes, cap_remotes;
     uint64_t last_generation;
     fy_notif_queue notifs;
-    fy_hlist prepped, xfers; /* live handles, released by destroy */
-    atomic_uint_fast64_t tx_bytes, rx_bytes, tx_requests, rx_requests, xfer_errors;
+    fy_hlist prepped, xfers;          /* live handles, released by destroy */
+    atomic_uint_fast64_t xfer_errors; /* requests and bytes: per backend, in tm */
     pthread_t progress_tid;
     bool progress_running;
     atomic_bool progress_stop;

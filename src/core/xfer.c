@@ -547,6 +547,11 @@ static void fy_xfer_uncount(ferry_xfer *x)
  * 0 to read it: the clock is most of what telemetry costs a small post. */
 static void fy_xfer_report(ferry_xfer *x, ferry_status rc, uint64_t now_ns)
 {
+    if (!x->timed) {
+        if (rc != FERRY_OK)
+            fy_tm_xfer_failed(&x->agent->tm, x->be->index, rc);
+        return;
+    }
     now_ns = now_ns ? now_ns : fy_now_ns();
     x->xfer_us = fy_us_between(x->t_post_ns, now_ns);
     fy_tm_xfer_done(&x->agent->tm, x->be->index, x->px.op == FERRY_OP_WRITE, x->px.total_bytes,
@@ -605,11 +610,22 @@ static ferry_status fy_xfer_poll(ferry_xfer *x)
 
 static void fy_xfer_count(ferry_xfer *x)
 {
-    ferry_agent *a = x->agent;
-    bool write = x->px.op == FERRY_OP_WRITE;
-    atomic_fetch_add_explicit(write ? &a->tx_requests : &a->rx_requests, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(write ? &a->tx_bytes : &a->rx_bytes, x->px.total_bytes,
-                              memory_order_relaxed);
+    fy_tm_count_post(&x->agent->tm, x->be->index, x->px.op == FERRY_OP_WRITE, x->px.total_bytes,
+                     x->notif_len > 0);
+}
+
+/* Whether this post is timed (FY_TM_TIME_EVERY): counters count every
+ * post, the time histograms and per-request times only the timed ones. */
+static bool fy_xfer_timed(ferry_xfer *x)
+{
+    if (!x->agent->cfg.telemetry)
+        return false;
+    if (x->untimed_left) {
+        x->untimed_left--;
+        return false;
+    }
+    x->untimed_left = x->agent->tm.ring ? 0 : FY_TM_TIME_EVERY - 1;
+    return true;
 }
 
 static ferry_status fy_post(ferry_xfer *x)
@@ -617,16 +633,18 @@ static ferry_status fy_post(ferry_xfer *x)
     int st = atomic_load_explicit(&x->state, memory_order_acquire);
     if (st == FY_X_RUNNING && fy_xfer_poll(x) == FERRY_IN_PROGRESS)
         return FERRY_ERR_REPOST_ACTIVE;
+    bool telem = x->timed = fy_xfer_timed(x);
+    if (telem) {
+        x->t_post_ns = fy_now_ns();
+        x->start_us = fy_tm_wall_us(&x->agent->tm, x->t_post_ns);
+    }
     if (!atomic_load_explicit(&x->remote->valid, memory_order_acquire)) {
         fy_xfer_finish(x, FERRY_ERR_STALE); /* status reports it too */
         snprintf(x->error, sizeof(x->error), "metadata of %s was invalidated", x->remote->name);
         fy_error_set("core", "post: %s", x->error);
         return FERRY_ERR_STALE;
     }
-    bool telem = x->agent->cfg.telemetry;
     x->error[0] = '\0';
-    x->t_post_ns = telem ? fy_now_ns() : 0;
-    x->start_us = telem ? fy_tm_wall_us(&x->agent->tm, x->t_post_ns) : 0;
     ferry_status rc = x->handle ? FERRY_OK : fy_xfer_prep_handle(x);
     if (rc == FERRY_OK) {
         fy_be_enter(x->be);
@@ -638,7 +656,7 @@ static ferry_status fy_post(ferry_xfer *x)
         x->post_us = fy_us_between(x->t_post_ns, t_end);
         if (rc >= 0)
             fy_tm_xfer_post(&x->agent->tm, x->be->index, x->px.op == FERRY_OP_WRITE,
-                            x->px.total_bytes, x->post_us, x->notif_len > 0, t_end);
+                            x->px.total_bytes, x->post_us, t_end);
     }
     if (rc < 0) {
         fy_xfer_end(x, rc, t_end);
@@ -760,7 +778,8 @@ FY_API ferry_status ferry_xfer_get_telemetry(const ferry_xfer *x, ferry_xfer_tel
         return FERRY_ERR_NOT_POSTED;
     t->start_us = x->start_us;
     t->post_us = x->post_us;
-    t->xfer_us = st == FY_X_RUNNING ? fy_elapsed_us(x->t_post_ns) : x->xfer_us;
+    /* An untimed post running: its own time is unknown, "not measured". */
+    t->xfer_us = st != FY_X_RUNNING ? x->xfer_us : x->timed ? fy_elapsed_us(x->t_post_ns) : 0;
     t->total_bytes = x->px.total_bytes;
     t->desc_count = x->desc_count;
     return st == FY_X_RUNNING ? FERRY_IN_PROGRESS : FERRY_OK;

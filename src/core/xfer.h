@@ -35,7 +35,9 @@ struct ferry_xfer {
     uint32_t timeout_ms;  /* per post; FERRY_TIMEOUT_NONE: none */
     uint64_t deadline_ns; /* monotonic time of the running post's deadline, 0: none */
     size_t desc_count;    /* descriptors as the caller gave them, before merging */
-    uint64_t t_post_ns, start_us, post_us, xfer_us;
+    uint64_t t_post_ns, start_us, post_us, xfer_us; /* of the last timed post */
+    bool timed;                                     /* the current post is (FY_TM_TIME_EVERY) */
+    uint32_t untimed_left;                          /* posts before the next timed one */
     char error[512];
 };
 

@@ -67,15 +67,33 @@ static void fy_tm_observe(const fy_tm_config *cfg, fy_tm_hist *h, uint64_t us)
     FY_ADD(h->sum, us);
 }
 
-void fy_tm_xfer_post(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, uint64_t post_us,
-                     bool notif, uint64_t now_ns)
+void fy_tm_count_post(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, bool notif)
 {
     fy_tm_backend *b = &tm->be[be];
     FY_ADD(*(write ? &b->tx_requests : &b->rx_requests), 1);
     FY_ADD(*(write ? &b->tx_bytes : &b->rx_bytes), bytes);
-    fy_tm_observe(&tm->cfg, &b->post_time, post_us);
     if (notif)
         FY_ADD(b->notifs_sent, 1);
+}
+
+void fy_tm_traffic(fy_tm *tm, uint64_t *tx_bytes, uint64_t *rx_bytes, uint64_t *tx_requests,
+                   uint64_t *rx_requests)
+{
+    *tx_bytes = *rx_bytes = *tx_requests = *rx_requests = 0;
+    for (uint32_t i = 0; i < FY_TM_BACKENDS; i++) {
+        const fy_tm_backend *b = &tm->be[i];
+        *tx_bytes += atomic_load_explicit(&b->tx_bytes, memory_order_relaxed);
+        *rx_bytes += atomic_load_explicit(&b->rx_bytes, memory_order_relaxed);
+        *tx_requests += atomic_load_explicit(&b->tx_requests, memory_order_relaxed);
+        *rx_requests += atomic_load_explicit(&b->rx_requests, memory_order_relaxed);
+    }
+}
+
+void fy_tm_xfer_post(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, uint64_t post_us,
+                     uint64_t now_ns)
+{
+    fy_tm_backend *b = &tm->be[be];
+    fy_tm_observe(&tm->cfg, &b->post_time, post_us);
     if (tm->ring) /* the event is built only for a ring */
         fy_ring_put(tm->ring, &(fy_ring_event){.type = FERRY_RING_XFER_POST,
                                                .op = write,
@@ -91,8 +109,8 @@ void fy_tm_xfer_done(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, uint64_
     fy_tm_backend *b = &tm->be[be];
     if (rc == FERRY_OK)
         fy_tm_observe(&tm->cfg, &b->xfer_time, xfer_us);
-    else if (rc < 0 && (uint32_t)-rc < FY_TM_STATUSES)
-        FY_ADD(b->errors[-rc], 1);
+    else
+        fy_tm_xfer_failed(tm, be, rc);
     if (tm->ring) /* the event is built only for a ring */
         fy_ring_put(tm->ring, &(fy_ring_event){.type = FERRY_RING_XFER_DONE,
                                                .op = write,
@@ -101,6 +119,12 @@ void fy_tm_xfer_done(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, uint64_
                                                .duration_us = xfer_us,
                                                .time_us = fy_tm_wall_us(tm, now_ns),
                                                .backend = b->name});
+}
+
+void fy_tm_xfer_failed(fy_tm *tm, uint32_t be, ferry_status rc)
+{
+    if (rc < 0 && (uint32_t)-rc < FY_TM_STATUSES)
+        FY_ADD(tm->be[be].errors[-rc], 1);
 }
 
 void fy_tm_notif(fy_tm *tm, uint32_t be, int what)

@@ -126,13 +126,26 @@ void fy_tm_fini(fy_tm *tm);
 /* A backend of index idx exists, named name. */
 void fy_tm_backend_add(fy_tm *tm, uint32_t idx, const char *name);
 
-/* ---- what the core reports (the xfer ones only when cfg.on) ---- */
-/* now_ns: the monotonic time of the event, which the core has read anyway
- * (an event ring's timestamp comes from it: no clock read of its own). */
+/* ---- what the core reports ---- */
+/* Every post that went out, telemetry on or off: requests, bytes and
+ * notifications of its backend (the agent's totals are their sum). */
+void fy_tm_count_post(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, bool notif);
+/* The agent's totals over its backends: tx and rx bytes, tx and rx requests. */
+void fy_tm_traffic(fy_tm *tm, uint64_t *tx_bytes, uint64_t *rx_bytes, uint64_t *tx_requests,
+                   uint64_t *rx_requests);
+/* Only when cfg.on, for a timed post (FY_TM_TIME_EVERY). now_ns: the
+ * monotonic time of the event, which the core has read anyway (an event
+ * ring's timestamp comes from it: no clock read of its own). */
 void fy_tm_xfer_post(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, uint64_t post_us,
-                     bool notif, uint64_t now_ns);
+                     uint64_t now_ns);
 void fy_tm_xfer_done(fy_tm *tm, uint32_t be, bool write, uint64_t bytes, uint64_t xfer_us,
                      ferry_status rc, uint64_t now_ns);
+/* Only when cfg.on, for an untimed post that ended: its status, if an error. */
+void fy_tm_xfer_failed(fy_tm *tm, uint32_t be, ferry_status rc);
+/* A request's first post and every FY_TM_TIME_EVERY-th after it are timed
+ * (every one while the event ring, which stamps each event, is on): the
+ * two fine clock reads of a timed post cost twice a small repost. */
+#define FY_TM_TIME_EVERY 256u
 void fy_tm_notif(fy_tm *tm, uint32_t be, int what); /* FY_TM_NOTIF_* */
 enum { FY_TM_NOTIF_SENT, FY_TM_NOTIF_RECEIVED, FY_TM_NOTIF_DROPPED };
 

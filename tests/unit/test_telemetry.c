@@ -14,6 +14,7 @@
 
 #include "ferry/ferry.h"
 #include "harness.h"
+#include "telemetry/tm.h"
 #include "testutil.h"
 
 #define KB 1024u
@@ -104,6 +105,38 @@ static void test_workload_matches(void)
     FY_CHECK_EQ(ferry_counters_get(lp.agent, &c), FERRY_OK);
     FY_CHECK_EQ(c.tx_bytes, tx ? tx->value : 0);
     ferry_metrics_free(m);
+    tu_loop_close(&lp);
+}
+
+/* A request reposted: every post counted, the first and every
+ * FY_TM_TIME_EVERY-th after it timed (histograms, per-request times). */
+static void test_reposts_sampled(void)
+{
+    ferry_agent_config cfg = tt_config(true);
+    tu_loop lp;
+    FY_REQUIRE(tu_loop_open(&lp, "tm-repost", &cfg, NULL, 0, 8 * KB) == FERRY_OK);
+    ferry_xfer *x = NULL;
+    FY_REQUIRE(tu_loop_xfer(&lp, FERRY_OP_WRITE, 4 * KB, NULL, &x) == FERRY_OK);
+    const uint32_t posts = 2 * FY_TM_TIME_EVERY + 1;
+    for (uint32_t i = 0; i < posts; i++)
+        FY_CHECK_EQ(tu_post_wait(x), FERRY_OK);
+    ferry_metrics *m = NULL;
+    FY_REQUIRE(ferry_metrics_get(lp.agent, &m) == FERRY_OK);
+    FY_CHECK_EQ(tu_metric_find(m, "agent_tx_requests_num", NULL)->value, posts);
+    FY_CHECK_EQ(tu_metric_find(m, "agent_tx_bytes", NULL)->value, posts * 4 * KB);
+    const ferry_metric *xt = tu_metric_find(m, "agent_xfer_time_us", "backend", "LOCAL", NULL);
+    const ferry_metric *pt = tu_metric_find(m, "agent_xfer_post_time_us", "backend", "LOCAL", NULL);
+    FY_CHECK(xt && xt->count == 3 && pt && pt->count == 3);
+    ferry_xfer_telemetry t; /* the last post was a timed one */
+    ferry_xfer_telemetry_init(&t);
+    FY_CHECK_EQ(ferry_xfer_get_telemetry(x, &t), FERRY_OK);
+    FY_CHECK(t.xfer_us > 0 && t.start_us > 0 && t.total_bytes == 4 * KB);
+    ferry_counters c;
+    ferry_counters_init(&c);
+    FY_CHECK_EQ(ferry_counters_get(lp.agent, &c), FERRY_OK);
+    FY_CHECK_EQ(c.tx_requests, posts);
+    ferry_metrics_free(m);
+    ferry_xfer_release(x);
     tu_loop_close(&lp);
 }
 
@@ -410,6 +443,7 @@ int main(void)
     unsetenv("FERRY_TELEMETRY");
     FY_RUN(test_off_has_ledger_only);
     FY_RUN(test_workload_matches);
+    FY_RUN(test_reposts_sampled);
     FY_RUN(test_errors_by_status);
     FY_RUN(test_notifications);
     FY_RUN(test_environment);
