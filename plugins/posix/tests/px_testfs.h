@@ -29,7 +29,7 @@ static char g_dir[64]; /* the temp dir */
 
 /* Zeroed, aligned test memory: a WRITE of it hands the kernel defined
  * bytes (valgrind checks what io_submit's buffers hold). */
-static void *px_alloc(size_t len)
+static inline void *px_alloc(size_t len)
 {
     void *p = tu_alloc(len);
     if (p)
@@ -39,12 +39,12 @@ static void *px_alloc(size_t len)
 
 /* ---- files ---- */
 
-static void path_of(char *buf, size_t cap, const char *name)
+static inline void path_of(char *buf, size_t cap, const char *name)
 {
     snprintf(buf, cap, "%s/%s", g_dir, name);
 }
 
-static int open_file(const char *name, bool direct, uint64_t size, char *path, size_t cap)
+static inline int open_file(const char *name, bool direct, uint64_t size, char *path, size_t cap)
 {
     path_of(path, cap, name);
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | (direct ? O_DIRECT : 0), 0600);
@@ -56,7 +56,7 @@ static int open_file(const char *name, bool direct, uint64_t size, char *path, s
 }
 
 /* The file's bytes, read back without ferry. */
-static uint8_t *slurp(const char *path, uint64_t size)
+static inline uint8_t *slurp(const char *path, uint64_t size)
 {
     uint8_t *buf = malloc(size ? size : 1);
     int fd = open(path, O_RDONLY);
@@ -70,7 +70,7 @@ static uint8_t *slurp(const char *path, uint64_t size)
 }
 
 /* Does the temp dir's file system take O_DIRECT? */
-static bool probe_direct(void)
+static inline bool probe_direct(void)
 {
     char path[128];
     int fd = open_file("probe", true, 4096, path, sizeof(path));
@@ -92,14 +92,14 @@ typedef struct smallfs {
     struct rlimit old; /* not mounted: the file size limit before ours */
 } smallfs;
 
-static bool run_quiet(const char *cmd)
+static inline bool run_quiet(const char *cmd)
 {
     char full[520];
     snprintf(full, sizeof(full), "%.480s >/dev/null 2>&1", cmd);
     return system(full) == 0;
 }
 
-static bool smallfs_ext4(smallfs *fs)
+static inline bool smallfs_ext4(smallfs *fs)
 {
     char cmd[600];
     snprintf(fs->image, sizeof(fs->image), "%s/ext4.img", g_dir);
@@ -109,7 +109,7 @@ static bool smallfs_ext4(smallfs *fs)
     return run_quiet(cmd);
 }
 
-static bool smallfs_open(smallfs *fs)
+static inline bool smallfs_open(smallfs *fs)
 {
     snprintf(fs->dir, sizeof(fs->dir), "%s/small", g_dir);
     if (mkdir(fs->dir, 0700) != 0)
@@ -129,12 +129,12 @@ static bool smallfs_open(smallfs *fs)
 }
 
 /* The errno a write past the small file system's room reports. */
-static const char *smallfs_errno(const smallfs *fs)
+static inline const char *smallfs_errno(const smallfs *fs)
 {
     return fs->mounted ? "ENOSPC" : "EFBIG";
 }
 
-static void smallfs_close(smallfs *fs)
+static inline void smallfs_close(smallfs *fs)
 {
     if (fs->mounted)
         umount2(fs->dir, MNT_DETACH);

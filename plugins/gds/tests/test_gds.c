@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The GDS and GDS_MT backends through the agent API, as NIXL's GDS users
+ * drive them: memory and files registered, READ/WRITE requests to the
+ * agent's own name.
+ *
+ * Usage: test_gds nolib          libcufile absent (FERRY_CUFILE_LIB names no
+ *                                library): both names fail cleanly;
+ *        test_gds refused        cuFile refuses the file (the mock's
+ *                                FY_MOCK_CUFILE_REGISTER_ERROR=5027):
+ *                                registration is NOT_SUPPORTED with the reason;
+ *        test_gds io             round trips of DRAM and (with a CUDA driver)
+ *                                VRAM, random layouts, ENOSPC, read-only file.
+ *                                Where cuFile cannot register files here (a
+ *                                real host without GDS support), the round
+ *                                trips report that reason and skip.
+ * "io" and "refused" exit 77 where cuFile does not open at all. */
+#include <ferry/ferry.h>
+
+#include "gpu_test.h"
+#include "harness.h"
+#include "px_testfs.h"
+
+#define GD_NAME "gds-test"
+
+static const char *g_backend = "GDS";
+static bool g_vram; /* a CUDA driver: VRAM runs too */
+
+typedef struct gd {
+    ferry_agent *ag;
+    ferry_backend *be;
+} gd;
+
+static ferry_status gd_open(gd *g, const ferry_param *params, size_t n)
+{
+    ferry_agent_config cfg;
+    ferry_clear_error();
+    ferry_agent_config_init(&cfg);
+    cfg.name = GD_NAME;
+    ferry_status rc = ferry_agent_create(&cfg, &g->ag);
+    if (rc != FERRY_OK)
+        return rc;
+    rc = ferry_backend_create(g->ag, g_backend, params, n, &g->be);
+    if (rc != FERRY_OK)
+        ferry_agent_destroy(g->ag);
+    return rc;
+}
+
+/* Registers [0, len) of fd as FILE, and loads the agent's own metadata
+ * again so that loopback requests see it. */
+static ferry_status gd_reg_file(gd *g, int fd, uint64_t len, const char *path)
+{
+    ferry_dlist *l;
+    ferry_clear_error();
+    ferry_status rc = ferry_dlist_create(FERRY_MEM_FILE, 1, &l);
+    if (rc != FERRY_OK)
+        return rc;
+    rc = ferry_dlist_add_meta(l, 0, len, (uint64_t)fd, path, strlen(path));
+    if (rc == FERRY_OK)
+        rc = ferry_register(g->ag, l, NULL);
+    ferry_dlist_destroy(l);
+    if (rc != FERRY_OK)
+        return rc;
+    rc = ferry_md_invalidate(g->ag, GD_NAME);
+    return rc == FERRY_OK || rc == FERRY_ERR_NOT_FOUND ? tu_load_self(g->ag) : rc;
+}
+
+static ferry_status gd_run(gd *g, ferry_xfer_op op, const ferry_dlist *l, const ferry_dlist *r,
+                           ferry_xfer **out)
+{
+    ferry_xfer *x;
+    ferry_status rc = ferry_xfer_create(g->ag, op, l, r, GD_NAME, NULL, &x);
+    if (rc != FERRY_OK)
+        return rc;
+    rc = tu_post_wait(x);
+    if (out)
+        *out = x;
+    else
+        ferry_xfer_release(x);
+    return rc;
+}
+
+/* Memory of the type: VRAM on GPU 0, or host memory. */
+static void *gd_alloc(ferry_mem_type t, size_t len)
+{
+    return t == FERRY_MEM_VRAM ? gt_alloc(0, len) : px_alloc(len);
+}
+
+static void gd_free(ferry_mem_type t, void *p)
+{
+    if (t == FERRY_MEM_VRAM)
+        gt_free(0, p);
+    else
+        free(p);
+}
+
+static bool gd_same(const gt_layout *lo, const uint8_t *a, const uint8_t *b, bool file_side)
+{
+    for (size_t i = 0; i < lo->n; i++)
+        if (memcmp(a + lo->soff[i], b + (file_side ? lo->doff[i] : lo->soff[i]), lo->len[i]))
+            return false;
+    return true;
+}
+
+/* WRITE random pieces of memory to the file, check it with pread, READ
+ * them back into other memory, check that. */
+static void round_trip(ferry_mem_type t)
+{
+    gd g;
+    gt_layout lo;
+    char path[128];
+    if (t == FERRY_MEM_VRAM && !g_vram)
+        FY_SKIP("no CUDA driver here");
+    FY_REQUIRE(gd_open(&g, NULL, 0) == FERRY_OK);
+    gt_layout_make(&lo, 200, 200 * KB, 1, tu_seed() + t);
+    int fd = open_file("rt", false, lo.dsize, path, sizeof(path));
+    uint8_t *src = gd_alloc(t, lo.ssize), *dst = gd_alloc(t, lo.ssize);
+    gt_fill(src, lo.ssize, tu_seed());
+    FY_REQUIRE(fd >= 0);
+    ferry_status reg = gd_reg_file(&g, fd, lo.dsize, path);
+    if (reg == FERRY_ERR_NOT_SUPPORTED) {
+        printf("# %s\n", ferry_last_error());
+        FY_CHECK(strstr(ferry_last_error(), "cuFileHandleRegister") != NULL);
+        fy_t_skip_reason = "cuFile cannot register files here (reason above)";
+    } else {
+        FY_REQUIRE(reg == FERRY_OK);
+        FY_REQUIRE(gt_register(g.ag, t, src, lo.ssize, 0) == FERRY_OK &&
+                   gt_register(g.ag, t, dst, lo.ssize, 0) == FERRY_OK);
+        ferry_dlist *ls = gt_list(t, &lo, false, src, 0), *ld = gt_list(t, &lo, false, dst, 0);
+        ferry_dlist *rf = gt_list(FERRY_MEM_FILE, &lo, true, NULL, (uint64_t)fd);
+        FY_REQUIRE(ls && ld && rf);
+        FY_CHECK_EQ(gd_run(&g, FERRY_OP_WRITE, ls, rf, NULL), FERRY_OK);
+        uint8_t *want = gt_read(src, lo.ssize), *file = slurp(path, lo.dsize);
+        FY_CHECK(file && gd_same(&lo, want, file, true));
+        FY_CHECK_EQ(gd_run(&g, FERRY_OP_READ, ld, rf, NULL), FERRY_OK);
+        uint8_t *got = gt_read(dst, lo.ssize);
+        FY_CHECK(gd_same(&lo, want, got, false));
+        printf("# %s %s: %zu pieces\n", g_backend, t == FERRY_MEM_VRAM ? "VRAM" : "DRAM", lo.n);
+        ferry_dlist_destroy(ls);
+        ferry_dlist_destroy(ld);
+        ferry_dlist_destroy(rf);
+        free(want);
+        free(file);
+        free(got);
+    }
+    ferry_agent_destroy(g.ag);
+    close(fd);
+    unlink(path);
+    gd_free(t, src);
+    gd_free(t, dst);
+    gt_layout_free(&lo);
+}
+
+static void test_round_trip_dram(void)
+{
+    round_trip(FERRY_MEM_DRAM);
+}
+
+static void test_round_trip_vram(void)
+{
+    round_trip(FERRY_MEM_VRAM);
+}
+
+/* One WRITE of len bytes of host memory to fd at 0: its status, and the
+ * request's detail copied into why. */
+static ferry_status gd_write_one(gd *g, int fd, const char *path, size_t len, char *why, size_t cap)
+{
+    uint8_t *buf = px_alloc(len);
+    ferry_xfer *x = NULL;
+    ferry_status rc = gd_reg_file(g, fd, len, path);
+    if (rc == FERRY_OK)
+        rc = tu_register(g->ag, buf, len);
+    ferry_dlist *l = gt_list1(FERRY_MEM_DRAM, buf, len, 0);
+    ferry_dlist *r = gt_list1(FERRY_MEM_FILE, NULL, len, (uint64_t)fd);
+    if (rc == FERRY_OK)
+        rc = l && r ? gd_run(g, FERRY_OP_WRITE, l, r, &x) : FERRY_ERR_NO_MEMORY;
+    snprintf(why, cap, "%s", x ? ferry_xfer_error(x) : ferry_last_error());
+    ferry_xfer_release(x);
+    ferry_dlist_destroy(l);
+    ferry_dlist_destroy(r);
+    free(buf);
+    return rc;
+}
+
+/* 16 MiB into a file system of a few MiB: FERRY_ERR_IO, the errno named. */
+static void test_enospc(void)
+{
+    smallfs fs = {0};
+    gd g;
+    char path[160], why[400];
+    FY_REQUIRE(smallfs_open(&fs));
+    printf("# small file system: %s\n", fs.how);
+    snprintf(path, sizeof(path), "%s/full", fs.dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    FY_REQUIRE(fd >= 0 && gd_open(&g, NULL, 0) == FERRY_OK);
+    ferry_status rc = gd_write_one(&g, fd, path, 16 * MB, why, sizeof(why));
+    printf("# %s\n", why);
+    if (rc == FERRY_ERR_NOT_SUPPORTED)
+        fy_t_skip_reason = "cuFile cannot register files here (reason above)";
+    else
+        FY_CHECK(rc == FERRY_ERR_IO && strstr(why, smallfs_errno(&fs)) != NULL);
+    ferry_agent_destroy(g.ag);
+    close(fd);
+    unlink(path);
+    smallfs_close(&fs);
+}
+
+/* A file opened read-only: a WRITE fails with EBADF in the detail. */
+static void test_read_only_target(void)
+{
+    gd g;
+    char path[128], why[400];
+    int wfd = open_file("ro", false, MB, path, sizeof(path)), fd = open(path, O_RDONLY);
+    FY_REQUIRE(wfd >= 0 && fd >= 0 && gd_open(&g, NULL, 0) == FERRY_OK);
+    ferry_status rc = gd_write_one(&g, fd, path, MB, why, sizeof(why));
+    printf("# %s\n", why);
+    if (rc == FERRY_ERR_NOT_SUPPORTED)
+        fy_t_skip_reason = "cuFile cannot register files here (reason above)";
+    else
+        FY_CHECK(rc == FERRY_ERR_IO && strstr(why, "EBADF") != NULL);
+    ferry_agent_destroy(g.ag);
+    close(fd);
+    close(wfd);
+    unlink(path);
+}
+
+static void test_params(void)
+{
+    static const ferry_param bad[] = {{"thread_count", "0"},     {"thread_count", "x"},
+                                      {"mode", "turbo"},         {"batch_limit", "0"},
+                                      {"max_request_size", "1"}, {"no_such_param", "1"}};
+    static const ferry_param nixl[] = {{"mode", "batch"}, {"batch_pool_size", "32"},
+                                       {"batch_limit", "256"}, {"thread_count", "8"}};
+    gd g;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        FY_CHECK_EQ(gd_open(&g, &bad[i], 1), FERRY_ERR_INVALID_PARAM);
+        FY_CHECK(strstr(ferry_last_error(), bad[i].key) != NULL);
+    }
+    FY_REQUIRE(gd_open(&g, nixl, 4) == FERRY_OK);
+    ferry_agent_destroy(g.ag);
+}
+
+/* cuFile refuses to register the file: NOT_SUPPORTED, cuFile's status in
+ * the detail; the backend stays usable. */
+static void test_register_refused(void)
+{
+    gd g;
+    char path[128];
+    int fd = open_file("refused", false, MB, path, sizeof(path));
+    FY_REQUIRE(fd >= 0 && gd_open(&g, NULL, 0) == FERRY_OK);
+    FY_CHECK_EQ(gd_reg_file(&g, fd, MB, path), FERRY_ERR_NOT_SUPPORTED);
+    printf("# %s\n", ferry_last_error());
+    FY_CHECK(strstr(ferry_last_error(), "CU_FILE_HANDLE_NOT_REGISTERED (5027)") != NULL);
+    ferry_agent_destroy(g.ag);
+    close(fd);
+    unlink(path);
+}
+
+/* No libcufile: both names fail with NOT_SUPPORTED and say why. */
+static void test_no_library(void)
+{
+    static const char *names[] = {"GDS", "GDS_MT"};
+    gd g;
+    for (size_t i = 0; i < 2; i++) {
+        g_backend = names[i];
+        FY_CHECK_EQ(gd_open(&g, NULL, 0), FERRY_ERR_NOT_SUPPORTED);
+        FY_CHECK(strstr(ferry_last_error(), "no cuFile library") != NULL);
+        printf("# %s: %s\n", names[i], ferry_last_error());
+    }
+}
+
+/* cuFile opens, or the program skips (exit 77) saying why. */
+static void gd_need_cufile(void)
+{
+    gd g;
+    if (gd_open(&g, NULL, 0) != FERRY_OK) {
+        char reason[600];
+        snprintf(reason, sizeof(reason), "cuFile does not open here: %s", ferry_last_error());
+        fy_test_skip_all(reason);
+    }
+    ferry_agent_destroy(g.ag);
+}
+
+static void run_io(void)
+{
+    fy_gpu_why why;
+    const fy_cuda *cu;
+    if ((g_vram = fy_cuda_get(&cu, &why) == FERRY_OK))
+        gt_init_or_skip();
+    const char *names[] = {"GDS", "GDS_MT"};
+    for (size_t i = 0; i < 2; i++) {
+        g_backend = names[i];
+        printf("# backend %s\n", g_backend);
+        FY_RUN(test_round_trip_dram);
+        FY_RUN(test_round_trip_vram);
+    }
+    g_backend = "GDS";
+    FY_RUN(test_params);
+    FY_RUN(test_read_only_target);
+    FY_RUN(test_enospc);
+}
+
+int main(int argc, char **argv)
+{
+    const char *what = argc > 1 ? argv[1] : "io";
+    snprintf(g_dir, sizeof(g_dir), "/tmp/ferry-gds-XXXXXX");
+    if (!mkdtemp(g_dir))
+        fy_test_skip_all("cannot make a temp dir under /tmp");
+    if (!strcmp(what, "nolib")) {
+        FY_RUN(test_no_library);
+    } else {
+        gd_need_cufile();
+        if (!strcmp(what, "refused"))
+            FY_RUN(test_register_refused);
+        else
+            run_io();
+    }
+    rmdir(g_dir);
+    return fy_test_done();
+}
