@@ -260,8 +260,10 @@ static void test_direct_misaligned(void)
 /* Bad staging params fail backend creation, naming the param. */
 static void test_params(void)
 {
-    static const char *bad[][2] = {
-        {"bounce_size", "1000"}, {"bounce_size", "0"}, {"bounce_buffers", "0"}, {"bounce_buffers", "x"}};
+    static const char *bad[][2] = {{"bounce_size", "1000"},
+                                   {"bounce_size", "0"},
+                                   {"bounce_buffers", "0"},
+                                   {"bounce_buffers", "x"}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ferry_agent *ag;
         ferry_backend *be;
