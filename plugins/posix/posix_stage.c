@@ -212,7 +212,8 @@ static bool fy_px_copy(struct fy_px *be, struct fy_px_io *io)
         fy_px_copy_push(st->gpu, st);
         return true;
     }
-    fy_px_fail_msg(io->req, "copy %s GPU memory %#" PRIx64 " (%" PRIu64 " bytes of descriptor %zu): %s",
+    fy_px_fail_msg(io->req,
+                   "copy %s GPU memory %#" PRIx64 " (%" PRIu64 " bytes of descriptor %zu): %s",
                    io->write ? "from" : "to", st->vram, st->len, io->seg, fy_cuda_errname(cu, r));
     return false;
 }
