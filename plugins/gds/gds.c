@@ -97,8 +97,8 @@ static void fy_gds_load_cuda(struct fy_gds *be)
     be->cu = cu;
 }
 
-static ferry_status fy_gds_init(void *priv, const ferry_plugin_host *host, const ferry_param *params,
-                                size_t num_params)
+static ferry_status fy_gds_init(void *priv, const ferry_plugin_host *host,
+                                const ferry_param *params, size_t num_params)
 {
     struct fy_gds *be = priv;
     uint64_t vals[FY_GDS_NUM_PARAMS] = {0};
@@ -109,8 +109,10 @@ static ferry_status fy_gds_init(void *priv, const ferry_plugin_host *host, const
         return rc;
     be->max_io = vals[1];
     if (fy_cufile_open(&be->cf, &be->lib, why, sizeof(why)) != FERRY_OK) {
-        fy_gds_log(be, FERRY_LOG_ERROR, "%s; GPUDirect Storage is not available here "
-                   "(the POSIX backend moves VRAM to and from files without it)", why);
+        fy_gds_log(be, FERRY_LOG_ERROR,
+                   "%s; GPUDirect Storage is not available here "
+                   "(the POSIX backend moves VRAM to and from files without it)",
+                   why);
         return FERRY_ERR_NOT_SUPPORTED;
     }
     int err = fyp_pool_start(&be->pool, (unsigned)vals[0]);
@@ -184,8 +186,9 @@ static ferry_status fy_gds_file_open(struct fy_gds *be, uint64_t dev_id, struct 
 {
     if (dev_id > INT32_MAX || fcntl((int)dev_id, F_GETFL) < 0) {
         int e = dev_id > INT32_MAX ? EBADF : errno;
-        fy_gds_log(be, FERRY_LOG_ERROR, "FILE registration: dev_id %" PRIu64
-                   " is not an open fd: %s (%s)", dev_id, strerror(e), strerrorname_np(e));
+        fy_gds_log(be, FERRY_LOG_ERROR,
+                   "FILE registration: dev_id %" PRIu64 " is not an open fd: %s (%s)", dev_id,
+                   strerror(e), strerrorname_np(e));
         return FERRY_ERR_INVALID_PARAM;
     }
     struct fy_gds_file *f = calloc(1, sizeof(*f));
@@ -264,8 +267,8 @@ static ferry_status fy_gds_conn_info(void *priv, void **info, size_t *len)
     return fyp_self_info(be->host, FY_GDS_INFO_MAGIC, info, len);
 }
 
-static ferry_status fy_gds_remote_load(void *priv, const char *name, uint64_t uid,
-                                       const void *info, size_t len, void **remote)
+static ferry_status fy_gds_remote_load(void *priv, const char *name, uint64_t uid, const void *info,
+                                       size_t len, void **remote)
 {
     struct fy_gds *be = priv;
     return fyp_self_remote_load(be->host, FY_GDS_INFO_MAGIC, be, name, uid, info, len, remote);

@@ -35,15 +35,24 @@ static const struct {
     int err;
     const char *name;
 } fy_cufile_names[] = {
-    {5001, "CU_FILE_DRIVER_NOT_INITIALIZED"}, {5002, "CU_FILE_DRIVER_INVALID_PROPS"},
-    {5004, "CU_FILE_DRIVER_VERSION_MISMATCH"}, {5007, "CU_FILE_PLATFORM_NOT_SUPPORTED"},
-    {5008, "CU_FILE_IO_NOT_SUPPORTED"},        {5009, "CU_FILE_DEVICE_NOT_SUPPORTED"},
-    {5010, "CU_FILE_NVFS_DRIVER_ERROR"},       {5011, "CU_FILE_CUDA_DRIVER_ERROR"},
-    {5018, "CU_FILE_INVALID_FILE_TYPE"},       {5019, "CU_FILE_INVALID_FILE_OPEN_FLAG"},
-    {5020, "CU_FILE_DIO_NOT_SET"},             {5022, "CU_FILE_INVALID_VALUE"},
-    {5025, "CU_FILE_PERMISSION_DENIED"},       {5027, "CU_FILE_HANDLE_NOT_REGISTERED"},
-    {5029, "CU_FILE_DEVICE_NOT_FOUND"},        {5030, "CU_FILE_INTERNAL_ERROR"},
-    {5033, "CU_FILE_NVFS_SETUP_ERROR"},        {5034, "CU_FILE_IO_DISABLED"},
+    {5001, "CU_FILE_DRIVER_NOT_INITIALIZED"},
+    {5002, "CU_FILE_DRIVER_INVALID_PROPS"},
+    {5004, "CU_FILE_DRIVER_VERSION_MISMATCH"},
+    {5007, "CU_FILE_PLATFORM_NOT_SUPPORTED"},
+    {5008, "CU_FILE_IO_NOT_SUPPORTED"},
+    {5009, "CU_FILE_DEVICE_NOT_SUPPORTED"},
+    {5010, "CU_FILE_NVFS_DRIVER_ERROR"},
+    {5011, "CU_FILE_CUDA_DRIVER_ERROR"},
+    {5018, "CU_FILE_INVALID_FILE_TYPE"},
+    {5019, "CU_FILE_INVALID_FILE_OPEN_FLAG"},
+    {5020, "CU_FILE_DIO_NOT_SET"},
+    {5022, "CU_FILE_INVALID_VALUE"},
+    {5025, "CU_FILE_PERMISSION_DENIED"},
+    {5027, "CU_FILE_HANDLE_NOT_REGISTERED"},
+    {5029, "CU_FILE_DEVICE_NOT_FOUND"},
+    {5030, "CU_FILE_INTERNAL_ERROR"},
+    {5033, "CU_FILE_NVFS_SETUP_ERROR"},
+    {5034, "CU_FILE_IO_DISABLED"},
 };
 
 const char *fy_cufile_errname(int err, char *buf, size_t cap)
@@ -60,7 +69,8 @@ const char *fy_cufile_errname(int err, char *buf, size_t cap)
 static void *fy_cufile_dlopen(char *why, size_t why_len)
 {
     const char *env = getenv("FERRY_CUFILE_LIB");
-    const char *names[] = {env && *env ? env : "libcufile.so.0", env && *env ? NULL : "libcufile.so"};
+    const char *names[] = {env && *env ? env : "libcufile.so.0",
+                           env && *env ? NULL : "libcufile.so"};
     for (size_t i = 0; i < 2 && names[i]; i++) {
         void *lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
         if (lib)

@@ -32,7 +32,7 @@ typedef struct fy_cufile_status {
     int cu_err;
 } fy_cufile_status;
 
-#define FY_CU_FILE_SUCCESS            0
+#define FY_CU_FILE_SUCCESS               0
 #define FY_CU_FILE_HANDLE_TYPE_OPAQUE_FD 1
 
 /* CUfileDescr_t */

@@ -53,8 +53,7 @@ static void fy_gds_fail(struct fy_gds_req *req, size_t i, uint64_t off, ssize_t 
         return;
     bool sys = rc == -1 || rc == 0; /* errno, else -rc is a cuFile status */
     const char *why = sys ? strerror(errnum) : fy_cufile_errname((int)-rc, name, sizeof(name));
-    snprintf(req->err, sizeof(req->err),
-             "%s fd %d offset %" PRIu64 " (descriptor %zu): %s%s%s%s",
+    snprintf(req->err, sizeof(req->err), "%s fd %d offset %" PRIu64 " (descriptor %zu): %s%s%s%s",
              req->xfer->op == FERRY_OP_WRITE ? "cuFileWrite" : "cuFileRead",
              ((const struct fy_gds_file *)req->xfer->remote[i].region)->fd, off, i, why,
              sys ? " (" : "", sys ? strerrorname_np(errnum) : "", sys ? ")" : "");

@@ -27,11 +27,11 @@
 
 #define MOCK_API __attribute__((visibility("default")))
 
-#define ST_HANDLE_NOT_REGISTERED 5027
-#define ST_INVALID_VALUE         5022
+#define ST_HANDLE_NOT_REGISTERED  5027
+#define ST_INVALID_VALUE          5022
 #define ST_DRIVER_NOT_INITIALIZED 5001
-#define ST_INTERNAL_ERROR        5030
-#define MOCK_MAGIC               0x6d636668u
+#define ST_INTERNAL_ERROR         5030
+#define MOCK_MAGIC                0x6d636668u
 
 typedef struct mock_status {
     int err;

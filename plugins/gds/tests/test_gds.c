@@ -228,8 +228,10 @@ static void test_params(void)
     static const ferry_param bad[] = {{"thread_count", "0"},     {"thread_count", "x"},
                                       {"mode", "turbo"},         {"batch_limit", "0"},
                                       {"max_request_size", "1"}, {"no_such_param", "1"}};
-    static const ferry_param nixl[] = {{"mode", "batch"}, {"batch_pool_size", "32"},
-                                       {"batch_limit", "256"}, {"thread_count", "8"}};
+    static const ferry_param nixl[] = {{"mode", "batch"},
+                                       {"batch_pool_size", "32"},
+                                       {"batch_limit", "256"},
+                                       {"thread_count", "8"}};
     gd g;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         FY_CHECK_EQ(gd_open(&g, &bad[i], 1), FERRY_ERR_INVALID_PARAM);
