@@ -45,38 +45,15 @@ static ferry_status gd_open(gd *g, const ferry_param *params, size_t n)
     return rc;
 }
 
-/* Registers [0, len) of fd as FILE, and loads the agent's own metadata
- * again so that loopback requests see it. */
 static ferry_status gd_reg_file(gd *g, int fd, uint64_t len, const char *path)
 {
-    ferry_dlist *l;
-    ferry_clear_error();
-    ferry_status rc = ferry_dlist_create(FERRY_MEM_FILE, 1, &l);
-    if (rc != FERRY_OK)
-        return rc;
-    rc = ferry_dlist_add_meta(l, 0, len, (uint64_t)fd, path, strlen(path));
-    if (rc == FERRY_OK)
-        rc = ferry_register(g->ag, l, NULL);
-    ferry_dlist_destroy(l);
-    if (rc != FERRY_OK)
-        return rc;
-    rc = ferry_md_invalidate(g->ag, GD_NAME);
-    return rc == FERRY_OK || rc == FERRY_ERR_NOT_FOUND ? tu_load_self(g->ag) : rc;
+    return tfs_reg_file(g->ag, GD_NAME, fd, len, path);
 }
 
 static ferry_status gd_run(gd *g, ferry_xfer_op op, const ferry_dlist *l, const ferry_dlist *r,
                            ferry_xfer **out)
 {
-    ferry_xfer *x;
-    ferry_status rc = ferry_xfer_create(g->ag, op, l, r, GD_NAME, NULL, &x);
-    if (rc != FERRY_OK)
-        return rc;
-    rc = tu_post_wait(x);
-    if (out)
-        *out = x;
-    else
-        ferry_xfer_release(x);
-    return rc;
+    return tfs_run(g->ag, GD_NAME, op, l, r, out);
 }
 
 /* Memory of the type: VRAM on GPU 0, or host memory. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* What the POSIX plugin's test programs share: a temp dir under /tmp,
- * files in it, and a small file system to fill (a loop-mounted 8 MiB ext4
+/* What the storage tests (POSIX, GDS) share: loopback requests of an
+ * agent to itself, a temp dir under /tmp, files in it, and a small file
+ * system to fill (a loop-mounted 8 MiB ext4
  * image when mount works (root), else a 4 MiB tmpfs (root, or a private
  * mount namespace), else RLIMIT_FSIZE of 4 MiB, so a write past it fails
  * with EFBIG instead of ENOSPC). */
@@ -20,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ferry/ferry.h>
+
 #include "conformance/testutil.h"
 
 #define KB 1024ull
@@ -35,6 +38,52 @@ static inline void *px_alloc(size_t len)
     if (p)
         memset(p, 0, len);
     return p;
+}
+
+/* ---- an agent talking to itself (its name: self) ---- */
+
+/* Loads the agent's own metadata again (a new generation), after
+ * registering. */
+static inline ferry_status tfs_publish(ferry_agent *ag, const char *self)
+{
+    ferry_status rc = ferry_md_invalidate(ag, self);
+    if (rc != FERRY_OK && rc != FERRY_ERR_NOT_FOUND)
+        return rc;
+    return tu_load_self(ag);
+}
+
+/* Registers [0, len) of fd as FILE with its path as metadata, then
+ * publishes it. */
+static inline ferry_status tfs_reg_file(ferry_agent *ag, const char *self, int fd, uint64_t len,
+                                        const char *path)
+{
+    ferry_dlist *l;
+    ferry_clear_error();
+    ferry_status rc = ferry_dlist_create(FERRY_MEM_FILE, 1, &l);
+    if (rc != FERRY_OK)
+        return rc;
+    rc = ferry_dlist_add_meta(l, 0, len, (uint64_t)fd, path, strlen(path));
+    if (rc == FERRY_OK)
+        rc = ferry_register(ag, l, NULL);
+    ferry_dlist_destroy(l);
+    return rc == FERRY_OK ? tfs_publish(ag, self) : rc;
+}
+
+/* Makes, posts and waits for one request to self; *out (when not NULL)
+ * keeps it, for its error, else it is released. */
+static inline ferry_status tfs_run(ferry_agent *ag, const char *self, ferry_xfer_op op,
+                                   const ferry_dlist *l, const ferry_dlist *r, ferry_xfer **out)
+{
+    ferry_xfer *x;
+    ferry_status rc = ferry_xfer_create(ag, op, l, r, self, NULL, &x);
+    if (rc != FERRY_OK)
+        return rc;
+    rc = tu_post_wait(x);
+    if (out)
+        *out = x;
+    else
+        ferry_xfer_release(x);
+    return rc;
 }
 
 /* ---- files ---- */

@@ -69,25 +69,13 @@ static ferry_status px_open(px *p)
 /* Loads our own metadata again (as a new generation), after registering. */
 static ferry_status px_publish(px *p)
 {
-    ferry_status rc = ferry_md_invalidate(p->ag, "px-test");
-    if (rc != FERRY_OK && rc != FERRY_ERR_NOT_FOUND)
-        return rc;
-    return tu_load_self(p->ag);
+    return tfs_publish(p->ag, "px-test");
 }
 
 /* Registers [0, len) of fd as FILE with its path as metadata. */
 static ferry_status px_reg_file(px *p, int fd, uint64_t len, const char *path)
 {
-    ferry_dlist *l;
-    ferry_clear_error();
-    ferry_status rc = ferry_dlist_create(FERRY_MEM_FILE, 1, &l);
-    if (rc != FERRY_OK)
-        return rc;
-    rc = ferry_dlist_add_meta(l, 0, len, (uint64_t)fd, path, strlen(path));
-    if (rc == FERRY_OK)
-        rc = ferry_register(p->ag, l, NULL);
-    ferry_dlist_destroy(l);
-    return rc == FERRY_OK ? px_publish(p) : rc;
+    return tfs_reg_file(p->ag, "px-test", fd, len, path);
 }
 
 static void px_close(px *p)
@@ -142,16 +130,7 @@ static ferry_dlist *layout_list(const layout *lo, const uint8_t *buf, int fd)
 static ferry_status run_xfer(px *p, ferry_xfer_op op, const ferry_dlist *l, const ferry_dlist *r,
                              ferry_xfer **out)
 {
-    ferry_xfer *x;
-    ferry_status rc = ferry_xfer_create(p->ag, op, l, r, "px-test", NULL, &x);
-    if (rc != FERRY_OK)
-        return rc;
-    rc = tu_post_wait(x);
-    if (out)
-        *out = x;
-    else
-        ferry_xfer_release(x);
-    return rc;
+    return tfs_run(p->ag, "px-test", op, l, r, out);
 }
 
 static bool pieces_equal(const layout *lo, const uint8_t *a, const uint8_t *b)

@@ -47,38 +47,15 @@ static ferry_status vx_open(vx *v, bool thread)
     return rc;
 }
 
-/* Registers [0, len) of fd as FILE (its path as metadata), then loads the
- * agent's own metadata again so that loopback requests see it. */
 static ferry_status vx_reg_file(vx *v, int fd, uint64_t len, const char *path)
 {
-    ferry_dlist *l;
-    ferry_status rc = ferry_dlist_create(FERRY_MEM_FILE, 1, &l);
-    if (rc != FERRY_OK)
-        return rc;
-    rc = ferry_dlist_add_meta(l, 0, len, (uint64_t)fd, path, strlen(path));
-    if (rc == FERRY_OK)
-        rc = ferry_register(v->ag, l, NULL);
-    ferry_dlist_destroy(l);
-    if (rc != FERRY_OK)
-        return rc;
-    rc = ferry_md_invalidate(v->ag, VX_NAME);
-    return rc == FERRY_OK || rc == FERRY_ERR_NOT_FOUND ? tu_load_self(v->ag) : rc;
+    return tfs_reg_file(v->ag, VX_NAME, fd, len, path);
 }
 
-/* Makes, posts and waits for one request; *out keeps it (for its error). */
 static ferry_status vx_run(vx *v, ferry_xfer_op op, const ferry_dlist *l, const ferry_dlist *r,
                            ferry_xfer **out)
 {
-    ferry_xfer *x;
-    ferry_status rc = ferry_xfer_create(v->ag, op, l, r, VX_NAME, NULL, &x);
-    if (rc != FERRY_OK)
-        return rc;
-    rc = tu_post_wait(x);
-    if (out)
-        *out = x;
-    else
-        ferry_xfer_release(x);
-    return rc;
+    return tfs_run(v->ag, VX_NAME, op, l, r, out);
 }
 
 /* One request of one descriptor: VRAM [vram, +len) and the file at off. */
