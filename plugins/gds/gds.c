@@ -34,20 +34,17 @@
 
 /* ---- params -------------------------------------------------------------- */
 
-/* NIXL's names. Descriptors are spread over thread_count workers, each
- * calling cuFileRead/Write; mode, batch_pool_size and batch_limit are
- * range-checked and have no other effect (README.md, Limits). */
+/* NIXL's names. mode=batch (GDS's default): cuFile's batch API, where the
+ * library has it, else worker threads; mode=mt (GDS_MT's default):
+ * thread_count workers, each calling cuFileRead/Write. */
 static const ferry_param_spec fy_gds_params[] = {
-    {"thread_count", "4", "worker threads, i.e. descriptors in flight (1..256)"},
-    {"max_request_size", "16777216", "bytes per cuFileRead/Write call (4096..1073741824)"},
-    {"mode", "", "NIXL's GDS mode: batch or mt (both run on the worker threads)"},
-    {"batch_pool_size", "16", "NIXL's batch pool size (1..1024); accepted, no effect"},
-    {"batch_limit", "128", "NIXL's batch size limit (1..65536); accepted, no effect"},
+    {"thread_count", "4", "mt mode: worker threads, i.e. descriptors in flight (1..256)"},
+    {"max_request_size", "16777216", "bytes per cuFile I/O (4096..1073741824)"},
+    {"mode", "", "batch (cuFile's batch API; GDS's default) or mt (worker threads; GDS_MT's)"},
+    {"batch_pool_size", "16", "batch mode: batch handles, i.e. batches in flight (1..1024)"},
+    {"batch_limit", "128", "batch mode: I/Os per batch (1..65536)"},
 };
 #define FY_GDS_NUM_PARAMS (sizeof(fy_gds_params) / sizeof(fy_gds_params[0]))
-
-static const fyp_range fy_gds_ranges[FY_GDS_NUM_PARAMS] = {
-    {1, 256}, {4096, 1u << 30}, {0, 0}, {1, 1024}, {1, 65536}};
 
 static const char *fy_gds_param(const ferry_param *p, size_t n, const char *key)
 {
@@ -56,6 +53,19 @@ static const char *fy_gds_param(const ferry_param *p, size_t n, const char *key)
             return p[i].value ? p[i].value : "";
     return "";
 }
+
+static const fyp_range fy_gds_ranges[FY_GDS_NUM_PARAMS] = {
+    {1, 256}, {4096, 1u << 30}, {0, 0}, {1, 1024}, {1, 65536}};
+
+/* GDS_MT runs on threads unless told otherwise, as NIXL's. */
+static bool fy_gds_wants_batch(const ferry_param *p, size_t n)
+{
+    const char *mode = fy_gds_param(p, n, "mode");
+    return *mode ? !strcmp(mode, "batch") : strcmp(FY_GDS_NAME, "GDS_MT") != 0;
+}
+
+/* The numbers parsed, in the schema's order less mode. */
+enum { FY_GDS_V_THREADS, FY_GDS_V_MAX_IO, FY_GDS_V_POOL, FY_GDS_V_LIMIT };
 
 /* fyp_params_parse takes numbers only: mode is checked here and left out. */
 static ferry_status fy_gds_parse(struct fy_gds *be, const ferry_param *p, size_t n,
@@ -97,6 +107,24 @@ static void fy_gds_load_cuda(struct fy_gds *be)
     be->cu = cu;
 }
 
+/* Batch handles where asked for and cuFile has them, else the workers. */
+static ferry_status fy_gds_start(struct fy_gds *be, const ferry_param *params, size_t n,
+                                 const uint64_t vals[FY_GDS_NUM_PARAMS])
+{
+    if (fy_gds_wants_batch(params, n)) {
+        ferry_status rc =
+            fy_gds_batch_open(be, (unsigned)vals[FY_GDS_V_POOL], (unsigned)vals[FY_GDS_V_LIMIT]);
+        if (rc != FERRY_ERR_NOT_SUPPORTED)
+            return rc;
+    }
+    int err = fyp_pool_start(&be->pool, (unsigned)vals[FY_GDS_V_THREADS]);
+    if (err) {
+        fy_gds_log(be, FERRY_LOG_ERROR, "worker threads: %s", strerror(err));
+        return FERRY_ERR_BACKEND;
+    }
+    return FERRY_OK;
+}
+
 static ferry_status fy_gds_init(void *priv, const ferry_plugin_host *host,
                                 const ferry_param *params, size_t num_params)
 {
@@ -107,7 +135,7 @@ static ferry_status fy_gds_init(void *priv, const ferry_plugin_host *host,
     ferry_status rc = fy_gds_parse(be, params, num_params, vals);
     if (rc != FERRY_OK)
         return rc;
-    be->max_io = vals[1];
+    be->max_io = vals[FY_GDS_V_MAX_IO];
     if (fy_cufile_open(&be->cf, &be->lib, why, sizeof(why)) != FERRY_OK) {
         fy_gds_log(be, FERRY_LOG_ERROR,
                    "%s; GPUDirect Storage is not available here "
@@ -115,14 +143,14 @@ static ferry_status fy_gds_init(void *priv, const ferry_plugin_host *host,
                    why);
         return FERRY_ERR_NOT_SUPPORTED;
     }
-    int err = fyp_pool_start(&be->pool, (unsigned)vals[0]);
-    if (err) {
-        fy_gds_log(be, FERRY_LOG_ERROR, "worker threads: %s", strerror(err));
+    rc = fy_gds_start(be, params, num_params, vals);
+    if (rc != FERRY_OK) {
         fy_cufile_close(&be->cf, be->lib);
-        return FERRY_ERR_BACKEND;
+        return rc;
     }
     fy_gds_load_cuda(be);
-    fy_gds_log(be, FERRY_LOG_INFO, "cuFile open, %u worker threads%s", (unsigned)vals[0],
+    fy_gds_log(be, FERRY_LOG_INFO, "cuFile open, %s%s",
+               be->batches ? "batch I/O" : "worker threads",
                be->cu ? ", VRAM and DRAM" : ", DRAM only");
     return FERRY_OK;
 }
@@ -132,7 +160,10 @@ static void fy_gds_file_put(struct fy_gds *be, struct fy_gds_file *f);
 static void fy_gds_fini(void *priv)
 {
     struct fy_gds *be = priv;
-    fyp_pool_stop(&be->pool);
+    if (be->batches)
+        fy_gds_batch_close(be);
+    else
+        fyp_pool_stop(&be->pool);
     while (be->files) /* the core released every region before */
         fy_gds_file_put(be, be->files);
     for (int i = 0; i < be->ngpus; i++) {
@@ -302,6 +333,14 @@ static void fy_gds_rregion_unload(void *priv, void *remote, void *rregion)
     fy_gds_file_put(priv, rregion);
 }
 
+/* Batch mode reaps completions here (and in status polls); the workers
+ * of thread mode need nothing. */
+static ferry_status fy_gds_progress(void *priv)
+{
+    struct fy_gds *be = priv;
+    return be->batches ? fy_gds_batch_progress(be) : FERRY_OK;
+}
+
 /* ---- capabilities ---------------------------------------------------------------- */
 
 static ferry_status fy_gds_supports(void *priv, ferry_mem_type local, ferry_mem_type remote)
@@ -335,6 +374,7 @@ static const ferry_plugin_ops fy_gds_ops = {
     .xfer_release = fy_gds_xfer_release,
     .supports = fy_gds_supports,
     .xfer_error = fy_gds_xfer_error,
+    .progress = fy_gds_progress,
     .mem_types = fy_gds_mem_types,
 };
 
@@ -342,7 +382,7 @@ static const ferry_plugin_desc fy_gds_desc = {
     .abi_version = FERRY_PLUGIN_ABI_VERSION,
     .name = FY_GDS_NAME,
     .version = FY_GDS_VERSION,
-    .caps = FERRY_CAP_LOCAL,
+    .caps = FERRY_CAP_LOCAL | FERRY_CAP_PROGRESS,
     .mem_mask = FERRY_MEM_MASK(FERRY_MEM_DRAM) | FERRY_MEM_MASK(FERRY_MEM_VRAM) |
                 FERRY_MEM_MASK(FERRY_MEM_FILE),
     .params = fy_gds_params,

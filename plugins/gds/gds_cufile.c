@@ -19,15 +19,21 @@
 typedef struct fy_cufile_sym {
     const char *name, *alt;
     size_t offset;
+    bool optional; /* the batch API: older libraries lack it */
 } fy_cufile_sym;
 
 static const fy_cufile_sym fy_cufile_syms[] = {
-    {"cuFileDriverOpen", NULL, offsetof(fy_cufile, DriverOpen)},
-    {"cuFileDriverClose_v2", "cuFileDriverClose", offsetof(fy_cufile, DriverClose)},
-    {"cuFileHandleRegister", NULL, offsetof(fy_cufile, HandleRegister)},
-    {"cuFileHandleDeregister", NULL, offsetof(fy_cufile, HandleDeregister)},
-    {"cuFileRead", NULL, offsetof(fy_cufile, Read)},
-    {"cuFileWrite", NULL, offsetof(fy_cufile, Write)},
+    {"cuFileDriverOpen", NULL, offsetof(fy_cufile, DriverOpen), false},
+    {"cuFileDriverClose_v2", "cuFileDriverClose", offsetof(fy_cufile, DriverClose), false},
+    {"cuFileHandleRegister", NULL, offsetof(fy_cufile, HandleRegister), false},
+    {"cuFileHandleDeregister", NULL, offsetof(fy_cufile, HandleDeregister), false},
+    {"cuFileRead", NULL, offsetof(fy_cufile, Read), false},
+    {"cuFileWrite", NULL, offsetof(fy_cufile, Write), false},
+    {"cuFileBatchIOSetUp", NULL, offsetof(fy_cufile, BatchIOSetUp), true},
+    {"cuFileBatchIOSubmit", NULL, offsetof(fy_cufile, BatchIOSubmit), true},
+    {"cuFileBatchIOGetStatus", NULL, offsetof(fy_cufile, BatchIOGetStatus), true},
+    {"cuFileBatchIOCancel", NULL, offsetof(fy_cufile, BatchIOCancel), true},
+    {"cuFileBatchIODestroy", NULL, offsetof(fy_cufile, BatchIODestroy), true},
 };
 
 /* The names of the statuses a user may meet when setting cuFile up. */
@@ -90,11 +96,12 @@ static bool fy_cufile_bind(void *lib, fy_cufile *cf, char *why, size_t why_len)
         void *p = dlsym(lib, s->name);
         if (!p && s->alt)
             p = dlsym(lib, s->alt);
-        if (!p) {
+        if (!p && !s->optional) {
             snprintf(why, why_len, "the cuFile library has no %s", s->name);
             return false;
         }
-        memcpy((char *)cf + s->offset, &p, sizeof(p));
+        if (p)
+            memcpy((char *)cf + s->offset, &p, sizeof(p));
     }
     return true;
 }

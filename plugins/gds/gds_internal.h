@@ -4,6 +4,8 @@
  * gds.c         descriptor, params, registration, loopback remote
  * gds_cufile.c  libcufile opened at run time: the entry points, error names
  * gds_xfer.c    requests: worker threads calling cuFileRead / cuFileWrite
+ * gds_batch.c   requests through cuFile's batch API (mode=batch), where
+ *               cuFile offers it
  *
  * The backend is not FERRY_PLUGIN_F_THREAD_SAFE: the core serialises its
  * ops; the workers (plugins/common's pool) see only their request. */
@@ -11,9 +13,11 @@
 #define FY_GDS_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "ferry/plugin.h"
 #include "fyp_pool.h"
@@ -46,6 +50,41 @@ typedef struct fy_cufile_descr {
 } fy_cufile_descr;
 
 typedef void *fy_cufile_handle;
+typedef void *fy_cufile_batch;
+
+#define FY_CUFILE_BATCH    1 /* CUfileBatchMode_t */
+#define FY_CUFILE_READ     0 /* CUfileOpcode_t */
+#define FY_CUFILE_WRITE    1
+#define FY_CUFILE_WAITING  0x01 /* CUfileStatus_t */
+#define FY_CUFILE_PENDING  0x02
+#define FY_CUFILE_INVALID  0x04
+#define FY_CUFILE_CANCELED 0x08
+#define FY_CUFILE_COMPLETE 0x10
+#define FY_CUFILE_TIMEOUT  0x20
+#define FY_CUFILE_FAILED   0x40
+
+/* CUfileIOParams_t: one I/O of a batch. */
+typedef struct fy_cufile_io {
+    int mode; /* FY_CUFILE_BATCH */
+    union {
+        struct {
+            void *base; /* device or host memory */
+            off_t file_offset;
+            off_t base_offset;
+            size_t size;
+        } batch;
+    } u;
+    fy_cufile_handle fh;
+    int opcode; /* FY_CUFILE_READ, FY_CUFILE_WRITE */
+    void *cookie;
+} fy_cufile_io;
+
+/* CUfileIOEvents_t: how one I/O of a batch ended. */
+typedef struct fy_cufile_event {
+    void *cookie;
+    int status; /* FY_CUFILE_* */
+    size_t ret; /* bytes moved, or a negative error */
+} fy_cufile_event;
 
 typedef struct fy_cufile {
     fy_cufile_status (*DriverOpen)(void);
@@ -54,6 +93,13 @@ typedef struct fy_cufile {
     void (*HandleDeregister)(fy_cufile_handle);
     ssize_t (*Read)(fy_cufile_handle, void *, size_t, off_t, off_t);
     ssize_t (*Write)(fy_cufile_handle, const void *, size_t, off_t, off_t);
+    /* optional: the batch API (NULL where the library lacks it) */
+    fy_cufile_status (*BatchIOSetUp)(fy_cufile_batch *, unsigned);
+    fy_cufile_status (*BatchIOSubmit)(fy_cufile_batch, unsigned, fy_cufile_io *, unsigned);
+    fy_cufile_status (*BatchIOGetStatus)(fy_cufile_batch, unsigned, unsigned *, fy_cufile_event *,
+                                         struct timespec *);
+    fy_cufile_status (*BatchIOCancel)(fy_cufile_batch);
+    void (*BatchIODestroy)(fy_cufile_batch);
 } fy_cufile;
 
 /* gds_cufile.c: opens the library (FERRY_CUFILE_LIB, else libcufile.so.0,
@@ -76,6 +122,25 @@ struct fy_gds_file {
     fy_cufile_handle fh;
 };
 
+struct fy_gds_req;
+struct fy_gds_batch;
+
+/* A request (gds_xfer.c owns its life; gds_batch.c runs it in batch mode). */
+struct fy_gds_req {
+    fyp_job job; /* first: the pool hands it back (thread mode) */
+    struct fy_gds *be;
+    const ferry_plugin_xfer *xfer;
+    atomic_bool failed;
+    _Atomic ferry_status state;
+    /* batch mode: the backend's queue of requests with I/Os to submit */
+    struct fy_gds_req *prev, *next;
+    bool queued, canceled;
+    size_t next_seg;      /* the next descriptor to submit */
+    uint64_t seg_started; /* bytes of it already submitted */
+    unsigned inflight;    /* I/Os submitted, not yet ended */
+    char err[320];
+};
+
 struct fy_gds {
     const ferry_plugin_host *host;
     fy_cufile cf;
@@ -84,7 +149,12 @@ struct fy_gds {
     fy_cu_context *ctx; /* per GPU, its primary context retained when first named */
     int ngpus;
     uint64_t max_io; /* bytes per cuFileRead/Write call */
-    fyp_pool pool;   /* the workers: one descriptor per item */
+    fyp_pool pool;   /* thread mode: the workers, one descriptor per item */
+    /* batch mode (cuFile's batch API): batch_pool_size handles of up to
+     * batch_limit I/Os each; NULL batches: thread mode */
+    struct fy_gds_batch *batches;
+    unsigned nbatches, batch_limit;
+    struct fy_gds_req *wait_head, *wait_tail;
     struct fy_gds_file *files;
     uint64_t next_file_id;
 };
@@ -96,5 +166,15 @@ ferry_status fy_gds_xfer_post(void *priv, void *handle, const void *notif, size_
 ferry_status fy_gds_xfer_check(void *priv, void *handle);
 ferry_status fy_gds_xfer_release(void *priv, void *handle);
 const char *fy_gds_xfer_error(void *priv, void *handle);
+void fy_gds_move(struct fy_gds_req *req, size_t i, uint64_t from, uint64_t to);
+void fy_gds_fail_msg(struct fy_gds_req *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* gds_batch.c */
+ferry_status fy_gds_batch_open(struct fy_gds *be, unsigned handles, unsigned limit);
+void fy_gds_batch_close(struct fy_gds *be);
+void fy_gds_batch_post(struct fy_gds *be, struct fy_gds_req *req);
+ferry_status fy_gds_batch_progress(void *priv);
+ferry_status fy_gds_batch_release(struct fy_gds *be, struct fy_gds_req *req);
 
 #endif

@@ -8,21 +8,13 @@
  * its GPU's primary context current in the worker, as cuFile requires. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gds_internal.h"
-
-struct fy_gds_req {
-    fyp_job job; /* first: the pool hands it back */
-    struct fy_gds *be;
-    const ferry_plugin_xfer *xfer;
-    atomic_bool failed;
-    _Atomic ferry_status state;
-    char err[320];
-};
 
 ferry_status fy_gds_gpu_ctx(struct fy_gds *be, uint64_t ordinal)
 {
@@ -46,32 +38,41 @@ ferry_status fy_gds_gpu_ctx(struct fy_gds *be, uint64_t ordinal)
 
 /* ---- one descriptor, in a worker ------------------------------------------- */
 
-static void fy_gds_fail(struct fy_gds_req *req, size_t i, uint64_t off, ssize_t rc, int errnum)
+/* Records the first error of a request: nothing more of it starts. */
+void fy_gds_fail_msg(struct fy_gds_req *req, const char *fmt, ...)
 {
-    char name[64];
     if (atomic_exchange(&req->failed, true))
         return;
-    bool sys = rc == -1 || rc == 0; /* errno, else -rc is a cuFile status */
-    const char *why = sys ? strerror(errnum) : fy_cufile_errname((int)-rc, name, sizeof(name));
-    snprintf(req->err, sizeof(req->err), "%s fd %d offset %" PRIu64 " (descriptor %zu): %s%s%s%s",
-             req->xfer->op == FERRY_OP_WRITE ? "cuFileWrite" : "cuFileRead",
-             ((const struct fy_gds_file *)req->xfer->remote[i].region)->fd, off, i, why,
-             sys ? " (" : "", sys ? strerrorname_np(errnum) : "", sys ? ")" : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(req->err, sizeof(req->err), fmt, ap);
+    va_end(ap);
     fy_gds_log(req->be, FERRY_LOG_ERROR, "%s", req->err);
 }
 
-/* cuFile calls of at most max_io bytes until the descriptor is moved. A
- * read that returns 0 met the end of the file: an error (a READ that
- * returns OK delivered every byte). */
-static void fy_gds_move(struct fy_gds_req *req, size_t i)
+static void fy_gds_fail(struct fy_gds_req *req, size_t i, uint64_t off, ssize_t rc, int errnum)
+{
+    char name[64];
+    bool sys = rc == -1 || rc == 0; /* errno, else -rc is a cuFile status */
+    const char *why = sys ? strerror(errnum) : fy_cufile_errname((int)-rc, name, sizeof(name));
+    fy_gds_fail_msg(req, "%s fd %d offset %" PRIu64 " (descriptor %zu): %s%s%s%s",
+                    req->xfer->op == FERRY_OP_WRITE ? "cuFileWrite" : "cuFileRead",
+                    ((const struct fy_gds_file *)req->xfer->remote[i].region)->fd, off, i, why,
+                    sys ? " (" : "", sys ? strerrorname_np(errnum) : "", sys ? ")" : "");
+}
+
+/* cuFile calls of at most max_io bytes until bytes [from, to) of
+ * descriptor i are moved. A read that returns 0 met the end of the file:
+ * an error (a READ that returns OK delivered every byte). */
+void fy_gds_move(struct fy_gds_req *req, size_t i, uint64_t from, uint64_t to)
 {
     const struct fy_gds *be = req->be;
     const ferry_plugin_seg *l = &req->xfer->local[i], *r = &req->xfer->remote[i];
     const struct fy_gds_file *f = r->region;
     bool write = req->xfer->op == FERRY_OP_WRITE;
     void *base = (void *)(uintptr_t)l->addr;
-    for (uint64_t done = 0; done < l->len && !atomic_load(&req->failed);) {
-        uint64_t n = l->len - done < be->max_io ? l->len - done : be->max_io;
+    for (uint64_t done = from; done < to && !atomic_load(&req->failed);) {
+        uint64_t n = to - done < be->max_io ? to - done : be->max_io;
         errno = 0;
         ssize_t rc = write ? be->cf.Write(f->fh, base, n, (off_t)(r->addr + done), (off_t)done)
                            : be->cf.Read(f->fh, base, n, (off_t)(r->addr + done), (off_t)done);
@@ -95,7 +96,7 @@ static void fy_gds_run(fyp_job *job, size_t i)
         fy_gds_fail(req, i, req->xfer->remote[i].addr, -1, EINVAL);
         return;
     }
-    fy_gds_move(req, i);
+    fy_gds_move(req, i, 0, req->xfer->local[i].len);
     if (vram)
         be->cu->CtxPopCurrent(&ignored);
 }
@@ -167,8 +168,15 @@ ferry_status fy_gds_xfer_post(void *priv, void *handle, const void *notif, size_
     if (!req->xfer->count)
         return atomic_exchange(&req->state, FERRY_OK), FERRY_OK;
     atomic_store(&req->failed, false);
+    req->canceled = false;
+    req->next_seg = 0;
+    req->seg_started = 0;
     req->err[0] = '\0';
     atomic_store(&req->state, FERRY_IN_PROGRESS);
+    if (be->batches) {
+        fy_gds_batch_post(be, req);
+        return atomic_load(&req->state);
+    }
     req->job.nitems = req->xfer->count;
     fyp_pool_submit(&be->pool, &req->job);
     return FERRY_IN_PROGRESS;
@@ -176,20 +184,28 @@ ferry_status fy_gds_xfer_post(void *priv, void *handle, const void *notif, size_
 
 ferry_status fy_gds_xfer_check(void *priv, void *handle)
 {
-    (void)priv;
+    struct fy_gds *be = priv;
+    if (be->batches)
+        fy_gds_batch_progress(be);
     return atomic_load(&((struct fy_gds_req *)handle)->state);
 }
 
-/* The pool drops what no worker took and waits for the calls running:
- * cuFile calls end by themselves (local I/O). */
+/* Thread mode: the pool drops what no worker took and waits for the
+ * calls running (cuFile calls end by themselves: local I/O). Batch mode:
+ * gds_batch.c cancels and reaps. */
 ferry_status fy_gds_xfer_release(void *priv, void *handle)
 {
     struct fy_gds *be = priv;
     struct fy_gds_req *req = handle;
+    ferry_status rc = FERRY_OK;
     atomic_store(&req->failed, true); /* a running descriptor stops at its next call */
-    fyp_pool_cancel(&be->pool, &req->job);
-    free(req);
-    return FERRY_OK;
+    if (be->batches)
+        rc = fy_gds_batch_release(be, req);
+    else
+        fyp_pool_cancel(&be->pool, &req->job);
+    if (rc == FERRY_OK) /* else cuFile may still hold its I/Os: keep it */
+        free(req);
+    return rc;
 }
 
 const char *fy_gds_xfer_error(void *priv, void *handle)

@@ -11,9 +11,15 @@
  * registered is reported on stderr and fails (CU_FILE_INTERNAL_ERROR), as
  * is deregistering one twice.
  *
+ * The batch API runs a batch's I/Os when its status is asked for (at most
+ * the number asked, so a batch may take several polls), so a batch
+ * canceled before that moves nothing; submitting to a handle whose I/Os
+ * are not all reaped is CU_FILE_BATCH_FULL, destroying one is reported.
+ *
  * Environment: FY_MOCK_CUFILE_OPEN_ERROR (a status for cuFileDriverOpen),
  * FY_MOCK_CUFILE_REGISTER_ERROR (a status for cuFileHandleRegister, e.g.
- * 5027 as on a host whose volume lacks udev attributes). */
+ * 5027 as on a host whose volume lacks udev attributes),
+ * FY_MOCK_CUFILE_NO_BATCH=1 (cuFileBatchIOSetUp fails: 5007). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -23,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MOCK_API __attribute__((visibility("default")))
@@ -31,7 +38,11 @@
 #define ST_INVALID_VALUE          5022
 #define ST_DRIVER_NOT_INITIALIZED 5001
 #define ST_INTERNAL_ERROR         5030
+#define ST_PLATFORM_NOT_SUPPORTED 5007
+#define ST_BATCH_FULL             5037
 #define MOCK_MAGIC                0x6d636668u
+
+enum { B_WAITING = 1, B_INVALID = 4, B_CANCELED = 8, B_COMPLETE = 16, B_FAILED = 64 };
 
 typedef struct mock_status {
     int err;
@@ -132,4 +143,115 @@ MOCK_API ssize_t cuFileRead(void *fh, void *buf, size_t size, off_t off, off_t b
 MOCK_API ssize_t cuFileWrite(void *fh, const void *buf, size_t size, off_t off, off_t buf_off)
 {
     return mock_io(fh, (void *)(uintptr_t)buf, size, off, buf_off, true);
+}
+
+/* ---- the batch API ---- */
+
+typedef struct mock_bio {
+    int mode;
+    union {
+        struct {
+            void *base;
+            off_t file_offset;
+            off_t base_offset;
+            size_t size;
+        } batch;
+    } u;
+    void *fh;
+    int opcode;
+    void *cookie;
+} mock_bio;
+
+typedef struct mock_event {
+    void *cookie;
+    int status;
+    size_t ret;
+} mock_event;
+
+typedef struct mock_batch {
+    unsigned cap, n, reaped;
+    bool canceled;
+    mock_bio *ios;
+} mock_batch;
+
+MOCK_API mock_status cuFileBatchIOSetUp(void **out, unsigned nr)
+{
+    if (!atomic_load(&g_open))
+        return (mock_status){ST_DRIVER_NOT_INITIALIZED, 0};
+    if (env_status("FY_MOCK_CUFILE_NO_BATCH"))
+        return (mock_status){ST_PLATFORM_NOT_SUPPORTED, 0};
+    mock_batch *b = calloc(1, sizeof(*b));
+    if (!out || !nr || !b || !(b->ios = calloc(nr, sizeof(*b->ios)))) {
+        free(b);
+        return (mock_status){ST_INVALID_VALUE, 0};
+    }
+    b->cap = nr;
+    *out = b;
+    return (mock_status){0, 0};
+}
+
+MOCK_API mock_status cuFileBatchIOSubmit(void *h, unsigned nr, mock_bio *ios, unsigned flags)
+{
+    mock_batch *b = h;
+    (void)flags;
+    if (!b || !ios || !nr || nr > b->cap)
+        return (mock_status){ST_INVALID_VALUE, 0};
+    if (b->reaped != b->n)
+        return (mock_status){ST_BATCH_FULL, 0};
+    for (unsigned i = 0; i < nr; i++)
+        b->ios[i] = ios[i];
+    b->n = nr;
+    b->reaped = 0;
+    b->canceled = false;
+    return (mock_status){0, 0};
+}
+
+/* Runs one I/O now, as cuFile's compatibility mode would have. */
+static mock_event mock_run(mock_batch *b, const mock_bio *io)
+{
+    mock_event ev = {.cookie = io->cookie, .status = B_COMPLETE};
+    if (b->canceled)
+        return (mock_event){io->cookie, B_CANCELED, 0};
+    if (io->mode != 1 || (io->opcode != 0 && io->opcode != 1))
+        return (mock_event){io->cookie, B_INVALID, 0};
+    ssize_t r = mock_io(io->fh, io->u.batch.base, io->u.batch.size, io->u.batch.file_offset,
+                        io->u.batch.base_offset, io->opcode == 1);
+    if (r < 0)
+        ev.status = B_FAILED, r = r == -1 ? -errno : r;
+    ev.ret = (size_t)r;
+    return ev;
+}
+
+MOCK_API mock_status cuFileBatchIOGetStatus(void *h, unsigned min_nr, unsigned *nr,
+                                            mock_event *events, struct timespec *timeout)
+{
+    mock_batch *b = h;
+    (void)min_nr, (void)timeout;
+    if (!b || !nr || !events)
+        return (mock_status){ST_INVALID_VALUE, 0};
+    unsigned want = *nr, got = 0;
+    while (got < want && b->reaped < b->n)
+        events[got++] = mock_run(b, &b->ios[b->reaped++]);
+    *nr = got;
+    return (mock_status){0, 0};
+}
+
+MOCK_API mock_status cuFileBatchIOCancel(void *h)
+{
+    mock_batch *b = h;
+    if (!b)
+        return (mock_status){ST_INVALID_VALUE, 0};
+    b->canceled = true;
+    return (mock_status){0, 0};
+}
+
+MOCK_API void cuFileBatchIODestroy(void *h)
+{
+    mock_batch *b = h;
+    if (b && b->reaped != b->n)
+        fprintf(stderr, "mock cuFile: batch destroyed with %u I/O(s) not reaped\n",
+                b->n - b->reaped);
+    if (b)
+        free(b->ios);
+    free(b);
 }

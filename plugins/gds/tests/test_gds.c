@@ -218,6 +218,49 @@ static void test_params(void)
     ferry_agent_destroy(g.ag);
 }
 
+/* A READ of 8 MiB in 4 KiB pieces, a few I/Os in flight (2 batches of
+ * 4, or 2 workers), released right after the post: once release returns,
+ * nothing writes the memory. */
+static void test_release_in_flight(void)
+{
+    static const ferry_param few[] = {
+        {"batch_pool_size", "2"}, {"batch_limit", "4"}, {"thread_count", "2"}};
+    gd g;
+    char path[128];
+    const size_t n = 2048, each = 4 * KB, size = n * each;
+    int fd = open_file("inflight", false, size, path, sizeof(path));
+    uint8_t *buf = px_alloc(size);
+    FY_REQUIRE(fd >= 0 && buf && gd_open(&g, few, 3) == FERRY_OK);
+    if (gd_reg_file(&g, fd, size, path) == FERRY_ERR_NOT_SUPPORTED)
+        fy_t_skip_reason = "cuFile cannot register files here";
+    FY_REQUIRE(fy_t_skip_reason || tu_register(g.ag, buf, size) == FERRY_OK);
+    gt_layout lo = {.n = 0};
+    gt_layout_make(&lo, n, each, 4096, 9);
+    for (size_t i = 0; i < n && !fy_t_skip_reason; i++)
+        lo.soff[i] = lo.doff[i] = i * each, lo.len[i] = each;
+    ferry_dlist *l = gt_list(FERRY_MEM_DRAM, &lo, false, buf, 0);
+    ferry_dlist *r = gt_list(FERRY_MEM_FILE, &lo, true, NULL, (uint64_t)fd);
+    ferry_xfer_opts opts;
+    ferry_xfer_opts_init(&opts);
+    opts.skip_merge = true;
+    for (int round = 0; round < 3 && !fy_t_skip_reason; round++) {
+        ferry_xfer *x;
+        FY_REQUIRE(ferry_xfer_create(g.ag, FERRY_OP_READ, l, r, GD_NAME, &opts, &x) == FERRY_OK);
+        FY_CHECK_EQ(ferry_xfer_post(x), FERRY_IN_PROGRESS);
+        FY_CHECK_EQ(ferry_xfer_release(x), FERRY_OK);
+        memset(buf, 0xa5, size);
+        tu_sleep_us(20000);
+        FY_CHECK(buf[0] == 0xa5 && !memcmp(buf, buf + 1, size - 1));
+    }
+    ferry_dlist_destroy(l);
+    ferry_dlist_destroy(r);
+    gt_layout_free(&lo);
+    ferry_agent_destroy(g.ag);
+    close(fd);
+    unlink(path);
+    free(buf);
+}
+
 /* cuFile refuses to register the file: NOT_SUPPORTED, cuFile's status in
  * the detail; the backend stays usable. */
 static void test_register_refused(void)
@@ -271,6 +314,7 @@ static void run_io(void)
         printf("# backend %s\n", g_backend);
         FY_RUN(test_round_trip_dram);
         FY_RUN(test_round_trip_vram);
+        FY_RUN(test_release_in_flight);
     }
     g_backend = "GDS";
     FY_RUN(test_params);
