@@ -129,8 +129,7 @@ static void fy_gds_wait_unlink(struct fy_gds *be, struct fy_gds_req *req)
 static void fy_gds_maybe_done(struct fy_gds_req *req)
 {
     bool failed = atomic_load(&req->failed);
-    if (req->inflight || (req->queued && !failed) ||
-        atomic_load(&req->state) != FERRY_IN_PROGRESS)
+    if (req->inflight || (req->queued && !failed) || atomic_load(&req->state) != FERRY_IN_PROGRESS)
         return;
     atomic_store(&req->state, failed ? FERRY_ERR_IO : FERRY_OK);
 }
@@ -213,8 +212,9 @@ static void fy_gds_piece_failed(struct fy_gds *be, const struct fy_gds_piece *p,
     int err = ret < 0 ? (int)-ret : 0;
     bool sys = err > 0 && err < 5000; /* an errno, else a cuFile status */
     char name[64];
-    const char *why = sys ? strerror(err) : err ? fy_cufile_errname(err, name, sizeof(name))
-                                                : "not completed";
+    const char *why = sys   ? strerror(err)
+                      : err ? fy_cufile_errname(err, name, sizeof(name))
+                            : "not completed";
     fy_gds_fail_msg(req,
                     "batch %s fd %d offset %" PRIu64 " (%" PRIu64 " bytes, descriptor %zu): "
                     "status %#x: %s%s%s%s",
