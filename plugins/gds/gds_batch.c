@@ -99,37 +99,21 @@ ferry_status fy_gds_batch_open(struct fy_gds *be, unsigned handles, unsigned lim
 
 /* ---- the queue of requests waiting for handles -------------------------------- */
 
-static void fy_gds_wait_push(struct fy_gds *be, struct fy_gds_req *req)
-{
-    req->next = NULL;
-    req->prev = be->wait_tail;
-    if (be->wait_tail)
-        be->wait_tail->next = req;
-    else
-        be->wait_head = req;
-    be->wait_tail = req;
-    req->queued = true;
-}
-
 static void fy_gds_wait_unlink(struct fy_gds *be, struct fy_gds_req *req)
 {
-    if (!req->queued)
-        return;
-    if (req->prev)
-        req->prev->next = req->next;
-    else
-        be->wait_head = req->next;
-    if (req->next)
-        req->next->prev = req->prev;
-    else
-        be->wait_tail = req->prev;
-    req->queued = false;
+    fyp_fifo_remove(&be->waiting, &req->wait);
+}
+
+static struct fy_gds_req *fy_gds_wait_head(const struct fy_gds *be)
+{
+    return be->waiting.head ? FYP_CONTAINER(be->waiting.head, struct fy_gds_req, wait) : NULL;
 }
 
 static void fy_gds_maybe_done(struct fy_gds_req *req)
 {
     bool failed = atomic_load(&req->failed);
-    if (req->inflight || (req->queued && !failed) || atomic_load(&req->state) != FERRY_IN_PROGRESS)
+    if (req->inflight || (req->wait.listed && !failed) ||
+        atomic_load(&req->state) != FERRY_IN_PROGRESS)
         return;
     atomic_store(&req->state, failed ? FERRY_ERR_IO : FERRY_OK);
 }
@@ -166,7 +150,7 @@ static void fy_gds_piece_next(struct fy_gds *be, struct fy_gds_req *req, struct 
 static void fy_gds_batch_fill(struct fy_gds *be, struct fy_gds_batch *b)
 {
     char name[64];
-    struct fy_gds_req *req = be->wait_head;
+    struct fy_gds_req *req = fy_gds_wait_head(be);
     unsigned n = 0;
     while (n < be->batch_limit && req->next_seg < req->xfer->count)
         fy_gds_piece_next(be, req, b, n++);
@@ -188,7 +172,7 @@ static void fy_gds_batch_fill(struct fy_gds *be, struct fy_gds_batch *b)
 /* Idle handles take the waiting requests' I/Os, in order. */
 static void fy_gds_pump(struct fy_gds *be)
 {
-    for (unsigned i = 0; i < be->nbatches && be->wait_head; i++)
+    for (unsigned i = 0; i < be->nbatches && be->waiting.head; i++)
         if (!be->batches[i].req)
             fy_gds_batch_fill(be, &be->batches[i]);
 }
@@ -196,7 +180,7 @@ static void fy_gds_pump(struct fy_gds *be)
 void fy_gds_batch_post(struct fy_gds *be, struct fy_gds_req *req)
 {
     req->inflight = 0;
-    fy_gds_wait_push(be, req);
+    fyp_fifo_push(&be->waiting, &req->wait);
     fy_gds_pump(be);
     fy_gds_batch_progress(be);
 }

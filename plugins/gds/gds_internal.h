@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "ferry/plugin.h"
+#include "fyp_list.h"
 #include "fyp_pool.h"
 #include "gpu/gpu.h"
 
@@ -133,8 +134,8 @@ struct fy_gds_req {
     atomic_bool failed;
     _Atomic ferry_status state;
     /* batch mode: the backend's queue of requests with I/Os to submit */
-    struct fy_gds_req *prev, *next;
-    bool queued, canceled;
+    fyp_link wait; /* listed: I/Os left to submit */
+    bool canceled;
     size_t next_seg;      /* the next descriptor to submit */
     uint64_t seg_started; /* bytes of it already submitted */
     unsigned inflight;    /* I/Os submitted, not yet ended */
@@ -154,7 +155,7 @@ struct fy_gds {
      * batch_limit I/Os each; NULL batches: thread mode */
     struct fy_gds_batch *batches;
     unsigned nbatches, batch_limit;
-    struct fy_gds_req *wait_head, *wait_tail;
+    fyp_fifo waiting; /* batch mode: requests with I/Os to submit */
     struct fy_gds_file *files;
     uint64_t next_file_id;
 };

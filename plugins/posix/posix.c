@@ -419,7 +419,7 @@ static ferry_status fy_px_arm(void *priv)
     uint64_t count = 0;
     if (read(be->event_fd, &count, sizeof(count)) != sizeof(count))
         count = 0;
-    bool stalled = be->wait_head && !be->inflight; /* nothing would wake it */
+    bool stalled = be->waiting.head && !be->inflight; /* nothing would wake it */
     bool busy = count || be->redo || stalled || be->eng->pending(be) || fy_px_stage_busy(be);
     return busy ? FERRY_IN_PROGRESS : FERRY_OK;
 }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "ferry/plugin.h"
+#include "fyp_list.h"
 #include "gpu/gpu.h"
 
 #ifdef FY_PX_HAVE_URING
@@ -96,8 +97,7 @@ extern const struct fy_px_engine fy_px_aio_engine;
 struct fy_px_req {
     struct fy_px *be;
     const ferry_plugin_xfer *xfer; /* the core's, valid until release */
-    struct fy_px_req *prev, *next; /* the backend's queue of waiting requests */
-    bool queued;                   /* in that queue: segments left to start */
+    fyp_link wait;                 /* in the backend's queue (listed): segments left to start */
     bool failed;                   /* an I/O failed: start nothing more */
     bool canceled;                 /* being released: drop what comes back */
     bool staged;                   /* local side VRAM: through bounce buffers */
@@ -133,13 +133,13 @@ struct fy_px_staging {
 struct fy_px {
     const ferry_plugin_host *host;
     const struct fy_px_engine *eng;
-    unsigned depth;                          /* I/Os in the kernel at most */
-    int event_fd;                            /* signalled by completions: the agent's wait fd */
-    struct fy_px_io *ios;                    /* depth slots */
-    struct fy_px_io *free;                   /* free slots */
-    struct fy_px_io *redo, *redo_tail;       /* short or interrupted: go again */
-    unsigned inflight;                       /* slots in use */
-    struct fy_px_req *wait_head, *wait_tail; /* requests with segments to start */
+    unsigned depth;                    /* I/Os in the kernel at most */
+    int event_fd;                      /* signalled by completions: the agent's wait fd */
+    struct fy_px_io *ios;              /* depth slots */
+    struct fy_px_io *free;             /* free slots */
+    struct fy_px_io *redo, *redo_tail; /* short or interrupted: go again */
+    unsigned inflight;                 /* slots in use */
+    fyp_fifo waiting;                  /* requests with segments to start */
     struct fy_px_file *files;
     uint64_t next_file_id;
     uint64_t short_ios; /* resubmitted remainders, for tests and debug */

@@ -79,36 +79,24 @@ static struct fy_px_io *fy_px_redo_pop(struct fy_px *be)
 
 static void fy_px_wait_push(struct fy_px *be, struct fy_px_req *req)
 {
-    req->next = NULL;
-    req->prev = be->wait_tail;
-    if (be->wait_tail)
-        be->wait_tail->next = req;
-    else
-        be->wait_head = req;
-    be->wait_tail = req;
-    req->queued = true;
+    fyp_fifo_push(&be->waiting, &req->wait);
 }
 
 void fy_px_wait_unlink(struct fy_px *be, struct fy_px_req *req)
 {
-    if (!req->queued)
-        return;
-    if (req->prev)
-        req->prev->next = req->next;
-    else
-        be->wait_head = req->next;
-    if (req->next)
-        req->next->prev = req->prev;
-    else
-        be->wait_tail = req->prev;
-    req->queued = false;
+    fyp_fifo_remove(&be->waiting, &req->wait);
+}
+
+static struct fy_px_req *fy_px_wait_head(const struct fy_px *be)
+{
+    return be->waiting.head ? FYP_CONTAINER(be->waiting.head, struct fy_px_req, wait) : NULL;
 }
 
 /* ---- completion ---------------------------------------------------------- */
 
 static void fy_px_maybe_done(struct fy_px_req *req)
 {
-    if (req->inflight || req->queued || req->state != FERRY_IN_PROGRESS)
+    if (req->inflight || req->wait.listed || req->state != FERRY_IN_PROGRESS)
         return;
     if (req->failed || req->next_seg == req->xfer->count)
         req->state = req->failed ? FERRY_ERR_IO : FERRY_OK;
@@ -217,7 +205,7 @@ static struct fy_px_io *fy_px_start_seg(struct fy_px *be)
 {
     struct fy_px_req *req;
     bool more = true;
-    while ((req = be->wait_head) && more) {
+    while ((req = fy_px_wait_head(be)) && more) {
         if (!req->staged)
             return fy_px_start_dram(be, req);
         struct fy_px_io *io = fy_px_stage_start(be, req, &more);
@@ -272,7 +260,7 @@ static int fy_px_turn(struct fy_px *be, int rounds)
 ferry_status fy_px_progress(void *priv)
 {
     struct fy_px *be = priv;
-    if (!be->inflight && !be->wait_head)
+    if (!be->inflight && !be->waiting.head)
         return FERRY_OK;
     int copies = fy_px_stage_poll(be);
     fy_px_pump(be);
@@ -411,7 +399,7 @@ ferry_status fy_px_xfer_release(void *priv, void *handle)
     struct fy_px *be = priv;
     struct fy_px_req *req = handle;
     ferry_status rc = FERRY_OK;
-    if (req->inflight || req->queued)
+    if (req->inflight || req->wait.listed)
         rc = fy_px_drain(be, req);
     if (rc == FERRY_OK) /* else the kernel may still hold its I/Os: keep it */
         free(req);
