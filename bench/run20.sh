@@ -21,6 +21,8 @@ LIBS=$PWD/$X/root/usr/lib/x86_64-linux-gnu:$PWD/$X/root/lib/x86_64-linux-gnu
 export LD_LIBRARY_PATH=$LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export FERRY_PLUGIN_DIR=$PWD/$BUILD/plugins
 unset FERRY_CUDA_LIB FERRY_CUFILE_LIB
+# cuFile's configuration: ferry's (compatibility mode allowed) unless one is set.
+export CUFILE_ENV_PATH_JSON=${CUFILE_ENV_PATH_JSON:-$PWD/plugins/gds/cufile.json}
 FIO=$X/root/usr/bin/fio
 LOG=$OUT/run20.log
 : > "$LOG"
@@ -29,7 +31,7 @@ say() { echo "$@" | tee -a "$LOG"; }
 say "# $(date -u +%FT%TZ) $(uname -r); build $BUILD; files in $DIR"
 say "# GPU: $(nvidia-smi --query-gpu=name,driver_version,pci.bus_id --format=csv,noheader 2>&1 | head -1)"
 say "# disk: $(df -h "$DIR" | tail -1)"
-say "# fio: $($FIO --version 2>&1)"
+say "# fio: $($FIO --version 2>&1); cuFile config: $CUFILE_ENV_PATH_JSON"
 for p in "$FIO" "$BUILD/tools/ferry-bench" "$BUILD"/plugins/libferry_plugin_posix.so \
          "$BUILD"/plugins/libferry_plugin_gds.so; do
     miss=$(ldd "$p" 2>&1 | grep "not found")
