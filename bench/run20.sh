@@ -32,7 +32,7 @@ say "# $(date -u +%FT%TZ) $(uname -r); build $BUILD; files in $DIR"
 say "# GPU: $(nvidia-smi --query-gpu=name,driver_version,pci.bus_id --format=csv,noheader 2>&1 | head -1)"
 say "# disk: $(df -h "$DIR" | tail -1)"
 say "# fio: $($FIO --version 2>&1); cuFile config: $CUFILE_ENV_PATH_JSON"
-for p in "$FIO" "$BUILD/tools/ferry-bench" "$BUILD"/plugins/libferry_plugin_posix.so \
+for p in "$FIO" "$BUILD/tools/ferry-bench" "$BUILD/libferry.so.0" "$BUILD"/plugins/libferry_plugin_posix.so \
          "$BUILD"/plugins/libferry_plugin_gds.so; do
     miss=$(ldd "$p" 2>&1 | grep "not found")
     [ -z "$miss" ] || say "# MISSING for $p: $miss"
