@@ -25,24 +25,11 @@
 static const char *g_backend = "GDS";
 static bool g_vram; /* a CUDA driver: VRAM runs too */
 
-typedef struct gd {
-    ferry_agent *ag;
-    ferry_backend *be;
-} gd;
+typedef tfs_agent gd;
 
 static ferry_status gd_open(gd *g, const ferry_param *params, size_t n)
 {
-    ferry_agent_config cfg;
-    ferry_clear_error();
-    ferry_agent_config_init(&cfg);
-    cfg.name = GD_NAME;
-    ferry_status rc = ferry_agent_create(&cfg, &g->ag);
-    if (rc != FERRY_OK)
-        return rc;
-    rc = ferry_backend_create(g->ag, g_backend, params, n, &g->be);
-    if (rc != FERRY_OK)
-        ferry_agent_destroy(g->ag);
-    return rc;
+    return tfs_open(g, GD_NAME, false, g_backend, params, n);
 }
 
 static ferry_status gd_reg_file(gd *g, int fd, uint64_t len, const char *path)
@@ -165,9 +152,7 @@ static void test_enospc(void)
     gd g;
     char path[160], why[400];
     FY_REQUIRE(smallfs_open(&fs));
-    printf("# small file system: %s\n", fs.how);
-    snprintf(path, sizeof(path), "%s/full", fs.dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    int fd = smallfs_file(&fs, path, sizeof(path));
     FY_REQUIRE(fd >= 0 && gd_open(&g, NULL, 0) == FERRY_OK);
     ferry_status rc = gd_write_one(&g, fd, path, 16 * MB, why, sizeof(why));
     printf("# %s\n", why);

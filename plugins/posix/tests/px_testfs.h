@@ -42,6 +42,29 @@ static inline void *px_alloc(size_t len)
 
 /* ---- an agent talking to itself (its name: self) ---- */
 
+typedef struct tfs_agent {
+    ferry_agent *ag;
+    ferry_backend *be;
+} tfs_agent;
+
+/* The agent (with its progress thread or not) and one backend. */
+static inline ferry_status tfs_open(tfs_agent *t, const char *self, bool thread,
+                                    const char *backend, const ferry_param *params, size_t n)
+{
+    ferry_agent_config cfg;
+    ferry_clear_error(); /* the errors of this thread accumulate */
+    ferry_agent_config_init(&cfg);
+    cfg.name = self;
+    cfg.progress_thread = thread;
+    ferry_status rc = ferry_agent_create(&cfg, &t->ag);
+    if (rc != FERRY_OK)
+        return rc;
+    rc = ferry_backend_create(t->ag, backend, params, n, &t->be);
+    if (rc != FERRY_OK)
+        ferry_agent_destroy(t->ag);
+    return rc;
+}
+
 /* Loads the agent's own metadata again (a new generation), after
  * registering. */
 static inline ferry_status tfs_publish(ferry_agent *ag, const char *self)
@@ -175,6 +198,15 @@ static inline bool smallfs_open(smallfs *fs)
     signal(SIGXFSZ, SIG_IGN);
     setrlimit(RLIMIT_FSIZE, &lim);
     return true;
+}
+
+/* A new file "full" in the small file system (path: its name), after
+ * saying which file system that is. */
+static inline int smallfs_file(const smallfs *fs, char *path, size_t cap)
+{
+    printf("# small file system: %s\n", fs->how);
+    snprintf(path, cap, "%s/full", fs->dir);
+    return open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 }
 
 /* The errno a write past the small file system's room reports. */

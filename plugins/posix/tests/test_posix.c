@@ -34,25 +34,11 @@ static int g_num_engines = 2;
 
 /* ---- an agent with a POSIX backend, talking to itself ---- */
 
-typedef struct px {
-    ferry_agent *ag;
-    ferry_backend *be;
-} px;
+typedef tfs_agent px;
 
 static ferry_status px_open_with(px *p, bool thread, const ferry_param *params, size_t n)
 {
-    ferry_agent_config cfg;
-    ferry_clear_error(); /* the errors of this thread accumulate */
-    ferry_agent_config_init(&cfg);
-    cfg.name = "px-test";
-    cfg.progress_thread = thread;
-    ferry_status rc = ferry_agent_create(&cfg, &p->ag);
-    if (rc != FERRY_OK)
-        return rc;
-    rc = ferry_backend_create(p->ag, "POSIX", params, n, &p->be);
-    if (rc != FERRY_OK)
-        ferry_agent_destroy(p->ag);
-    return rc;
+    return tfs_open(p, "px-test", thread, "POSIX", params, n);
 }
 
 static ferry_status px_open_depth(px *p, const char *depth)
@@ -344,9 +330,7 @@ static void test_enospc(void)
     char path[160];
     const uint64_t size = 16 * MB;
     FY_REQUIRE(smallfs_open(&fs));
-    printf("# small file system: %s\n", fs.how);
-    snprintf(path, sizeof(path), "%s/full", fs.dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    int fd = smallfs_file(&fs, path, sizeof(path));
     uint8_t *buf = px_alloc(size);
     FY_REQUIRE(fd >= 0 && buf);
     tu_fill(buf, size, 3);

@@ -22,29 +22,15 @@
 static const char *g_engine = "auto";
 static bool g_direct_ok;
 
-typedef struct vx {
-    ferry_agent *ag;
-    ferry_backend *be;
-} vx;
+typedef tfs_agent vx;
 
 static ferry_status vx_open(vx *v, bool thread)
 {
-    ferry_agent_config cfg;
     ferry_param params[] = {{"engine", g_engine},
                             {"queue_depth", "16"},
                             {"bounce_size", "65536"},
                             {"bounce_buffers", "4"}};
-    ferry_clear_error();
-    ferry_agent_config_init(&cfg);
-    cfg.name = VX_NAME;
-    cfg.progress_thread = thread;
-    ferry_status rc = ferry_agent_create(&cfg, &v->ag);
-    if (rc != FERRY_OK)
-        return rc;
-    rc = ferry_backend_create(v->ag, "POSIX", params, 4, &v->be);
-    if (rc != FERRY_OK)
-        ferry_agent_destroy(v->ag);
-    return rc;
+    return tfs_open(v, VX_NAME, thread, "POSIX", params, 4);
 }
 
 static ferry_status vx_reg_file(vx *v, int fd, uint64_t len, const char *path)
@@ -160,9 +146,7 @@ static void test_enospc(void)
     char path[160];
     const uint64_t size = 16 * MB;
     FY_REQUIRE(smallfs_open(&fs));
-    printf("# small file system: %s\n", fs.how);
-    snprintf(path, sizeof(path), "%s/full", fs.dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    int fd = smallfs_file(&fs, path, sizeof(path));
     void *vram = gt_alloc(0, size);
     gt_fill(vram, size, 3);
     FY_REQUIRE(fd >= 0 && vx_open(&v, false) == FERRY_OK);
