@@ -7,7 +7,9 @@
  *                                library): both names fail cleanly;
  *        test_gds refused        cuFile refuses the file (the mock's
  *                                FY_MOCK_CUFILE_REGISTER_ERROR=5027):
- *                                registration is NOT_SUPPORTED with the reason;
+ *                                registration is NOT_SUPPORTED with the reason
+ *                                where GDS is the only backend, and with POSIX
+ *                                beside it POSIX holds the file;
  *        test_gds io             round trips of DRAM and (with a CUDA driver)
  *                                VRAM, random layouts, ENOSPC, read-only file.
  *                                Where cuFile cannot register files here (a
@@ -262,6 +264,43 @@ static void test_register_refused(void)
     unlink(path);
 }
 
+/* GDS first, then POSIX, nothing named at registration: GDS is passed
+ * over for the file cuFile refuses, POSIX holds it, and a request between
+ * host memory and the file goes through POSIX. */
+static void test_refused_falls_to_posix(void)
+{
+    gd g;
+    ferry_backend *posix;
+    ferry_xfer *x = NULL;
+    char path[128];
+    uint8_t *buf = px_alloc(MB), *back = px_alloc(MB);
+    int fd = open_file("fallback", false, MB, path, sizeof(path));
+    FY_REQUIRE(buf && back && fd >= 0 && gd_open(&g, NULL, 0) == FERRY_OK);
+    if (ferry_backend_create(g.ag, "POSIX", NULL, 0, &posix) != FERRY_OK) {
+        ferry_agent_destroy(g.ag);
+        FY_SKIP("no POSIX plugin");
+    }
+    tu_fill(buf, MB, 11);
+    FY_CHECK_EQ(gd_reg_file(&g, fd, MB, path), FERRY_OK);
+    FY_REQUIRE(tu_register(g.ag, buf, MB) == FERRY_OK && tu_register(g.ag, back, MB) == FERRY_OK);
+    ferry_dlist *l = gt_list1(FERRY_MEM_DRAM, buf, MB, 0),
+                *lb = gt_list1(FERRY_MEM_DRAM, back, MB, 0);
+    ferry_dlist *r = gt_list1(FERRY_MEM_FILE, NULL, MB, (uint64_t)fd);
+    FY_CHECK_EQ(gd_run(&g, FERRY_OP_WRITE, l, r, &x), FERRY_OK);
+    FY_CHECK(x && !strcmp(ferry_backend_name(ferry_xfer_backend(x)), "POSIX"));
+    ferry_xfer_release(x);
+    FY_CHECK_EQ(gd_run(&g, FERRY_OP_READ, lb, r, NULL), FERRY_OK);
+    FY_CHECK(!memcmp(buf, back, MB));
+    ferry_dlist_destroy(l);
+    ferry_dlist_destroy(lb);
+    ferry_dlist_destroy(r);
+    ferry_agent_destroy(g.ag);
+    close(fd);
+    unlink(path);
+    free(buf);
+    free(back);
+}
+
 /* No libcufile: both names fail with NOT_SUPPORTED and say why. */
 static void test_no_library(void)
 {
@@ -317,9 +356,10 @@ int main(int argc, char **argv)
         FY_RUN(test_no_library);
     } else {
         gd_need_cufile();
-        if (!strcmp(what, "refused"))
+        if (!strcmp(what, "refused")) {
             FY_RUN(test_register_refused);
-        else
+            FY_RUN(test_refused_falls_to_posix);
+        } else
             run_io();
     }
     rmdir(g_dir);
