@@ -85,8 +85,10 @@ typedef struct ferry_backend_sel {
 void ferry_backend_sel_init(ferry_backend_sel *sel);
 
 /* Registers every descriptor of list as a region with the chosen backends
- * (all that accept the memory type when sel is NULL or empty). Atomic: on
- * error nothing stays registered. A region identical to a registered one
+ * (all that accept the memory type when sel is NULL or empty; then a
+ * backend that cannot serve one region, answering NOT_SUPPORTED, is passed
+ * over for it while another holds it). Atomic: on error nothing stays
+ * registered. A region identical to a registered one
  * (type, dev_id, addr, len) counts one more registration (deregister it as
  * often) and gains the backends it lacked; a region overlapping a registered
  * one otherwise, or another descriptor of the same list, is refused

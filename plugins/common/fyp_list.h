@@ -44,6 +44,44 @@ static inline void fyp_list_remove(fyp_link **head, fyp_link *l)
     l->listed = false;
 }
 
+/* A first-in first-out queue of links (head and tail NULL when empty:
+ * zeroed is empty), for requests waiting their turn. */
+typedef struct fyp_fifo {
+    fyp_link *head, *tail;
+} fyp_fifo;
+
+/* Adds l at the tail; a no-op when it is listed already. */
+static inline void fyp_fifo_push(fyp_fifo *q, fyp_link *l)
+{
+    if (l->listed)
+        return;
+    l->next = NULL;
+    l->prev = q->tail;
+    if (q->tail)
+        q->tail->next = l;
+    else
+        q->head = l;
+    q->tail = l;
+    l->listed = true;
+}
+
+/* Takes l out wherever it is; a no-op when it is not listed. */
+static inline void fyp_fifo_remove(fyp_fifo *q, fyp_link *l)
+{
+    if (!l->listed)
+        return;
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        q->head = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    else
+        q->tail = l->prev;
+    l->prev = l->next = NULL;
+    l->listed = false;
+}
+
 /* Calls visit on every listed link (it may remove that one, no other);
  * returns how many visits returned true. */
 static inline size_t fyp_list_sweep(fyp_link *head, bool (*visit)(fyp_link *l))

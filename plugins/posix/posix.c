@@ -5,6 +5,9 @@
  * users name their own agent as the remote, as they do with NIXL; no
  * notifications.
  *
+ * Where a CUDA driver loads, GPU memory (VRAM) may be the local side too:
+ * posix_stage.c stages it through pinned host buffers.
+ *
  * This file: the descriptor, params and engine choice, registration, the
  * loopback remote and the agent's wait fd. Requests are in posix_xfer.c,
  * registered files in posix_file.c, the engines in posix_uring.c and
@@ -26,6 +29,9 @@
 #define FY_PX_REGION_LEN   28u
 
 #define FY_PX_DEPTH_MAX 4096u
+/* Staged VRAM: buffer sizes in 4 KiB units (O_DIRECT needs whole blocks). */
+#define FY_PX_BOUNCE_UNIT 4096u
+#define FY_PX_BOUNCE_MAX  (256u << 20)
 
 /* ---- params ------------------------------------------------------------ */
 
@@ -41,6 +47,10 @@ static const ferry_param_spec fy_px_params[] = {
     {"ios_pool_size", "",
      "NIXL's I/O pool size (64..65536); accepted, no effect: requests wait in a queue of any "
      "length"},
+    {"bounce_size", "2097152",
+     "VRAM staging: bytes per pinned bounce buffer (4096..268435456, a multiple of 4096)"},
+    {"bounce_buffers", "16",
+     "VRAM staging: bounce buffers per GPU, i.e. pieces in flight (1..1024)"},
 };
 #define FY_PX_NUM_PARAMS (sizeof(fy_px_params) / sizeof(fy_px_params[0]))
 
@@ -48,6 +58,7 @@ static const ferry_param_spec fy_px_params[] = {
 struct fy_px_conf {
     const char *engine;
     unsigned depth;
+    unsigned bounce_size, bounces;
     int nixl_uring, nixl_aio, nixl_posix_aio; /* booleans */
 };
 
@@ -119,6 +130,12 @@ static ferry_status fy_px_parse_sizes(struct fy_px *be, const ferry_param *p, si
         return fy_px_bad(be, "queue_depth", qd, "an integer in 1..4096");
     if (*pool && !fy_px_uint(pool, 64, 65536, &unused))
         return fy_px_bad(be, "ios_pool_size", pool, "an integer in 64..65536");
+    const char *bs = fy_px_param(p, n, "bounce_size"), *nb = fy_px_param(p, n, "bounce_buffers");
+    if (!fy_px_uint(bs, FY_PX_BOUNCE_UNIT, FY_PX_BOUNCE_MAX, &c->bounce_size) ||
+        c->bounce_size % FY_PX_BOUNCE_UNIT)
+        return fy_px_bad(be, "bounce_size", bs, "a multiple of 4096 in 4096..268435456");
+    if (!fy_px_uint(nb, 1, 1024, &c->bounces))
+        return fy_px_bad(be, "bounce_buffers", nb, "an integer in 1..1024");
     return FERRY_OK;
 }
 
@@ -221,6 +238,8 @@ static ferry_status fy_px_init(void *priv, const ferry_plugin_host *host, const 
     if (rc != FERRY_OK)
         return rc;
     be->depth = conf.depth;
+    be->stg.bounce_size = conf.bounce_size;
+    be->stg.bounces = conf.bounces;
     be->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (be->event_fd < 0)
         return FERRY_ERR_BACKEND;
@@ -232,7 +251,9 @@ static ferry_status fy_px_init(void *priv, const ferry_plugin_host *host, const 
         close(be->event_fd);
         return rc;
     }
-    fy_px_log(be, FERRY_LOG_INFO, "engine %s, queue depth %u", be->eng->name, be->depth);
+    fy_px_stage_load(be);
+    fy_px_log(be, FERRY_LOG_INFO, "engine %s, queue depth %u%s", be->eng->name, be->depth,
+              be->stg.cu ? ", VRAM staged" : "");
     return FERRY_OK;
 }
 
@@ -240,6 +261,7 @@ static void fy_px_fini(void *priv)
 {
     struct fy_px *be = priv;
     be->eng->close(be);
+    fy_px_stage_fini(be);
     while (be->files) /* the core released every region before */
         fy_px_file_put(be, be->files);
     free(be->ios);
@@ -286,9 +308,10 @@ static ferry_status fy_px_pub(struct fy_px *be, const struct fy_px_file *f, void
     return FERRY_OK;
 }
 
-/* DRAM needs nothing (the kernel pins pages per I/O); FILE and BLOCK
- * become a struct fy_px_file, named in the public bytes so that the
- * loopback remote region finds it. */
+/* DRAM needs nothing (the kernel pins pages per I/O), nor does VRAM (the
+ * core had the driver check it; pieces go through our own pinned buffers);
+ * FILE and BLOCK become a struct fy_px_file, named in the public bytes so
+ * that the loopback remote region finds it. */
 static ferry_status fy_px_reg(void *priv, ferry_mem_type type, const ferry_desc *desc,
                               const void *meta, size_t meta_len, void **region, void **pub,
                               size_t *pub_len)
@@ -300,7 +323,7 @@ static ferry_status fy_px_reg(void *priv, ferry_mem_type type, const ferry_desc 
     *region = NULL;
     *pub = NULL;
     *pub_len = 0;
-    if (type == FERRY_MEM_DRAM)
+    if (type == FERRY_MEM_DRAM || (type == FERRY_MEM_VRAM && be->stg.cu))
         return FERRY_OK;
     if (type != FERRY_MEM_FILE && type != FERRY_MEM_BLOCK)
         return FERRY_ERR_NOT_SUPPORTED;
@@ -342,7 +365,7 @@ static ferry_status fy_px_rregion_load(void *priv, void *remote, ferry_mem_type 
     if (!fyp_self_remote_is(remote, be) || !desc || !rregion)
         return FERRY_ERR_INVALID_PARAM;
     *rregion = NULL;
-    if (type == FERRY_MEM_DRAM)
+    if (type == FERRY_MEM_DRAM || type == FERRY_MEM_VRAM)
         return FERRY_OK;
     if (!fy_px_head_ours(be, pub, pub_len, FY_PX_REGION_LEN, FY_PX_REGION_MAGIC))
         return FERRY_ERR_BAD_METADATA;
@@ -365,9 +388,19 @@ static void fy_px_rregion_unload(void *priv, void *remote, void *rregion)
 
 static ferry_status fy_px_supports(void *priv, ferry_mem_type local, ferry_mem_type remote)
 {
-    (void)priv;
-    bool ok = local == FERRY_MEM_DRAM && (remote == FERRY_MEM_FILE || remote == FERRY_MEM_BLOCK);
+    struct fy_px *be = priv;
+    bool near = local == FERRY_MEM_DRAM || (local == FERRY_MEM_VRAM && be->stg.cu);
+    bool ok = near && (remote == FERRY_MEM_FILE || remote == FERRY_MEM_BLOCK);
     return ok ? FERRY_OK : FERRY_ERR_NOT_SUPPORTED;
+}
+
+/* VRAM only where the CUDA driver loaded. */
+static uint32_t fy_px_mem_types(void *priv)
+{
+    struct fy_px *be = priv;
+    uint32_t mask = FERRY_MEM_MASK(FERRY_MEM_DRAM) | FERRY_MEM_MASK(FERRY_MEM_FILE) |
+                    FERRY_MEM_MASK(FERRY_MEM_BLOCK);
+    return be->stg.cu ? mask | FERRY_MEM_MASK(FERRY_MEM_VRAM) : mask;
 }
 
 static ferry_status fy_px_wait_fd(void *priv, int *fd)
@@ -386,8 +419,8 @@ static ferry_status fy_px_arm(void *priv)
     uint64_t count = 0;
     if (read(be->event_fd, &count, sizeof(count)) != sizeof(count))
         count = 0;
-    bool stalled = be->wait_head && !be->inflight; /* nothing would wake it */
-    bool busy = count || be->redo || stalled || be->eng->pending(be);
+    bool stalled = be->waiting.head && !be->inflight; /* nothing would wake it */
+    bool busy = count || be->redo || stalled || be->eng->pending(be) || fy_px_stage_busy(be);
     return busy ? FERRY_IN_PROGRESS : FERRY_OK;
 }
 
@@ -411,6 +444,7 @@ static const ferry_plugin_ops fy_px_ops = {
     .xfer_error = fy_px_xfer_error,
     .wait_fd = fy_px_wait_fd,
     .arm = fy_px_arm,
+    .mem_types = fy_px_mem_types,
 };
 
 static const ferry_plugin_desc fy_px_desc = {
@@ -422,7 +456,7 @@ static const ferry_plugin_desc fy_px_desc = {
     .version = FY_PX_VERSION,
     .caps = FERRY_CAP_LOCAL | FERRY_CAP_PROGRESS,
     .mem_mask = FERRY_MEM_MASK(FERRY_MEM_DRAM) | FERRY_MEM_MASK(FERRY_MEM_FILE) |
-                FERRY_MEM_MASK(FERRY_MEM_BLOCK),
+                FERRY_MEM_MASK(FERRY_MEM_BLOCK) | FERRY_MEM_MASK(FERRY_MEM_VRAM),
     .params = fy_px_params,
     .num_params = FY_PX_NUM_PARAMS,
     .priv_size = sizeof(struct fy_px),

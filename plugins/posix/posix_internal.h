@@ -6,6 +6,8 @@
  * posix_xfer.c   requests: queueing, completions, short I/O, cancel
  * posix_uring.c  the io_uring engine (liburing)
  * posix_aio.c    the Linux AIO engine (libaio)
+ * posix_stage.c  GPU memory (VRAM) to and from files, staged through
+ *                pinned host bounce buffers
  *
  * The backend is not FERRY_PLUGIN_F_THREAD_SAFE: the core serialises its
  * ops, so the ring, the I/O slots and the queue of waiting requests need no
@@ -17,6 +19,8 @@
 #include <stdint.h>
 
 #include "ferry/plugin.h"
+#include "fyp_list.h"
+#include "gpu/gpu.h"
 
 #ifdef FY_PX_HAVE_URING
 #include <liburing.h>
@@ -32,6 +36,7 @@
 
 struct fy_px;
 struct fy_px_req;
+struct fy_px_stage;
 
 /* A registered file (FILE) or volume (BLOCK). Remote regions of ourselves
  * (loopback) hold a reference, so the fd stays open while any of them
@@ -57,6 +62,7 @@ struct fy_px_io {
     size_t seg;         /* the segment, for error messages */
     int fd;
     bool write;
+    struct fy_px_stage *stage; /* staged VRAM piece: its bounce buffer */
 #ifdef FY_PX_HAVE_AIO
     struct iocb cb;
 #endif
@@ -86,20 +92,58 @@ struct fy_px_engine {
 extern const struct fy_px_engine fy_px_uring_engine;
 extern const struct fy_px_engine fy_px_aio_engine;
 
+/* A request (posix_xfer.c owns its life; posix_stage.c starts the pieces
+ * of one whose local side is VRAM). */
+struct fy_px_req {
+    struct fy_px *be;
+    const ferry_plugin_xfer *xfer; /* the core's, valid until release */
+    fyp_link wait;                 /* in the backend's queue (listed): segments left to start */
+    bool failed;                   /* an I/O failed: start nothing more */
+    bool canceled;                 /* being released: drop what comes back */
+    bool staged;                   /* local side VRAM: through bounce buffers */
+    size_t next_seg;               /* the next segment to start */
+    uint64_t seg_started;          /* staged: bytes of next_seg already started */
+    unsigned inflight;             /* I/O slots it holds */
+    ferry_status state;
+    char err[320];
+};
+
+/* One GPU the staged path has used: its primary context, a stream for the
+ * copies, the bounce buffers, and the copies in flight in stream order. */
+struct fy_px_gpu {
+    fy_cu_context ctx; /* NULL: not set up yet */
+    fy_cu_stream stream;
+    struct fy_px_stage *stages;                /* all of them */
+    struct fy_px_stage *idle;                  /* free bounce buffers */
+    struct fy_px_stage *copy_head, *copy_tail; /* GPU copies in flight, FIFO */
+    uint8_t *pinned;                           /* one cuMemHostAlloc for all buffers */
+};
+
+/* The staged path's settings and per-GPU state; cu is NULL where no CUDA
+ * driver loads (the backend then takes DRAM only). */
+struct fy_px_staging {
+    const fy_cuda *cu;
+    uint64_t bounce_size; /* bytes per bounce buffer, a multiple of 4 KiB */
+    unsigned bounces;     /* bounce buffers per GPU */
+    int ngpus;
+    struct fy_px_gpu *gpus; /* ngpus entries */
+};
+
 /* The backend's private state; the core allocates and zeroes it. */
 struct fy_px {
     const ferry_plugin_host *host;
     const struct fy_px_engine *eng;
-    unsigned depth;                          /* I/Os in the kernel at most */
-    int event_fd;                            /* signalled by completions: the agent's wait fd */
-    struct fy_px_io *ios;                    /* depth slots */
-    struct fy_px_io *free;                   /* free slots */
-    struct fy_px_io *redo, *redo_tail;       /* short or interrupted: go again */
-    unsigned inflight;                       /* slots in use */
-    struct fy_px_req *wait_head, *wait_tail; /* requests with segments to start */
+    unsigned depth;                    /* I/Os in the kernel at most */
+    int event_fd;                      /* signalled by completions: the agent's wait fd */
+    struct fy_px_io *ios;              /* depth slots */
+    struct fy_px_io *free;             /* free slots */
+    struct fy_px_io *redo, *redo_tail; /* short or interrupted: go again */
+    unsigned inflight;                 /* slots in use */
+    fyp_fifo waiting;                  /* requests with segments to start */
     struct fy_px_file *files;
     uint64_t next_file_id;
     uint64_t short_ios; /* resubmitted remainders, for tests and debug */
+    struct fy_px_staging stg;
 #ifdef FY_PX_HAVE_URING
     struct io_uring ring;
     unsigned sq_queued; /* SQEs prepared, not yet submitted */
@@ -119,6 +163,12 @@ struct fy_px_file *fy_px_file_find(struct fy_px *be, uint64_t id);
 
 /* posix_xfer.c */
 void fy_px_io_done(struct fy_px *be, struct fy_px_io *io, int64_t res);
+struct fy_px_io *fy_px_slot_get(struct fy_px *be);
+void fy_px_redo_push(struct fy_px *be, struct fy_px_io *io, bool front);
+void fy_px_wait_unlink(struct fy_px *be, struct fy_px_req *req);
+void fy_px_io_release(struct fy_px *be, struct fy_px_io *io);
+void fy_px_fail_msg(struct fy_px_req *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 ferry_status fy_px_slots_init(struct fy_px *be);
 ferry_status fy_px_xfer_prep(void *priv, const ferry_plugin_xfer *xfer, void **handle);
 ferry_status fy_px_xfer_post(void *priv, void *handle, const void *notif, size_t notif_len);
@@ -126,5 +176,16 @@ ferry_status fy_px_xfer_check(void *priv, void *handle);
 ferry_status fy_px_xfer_release(void *priv, void *handle);
 const char *fy_px_xfer_error(void *priv, void *handle);
 ferry_status fy_px_progress(void *priv);
+
+/* posix_stage.c */
+void fy_px_stage_load(struct fy_px *be);
+void fy_px_stage_fini(struct fy_px *be);
+ferry_status fy_px_stage_check(struct fy_px *be, const ferry_plugin_xfer *x);
+struct fy_px_io *fy_px_stage_start(struct fy_px *be, struct fy_px_req *req, bool *more);
+bool fy_px_stage_io_done(struct fy_px *be, struct fy_px_io *io);
+void fy_px_stage_io_free(struct fy_px *be, struct fy_px_io *io);
+int fy_px_stage_poll(struct fy_px *be);
+void fy_px_stage_sync(struct fy_px *be);
+bool fy_px_stage_busy(const struct fy_px *be);
 
 #endif

@@ -14,24 +14,12 @@
  * never written after the request says it is done. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "posix_internal.h"
-
-struct fy_px_req {
-    struct fy_px *be;
-    const ferry_plugin_xfer *xfer; /* the core's, valid until release */
-    struct fy_px_req *prev, *next; /* the backend's queue of waiting requests */
-    bool queued;                   /* in that queue: segments left to start */
-    bool failed;                   /* an I/O failed: start nothing more */
-    bool canceled;                 /* being released: drop what comes back */
-    size_t next_seg;               /* the next segment to start */
-    unsigned inflight;             /* I/O slots it holds */
-    ferry_status state;
-    char err[320];
-};
 
 /* ---- I/O slots ---------------------------------------------------------- */
 
@@ -47,7 +35,7 @@ ferry_status fy_px_slots_init(struct fy_px *be)
     return FERRY_OK;
 }
 
-static struct fy_px_io *fy_px_slot_get(struct fy_px *be)
+struct fy_px_io *fy_px_slot_get(struct fy_px *be)
 {
     struct fy_px_io *io = be->free;
     if (io) {
@@ -65,7 +53,7 @@ static void fy_px_slot_put(struct fy_px *be, struct fy_px_io *io)
     be->inflight--;
 }
 
-static void fy_px_redo_push(struct fy_px *be, struct fy_px_io *io, bool front)
+void fy_px_redo_push(struct fy_px *be, struct fy_px_io *io, bool front)
 {
     io->next = NULL;
     if (!be->redo) {
@@ -91,54 +79,51 @@ static struct fy_px_io *fy_px_redo_pop(struct fy_px *be)
 
 static void fy_px_wait_push(struct fy_px *be, struct fy_px_req *req)
 {
-    req->next = NULL;
-    req->prev = be->wait_tail;
-    if (be->wait_tail)
-        be->wait_tail->next = req;
-    else
-        be->wait_head = req;
-    be->wait_tail = req;
-    req->queued = true;
+    fyp_fifo_push(&be->waiting, &req->wait);
 }
 
-static void fy_px_wait_unlink(struct fy_px *be, struct fy_px_req *req)
+void fy_px_wait_unlink(struct fy_px *be, struct fy_px_req *req)
 {
-    if (!req->queued)
-        return;
-    if (req->prev)
-        req->prev->next = req->next;
-    else
-        be->wait_head = req->next;
-    if (req->next)
-        req->next->prev = req->prev;
-    else
-        be->wait_tail = req->prev;
-    req->queued = false;
+    fyp_fifo_remove(&be->waiting, &req->wait);
+}
+
+static struct fy_px_req *fy_px_wait_head(const struct fy_px *be)
+{
+    return be->waiting.head ? FYP_CONTAINER(be->waiting.head, struct fy_px_req, wait) : NULL;
 }
 
 /* ---- completion ---------------------------------------------------------- */
 
 static void fy_px_maybe_done(struct fy_px_req *req)
 {
-    if (req->inflight || req->queued || req->state != FERRY_IN_PROGRESS)
+    if (req->inflight || req->wait.listed || req->state != FERRY_IN_PROGRESS)
         return;
     if (req->failed || req->next_seg == req->xfer->count)
         req->state = req->failed ? FERRY_ERR_IO : FERRY_OK;
 }
 
-/* Records the first error of a request (errnum 0: end of file). */
-static void fy_px_fail(struct fy_px_req *req, const struct fy_px_io *io, int errnum)
+/* Records the first error of a request: nothing more of it starts. */
+void fy_px_fail_msg(struct fy_px_req *req, const char *fmt, ...)
 {
     if (req->failed)
         return;
     req->failed = true;
     fy_px_wait_unlink(req->be, req);
-    const char *what = errnum ? strerror(errnum) : "end of file before the descriptor's end";
-    snprintf(req->err, sizeof(req->err),
-             "%s fd %d offset %" PRIu64 " (%" PRIu64 " bytes left of descriptor %zu): %s (%s)",
-             io->write ? "write" : "read", io->fd, io->off, io->left, io->seg, what,
-             errnum ? strerrorname_np(errnum) : "EOF");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(req->err, sizeof(req->err), fmt, ap);
+    va_end(ap);
     fy_px_log(req->be, FERRY_LOG_ERROR, "%s", req->err);
+}
+
+/* The first error of a request's I/O (errnum 0: end of file). */
+static void fy_px_fail(struct fy_px_req *req, const struct fy_px_io *io, int errnum)
+{
+    const char *what = errnum ? strerror(errnum) : "end of file before the descriptor's end";
+    fy_px_fail_msg(
+        req, "%s fd %d offset %" PRIu64 " (%" PRIu64 " bytes left of descriptor %zu): %s (%s)",
+        io->write ? "write" : "read", io->fd, io->off, io->left, io->seg, what,
+        errnum ? strerrorname_np(errnum) : "EOF");
 }
 
 /* What a completion means for the I/O: false when it must go again (the
@@ -166,26 +151,36 @@ static bool fy_px_io_finished(struct fy_px_req *req, struct fy_px_io *io, int64_
     return false;
 }
 
-void fy_px_io_done(struct fy_px *be, struct fy_px_io *io, int64_t res)
+/* The I/O (and its bounce buffer, if staged) is over: its slot is free. */
+void fy_px_io_release(struct fy_px *be, struct fy_px_io *io)
 {
     struct fy_px_req *req = io->req;
-    if (!fy_px_io_finished(req, io, res)) {
-        fy_px_redo_push(be, io, false);
-        return;
-    }
+    if (io->stage)
+        fy_px_stage_io_free(be, io);
     fy_px_slot_put(be, io);
     req->inflight--;
     fy_px_maybe_done(req);
 }
 
+void fy_px_io_done(struct fy_px *be, struct fy_px_io *io, int64_t res)
+{
+    if (!fy_px_io_finished(io->req, io, res)) {
+        fy_px_redo_push(be, io, false);
+        return;
+    }
+    /* A staged READ goes on to the GPU; its slot stays held until then. */
+    if (io->stage && fy_px_stage_io_done(be, io))
+        return;
+    fy_px_io_release(be, io);
+}
+
 /* ---- submission ---------------------------------------------------------- */
 
-/* The next segment of the request at the head of the queue, in a slot. */
-static struct fy_px_io *fy_px_start_seg(struct fy_px *be)
+/* The next segment of a DRAM request, in a slot. */
+static struct fy_px_io *fy_px_start_dram(struct fy_px *be, struct fy_px_req *req)
 {
-    struct fy_px_req *req = be->wait_head;
     struct fy_px_io *io;
-    if (!req || !(io = fy_px_slot_get(be)))
+    if (!(io = fy_px_slot_get(be)))
         return NULL;
     const ferry_plugin_xfer *x = req->xfer;
     size_t i = req->next_seg++;
@@ -203,6 +198,23 @@ static struct fy_px_io *fy_px_start_seg(struct fy_px *be)
     return io;
 }
 
+/* The next I/O of the request at the head of the queue. A staged WRITE
+ * first copies its pieces from the GPU (no I/O to queue yet): it goes on
+ * starting pieces while bounce buffers are free. */
+static struct fy_px_io *fy_px_start_seg(struct fy_px *be)
+{
+    struct fy_px_req *req;
+    bool more = true;
+    while ((req = fy_px_wait_head(be)) && more) {
+        if (!req->staged)
+            return fy_px_start_dram(be, req);
+        struct fy_px_io *io = fy_px_stage_start(be, req, &more);
+        if (io)
+            return io;
+    }
+    return NULL;
+}
+
 /* A redone I/O whose request ended meanwhile gives its slot back. */
 static struct fy_px_io *fy_px_next_io(struct fy_px *be)
 {
@@ -217,6 +229,7 @@ static struct fy_px_io *fy_px_next_io(struct fy_px *be)
 static void fy_px_pump(struct fy_px *be)
 {
     struct fy_px_io *io;
+    fy_px_stage_poll(be); /* GPU copies done: their I/Os queue, their buffers free */
     while ((io = fy_px_next_io(be))) {
         if (be->eng->queue(be, io) < 0) {
             fy_px_redo_push(be, io, true);
@@ -247,10 +260,11 @@ static int fy_px_turn(struct fy_px *be, int rounds)
 ferry_status fy_px_progress(void *priv)
 {
     struct fy_px *be = priv;
-    if (!be->inflight && !be->wait_head)
+    if (!be->inflight && !be->waiting.head)
         return FERRY_OK;
+    int copies = fy_px_stage_poll(be);
     fy_px_pump(be);
-    return fy_px_turn(be, 8) > 0 ? FERRY_IN_PROGRESS : FERRY_OK;
+    return fy_px_turn(be, 8) + copies > 0 ? FERRY_IN_PROGRESS : FERRY_OK;
 }
 
 /* ---- the ops ------------------------------------------------------------- */
@@ -262,7 +276,8 @@ static ferry_status fy_px_check_direct(struct fy_px *be, const ferry_plugin_xfer
     const struct fy_px_file *f = x->remote[i].region;
     const char *what = NULL;
     uint64_t v = 0, a = f->off_align;
-    if (x->local[i].addr % f->mem_align)
+    /* Staged: the bounce buffers are aligned, whatever the GPU address. */
+    if (x->local_type == FERRY_MEM_DRAM && x->local[i].addr % f->mem_align)
         what = "buffer address", v = x->local[i].addr, a = f->mem_align;
     else if (x->remote[i].addr % f->off_align)
         what = "file offset", v = x->remote[i].addr;
@@ -294,9 +309,11 @@ static ferry_status fy_px_check_xfer(struct fy_px *be, const ferry_plugin_xfer *
 {
     if (x->op != FERRY_OP_READ && x->op != FERRY_OP_WRITE)
         return FERRY_ERR_INVALID_PARAM;
-    if (x->local_type != FERRY_MEM_DRAM ||
-        (x->remote_type != FERRY_MEM_FILE && x->remote_type != FERRY_MEM_BLOCK)) {
-        fy_px_log(be, FERRY_LOG_ERROR, "moves DRAM (local) to and from FILE or BLOCK only");
+    bool local_ok =
+        x->local_type == FERRY_MEM_DRAM || (x->local_type == FERRY_MEM_VRAM && be->stg.cu);
+    if (!local_ok || (x->remote_type != FERRY_MEM_FILE && x->remote_type != FERRY_MEM_BLOCK)) {
+        fy_px_log(be, FERRY_LOG_ERROR, "moves DRAM%s (local) to and from FILE or BLOCK only",
+                  be->stg.cu ? " or VRAM" : "");
         return FERRY_ERR_NOT_SUPPORTED;
     }
     for (size_t i = 0; i < x->count; i++) {
@@ -304,7 +321,7 @@ static ferry_status fy_px_check_xfer(struct fy_px *be, const ferry_plugin_xfer *
         if (rc != FERRY_OK)
             return rc;
     }
-    return FERRY_OK;
+    return x->local_type == FERRY_MEM_VRAM ? fy_px_stage_check(be, x) : FERRY_OK;
 }
 
 ferry_status fy_px_xfer_prep(void *priv, const ferry_plugin_xfer *xfer, void **handle)
@@ -320,6 +337,7 @@ ferry_status fy_px_xfer_prep(void *priv, const ferry_plugin_xfer *xfer, void **h
         return FERRY_ERR_NO_MEMORY;
     req->be = be;
     req->xfer = xfer;
+    req->staged = xfer->local_type == FERRY_MEM_VRAM;
     req->state = FERRY_ERR_NOT_POSTED;
     *handle = req;
     return FERRY_OK;
@@ -335,6 +353,7 @@ ferry_status fy_px_xfer_post(void *priv, void *handle, const void *notif, size_t
         return FERRY_ERR_REPOST_ACTIVE;
     req->failed = req->canceled = false;
     req->next_seg = 0;
+    req->seg_started = 0;
     req->err[0] = '\0';
     req->state = FERRY_IN_PROGRESS;
     if (req->xfer->count)
@@ -363,8 +382,9 @@ static ferry_status fy_px_drain(struct fy_px *be, struct fy_px_req *req)
         if (be->ios[i].req == req)
             be->eng->cancel(be, &be->ios[i]);
     while (req->inflight) {
+        fy_px_stage_sync(be); /* GPU copies end by themselves: wait for them */
         fy_px_pump(be);
-        int n = be->eng->reap(be, 100);
+        int n = be->eng->reap(be, fy_px_stage_busy(be) ? 0 : 100);
         if (n < 0) {
             fy_px_log(be, FERRY_LOG_ERROR, "release: %s reap: %s; %u I/O(s) abandoned",
                       be->eng->name, strerror(-n), req->inflight);
@@ -379,7 +399,7 @@ ferry_status fy_px_xfer_release(void *priv, void *handle)
     struct fy_px *be = priv;
     struct fy_px_req *req = handle;
     ferry_status rc = FERRY_OK;
-    if (req->inflight || req->queued)
+    if (req->inflight || req->wait.listed)
         rc = fy_px_drain(be, req);
     if (rc == FERRY_OK) /* else the kernel may still hold its I/Os: keep it */
         free(req);

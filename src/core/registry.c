@@ -73,8 +73,9 @@ void fy_region_unref(fy_region *r)
         fy_region_free(r);
 }
 
-/* Registers r with backend be, appending a slot. */
-static ferry_status fy_region_add_backend(fy_region *r, ferry_backend *be)
+/* Registers r with backend be, appending a slot. passable: a refusal
+ * (NOT_SUPPORTED) will not fail the registration, so it is no error. */
+static ferry_status fy_region_add_backend(fy_region *r, ferry_backend *be, bool passable)
 {
     fy_be_slot *slots = realloc(r->slots, (r->num_slots + 1) * sizeof(*slots));
     if (!slots)
@@ -94,8 +95,10 @@ static ferry_status fy_region_add_backend(fy_region *r, ferry_backend *be)
         be->ops->reg(be->priv, r->type, &d, r->meta, r->meta_len, &s->priv, &pub, &pub_len);
     fy_be_leave(be);
     if (rc != FERRY_OK) {
-        fy_log(FERRY_LOG_ERROR, be->plugin->name, "registering %#llx+%llu failed: %s",
-               (unsigned long long)r->range.addr, (unsigned long long)r->range.len,
+        bool passed = passable && rc == FERRY_ERR_NOT_SUPPORTED;
+        fy_log(passed ? FERRY_LOG_INFO : FERRY_LOG_ERROR, be->plugin->name,
+               "registering %#llx+%llu %s: %s", (unsigned long long)r->range.addr,
+               (unsigned long long)r->range.len, passed ? "passed over" : "failed",
                ferry_strerror(rc));
         return rc > 0 ? FERRY_ERR_BACKEND : rc;
     }
@@ -152,6 +155,7 @@ typedef struct fy_reg_job {
     ferry_agent *agent;
     const ferry_dlist *list;
     uint32_t mask;
+    bool named;       /* the caller named the backends: each must take every region */
     fy_range **fresh; /* new regions' ranges, sorted before merging */
     size_t num_fresh;
     uint64_t fresh_bytes;  /* of the new regions that count against the agent's cap */
@@ -160,17 +164,23 @@ typedef struct fy_reg_job {
     size_t num_grown;
 } fy_reg_job;
 
-/* Adds the backends of mask that r lacks. */
-static ferry_status fy_region_add_mask(fy_region *r, uint32_t mask)
+/* Adds the backends of mask that r lacks. Where the caller named none, a
+ * backend that cannot serve this region though it takes its memory type
+ * (NOT_SUPPORTED: GDS on a file cuFile refuses) is passed over as long as
+ * another backend holds it; a backend the caller named must take it. */
+static ferry_status fy_region_add_mask(fy_region *r, uint32_t mask, bool named)
 {
+    ferry_status declined = FERRY_OK;
     for (uint32_t b = 0; b < r->agent->num_backends; b++) {
         if (!(mask & (1u << b)) || (r->backend_mask & (1u << b)))
             continue;
-        ferry_status rc = fy_region_add_backend(r, r->agent->backends[b]);
-        if (rc != FERRY_OK)
+        ferry_status rc = fy_region_add_backend(r, r->agent->backends[b], !named);
+        if (rc == FERRY_ERR_NOT_SUPPORTED && !named)
+            declined = rc;
+        else if (rc != FERRY_OK)
             return rc;
     }
-    return FERRY_OK;
+    return r->backend_mask ? FERRY_OK : declined;
 }
 
 /* The agent's cap, checked before the backends pin the next region. */
@@ -205,7 +215,7 @@ static ferry_status fy_reg_one_new(fy_reg_job *job, size_t i, ferry_desc d)
     if (!r)
         return FERRY_ERR_NO_MEMORY;
     job->fresh[job->num_fresh++] = &r->range;
-    return fy_region_add_mask(r, job->mask);
+    return fy_region_add_mask(r, job->mask, job->named);
 }
 
 static ferry_status fy_reg_one_existing(fy_reg_job *job, fy_region *r)
@@ -213,7 +223,7 @@ static ferry_status fy_reg_one_existing(fy_reg_job *job, fy_region *r)
     job->grown[job->num_grown] = r;
     job->grown_slots[job->num_grown++] = r->num_slots;
     r->reg_count++;
-    return fy_region_add_mask(r, job->mask);
+    return fy_region_add_mask(r, job->mask, job->named);
 }
 
 static ferry_status fy_reg_one(fy_reg_job *job, size_t i)
@@ -295,8 +305,10 @@ static ferry_status fy_reg_prepare(ferry_agent *agent, const ferry_dlist *list,
     ferry_status rc = fy_sel_mask(agent, sel, &mask);
     if (rc != FERRY_OK)
         return rc;
-    *job =
-        (fy_reg_job){.agent = agent, .list = list, .mask = fy_type_mask(agent, list->type, mask)};
+    *job = (fy_reg_job){.agent = agent,
+                        .list = list,
+                        .mask = fy_type_mask(agent, list->type, mask),
+                        .named = sel && sel->backends && sel->num_backends};
     if (!job->mask) {
         FY_ERR("register: no backend of agent %s accepts %s memory", agent->name,
                ferry_mem_type_name(list->type));

@@ -435,6 +435,36 @@ case_vram_bench() {
     check_rows "$TMP/tp.jsonl" 3
 }
 
+# GPU memory against files: the POSIX backend's staged path (and GDS with
+# the fake libcufile of plugins/gds/tests when it was built), both
+# directions, buffered and O_DIRECT, every byte checked.
+case_vram_storage_file() {
+    need_mock
+    need_posix
+    local op direct
+    for op in WRITE READ; do
+        for direct in false true; do
+            run 0 "$BENCH" "${FILE_BENCH[@]}" --initiator_seg_type VRAM --target_seg_type FILE \
+                --op_type $op --storage_enable_direct=$direct --backend_params bounce_size=8192 \
+                --json "$TMP/v.jsonl"
+            has "$TMP/out" "Initiator seg type (--initiator_seg_type)           : VRAM (GPU 0, one process)"
+            check_seg "$TMP/v.jsonl" VRAM FILE
+        done
+    done
+    run 0 "$KVBENCH" "${KV_SMALL[@]}" --backend POSIX --initiator_seg_type VRAM \
+        --target_seg_type FILE --filepath "$STORE" --op_type WRITE --json "$TMP/kv.json"
+    has "$TMP/out" "VRAM (GPU 0) -> FILE"
+    check_seg "$TMP/kv.json" VRAM FILE
+    local cufile=$FERRY_BUILD_ROOT/plugins/gds/tests/libfy_mockcufile.so
+    if [ -e "$cufile" ]; then
+        FERRY_CUFILE_LIB=$cufile run 0 "$BENCH" --backend GDS_MT --gds_mt_num_threads 2 \
+            --filepath "$STORE" "${SMALL[@]}" --max_batch_size 2 --check_consistency \
+            --initiator_seg_type VRAM --target_seg_type FILE --json "$TMP/g.jsonl"
+        check_seg "$TMP/g.jsonl" VRAM FILE
+    fi
+    no_files_left
+}
+
 case_vram_bench_corrupt() {
     need_mock
     for op in READ WRITE; do

@@ -43,6 +43,7 @@ typedef struct fb_config {
     const char *posix_ios_pool_size, *obj_access_key, *obj_secret_key, *obj_session_token;
     const char *obj_bucket_name, *obj_scheme, *obj_region, *obj_endpoint_override;
     const char *obj_req_checksum, *obj_ca_bundle, *obj_crt_min_limit, *obj_accelerated_type;
+    const char *gds_batch_pool_size, *gds_batch_limit, *gds_mt_num_threads; /* GDS, GDS_MT */
     bool obj_use_virtual_addressing, obj_accelerated_enable;
     uint64_t total_buffer_size, start_block_size, max_block_size, start_batch_size, max_batch_size;
     uint64_t num_iter, warmup_iter, large_blk_iter_ftr, num_threads;

@@ -81,6 +81,9 @@ void fb_config_parse(fb_config *c, int argc, char **argv)
         OPT(posix_api_type, FB_OPT_STR, "POSIX: AIO, URING or POSIXAIO (default: the backend's)"),
         OPT(posix_kernel_queue_size, FB_OPT_STR, "POSIX: I/Os in the kernel (16..1024)"),
         OPT(posix_ios_pool_size, FB_OPT_STR, "POSIX: I/O pool size (64..65536)"),
+        OPT(gds_batch_pool_size, FB_OPT_STR, "GDS: batch pool size (1..1024)"),
+        OPT(gds_batch_limit, FB_OPT_STR, "GDS: batch size limit (1..65536)"),
+        OPT(gds_mt_num_threads, FB_OPT_STR, "GDS, GDS_MT: worker threads (1..256)"),
         OPT(obj_bucket_name, FB_OPT_STR, "OBJ: bucket (default $AWS_DEFAULT_BUCKET)"),
         OPT(obj_endpoint_override, FB_OPT_STR, "OBJ: S3 endpoint URL"),
         OPT(obj_scheme, FB_OPT_STR, "OBJ: http or https, for an endpoint without one"),
@@ -359,6 +362,14 @@ static void fb_fold_posix(fb_config *c)
     fb_param_add(c, "ios_pool_size", c->posix_ios_pool_size);
 }
 
+/* nixlbench's GDS options, as the GDS backends' params. */
+static void fb_fold_gds(fb_config *c)
+{
+    fb_param_add(c, "batch_pool_size", c->gds_batch_pool_size);
+    fb_param_add(c, "batch_limit", c->gds_batch_limit);
+    fb_param_add(c, "thread_count", c->gds_mt_num_threads);
+}
+
 /* nixlbench's OBJ options, as the backend's params; the ones not given
  * leave the backend's defaults (its AWS_* variables). */
 static void fb_fold_obj(fb_config *c)
@@ -404,6 +415,11 @@ static void fb_fold_storage(fb_config *c, bool quiet)
         fb_fold_posix(c);
     else if (fb_any_set(posix, 3) && !quiet)
         fb_warn("--posix_* options apply to the POSIX backend only; ignored");
+    const char *gds[] = {c->gds_batch_pool_size, c->gds_batch_limit, c->gds_mt_num_threads};
+    if (!strcasecmp(c->backend, "GDS") || !strcasecmp(c->backend, "GDS_MT"))
+        fb_fold_gds(c);
+    else if (fb_any_set(gds, 3) && !quiet)
+        fb_warn("--gds_* options apply to the GDS and GDS_MT backends only; ignored");
     if (!strcasecmp(c->backend, "OBJ"))
         fb_fold_obj(c);
     else if (fb_any_set(obj, 11) && !quiet)

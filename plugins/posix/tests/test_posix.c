@@ -25,21 +25,8 @@
 
 #include "conformance/testutil.h"
 #include "harness.h"
+#include "px_testfs.h"
 
-#define KB 1024ull
-#define MB (1024ull * 1024ull)
-
-/* Zeroed, aligned test memory: a WRITE of it hands the kernel defined
- * bytes (valgrind checks what io_submit's buffers hold). */
-static void *px_alloc(size_t len)
-{
-    void *p = tu_alloc(len);
-    if (p)
-        memset(p, 0, len);
-    return p;
-}
-
-static char g_dir[64];       /* the temp dir */
 static const char *g_engine; /* the engine of the current pass */
 static bool g_direct_ok;     /* the temp dir's file system takes O_DIRECT */
 static const char *g_engines[4] = {"uring", "aio"};
@@ -47,25 +34,11 @@ static int g_num_engines = 2;
 
 /* ---- an agent with a POSIX backend, talking to itself ---- */
 
-typedef struct px {
-    ferry_agent *ag;
-    ferry_backend *be;
-} px;
+typedef tfs_agent px;
 
 static ferry_status px_open_with(px *p, bool thread, const ferry_param *params, size_t n)
 {
-    ferry_agent_config cfg;
-    ferry_clear_error(); /* the errors of this thread accumulate */
-    ferry_agent_config_init(&cfg);
-    cfg.name = "px-test";
-    cfg.progress_thread = thread;
-    ferry_status rc = ferry_agent_create(&cfg, &p->ag);
-    if (rc != FERRY_OK)
-        return rc;
-    rc = ferry_backend_create(p->ag, "POSIX", params, n, &p->be);
-    if (rc != FERRY_OK)
-        ferry_agent_destroy(p->ag);
-    return rc;
+    return tfs_open(p, "px-test", thread, "POSIX", params, n);
 }
 
 static ferry_status px_open_depth(px *p, const char *depth)
@@ -82,75 +55,18 @@ static ferry_status px_open(px *p)
 /* Loads our own metadata again (as a new generation), after registering. */
 static ferry_status px_publish(px *p)
 {
-    ferry_status rc = ferry_md_invalidate(p->ag, "px-test");
-    if (rc != FERRY_OK && rc != FERRY_ERR_NOT_FOUND)
-        return rc;
-    return tu_load_self(p->ag);
+    return tfs_publish(p->ag, "px-test");
 }
 
 /* Registers [0, len) of fd as FILE with its path as metadata. */
 static ferry_status px_reg_file(px *p, int fd, uint64_t len, const char *path)
 {
-    ferry_dlist *l;
-    ferry_clear_error();
-    ferry_status rc = ferry_dlist_create(FERRY_MEM_FILE, 1, &l);
-    if (rc != FERRY_OK)
-        return rc;
-    rc = ferry_dlist_add_meta(l, 0, len, (uint64_t)fd, path, strlen(path));
-    if (rc == FERRY_OK)
-        rc = ferry_register(p->ag, l, NULL);
-    ferry_dlist_destroy(l);
-    return rc == FERRY_OK ? px_publish(p) : rc;
+    return tfs_reg_file(p->ag, "px-test", fd, len, path);
 }
 
 static void px_close(px *p)
 {
     ferry_agent_destroy(p->ag);
-}
-
-/* ---- files ---- */
-
-static void path_of(char *buf, size_t cap, const char *name)
-{
-    snprintf(buf, cap, "%s/%s", g_dir, name);
-}
-
-static int open_file(const char *name, bool direct, uint64_t size, char *path, size_t cap)
-{
-    path_of(path, cap, name);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | (direct ? O_DIRECT : 0), 0600);
-    if (fd >= 0 && ftruncate(fd, (off_t)size) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* The file's bytes, read back without ferry. */
-static uint8_t *slurp(const char *path, uint64_t size)
-{
-    uint8_t *buf = malloc(size ? size : 1);
-    int fd = open(path, O_RDONLY);
-    if (!buf || fd < 0 || pread(fd, buf, size, 0) != (ssize_t)size) {
-        free(buf);
-        buf = NULL;
-    }
-    if (fd >= 0)
-        close(fd);
-    return buf;
-}
-
-static bool probe_direct(void)
-{
-    char path[128];
-    int fd = open_file("probe", true, 4096, path, sizeof(path));
-    void *buf = px_alloc(4096);
-    bool ok = fd >= 0 && buf && pread(fd, buf, 4096, 0) == 4096;
-    if (fd >= 0)
-        close(fd);
-    unlink(path);
-    free(buf);
-    return ok;
 }
 
 /* ---- random layouts: n pieces at random offsets in [0, size) ---- */
@@ -200,16 +116,7 @@ static ferry_dlist *layout_list(const layout *lo, const uint8_t *buf, int fd)
 static ferry_status run_xfer(px *p, ferry_xfer_op op, const ferry_dlist *l, const ferry_dlist *r,
                              ferry_xfer **out)
 {
-    ferry_xfer *x;
-    ferry_status rc = ferry_xfer_create(p->ag, op, l, r, "px-test", NULL, &x);
-    if (rc != FERRY_OK)
-        return rc;
-    rc = tu_post_wait(x);
-    if (out)
-        *out = x;
-    else
-        ferry_xfer_release(x);
-    return rc;
+    return tfs_run(p->ag, "px-test", op, l, r, out);
 }
 
 static bool pieces_equal(const layout *lo, const uint8_t *a, const uint8_t *b)
@@ -413,54 +320,6 @@ static void test_read_past_eof(void)
     free(buf);
 }
 
-/* ---- a full file system ---- */
-
-typedef struct smallfs {
-    char dir[128], image[128];
-    const char *how;
-    bool mounted;
-} smallfs;
-
-static bool run_quiet(const char *cmd)
-{
-    char full[520];
-    snprintf(full, sizeof(full), "%.480s >/dev/null 2>&1", cmd);
-    return system(full) == 0;
-}
-
-static bool smallfs_ext4(smallfs *fs)
-{
-    char cmd[600];
-    snprintf(fs->image, sizeof(fs->image), "%s/ext4.img", g_dir);
-    snprintf(cmd, sizeof(cmd), "truncate -s 8M %s && mkfs.ext4 -q -F %s && mount -o loop %s %s",
-             fs->image, fs->image, fs->image, fs->dir);
-    fs->how = "loop-mounted 8 MiB ext4 image";
-    return run_quiet(cmd);
-}
-
-static bool smallfs_open(smallfs *fs)
-{
-    snprintf(fs->dir, sizeof(fs->dir), "%s/small", g_dir);
-    if (mkdir(fs->dir, 0700) != 0)
-        return false;
-    if (geteuid() == 0 && smallfs_ext4(fs))
-        return fs->mounted = true;
-    fs->how = "4 MiB tmpfs";
-    if (mount("tmpfs", fs->dir, "tmpfs", 0, "size=4m") == 0)
-        return fs->mounted = true;
-    fs->how = "RLIMIT_FSIZE 4 MiB (no mount here)";
-    return true;
-}
-
-static void smallfs_close(smallfs *fs)
-{
-    if (fs->mounted)
-        umount2(fs->dir, MNT_DETACH);
-    if (fs->image[0])
-        unlink(fs->image);
-    rmdir(fs->dir);
-}
-
 /* 16 MiB into a file system of a few MiB: ENOSPC (EFBIG under the
  * RLIMIT_FSIZE fallback), reported with the errno. */
 static void test_enospc(void)
@@ -471,16 +330,7 @@ static void test_enospc(void)
     char path[160];
     const uint64_t size = 16 * MB;
     FY_REQUIRE(smallfs_open(&fs));
-    printf("# small file system: %s\n", fs.how);
-    struct rlimit old, lim = {4 * MB, RLIM_INFINITY};
-    getrlimit(RLIMIT_FSIZE, &old);
-    if (!fs.mounted) {
-        signal(SIGXFSZ, SIG_IGN);
-        lim.rlim_max = old.rlim_max;
-        setrlimit(RLIMIT_FSIZE, &lim);
-    }
-    snprintf(path, sizeof(path), "%s/full", fs.dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    int fd = smallfs_file(&fs, path, sizeof(path));
     uint8_t *buf = px_alloc(size);
     FY_REQUIRE(fd >= 0 && buf);
     tu_fill(buf, size, 3);
@@ -488,7 +338,7 @@ static void test_enospc(void)
     FY_REQUIRE(tu_register(p.ag, buf, size) == FERRY_OK);
     FY_REQUIRE(px_reg_file(&p, fd, size, path) == FERRY_OK);
     FY_CHECK_EQ(one_xfer(&p, FERRY_OP_WRITE, buf, 0, size, fd, &x), FERRY_ERR_IO);
-    const char *want = fs.mounted ? "ENOSPC" : "EFBIG";
+    const char *want = smallfs_errno(&fs);
     FY_CHECK(x && strstr(ferry_xfer_error(x), want) != NULL);
     if (x)
         printf("# %s\n", ferry_xfer_error(x));
@@ -496,8 +346,6 @@ static void test_enospc(void)
     px_close(&p);
     close(fd);
     unlink(path);
-    if (!fs.mounted)
-        setrlimit(RLIMIT_FSIZE, &old);
     smallfs_close(&fs);
     free(buf);
 }
