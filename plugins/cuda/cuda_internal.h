@@ -21,7 +21,8 @@
 
 #define FY_CU_MAX_DEVS    64
 #define FY_CU_MAX_STREAMS 16
-#define FY_CU_PIN_CACHE   8 /* pinned index buffers kept for reuse */
+#define FY_CU_PIN_CACHE   8  /* pinned index buffers kept for reuse */
+#define FY_CU_EVENT_CACHE 32 /* completion events kept per GPU for reuse */
 
 #define fy_cu_log(be, level, ...) (be)->host->log((be)->host->agent_ctx, (level), __VA_ARGS__)
 
@@ -44,7 +45,9 @@ typedef struct fy_cu_dev {
     ferry_status kernel_status; /* loading the module: OK or NOT_SUPPORTED */
     fy_cu_module module;
     fy_cu_function k_items, k_inline, k_strided;
-    uint64_t peer_tried, peer_ok; /* per ordinal: peer access asked / granted */
+    uint64_t peer_tried, peer_ok;          /* per ordinal: peer access asked / granted */
+    fy_cu_event events[FY_CU_EVENT_CACHE]; /* of released requests */
+    unsigned nevents;
 } fy_cu_dev;
 
 struct fy_cu_req;
@@ -161,6 +164,8 @@ ferry_status fy_cu_dev_kernel(fy_cu *be, fy_cu_dev *d);
 ferry_status fy_cu_dev_peer(fy_cu *be, fy_cu_dev *d, int other);
 void fy_cu_dev_fini(fy_cu *be, fy_cu_dev *d);
 fy_cu_stream fy_cu_dev_stream(fy_cu_dev *d, unsigned n);
+fy_cu_result fy_cu_dev_event_take(fy_cu *be, fy_cu_dev *d, fy_cu_event *out);
+void fy_cu_dev_event_give(fy_cu *be, fy_cu_dev *d, fy_cu_event ev);
 bool fy_cu_push(fy_cu *be, fy_cu_dev *d);
 void fy_cu_pop(fy_cu *be);
 int fy_cu_default_ordinal(const fy_cu *be);

@@ -263,7 +263,7 @@ void fy_cu_req_free(fy_cu_req *q)
         else if (q->d_items)
             cu->MemFree(q->d_items); /* synchronous: the upload is done first */
         if (q->done)
-            cu->EventDestroy(q->done);
+            fy_cu_dev_event_give(q->be, q->dev, q->done);
         if (q->uploaded)
             cu->EventDestroy(q->uploaded);
         fy_cu_pop(q->be);
@@ -281,7 +281,7 @@ ferry_status fy_cu_req_event(fy_cu_req *q)
 {
     fy_cu_result r = FY_CUDA_ERROR_INVALID_CONTEXT;
     if (fy_cu_push(q->be, q->dev)) {
-        r = q->be->cu->EventCreate(&q->done, FY_CU_EVENT_DISABLE_TIMING);
+        r = fy_cu_dev_event_take(q->be, q->dev, &q->done);
         fy_cu_pop(q->be);
     }
     if (r != FY_CUDA_SUCCESS) {

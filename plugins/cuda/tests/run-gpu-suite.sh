@@ -94,6 +94,7 @@ if [ -n "$TESTS" ]; then
     run gpu_reg -- "$G/test_cuda_reg"
     run gpu_local -- "$G/test_cuda_local"
     run gpu_ipc -- "$G/test_cuda_ipc"
+    run gpu_strided -- "$G/test_cuda_strided"
     # Each process one GPU: we see GPU 0 only, the peer GPU 1 only.
     run gpu_ipc_isolated CUDA_VISIBLE_DEVICES=0 -- "$G/test_cuda_ipc" --child-visible=1
     run gpu_conformance -- "$G/conformance_vram" CUDA mode=kernel

@@ -110,8 +110,8 @@ static void kv_close(kv *k)
 
 /* n pairs: destinations distinct (a random permutation's prefix), sources
  * random with repeats. */
-static void pick(tu_rng *rng, uint32_t *src, uint64_t src_slots, uint32_t *dst,
-                 uint64_t dst_slots, size_t n)
+static void pick(tu_rng *rng, uint32_t *src, uint64_t src_slots, uint32_t *dst, uint64_t dst_slots,
+                 size_t n)
 {
     uint32_t *perm = malloc(dst_slots * sizeof(*perm));
     FY_CHECK(perm != NULL);
@@ -148,8 +148,8 @@ static bool post_check(kv *k, ferry_xfer *x, ferry_xfer_op op, const uint32_t *l
     ferry_status rc = tu_post_wait(x);
     if (rc != FERRY_OK)
         printf("# post: %s (%s)\n", ferry_strerror(rc), ferry_xfer_error(x));
-    bool ok = rc == FERRY_OK && tu_wait_notif(k->a, NAME, tag, strlen(tag), TU_TIMEOUT_MS) ==
-                                    FERRY_OK;
+    bool ok =
+        rc == FERRY_OK && tu_wait_notif(k->a, NAME, tag, strlen(tag), TU_TIMEOUT_MS) == FERRY_OK;
     uint8_t *got = gt_read(dst->p, cache_size(dst)), *src_now = gt_read(src->p, cache_size(src));
     bool same = !memcmp(got, want, cache_size(dst)) && !memcmp(src_now, hs, cache_size(src));
     if (!same)
