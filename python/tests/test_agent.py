@@ -217,8 +217,11 @@ def test_make_errors(loop):
         a.make_xfer("READ", local, [16], remote, [0])  # out of range
     with pytest.raises(ferry.InvalidParamError):
         a.make_xfer("READ", local, np.array([-1], np.int32), remote, [0])
+    # int64 arrays are narrowed four at a time: a bad entry inside a long one too
+    long_bad = np.zeros(11, np.int64)
+    long_bad[6] = -3
     for bad in (np.array([0, -1]), np.array([2 ** 33]), np.array([0, 2 ** 40], np.uint64),
-                np.array([-5], np.int16), [2 ** 32]):
+                np.array([-5], np.int16), [2 ** 32], long_bad):
         with pytest.raises(IndexError):
             a.make_xfer("READ", local, bad, remote, [0] * len(bad))
     with pytest.raises(ferry.InvalidParamError):

@@ -270,6 +270,30 @@ static bool fyp_is_u32_format(const Py_buffer *v)
     return v->itemsize == 4 && (f == 'i' || f == 'I' || f == 'l' || f == 'L') && fyp_aligned(v, 4);
 }
 
+typedef uint64_t fyp_u64x4 __attribute__((vector_size(32)));
+typedef uint32_t fyp_u32x4 __attribute__((vector_size(16)));
+
+/* dst[i] = low half of src[i], four at a time; returns the OR of the high
+ * halves (0: every value fits in 32 bits). */
+static uint64_t fyp_narrow(uint32_t *restrict dst, const uint64_t *restrict src, size_t n)
+{
+    fyp_u64x4 high = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        fyp_u64x4 w;
+        memcpy(&w, src + i, sizeof(w));
+        high |= w >> 32;
+        fyp_u32x4 lo = __builtin_convertvector(w, fyp_u32x4);
+        memcpy(dst + i, &lo, sizeof(lo));
+    }
+    uint64_t bad = high[0] | high[1] | high[2] | high[3];
+    for (; i < n; i++) {
+        bad |= src[i] >> 32;
+        dst[i] = (uint32_t)src[i];
+    }
+    return bad;
+}
+
 /* Contiguous 64-bit indices (numpy's default int64, uint64) in one tight
  * loop: 0 when copied, -1 when v is another layout (no exception) or an
  * index is out of range (IndexError set). */
@@ -279,12 +303,7 @@ static int fyp_copy_wide(const Py_buffer *v, uint32_t *dst, size_t n)
     if (v->itemsize != 8 || !f || !strchr("lLqQnN", f) || !fyp_aligned(v, 8))
         return -1;
     const uint64_t *src = v->buf; /* signed values read as huge: refused alike */
-    uint64_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        bad |= src[i] >> 32;
-        dst[i] = (uint32_t)src[i];
-    }
-    if (!bad)
+    if (!fyp_narrow(dst, src, n))
         return 0;
     for (size_t i = 0; i < n && !PyErr_Occurred(); i++) {
         if (!(src[i] >> 32))
