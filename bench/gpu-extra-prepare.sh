@@ -22,7 +22,8 @@ BUILD=${1:-build}
 X=gpu-extra
 PKGS="fio libaio1 liburing2 libnuma1 libibverbs1 librdmacm1 libnl-3-200 libnl-route-3-200
       librados2 librbd1 libgfapi0 libgfrpc0 libgfxdr0 libglusterfs0 libnbd0 libpmem1
-      libpmemblk1 libndctl6 libdaxctl1 libfmt9 libboost-thread1.74.0 libboost-iostreams1.74.0"
+      libpmemblk1 libndctl6 libdaxctl1 libfmt9 libboost-thread1.74.0 libboost-iostreams1.74.0
+      libtirpc3 libcryptsetup12 libkmod2 libdevmapper1.02.1 libargon2-1 libjson-c5"
 mkdir -p $X/debs
 (cd $X/debs && apt-get download $PKGS)
 rm -rf $X/root && mkdir -p $X/root

@@ -17,7 +17,9 @@ OUT=${OUT:-$X/out}
 BUILD=${BUILD:-$X/build}
 [ -x "$BUILD/tools/ferry-bench" ] || BUILD=build
 mkdir -p "$OUT"
-LIBS=$PWD/$X/root/usr/lib/x86_64-linux-gnu:$PWD/$X/root/lib/x86_64-linux-gnu
+# ceph/: librados' private library, which fio links through it
+LIBS=$PWD/$X/root/usr/lib/x86_64-linux-gnu:$PWD/$X/root/usr/lib/x86_64-linux-gnu/ceph
+LIBS=$LIBS:$PWD/$X/root/lib/x86_64-linux-gnu
 export LD_LIBRARY_PATH=$LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export FERRY_PLUGIN_DIR=$PWD/$BUILD/plugins
 unset FERRY_CUDA_LIB FERRY_CUFILE_LIB
