@@ -86,4 +86,22 @@ static inline void fy_test_skip_all(const char *reason)
     exit(77);
 }
 
+/* The Python that runs a test's helper scripts: FERRY_TEST_PYTHON (a host
+ * whose torch lives in a venv), else Debian's. */
+static inline const char *fy_test_python(void)
+{
+    const char *p = getenv("FERRY_TEST_PYTHON");
+    return p && *p ? p : "/usr/bin/python3";
+}
+
+/* Exit 77 unless that Python imports torch.distributed. */
+static inline void fy_test_need_torch(void)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "'%s' -c 'import torch.distributed' >/dev/null 2>&1",
+             fy_test_python());
+    if (system(cmd) != 0)
+        fy_test_skip_all("no torch.distributed (Debian python3-torch, or FERRY_TEST_PYTHON)");
+}
+
 #endif

@@ -30,7 +30,6 @@
 #define BUF_LEN   4096u
 #define READ_LEN  64u
 #define DEADLINE  60000u /* ms, the whole mesh */
-#define PYTHON    "/usr/bin/python3"
 
 /* ---- a peer ---- */
 
@@ -233,8 +232,7 @@ static bool etcd_start(void)
 /* tcpstore_server.py prints "port N" once it listens. */
 static bool tcpstore_start(const char *server_py)
 {
-    if (system(PYTHON " -c 'import torch.distributed' >/dev/null 2>&1") != 0)
-        fy_test_skip_all("no torch.distributed (Debian python3-torch)");
+    fy_test_need_torch();
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
         return false;
@@ -243,7 +241,8 @@ static bool tcpstore_start(const char *server_py)
     if (store_pid == 0) {
         dup2(in[0], 0);
         dup2(out[1], 1);
-        execl(PYTHON, PYTHON, server_py, "serve", "127.0.0.1", "0", (char *)NULL);
+        execl(fy_test_python(), fy_test_python(), server_py, "serve", "127.0.0.1", "0",
+              (char *)NULL);
         _exit(127);
     }
     close(in[0]);

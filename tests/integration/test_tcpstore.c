@@ -18,7 +18,6 @@
 #define KEY     "0123456789abcdef-tcpstore-key"
 #define WAIT_MS 1500u
 #define TTL_S   2u
-#define PYTHON  "/usr/bin/python3"
 
 static const char *server_py; /* tcpstore_server.py */
 static char self_exe[4096];   /* this program, for the publisher child */
@@ -55,7 +54,8 @@ static void server_exec(int in_fd, int out_fd, uint16_t port)
     snprintf(port_s, sizeof(port_s), "%u", port);
     dup2(in_fd, 0);
     dup2(out_fd, 1);
-    execl(PYTHON, PYTHON, server_py, "serve", "127.0.0.1", port_s, (char *)NULL);
+    execl(fy_test_python(), fy_test_python(), server_py, "serve", "127.0.0.1", port_s,
+          (char *)NULL);
     _exit(127);
 }
 
@@ -118,8 +118,8 @@ static long py_client(const char *cmd, const char *key, const char *newkey)
 {
     char line[1024], port_s[8];
     snprintf(port_s, sizeof(port_s), "%u", store_port);
-    snprintf(line, sizeof(line), "%s '%s' %s 127.0.0.1 %s '%s' '%s'", PYTHON, server_py, cmd,
-             port_s, key, newkey ? newkey : "");
+    snprintf(line, sizeof(line), "'%s' '%s' %s 127.0.0.1 %s '%s' '%s'", fy_test_python(), server_py,
+             cmd, port_s, key, newkey ? newkey : "");
     if (!newkey)
         line[strlen(line) - 3] = '\0'; /* no empty last argument */
     FILE *f = popen(line, "r");
@@ -339,8 +339,7 @@ int main(int argc, char **argv)
     if (n <= 0)
         fy_test_skip_all("cannot find this program's path");
     self_exe[n] = '\0';
-    if (system(PYTHON " -c 'import torch.distributed' >/dev/null 2>&1") != 0)
-        fy_test_skip_all("no torch.distributed (Debian python3-torch)");
+    fy_test_need_torch();
     if (!server_start(0)) {
         server_stop();
         printf("not ok 1 - the TCPStore server did not start\n1..1\n");

@@ -270,23 +270,28 @@ static bool fyp_is_u32_format(const Py_buffer *v)
     return v->itemsize == 4 && (f == 'i' || f == 'I' || f == 'l' || f == 'L') && fyp_aligned(v, 4);
 }
 
-typedef uint64_t fyp_u64x4 __attribute__((vector_size(32)));
 typedef uint32_t fyp_u32x4 __attribute__((vector_size(16)));
 
-/* dst[i] = low half of src[i], four at a time; returns the OR of the high
- * halves (0: every value fits in 32 bits). */
+/* dst[i] = low half of src[i]; returns the OR of the high halves (0: every
+ * value fits in 32 bits). Four values at a time as two 16-byte loads whose
+ * 32-bit halves are shuffled apart: as fast as numpy's astype, where 32-byte
+ * vector arithmetic compiled for baseline x86-64 ran five times slower. */
 static uint64_t fyp_narrow(uint32_t *restrict dst, const uint64_t *restrict src, size_t n)
 {
-    fyp_u64x4 high = {0, 0, 0, 0};
     size_t i = 0;
+    uint64_t bad = 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    fyp_u32x4 high = {0, 0, 0, 0};
     for (; i + 4 <= n; i += 4) {
-        fyp_u64x4 w;
-        memcpy(&w, src + i, sizeof(w));
-        high |= w >> 32;
-        fyp_u32x4 lo = __builtin_convertvector(w, fyp_u32x4);
-        memcpy(dst + i, &lo, sizeof(lo));
+        fyp_u32x4 a, b; /* two values each, low half first */
+        memcpy(&a, src + i, sizeof(a));
+        memcpy(&b, src + i + 2, sizeof(b));
+        fyp_u32x4 low = __builtin_shufflevector(a, b, 0, 2, 4, 6);
+        high |= __builtin_shufflevector(a, b, 1, 3, 5, 7);
+        memcpy(dst + i, &low, sizeof(low));
     }
-    uint64_t bad = high[0] | high[1] | high[2] | high[3];
+    bad = high[0] | high[1] | high[2] | high[3];
+#endif
     for (; i < n; i++) {
         bad |= src[i] >> 32;
         dst[i] = (uint32_t)src[i];
