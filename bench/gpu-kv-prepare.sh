@@ -1,0 +1,48 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Prepares gpu-kv/ (git-ignored) for a GPU host that has no package registry
+# and no Meson: the CUDA suite and bench_cuda, the Python suite's GPU tests,
+# bench/kv_make_nixl.py through ferry's nixl tree and (when a NIXL wheel is
+# given) through NIXL's own, and the TCPStore tests against the host's
+# PyTorch, all started by gpu-kv/run-kv.sh from the repository root.
+#
+#   sh bench/gpu-kv-prepare.sh [BUILD] [NIXL_DIR]
+#
+#   BUILD     a build folder with the CUDA plugin's kernels (nvcc found at
+#             setup); default build
+#   NIXL_DIR  optional: an unpacked NIXL wheel (nixl_cu12/ and its .libs)
+#             with libcudart.so.12 at its top, packed as nixl.tar.gz (only
+#             what its UCX backend loads needs to be there: the whole wheel
+#             is over 200 MiB unpacked)
+#
+# gpu-kv/ then holds build/ (the programs and plugins, stripped, laid out as
+# in BUILD so their $ORIGIN run paths find libferry), extlib/ (the shared
+# libraries they link besides glibc's; run-kv.sh installs those the host
+# lacks) and run-kv.sh. Carry gpu-kv alone.
+set -eu
+BUILD=${1:-build}
+NIXL=${2:-}
+X=gpu-kv
+[ -e "$BUILD/plugins/cuda/fy_copy.fatbin" ] || [ -n "$(find "$BUILD/plugins/cuda" -name '*.fatbin' 2>/dev/null)" ] ||
+    echo "warning: no fatbin in $BUILD/plugins/cuda (built without nvcc?): kernel mode will be refused" >&2
+rm -rf $X && mkdir -p $X/build $X/extlib
+DEST=$PWD/$X/build
+# Globs expanded inside BUILD: cp --parents keeps BUILD's layout.
+(cd "$BUILD" && for p in libferry.so libferry.so.0 libferry.so.0.1.0 plugins/libferry_plugin_*.so \
+         plugins/cuda/tests/test_cuda_* plugins/cuda/tests/conformance_vram \
+         plugins/cuda/tests/bench_cuda plugins/cuda/tests/libferry_plugin_*.so \
+         tests/gpu/libfy_mockcuda.so tests/integration/test_tcpstore tests/integration/test_mesh \
+         tools/ferry-info; do
+    [ -f "$p" ] || continue
+    cp -P --parents "$p" "$DEST"
+    [ -L "$p" ] || strip --strip-debug "$DEST/$p" 2> /dev/null || true
+done)
+# What they link besides glibc, the loader and the C++ runtime.
+# UCX and libfabric are left out: the host has its own (Ubuntu's).
+find $X/build -type f | xargs ldd 2>/dev/null | awk '/=> \// {print $3}' | sort -u |
+    grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux-x86-64|libgcc_s|libstdc\+\+|libferry)[.-]' |
+    grep -Ev '/(libuc[mpst]|libfabric|libefa|libibverbs|librdmacm|libpsm|libinfinipath|libnl-|libnuma|libicu)' |
+    while read -r lib; do cp -L "$lib" $X/extlib/; done
+cp bench/run-kv.sh $X/run-kv.sh
+[ -z "$NIXL" ] || tar czf $X/nixl.tar.gz -C "$NIXL" .
+du -sh $X/build $X/extlib ${NIXL:+$X/nixl.tar.gz}

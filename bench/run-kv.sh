@@ -1,0 +1,93 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# The GPU KV request path on a GPU host, from gpu-kv/ (bench/gpu-kv-prepare.sh
+# makes it; nothing is built on the host but the Python extension):
+#   1. the CUDA suite and bench_cuda --quick (plugins/cuda/tests/run-gpu-suite.sh)
+#   2. the Python suite's GPU tests (python/tests/run-gpu-host.sh)
+#   3. bench/kv_make_nixl.py through ferry's nixl tree (CUDA backend), twice,
+#      and through NIXL's wheel (UCX backend) when gpu-kv/nixl.tar.gz is there
+#   4. the TCPStore tests against the host's PyTorch (FERRY_TEST_PYTHON)
+# Run from the repository root:  sh gpu-kv/run-kv.sh
+# STEPS (default "suite py kv tcpstore") picks steps. Logs go to $OUT
+# (default gpu-kv/out). Exit status 0 when no step failed.
+set -u
+X=gpu-kv
+B=$PWD/$X/build
+OUT=${OUT:-$X/out}
+PY=${PYTHON:-python3}
+mkdir -p "$OUT"
+export NCCL_NVLS_ENABLE=0
+STEPS=${STEPS:-suite py kv tcpstore}
+fail=0
+step() { echo "## $(date -u +%T) $*"; }
+want() { case " $STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# Shared libraries the programs link that this host lacks.
+for lib in "$X"/extlib/*; do
+    [ -e "$lib" ] || continue
+    ldconfig -p | grep -q "/$(basename "$lib")\$" || cp "$lib" /usr/local/lib/
+done
+ldconfig
+for p in "$B"/libferry.so.0 "$B"/plugins/*.so "$B"/plugins/cuda/tests/bench_cuda; do
+    miss=$(ldd "$p" 2>&1 | grep "not found")
+    [ -z "$miss" ] || echo "# MISSING for $p: $miss"
+done
+
+suite() {
+    step "CUDA suite and bench_cuda --quick"
+    sh plugins/cuda/tests/run-gpu-suite.sh "$B" --quick --logs "$OUT" > /dev/null 2>&1 || fail=1
+    grep -E "^(ok|not ok) |passed|make->done|make [0-9]" "$OUT/gpu-suite.log"
+}
+
+py() {
+    step "Python GPU tests"
+    PYTEST_TIMEOUT=300 bash python/tests/run-gpu-host.sh "$OUT/pytest" "$B" -- \
+        "$PWD/python/tests/test_gpu.py" "$PWD/python/tests/test_vllm_pattern.py" > /dev/null 2>&1 || fail=1
+    cat "$OUT/pytest/summary.txt"
+}
+
+# ferry_kv installed into a venv that also sees this Python's packages.
+kv_install() {
+mkdir -p "$W/stage/plugins"
+ln -s "$(readlink -f "$B/libferry.so.0")" "$W/stage/libferry.so.0"
+ln -s "$(readlink -f "$B/libferry.so.0")" "$W/stage/libferry.so"
+for so in "$B"/plugins/libferry_plugin_*.so; do ln -s "$(readlink -f "$so")" "$W/stage/plugins/"; done
+{ "$PY" -m venv "$W/venv" &&
+  "$PY" -c 'import sys; print("\n".join(p for p in sys.path if p.endswith("-packages")))' \
+      > "$("$W/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/base.pth" &&
+  "$W/venv/bin/python" scripts/prebuilt-wheel.py --build-dir "$W/stage" --out "$W/dist" &&
+  "$W/venv/bin/python" -m pip install -q --no-deps --no-index "$W"/dist/ferry_kv-*.whl; } \
+    > "$OUT/kv-install.log" 2>&1 || { echo "install failed: $OUT/kv-install.log"; fail=1; }
+}
+
+kv() {
+step "kv_make_nixl.py"
+kv_install
+echo "columns: api backend blocks KiB prep_l_ms prep_r_ms make_us post_us done_us total_us copy_us"
+for i in 1 2; do
+    PYTHONPATH=$PWD/python/nixl-compat timeout 300 "$W/venv/bin/python" bench/kv_make_nixl.py \
+        --nixl nixl --backend CUDA 2>> "$OUT/kv-ferry.err" | grep "^nixl " || fail=1
+done
+if [ -f "$X/nixl.tar.gz" ]; then
+    mkdir -p "$W/nixl" && tar xzf "$X/nixl.tar.gz" -C "$W/nixl"
+    PYTHONPATH=$W/nixl LD_LIBRARY_PATH=$W/nixl timeout 300 "$PY" bench/kv_make_nixl.py \
+        --nixl nixl_cu12 --backend UCX 2>> "$OUT/kv-nixl.err" | grep "^nixl_cu12 " || fail=1
+fi
+}
+
+tcpstore() {
+
+step "TCPStore tests against this host's PyTorch ($("$PY" -c 'import torch; print(torch.__version__)' 2>&1))"
+export FERRY_TEST_PYTHON=$(command -v "$PY") FERRY_PLUGIN_DIR=$B/plugins
+timeout 120 "$B/tests/integration/test_tcpstore" tests/integration/tcpstore_server.py \
+    > "$OUT/tcpstore.tap" 2>&1 || fail=1
+grep -E "^(ok|not ok|1\.\.)" "$OUT/tcpstore.tap"
+timeout 120 "$B/tests/integration/test_mesh" tcpstore 8 tests/integration/tcpstore_server.py \
+    > "$OUT/mesh_tcpstore.tap" 2>&1 || fail=1
+grep -E "^(ok|not ok|1\.\.|#.*mesh)" "$OUT/mesh_tcpstore.tap"
+}
+
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+for s in suite py kv tcpstore; do want $s && $s; done
+exit $fail
