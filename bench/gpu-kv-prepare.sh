@@ -32,7 +32,7 @@ DEST=$PWD/$X/build
          plugins/cuda/tests/test_cuda_* plugins/cuda/tests/conformance_vram \
          plugins/cuda/tests/bench_cuda plugins/cuda/tests/libferry_plugin_*.so \
          tests/gpu/libfy_mockcuda.so tests/integration/test_tcpstore tests/integration/test_mesh \
-         tools/ferry-info; do
+         tools/ferry-info tools/ferry-bench plugins/ucx/wheel/libferry_plugin_ucx.so; do
     [ -f "$p" ] || continue
     cp -P --parents "$p" "$DEST"
     [ -L "$p" ] || strip --strip-debug "$DEST/$p" 2> /dev/null || true
@@ -43,6 +43,19 @@ find $X/build -type f | xargs ldd 2>/dev/null | awk '/=> \// {print $3}' | sort 
     grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux-x86-64|libgcc_s|libstdc\+\+|libferry)[.-]' |
     grep -Ev '/(libuc[mpst]|libfabric|libefa|libibverbs|librdmacm|libpsm|libinfinipath|libnl-|libnuma|libicu)' |
     while read -r lib; do cp -L "$lib" $X/extlib/; done
+# UCX 1.22 of the libucx wheel (make build fetches it), what the wheel's
+# plugin and ucx_perftest load, in the wheel's layout (their run paths).
+U=$BUILD/ucx-wheel
+if [ -d "$U/libucx/lib" ]; then
+    mkdir -p $X/ucx-wheel/libucx/lib/ucx $X/ucx-wheel/libucx/bin $X/ucx-wheel/libucx_cu12.libs
+    for f in libucs libucp libuct libucm; do cp -L "$U/libucx/lib/$f.so.0" $X/ucx-wheel/libucx/lib/; done
+    for f in libuct_cma libuct_cuda libucm_cuda libucx_perftest_cuda; do
+        cp -L "$U/libucx/lib/ucx/$f.so.0" $X/ucx-wheel/libucx/lib/ucx/
+    done
+    cp -L "$U/libucx/bin/ucx_perftest" $X/ucx-wheel/libucx/bin/
+    cp -L "$U"/libucx_cu12.libs/* $X/ucx-wheel/libucx_cu12.libs/
+    find $X/ucx-wheel -type f -exec strip --strip-debug {} + 2> /dev/null || true
+fi
 cp bench/run-kv.sh $X/run-kv.sh
 [ -z "$NIXL" ] || tar czf $X/nixl.tar.gz -C "$NIXL" .
-du -sh $X/build $X/extlib ${NIXL:+$X/nixl.tar.gz}
+du -sh $X/*

@@ -7,6 +7,9 @@
 #   3. bench/kv_make_nixl.py through ferry's nixl tree (CUDA backend), twice,
 #      and through NIXL's wheel (UCX backend) when gpu-kv/nixl.tar.gz is there
 #   4. the TCPStore tests against the host's PyTorch (FERRY_TEST_PYTHON)
+#   5. VRAM over UCX 1.22 (the libucx wheel's, which has CUDA transports):
+#      the conformance suite, ferry-bench beside ucx_perftest and the CUDA
+#      backend, kv_make_nixl.py with the UCX backend
 # Run from the repository root:  sh gpu-kv/run-kv.sh
 # STEPS (default "suite py kv tcpstore") picks steps. Logs go to $OUT
 # (default gpu-kv/out). Exit status 0 when no step failed.
@@ -17,7 +20,7 @@ OUT=${OUT:-$X/out}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 export NCCL_NVLS_ENABLE=0
-STEPS=${STEPS:-suite py kv tcpstore}
+STEPS=${STEPS:-suite py kv tcpstore ucx}
 fail=0
 step() { echo "## $(date -u +%T) $*"; }
 want() { case " $STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -87,7 +90,40 @@ timeout 120 "$B/tests/integration/test_mesh" tcpstore 8 tests/integration/tcpsto
 grep -E "^(ok|not ok|1\.\.|#.*mesh)" "$OUT/mesh_tcpstore.tap"
 }
 
+# ferry-bench, two processes on GPU 0, VRAM -> VRAM WRITE of SIZE bytes.
+fbench() { # backend size
+    timeout 120 "$B/tools/ferry-bench" --backend "$1" --op_type WRITE --initiator_seg_type VRAM \
+        --target_seg_type VRAM --start_block_size "$2" --max_block_size "$2" --start_batch_size 1 \
+        --max_batch_size 1 --num_iter 200 --warmup_iter 20 2>&1 | grep -E "^ *[0-9]" | tail -1
+}
+
+ucx() {
+    step "VRAM over UCX 1.22"
+    [ -d "$X/ucx-wheel" ] || { echo "no $X/ucx-wheel: skipped"; return; }
+    mkdir -p build && ln -sfn "$PWD/$X/ucx-wheel" build/ucx-wheel # the wheel plugin's run path
+    UW=$B/plugins/ucx/wheel
+    PERF=$X/ucx-wheel/libucx/bin/ucx_perftest
+    FERRY_PLUGIN_DIR=$UW timeout 300 "$B/plugins/cuda/tests/conformance_vram" UCX \
+        > "$OUT/conformance_ucx_vram.tap" 2>&1 || fail=1
+    echo "conformance_vram UCX: $(grep -c '^ok' "$OUT/conformance_ucx_vram.tap") ok, $(grep -c '^not ok' "$OUT/conformance_ucx_vram.tap") not ok"
+    grep "^not ok\|^# transports\|^1\.\." "$OUT/conformance_ucx_vram.tap" | head -5
+    FERRY_PLUGIN_DIR=$UW "$B/tools/ferry-info" 2>&1 | grep -i -A3 "ucx" | head -8
+    for size in 1048576 16777216; do
+        echo "WRITE $size: ferry UCX: $(FERRY_PLUGIN_DIR=$UW fbench UCX $size)"
+        echo "WRITE $size: ferry CUDA: $(FERRY_PLUGIN_DIR=$B/plugins fbench CUDA $size)"
+        "$PERF" -p 13611 -t ucp_put_bw -m cuda,cuda -s $size -n 200 -f > /dev/null 2>&1 &
+        sleep 1
+        echo "WRITE $size: ucx_perftest ucp_put_bw cuda: $(timeout 60 "$PERF" localhost -p 13611 \
+            -t ucp_put_bw -m cuda,cuda -s $size -n 200 -f 2>&1 | tail -1)"
+        wait
+    done
+    echo "columns: api backend blocks KiB prep_l_ms prep_r_ms make_us post_us done_us total_us copy_us"
+    [ -x "$W/venv/bin/python" ] || kv_install
+    FERRY_PLUGIN_DIR=$UW PYTHONPATH=$PWD/python/nixl-compat timeout 300 "$W/venv/bin/python" \
+        bench/kv_make_nixl.py --nixl nixl --backend UCX 2>> "$OUT/kv-ferry-ucx.err" | grep "^nixl " || fail=1
+}
+
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-for s in suite py kv tcpstore; do want $s && $s; done
+for s in suite py kv tcpstore ucx; do want $s && $s; done
 exit $fail
