@@ -16,10 +16,14 @@ the GB/s of the median.
 
 Usage: python bench/nixl_pair.py --impl nixl|ferry [--sizes 4K,64K,1M,16M,64M]
            [--batches 1,64] [--iters N] [--max_total 256M] [--ops WRITE,READ]
-           [--params key=value,...]
+           [--params key=value,...] [--backend UCX|SHM] [--memcpy]
 --impl nixl needs NIXL's wheel in the interpreter (pip install nixl-cu12);
 --impl ferry needs ferry_kv (make python), and takes its UCX plugin from
 FERRY_PLUGIN_DIR when set (build/plugins/ucx/wheel: the UCX 1.22 build).
+--backend names the backend both agents create (default UCX; ferry's SHM:
+host memory between processes of one host). --memcpy adds, per row, the
+anchor: the same blocks copied by memmove between two buffers of the
+initiator's process (one call per block), median of as many repeats.
 Rows whose batch x block exceeds --max_total are left out. Prints one JSON
 line per row, then a markdown table.
 """
@@ -50,12 +54,12 @@ def load(impl):
     return nixl_agent, nixl_agent_config
 
 
-def make_agent(impl, name, params, prog_thread=True):
+def make_agent(impl, name, params, backend, prog_thread=True):
     nixl_agent, nixl_agent_config = load(impl)
     if not params:
-        return nixl_agent(name, nixl_agent_config(enable_prog_thread=prog_thread, backends=["UCX"]))
+        return nixl_agent(name, nixl_agent_config(enable_prog_thread=prog_thread, backends=[backend]))
     agent = nixl_agent(name, nixl_agent_config(enable_prog_thread=prog_thread, backends=[]))
-    agent.create_backend("UCX", params)
+    agent.create_backend(backend, params)
     return agent
 
 
@@ -66,7 +70,7 @@ def buffer(size):
 
 
 def target(args):
-    agent = make_agent(args.impl, "bench-target", args.params)
+    agent = make_agent(args.impl, "bench-target", args.params, args.backend)
     buf, addr = buffer(args.buf)
     agent.register_memory(agent.get_reg_descs([(addr, args.buf, 0, "")], "DRAM"))
     meta = base64.b64encode(agent.get_agent_metadata()).decode()
@@ -96,9 +100,22 @@ def one_row(agent, peer, op, block, batch, local, remote, iters):
             "best_us": best * 1e6, "gbps_median": block * batch / med / 1e9}
 
 
+def memcpy_row(block, batch, dst, src, iters):
+    """The anchor: the row's blocks memmoved within this process."""
+    times = []
+    for i in range(iters + max(2, iters // 10)):
+        t0 = time.perf_counter()
+        for k in range(batch):
+            ctypes.memmove(dst + k * block, src + k * block, block)
+        if i >= max(2, iters // 10):
+            times.append(time.perf_counter() - t0)
+    return block * batch / statistics.median(times) / 1e9
+
+
 def initiator(args):
     child = subprocess.Popen([sys.executable, __file__, "--target", "--impl", args.impl,
-                              "--buf", str(args.buf), "--params_json", json.dumps(args.params)],
+                              "--buf", str(args.buf), "--params_json", json.dumps(args.params),
+                              "--backend", args.backend],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = ""
     while not line.startswith(HELLO):
@@ -106,8 +123,10 @@ def initiator(args):
         if not line:
             raise RuntimeError("the target ended before it was ready")
     hello = json.loads(line[len(HELLO):])
-    agent = make_agent(args.impl, "bench-initiator", args.params, args.initiator_pt)
+    agent = make_agent(args.impl, "bench-initiator", args.params, args.backend, args.initiator_pt)
     buf, addr = buffer(args.buf)
+    if args.memcpy:
+        dst_buf, dst = buffer(args.buf)
     agent.register_memory(agent.get_reg_descs([(addr, args.buf, 0, "")], "DRAM"))
     peer = agent.add_remote_agent(base64.b64decode(hello["meta"]))
     rows = []
@@ -120,6 +139,8 @@ def initiator(args):
                     iters = max(5, min(args.iters, (1 << 30) // (block * batch)))
                     row = one_row(agent, peer, op, block, batch, addr, hello["addr"], iters)
                     row["impl"] = args.impl
+                    if args.memcpy:
+                        row["memcpy_gbps"] = memcpy_row(block, batch, dst, addr, iters)
                     print(json.dumps(row), flush=True)
                     rows.append(row)
     finally:
@@ -130,11 +151,15 @@ def initiator(args):
 
 
 def table(rows):
-    print("\n| op | block | batch | median us | best us | GB/s (median) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    anchor = rows and "memcpy_gbps" in rows[0]
+    extra = " memcpy GB/s | ratio |" if anchor else ""
+    print("\n| op | block | batch | median us | best us | GB/s (median) |" + extra)
+    print("| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: |" if anchor else ""))
     for r in rows:
+        cells = (f" {r['memcpy_gbps']:.2f} | {r['gbps_median'] / r['memcpy_gbps']:.2f} |"
+                 if anchor else "")
         print(f"| {r['op']} | {r['block']} | {r['batch']} | {r['median_us']:.1f} | "
-              f"{r['best_us']:.1f} | {r['gbps_median']:.2f} |")
+              f"{r['best_us']:.1f} | {r['gbps_median']:.2f} |" + cells)
 
 
 def main():
@@ -152,6 +177,8 @@ def main():
                     help="progress thread in the initiator (default 0: check_xfer_state "
                          "progresses; the target always has one)")
     ap.add_argument("--params_json", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--backend", default="UCX", help="backend of both agents (UCX, SHM, ...)")
+    ap.add_argument("--memcpy", action="store_true", help="add the in-process memmove anchor")
     args = ap.parse_args()
     args.params = (json.loads(args.params_json) if args.params_json else
                    dict(kv.split("=", 1) for kv in args.params.split(",") if kv))

@@ -189,8 +189,8 @@ static ferry_status fy_shm_finish(fy_shm_req *q)
     q->notif_due = false;
     fyp_list_remove(&q->be->pending, &q->link);
     if (rc != FERRY_OK)
-        snprintf(q->err, sizeof(q->err), "notification to %.255s: %s", q->remote->name,
-                 ferry_strerror(rc));
+        snprintf(q->err, sizeof(q->err), "notification to %.255s failed (status %d)",
+                 q->remote->name, (int)rc);
     return q->state = rc;
 }
 

@@ -54,16 +54,16 @@ def pattern(n, seed):
 
 # ---- native ferry API: write/read with notifications, tensors and arrays ----
 
-def native_target(conn, use_torch):
-    _report(conn, _native_target, use_torch)
+def native_target(conn, use_torch, backend="UCX"):
+    _report(conn, _native_target, use_torch, backend)
 
 
-def _native_target(conn, use_torch):
+def _native_target(conn, use_torch, backend):
     import numpy as np
 
     import ferry_kv as ferry
     agent = ferry.Agent("target", progress_thread=True, listen=True, listen_host="127.0.0.1")
-    agent.create_backend("UCX")
+    agent.create_backend(backend)
     n = 1 << 15
     if use_torch:
         import torch
@@ -89,16 +89,16 @@ def _native_target(conn, use_torch):
     return got
 
 
-def native_initiator(conn, port, remote_addr, remote_scratch, n, use_torch):
-    _report(conn, _native_initiator, port, remote_addr, remote_scratch, n, use_torch)
+def native_initiator(conn, port, remote_addr, remote_scratch, n, use_torch, backend="UCX"):
+    _report(conn, _native_initiator, port, remote_addr, remote_scratch, n, use_torch, backend)
 
 
-def _native_initiator(conn, port, remote_addr, remote_scratch, n, use_torch):
+def _native_initiator(conn, port, remote_addr, remote_scratch, n, use_torch, backend):
     import numpy as np
 
     import ferry_kv as ferry
     with ferry.Agent("initiator", progress_thread=True) as agent:
-        agent.create_backend("UCX")
+        agent.create_backend(backend)
         if use_torch:
             import torch
             dst = torch.zeros(n, dtype=torch.uint8)

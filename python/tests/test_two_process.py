@@ -1,28 +1,34 @@
 # SPDX-License-Identifier: Apache-2.0
 """Two processes over UCX: READ and WRITE with notifications (numpy arrays and
 torch tensors), prepared lists with index arrays, the side channel (fetch,
-send, invalidate), partial metadata and remote removal."""
+send, invalidate), partial metadata and remote removal; the READ and WRITE
+also over SHM (the plugin loaded into Python's process)."""
 import numpy as np
 import pytest
 
 import ferry_kv as ferry
 import peers
-from conftest import join_all, needs_ucx
+from conftest import _has_plugin, join_all, needs_ucx
 
 pytestmark = needs_ucx
 
 
+@pytest.mark.parametrize("backend", [
+    "UCX", pytest.param("SHM", marks=pytest.mark.skipif(not _has_plugin("SHM"),
+                                                        reason="SHM plugin not built"))])
 @pytest.mark.parametrize("use_torch", [False, True], ids=["numpy", "torch"])
-def test_read_write_with_notifications(spawn, use_torch):
+def test_read_write_with_notifications(spawn, use_torch, backend):
     if use_torch:
         pytest.importorskip("torch")
     t_conn, t_child = spawn.Pipe()
     i_conn, i_child = spawn.Pipe()
-    target = spawn.Process(target=peers.native_target, args=(t_child, use_torch), name="target")
+    target = spawn.Process(target=peers.native_target, args=(t_child, use_torch, backend),
+                           name="target")
     target.start()
     port, addr, scratch, n = peers.expect(t_conn, "target ready")
     initiator = spawn.Process(target=peers.native_initiator,
-                              args=(i_child, port, addr, scratch, n, use_torch), name="initiator")
+                              args=(i_child, port, addr, scratch, n, use_torch, backend),
+                              name="initiator")
     initiator.start()
     assert peers.expect(i_conn, "initiator") == "done"
     assert peers.expect(t_conn, "target notifications")[:2] == [b"read-done", b"write-done"]
