@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* ferry-bench: nixlbench's sweep over block and batch sizes, between
  * processes this program starts on this host (or within one agent for
- * loopback-only backends such as LOCAL).
+ * loopback-only backends such as LOCAL), or between processes started
+ * apart that find each other through etcd (bench_etcd.c).
  *
  * Processes: one initiator process per initiator device and one target
  * process per target device (nixlbench's SG mode). The scheme says which
@@ -52,6 +53,7 @@ typedef struct fb_config {
     bool mem_alloc; /* DRAM buffers from ferry_mem_alloc (the backend's own memory) */
     /* ferry-bench's own */
     const char *csv, *json, *plot, *anchor_csv, *fb_role;
+    uint64_t etcd_timeout; /* seconds a process waits for the rest of its etcd group */
     bool inject_corruption, no_progress;
     /* derived */
     ferry_xfer_op op;
@@ -120,8 +122,8 @@ void fb_result_recv(int fd, fb_result *r);
 /* Where a target process is: its listener and its buffer. */
 typedef struct fb_target_info {
     uint64_t base, size;
-    int32_t dev; /* its GPU (its own CUDA ordinal), VRAM only */
-    uint16_t port;
+    int32_t dev;   /* its GPU (its own CUDA ordinal), VRAM only */
+    uint16_t port; /* its side-channel listener; 0: none, its metadata came through etcd */
 } fb_target_info;
 
 /* Pipe message types. */
@@ -133,14 +135,27 @@ typedef struct fb_sink {
     void (*begin)(void *ctx, const fb_step *st);
     void (*done)(void *ctx, const fb_step *st, fb_result *r);
     void *ctx;
+    /* etcd mode: once the initiator's memory is registered, makes its
+     * agent and the targets' known to each other and returns where the
+     * targets are (owned by link_ctx). NULL: the targets are given. */
+    const fb_target_info *(*link)(void *link_ctx, ferry_agent *a);
+    void *link_ctx;
 } fb_sink;
 
-/* bench_init.c: an initiator; targets NULL in loopback. Returns FB_EXIT_*. */
+/* bench_init.c: an initiator; targets NULL in loopback or when sink->link
+ * finds them. Returns FB_EXIT_*. */
 int fb_initiator_run(const fb_config *c, unsigned id, const fb_target_info *targets,
                      const fb_sink *sink);
 
-/* bench_target.c: a target process. */
-int fb_target_main(const fb_config *c, unsigned id, int in, int out);
+/* bench_target.c: a target process. It tells where it is through announce
+ * (over a pipe to the process that started it, or through etcd) and then
+ * serves its initiators until they say bye. */
+typedef void (*fb_announce_fn)(void *ctx, ferry_agent *a, const fb_target_info *info);
+int fb_target_main(const fb_config *c, unsigned id, fb_announce_fn announce, void *ctx);
+
+/* bench_etcd.c: this process's part of a group started apart
+ * (--etcd_endpoints): the initiator (rank 0) or a target. */
+int fb_etcd_main(const fb_config *c);
 
 /* bench_report.c: the table, CSV, JSON, progress and plot */
 typedef struct fb_report {
@@ -152,6 +167,8 @@ typedef struct fb_report {
 } fb_report;
 
 void fb_report_begin(fb_report *r, const fb_config *c);
+/* The sink of an initiator that reports itself: progress, then its row. */
+fb_sink fb_report_sink(fb_report *r);
 void fb_report_row(fb_report *r, const fb_step *st, fb_result *res);
 void fb_report_progress(fb_report *r, const fb_step *st);
 int fb_report_end(fb_report *r); /* plots; returns FB_EXIT_* */

@@ -247,6 +247,46 @@ void fb_bye(ferry_agent *a, const char *peer);
 typedef bool (*fb_end_cb)(void *ctx, const char *from, unsigned step);
 bool fb_serve(ferry_agent *a, unsigned n_peers, fb_end_cb on_end, void *ctx);
 
+/* ---- etcd rendezvous: processes started apart (rdv.c) ---- */
+
+/* nixlbench's defaults: its etcd endpoint and group. */
+#define FB_ETCD_DEFAULT_ENDPOINTS "http://localhost:2379"
+#define FB_ETCD_DEFAULT_GROUP     "default"
+
+typedef struct fb_rdv fb_rdv;
+
+typedef struct fb_rdv_opts {
+    const char *endpoints; /* comma-separated URLs */
+    const char *group;     /* --benchmark_group: keys under /ferry/bench/<group>/ */
+    unsigned world;        /* processes the group has */
+    double timeout_s;      /* longest wait at a barrier */
+    const char *options;   /* what every rank must agree on (compared with rank 0's) */
+} fb_rdv_opts;
+
+/* Claims the lowest free rank of the group and waits (timeout_s at most)
+ * until all world processes have joined with the same options. Dies with
+ * a clear line when etcd cannot be reached, the group is full, another
+ * process disagrees, or the others do not come. The group is left at exit
+ * if fb_rdv_leave was not called. */
+fb_rdv *fb_rdv_join(const fb_rdv_opts *o);
+unsigned fb_rdv_rank(const fb_rdv *r);
+/* Waits until every rank has reached the barrier called name. */
+void fb_rdv_barrier(fb_rdv *r, const char *name);
+/* Values under the group's prefix, on this process's lease. get dies when
+ * the key is absent; it returns malloc'd bytes with a NUL after them. */
+void fb_rdv_put(fb_rdv *r, const char *name, const void *val, size_t len);
+void *fb_rdv_get(fb_rdv *r, const char *name, size_t *len);
+/* n numbers as text (the same on every architecture); get dies unless
+ * the key holds exactly n. */
+void fb_rdv_put_u64s(fb_rdv *r, const char *name, const uint64_t *v, size_t n);
+void fb_rdv_get_u64s(fb_rdv *r, const char *name, uint64_t *v, size_t n);
+/* This process's agent metadata under md/<rank>; loading a rank's checks
+ * that it is the agent expected. */
+void fb_rdv_put_md(fb_rdv *r, ferry_agent *a);
+void fb_rdv_load_md(fb_rdv *r, ferry_agent *a, unsigned rank, const char *agent);
+/* Revokes the lease: every key of this process goes at once. */
+void fb_rdv_leave(fb_rdv *r);
+
 /* ---- data pattern ---- */
 
 /* The pattern is a stream of bytes per seed; byte o of stream s is known to
