@@ -38,7 +38,8 @@ typedef struct fb_config {
     /* nixlbench's options, same names and meanings */
     const char *backend, *backend_params, *device_list;
     const char *initiator_seg_type, *target_seg_type, *op_type, *scheme, *mode;
-    const char *worker_type, *runtime_type, *etcd_endpoints, *benchmark_group, *config_file;
+    const char *worker_type, *config_file;
+    fb_rdv_cli etcd; /* --etcd_endpoints, --runtime_type, --benchmark_group, --etcd_timeout */
     /* storage (nixlbench's names; params of the POSIX and OBJ backends) */
     const char *filepath, *filenames, *posix_api_type, *posix_kernel_queue_size;
     const char *posix_ios_pool_size, *obj_access_key, *obj_secret_key, *obj_session_token;
@@ -53,7 +54,6 @@ typedef struct fb_config {
     bool mem_alloc; /* DRAM buffers from ferry_mem_alloc (the backend's own memory) */
     /* ferry-bench's own */
     const char *csv, *json, *plot, *anchor_csv, *fb_role;
-    uint64_t etcd_timeout; /* seconds a process waits for the rest of its etcd group */
     bool inject_corruption, no_progress;
     /* derived */
     ferry_xfer_op op;

@@ -36,7 +36,7 @@ static void fb_config_defaults(fb_config *c)
         .num_initiator_dev = 1,
         .num_target_dev = 1,
         .num_files = 1,
-        .etcd_timeout = (uint64_t)FB_TIMEOUT_S,
+        .etcd = {.timeout_s = (uint64_t)FB_TIMEOUT_S},
     };
 }
 
@@ -98,11 +98,7 @@ void fb_config_parse(fb_config *c, int argc, char **argv)
         OPT(obj_crt_min_limit, FB_OPT_STR, "OBJ: multipart threshold (bytes)"),
         OPT(obj_accelerated_enable, FB_OPT_BOOL, "OBJ: accelerated client (not in ferry)"),
         OPT(obj_accelerated_type, FB_OPT_STR, "OBJ: accelerated client type (not in ferry)"),
-        OPT(etcd_endpoints, FB_OPT_STR,
-            "etcd URLs: this process joins a run whose others are started apart"),
-        OPT(runtime_type, FB_OPT_STR, "ETCD: etcd mode (endpoints default: " FB_ETCD_DEFAULT_ENDPOINTS ")"),
-        OPT(benchmark_group, FB_OPT_STR, "etcd: the run this process joins (default: default)"),
-        OPT(etcd_timeout, FB_OPT_UINT, "etcd: seconds to wait for the run's other processes (120)"),
+        FB_RDV_OPTS(&c->etcd),
         OPT(worker_type, FB_OPT_STR, "nixl (the only worker)"),
         OPT(config_file, FB_OPT_STR, "flat TOML file of these options"),
         OPT(csv, FB_OPT_STR, "also write the rows to this CSV file"),
@@ -127,29 +123,11 @@ static bool fb_one_of(const char *v, const char *const *names, size_t n)
     return false;
 }
 
-/* etcd mode: --etcd_endpoints, or --runtime_type ETCD with nixlbench's
- * default endpoint. One initiator: several would need their steps started
+/* etcd mode runs one initiator: several would need their steps started
  * together and their rows merged across hosts. */
 static void fb_check_runtime(fb_config *c, bool quiet)
 {
-    if (c->runtime_type && strcasecmp(c->runtime_type, "ETCD"))
-        fb_exit(FB_EXIT_USAGE, "--runtime_type %s: want ETCD (nixlbench's ASIO runtime is not "
-                               "supported; without --runtime_type ferry-bench starts its own "
-                               "processes on this host)",
-                c->runtime_type);
-    if (c->runtime_type && !c->etcd_endpoints)
-        c->etcd_endpoints = FB_ETCD_DEFAULT_ENDPOINTS;
-    if (!c->etcd_endpoints) {
-        if ((c->benchmark_group || c->etcd_timeout != (uint64_t)FB_TIMEOUT_S) && !quiet)
-            fb_warn("--benchmark_group and --etcd_timeout apply to etcd mode "
-                    "(--etcd_endpoints); ignored");
-        return;
-    }
-    if (!c->benchmark_group)
-        c->benchmark_group = FB_ETCD_DEFAULT_GROUP;
-    if (!c->etcd_timeout)
-        fb_exit(FB_EXIT_USAGE, "want --etcd_timeout >= 1 (seconds)");
-    if (c->num_initiator_dev != 1)
+    if (fb_rdv_cli_check(&c->etcd, quiet) && c->num_initiator_dev != 1)
         fb_exit(FB_EXIT_USAGE,
                 "etcd mode runs one initiator process (--num_initiator_dev 1, any "
                 "--num_target_dev); several initiators: run without --etcd_endpoints");
@@ -543,11 +521,13 @@ void fb_config_print(const fb_config *c)
 {
     printf("ferry-bench, ferry %s\n", ferry_version_string());
     printf("%s\n", "------------------------------------------------------------------------");
-    if (c->etcd_endpoints)
+    if (c->etcd.endpoints && c->loopback)
+        fb_line("Runtime", "etcd_endpoints", "etcd %s, group %s: one process (the backend "
+                "reaches only its own agent)", c->etcd.endpoints, c->etcd.group);
+    else if (c->etcd.endpoints)
         fb_line("Runtime", "etcd_endpoints", "etcd %s, group %s: %u initiator + %u target "
-                "processes started apart%s", c->etcd_endpoints, c->benchmark_group, c->topo.ni,
-                c->loopback ? 0 : c->topo.nt, c->loopback ? " (the backend reaches only its own "
-                "agent: targets in this process)" : "");
+                "processes started apart", c->etcd.endpoints, c->etcd.group, c->topo.ni,
+                c->topo.nt);
     else if (c->loopback)
         fb_line("Runtime", NULL, "one process (the backend reaches only its own agent)");
     else

@@ -124,7 +124,7 @@ static int fb_etcd_target(fb_etcd *e, unsigned id)
     fb_role_tag = tag;
     e->id = id;
     printf("ferry-bench: target %u of group %s (rank %u of %u, etcd %s)\n", id,
-           c->benchmark_group, fb_rdv_rank(e->rdv), c->topo.ni + c->topo.nt, c->etcd_endpoints);
+           c->etcd.group, fb_rdv_rank(e->rdv), c->topo.ni + c->topo.nt, c->etcd.endpoints);
     fflush(stdout);
     int rc = fb_target_main(c, id, fb_etcd_announce, e);
     printf("ferry-bench: target %u: %s\n", id,
@@ -138,12 +138,8 @@ int fb_etcd_main(const fb_config *c)
 {
     char options[1536];
     fb_etcd_options(c, options, sizeof(options));
-    fb_rdv_opts o = {.endpoints = c->etcd_endpoints,
-                     .group = c->benchmark_group,
-                     .world = c->loopback ? 1 : c->topo.ni + c->topo.nt,
-                     .timeout_s = (double)c->etcd_timeout,
-                     .options = options};
-    fb_etcd e = {.cfg = c, .rdv = fb_rdv_join(&o)};
+    unsigned world = c->loopback ? 1 : c->topo.ni + c->topo.nt;
+    fb_etcd e = {.cfg = c, .rdv = fb_rdv_join(&c->etcd, world, options)};
     unsigned rank = fb_rdv_rank(e.rdv);
     int rc = rank < c->topo.ni ? fb_etcd_initiator(&e) : fb_etcd_target(&e, rank - c->topo.ni);
     fb_rdv_leave(e.rdv);

@@ -175,7 +175,7 @@ int main(int argc, char **argv)
     int rc;
     if (c.fb_role) {
         rc = fb_child_main(&c);
-    } else if (c.etcd_endpoints) {
+    } else if (c.etcd.endpoints) {
         fb_config_probe(&c);
         fb_plot_check(&c);
         rc = fb_etcd_main(&c);

@@ -43,7 +43,7 @@ int fb_target_main(const fb_config *c, unsigned id, fb_announce_fn announce, voi
 {
     char name[64];
     snprintf(name, sizeof(name), "fb-target-%u", id);
-    bool listen = !c->etcd_endpoints; /* etcd carries the metadata otherwise */
+    bool listen = !c->etcd.endpoints; /* etcd carries the metadata otherwise */
     fb_agent_opts o = {
         .name = name, .backend = c->backend, .params = c->params, .listen = listen,
         .progress = true};

@@ -255,20 +255,40 @@ bool fb_serve(ferry_agent *a, unsigned n_peers, fb_end_cb on_end, void *ctx);
 
 typedef struct fb_rdv fb_rdv;
 
-typedef struct fb_rdv_opts {
-    const char *endpoints; /* comma-separated URLs */
-    const char *group;     /* --benchmark_group: keys under /ferry/bench/<group>/ */
-    unsigned world;        /* processes the group has */
-    double timeout_s;      /* longest wait at a barrier */
-    const char *options;   /* what every rank must agree on (compared with rank 0's) */
-} fb_rdv_opts;
+/* nixlbench's runtime options, and how long to wait for the others. */
+typedef struct fb_rdv_cli {
+    const char *endpoints;    /* --etcd_endpoints: comma-separated URLs */
+    const char *runtime_type; /* --runtime_type: ETCD, the only one */
+    const char *group;        /* --benchmark_group: keys under /ferry/bench/<group>/ */
+    uint64_t timeout_s;       /* --etcd_timeout: longest wait at a barrier */
+} fb_rdv_cli;
 
-/* Claims the lowest free rank of the group and waits (timeout_s at most)
- * until all world processes have joined with the same options. Dies with
- * a clear line when etcd cannot be reached, the group is full, another
- * process disagrees, or the others do not come. The group is left at exit
- * if fb_rdv_leave was not called. */
-fb_rdv *fb_rdv_join(const fb_rdv_opts *o);
+/* The entries of a tool's option table for them (set timeout_s to
+ * FB_TIMEOUT_S before parsing). */
+#define FB_RDV_OPTS(cli)                                                                           \
+    {"etcd_endpoints", FB_OPT_STR, &(cli)->endpoints,                                              \
+     "etcd URLs: this process joins a run whose other processes are started apart", 0},           \
+        {"runtime_type", FB_OPT_STR, &(cli)->runtime_type,                                         \
+         "ETCD: etcd mode (endpoints default: " FB_ETCD_DEFAULT_ENDPOINTS ")", 0},                 \
+        {"benchmark_group", FB_OPT_STR, &(cli)->group,                                             \
+         "etcd: the run this process joins (default: " FB_ETCD_DEFAULT_GROUP ")", 0},              \
+        {"etcd_timeout", FB_OPT_UINT, &(cli)->timeout_s,                                           \
+         "etcd: seconds to wait for the run's other processes (default 120)", 0}
+
+/* Resolves them as nixlbench does (--runtime_type ETCD alone: its default
+ * endpoint; the group "default") and checks them: exits FB_EXIT_USAGE
+ * with a clear line on a runtime other than ETCD, endpoints that do not
+ * parse, a group name that is not one key segment (1..64 of
+ * [A-Za-z0-9._-]) or a zero timeout. Returns whether etcd mode is on;
+ * quiet: no warning about options that apply to etcd mode only. */
+bool fb_rdv_cli_check(fb_rdv_cli *cli, bool quiet);
+/* Claims the lowest free rank of the group and waits (cli->timeout_s at
+ * most) until all world processes have joined with the same options
+ * (what decides the messages they exchange). Dies with a clear line when
+ * etcd cannot be reached, the group is full, another process disagrees,
+ * or the others do not come. The group is left at exit if fb_rdv_leave
+ * was not called. */
+fb_rdv *fb_rdv_join(const fb_rdv_cli *cli, unsigned world, const char *options);
 unsigned fb_rdv_rank(const fb_rdv *r);
 /* Waits until every rank has reached the barrier called name. */
 void fb_rdv_barrier(fb_rdv *r, const char *name);

@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,6 +75,37 @@ static void fb_rdv_check_group(const char *group)
                 FB_RDV_GROUP_MAX);
 }
 
+static void fb_rdv_check_endpoints(const char *endpoints)
+{
+    fy_etcd *c;
+    if (fy_etcd_new(endpoints, FB_RDV_REQ_MS, &c) != FERRY_OK)
+        fb_exit(FB_EXIT_USAGE, "--etcd_endpoints %s: want comma-separated URLs", endpoints);
+    fy_etcd_free(c);
+}
+
+bool fb_rdv_cli_check(fb_rdv_cli *cli, bool quiet)
+{
+    if (cli->runtime_type && strcasecmp(cli->runtime_type, "ETCD"))
+        fb_exit(FB_EXIT_USAGE,
+                "--runtime_type %s: want ETCD (nixlbench's ASIO runtime is not supported; "
+                "without --runtime_type the tool starts its own processes on this host)",
+                cli->runtime_type);
+    if (cli->runtime_type && !cli->endpoints)
+        cli->endpoints = FB_ETCD_DEFAULT_ENDPOINTS;
+    if (!cli->endpoints) {
+        if ((cli->group || cli->timeout_s != (uint64_t)FB_TIMEOUT_S) && !quiet)
+            fb_warn("--benchmark_group and --etcd_timeout apply to etcd mode "
+                    "(--etcd_endpoints); ignored");
+        return false;
+    }
+    cli->group = cli->group ? cli->group : FB_ETCD_DEFAULT_GROUP;
+    fb_rdv_check_group(cli->group);
+    fb_rdv_check_endpoints(cli->endpoints);
+    if (!cli->timeout_s)
+        fb_exit(FB_EXIT_USAGE, "want --etcd_timeout >= 1 (seconds)");
+    return true;
+}
+
 /* ---- the lease and its keeper ---- */
 
 static void *fb_rdv_keeper_main(void *arg)
@@ -108,10 +140,8 @@ static void fb_rdv_unreachable(const fb_rdv *r, const char *what, ferry_status r
 
 static void fb_rdv_connect(fb_rdv *r)
 {
-    ferry_status rc = fy_etcd_new(r->endpoints, FB_RDV_REQ_MS, &r->etcd);
-    if (rc != FERRY_OK)
-        fb_exit(FB_EXIT_USAGE, "--etcd_endpoints %s: want comma-separated URLs", r->endpoints);
-    rc = fy_etcd_lease_grant(r->etcd, FB_RDV_TTL_S, &r->lease);
+    fb_ok(fy_etcd_new(r->endpoints, FB_RDV_REQ_MS, &r->etcd), "etcd client");
+    ferry_status rc = fy_etcd_lease_grant(r->etcd, FB_RDV_TTL_S, &r->lease);
     if (rc != FERRY_OK)
         fb_rdv_unreachable(r, "lease", rc);
     pthread_mutex_init(&r->lock, NULL);
@@ -244,9 +274,9 @@ void fb_rdv_barrier(fb_rdv *r, const char *name)
     int64_t n;
     while ((n = fb_rdv_count(r, arrived)) < r->world) {
         if (fb_now_us() > deadline)
-            fb_die("group %s at %s: waited %.0f s (--etcd_timeout) at '%s' for the other "
-                   "processes; %lld of %u there, %lld joined. Start the others with the same "
-                   "--etcd_endpoints and --benchmark_group",
+            fb_die("group %s at %s: timed out after %.0f s (--etcd_timeout) at barrier '%s': "
+                   "%lld of %u processes there (%lld in the group); start the others with the "
+                   "same --etcd_endpoints and --benchmark_group",
                    r->group, r->endpoints, r->timeout_s, name, (long long)n, r->world,
                    (long long)fb_rdv_count(r, "rank/"));
         usleep(FB_RDV_POLL_US);
@@ -271,13 +301,12 @@ static void fb_rdv_agree(fb_rdv *r, const char *options)
     free(first);
 }
 
-fb_rdv *fb_rdv_join(const fb_rdv_opts *o)
+fb_rdv *fb_rdv_join(const fb_rdv_cli *cli, unsigned world, const char *options)
 {
-    fb_rdv_check_group(o->group);
     fb_rdv *r = fb_alloc(sizeof(*r));
-    *r = (fb_rdv){.endpoints = o->endpoints, .group = o->group, .world = o->world,
-                  .timeout_s = o->timeout_s};
-    snprintf(r->prefix, sizeof(r->prefix), "/ferry/bench/%s/", o->group);
+    *r = (fb_rdv){.endpoints = cli->endpoints, .group = cli->group, .world = world,
+                  .timeout_s = (double)cli->timeout_s};
+    snprintf(r->prefix, sizeof(r->prefix), "/ferry/bench/%s/", cli->group);
     fb_rdv_connect(r);
     fb_rdv_live = r;
     static bool at_exit;
@@ -288,7 +317,7 @@ fb_rdv *fb_rdv_join(const fb_rdv_opts *o)
                "--benchmark_group, or wait for that run to end; a killed run's ranks free "
                "themselves within %d s)",
                r->group, r->endpoints, r->world, FB_RDV_TTL_S);
-    fb_rdv_agree(r, o->options);
+    fb_rdv_agree(r, options);
     return r;
 }
 
