@@ -246,16 +246,16 @@ static int64_t fb_rdv_count(fb_rdv *r, const char *what)
     return n;
 }
 
-/* The lowest free rank, or none: the group already has its processes. */
-static bool fb_rdv_claim(fb_rdv *r)
+/* The lowest free rank, or none: the group already has its processes.
+ * A rank's key holds its process's options. */
+static bool fb_rdv_claim(fb_rdv *r, const char *options)
 {
-    char key[FB_RDV_KEY_MAX], who[128], host[64] = "?";
-    gethostname(host, sizeof(host) - 1);
-    snprintf(who, sizeof(who), "%s pid %d", host, (int)getpid());
+    char key[FB_RDV_KEY_MAX];
     for (r->rank = 0; r->rank < r->world; r->rank++) {
         bool created = false;
         fb_rdv_key(r, key, "rank/%u", r->rank);
-        ferry_status rc = fy_etcd_create(r->etcd, key, who, strlen(who), r->lease, &created);
+        ferry_status rc =
+            fy_etcd_create(r->etcd, key, options, strlen(options), r->lease, &created);
         if (rc != FERRY_OK)
             fb_rdv_unreachable(r, key, rc);
         if (created)
@@ -284,21 +284,20 @@ void fb_rdv_barrier(fb_rdv *r, const char *name)
 }
 
 /* Every rank runs the same sweep: a process whose options differ from
- * rank 0's would wait for messages that never come. */
+ * rank 0's would wait for messages that never come. Checked against rank
+ * 0's key (there when this rank was claimed) before the first barrier,
+ * so that rank 0 times out there saying one process is missing. */
 static void fb_rdv_agree(fb_rdv *r, const char *options)
 {
-    char name[32];
-    snprintf(name, sizeof(name), "options/%u", r->rank);
-    fb_rdv_put(r, name, options, strlen(options));
-    fb_rdv_barrier(r, "joined");
     size_t len;
-    char *first = fb_rdv_get(r, "options/0", &len);
-    if (strcmp(first, options))
+    char *first = r->rank ? fb_rdv_get(r, "rank/0", &len) : NULL;
+    if (first && strcmp(first, options))
         fb_exit(FB_EXIT_USAGE,
                 "group %s: options differ from rank 0's; rank 0 runs\n  %s\nthis process "
                 "(rank %u) would run\n  %s",
                 r->group, first, r->rank, options);
     free(first);
+    fb_rdv_barrier(r, "joined");
 }
 
 fb_rdv *fb_rdv_join(const fb_rdv_cli *cli, unsigned world, const char *options)
@@ -312,7 +311,7 @@ fb_rdv *fb_rdv_join(const fb_rdv_cli *cli, unsigned world, const char *options)
     static bool at_exit;
     if (!at_exit && !atexit(fb_rdv_atexit))
         at_exit = true;
-    if (!fb_rdv_claim(r))
+    if (!fb_rdv_claim(r, options))
         fb_die("group %s at %s is full: its %u processes are there already (use another "
                "--benchmark_group, or wait for that run to end; a killed run's ranks free "
                "themselves within %d s)",
