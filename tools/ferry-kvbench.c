@@ -680,6 +680,13 @@ typedef struct kv_target {
     kv_side *side;
 } kv_target;
 
+/* etcd mode: a killed initiator (rank 0) says no goodbye. */
+static void kv_target_watch(void *ctx)
+{
+    const kv_target *t = ctx;
+    fb_rdv_watch(t->r->rdv, 0);
+}
+
 static bool kv_target_end(void *ctx, const char *from, unsigned step)
 {
     kv_target *t = ctx;
@@ -715,7 +722,7 @@ static int kv_target_main(kv_run *r, kv_announce_fn announce, void *ctx)
     announce(r, ctx, msg, r->s->planes + KV_MSG_HEAD);
     free(msg);
     kv_target t = {r, &r->local};
-    bool ok = fb_serve(r->agent, 1, kv_target_end, &t);
+    bool ok = fb_serve(r->agent, 1, kv_target_end, r->rdv ? kv_target_watch : NULL, &t);
     kv_side_free(r, &r->local);
     ferry_agent_destroy(r->agent);
     return ok ? FB_EXIT_OK : FB_EXIT_MISMATCH;
@@ -991,17 +998,17 @@ static int kv_child_main(kv_run *r)
     return kv_target_main(r, kv_pipe_announce, &out);
 }
 
-/* What both sides must agree on: the shapes and the requests. */
+/* What both sides must agree on: the shapes and the requests (backend
+ * params may differ: each host has its own devices). */
 static void kv_etcd_options(const kv_run *r, char *buf, size_t cap)
 {
     const kv_opts *o = r->o;
     snprintf(buf, cap,
              "model=%s tp=%llu pp=%llu page=%llu isl=%llu access=%s dtype=%s op=%s backend=%s "
-             "params=%s segs=%s/%s iter=%llu/%llu check=%d",
+             "segs=%s/%s iter=%llu/%llu check=%d",
              r->m->name, (unsigned long long)o->tp, (unsigned long long)o->pp,
              (unsigned long long)o->page_size, (unsigned long long)o->isl, o->access,
-             r->m->dtype, o->op_type, o->backend, o->backend_params ? o->backend_params : "",
-             o->initiator_seg_type, o->target_seg_type, (unsigned long long)o->num_iter,
+             r->m->dtype, o->op_type, o->backend, o->initiator_seg_type, o->target_seg_type, (unsigned long long)o->num_iter,
              (unsigned long long)o->warmup_iter, o->check_consistency);
 }
 

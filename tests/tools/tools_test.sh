@@ -431,6 +431,21 @@ case_bench_etcd_timeout() {
     kill -9 "$pid"
     wait "$pid" 2>/dev/null
     wait_keys alone 0 20 # the lease's TTL is 10 s
+    # An initiator killed mid-run: its target learns it from etcd.
+    local long=(--etcd_endpoints "$ETCD" --benchmark_group dies --backend SHM --num_iter 5000000)
+    start_apart init "$BENCH" "${long[@]}"
+    pid=$LAST
+    wait_keys dies/rank +1 20
+    start_apart target "$BENCH" "${long[@]}"
+    local target=$LAST
+    wait_keys dies/barrier/ready +2 20
+    sleep 1
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null
+    t0=$SECONDS
+    finish target "$target" 1
+    [ $((SECONDS - t0)) -le 20 ] || fail "the target took $((SECONDS - t0)) s to notice"
+    has "$TMP/err" "group dies: rank 0 left without saying goodbye"
     run 1 "$BENCH" --etcd_endpoints "http://127.0.0.1:$(free_port)" "${ETCD_SMALL[@]}"
     has "$TMP/err" "(--etcd_endpoints): lease: I/O error; is etcd running there?"
 }

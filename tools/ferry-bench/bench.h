@@ -147,11 +147,18 @@ typedef struct fb_sink {
 int fb_initiator_run(const fb_config *c, unsigned id, const fb_target_info *targets,
                      const fb_sink *sink);
 
-/* bench_target.c: a target process. It tells where it is through announce
- * (over a pipe to the process that started it, or through etcd) and then
- * serves its initiators until they say bye. */
-typedef void (*fb_announce_fn)(void *ctx, ferry_agent *a, const fb_target_info *info);
-int fb_target_main(const fb_config *c, unsigned id, fb_announce_fn announce, void *ctx);
+/* How a target meets its initiators: announce tells where it is (over a
+ * pipe to the process that started it, or through etcd); watch (NULL:
+ * none) is fb_serve's, for initiators started apart. */
+typedef struct fb_meet {
+    void (*announce)(void *ctx, ferry_agent *a, const fb_target_info *info);
+    fb_watch_cb watch;
+    void *ctx;
+} fb_meet;
+
+/* bench_target.c: a target process: announces itself, then serves its
+ * initiators until they say bye. */
+int fb_target_main(const fb_config *c, unsigned id, const fb_meet *meet);
 
 /* bench_etcd.c: this process's part of a group started apart
  * (--etcd_endpoints): the initiator (rank 0) or a target. */

@@ -27,14 +27,15 @@ typedef struct fb_etcd {
 } fb_etcd;
 
 /* The options that decide which messages flow and how much memory each
- * side has: every rank must run with rank 0's. */
+ * side has: every rank must run with rank 0's. Backend params may differ
+ * (each host has its own devices). */
 static void fb_etcd_options(const fb_config *c, char *buf, size_t cap)
 {
     snprintf(buf, cap,
-             "backend=%s params=%s segs=%s/%s op=%s scheme=%s initiators=%u targets=%u "
+             "backend=%s segs=%s/%s op=%s scheme=%s initiators=%u targets=%u "
              "block=%llu-%llu batch=%llu-%llu iter=%llu/%llu ftr=%llu threads=%llu check=%d "
              "recreate=%d reregister=%d",
-             c->backend, c->params, c->initiator_seg_type, c->target_seg_type, c->op_type,
+             c->backend, c->initiator_seg_type, c->target_seg_type, c->op_type,
              c->scheme, c->topo.ni, c->topo.nt, (unsigned long long)c->start_block_size,
              (unsigned long long)c->max_block_size, (unsigned long long)c->start_batch_size,
              (unsigned long long)c->max_batch_size, (unsigned long long)c->num_iter,
@@ -90,7 +91,8 @@ static int fb_etcd_initiator(fb_etcd *e)
 
 /* ---- a target ---- */
 
-/* The initiators this target serves: their metadata, so it can answer. */
+/* The initiators this target serves (initiator i is rank i): their
+ * metadata, so it can answer them. */
 static void fb_etcd_load_initiators(fb_etcd *e, ferry_agent *a)
 {
     const fb_topo *t = &e->cfg->topo;
@@ -101,6 +103,16 @@ static void fb_etcd_load_initiators(fb_etcd *e, ferry_agent *a)
         snprintf(agent, sizeof(agent), "fb-init-%u", t->links[k].init);
         fb_rdv_load_md(e->rdv, a, t->links[k].init, agent);
     }
+}
+
+/* A killed initiator says no goodbye: its rank's key going tells. */
+static void fb_etcd_watch(void *ctx)
+{
+    const fb_etcd *e = ctx;
+    const fb_topo *t = &e->cfg->topo;
+    for (size_t k = 0; k < t->nlinks; k++)
+        if (t->links[k].target == e->id)
+            fb_rdv_watch(e->rdv, t->links[k].init);
 }
 
 static void fb_etcd_announce(void *ctx, ferry_agent *a, const fb_target_info *info)
@@ -126,7 +138,8 @@ static int fb_etcd_target(fb_etcd *e, unsigned id)
     printf("ferry-bench: target %u of group %s (rank %u of %u, etcd %s)\n", id,
            c->etcd.group, fb_rdv_rank(e->rdv), c->topo.ni + c->topo.nt, c->etcd.endpoints);
     fflush(stdout);
-    int rc = fb_target_main(c, id, fb_etcd_announce, e);
+    fb_meet meet = {.announce = fb_etcd_announce, .watch = fb_etcd_watch, .ctx = e};
+    int rc = fb_target_main(c, id, &meet);
     printf("ferry-bench: target %u: %s\n", id,
            rc == FB_EXIT_OK ? "done" : "done, a consistency check FAILED");
     return rc;

@@ -64,7 +64,7 @@ static int fb_child_main(const fb_config *c)
     snprintf(tag, sizeof(tag), "%s %u", kind, id);
     fb_role_tag = tag;
     if (!strcmp(kind, "target"))
-        return fb_target_main(c, id, fb_pipe_announce, &p);
+        return fb_target_main(c, id, &(fb_meet){.announce = fb_pipe_announce, .ctx = &p});
     uint32_t len;
     fb_target_info *targets = fb_msg_recv(p.in, FB_MSG_TARGETS, &len);
     if (len != c->topo.nt * sizeof(*targets))

@@ -11,6 +11,7 @@
 
 typedef struct fb_target {
     const fb_config *cfg;
+    const fb_meet *meet;
     fb_side side;
 } fb_target;
 
@@ -31,6 +32,12 @@ static bool fb_target_end(void *ctx, const char *from, unsigned step)
     return fb_side_settle(&t->side, t->cfg, fb_init_id(from), &t->cfg->steps[step]);
 }
 
+static void fb_target_watch(void *ctx)
+{
+    const fb_target *t = ctx;
+    t->meet->watch(t->meet->ctx);
+}
+
 static unsigned fb_target_peers(const fb_config *c, unsigned id)
 {
     unsigned n = 0;
@@ -39,7 +46,7 @@ static unsigned fb_target_peers(const fb_config *c, unsigned id)
     return n;
 }
 
-int fb_target_main(const fb_config *c, unsigned id, fb_announce_fn announce, void *ctx)
+int fb_target_main(const fb_config *c, unsigned id, const fb_meet *meet)
 {
     char name[64];
     snprintf(name, sizeof(name), "fb-target-%u", id);
@@ -49,15 +56,16 @@ int fb_target_main(const fb_config *c, unsigned id, fb_announce_fn announce, voi
         .progress = true};
     ferry_backend *be;
     ferry_agent *a = fb_agent_new(&o, &be);
-    fb_target t = {.cfg = c};
+    fb_target t = {.cfg = c, .meet = meet};
     fb_side_init(&t.side, c, false, id, a);
     fb_side_register(&t.side, c, a);
     fb_target_info info = {
         .base = (uintptr_t)t.side.mem.ptr, .size = t.side.mem.size, .dev = t.side.mem.dev};
     if (listen)
         fb_ok(ferry_md_listen_port(a, &info.port), "listen port");
-    announce(ctx, a, &info);
-    bool ok = fb_serve(a, fb_target_peers(c, id), fb_target_end, &t);
+    meet->announce(meet->ctx, a, &info);
+    bool ok = fb_serve(a, fb_target_peers(c, id), fb_target_end,
+                       meet->watch ? fb_target_watch : NULL, &t);
     fb_side_deregister(&t.side, c, a);
     ferry_agent_destroy(a);
     fb_side_free(&t.side, c);

@@ -242,10 +242,13 @@ bool fb_step_end(ferry_agent *a, const char *peer, unsigned step);
 void fb_bye(ferry_agent *a, const char *peer);
 
 /* A target's side: serves "end" messages until n_peers said bye. on_end
- * checks what the named initiator moved in that step. Returns false when
- * any check failed. */
+ * checks what the named initiator moved in that step. watch (NULL: none)
+ * runs about once a second while no message comes and ends the process
+ * when it learns that a peer is gone (a peer started apart dies without
+ * taking this process with it). Returns false when any check failed. */
 typedef bool (*fb_end_cb)(void *ctx, const char *from, unsigned step);
-bool fb_serve(ferry_agent *a, unsigned n_peers, fb_end_cb on_end, void *ctx);
+typedef void (*fb_watch_cb)(void *ctx);
+bool fb_serve(ferry_agent *a, unsigned n_peers, fb_end_cb on_end, fb_watch_cb watch, void *ctx);
 
 /* ---- etcd rendezvous: processes started apart (rdv.c) ---- */
 
@@ -304,6 +307,9 @@ void fb_rdv_get_u64s(fb_rdv *r, const char *name, uint64_t *v, size_t n);
  * that it is the agent expected. */
 void fb_rdv_put_md(fb_rdv *r, ferry_agent *a);
 void fb_rdv_load_md(fb_rdv *r, ferry_agent *a, unsigned rank, const char *agent);
+/* Ends the process when rank has left the group (its key is gone: it
+ * exited, or was killed and its lease ran out). */
+void fb_rdv_watch(fb_rdv *r, unsigned rank);
 /* Revokes the lease: every key of this process goes at once. */
 void fb_rdv_leave(fb_rdv *r);
 

@@ -28,7 +28,6 @@
 #define FB_RDV_POLL_US      20000u /* between two looks at a barrier */
 #define FB_RDV_KEY_MAX      256
 #define FB_RDV_GROUP_MAX    64
-#define FB_RDV_MAX_U64S     4096
 
 struct fb_rdv {
     fy_etcd *etcd;
@@ -266,10 +265,10 @@ static bool fb_rdv_claim(fb_rdv *r, const char *options)
 
 void fb_rdv_barrier(fb_rdv *r, const char *name)
 {
-    char key[FB_RDV_KEY_MAX], arrived[FB_RDV_KEY_MAX];
+    char mine[FB_RDV_KEY_MAX], arrived[FB_RDV_KEY_MAX / 2];
     snprintf(arrived, sizeof(arrived), "barrier/%s/", name);
-    fb_rdv_key(r, key, "%s%u", arrived, r->rank);
-    fb_rdv_put(r, key + strlen(r->prefix), "1", 1);
+    snprintf(mine, sizeof(mine), "%s%u", arrived, r->rank);
+    fb_rdv_put(r, mine, "1", 1);
     double deadline = fb_now_us() + r->timeout_s * 1e6;
     int64_t n;
     while ((n = fb_rdv_count(r, arrived)) < r->world) {
@@ -323,6 +322,22 @@ fb_rdv *fb_rdv_join(const fb_rdv_cli *cli, unsigned world, const char *options)
 unsigned fb_rdv_rank(const fb_rdv *r)
 {
     return r->rank;
+}
+
+void fb_rdv_watch(fb_rdv *r, unsigned rank)
+{
+    char key[FB_RDV_KEY_MAX];
+    fy_etcd_kv kv;
+    fb_rdv_key(r, key, "rank/%u", rank);
+    ferry_status rc = fy_etcd_get_rev(r->etcd, key, &kv);
+    free(kv.val);
+    if (rc == FERRY_ERR_NOT_FOUND)
+        fb_die("group %s: rank %u left without saying goodbye (it ended, or was killed %d s "
+               "ago at most)",
+               r->group, rank, FB_RDV_TTL_S);
+    if (rc != FERRY_OK)
+        fb_warn("group %s: cannot ask etcd whether rank %u is there: %s", r->group, rank,
+                ferry_strerror(rc));
 }
 
 /* ---- agents' metadata ---- */
