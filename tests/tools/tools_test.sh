@@ -432,7 +432,8 @@ case_bench_etcd_timeout() {
     wait "$pid" 2>/dev/null
     wait_keys alone 0 20 # the lease's TTL is 10 s
     # An initiator killed mid-run: its target learns it from etcd.
-    local long=(--etcd_endpoints "$ETCD" --benchmark_group dies --backend SHM --num_iter 5000000)
+    local long=(--etcd_endpoints "$ETCD" --benchmark_group dies --backend SHM
+        --max_block_size 16K --num_iter 5000000)
     start_apart init "$BENCH" "${long[@]}"
     pid=$LAST
     wait_keys dies/rank +1 20
