@@ -1007,9 +1007,10 @@ static void kv_etcd_options(const kv_run *r, char *buf, size_t cap)
              "model=%s tp=%llu pp=%llu page=%llu isl=%llu access=%s dtype=%s op=%s backend=%s "
              "segs=%s/%s iter=%llu/%llu check=%d",
              r->m->name, (unsigned long long)o->tp, (unsigned long long)o->pp,
-             (unsigned long long)o->page_size, (unsigned long long)o->isl, o->access,
-             r->m->dtype, o->op_type, o->backend, o->initiator_seg_type, o->target_seg_type, (unsigned long long)o->num_iter,
-             (unsigned long long)o->warmup_iter, o->check_consistency);
+             (unsigned long long)o->page_size, (unsigned long long)o->isl, o->access, r->m->dtype,
+             o->op_type, o->backend, o->initiator_seg_type, o->target_seg_type,
+             (unsigned long long)o->num_iter, (unsigned long long)o->warmup_iter,
+             o->check_consistency);
 }
 
 /* This process's side of a run started apart: the first to join the
@@ -1024,8 +1025,8 @@ static int kv_etcd_main(kv_run *r)
         rc = kv_run_main(r, 0, NULL);
     } else {
         fb_role_tag = kv_target_name(r->op);
-        printf("ferry-kvbench: %s (rank 1 of group %s at %s): serving\n",
-               kv_target_name(r->op), r->o->etcd.group, r->o->etcd.endpoints);
+        printf("ferry-kvbench: %s (rank 1 of group %s at %s): serving\n", kv_target_name(r->op),
+               r->o->etcd.group, r->o->etcd.endpoints);
         fflush(stdout);
         rc = kv_target_main(r, kv_etcd_announce, NULL);
         printf("ferry-kvbench: %s: %s\n", kv_target_name(r->op),

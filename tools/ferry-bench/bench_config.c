@@ -522,12 +522,15 @@ void fb_config_print(const fb_config *c)
     printf("ferry-bench, ferry %s\n", ferry_version_string());
     printf("%s\n", "------------------------------------------------------------------------");
     if (c->etcd.endpoints && c->loopback)
-        fb_line("Runtime", "etcd_endpoints", "etcd %s, group %s: one process (the backend "
-                "reaches only its own agent)", c->etcd.endpoints, c->etcd.group);
+        fb_line("Runtime", "etcd_endpoints",
+                "etcd %s, group %s: one process (the backend "
+                "reaches only its own agent)",
+                c->etcd.endpoints, c->etcd.group);
     else if (c->etcd.endpoints)
-        fb_line("Runtime", "etcd_endpoints", "etcd %s, group %s: %u initiator + %u target "
-                "processes started apart", c->etcd.endpoints, c->etcd.group, c->topo.ni,
-                c->topo.nt);
+        fb_line("Runtime", "etcd_endpoints",
+                "etcd %s, group %s: %u initiator + %u target "
+                "processes started apart",
+                c->etcd.endpoints, c->etcd.group, c->topo.ni, c->topo.nt);
     else if (c->loopback)
         fb_line("Runtime", NULL, "one process (the backend reaches only its own agent)");
     else

@@ -35,8 +35,8 @@ static void fb_etcd_options(const fb_config *c, char *buf, size_t cap)
              "backend=%s segs=%s/%s op=%s scheme=%s initiators=%u targets=%u "
              "block=%llu-%llu batch=%llu-%llu iter=%llu/%llu ftr=%llu threads=%llu check=%d "
              "recreate=%d reregister=%d",
-             c->backend, c->initiator_seg_type, c->target_seg_type, c->op_type,
-             c->scheme, c->topo.ni, c->topo.nt, (unsigned long long)c->start_block_size,
+             c->backend, c->initiator_seg_type, c->target_seg_type, c->op_type, c->scheme,
+             c->topo.ni, c->topo.nt, (unsigned long long)c->start_block_size,
              (unsigned long long)c->max_block_size, (unsigned long long)c->start_batch_size,
              (unsigned long long)c->max_batch_size, (unsigned long long)c->num_iter,
              (unsigned long long)c->warmup_iter, (unsigned long long)c->large_blk_iter_ftr,
@@ -135,8 +135,8 @@ static int fb_etcd_target(fb_etcd *e, unsigned id)
     snprintf(tag, sizeof(tag), "target %u", id);
     fb_role_tag = tag;
     e->id = id;
-    printf("ferry-bench: target %u of group %s (rank %u of %u, etcd %s)\n", id,
-           c->etcd.group, fb_rdv_rank(e->rdv), c->topo.ni + c->topo.nt, c->etcd.endpoints);
+    printf("ferry-bench: target %u of group %s (rank %u of %u, etcd %s)\n", id, c->etcd.group,
+           fb_rdv_rank(e->rdv), c->topo.ni + c->topo.nt, c->etcd.endpoints);
     fflush(stdout);
     fb_meet meet = {.announce = fb_etcd_announce, .watch = fb_etcd_watch, .ctx = e};
     int rc = fb_target_main(c, id, &meet);

@@ -175,14 +175,10 @@ int main(int argc, char **argv)
     int rc;
     if (c.fb_role) {
         rc = fb_child_main(&c);
-    } else if (c.etcd.endpoints) {
-        fb_config_probe(&c);
-        fb_plot_check(&c);
-        rc = fb_etcd_main(&c);
     } else {
         fb_config_probe(&c);
         fb_plot_check(&c);
-        rc = fb_parent_main(&c, argc, argv);
+        rc = c.etcd.endpoints ? fb_etcd_main(&c) : fb_parent_main(&c, argc, argv);
     }
     fb_config_free(&c);
     return rc;

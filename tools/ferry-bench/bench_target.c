@@ -51,9 +51,11 @@ int fb_target_main(const fb_config *c, unsigned id, const fb_meet *meet)
     char name[64];
     snprintf(name, sizeof(name), "fb-target-%u", id);
     bool listen = !c->etcd.endpoints; /* etcd carries the metadata otherwise */
-    fb_agent_opts o = {
-        .name = name, .backend = c->backend, .params = c->params, .listen = listen,
-        .progress = true};
+    fb_agent_opts o = {.name = name,
+                       .backend = c->backend,
+                       .params = c->params,
+                       .listen = listen,
+                       .progress = true};
     ferry_backend *be;
     ferry_agent *a = fb_agent_new(&o, &be);
     fb_target t = {.cfg = c, .meet = meet};

@@ -23,11 +23,11 @@
 #include "metadata/etcd.h"
 
 /* How long a killed process's keys (its rank among them) outlive it. */
-#define FB_RDV_TTL_S        10
-#define FB_RDV_REQ_MS       5000u  /* one etcd request */
-#define FB_RDV_POLL_US      20000u /* between two looks at a barrier */
-#define FB_RDV_KEY_MAX      256
-#define FB_RDV_GROUP_MAX    64
+#define FB_RDV_TTL_S     10
+#define FB_RDV_REQ_MS    5000u  /* one etcd request */
+#define FB_RDV_POLL_US   20000u /* between two looks at a barrier */
+#define FB_RDV_KEY_MAX   256
+#define FB_RDV_GROUP_MAX 64
 
 struct fb_rdv {
     fy_etcd *etcd;
@@ -42,8 +42,9 @@ struct fb_rdv {
     bool stop;
 };
 
-/* The group this process is in, left at exit however the process ends
- * (fb_die included), so that its rank is free again at once. */
+/* The group this process is in, left at exit (fb_die's included), so
+ * that its rank is free again at once; a killed process's goes with its
+ * lease. */
 static fb_rdv *fb_rdv_live;
 
 /* ---- keys ---- */
@@ -302,7 +303,9 @@ static void fb_rdv_agree(fb_rdv *r, const char *options)
 fb_rdv *fb_rdv_join(const fb_rdv_cli *cli, unsigned world, const char *options)
 {
     fb_rdv *r = fb_alloc(sizeof(*r));
-    *r = (fb_rdv){.endpoints = cli->endpoints, .group = cli->group, .world = world,
+    *r = (fb_rdv){.endpoints = cli->endpoints,
+                  .group = cli->group,
+                  .world = world,
                   .timeout_s = (double)cli->timeout_s};
     snprintf(r->prefix, sizeof(r->prefix), "/ferry/bench/%s/", cli->group);
     fb_rdv_connect(r);
