@@ -268,17 +268,17 @@ typedef struct fb_rdv_cli {
 
 /* The entries of a tool's option table for them (set timeout_s to
  * FB_TIMEOUT_S before parsing). */
+/* clang-format off */
 #define FB_RDV_OPTS(cli)                                                                           \
     {"etcd_endpoints", FB_OPT_STR, &(cli)->endpoints,                                              \
      "etcd URLs: this process joins a run whose other processes are started apart", 0},            \
-        {"runtime_type", FB_OPT_STR, &(cli)->runtime_type,                                         \
-         "ETCD: etcd mode (endpoints default: " FB_ETCD_DEFAULT_ENDPOINTS ")", 0},                 \
-        {"benchmark_group", FB_OPT_STR, &(cli)->group,                                             \
-         "etcd: the run this process joins (default: " FB_ETCD_DEFAULT_GROUP ")", 0},              \
-    {                                                                                              \
-        "etcd_timeout", FB_OPT_UINT, &(cli)->timeout_s,                                            \
-            "etcd: seconds to wait for the run's other processes (default 120)", 0                 \
-    }
+    {"runtime_type", FB_OPT_STR, &(cli)->runtime_type,                                             \
+     "ETCD: etcd mode (endpoints default: " FB_ETCD_DEFAULT_ENDPOINTS ")", 0},                     \
+    {"benchmark_group", FB_OPT_STR, &(cli)->group,                                                 \
+     "etcd: the run this process joins (default: " FB_ETCD_DEFAULT_GROUP ")", 0},                  \
+    {"etcd_timeout", FB_OPT_UINT, &(cli)->timeout_s,                                               \
+     "etcd: seconds to wait for the run's other processes (default 120)", 0}
+/* clang-format on */
 
 /* Resolves them as nixlbench does (--runtime_type ETCD alone: its default
  * endpoint; the group "default") and checks them: exits FB_EXIT_USAGE
