@@ -188,7 +188,9 @@ void fb_rdv_put(fb_rdv *r, const char *name, const void *val, size_t len)
     fb_rdv_key(r, key, "%s", name);
     ferry_status rc = fy_etcd_put(r->etcd, key, val, len, r->lease);
     if (rc != FERRY_OK)
-        fb_rdv_unreachable(r, key, rc);
+        fb_die("etcd at %s (--etcd_endpoints): writing %s (%zu bytes): %s; is etcd running "
+               "there, and does it take values this large (--max-request-bytes)?",
+               r->endpoints, key, len, ferry_strerror(rc));
 }
 
 void *fb_rdv_get(fb_rdv *r, const char *name, size_t *len)
