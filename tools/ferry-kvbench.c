@@ -758,7 +758,7 @@ static const char *kv_initiator_name(ferry_xfer_op op)
     return op == FERRY_OP_READ ? "kv-decode" : "kv-prefill";
 }
 
-/* Both sides: ours out, the other's in, then both ready. */
+/* Both sides: our metadata out and, once every side's is, the other's in. */
 static void kv_etcd_meet(kv_run *r, unsigned peer_rank, const char *peer_agent)
 {
     fb_rdv_put_md(r->rdv, r->agent);
