@@ -15,7 +15,9 @@
  *
  * By default the decode side READs from the prefill side (vLLM's way);
  * --op_type WRITE has prefill write. The other process is this program
- * again, started by it; LOCAL runs both sides in one process. Each cache
+ * again, started by it (or, with --etcd_endpoints, started apart: the two
+ * find each other through etcd, see ferry-bench/rdv.c); LOCAL runs both
+ * sides in one process. Each cache
  * is in DRAM or, with --initiator_seg_type / --target_seg_type VRAM, in
  * GPU memory (the initiator on GPU 0, the target on GPU 1 where there is
  * one), allocated and checked through the CUDA driver (ferry-bench/mem.c).
@@ -51,6 +53,7 @@ typedef struct kv_opts {
     uint64_t page_size, tp, pp, isl, num_iter, warmup_iter;
     bool check_consistency, dry_run, list_models, enable_pt, inject_corruption;
     bool storage_enable_direct;
+    fb_rdv_cli etcd; /* --etcd_endpoints, --runtime_type, --benchmark_group, --etcd_timeout */
 } kv_opts;
 
 typedef struct kv_model {
@@ -101,6 +104,7 @@ typedef struct kv_run {
     ferry_prepped *lp, *rp;
     uint32_t *lidx, *ridx;
     kv_stats st;
+    fb_rdv *rdv; /* etcd mode: the group of the two processes */
 } kv_run;
 
 /* The target's message: listener port, its GPU, then its planes. */
@@ -123,7 +127,8 @@ static void kv_parse(kv_opts *o, int argc, char **argv)
                    .pp = 1,
                    .isl = 4096,
                    .num_iter = 10,
-                   .warmup_iter = 2};
+                   .warmup_iter = 2,
+                   .etcd = {.timeout_s = (uint64_t)FB_TIMEOUT_S}};
     const fb_opt table[] = {
         OPT(model, FB_OPT_STR, "model name (see --list_models) or a .toml file"),
         OPT(list_models, FB_OPT_BOOL, "list the model files shipped"),
@@ -147,6 +152,7 @@ static void kv_parse(kv_opts *o, int argc, char **argv)
         OPT(check_consistency, FB_OPT_BOOL, "verify every received byte"),
         OPT(dry_run, FB_OPT_BOOL, "print the shapes only"),
         OPT(json, FB_OPT_STR, "write the result as one JSON object to this file"),
+        FB_RDV_OPTS(&o->etcd),
         HIDDEN(inject_corruption, FB_OPT_BOOL, "flip one source byte (tests)"),
         HIDDEN(fb_role, FB_OPT_STR, "internal: role of a spawned process"),
         {NULL, 0, NULL, NULL, 0},
@@ -656,7 +662,7 @@ static ferry_agent *kv_agent(const kv_opts *o, const char *name, bool target)
     fb_agent_opts ao = {.name = name,
                         .backend = o->backend,
                         .params = o->backend_params,
-                        .listen = target,
+                        .listen = target && !o->etcd.endpoints, /* else through etcd */
                         .progress = target || o->enable_pt,
                         .telemetry = !target};
     ferry_backend *be;
@@ -674,6 +680,13 @@ typedef struct kv_target {
     kv_side *side;
 } kv_target;
 
+/* etcd mode: a killed initiator (rank 0) says no goodbye. */
+static void kv_target_watch(void *ctx)
+{
+    const kv_target *t = ctx;
+    fb_rdv_watch(t->r->rdv, 0);
+}
+
 static bool kv_target_end(void *ctx, const char *from, unsigned step)
 {
     kv_target *t = ctx;
@@ -681,26 +694,47 @@ static bool kv_target_end(void *ctx, const char *from, unsigned step)
     return t->side->prefill || !t->r->o->check_consistency || kv_check(t->r, t->side);
 }
 
-static int kv_target_main(kv_run *r, int out)
+/* How the target tells where its cache is: msg (port, GPU, a plane's
+ * address each) over the pipe to the process that started it, or through
+ * etcd. */
+typedef void (*kv_announce_fn)(kv_run *r, void *ctx, const uint64_t *msg, size_t n);
+
+static void kv_pipe_announce(kv_run *r, void *ctx, const uint64_t *msg, size_t n)
+{
+    (void)r;
+    fb_msg_send(*(int *)ctx, KV_MSG_PLANES, msg, (uint32_t)(n * sizeof(*msg)));
+}
+
+static int kv_target_main(kv_run *r, kv_announce_fn announce, void *ctx)
 {
     r->agent = kv_agent(r->o, kv_target_name(r->op), true);
     kv_side_init(r, &r->local, r->op == FERRY_OP_READ, &r->tmem);
     if (r->local.prefill)
         kv_fill(r, &r->local);
     uint64_t *msg = fb_alloc((r->s->planes + KV_MSG_HEAD) * sizeof(*msg));
-    uint16_t port;
-    fb_ok(ferry_md_listen_port(r->agent, &port), "listen port");
+    uint16_t port = 0; /* none: the metadata goes through etcd */
+    if (!r->rdv)
+        fb_ok(ferry_md_listen_port(r->agent, &port), "listen port");
     msg[0] = port;
     msg[1] = (uint64_t)r->tmem.dev;
     for (uint64_t p = 0; p < r->s->planes; p++)
         msg[p + KV_MSG_HEAD] = (uintptr_t)r->local.planes[p].ptr;
-    fb_msg_send(out, KV_MSG_PLANES, msg, (uint32_t)((r->s->planes + KV_MSG_HEAD) * sizeof(*msg)));
+    announce(r, ctx, msg, r->s->planes + KV_MSG_HEAD);
     free(msg);
     kv_target t = {r, &r->local};
-    bool ok = fb_serve(r->agent, 1, kv_target_end, &t);
+    bool ok = fb_serve(r->agent, 1, kv_target_end, r->rdv ? kv_target_watch : NULL, &t);
     kv_side_free(r, &r->local);
     ferry_agent_destroy(r->agent);
     return ok ? FB_EXIT_OK : FB_EXIT_MISMATCH;
+}
+
+/* Where the other side's cache is, from its message. */
+static void kv_peer_from(kv_run *r, const uint64_t *msg)
+{
+    r->peer_planes = fb_alloc(r->s->planes * sizeof(*msg));
+    memcpy(r->peer_planes, msg + KV_MSG_HEAD, r->s->planes * sizeof(*msg));
+    r->peer_dev = (int)msg[1];
+    snprintf(r->peer, sizeof(r->peer), "%s", kv_target_name(r->op));
 }
 
 /* Starts the other side and learns where its cache is. */
@@ -711,12 +745,46 @@ static void kv_start_peer(kv_run *r, int argc, char **argv)
     uint64_t *msg = fb_msg_recv(ch.from, KV_MSG_PLANES, &len);
     if (len != (r->s->planes + KV_MSG_HEAD) * sizeof(*msg))
         fb_die("bad message from the other process");
-    r->peer_planes = fb_alloc(r->s->planes * sizeof(*msg));
-    memcpy(r->peer_planes, msg + KV_MSG_HEAD, r->s->planes * sizeof(*msg));
-    r->peer_dev = (int)msg[1];
-    snprintf(r->peer, sizeof(r->peer), "%s", kv_target_name(r->op));
+    kv_peer_from(r, msg);
     fb_peer_link(r->agent, r->peer, (uint16_t)msg[0]);
     free(msg);
+}
+
+/* ---- etcd mode: the two sides started apart (rank 0 initiates) ---- */
+
+/* The initiator's name: the side that is not the target. */
+static const char *kv_initiator_name(ferry_xfer_op op)
+{
+    return op == FERRY_OP_READ ? "kv-decode" : "kv-prefill";
+}
+
+/* Both sides: our metadata out and, once every side's is, the other's in. */
+static void kv_etcd_meet(kv_run *r, unsigned peer_rank, const char *peer_agent)
+{
+    fb_rdv_put_md(r->rdv, r->agent);
+    fb_rdv_barrier(r->rdv, "published");
+    fb_rdv_load_md(r->rdv, r->agent, peer_rank, peer_agent);
+}
+
+static void kv_etcd_announce(kv_run *r, void *ctx, const uint64_t *msg, size_t n)
+{
+    (void)ctx;
+    fb_rdv_put_u64s(r->rdv, "planes", msg, n);
+    kv_etcd_meet(r, 0, kv_initiator_name(r->op));
+    fb_rdv_barrier(r->rdv, "ready");
+}
+
+/* The initiator's kv_start_peer. */
+static void kv_etcd_peer(kv_run *r)
+{
+    size_t n = r->s->planes + KV_MSG_HEAD;
+    uint64_t *msg = fb_alloc(n * sizeof(*msg));
+    kv_etcd_meet(r, 1, kv_target_name(r->op));
+    fb_rdv_get_u64s(r->rdv, "planes", msg, n);
+    kv_peer_from(r, msg);
+    free(msg);
+    fb_ok(ferry_md_connect(r->agent, r->peer, NULL), "connect");
+    fb_rdv_barrier(r->rdv, "ready");
 }
 
 /* The other side in this process (LOCAL). */
@@ -733,16 +801,14 @@ static void kv_start_inproc(kv_run *r)
 
 static void kv_setup(kv_run *r, int argc, char **argv)
 {
-    r->agent = kv_agent(r->o,
-                        r->loopback              ? "kv-loop"
-                        : r->op == FERRY_OP_READ ? "kv-decode"
-                                                 : "kv-prefill",
-                        false);
+    r->agent = kv_agent(r->o, r->loopback ? "kv-loop" : kv_initiator_name(r->op), false);
     kv_side_init(r, &r->local, r->op == FERRY_OP_WRITE, &r->imem);
     if (r->local.prefill)
         kv_fill(r, &r->local);
     if (r->loopback)
         kv_start_inproc(r);
+    else if (r->rdv)
+        kv_etcd_peer(r);
     else
         kv_start_peer(r, argc, argv);
     uint64_t *mine = kv_addrs(&r->local, r->s->planes);
@@ -929,7 +995,45 @@ static int kv_child_main(kv_run *r)
     if (!fb_role_parse(r->o->fb_role, kind, sizeof(kind), &id, &in, &out))
         fb_exit(FB_EXIT_USAGE, "bad --fb_role");
     kv_gpus(r);
-    return kv_target_main(r, out);
+    return kv_target_main(r, kv_pipe_announce, &out);
+}
+
+/* What both sides must agree on: the shapes and the requests (backend
+ * params may differ: each host has its own devices). */
+static void kv_etcd_options(const kv_run *r, char *buf, size_t cap)
+{
+    const kv_opts *o = r->o;
+    snprintf(buf, cap,
+             "model=%s tp=%llu pp=%llu page=%llu isl=%llu access=%s dtype=%s op=%s backend=%s "
+             "segs=%s/%s iter=%llu/%llu check=%d",
+             r->m->name, (unsigned long long)o->tp, (unsigned long long)o->pp,
+             (unsigned long long)o->page_size, (unsigned long long)o->isl, o->access, r->m->dtype,
+             o->op_type, o->backend, o->initiator_seg_type, o->target_seg_type,
+             (unsigned long long)o->num_iter, (unsigned long long)o->warmup_iter,
+             o->check_consistency);
+}
+
+/* This process's side of a run started apart: the first to join the
+ * group initiates, the second is the target. */
+static int kv_etcd_main(kv_run *r)
+{
+    char options[1024];
+    kv_etcd_options(r, options, sizeof(options));
+    r->rdv = fb_rdv_join(&r->o->etcd, r->loopback ? 1 : 2, options);
+    int rc;
+    if (fb_rdv_rank(r->rdv) == 0) {
+        rc = kv_run_main(r, 0, NULL);
+    } else {
+        fb_role_tag = kv_target_name(r->op);
+        printf("ferry-kvbench: %s (rank 1 of group %s at %s): serving\n", kv_target_name(r->op),
+               r->o->etcd.group, r->o->etcd.endpoints);
+        fflush(stdout);
+        rc = kv_target_main(r, kv_etcd_announce, NULL);
+        printf("ferry-kvbench: %s: %s\n", kv_target_name(r->op),
+               rc == FB_EXIT_OK ? "done" : "done, the consistency check FAILED");
+    }
+    fb_rdv_leave(r->rdv);
+    return rc;
 }
 
 static int kv_parent_main(kv_run *r, int argc, char **argv)
@@ -945,7 +1049,7 @@ static int kv_parent_main(kv_run *r, int argc, char **argv)
         fb_probe(o->backend, o->backend_params, o->initiator_seg_type, o->target_seg_type);
     r->loopback = !(caps & FERRY_CAP_REMOTE);
     kv_gpus(r);
-    return kv_run_main(r, argc, argv);
+    return o->etcd.endpoints ? kv_etcd_main(r) : kv_run_main(r, argc, argv);
 }
 
 int main(int argc, char **argv)
@@ -955,6 +1059,7 @@ int main(int argc, char **argv)
     static kv_shape s;
     fb_prog = "ferry-kvbench";
     kv_parse(&o, argc, argv);
+    fb_rdv_cli_check(&o.etcd, o.fb_role != NULL);
     if (o.list_models)
         return kv_list_models();
     kv_load_model(o.model, &m);

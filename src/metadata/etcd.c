@@ -347,6 +347,25 @@ ferry_status fy_etcd_put(fy_etcd *c, const char *key, const void *val, size_t le
     return rc;
 }
 
+/* A transaction: compare the key's create revision with 0 (absent), put
+ * on success, nothing otherwise; "succeeded" is left out when false. */
+ferry_status fy_etcd_create(fy_etcd *c, const char *key, const void *val, size_t len, int64_t lease,
+                            bool *created)
+{
+    json_t *k = fy_b64_json(key, strlen(key));
+    json_t *req = k ? json_pack("{s:[{s:O, s:s, s:s, s:s}], s:[{s:{s:o, s:o*, s:I}}]}", "compare",
+                                "key", k, "target", "CREATE", "result", "EQUAL", "create_revision",
+                                "0", "success", "request_put", "key", k, "value",
+                                fy_b64_json(val, len), "lease", (json_int_t)lease)
+                    : NULL;
+    json_t *ans = NULL;
+    ferry_status rc = req ? fy_etcd_post(c, "/v3/kv/txn", req, &ans) : FERRY_ERR_NO_MEMORY;
+    if (rc == FERRY_OK)
+        *created = json_is_true(json_object_get(ans, "succeeded"));
+    json_decref(ans);
+    return rc;
+}
+
 static ferry_status fy_kv_read(const json_t *ans, const char *key, fy_etcd_kv *kv)
 {
     const json_t *first = json_array_get(json_object_get(ans, "kvs"), 0);

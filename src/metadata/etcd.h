@@ -7,6 +7,7 @@
 #ifndef FY_METADATA_ETCD_H
 #define FY_METADATA_ETCD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,11 @@ void fy_etcd_free(fy_etcd *c);
 
 /* lease 0: none. */
 ferry_status fy_etcd_put(fy_etcd *c, const char *key, const void *val, size_t len, int64_t lease);
+/* Puts key only when it does not exist, in one transaction (its create
+ * revision compared with 0), so that of several callers exactly one
+ * creates it: *created says whether this call did. lease 0: none. */
+ferry_status fy_etcd_create(fy_etcd *c, const char *key, const void *val, size_t len, int64_t lease,
+                            bool *created);
 /* NOT_FOUND when the key is absent (kv->header_rev still set). */
 ferry_status fy_etcd_get(fy_etcd *c, const char *key, fy_etcd_kv *kv);
 /* fy_etcd_get without the value (kv->val empty, to free): the revisions

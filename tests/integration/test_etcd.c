@@ -2,7 +2,8 @@
 /* etcd mode against a real etcd (Debian etcd-server) that the test starts
  * on free loopback ports with a temporary data dir and stops: publish,
  * fetch, watch until present, labels, invalidation, a killed agent's keys
- * expiring, etcd down and back, fail-over, authentication. Skipped (77)
+ * expiring, etcd down and back, fail-over, authentication, the client's
+ * create-once transaction. Skipped (77)
  * when no etcd binary is installed. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* RTLD_NEXT */
@@ -213,6 +214,29 @@ static void test_auth(void)
     sc_close(&a);
 }
 
+/* fy_etcd_create: one of two creations of a key wins; a lease's revoke
+ * frees the key for the next. */
+static void test_create_once(void)
+{
+    fy_etcd *c;
+    fy_etcd_kv kv;
+    bool first = false, second = true, again = false;
+    int64_t lease = 0;
+    FY_REQUIRE(fy_etcd_new(etcd_url, 1000, &c) == FERRY_OK);
+    FY_REQUIRE(fy_etcd_lease_grant(c, 10, &lease) == FERRY_OK);
+    FY_CHECK_EQ(fy_etcd_create(c, "/create/once", "a", 1, lease, &first), FERRY_OK);
+    FY_CHECK_EQ(fy_etcd_create(c, "/create/once", "b", 1, 0, &second), FERRY_OK);
+    FY_CHECK(first && !second);
+    FY_CHECK_EQ(fy_etcd_get(c, "/create/once", &kv), FERRY_OK);
+    FY_CHECK(kv.len == 1 && kv.val[0] == 'a');
+    free(kv.val);
+    FY_CHECK_EQ(fy_etcd_lease_revoke(c, lease), FERRY_OK);
+    FY_CHECK_EQ(fy_etcd_create(c, "/create/once", "c", 1, 0, &again), FERRY_OK);
+    FY_CHECK(again);
+    FY_CHECK_EQ(fy_etcd_delete_prefix(c, "/create/"), FERRY_OK);
+    fy_etcd_free(c);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--publish"))
@@ -242,6 +266,7 @@ int main(int argc, char **argv)
     FY_RUN(test_etcd_restart);
     FY_RUN(test_failover);
     FY_RUN(test_auth);
+    FY_RUN(test_create_once);
     etcd_stop();
     char cmd[96];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", etcd_dir);

@@ -13,7 +13,16 @@ KVBENCH=${FERRY_KVBENCH:?}
 CUDA_ANCHOR=${FERRY_CUDA_ANCHOR:-}
 SWEEP_GPU=${FERRY_SWEEP_GPU:-}
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+ETCD_PID=
+BG_PIDS=()
+# Whatever a case started (etcd, processes in the background) ends with it.
+cleanup() {
+    for pid in "${BG_PIDS[@]}" $ETCD_PID; do
+        kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
 # Small sweeps: this host has 2 cores, and UCX RMA between processes on it
 # is emulated with active messages (well under 1 GB/s).
 SMALL=(--start_block_size 4K --max_block_size 16K --num_iter 16 --warmup_iter 16)
@@ -141,8 +150,14 @@ case_bench_local_options() {
 }
 
 case_bench_usage() {
-    run 2 "$BENCH" --etcd_endpoints http://127.0.0.1:2379
-    has "$TMP/err" "etcd mode not in this build yet"
+    run 2 "$BENCH" --runtime_type ASIO
+    has "$TMP/err" "--runtime_type ASIO: want ETCD"
+    run 2 "$BENCH" --etcd_endpoints http://127.0.0.1:1 --benchmark_group a/b
+    has "$TMP/err" "--benchmark_group 'a/b': want 1 to 64 letters"
+    run 2 "$BENCH" --etcd_endpoints http://127.0.0.1:1 --scheme tp --num_initiator_dev 2
+    has "$TMP/err" "etcd mode runs one initiator process"
+    run 2 "$BENCH" --runtime_type ETCD --etcd_timeout 0
+    has "$TMP/err" "want --etcd_timeout >= 1"
     run 2 "$BENCH" --backend LOCAL --initiator_seg_type VRAM
     has "$TMP/err" "--initiator_seg_type VRAM: not supported by backend LOCAL"
     run 2 "$BENCH" --backend LOCAL --target_seg_type FILE --filepath /tmp/x
@@ -238,6 +253,219 @@ case_kvbench_corrupt() {
     run 3 "$KVBENCH" --model DeepSeek-R1 --isl 64 --backend "$(kv_backend)" --op_type WRITE \
         --check_consistency --inject_corruption --num_iter 1
     has "$TMP/err" "layer 0 latent, request block 0"
+}
+
+# ---- etcd mode: processes started apart find each other through etcd ----
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# etcd_kv count PREFIX | put KEY VALUE: through etcd's JSON gateway at $ETCD.
+etcd_kv() {
+    python3 - "$ETCD" "$@" <<'PY'
+import base64, json, sys, urllib.request
+url, op, key = sys.argv[1:4]
+b64 = lambda s: base64.b64encode(s.encode()).decode()
+end = key[:-1] + chr(ord(key[-1]) + 1)
+path, body = {
+    "count": ("/v3/kv/range", {"key": b64(key), "range_end": b64(end), "count_only": True}),
+    "put": ("/v3/kv/put", {"key": b64(key), "value": b64(sys.argv[-1])}),
+}[op]
+req = urllib.request.Request(url + path, json.dumps(body).encode(),
+                             {"Content-Type": "application/json"})
+ans = json.load(urllib.request.urlopen(req, timeout=5))
+if op == "count":
+    print(int(ans.get("count", 0)))
+PY
+}
+
+# An etcd on free loopback ports with its data in $TMP (Debian etcd-server;
+# skipped without it), up within 10 s; $ETCD is its URL. cleanup stops it.
+start_etcd() {
+    command -v etcd >/dev/null || { echo "SKIP: no etcd binary (Debian etcd-server)"; exit 77; }
+    local port peer
+    port=$(free_port) peer=$(free_port)
+    ETCD=http://127.0.0.1:$port
+    etcd --data-dir "$TMP/etcd" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+        --listen-peer-urls "http://127.0.0.1:$peer" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+        --initial-cluster "default=http://127.0.0.1:$peer" >"$TMP/etcd.log" 2>&1 &
+    ETCD_PID=$!
+    for _ in $(seq 100); do
+        etcd_kv count / >/dev/null 2>&1 && return
+        sleep 0.1
+    done
+    fail "etcd did not start at $ETCD: $(tail -n 3 "$TMP/etcd.log")"
+}
+
+# wait_keys GROUP[/WHAT] WANT SECONDS: until etcd holds WANT keys under
+# the group's prefix (or its WHAT/, e.g. rank), at least WANT with +; or fail.
+wait_keys() {
+    local n
+    for _ in $(seq $(($3 * 10))); do
+        n=$(etcd_kv count "/ferry/bench/$1/")
+        case $2 in
+        +*) [ "$n" -ge "${2#+}" ] && return ;;
+        *) [ "$n" -eq "$2" ] && return ;;
+        esac
+        sleep 0.1
+    done
+    fail "etcd holds $n keys of /ferry/bench/$1/ after $3 s, want $2"
+}
+
+# start_apart TAG PROGRAM ARGS...: one process of a run, in the background
+# (output in $TMP/TAG.out, .err); its pid in $LAST.
+start_apart() {
+    local tag=$1
+    shift
+    echo "+ $* & (as $tag)"
+    "$@" >"$TMP/$tag.out" 2>"$TMP/$tag.err" &
+    LAST=$!
+    BG_PIDS+=("$LAST")
+}
+
+# finish TAG PID WANT_RC: waits for it; on another exit code its output is
+# shown ($TMP/out, $TMP/err are the ones has() then reads).
+finish() {
+    local rc=0
+    wait "$2" || rc=$?
+    cp "$TMP/$1.out" "$TMP/out"
+    cp "$TMP/$1.err" "$TMP/err"
+    [ "$rc" -eq "$3" ] || fail "$1: exit $rc, wanted $3"
+}
+
+# The processes of one run: the first to join (the one started first here,
+# given its rank before the next starts) is the initiator.
+ETCD_SMALL=(--backend SHM --check_consistency "${SMALL[@]}" --etcd_timeout 60)
+
+case_bench_etcd_pair() {
+    start_etcd
+    local g=(--etcd_endpoints "$ETCD" --benchmark_group pair)
+    start_apart init "$BENCH" "${g[@]}" "${ETCD_SMALL[@]}" --max_batch_size 2 \
+        --json "$TMP/rows.jsonl"
+    local init=$LAST
+    wait_keys pair/rank +1 20
+    start_apart target "$BENCH" "${g[@]}" "${ETCD_SMALL[@]}" --max_batch_size 2
+    finish target $LAST 0
+    has "$TMP/out" "ferry-bench: target 0 of group pair (rank 1 of 2, etcd $ETCD)"
+    has "$TMP/out" "ferry-bench: target 0: done"
+    finish init "$init" 0
+    has "$TMP/out" "etcd $ETCD, group pair: 1 initiator + 1 target processes started apart"
+    [ "$(grep -c ' ok$' "$TMP/out")" -eq 6 ] || fail "want 6 rows checked ok"
+    check_rows "$TMP/rows.jsonl" 6
+    wait_keys pair 0 5 # both left: no key stays behind
+    # nixlbench's spelling: --runtime_type ETCD, READ, two targets.
+    g=(--runtime_type ETCD --etcd_endpoints "$ETCD" --benchmark_group pair2 --op_type READ
+        --scheme onetomany --num_target_dev 2)
+    start_apart init "$BENCH" "${g[@]}" "${ETCD_SMALL[@]}"
+    init=$LAST
+    wait_keys pair2/rank +1 20
+    start_apart t0 "$BENCH" "${g[@]}" "${ETCD_SMALL[@]}"
+    local t0=$LAST
+    wait_keys pair2/rank +2 20
+    start_apart t1 "$BENCH" "${g[@]}" "${ETCD_SMALL[@]}"
+    finish t1 $LAST 0
+    has "$TMP/out" "target 1 of group pair2 (rank 2 of 3"
+    finish t0 "$t0" 0
+    finish init "$init" 0
+    [ "$(grep -c ' ok$' "$TMP/out")" -eq 3 ] || fail "want 3 rows checked ok"
+}
+
+# Two runs at once on one etcd, in two groups: neither sees the other.
+# A third process in a full group, and one whose options differ from rank
+# 0's, are refused; the initiator left alone then times out.
+case_bench_etcd_groups() {
+    start_etcd
+    local pids=() tag
+    for tag in a b; do
+        start_apart "init_$tag" "$BENCH" --etcd_endpoints "$ETCD" --benchmark_group "run_$tag" \
+            "${ETCD_SMALL[@]}"
+        pids+=("$LAST")
+        wait_keys "run_$tag"/rank +1 20
+    done
+    for tag in a b; do
+        start_apart "target_$tag" "$BENCH" --etcd_endpoints "$ETCD" \
+            --benchmark_group "run_$tag" "${ETCD_SMALL[@]}"
+        pids+=("$LAST")
+    done
+    finish target_a "${pids[2]}" 0
+    has "$TMP/out" "target 0 of group run_a (rank 1 of 2"
+    finish target_b "${pids[3]}" 0
+    has "$TMP/out" "target 0 of group run_b (rank 1 of 2"
+    for tag in a b; do
+        finish "init_$tag" "${pids[0]}" 0
+        has "$TMP/out" "group run_$tag: 1 initiator + 1 target processes"
+        [ "$(grep -c ' ok$' "$TMP/out")" -eq 3 ] || fail "init_$tag: want 3 rows checked ok"
+        pids=("${pids[@]:1}")
+    done
+    # Two ranks held (keys written as a run's processes write them).
+    etcd_kv put /ferry/bench/full/rank/0 "options of rank 0"
+    etcd_kv put /ferry/bench/full/rank/1 "options of rank 1"
+    run 1 "$BENCH" --etcd_endpoints "$ETCD" --benchmark_group full "${ETCD_SMALL[@]}"
+    has "$TMP/err" "group full at $ETCD is full: its 2 processes are there already"
+    start_apart init "$BENCH" --etcd_endpoints "$ETCD" --benchmark_group mixed "${ETCD_SMALL[@]}" \
+        --etcd_timeout 5
+    local init=$LAST
+    wait_keys mixed/rank +1 20
+    run 2 "$BENCH" --etcd_endpoints "$ETCD" --benchmark_group mixed --backend SHM \
+        --check_consistency --max_block_size 32K --num_iter 16 --warmup_iter 16
+    has "$TMP/err" "group mixed: options differ from rank 0's"
+    finish init "$init" 1
+    has "$TMP/err" "timed out after 5 s (--etcd_timeout) at barrier 'joined': 1 of 2 processes there (1 in the group)"
+}
+
+# A process alone times out with the reason, within its --etcd_timeout; a
+# killed one's rank frees itself (its lease runs out); no etcd: the reason.
+case_bench_etcd_timeout() {
+    start_etcd
+    local t0=$SECONDS
+    run 1 "$BENCH" --etcd_endpoints "$ETCD" --benchmark_group alone "${ETCD_SMALL[@]}" \
+        --etcd_timeout 2
+    [ $((SECONDS - t0)) -le 15 ] || fail "a 2 s timeout took $((SECONDS - t0)) s"
+    has "$TMP/err" "group alone at $ETCD: timed out after 2 s (--etcd_timeout) at barrier 'joined': 1 of 2 processes there (1 in the group); start the others"
+    wait_keys alone 0 5
+    start_apart killed "$BENCH" --etcd_endpoints "$ETCD" --benchmark_group alone "${ETCD_SMALL[@]}"
+    local pid=$LAST
+    wait_keys alone/rank +1 20
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null
+    wait_keys alone 0 20 # the lease's TTL is 10 s
+    # An initiator killed mid-run: its target learns it from etcd.
+    local long=(--etcd_endpoints "$ETCD" --benchmark_group dies --backend SHM
+        --max_block_size 16K --num_iter 5000000)
+    start_apart init "$BENCH" "${long[@]}"
+    pid=$LAST
+    wait_keys dies/rank +1 20
+    start_apart target "$BENCH" "${long[@]}"
+    local target=$LAST
+    wait_keys dies/barrier/ready +2 20
+    sleep 1
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null
+    t0=$SECONDS
+    finish target "$target" 1
+    [ $((SECONDS - t0)) -le 20 ] || fail "the target took $((SECONDS - t0)) s to notice"
+    has "$TMP/err" "group dies: rank 0 left without saying goodbye"
+    run 1 "$BENCH" --etcd_endpoints "http://127.0.0.1:$(free_port)" "${ETCD_SMALL[@]}"
+    has "$TMP/err" "(--etcd_endpoints): lease: I/O error; is etcd running there?"
+}
+
+case_kvbench_etcd() {
+    start_etcd
+    local args=(--model Llama-3.1-8B --isl 64 --backend SHM --check_consistency --num_iter 3
+        --etcd_endpoints "$ETCD" --benchmark_group kv --etcd_timeout 60)
+    start_apart decode "$KVBENCH" "${args[@]}" --json "$TMP/kv.json"
+    local decode=$LAST
+    wait_keys kv/rank +1 20
+    start_apart prefill "$KVBENCH" "${args[@]}"
+    finish prefill $LAST 0
+    has "$TMP/out" "ferry-kvbench: kv-prefill (rank 1 of group kv at $ETCD): serving"
+    has "$TMP/out" "ferry-kvbench: kv-prefill: done"
+    finish decode "$decode" 0
+    has "$TMP/out" "decode READs from prefill (2 processes)"
+    check_kv_json "$TMP/kv.json" Llama-3.1-8B 256
+    wait_keys kv 0 5
 }
 
 # ---- storage: POSIX on files and volumes, OBJ against moto_server ----

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* ferry-bench: nixlbench's sweep over block and batch sizes, between
  * processes this program starts on this host (or within one agent for
- * loopback-only backends such as LOCAL).
+ * loopback-only backends such as LOCAL), or between processes started
+ * apart that find each other through etcd (bench_etcd.c).
  *
  * Processes: one initiator process per initiator device and one target
  * process per target device (nixlbench's SG mode). The scheme says which
@@ -37,7 +38,8 @@ typedef struct fb_config {
     /* nixlbench's options, same names and meanings */
     const char *backend, *backend_params, *device_list;
     const char *initiator_seg_type, *target_seg_type, *op_type, *scheme, *mode;
-    const char *worker_type, *runtime_type, *etcd_endpoints, *benchmark_group, *config_file;
+    const char *worker_type, *config_file;
+    fb_rdv_cli etcd; /* --etcd_endpoints, --runtime_type, --benchmark_group, --etcd_timeout */
     /* storage (nixlbench's names; params of the POSIX and OBJ backends) */
     const char *filepath, *filenames, *posix_api_type, *posix_kernel_queue_size;
     const char *posix_ios_pool_size, *obj_access_key, *obj_secret_key, *obj_session_token;
@@ -120,8 +122,8 @@ void fb_result_recv(int fd, fb_result *r);
 /* Where a target process is: its listener and its buffer. */
 typedef struct fb_target_info {
     uint64_t base, size;
-    int32_t dev; /* its GPU (its own CUDA ordinal), VRAM only */
-    uint16_t port;
+    int32_t dev;   /* its GPU (its own CUDA ordinal), VRAM only */
+    uint16_t port; /* its side-channel listener; 0: none, its metadata came through etcd */
 } fb_target_info;
 
 /* Pipe message types. */
@@ -133,14 +135,34 @@ typedef struct fb_sink {
     void (*begin)(void *ctx, const fb_step *st);
     void (*done)(void *ctx, const fb_step *st, fb_result *r);
     void *ctx;
+    /* etcd mode: once the initiator's memory is registered, makes its
+     * agent and the targets' known to each other and returns where the
+     * targets are (owned by link_ctx). NULL: the targets are given. */
+    const fb_target_info *(*link)(void *link_ctx, ferry_agent *a);
+    void *link_ctx;
 } fb_sink;
 
-/* bench_init.c: an initiator; targets NULL in loopback. Returns FB_EXIT_*. */
+/* bench_init.c: an initiator; targets NULL in loopback or when sink->link
+ * finds them. Returns FB_EXIT_*. */
 int fb_initiator_run(const fb_config *c, unsigned id, const fb_target_info *targets,
                      const fb_sink *sink);
 
-/* bench_target.c: a target process. */
-int fb_target_main(const fb_config *c, unsigned id, int in, int out);
+/* How a target meets its initiators: announce tells where it is (over a
+ * pipe to the process that started it, or through etcd); watch (NULL:
+ * none) is fb_serve's, for initiators started apart. */
+typedef struct fb_meet {
+    void (*announce)(void *ctx, ferry_agent *a, const fb_target_info *info);
+    fb_watch_cb watch;
+    void *ctx;
+} fb_meet;
+
+/* bench_target.c: a target process: announces itself, then serves its
+ * initiators until they say bye. */
+int fb_target_main(const fb_config *c, unsigned id, const fb_meet *meet);
+
+/* bench_etcd.c: this process's part of a group started apart
+ * (--etcd_endpoints): the initiator (rank 0) or a target. */
+int fb_etcd_main(const fb_config *c);
 
 /* bench_report.c: the table, CSV, JSON, progress and plot */
 typedef struct fb_report {
@@ -152,6 +174,8 @@ typedef struct fb_report {
 } fb_report;
 
 void fb_report_begin(fb_report *r, const fb_config *c);
+/* The sink of an initiator that reports itself: progress, then its row. */
+fb_sink fb_report_sink(fb_report *r);
 void fb_report_row(fb_report *r, const fb_step *st, fb_result *res);
 void fb_report_progress(fb_report *r, const fb_step *st);
 int fb_report_end(fb_report *r); /* plots; returns FB_EXIT_* */

@@ -36,6 +36,7 @@ static void fb_config_defaults(fb_config *c)
         .num_initiator_dev = 1,
         .num_target_dev = 1,
         .num_files = 1,
+        .etcd = {.timeout_s = (uint64_t)FB_TIMEOUT_S},
     };
 }
 
@@ -97,9 +98,7 @@ void fb_config_parse(fb_config *c, int argc, char **argv)
         OPT(obj_crt_min_limit, FB_OPT_STR, "OBJ: multipart threshold (bytes)"),
         OPT(obj_accelerated_enable, FB_OPT_BOOL, "OBJ: accelerated client (not in ferry)"),
         OPT(obj_accelerated_type, FB_OPT_STR, "OBJ: accelerated client type (not in ferry)"),
-        OPT(etcd_endpoints, FB_OPT_STR, "etcd coordination (not in this build yet)"),
-        OPT(runtime_type, FB_OPT_STR, "ETCD (not in this build yet)"),
-        OPT(benchmark_group, FB_OPT_STR, "etcd mode only"),
+        FB_RDV_OPTS(&c->etcd),
         OPT(worker_type, FB_OPT_STR, "nixl (the only worker)"),
         OPT(config_file, FB_OPT_STR, "flat TOML file of these options"),
         OPT(csv, FB_OPT_STR, "also write the rows to this CSV file"),
@@ -124,11 +123,18 @@ static bool fb_one_of(const char *v, const char *const *names, size_t n)
     return false;
 }
 
+/* etcd mode runs one initiator: several would need their steps started
+ * together and their rows merged across hosts. */
+static void fb_check_runtime(fb_config *c, bool quiet)
+{
+    if (fb_rdv_cli_check(&c->etcd, quiet) && c->num_initiator_dev != 1)
+        fb_exit(FB_EXIT_USAGE,
+                "etcd mode runs one initiator process (--num_initiator_dev 1, any "
+                "--num_target_dev); several initiators: run without --etcd_endpoints");
+}
+
 static void fb_check_modes(const fb_config *c)
 {
-    if (c->etcd_endpoints || c->runtime_type)
-        fb_exit(FB_EXIT_USAGE, "etcd mode not in this build yet: without --etcd_endpoints "
-                               "ferry-bench starts its own target processes on this host");
     if (strcasecmp(c->mode, "SG"))
         fb_exit(FB_EXIT_USAGE,
                 "--mode %s: not supported by this build (SG only: one device per process)",
@@ -323,6 +329,7 @@ void fb_config_check(fb_config *c)
     c->initiator_seg_type = ferry_mem_type_name(c->itype); /* canonical spelling in output */
     c->target_seg_type = ferry_mem_type_name(c->ttype);
     fb_check_modes(c);
+    fb_check_runtime(c, quiet);
     fb_check_sizes(c);
     fb_check_op(c);
     fb_check_storage(c, quiet);
@@ -514,7 +521,17 @@ void fb_config_print(const fb_config *c)
 {
     printf("ferry-bench, ferry %s\n", ferry_version_string());
     printf("%s\n", "------------------------------------------------------------------------");
-    if (c->loopback)
+    if (c->etcd.endpoints && c->loopback)
+        fb_line("Runtime", "etcd_endpoints",
+                "etcd %s, group %s: one process (the backend "
+                "reaches only its own agent)",
+                c->etcd.endpoints, c->etcd.group);
+    else if (c->etcd.endpoints)
+        fb_line("Runtime", "etcd_endpoints",
+                "etcd %s, group %s: %u initiator + %u target "
+                "processes started apart",
+                c->etcd.endpoints, c->etcd.group, c->topo.ni, c->topo.nt);
+    else if (c->loopback)
         fb_line("Runtime", NULL, "one process (the backend reaches only its own agent)");
     else
         fb_line("Runtime", NULL, "%u initiator + %u target processes on this host", c->topo.ni,

@@ -320,10 +320,12 @@ static void fb_peer_init(fb_init *in, fb_peer *pe, const fb_link *l, const fb_ta
     }
     pe->buf = (fb_where){tg[l->target].base, c->ttype, tg[l->target].dev, NULL, 0};
     snprintf(pe->name, sizeof(pe->name), "fb-target-%u", l->target);
-    fb_peer_link(in->agent, pe->name, tg[l->target].port);
+    if (tg[l->target].port) /* else linked already, through etcd */
+        fb_peer_link(in->agent, pe->name, tg[l->target].port);
 }
 
-static void fb_init_setup(fb_init *in, unsigned id, const fb_target_info *targets)
+static void fb_init_setup(fb_init *in, unsigned id, const fb_target_info *targets,
+                          const fb_sink *sink)
 {
     const fb_config *c = in->cfg;
     char name[64];
@@ -337,6 +339,8 @@ static void fb_init_setup(fb_init *in, unsigned id, const fb_target_info *target
     in->agent = fb_agent_new(&o, &be);
     fb_side_init(&in->side, c, true, id, in->agent);
     fb_side_register(&in->side, c, in->agent);
+    if (sink->link)
+        targets = sink->link(sink->link_ctx, in->agent);
     in->inproc = c->loopback ? fb_alloc(c->topo.nt * sizeof(*in->inproc)) : NULL;
     in->peers = fb_alloc(c->topo.nlinks * sizeof(*in->peers));
     for (size_t k = 0; k < c->topo.nlinks; k++)
@@ -369,7 +373,7 @@ int fb_initiator_run(const fb_config *c, unsigned id, const fb_target_info *targ
                      const fb_sink *sink)
 {
     fb_init in = {.cfg = c};
-    fb_init_setup(&in, id, targets);
+    fb_init_setup(&in, id, targets, sink);
     for (size_t k = 0; k < c->nsteps; k++)
         fb_step_run(&in, &c->steps[k], sink);
     fb_init_teardown(&in);

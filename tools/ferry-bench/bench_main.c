@@ -6,7 +6,10 @@
  * by running itself again with a role, passes buffer addresses over pipes,
  * and the agents exchange metadata over ferry's side channel on
  * 127.0.0.1. A backend that reaches only its own agent (LOCAL) runs
- * initiator and targets in this one process instead.
+ * initiator and targets in this one process instead. With
+ * --etcd_endpoints each process is started apart, on any host, and the
+ * processes of one --benchmark_group find each other through etcd, as
+ * nixlbench's do (bench_etcd.c).
  *
  *   ferry-bench --backend UCX --op_type READ --start_block_size 4K \
  *               --max_block_size 1M --check_consistency --json rows.jsonl
@@ -18,18 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- sinks: what happens around each step ---- */
-
-/* The initiator runs in this process: report directly. */
-static void fb_local_begin(void *ctx, const fb_step *st)
-{
-    fb_report_progress(ctx, st);
-}
-
-static void fb_local_done(void *ctx, const fb_step *st, fb_result *r)
-{
-    fb_report_row(ctx, st, r);
-}
+/* ---- what a spawned initiator does around each step ---- */
 
 typedef struct fb_pipes {
     int in, out;
@@ -53,6 +45,14 @@ static void fb_pipe_done(void *ctx, const fb_step *st, fb_result *r)
 
 /* ---- spawned processes ---- */
 
+/* A spawned target tells the parent where it is. */
+static void fb_pipe_announce(void *ctx, ferry_agent *a, const fb_target_info *info)
+{
+    const fb_pipes *p = ctx;
+    (void)a;
+    fb_msg_send(p->out, FB_MSG_TARGET, info, sizeof(*info));
+}
+
 static int fb_child_main(const fb_config *c)
 {
     static char tag[48];
@@ -64,12 +64,12 @@ static int fb_child_main(const fb_config *c)
     snprintf(tag, sizeof(tag), "%s %u", kind, id);
     fb_role_tag = tag;
     if (!strcmp(kind, "target"))
-        return fb_target_main(c, id, p.in, p.out);
+        return fb_target_main(c, id, &(fb_meet){.announce = fb_pipe_announce, .ctx = &p});
     uint32_t len;
     fb_target_info *targets = fb_msg_recv(p.in, FB_MSG_TARGETS, &len);
     if (len != c->topo.nt * sizeof(*targets))
         fb_die("bad target table (%u bytes)", len);
-    fb_sink sink = {fb_pipe_begin, fb_pipe_done, &p};
+    fb_sink sink = {.begin = fb_pipe_begin, .done = fb_pipe_done, .ctx = &p};
     int rc = fb_initiator_run(c, id, targets, &sink);
     free(targets);
     return rc;
@@ -146,7 +146,7 @@ static int fb_parent_main(const fb_config *c, int argc, char **argv)
     fb_report rep;
     fb_config_print(c);
     fb_report_begin(&rep, c);
-    fb_sink local = {fb_local_begin, fb_local_done, &rep};
+    fb_sink local = fb_report_sink(&rep);
     int rc = FB_EXIT_OK;
     if (c->loopback) {
         rc = fb_initiator_run(c, 0, NULL, &local);
@@ -178,7 +178,7 @@ int main(int argc, char **argv)
     } else {
         fb_config_probe(&c);
         fb_plot_check(&c);
-        rc = fb_parent_main(&c, argc, argv);
+        rc = c.etcd.endpoints ? fb_etcd_main(&c) : fb_parent_main(&c, argc, argv);
     }
     fb_config_free(&c);
     return rc;

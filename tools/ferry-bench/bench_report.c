@@ -212,6 +212,21 @@ void fb_report_row(fb_report *r, const fb_step *st, fb_result *res)
     r->bad = r->bad || res->bad;
 }
 
+static void fb_sink_begin(void *ctx, const fb_step *st)
+{
+    fb_report_progress(ctx, st);
+}
+
+static void fb_sink_done(void *ctx, const fb_step *st, fb_result *r)
+{
+    fb_report_row(ctx, st, r);
+}
+
+fb_sink fb_report_sink(fb_report *r)
+{
+    return (fb_sink){.begin = fb_sink_begin, .done = fb_sink_done, .ctx = r};
+}
+
 /* ---- plot ---- */
 
 static char *fb_plot_script(void)

@@ -452,12 +452,19 @@ static size_t fb_serve_batch(fb_serving *s)
     return n;
 }
 
-bool fb_serve(ferry_agent *a, unsigned n_peers, fb_end_cb on_end, void *ctx)
+bool fb_serve(ferry_agent *a, unsigned n_peers, fb_end_cb on_end, fb_watch_cb watch, void *ctx)
 {
     fb_serving s = {.agent = a, .on_end = on_end, .ctx = ctx, .ok = true};
-    while (s.byes < n_peers)
-        if (!fb_serve_batch(&s))
-            usleep(200); /* the progress thread does the work meanwhile */
+    double next_watch = fb_now_us() + 1e6;
+    while (s.byes < n_peers) {
+        if (fb_serve_batch(&s))
+            continue;
+        usleep(200); /* the progress thread does the work meanwhile */
+        if (watch && fb_now_us() > next_watch) {
+            watch(ctx);
+            next_watch = fb_now_us() + 1e6;
+        }
+    }
     return s.ok;
 }
 

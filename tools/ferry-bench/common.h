@@ -242,10 +242,78 @@ bool fb_step_end(ferry_agent *a, const char *peer, unsigned step);
 void fb_bye(ferry_agent *a, const char *peer);
 
 /* A target's side: serves "end" messages until n_peers said bye. on_end
- * checks what the named initiator moved in that step. Returns false when
- * any check failed. */
+ * checks what the named initiator moved in that step. watch (NULL: none)
+ * runs about once a second while no message comes and ends the process
+ * when it learns that a peer is gone (a peer started apart dies without
+ * taking this process with it). Returns false when any check failed. */
 typedef bool (*fb_end_cb)(void *ctx, const char *from, unsigned step);
-bool fb_serve(ferry_agent *a, unsigned n_peers, fb_end_cb on_end, void *ctx);
+typedef void (*fb_watch_cb)(void *ctx);
+bool fb_serve(ferry_agent *a, unsigned n_peers, fb_end_cb on_end, fb_watch_cb watch, void *ctx);
+
+/* ---- etcd rendezvous: processes started apart (rdv.c) ---- */
+
+/* nixlbench's defaults: its etcd endpoint and group. */
+#define FB_ETCD_DEFAULT_ENDPOINTS "http://localhost:2379"
+#define FB_ETCD_DEFAULT_GROUP     "default"
+
+typedef struct fb_rdv fb_rdv;
+
+/* nixlbench's runtime options, and how long to wait for the others. */
+typedef struct fb_rdv_cli {
+    const char *endpoints;    /* --etcd_endpoints: comma-separated URLs */
+    const char *runtime_type; /* --runtime_type: ETCD, the only one */
+    const char *group;        /* --benchmark_group: keys under /ferry/bench/<group>/ */
+    uint64_t timeout_s;       /* --etcd_timeout: longest wait at a barrier */
+} fb_rdv_cli;
+
+/* The entries of a tool's option table for them (set timeout_s to
+ * FB_TIMEOUT_S before parsing). */
+/* clang-format off */
+#define FB_RDV_OPTS(cli)                                                                           \
+    {"etcd_endpoints", FB_OPT_STR, &(cli)->endpoints,                                              \
+     "etcd URLs: this process joins a run whose other processes are started apart", 0},            \
+    {"runtime_type", FB_OPT_STR, &(cli)->runtime_type,                                             \
+     "ETCD: etcd mode (endpoints default: " FB_ETCD_DEFAULT_ENDPOINTS ")", 0},                     \
+    {"benchmark_group", FB_OPT_STR, &(cli)->group,                                                 \
+     "etcd: the run this process joins (default: " FB_ETCD_DEFAULT_GROUP ")", 0},                  \
+    {"etcd_timeout", FB_OPT_UINT, &(cli)->timeout_s,                                               \
+     "etcd: seconds to wait for the run's other processes (default 120)", 0}
+/* clang-format on */
+
+/* Resolves them as nixlbench does (--runtime_type ETCD alone: its default
+ * endpoint; the group "default") and checks them: exits FB_EXIT_USAGE
+ * with a clear line on a runtime other than ETCD, endpoints that do not
+ * parse, a group name that is not one key segment (1..64 of
+ * [A-Za-z0-9._-]) or a zero timeout. Returns whether etcd mode is on;
+ * quiet: no warning about options that apply to etcd mode only. */
+bool fb_rdv_cli_check(fb_rdv_cli *cli, bool quiet);
+/* Claims the lowest free rank of the group and waits (cli->timeout_s at
+ * most) until all world processes have joined with the same options
+ * (what decides the messages they exchange). Dies with a clear line when
+ * etcd cannot be reached, the group is full, another process disagrees,
+ * or the others do not come. The group is left at exit if fb_rdv_leave
+ * was not called. */
+fb_rdv *fb_rdv_join(const fb_rdv_cli *cli, unsigned world, const char *options);
+unsigned fb_rdv_rank(const fb_rdv *r);
+/* Waits until every rank has reached the barrier called name. */
+void fb_rdv_barrier(fb_rdv *r, const char *name);
+/* Values under the group's prefix, on this process's lease. get dies when
+ * the key is absent; it returns malloc'd bytes with a NUL after them. */
+void fb_rdv_put(fb_rdv *r, const char *name, const void *val, size_t len);
+void *fb_rdv_get(fb_rdv *r, const char *name, size_t *len);
+/* n numbers as text (the same on every architecture); get dies unless
+ * the key holds exactly n. */
+void fb_rdv_put_u64s(fb_rdv *r, const char *name, const uint64_t *v, size_t n);
+void fb_rdv_get_u64s(fb_rdv *r, const char *name, uint64_t *v, size_t n);
+/* This process's agent metadata under md/<rank>; loading a rank's checks
+ * that it is the agent expected. */
+void fb_rdv_put_md(fb_rdv *r, ferry_agent *a);
+void fb_rdv_load_md(fb_rdv *r, ferry_agent *a, unsigned rank, const char *agent);
+/* Ends the process when rank has left the group (its key is gone: it
+ * exited, or was killed and its lease ran out). */
+void fb_rdv_watch(fb_rdv *r, unsigned rank);
+/* Revokes the lease: every key of this process goes at once. */
+void fb_rdv_leave(fb_rdv *r);
 
 /* ---- data pattern ---- */
 
