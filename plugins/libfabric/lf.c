@@ -327,15 +327,25 @@ static ferry_status fy_lf_copy_param(fy_lf *be, const ferry_param *p, char *dst,
     return FERRY_ERR_INVALID_PARAM;
 }
 
+/* What is wrong with the next name of the rails list, or NULL. */
+static const char *fy_lf_rail_name_fault(const fy_lf *be, size_t len)
+{
+    if (!len)
+        return "an empty name";
+    if (len >= sizeof(be->rails[0].name))
+        return "a name too long";
+    return be->nrails == FY_LF_RAILS_MAX ? "too many rails" : NULL;
+}
+
 /* One name of the rails list into the next rail. */
 static ferry_status fy_lf_add_rail(fy_lf *be, const char *name, size_t len)
 {
-    if (!len || len >= sizeof(be->rails[0].name) || be->nrails == FY_LF_RAILS_MAX) {
+    const char *fault = fy_lf_rail_name_fault(be, len);
+    if (fault) {
         fy_lf_log(be, FERRY_LOG_ERROR,
                   "param rails: %s (a comma-separated list of at most %u domain names of at "
                   "most %zu characters)",
-                  !len ? "an empty name" : len >= 64 ? "a name too long" : "too many rails",
-                  FY_LF_RAILS_MAX, sizeof(be->rails[0].name) - 1);
+                  fault, FY_LF_RAILS_MAX, sizeof(be->rails[0].name) - 1);
         return FERRY_ERR_INVALID_PARAM;
     }
     snprintf(be->rails[be->nrails++].name, sizeof(be->rails[0].name), "%.*s", (int)len, name);
@@ -440,10 +450,12 @@ static ferry_status fy_lf_init(void *priv, const ferry_plugin_host *host, const 
         return rc;
     }
     const fy_lf_rail *r0 = &be->rails[0];
-    fy_lf_log(be, FERRY_LOG_DEBUG, "provider %s, %u rail(s), first on domain %s, mr_mode %#llx, "
-              "wait fd %d%s", r0->info->fabric_attr->prov_name, be->nrails,
-              r0->info->domain_attr->name, (unsigned long long)r0->info->domain_attr->mr_mode,
-              be->wait_fd, r0->rma_cntr ? ", RMA event counter" : "");
+    fy_lf_log(be, FERRY_LOG_DEBUG,
+              "provider %s, %u rail(s), first on domain %s, mr_mode %#llx, "
+              "wait fd %d%s",
+              r0->info->fabric_attr->prov_name, be->nrails, r0->info->domain_attr->name,
+              (unsigned long long)r0->info->domain_attr->mr_mode, be->wait_fd,
+              r0->rma_cntr ? ", RMA event counter" : "");
     return FERRY_OK;
 }
 

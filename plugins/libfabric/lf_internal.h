@@ -89,9 +89,9 @@ typedef struct fy_lf {
     const ferry_plugin_host *host;
     /* params */
     char provider[64];
-    uint64_t timeout_ms;   /* an RMA operation without progress for this long fails */
-    uint64_t release_ms;   /* release waits this long for operations still out */
-    uint64_t stripe_min;   /* striping_threshold: segments this long are striped */
+    uint64_t timeout_ms; /* an RMA operation without progress for this long fails */
+    uint64_t release_ms; /* release waits this long for operations still out */
+    uint64_t stripe_min; /* striping_threshold: segments this long are striped */
     fy_lf_rail rails[FY_LF_RAILS_MAX];
     uint32_t nrails;
     uint32_t next_rail; /* the rail of the next segment too short to stripe */

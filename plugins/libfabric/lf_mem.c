@@ -24,8 +24,7 @@ ferry_status fy_lf_mr(fy_lf_rail *rail, void *buf, size_t len, uint64_t access, 
     fy_lf *be = rail->be;
     uint64_t key = rail->prov_key ? 0 : ++be->next_key;
     bool events = rail->mr_rma_event && rail->rma_cntr && (access & FI_REMOTE_WRITE);
-    int rc =
-        fi_mr_reg(rail->domain, buf, len, access, 0, key, events ? FI_RMA_EVENT : 0, mr, NULL);
+    int rc = fi_mr_reg(rail->domain, buf, len, access, 0, key, events ? FI_RMA_EVENT : 0, mr, NULL);
     if (rc == 0 && (rail->mr_bind_ep || events)) {
         if (rail->mr_bind_ep)
             rc = fi_mr_bind(*mr, &rail->ep->fid, 0);

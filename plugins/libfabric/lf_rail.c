@@ -40,8 +40,7 @@ static int fy_lf_cntr_open(fy_lf_rail *rail)
 {
     struct fi_cntr_attr attr = {.events = FI_CNTR_EVENTS_COMP, .wait_obj = FI_WAIT_NONE};
     int rc = fi_cntr_open(rail->domain, &attr, &rail->rma_cntr, NULL);
-    return rc ? rc
-              : fi_ep_bind(rail->ep, &rail->rma_cntr->fid, FI_REMOTE_WRITE | FI_REMOTE_READ);
+    return rc ? rc : fi_ep_bind(rail->ep, &rail->rma_cntr->fid, FI_REMOTE_WRITE | FI_REMOTE_READ);
 }
 
 static ferry_status fy_lf_ep_open(fy_lf_rail *rail)
