@@ -161,11 +161,23 @@ def best(runs):
     return {k: max(run[k] for run in keyed) for k in keyed[0]}
 
 
+def carried():
+    """Bytes each veth of the initiator's side sent and received so far."""
+    def of(dev):
+        path = f"/sys/class/net/{dev}/statistics/"
+        return sum(int(sh("ip", "netns", "exec", NS[0], "cat", path + f).stdout)
+                   for f in ("tx_bytes", "rx_bytes"))
+    return [of(a) for a, _, _ in PAIRS]
+
+
 def measure(args, sizes):
     one, two = configs(args.threshold)
-    res = {name: best([ferry_run(args.python, params, sizes, args.iters)
+    res = {"one": best([ferry_run(args.python, one, sizes, args.iters)
+                        for _ in range(args.repeat)])}
+    before = carried()
+    res["two"] = best([ferry_run(args.python, two, sizes, args.iters)
                        for _ in range(args.repeat)])
-           for name, params in (("one", one), ("two", two))}
+    res["split"] = [after - b for after, b in zip(carried(), before)]
     res["fi"] = {s: max(fi_pingpong(s, args.iters) for _ in range(args.repeat)) for s in sizes}
     return res
 
@@ -178,6 +190,8 @@ def table(res, sizes):
         for s in sizes:
             one, two = res["one"][(op, s)], res["two"][(op, s)]
             print(f"| {op} | {s} | {one:.3f} | {two:.3f} | {two / one:.2f} | {res['fi'][s]:.3f} |")
+    print("\nbytes each veth carried during the two-rail runs: "
+          + ", ".join(f"{a} {n}" for (a, _, _), n in zip(PAIRS, res["split"])))
 
 
 def main():
