@@ -128,8 +128,10 @@ ferry_status fy_lf_wait_set(fy_lf *be)
         be->wait_fd = be->rails[0].wait_fd;
         return FERRY_OK;
     }
-    if ((be->epoll_fd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+    if ((be->epoll_fd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+        fy_lf_log(be, FERRY_LOG_ERROR, "epoll_create1 for the rails' wait fds: %m");
         return FERRY_ERR_NO_RESOURCES;
+    }
     for (uint32_t i = 0; i < be->nrails; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
         if (epoll_ctl(be->epoll_fd, EPOLL_CTL_ADD, be->rails[i].wait_fd, &ev) != 0) {
