@@ -355,14 +355,14 @@ static ferry_status fy_lf_add_rail(fy_lf *be, const char *name, size_t len)
 /* rails=eth0,eth1: a rail per name, in order. */
 static ferry_status fy_lf_rails_param(fy_lf *be, const char *list)
 {
-    ferry_status rc = FERRY_OK;
     be->nrails = 0;
-    for (const char *p = list; rc == FERRY_OK; p += strcspn(p, ",") + 1) {
-        rc = fy_lf_add_rail(be, p, strcspn(p, ","));
-        if (!p[strcspn(p, ",")])
-            break;
+    for (const char *p = list;; p++) {
+        size_t len = strcspn(p, ",");
+        ferry_status rc = fy_lf_add_rail(be, p, len);
+        p += len;
+        if (rc != FERRY_OK || !*p)
+            return rc;
     }
-    return rc;
 }
 
 /* The string params; the numeric ones went through fyp_params_parse.
