@@ -151,69 +151,9 @@ static void test_hostile_keys(void)
 
 /* ---- striping ---- */
 
-typedef struct duo {
-    lf_inst t, i;
-    uint8_t *src, *dst;
-    size_t len;
-    void *treg, *ireg, *remote, *rr;
-} duo;
-
-static ferry_status duo_reg(lf_inst *a, uint8_t *buf, size_t len, void **region, void **pub,
-                            size_t *n)
-{
-    ferry_desc d = {(uintptr_t)buf, len, 0};
-    return D->ops->reg(a->priv, FERRY_MEM_DRAM, &d, NULL, 0, region, pub, n);
-}
-
-/* A target with tparams, an initiator with iparams, a buffer each. */
-static ferry_status duo_open(duo *s, const ferry_param *tp, size_t tn, const ferry_param *ip,
-                             size_t in, size_t len)
-{
-    void *tpub = NULL, *ipub = NULL, *info = NULL;
-    size_t tlen = 0, ilen = 0, n = 0;
-    s->len = len;
-    s->src = tu_alloc(len), s->dst = tu_alloc(len);
-    ferry_desc d = {(uintptr_t)s->dst, len, 0};
-    ferry_status rc = s->src && s->dst ? FERRY_OK : FERRY_ERR_NO_MEMORY;
-    if (rc == FERRY_OK)
-        rc = lf_inst_open_with(&s->t, "rails-target", 0x40, tp, tn);
-    if (rc == FERRY_OK)
-        rc = lf_inst_open_with(&s->i, "rails-initiator", 0x41, ip, in);
-    if (rc == FERRY_OK)
-        rc = duo_reg(&s->t, s->dst, len, &s->treg, &tpub, &tlen);
-    if (rc == FERRY_OK)
-        rc = duo_reg(&s->i, s->src, len, &s->ireg, &ipub, &ilen);
-    if (rc == FERRY_OK)
-        rc = D->ops->conn_info(s->t.priv, &info, &n);
-    if (rc == FERRY_OK)
-        rc = D->ops->remote_load(s->i.priv, "rails-target", 0x40, info, n, &s->remote);
-    if (rc == FERRY_OK)
-        rc = D->ops->rregion_load(s->i.priv, s->remote, FERRY_MEM_DRAM, &d, tpub, tlen, &s->rr);
-    free(tpub);
-    free(ipub);
-    free(info);
-    return rc;
-}
-
-static void duo_close(duo *s)
-{
-    if (s->rr)
-        D->ops->rregion_unload(s->i.priv, s->remote, s->rr);
-    if (s->remote)
-        D->ops->remote_unload(s->i.priv, s->remote);
-    if (s->ireg)
-        D->ops->dereg(s->i.priv, s->ireg);
-    if (s->treg)
-        D->ops->dereg(s->t.priv, s->treg);
-    lf_inst_close(&s->i);
-    lf_inst_close(&s->t);
-    free(s->src);
-    free(s->dst);
-}
-
 static unsigned n_notifs;
 static bool notif_early; /* a notification came before all of its data */
-static duo *watched;
+static lf_pair *watched;
 
 static void count_notif(void *ctx, const char *from, const void *msg, size_t len)
 {
@@ -223,8 +163,8 @@ static void count_notif(void *ctx, const char *from, const void *msg, size_t len
 }
 
 /* Posts op over the segments and drives both sides (5 s at most). */
-static ferry_status duo_run(duo *s, ferry_xfer_op op, const ferry_plugin_seg *l,
-                            const ferry_plugin_seg *r, size_t count, const char *notif)
+static ferry_status pair_run(lf_pair *s, ferry_xfer_op op, const ferry_plugin_seg *l,
+                             const ferry_plugin_seg *r, size_t count, const char *notif)
 {
     ferry_plugin_xfer px = {.op = op,
                             .local_type = FERRY_MEM_DRAM,
@@ -260,15 +200,14 @@ static uint64_t rail_bytes(lf_inst *a, uint32_t rail)
  * notification comes after all of it, once. */
 static void test_striped_write_read(void)
 {
-    static duo s;
-    memset(&s, 0, sizeof(s));
-    FY_REQUIRE(duo_open(&s, two_rails, 3, two_rails, 3, 4u << 20) == FERRY_OK);
+    lf_pair s = {0};
+    FY_REQUIRE(lf_pair_open(&s, two_rails, 3, two_rails, 3, 4u << 20) == FERRY_OK);
     s.t.host.notif_deliver = count_notif;
     watched = &s, n_notifs = 0, notif_early = false;
     tu_fill(s.src, s.len, 1);
     ferry_plugin_seg l = {(uintptr_t)s.src, s.len, 0, s.ireg};
     ferry_plugin_seg r = {(uintptr_t)s.dst, s.len, 0, s.rr};
-    FY_CHECK_EQ(duo_run(&s, FERRY_OP_WRITE, &l, &r, 1, "striped"), FERRY_OK);
+    FY_CHECK_EQ(pair_run(&s, FERRY_OP_WRITE, &l, &r, 1, "striped"), FERRY_OK);
     FY_CHECK(!memcmp(s.src, s.dst, s.len));
     FY_CHECK_EQ(n_notifs, 1u);
     FY_CHECK(!notif_early);
@@ -282,29 +221,28 @@ static void test_striped_write_read(void)
         ls[k] = (ferry_plugin_seg){(uintptr_t)s.src + off, 4 * KB - 1 + k * 67, 0, s.ireg};
         rs[k] = (ferry_plugin_seg){(uintptr_t)s.dst + off, ls[k].len, 0, s.rr};
     }
-    FY_CHECK_EQ(duo_run(&s, FERRY_OP_READ, ls, rs, 64, NULL), FERRY_OK);
+    FY_CHECK_EQ(pair_run(&s, FERRY_OP_READ, ls, rs, 64, NULL), FERRY_OK);
     size_t moved = (size_t)(ls[63].addr - ls[0].addr) + ls[63].len;
     FY_CHECK(!memcmp(s.src, s.dst, moved));
     FY_CHECK(rail_bytes(&s.i, 0) + rail_bytes(&s.i, 1) == s.len + moved);
     FY_CHECK(rail_bytes(&s.i, 0) > r0 + moved / 4 && rail_bytes(&s.i, 1) > r1 + moved / 4);
-    duo_close(&s);
+    lf_pair_close(&s);
 }
 
 /* An initiator of two rails, a target of one: only rail 0 moves data. */
 static void test_peer_with_fewer_rails(void)
 {
-    static duo s;
-    memset(&s, 0, sizeof(s));
-    FY_REQUIRE(duo_open(&s, one_rail, 2, two_rails, 3, 1u << 20) == FERRY_OK);
+    lf_pair s = {0};
+    FY_REQUIRE(lf_pair_open(&s, one_rail, 2, two_rails, 3, 1u << 20) == FERRY_OK);
     FY_CHECK_EQ(((fy_lf_remote *)s.remote)->nrails, 1u);
     tu_fill(s.src, s.len, 3);
     ferry_plugin_seg l = {(uintptr_t)s.src, s.len, 0, s.ireg};
     ferry_plugin_seg r = {(uintptr_t)s.dst, s.len, 0, s.rr};
-    FY_CHECK_EQ(duo_run(&s, FERRY_OP_WRITE, &l, &r, 1, NULL), FERRY_OK);
+    FY_CHECK_EQ(pair_run(&s, FERRY_OP_WRITE, &l, &r, 1, NULL), FERRY_OK);
     FY_CHECK(!memcmp(s.src, s.dst, s.len));
     FY_CHECK_EQ(rail_bytes(&s.i, 0), s.len);
     FY_CHECK_EQ(rail_bytes(&s.i, 1), 0u);
-    duo_close(&s);
+    lf_pair_close(&s);
 }
 
 /* ---- the ledger, through an agent ---- */
