@@ -233,6 +233,12 @@ typedef struct ferry_plugin_ops {
      * then goes through xfer_post, xfer_check, xfer_release, estimate and
      * xfer_error like any other. */
     ferry_status (*xfer_prep_strided)(void *priv, const ferry_plugin_sxfer *sx, void **handle);
+    /* How many times reg registers a region with the transport (e.g. once
+     * per NIC of a backend that stripes over several): the host-memory
+     * ledger counts a region's bytes that many times for this backend, and
+     * its registration cap bounds them so. Called once after init; 0 reads
+     * as 1. Absent: 1. */
+    uint32_t (*reg_pins)(void *priv);
 } ferry_plugin_ops;
 
 typedef struct ferry_plugin_desc {

@@ -2,17 +2,21 @@
 /* LIBFABRIC: host memory to and from other agents through libfabric
  * (OFI): EFA, verbs, tcp and shm providers, as NIXL's LIBFABRIC backend.
  *
- * One reliable-datagram endpoint (FI_EP_RDM) per backend, found by
- * fi_getinfo for the provider named by the `provider` param or FI_PROVIDER
- * (lf.c: capability negotiation names what a provider lacks). Its address
- * is the connection info; a peer's goes into the address vector at
- * remote_load (lf_remote.c). Regions are registered with provider keys
- * and published as {addr, len, key} (lf_mem.c); transfers are fi_write and
- * fi_read against those keys, a window of operations in flight per request
- * (lf_xfer.c); a notification is a message sent once every operation of
- * its transfer completed (lf_notif.c). One completion queue carries
- * everything; its wait fd (where the provider has one) lets an idle
- * progress thread sleep.
+ * One reliable-datagram endpoint (FI_EP_RDM) per rail, found by fi_getinfo
+ * for the provider named by the `provider` param or FI_PROVIDER (lf.c:
+ * capability negotiation names what a provider lacks) and the rail's
+ * domain; a backend has one rail (the `domain` param) or several (the
+ * `rails` param: NICs, or tcp interfaces; lf_rail.c). The endpoints'
+ * addresses are the connection info; a peer's go into the address vectors
+ * at remote_load (lf_remote.c). Regions are registered on every rail and
+ * published as {addr, len, key per rail} (lf_mem.c); transfers are
+ * fi_write and fi_read against those keys, a window of operations in
+ * flight per request, a segment of striping_threshold bytes or more cut
+ * into one stripe per rail, shorter ones spread over the rails in turn
+ * (lf_xfer.c); a notification is a message sent on rail 0 once every
+ * operation of its transfer completed, on every rail (lf_notif.c). Each
+ * rail's completion queue carries its operations; their wait fds (where
+ * the provider has them) let an idle progress thread sleep.
  *
  * Trust: the target checks every access in the provider against the
  * registered key's range. With tcp and shm (software RMA, run by the
@@ -49,16 +53,22 @@ static const ferry_param_spec fy_lf_params[] = {
     {"release_ms", "2000",
      "ms (10..60000) releasing a request in flight waits for its operations before it tears "
      "the peer's connection down"},
+    {"striping_threshold", "131072",
+     "bytes (1K..1T; K, M, G suffixes): a segment this long or longer is cut into one stripe "
+     "per rail when there are several; shorter ones go whole, on the rails in turn"},
     {"provider", "",
      "libfabric provider: efa, verbs;ofi_rxm, tcp;ofi_rxm, shm, ... (empty: FI_PROVIDER, else "
      "the first of efa, verbs;ofi_rxm, tcp;ofi_rxm found)"},
     {"domain", "",
      "the provider's domain (tcp: a network interface such as lo or eth0; "
      "empty: the first the provider lists)"},
+    {"rails", "",
+     "domains to stripe over, comma-separated (tcp: interfaces, e.g. eth0,eth1; EFA: "
+     "devices); one rail each, at most 32; instead of domain"},
 };
 #define FY_LF_NUM_PARAMS  (sizeof(fy_lf_params) / sizeof(fy_lf_params[0]))
-#define FY_LF_NUM_NUMERIC 2u
-static const fyp_range fy_lf_ranges[] = {{100, 3600000}, {10, 60000}};
+#define FY_LF_NUM_NUMERIC 3u
+static const fyp_range fy_lf_ranges[] = {{100, 3600000}, {10, 60000}, {1024, 1ull << 40}};
 
 uint64_t fy_lf_now_ns(void)
 {
@@ -158,14 +168,13 @@ static bool fy_lf_info_ok(const struct fi_info *i)
  * our progress calls without any completion of ours, so the counter is
  * how progress learns it did work (and the progress thread keeps polling
  * while a peer moves data through us). */
-static void fy_lf_want_rma_events(fy_lf *be, const char *prov)
+static void fy_lf_want_rma_events(fy_lf_rail *rail, const char *prov)
 {
     struct fi_info *info = NULL;
     size_t all = sizeof(fy_lf_needs) / sizeof(fy_lf_needs[0]);
-    if (fy_lf_getinfo_x(prov, be->domain_name, all, FI_RMA_EVENT, &info) == 0 &&
-        fy_lf_info_ok(info)) {
-        fi_freeinfo(be->info);
-        be->info = info;
+    if (fy_lf_getinfo_x(prov, rail->name, all, FI_RMA_EVENT, &info) == 0 && fy_lf_info_ok(info)) {
+        fi_freeinfo(rail->info);
+        rail->info = info;
         return;
     }
     fi_freeinfo(info);
@@ -173,26 +182,26 @@ static void fy_lf_want_rma_events(fy_lf *be, const char *prov)
 
 /* Says what the provider lacks: the need of the first step that found
  * nothing (a domain it does not have, when that is why). */
-static void fy_lf_log_lack(fy_lf *be, const char *prov, size_t step, int rc)
+static void fy_lf_log_lack(fy_lf_rail *rail, const char *prov, size_t step, int rc)
 {
     const size_t all = sizeof(fy_lf_needs) / sizeof(fy_lf_needs[0]);
     struct fi_info *info = NULL;
-    if (step == 1 && *be->domain_name && fy_lf_getinfo(prov, "", 1, &info) == 0) {
+    if (step == 1 && *rail->name && fy_lf_getinfo(prov, "", 1, &info) == 0) {
         fi_freeinfo(info);
-        fy_lf_log(be, FERRY_LOG_ERROR,
+        fy_lf_log(rail->be, FERRY_LOG_ERROR,
                   "provider '%s' has no domain '%s' (fi_info -p '%s' lists its domains)", prov,
-                  be->domain_name, prov);
+                  rail->name, prov);
         return;
     }
-    fy_lf_log(be, FERRY_LOG_ERROR, "provider '%s'%s%s %s %s (%s)", prov,
-              *be->domain_name ? " on domain " : "", be->domain_name,
+    fy_lf_log(rail->be, FERRY_LOG_ERROR, "provider '%s'%s%s %s %s (%s)", prov,
+              *rail->name ? " on domain " : "", rail->name,
               step == 1 ? "is not available here (fi_info -l lists them) or lacks" : "lacks",
               fy_lf_needs[step > all ? all - 1 : step - 1].what,
               rc ? fi_strerror(-rc) : "raw keys");
 }
 
-/* Finds the provider's info, or logs what it lacks. */
-static ferry_status fy_lf_negotiate(fy_lf *be, const char *prov, bool quiet)
+/* Finds the provider's info for the rail's domain, or logs what it lacks. */
+static ferry_status fy_lf_negotiate(fy_lf_rail *rail, const char *prov, bool quiet)
 {
     const size_t all = sizeof(fy_lf_needs) / sizeof(fy_lf_needs[0]);
     struct fi_info *info = NULL;
@@ -201,32 +210,43 @@ static ferry_status fy_lf_negotiate(fy_lf *be, const char *prov, bool quiet)
     for (step = 1; step <= all && rc == 0; step++) {
         fi_freeinfo(info);
         info = NULL;
-        rc = fy_lf_getinfo(prov, be->domain_name, step, &info);
+        rc = fy_lf_getinfo(prov, rail->name, step, &info);
     }
     if (rc == 0 && fy_lf_info_ok(info)) {
-        be->info = info;
-        fy_lf_want_rma_events(be, prov);
+        rail->info = info;
+        fy_lf_want_rma_events(rail, prov);
         return FERRY_OK;
     }
     fi_freeinfo(info);
     if (!quiet)
-        fy_lf_log_lack(be, prov, rc ? step - 1 : step, rc);
+        fy_lf_log_lack(rail, prov, rc ? step - 1 : step, rc);
     return FERRY_ERR_NOT_SUPPORTED;
 }
 
-/* The param, else FI_PROVIDER, else the first of fy_lf_auto found. */
+/* Rail 0's provider: the param, else FI_PROVIDER, else the first of
+ * fy_lf_auto found. */
 static ferry_status fy_lf_choose(fy_lf *be)
 {
     const char *env = getenv("FI_PROVIDER");
     if (*be->provider || (env && *env))
-        return fy_lf_negotiate(be, *be->provider ? be->provider : env, false);
+        return fy_lf_negotiate(&be->rails[0], *be->provider ? be->provider : env, false);
     for (size_t i = 0; i < sizeof(fy_lf_auto) / sizeof(fy_lf_auto[0]); i++)
-        if (fy_lf_negotiate(be, fy_lf_auto[i], true) == FERRY_OK)
+        if (fy_lf_negotiate(&be->rails[0], fy_lf_auto[i], true) == FERRY_OK)
             return FERRY_OK;
     fy_lf_log(be, FERRY_LOG_ERROR,
               "no provider of efa, verbs;ofi_rxm, tcp;ofi_rxm serves "
               "reliable datagrams with RMA and messages here");
     return FERRY_ERR_NOT_SUPPORTED;
+}
+
+/* Every rail on rail 0's provider (the one the auto choice found, too). */
+static ferry_status fy_lf_choose_rails(fy_lf *be)
+{
+    ferry_status rc = fy_lf_choose(be);
+    const char *prov = rc == FERRY_OK ? be->rails[0].info->fabric_attr->prov_name : NULL;
+    for (uint32_t i = 1; i < be->nrails && rc == FERRY_OK; i++)
+        rc = fy_lf_negotiate(&be->rails[i], prov, false);
+    return rc;
 }
 
 /* ---- the shm provider's reach ---- */
@@ -254,7 +274,7 @@ static bool fy_lf_same_user_reach(void)
  * as the SHM backend's cross-memory attach does. */
 static ferry_status fy_lf_shm_gate(fy_lf *be)
 {
-    if (strcmp(be->info->fabric_attr->prov_name, "shm") || fy_lf_same_user_reach())
+    if (strcmp(be->rails[0].info->fabric_attr->prov_name, "shm") || fy_lf_same_user_reach())
         return FERRY_OK;
     fy_lf_log(be, FERRY_LOG_ERROR,
               "provider shm does not bound peers to registered memory, and processes of this "
@@ -265,104 +285,37 @@ static ferry_status fy_lf_shm_gate(fy_lf *be)
 
 /* ---- opening ---- */
 
-static ferry_status fy_lf_fail(fy_lf *be, const char *what, int rc)
-{
-    fy_lf_log(be, FERRY_LOG_ERROR, "%s: %s", what, fi_strerror(rc < 0 ? -rc : rc));
-    return rc == -FI_ENOMEM ? FERRY_ERR_NO_MEMORY : FERRY_ERR_BACKEND;
-}
-
-/* A completion queue with a wait fd where the provider offers one. */
-static ferry_status fy_lf_cq_open(fy_lf *be)
-{
-    struct fi_cq_attr attr = {.format = FI_CQ_FORMAT_MSG, .wait_obj = FI_WAIT_FD};
-    int rc = fi_cq_open(be->domain, &attr, &be->cq, NULL);
-    if (rc == 0 && fi_control(&be->cq->fid, FI_GETWAIT, &be->wait_fd) == 0)
-        return FERRY_OK;
-    if (rc == 0)
-        fi_close(&be->cq->fid);
-    be->wait_fd = -1;
-    attr.wait_obj = FI_WAIT_NONE;
-    rc = fi_cq_open(be->domain, &attr, &be->cq, NULL);
-    if (rc == 0)
-        fy_lf_log(be, FERRY_LOG_DEBUG, "no wait fd on this provider's queue: timed polling");
-    return rc ? fy_lf_fail(be, "fi_cq_open", rc) : FERRY_OK;
-}
-
-/* The counter of RMA served to peers (see fy_lf_want_rma_events). */
-static int fy_lf_cntr_open(fy_lf *be)
-{
-    struct fi_cntr_attr attr = {.events = FI_CNTR_EVENTS_COMP, .wait_obj = FI_WAIT_NONE};
-    int rc = fi_cntr_open(be->domain, &attr, &be->rma_cntr, NULL);
-    return rc ? rc : fi_ep_bind(be->ep, &be->rma_cntr->fid, FI_REMOTE_WRITE | FI_REMOTE_READ);
-}
-
-static ferry_status fy_lf_ep_open(fy_lf *be)
-{
-    struct fi_av_attr av_attr = {.type = FI_AV_UNSPEC};
-    int rc = fi_av_open(be->domain, &av_attr, &be->av, NULL);
-    if (rc)
-        return fy_lf_fail(be, "fi_av_open", rc);
-    ferry_status st = fy_lf_shm_prepare(be);
-    if (st != FERRY_OK)
-        return st;
-    if ((rc = fi_endpoint(be->domain, be->info, &be->ep, NULL)) != 0)
-        return fy_lf_fail(be, "fi_endpoint", rc);
-    if ((rc = fi_ep_bind(be->ep, &be->av->fid, 0)) != 0 ||
-        (rc = fi_ep_bind(be->ep, &be->cq->fid, FI_TRANSMIT | FI_RECV)) != 0)
-        return fy_lf_fail(be, "fi_ep_bind", rc);
-    if ((be->info->caps & FI_RMA_EVENT) && (rc = fy_lf_cntr_open(be)) != 0)
-        return fy_lf_fail(be, "the RMA event counter", rc);
-    if ((rc = fi_enable(be->ep)) != 0)
-        return fy_lf_fail(be, "fi_enable", rc);
-    be->addr_len = sizeof(be->addr);
-    rc = fi_getname(&be->ep->fid, be->addr, &be->addr_len);
-    return rc ? fy_lf_fail(be, "fi_getname", rc) : FERRY_OK;
-}
-
 static ferry_status fy_lf_open(fy_lf *be)
 {
-    uint64_t mode = be->info->domain_attr->mr_mode;
-    be->virt_addr = mode & (FI_MR_VIRT_ADDR | FI_MR_BASIC);
-    be->mr_local = mode & FI_MR_LOCAL;
-    be->mr_bind_ep = mode & FI_MR_ENDPOINT;
-    be->prov_key = mode & (FI_MR_PROV_KEY | FI_MR_BASIC);
-    be->mr_rma_event = mode & FI_MR_RMA_EVENT;
-    int rc = fi_fabric(be->info->fabric_attr, &be->fabric, NULL);
-    if (rc)
-        return fy_lf_fail(be, "fi_fabric", rc);
-    if ((rc = fi_domain(be->fabric, be->info, &be->domain, NULL)) != 0)
-        return fy_lf_fail(be, "fi_domain", rc);
-    ferry_status st = fy_lf_cq_open(be);
-    /* Without a wait fd (shm) the target's progress thread polls; a
-     * completion for each WRITE it serves tells its progress it did work,
-     * so that it keeps polling while a peer moves data through it. */
-    if (be->wait_fd < 0 && be->info->domain_attr->cq_data_size)
-        be->write_flags = FI_REMOTE_CQ_DATA;
-    if (st == FERRY_OK)
-        st = fy_lf_ep_open(be);
-    return st == FERRY_OK ? fy_lf_notif_open(be, FY_LF_RX_BUFS, FY_LF_TX_BUFS) : st;
-}
-
-static void fy_lf_close_fid(struct fid *f)
-{
-    if (f)
-        fi_close(f);
+    ferry_status rc = FERRY_OK;
+    for (uint32_t i = 0; i < be->nrails && rc == FERRY_OK; i++)
+        rc = fy_lf_rail_open(&be->rails[i]);
+    if (rc == FERRY_OK)
+        rc = fy_lf_wait_set(be);
+    return rc == FERRY_OK ? fy_lf_notif_open(be, FY_LF_RX_BUFS, FY_LF_TX_BUFS) : rc;
 }
 
 static void fy_lf_fini(void *priv)
 {
     fy_lf *be = priv;
-    /* The endpoint first: nothing completes into buffers freed after it. */
-    fy_lf_close_fid(be->ep ? &be->ep->fid : NULL);
+    /* The endpoints first: nothing completes into buffers freed after them. */
+    for (uint32_t i = 0; i < be->nrails; i++) {
+        if (be->rails[i].ep)
+            fi_close(&be->rails[i].ep->fid);
+        be->rails[i].ep = NULL;
+    }
     fy_lf_notif_close(be);
     fy_lf_orphans_free(be);
-    fy_lf_close_fid(be->rma_cntr ? &be->rma_cntr->fid : NULL);
-    fy_lf_close_fid(be->av ? &be->av->fid : NULL);
-    fy_lf_close_fid(be->cq ? &be->cq->fid : NULL);
-    fy_lf_close_fid(be->domain ? &be->domain->fid : NULL);
-    fy_lf_close_fid(be->fabric ? &be->fabric->fid : NULL);
-    fi_freeinfo(be->info);
+    fy_lf_wait_set_close(be);
+    for (uint32_t i = 0; i < be->nrails; i++) {
+        if (be->rails[i].rma_bytes)
+            fy_lf_log(be, FERRY_LOG_DEBUG, "rail %u (%s) moved %llu bytes", i, be->rails[i].name,
+                      (unsigned long long)be->rails[i].rma_bytes);
+        fy_lf_rail_close(&be->rails[i]);
+    }
 }
+
+/* ---- params ---- */
 
 static ferry_status fy_lf_copy_param(fy_lf *be, const ferry_param *p, char *dst, size_t cap)
 {
@@ -374,17 +327,71 @@ static ferry_status fy_lf_copy_param(fy_lf *be, const ferry_param *p, char *dst,
     return FERRY_ERR_INVALID_PARAM;
 }
 
-/* The string params; the numeric ones went through fyp_params_parse. */
+/* What is wrong with the next name of the rails list, or NULL. */
+static const char *fy_lf_rail_name_fault(const fy_lf *be, size_t len)
+{
+    if (!len)
+        return "an empty name";
+    if (len >= sizeof(be->rails[0].name))
+        return "a name too long";
+    return be->nrails == FY_LF_RAILS_MAX ? "too many rails" : NULL;
+}
+
+/* One name of the rails list into the next rail. */
+static ferry_status fy_lf_add_rail(fy_lf *be, const char *name, size_t len)
+{
+    const char *fault = fy_lf_rail_name_fault(be, len);
+    if (fault) {
+        fy_lf_log(be, FERRY_LOG_ERROR,
+                  "param rails: %s (a comma-separated list of at most %u domain names of at "
+                  "most %zu characters)",
+                  fault, FY_LF_RAILS_MAX, sizeof(be->rails[0].name) - 1);
+        return FERRY_ERR_INVALID_PARAM;
+    }
+    snprintf(be->rails[be->nrails++].name, sizeof(be->rails[0].name), "%.*s", (int)len, name);
+    return FERRY_OK;
+}
+
+/* rails=eth0,eth1: a rail per name, in order. */
+static ferry_status fy_lf_rails_param(fy_lf *be, const char *list)
+{
+    be->nrails = 0;
+    for (const char *p = list;; p++) {
+        size_t len = strcspn(p, ",");
+        ferry_status rc = fy_lf_add_rail(be, p, len);
+        p += len;
+        if (rc != FERRY_OK || !*p)
+            return rc;
+    }
+}
+
+/* The string params; the numeric ones went through fyp_params_parse.
+ * Without rails, one rail on `domain` (empty: the provider's first). */
 static ferry_status fy_lf_string_params(fy_lf *be, const ferry_param *params, size_t n)
 {
     ferry_status rc = FERRY_OK;
+    const char *rails = "";
+    be->nrails = 1;
     for (size_t i = 0; i < n && rc == FERRY_OK; i++) {
         if (!strcmp(params[i].key, "provider"))
             rc = fy_lf_copy_param(be, &params[i], be->provider, sizeof(be->provider));
         else if (!strcmp(params[i].key, "domain"))
-            rc = fy_lf_copy_param(be, &params[i], be->domain_name, sizeof(be->domain_name));
+            rc = fy_lf_copy_param(be, &params[i], be->rails[0].name, sizeof(be->rails[0].name));
+        else if (!strcmp(params[i].key, "rails"))
+            rails = params[i].value;
     }
-    return rc;
+    if (rc != FERRY_OK || !*rails)
+        return rc;
+    if (*be->rails[0].name) {
+        fy_lf_log(be, FERRY_LOG_ERROR, "params domain and rails: give one of them, not both");
+        return FERRY_ERR_INVALID_PARAM;
+    }
+    return fy_lf_rails_param(be, rails);
+}
+
+static bool fy_lf_is_string_param(const char *key)
+{
+    return !strcmp(key, "provider") || !strcmp(key, "domain") || !strcmp(key, "rails");
 }
 
 /* fyp_params_parse sees the numeric keys only; the string ones are
@@ -401,7 +408,7 @@ static ferry_status fy_lf_params_parse(fy_lf *be, const ferry_param *params, siz
             fy_lf_log(be, FERRY_LOG_ERROR, "unknown param %s", params[i].key);
             return FERRY_ERR_INVALID_PARAM;
         }
-        if (strcmp(params[i].key, "provider") && strcmp(params[i].key, "domain"))
+        if (!fy_lf_is_string_param(params[i].key))
             numeric[k++] = params[i];
     }
     uint64_t vals[FY_LF_NUM_NUMERIC];
@@ -411,7 +418,15 @@ static ferry_status fy_lf_params_parse(fy_lf *be, const ferry_param *params, siz
         return rc;
     be->timeout_ms = vals[0];
     be->release_ms = vals[1];
+    be->stripe_min = vals[2];
     return fy_lf_string_params(be, params, n);
+}
+
+static void fy_lf_rails_init(fy_lf *be)
+{
+    be->wait_fd = be->epoll_fd = -1;
+    for (uint32_t i = 0; i < FY_LF_RAILS_MAX; i++)
+        be->rails[i] = (fy_lf_rail){.be = be, .index = i, .wait_fd = -1};
 }
 
 static ferry_status fy_lf_init(void *priv, const ferry_plugin_host *host, const ferry_param *params,
@@ -421,10 +436,10 @@ static ferry_status fy_lf_init(void *priv, const ferry_plugin_host *host, const 
     if (!host || host->size < sizeof(*host) || !host->log || !host->notif_deliver)
         return FERRY_ERR_INVALID_PARAM;
     be->host = host;
-    be->wait_fd = -1;
+    fy_lf_rails_init(be);
     ferry_status rc = fy_lf_params_parse(be, params, num_params);
     if (rc == FERRY_OK)
-        rc = fy_lf_choose(be);
+        rc = fy_lf_choose_rails(be);
     if (rc == FERRY_OK)
         rc = fy_lf_shm_gate(be);
     fyp_ident_self(&be->self, host->agent_uid, "libfabric");
@@ -434,10 +449,13 @@ static ferry_status fy_lf_init(void *priv, const ferry_plugin_host *host, const 
         fy_lf_fini(be);
         return rc;
     }
-    fy_lf_log(be, FERRY_LOG_DEBUG, "provider %s, domain %s, mr_mode %#llx, wait fd %d%s",
-              be->info->fabric_attr->prov_name, be->info->domain_attr->name,
-              (unsigned long long)be->info->domain_attr->mr_mode, be->wait_fd,
-              be->rma_cntr ? ", RMA event counter" : "");
+    const fy_lf_rail *r0 = &be->rails[0];
+    fy_lf_log(be, FERRY_LOG_DEBUG,
+              "provider %s, %u rail(s), first on domain %s, mr_mode %#llx, "
+              "wait fd %d%s",
+              r0->info->fabric_attr->prov_name, be->nrails, r0->info->domain_attr->name,
+              (unsigned long long)r0->info->domain_attr->mr_mode, be->wait_fd,
+              r0->rma_cntr ? ", RMA event counter" : "");
     return FERRY_OK;
 }
 
@@ -457,27 +475,26 @@ static void fy_lf_dispatch(fy_lf *be, const struct fi_cq_msg_entry *e, int err, 
 }
 
 /* One error entry: the operation it names ends with the provider's text. */
-static void fy_lf_cq_error(fy_lf *be)
+static void fy_lf_cq_error(fy_lf *be, struct fid_cq *cq)
 {
     struct fi_cq_err_entry err = {0};
-    if (fi_cq_readerr(be->cq, &err, 0) != 1)
+    if (fi_cq_readerr(cq, &err, 0) != 1)
         return;
     char buf[160];
-    const char *why = err.prov_errno
-                          ? fi_cq_strerror(be->cq, err.prov_errno, err.err_data, buf, sizeof(buf))
-                          : NULL;
+    const char *why =
+        err.prov_errno ? fi_cq_strerror(cq, err.prov_errno, err.err_data, buf, sizeof(buf)) : NULL;
     struct fi_cq_msg_entry e = {.op_context = err.op_context, .flags = err.flags, .len = err.len};
     fy_lf_dispatch(be, &e, err.err ? err.err : FI_EIO, why ? why : fi_strerror(err.err));
 }
 
-size_t fy_lf_cq_drain(fy_lf *be)
+static size_t fy_lf_cq_drain_one(fy_lf *be, struct fid_cq *cq)
 {
     struct fi_cq_msg_entry e[FY_LF_CQ_BATCH];
     size_t total = 0;
     for (;;) {
-        ssize_t n = fi_cq_read(be->cq, e, FY_LF_CQ_BATCH);
+        ssize_t n = fi_cq_read(cq, e, FY_LF_CQ_BATCH);
         if (n == -FI_EAVAIL) {
-            fy_lf_cq_error(be);
+            fy_lf_cq_error(be, cq);
             total++;
             continue;
         }
@@ -489,14 +506,30 @@ size_t fy_lf_cq_drain(fy_lf *be)
     }
 }
 
+size_t fy_lf_cq_drain(fy_lf *be)
+{
+    size_t total = 0;
+    for (uint32_t i = 0; i < be->nrails; i++)
+        total += fy_lf_cq_drain_one(be, be->rails[i].cq);
+    return total;
+}
+
+/* Whether peers' RMA went through the rail's counter since last time. */
+static bool fy_lf_served(fy_lf_rail *rail)
+{
+    uint64_t served = rail->rma_cntr ? fi_cntr_read(rail->rma_cntr) : 0;
+    bool moved = served != rail->rma_served;
+    rail->rma_served = served;
+    return moved;
+}
+
 static ferry_status fy_lf_progress(void *priv)
 {
     fy_lf *be = priv;
     size_t work = fy_lf_cq_drain(be);
     work += fy_lf_xfer_sweep(be);
-    uint64_t served = be->rma_cntr ? fi_cntr_read(be->rma_cntr) : 0;
-    work += served != be->rma_served;
-    be->rma_served = served;
+    for (uint32_t i = 0; i < be->nrails; i++)
+        work += fy_lf_served(&be->rails[i]);
     return work ? FERRY_IN_PROGRESS : FERRY_OK;
 }
 
@@ -512,9 +545,7 @@ static ferry_status fy_lf_wait_fd(void *priv, int *fd)
 /* fi_trywait: safe to sleep on the fd only when the provider says so. */
 static ferry_status fy_lf_arm(void *priv)
 {
-    fy_lf *be = priv;
-    struct fid *fids[1] = {&be->cq->fid};
-    return fi_trywait(be->fabric, fids, 1) == FI_SUCCESS ? FERRY_OK : FERRY_IN_PROGRESS;
+    return fy_lf_rails_trywait(priv) ? FERRY_OK : FERRY_IN_PROGRESS;
 }
 
 /* ---- descriptor ---- */
@@ -543,6 +574,7 @@ static const ferry_plugin_ops fy_lf_ops = {
     .wait_fd = fy_lf_wait_fd,
     .arm = fy_lf_arm,
     .remote_refresh = fy_lf_remote_refresh,
+    .reg_pins = fy_lf_reg_pins,
 };
 
 static const ferry_plugin_desc fy_lf_desc = {

@@ -26,6 +26,8 @@
 #define FY_LF_NOTIF_HDR 12u  /* magic u32 | name_len u16 | 0 u16 | msg_len u32 */
 #define FY_LF_NOTIF_BUF (FY_LF_NOTIF_HDR + FERRY_NAME_MAX + FERRY_NOTIF_MAX_LEN)
 
+#define FY_LF_RAILS_MAX 32u /* domains (NICs) one backend stripes over */
+
 /* What a completion's context belongs to. */
 typedef enum { FY_LF_OP_RMA, FY_LF_OP_SEND, FY_LF_OP_RECV } fy_lf_op_kind;
 
@@ -39,6 +41,8 @@ typedef struct fy_lf_op {
     fy_lf_op_kind kind;
     struct fy_lf_req *req;
     uint32_t slot; /* index in its owner's array */
+    uint32_t rail; /* RMA: the rail it went on ... */
+    uint64_t len;  /* ... and its bytes, counted there once it completed */
     bool busy;
 } fy_lf_op;
 
@@ -52,14 +56,15 @@ typedef struct fy_lf_bufs {
     fy_lf_op *ops;
 } fy_lf_bufs;
 
-typedef struct fy_lf {
-    const ferry_plugin_host *host;
-    /* params */
-    char provider[64];
-    char domain_name[64];
-    uint64_t timeout_ms; /* an RMA operation without progress for this long fails */
-    uint64_t release_ms; /* release waits this long for operations still out */
-    /* libfabric objects */
+struct fy_lf;
+
+/* One rail: a domain (a NIC, or for tcp a network interface) with its own
+ * endpoint, address vector and completion queue. A backend has one or
+ * more (the `rails` param); notifications go on rail 0. */
+typedef struct fy_lf_rail {
+    struct fy_lf *be;
+    uint32_t index;
+    char name[64]; /* the domain asked for; "" for the provider's first */
     struct fi_info *info;
     struct fid_fabric *fabric;
     struct fid_domain *domain;
@@ -75,45 +80,75 @@ typedef struct fy_lf {
     struct fid_cntr *rma_cntr; /* RMA served to peers (FI_RMA_EVENT), or NULL */
     uint64_t rma_served;       /* its value at the last progress */
     uint64_t write_flags;      /* FI_REMOTE_CQ_DATA where the target has no wait fd */
-    uint64_t next_key;
+    uint64_t rma_bytes;        /* bytes of this side's RMA completed on this rail */
     uint8_t addr[FY_LF_ADDR_MAX];
     size_t addr_len;
+} fy_lf_rail;
+
+typedef struct fy_lf {
+    const ferry_plugin_host *host;
+    /* params */
+    char provider[64];
+    uint64_t timeout_ms; /* an RMA operation without progress for this long fails */
+    uint64_t release_ms; /* release waits this long for operations still out */
+    uint64_t stripe_min; /* striping_threshold: segments this long are striped */
+    fy_lf_rail rails[FY_LF_RAILS_MAX];
+    uint32_t nrails;
+    uint32_t next_rail; /* the rail of the next segment too short to stripe */
+    int wait_fd;        /* rail 0's, or an epoll set of every rail's; -1: none */
+    int epoll_fd;       /* that set (several rails), or -1 */
+    uint64_t next_key;
     fyp_ident self;
-    fy_lf_bufs rx, tx;  /* notifications received, and being sent */
+    fy_lf_bufs rx, tx;  /* notifications received, and being sent (rail 0) */
     fyp_link *active;   /* requests with work left for progress */
     fy_lf_op **orphans; /* contexts of released requests still out */
     size_t norphans, orphans_cap;
 } fy_lf;
 
-/* A peer. fi_addr changes when its connection is torn down and made anew. */
-typedef struct fy_lf_remote {
-    fy_lf *be;
-    char name[FERRY_NAME_MAX + 1];
+/* A peer's end of one rail. fi_addr changes when its connection is torn
+ * down and made anew. */
+typedef struct fy_lf_peer_rail {
     fi_addr_t fi_addr;
     uint8_t addr[FY_LF_ADDR_MAX];
     size_t addr_len;
+} fy_lf_peer_rail;
+
+/* A peer, reached over the rails both sides have (the first nrails of
+ * each: rail i to rail i). */
+typedef struct fy_lf_remote {
+    fy_lf *be;
+    char name[FERRY_NAME_MAX + 1];
     fyp_ident id;
     bool pid_known; /* same boot and pid namespace: its pid tells liveness */
     bool dead;
     uint64_t next_check_ns;
     uint64_t reset_ns; /* our last teardown of its connection */
+    uint32_t nrails;
+    fy_lf_peer_rail rails[FY_LF_RAILS_MAX];
 } fy_lf_remote;
 /* Operations canceled this soon after our own teardown are its doing. */
 #define FY_LF_RESET_NS 1000000000u
 
-/* A local region: its memory region and key. */
+/* A local region: its memory region and key on every rail. */
 typedef struct fy_lf_region {
-    struct fid_mr *mr;
-    void *desc;
     uint64_t addr, len;
+    uint32_t nrails;
+    struct {
+        struct fid_mr *mr;
+        void *desc;
+    } rail[];
 } fy_lf_region;
 
 /* What a peer publishes for one region: reached at [addr, addr + len),
- * addressed as base + offset when the provider has no FI_MR_VIRT_ADDR. */
+ * addressed as base + offset when the provider has no FI_MR_VIRT_ADDR,
+ * with key[i] on its rail i. */
 typedef struct fy_lf_pub {
-    uint64_t addr, len, key;
+    uint64_t addr, len;
+    uint32_t nkeys;
+    uint64_t key[];
 } fy_lf_pub;
-#define FY_LF_PUB_LEN 28u /* magic u32 | addr u64 | len u64 | key u64 */
+/* magic u32 | addr u64 | len u64 | key u64 per rail (one rail: 28 bytes) */
+#define FY_LF_PUB_HDR 20u
 
 /* A prepared request. */
 typedef struct fy_lf_req {
@@ -122,6 +157,8 @@ typedef struct fy_lf_req {
     fy_lf_remote *remote;
     size_t seg;         /* next segment to issue ... */
     uint64_t off;       /* ... and the offset in it */
+    uint64_t stripe;    /* that segment's bytes per rail (all of it when not striped) */
+    uint32_t rail0;     /* the rail of its first stripe */
     size_t inflight;    /* RMA operations out */
     bool notif_due;     /* data done, notification still to send */
     bool notif_out;     /* notification posted, not completed */
@@ -138,14 +175,23 @@ typedef struct fy_lf_req {
 
 /* lf.c */
 uint64_t fy_lf_now_ns(void);
-/* Reads the completion queue and dispatches; returns entries read. */
+/* Reads every rail's completion queue and dispatches; returns entries read. */
 size_t fy_lf_cq_drain(fy_lf *be);
+
+/* lf_rail.c: opening and closing one rail, the wait set over them all. */
+ferry_status fy_lf_rail_open(fy_lf_rail *rail);
+void fy_lf_rail_close(fy_lf_rail *rail);
+ferry_status fy_lf_wait_set(fy_lf *be);
+void fy_lf_wait_set_close(fy_lf *be);
+bool fy_lf_rails_trywait(fy_lf *be);
 
 /* lf_mem.c */
 ferry_status fy_lf_reg(void *priv, ferry_mem_type type, const ferry_desc *desc, const void *meta,
                        size_t meta_len, void **region, void **pub, size_t *pub_len);
 void fy_lf_dereg(void *priv, void *region);
-ferry_status fy_lf_mr(fy_lf *be, void *buf, size_t len, uint64_t access, struct fid_mr **mr);
+ferry_status fy_lf_mr(fy_lf_rail *rail, void *buf, size_t len, uint64_t access, struct fid_mr **mr);
+/* How many times a region is registered: once per rail (the ledger counts each). */
+uint32_t fy_lf_reg_pins(void *priv);
 
 /* lf_remote.c */
 ferry_status fy_lf_conn_info(void *priv, void **info, size_t *len);
@@ -164,7 +210,7 @@ bool fy_lf_remote_alive(fy_lf_remote *r);
 void fy_lf_remote_reset(fy_lf_remote *r);
 
 /* lf_shm.c: names a shm endpoint, removes what killed processes left. */
-ferry_status fy_lf_shm_prepare(fy_lf *be);
+ferry_status fy_lf_shm_prepare(fy_lf_rail *rail);
 
 /* lf_notif.c */
 ferry_status fy_lf_notif_open(fy_lf *be, size_t rx_count, size_t tx_count);

@@ -3,8 +3,9 @@
  * Wire form: magic u32 | name_len u16 | 0 u16 | msg_len u32 | sender's
  * agent name | message. Receive buffers are posted at init and reposted
  * as each is consumed (a provider holds messages arriving meanwhile as
- * unexpected ones); send buffers come from a small pool. A transfer's
- * notification is sent only once all of its RMA completed (lf_xfer.c). */
+ * unexpected ones); send buffers come from a small pool. All of it on
+ * rail 0. A transfer's notification is sent only once all of its RMA
+ * completed, on every rail (lf_xfer.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +30,10 @@ static ferry_status fy_lf_bufs_open(fy_lf *be, fy_lf_bufs *b, size_t count, fy_l
         return FERRY_ERR_NO_MEMORY;
     for (size_t i = 0; i < count; i++)
         b->ops[i] = (fy_lf_op){.kind = kind, .slot = (uint32_t)i};
-    if (!be->mr_local)
+    if (!be->rails[0].mr_local)
         return FERRY_OK;
-    ferry_status rc = fy_lf_mr(be, b->mem, count * FY_LF_NOTIF_BUF, FI_SEND | FI_RECV, &b->mr);
+    ferry_status rc =
+        fy_lf_mr(&be->rails[0], b->mem, count * FY_LF_NOTIF_BUF, FI_SEND | FI_RECV, &b->mr);
     if (rc == FERRY_OK)
         b->desc = fi_mr_desc(b->mr);
     return rc;
@@ -48,8 +50,8 @@ static void fy_lf_bufs_close(fy_lf_bufs *b)
 
 static ferry_status fy_lf_recv_post(fy_lf *be, fy_lf_op *op)
 {
-    ssize_t rc = fi_recv(be->ep, fy_lf_buf(&be->rx, op->slot), FY_LF_NOTIF_BUF, be->rx.desc,
-                         FI_ADDR_UNSPEC, &op->fctx);
+    ssize_t rc = fi_recv(be->rails[0].ep, fy_lf_buf(&be->rx, op->slot), FY_LF_NOTIF_BUF,
+                         be->rx.desc, FI_ADDR_UNSPEC, &op->fctx);
     op->busy = rc == 0;
     if (rc == 0)
         return FERRY_OK;
@@ -131,8 +133,8 @@ ferry_status fy_lf_notif_post(fy_lf *be, fy_lf_remote *r, const void *msg, size_
     memcpy(p + FY_LF_NOTIF_HDR, be->host->agent_name, name_len);
     if (len)
         memcpy(p + FY_LF_NOTIF_HDR + name_len, msg, len);
-    ssize_t rc =
-        fi_send(be->ep, p, FY_LF_NOTIF_HDR + name_len + len, be->tx.desc, r->fi_addr, &op->fctx);
+    ssize_t rc = fi_send(be->rails[0].ep, p, FY_LF_NOTIF_HDR + name_len + len, be->tx.desc,
+                         r->rails[0].fi_addr, &op->fctx);
     if (rc == -FI_EAGAIN)
         return FERRY_ERR_NO_RESOURCES;
     if (rc) {

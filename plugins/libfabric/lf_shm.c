@@ -53,11 +53,12 @@ static void fy_lf_shm_sweep(fy_lf *be)
         fy_lf_log(be, FERRY_LOG_INFO, "removed %zu shm segment(s) of killed processes", n);
 }
 
-/* Names the endpoint (src_addr of the info the endpoint is opened with)
- * and sweeps stale segments first. */
-ferry_status fy_lf_shm_prepare(fy_lf *be)
+/* Names the rail's endpoint (src_addr of the info the endpoint is opened
+ * with) and sweeps stale segments first. */
+ferry_status fy_lf_shm_prepare(fy_lf_rail *rail)
 {
-    if (strcmp(be->info->fabric_attr->prov_name, "shm"))
+    fy_lf *be = rail->be;
+    if (strcmp(rail->info->fabric_attr->prov_name, "shm"))
         return FERRY_OK;
     fy_lf_shm_sweep(be);
     static atomic_uint_fast64_t endpoints;
@@ -69,8 +70,8 @@ ferry_status fy_lf_shm_prepare(fy_lf *be)
     char *copy = strdup(name);
     if (!copy)
         return FERRY_ERR_NO_MEMORY;
-    free(be->info->src_addr);
-    be->info->src_addr = copy;
-    be->info->src_addrlen = (size_t)len + 1;
+    free(rail->info->src_addr);
+    rail->info->src_addr = copy;
+    rail->info->src_addrlen = (size_t)len + 1;
     return FERRY_OK;
 }

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* LIBFABRIC transfers. prep checks every segment against its regions on
- * both sides; post issues fi_write/fi_read pieces (a segment is cut at the
- * provider's max_msg_size), up to FY_LF_WINDOW in flight per request, and
- * progress issues the rest as completions come back. Once all of them
- * completed, the notification is sent: for a WRITE the data is then at the
- * target, for a READ it has left it.
+ * both sides; post issues fi_write/fi_read pieces, up to FY_LF_WINDOW in
+ * flight per request, and progress issues the rest as completions come
+ * back. With several rails shared with the peer, a segment of
+ * striping_threshold bytes or more is cut into one stripe per rail (rail
+ * i's endpoint to the peer's rail i, with that rail's keys), and shorter
+ * segments go whole on the rails in turn; every piece is cut at the
+ * provider's max_msg_size too. Once all of them completed, on every rail,
+ * the notification is sent: for a WRITE the data is then at the target,
+ * for a READ it has left it.
  *
  * A request fails when the peer's process is seen gone (REMOTE_DISCONNECT),
  * when the provider reports an error, or when no operation of it completed
@@ -25,12 +29,14 @@ static bool fy_lf_inside(uint64_t addr, uint64_t len, uint64_t base, uint64_t si
     return addr >= base && len <= size && addr - base <= size - len;
 }
 
-static bool fy_lf_seg_ok(const ferry_plugin_seg *l, const ferry_plugin_seg *r)
+/* Inside its regions on both sides, with a key for every rail used. */
+static bool fy_lf_seg_ok(const ferry_plugin_seg *l, const ferry_plugin_seg *r, uint32_t rails)
 {
     const fy_lf_region *g = l->region;
     const fy_lf_pub *p = r->region;
     return g && p && l->len == r->len && fy_lf_inside(l->addr, l->len, g->addr, g->len) &&
-           fy_lf_inside(r->addr, r->len, p->addr, p->len);
+           fy_lf_inside(r->addr, r->len, p->addr, p->len) && p->nkeys >= rails &&
+           g->nrails >= rails;
 }
 
 static ferry_status fy_lf_prep_check(fy_lf *be, const ferry_plugin_xfer *px)
@@ -39,8 +45,9 @@ static ferry_status fy_lf_prep_check(fy_lf *be, const ferry_plugin_xfer *px)
         return FERRY_ERR_NOT_SUPPORTED;
     if (!px->remote_agent || (px->count && (!px->local || !px->remote)))
         return FERRY_ERR_INVALID_PARAM;
+    const fy_lf_remote *peer = px->remote_agent;
     for (size_t i = 0; i < px->count; i++) {
-        if (!fy_lf_seg_ok(&px->local[i], &px->remote[i])) {
+        if (!fy_lf_seg_ok(&px->local[i], &px->remote[i], peer->nrails)) {
             fy_lf_log(be, FERRY_LOG_ERROR, "prep: segment %zu lies outside its registered region",
                       i);
             return FERRY_ERR_INVALID_PARAM;
@@ -137,38 +144,61 @@ static void fy_lf_fail(fy_lf_req *q, ferry_status rc, const char *why)
 
 /* ---- issuing ---- */
 
-static uint64_t fy_lf_raddr(const fy_lf *be, const ferry_plugin_seg *r, uint64_t off)
+static uint64_t fy_lf_raddr(const fy_lf_rail *rail, const ferry_plugin_seg *r, uint64_t off)
 {
     const fy_lf_pub *p = r->region;
-    return (be->virt_addr ? r->addr : r->addr - p->addr) + off;
+    return (rail->virt_addr ? r->addr : r->addr - p->addr) + off;
+}
+
+/* Where the current segment goes: one stripe per rail shared with the
+ * peer when it is striping_threshold long or longer (each rail moves a
+ * share at once), else whole on the next rail in turn (many short
+ * segments spread over the rails). */
+static void fy_lf_seg_start(fy_lf_req *q)
+{
+    uint64_t len = q->px->local[q->seg].len;
+    uint32_t n = q->remote->nrails;
+    bool striped = n > 1 && len >= q->be->stripe_min;
+    q->stripe = striped ? (len + n - 1) / n : len;
+    q->rail0 = striped || n == 1 ? 0 : q->be->next_rail++ % n;
+}
+
+/* The rail of the piece at q->off, and the bytes left in its stripe. */
+static uint32_t fy_lf_piece_rail(const fy_lf_req *q, uint64_t *left)
+{
+    uint64_t k = q->off / q->stripe, end = (k + 1) * q->stripe;
+    uint64_t seg_len = q->px->local[q->seg].len;
+    *left = (end < seg_len ? end : seg_len) - q->off;
+    return (q->rail0 + (uint32_t)k) % q->remote->nrails;
 }
 
 /* One piece of the current segment; -FI_EAGAIN when the queue is full. */
-static ssize_t fy_lf_issue_one(fy_lf_req *q, fy_lf_op *op, uint64_t *len)
+static ssize_t fy_lf_issue_one(fy_lf_req *q, fy_lf_op *op)
 {
-    fy_lf *be = q->be;
     const ferry_plugin_seg *l = &q->px->local[q->seg], *r = &q->px->remote[q->seg];
     const fy_lf_pub *p = r->region;
     const fy_lf_region *g = l->region;
-    uint64_t max = be->info->ep_attr->max_msg_size;
-    *len = l->len - q->off < max ? l->len - q->off : max;
-    void *buf = (uint8_t *)(uintptr_t)l->addr + q->off;
-    uint64_t raddr = fy_lf_raddr(be, r, q->off);
-    struct iovec iov = {buf, *len};
-    struct fi_rma_iov rma = {raddr, *len, p->key};
-    void *desc = g->desc;
+    uint64_t left;
+    op->rail = fy_lf_piece_rail(q, &left);
+    fy_lf_rail *rail = &q->be->rails[op->rail];
+    uint64_t max = rail->info->ep_attr->max_msg_size;
+    op->len = left < max ? left : max;
+    struct iovec iov = {(uint8_t *)(uintptr_t)l->addr + q->off, op->len};
+    struct fi_rma_iov rma = {fy_lf_raddr(rail, r, q->off), op->len, p->key[op->rail]};
+    void *desc = g->rail[op->rail].desc;
     struct fi_msg_rma msg = {.msg_iov = &iov,
                              .desc = &desc,
                              .iov_count = 1,
-                             .addr = q->remote->fi_addr,
+                             .addr = q->remote->rails[op->rail].fi_addr,
                              .rma_iov = &rma,
                              .rma_iov_count = 1,
                              .context = &op->fctx};
     /* A WRITE completes once its data is at the target, not when it left
      * here: release may then return, and the notification may follow. */
     if (q->px->op == FERRY_OP_WRITE)
-        return fi_writemsg(be->ep, &msg, FI_COMPLETION | FI_DELIVERY_COMPLETE | be->write_flags);
-    return fi_readmsg(be->ep, &msg, FI_COMPLETION);
+        return fi_writemsg(rail->ep, &msg,
+                           FI_COMPLETION | FI_DELIVERY_COMPLETE | rail->write_flags);
+    return fi_readmsg(rail->ep, &msg, FI_COMPLETION);
 }
 
 /* Issues pieces while the window and the provider's queue have room;
@@ -181,9 +211,10 @@ static size_t fy_lf_issue(fy_lf_req *q)
             q->seg++, q->off = 0;
             continue;
         }
+        if (q->off == 0)
+            fy_lf_seg_start(q);
         fy_lf_op *op = &q->ops[q->free[q->nfree - 1]];
-        uint64_t len;
-        ssize_t rc = fy_lf_issue_one(q, op, &len);
+        ssize_t rc = fy_lf_issue_one(q, op);
         if (rc == -FI_EAGAIN)
             break;
         if (rc) {
@@ -192,7 +223,7 @@ static size_t fy_lf_issue(fy_lf_req *q)
         }
         q->nfree--, q->inflight++, n++;
         op->busy = true;
-        q->off += len;
+        q->off += op->len;
     }
     return n;
 }
@@ -228,6 +259,8 @@ void fy_lf_rma_done(fy_lf *be, fy_lf_op *op, int err, const char *why)
     q->last_ns = fy_lf_now_ns();
     if (err)
         fy_lf_fail(q, fy_lf_judge(q->remote, err), why);
+    else
+        be->rails[op->rail].rma_bytes += op->len;
 }
 
 void fy_lf_req_notified(fy_lf_req *q, int err)

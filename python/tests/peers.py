@@ -398,3 +398,78 @@ def _example_peer(conn, mode, port, use_tensor):
     agent.invalidate_local_metadata("127.0.0.1", port)
     agent.deregister_memory(reg_descs)
     return "initiator done"
+
+
+# ---- LIBFABRIC through nixl_agent: a WRITE and a READ, each notified ----
+
+LF_HALF = 4 << 20  # bytes each way: above the striping threshold of the rails case
+
+
+def lf_target(conn, params):
+    _report(conn, _lf_target, params)
+
+
+def _lf_wait_notif(agent, msg, seen):
+    """Waits for msg from the initiator; seen collects every notification."""
+    def arrived():
+        for sender, msgs in agent.get_new_notifs().items():
+            seen.extend((sender, m) for m in msgs)
+        return ("lf-initiator", msg) in seen
+    wait_until(arrived, f"notification {msg!r}")
+
+
+def _lf_target(conn, params):
+    import numpy as np
+
+    from ferry_kv.nixl import nixl_agent, nixl_agent_config
+    agent = nixl_agent("lf-target", nixl_agent_config(backends=[]))
+    if "LIBFABRIC" not in agent.get_plugin_list():
+        raise Skip("the LIBFABRIC plugin is not built (libfabric-dev missing)")
+    agent.create_backend("LIBFABRIC", params)
+    # The first half is read by the initiator, the second written by it.
+    buf = np.concatenate([pattern(LF_HALF, 1), np.zeros(LF_HALF, dtype=np.uint8)])
+    reg = agent.register_memory(agent.get_reg_descs([(buf.ctypes.data, buf.nbytes, 0, "")], "DRAM"))
+    conn.send(("ok", (agent.get_agent_metadata(), buf.ctypes.data)))
+    seen = []
+    _lf_wait_notif(agent, b"written", seen)
+    # The notification follows its data: every byte is here already.
+    written = bool((buf[LF_HALF:] == pattern(LF_HALF, 2)).all())
+    _lf_wait_notif(agent, b"read", seen)
+    untouched = bool((buf[:LF_HALF] == pattern(LF_HALF, 1)).all())
+    agent.deregister_memory(reg)
+    return written, untouched, seen
+
+
+def lf_initiator(conn, params, target_md, target_base):
+    _report(conn, _lf_initiator, params, target_md, target_base)
+
+
+def _lf_xfer(agent, op, local, remote, name, notif):
+    handle = agent.initialize_xfer(op, agent.get_xfer_descs(local, "DRAM"),
+                                   agent.get_xfer_descs(remote, "DRAM"), name, notif)
+    state = agent.transfer(handle)
+    end = time.monotonic() + DEADLINE
+    while state == "PROC" and time.monotonic() < end:
+        state = agent.check_xfer_state(handle)
+    agent.release_xfer_handle(handle)
+    return state
+
+
+def _lf_initiator(conn, params, target_md, target_base):
+    import numpy as np
+
+    from ferry_kv.nixl import nixl_agent, nixl_agent_config
+    agent = nixl_agent("lf-initiator", nixl_agent_config(backends=[]))
+    agent.create_backend("LIBFABRIC", params)
+    buf = np.concatenate([np.zeros(LF_HALF, dtype=np.uint8), pattern(LF_HALF, 2)])
+    base = buf.ctypes.data
+    reg = agent.register_memory(agent.get_reg_descs([(base, buf.nbytes, 0, "")], "DRAM"))
+    name = agent.add_remote_agent(target_md)
+    wrote = _lf_xfer(agent, "WRITE", [(base + LF_HALF, LF_HALF, 0)],
+                     [(target_base + LF_HALF, LF_HALF, 0)], name, b"written")
+    read = _lf_xfer(agent, "READ", [(base, LF_HALF, 0)], [(target_base, LF_HALF, 0)], name,
+                    b"read")
+    got = bool((buf[:LF_HALF] == pattern(LF_HALF, 1)).all())
+    agent.remove_remote_agent(name)
+    agent.deregister_memory(reg)
+    return wrote, read, got

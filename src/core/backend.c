@@ -209,6 +209,9 @@ static void fy_backend_probe(ferry_backend *be)
     be->wait_fd = -1;
     if (wait_fd && FY_OP(be, arm) && wait_fd(be->priv, &be->wait_fd) != FERRY_OK)
         be->wait_fd = -1;
+    uint32_t (*reg_pins)(void *) = FY_OP(be, reg_pins);
+    be->reg_pins = reg_pins ? reg_pins(be->priv) : 1;
+    be->reg_pins += !be->reg_pins;
 }
 
 /* NOT_SUPPORTED: this host lacks what the plugin needs (a driver, a

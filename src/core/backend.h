@@ -27,6 +27,7 @@ struct ferry_backend {
     size_t num_params;
     uint32_t mem_mask;   /* runtime memory types (ops->mem_types or the descriptor's) */
     int wait_fd;         /* -1 when the backend has none */
+    uint32_t reg_pins;   /* the ledger counts a region's bytes this many times (ops->reg_pins) */
     atomic_int inflight; /* this backend's share of agent->inflight */
 };
 void fy_backend_destroy(ferry_backend *be);

@@ -55,7 +55,8 @@ static void fy_slot_dereg(fy_region *r, fy_be_slot *slot)
     be->ops->dereg(be->priv, slot->priv);
     fy_be_leave(be);
     free(slot->pub);
-    fy_tm_ledger_sub(&r->agent->tm, slot->be, r->type, r->range.dev_id, r->range.len);
+    fy_tm_ledger_sub(&r->agent->tm, slot->be, r->type, r->range.dev_id,
+                     r->range.len * be->reg_pins);
 }
 
 static void fy_region_free(fy_region *r)
@@ -87,7 +88,9 @@ static ferry_status fy_region_add_backend(fy_region *r, ferry_backend *be, bool 
     void *pub = NULL;
     size_t pub_len = 0;
     /* Before the backend pins anything: a cap bounds what is pinned. */
-    ferry_status cap = fy_tm_ledger_check(&r->agent->tm, be->index, r->type, d.len);
+    /* Counted once per registration the backend makes (one per rail). */
+    uint64_t pinned = d.len * be->reg_pins;
+    ferry_status cap = fy_tm_ledger_check(&r->agent->tm, be->index, r->type, pinned);
     if (cap != FERRY_OK)
         return cap;
     fy_be_enter(be);
@@ -105,7 +108,7 @@ static ferry_status fy_region_add_backend(fy_region *r, ferry_backend *be, bool 
     s->pub = pub;
     s->pub_len = (uint32_t)pub_len;
     r->num_slots++;
-    fy_tm_ledger_add(&r->agent->tm, be->index, r->type, d.dev_id, d.len);
+    fy_tm_ledger_add(&r->agent->tm, be->index, r->type, d.dev_id, pinned);
     r->backend_mask |= 1u << be->index;
     return FERRY_OK;
 }

@@ -50,7 +50,7 @@ void fb_config_parse(fb_config *c, int argc, char **argv)
         OPT(backend, FB_OPT_STR, "backend (plugin) name: UCX (default), LOCAL, ..."),
         OPT(backend_params, FB_OPT_STR, "backend params key=value,key=value"),
         OPT(device_list, FB_OPT_STR,
-            "devices for the backend (UCX: UCX_NET_DEVICES; LIBFABRIC: its domain)"),
+            "devices for the backend (UCX: UCX_NET_DEVICES; LIBFABRIC: its domain, or rails a,b)"),
         OPT(initiator_seg_type, FB_OPT_STR, "initiator memory: DRAM (VRAM FILE BLOCK OBJ)"),
         OPT(target_seg_type, FB_OPT_STR, "target memory: DRAM (VRAM FILE BLOCK OBJ)"),
         OPT(op_type, FB_OPT_STR, "READ or WRITE (default WRITE)"),
@@ -434,7 +434,7 @@ static void fb_fold_storage(fb_config *c, bool quiet)
 }
 
 /* nixlbench's --device_list is UCX's device list; for LIBFABRIC, the
- * provider's domain (one: it stripes over no more). */
+ * provider's domain, or its rails when several are listed. */
 static void fb_fold_params(fb_config *c, bool quiet)
 {
     snprintf(c->params, sizeof(c->params), "%s", c->backend_params ? c->backend_params : "");
@@ -442,7 +442,7 @@ static void fb_fold_params(fb_config *c, bool quiet)
     if (!c->device_list)
         return;
     if (!strcasecmp(c->backend, "LIBFABRIC")) {
-        fb_param_add(c, "domain", c->device_list);
+        fb_param_add(c, strchr(c->device_list, ',') ? "rails" : "domain", c->device_list);
         return;
     }
     if (strcasecmp(c->backend, "UCX")) {

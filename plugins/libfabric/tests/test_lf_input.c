@@ -143,66 +143,13 @@ static ferry_status drive(lf_inst *ini, lf_inst *tgt, void *h, ferry_status rc)
     return rc;
 }
 
-/* One registered buffer of each side and the target loaded at the
- * initiator, its region too. */
-typedef struct stall {
-    lf_inst t, i;
-    uint8_t src[8192], dst[8192];
-    void *treg, *ireg, *remote, *rr;
-} stall;
-
-static ferry_status stall_reg(lf_inst *a, uint8_t *buf, void **region, void **pub, size_t *n)
-{
-    ferry_desc d = {(uintptr_t)buf, 8192, 0};
-    return D->ops->reg(a->priv, FERRY_MEM_DRAM, &d, NULL, 0, region, pub, n);
-}
-
-static ferry_status stall_open(stall *s)
-{
-    ferry_param ip[4] = {{"timeout_ms", "200"}, {"release_ms", "50"}, P[0], P[NP - 1]};
-    void *tpub = NULL, *ipub = NULL, *info = NULL;
-    size_t tn = 0, in = 0, len = 0;
-    ferry_desc d = {(uintptr_t)s->dst, 8192, 0};
-    ferry_status rc = lf_inst_open(&s->t, "stall-target", 0x40);
-    if (rc == FERRY_OK)
-        rc = lf_inst_open_with(&s->i, "stall-initiator", 0x41, ip, 2 + NP);
-    if (rc == FERRY_OK)
-        rc = stall_reg(&s->t, s->dst, &s->treg, &tpub, &tn);
-    if (rc == FERRY_OK)
-        rc = stall_reg(&s->i, s->src, &s->ireg, &ipub, &in);
-    if (rc == FERRY_OK)
-        rc = D->ops->conn_info(s->t.priv, &info, &len);
-    if (rc == FERRY_OK)
-        rc = D->ops->remote_load(s->i.priv, "stall-target", 0x40, info, len, &s->remote);
-    if (rc == FERRY_OK)
-        rc = D->ops->rregion_load(s->i.priv, s->remote, FERRY_MEM_DRAM, &d, tpub, tn, &s->rr);
-    free(tpub);
-    free(ipub);
-    free(info);
-    return rc;
-}
-
-static void stall_close(stall *s)
-{
-    if (s->rr)
-        D->ops->rregion_unload(s->i.priv, s->remote, s->rr);
-    if (s->remote)
-        D->ops->remote_unload(s->i.priv, s->remote);
-    if (s->ireg)
-        D->ops->dereg(s->i.priv, s->ireg);
-    if (s->treg)
-        D->ops->dereg(s->t.priv, s->treg);
-    lf_inst_close(&s->i);
-    lf_inst_close(&s->t);
-}
-
 static void test_stalled_peer(void)
 {
-    static stall s;
+    ferry_param ip[4] = {{"timeout_ms", "200"}, {"release_ms", "50"}, P[0], P[NP - 1]};
+    lf_pair s = {0};
     void *h = NULL;
-    memset(&s, 0, sizeof(s));
-    memset(s.src, 0x5a, sizeof(s.src));
-    FY_REQUIRE(stall_open(&s) == FERRY_OK);
+    FY_REQUIRE(lf_pair_open(&s, NULL, 0, ip, 2 + NP, 8192) == FERRY_OK);
+    memset(s.src, 0x5a, s.len);
     ferry_plugin_seg l = {(uintptr_t)s.src, 8192, 0, s.ireg};
     ferry_plugin_seg r = {(uintptr_t)s.dst, 8192, 0, s.rr};
     ferry_plugin_xfer px = {.op = FERRY_OP_WRITE,
@@ -224,9 +171,9 @@ static void test_stalled_peer(void)
     /* The target runs now: a repost goes through. */
     rc = drive(&s.i, &s.t, h, D->ops->xfer_post(s.i.priv, h, NULL, 0));
     FY_CHECK_EQ(rc, FERRY_OK);
-    FY_CHECK(!memcmp(s.src, s.dst, sizeof(s.src)));
+    FY_CHECK(!memcmp(s.src, s.dst, s.len));
     D->ops->xfer_release(s.i.priv, h);
-    stall_close(&s);
+    lf_pair_close(&s);
 }
 
 /* /dev/shm/fylf-<pidns>-<pid>-<starttime>-<uid>-<n> (lf_shm.c), created. */

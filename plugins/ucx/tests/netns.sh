@@ -16,6 +16,14 @@
 # by FY_NETNS_TIMEOUT seconds (default 110). Prints a TAP skip and exits 77
 # when namespaces cannot be made here (no iproute2, not root / no
 # CAP_NET_ADMIN, no veth support).
+#
+# LIBFABRIC over two rails (FY_NETNS_RAILS=2): a second veth pair fyrcPID
+# (10.78.0.1/24, in a) <-> fyrdPID (10.78.0.2/24, in b); the driver gets
+# rails=fyraPID,fyrcPID, the peer the same two of its side, or only its
+# first (FY_NETNS_PEER_RAILS=1: a peer with fewer rails). After the run,
+# the bytes each of the driver's veths carried (its interface counters)
+# must be at least FY_NETNS_RAIL_MIN (default 4 MiB) on every rail the
+# peer shares, and below 1 MiB on a rail it does not.
 set -u
 [ $# -ge 2 ] || { echo "usage: netns.sh DRIVER PEER [driver args]" >&2; exit 2; }
 driver=$1 peer=$2
@@ -23,6 +31,9 @@ shift 2
 ns_a=fy-rt-a-$$ ns_b=fy-rt-b-$$
 veth_a=fyra$$ veth_b=fyrb$$
 addr_a=10.77.0.1 addr_b=10.77.0.2
+rails=${FY_NETNS_RAILS:-1} peer_rails=${FY_NETNS_PEER_RAILS:-${FY_NETNS_RAILS:-1}}
+veth_c=fyrc$$ veth_d=fyrd$$
+addr_c=10.78.0.1 addr_d=10.78.0.2
 limit=${FY_NETNS_TIMEOUT:-110}
 
 skip() {
@@ -35,6 +46,7 @@ cleanup() {
     ip netns del "$ns_a" 2>/dev/null
     ip netns del "$ns_b" 2>/dev/null
     ip link del "$veth_a" 2>/dev/null # only if it never moved into a
+    ip link del "$veth_c" 2>/dev/null
 }
 
 # The driver runs in the background so that a signal reaches this trap at
@@ -70,21 +82,41 @@ if ! side "$ns_a" "$veth_a" "$addr_a" || ! side "$ns_b" "$veth_b" "$addr_b"; the
     echo "Bail out! could not set up the veth pair"
     exit 1
 fi
+if [ "$rails" = 2 ] && ! { ip link add "$veth_c" type veth peer name "$veth_d" &&
+    side "$ns_a" "$veth_c" "$addr_c" && side "$ns_b" "$veth_d" "$addr_d"; }; then
+    echo "Bail out! could not set up the second veth pair"
+    exit 1
+fi
 
 # The carrier comes up once both ends are up; wait for it, bounded.
-tries=0
-until ip -n "$ns_a" link show "$veth_a" | grep -q LOWER_UP; do
-    tries=$((tries + 1))
-    if [ $tries -gt 50 ]; then
-        echo "Bail out! $veth_a has no carrier after 5 s"
-        exit 1
-    fi
-    sleep 0.1
-done
+carrier() { # veth
+    tries=0
+    until ip -n "$ns_a" link show "$1" | grep -q LOWER_UP; do
+        tries=$((tries + 1))
+        if [ $tries -gt 50 ]; then
+            echo "Bail out! $1 has no carrier after 5 s"
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
+carrier "$veth_a"
+[ "$rails" = 2 ] && carrier "$veth_c"
+
+# Bytes a veth of the driver's side sent and received.
+carried() { # veth
+    ip netns exec "$ns_a" sh -c "echo \$((\$(cat /sys/class/net/$1/statistics/tx_bytes) + \
+        \$(cat /sys/class/net/$1/statistics/rx_bytes)))"
+}
 
 # Each side bound to its veth: UCX by its TCP device, LIBFABRIC (the
 # backend FY_RT_BACKEND names) by the tcp provider's domain.
-if [ "${FY_RT_BACKEND:-UCX}" = LIBFABRIC ]; then
+if [ "${FY_RT_BACKEND:-UCX}" = LIBFABRIC ] && [ "$rails" = 2 ]; then
+    theirs=$veth_b
+    [ "$peer_rails" = 2 ] && theirs=$veth_b,$veth_d
+    set -- "provider=tcp;ofi_rxm" --param "rails=$veth_a,$veth_c" --peer-param "rails=$theirs" "$@"
+    how="LIBFABRIC over tcp;ofi_rxm, rails $veth_a,$veth_c (peer: $theirs)"
+elif [ "${FY_RT_BACKEND:-UCX}" = LIBFABRIC ]; then
     set -- "provider=tcp;ofi_rxm" --param "domain=$veth_a" --peer-param "domain=$veth_b" "$@"
     how="LIBFABRIC over tcp;ofi_rxm"
 else
@@ -99,4 +131,22 @@ wait "$run_pid"
 rc=$?
 run_pid=
 [ $rc -eq 124 ] && echo "Bail out! timed out after $limit s"
-exit $rc
+[ $rc -ne 0 ] || [ "$rails" != 2 ] && exit $rc
+
+# Both rails carried the data (or only the shared one did).
+min=${FY_NETNS_RAIL_MIN:-4194304}
+on_a=$(carried "$veth_a") on_c=$(carried "$veth_c")
+echo "# bytes carried: $veth_a $on_a, $veth_c $on_c"
+if [ "$on_a" -lt "$min" ]; then
+    echo "Bail out! rail $veth_a carried $on_a bytes, under $min"
+    exit 1
+fi
+if [ "$peer_rails" = 2 ] && [ "$on_c" -lt "$min" ]; then
+    echo "Bail out! rail $veth_c carried $on_c bytes, under $min"
+    exit 1
+fi
+if [ "$peer_rails" = 1 ] && [ "$on_c" -ge 1048576 ]; then
+    echo "Bail out! rail $veth_c, which the peer lacks, carried $on_c bytes"
+    exit 1
+fi
+exit 0
