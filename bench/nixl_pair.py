@@ -16,12 +16,14 @@ the GB/s of the median.
 
 Usage: python bench/nixl_pair.py --impl nixl|ferry [--sizes 4K,64K,1M,16M,64M]
            [--batches 1,64] [--iters N] [--max_total 256M] [--ops WRITE,READ]
-           [--params key=value,...] [--backend UCX|SHM] [--memcpy]
+           [--params key=value,...] [--backend UCX|SHM] [--memcpy] [--alloc]
 --impl nixl needs NIXL's wheel in the interpreter (pip install nixl-cu12);
 --impl ferry needs ferry_kv (make python), and takes its UCX plugin from
 FERRY_PLUGIN_DIR when set (build/plugins/ucx/wheel: the UCX 1.22 build).
 --backend names the backend both agents create (default UCX; ferry's SHM:
-host memory between processes of one host). --memcpy adds, per row, the
+host memory between processes of one host). --alloc (ferry): both buffers
+come from the backend's allocator (Agent.mem_alloc: with SHM, memfd
+memory the peer maps) instead of ctypes. --memcpy adds, per row, the
 anchor: the same blocks copied by memmove between two buffers of the
 initiator's process (one call per block), median of as many repeats.
 Rows whose batch x block exceeds --max_total are left out. Prints one JSON
@@ -63,15 +65,21 @@ def make_agent(impl, name, params, backend, prog_thread=True):
     return agent
 
 
-def buffer(size):
-    buf = ctypes.create_string_buffer(size)
-    ctypes.memset(buf, 0x5A, size)
-    return buf, ctypes.addressof(buf)
+def buffer(size, agent=None):
+    """size bytes of 0x5A: ctypes memory, or the agent's backend's (--alloc)."""
+    if agent is None:
+        buf = ctypes.create_string_buffer(size)
+        addr = ctypes.addressof(buf)
+    else:
+        buf = agent.agent._agent.mem_alloc(size)  # ferry_kv.Alloc under the nixl layer
+        addr = buf.addr
+    ctypes.memset(addr, 0x5A, size)
+    return buf, addr
 
 
 def target(args):
     agent = make_agent(args.impl, "bench-target", args.params, args.backend)
-    buf, addr = buffer(args.buf)
+    buf, addr = buffer(args.buf, agent if args.alloc else None)
     agent.register_memory(agent.get_reg_descs([(addr, args.buf, 0, "")], "DRAM"))
     meta = base64.b64encode(agent.get_agent_metadata()).decode()
     print(HELLO + json.dumps({"meta": meta, "addr": addr}), flush=True)
@@ -115,7 +123,7 @@ def memcpy_row(block, batch, dst, src, iters):
 def initiator(args):
     child = subprocess.Popen([sys.executable, __file__, "--target", "--impl", args.impl,
                               "--buf", str(args.buf), "--params_json", json.dumps(args.params),
-                              "--backend", args.backend],
+                              "--backend", args.backend] + (["--alloc"] if args.alloc else []),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = ""
     while not line.startswith(HELLO):
@@ -124,7 +132,7 @@ def initiator(args):
             raise RuntimeError("the target ended before it was ready")
     hello = json.loads(line[len(HELLO):])
     agent = make_agent(args.impl, "bench-initiator", args.params, args.backend, args.initiator_pt)
-    buf, addr = buffer(args.buf)
+    buf, addr = buffer(args.buf, agent if args.alloc else None)
     if args.memcpy:
         dst_buf, dst = buffer(args.buf)
     agent.register_memory(agent.get_reg_descs([(addr, args.buf, 0, "")], "DRAM"))
@@ -179,6 +187,8 @@ def main():
     ap.add_argument("--params_json", default="", help=argparse.SUPPRESS)
     ap.add_argument("--backend", default="UCX", help="backend of both agents (UCX, SHM, ...)")
     ap.add_argument("--memcpy", action="store_true", help="add the in-process memmove anchor")
+    ap.add_argument("--alloc", action="store_true",
+                    help="ferry: buffers from Agent.mem_alloc (SHM: memfd memory the peer maps)")
     args = ap.parse_args()
     args.params = (json.loads(args.params_json) if args.params_json else
                    dict(kv.split("=", 1) for kv in args.params.split(",") if kv))

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """Host memory between two processes of one host, every path in one run:
-NIXL's wheel (UCX), ferry on SHM, on UCX 1.22 (the libucx wheel; `rma=on`
+NIXL's wheel (UCX), ferry on SHM (ctypes buffers: cross-memory attach;
+--alloc buffers from Agent.mem_alloc: memfd memory the peer maps), on UCX 1.22 (the libucx wheel; `rma=on`
 and the default checked path) and on UCX 1.13 (Debian's), each through
 bench/nixl_pair.py (the same nixl_agent program), beside memcpy within one
-process (measured by the SHM run, per row) and the wheel's ucx_perftest
+process (measured by the SHM alloc run, per row) and the wheel's ucx_perftest
 (put and get, peer error mode, batch 1). A benchmark, not a test.
 
     python3 bench/one_host.py --build build --ferry-python build/pyenv/bin/python \\
@@ -13,7 +14,7 @@ process (measured by the SHM run, per row) and the wheel's ucx_perftest
 
 Prints each configuration's rows as it goes, then one markdown table of
 GB/s (median request) per operation, batch and block size, with SHM over
-memcpy and SHM over NIXL.
+NIXL and SHM on allocated memory over memcpy.
 """
 import argparse
 import json
@@ -34,6 +35,9 @@ def configs(args):
         "nixl": (args.nixl_python, ["--impl", "nixl"] + common, {}),
         "ferry-shm": (args.ferry_python, ["--impl", "ferry", "--backend", "SHM", "--memcpy"] + common,
                       {"FERRY_PLUGIN_DIR": deb_plugins}),
+        "ferry-shm-alloc": (args.ferry_python,
+                            ["--impl", "ferry", "--backend", "SHM", "--alloc", "--memcpy"] + common,
+                            {"FERRY_PLUGIN_DIR": deb_plugins}),
         "ferry-ucx22-rma": (args.ferry_python, ["--impl", "ferry", "--params", "rma=on"] + common,
                             {"FERRY_PLUGIN_DIR": wheel_plugins}),
         "ferry-ucx22": (args.ferry_python, ["--impl", "ferry"] + common,
@@ -92,21 +96,22 @@ def parse_size(text):
 def table(results, perf, args):
     names = [n for n in configs(args) if n in results]
     print("\n| op | batch | block | " + " | ".join(names) +
-          " | memcpy | ucx_perftest -e | SHM / memcpy | SHM / NIXL |")
+          " | memcpy | ucx_perftest -e | SHM / NIXL | SHM alloc / memcpy |")
     print("| --- | ---: | ---: |" + " ---: |" * (len(names) + 4))
     keys = sorted({k for r in results.values() for k in r}, key=lambda k: (k[0] != "WRITE", k[1], k[2]))
     for op, batch, block in keys:
         cell = lambda n: results[n].get((op, batch, block), {}).get("gbps_median")
         vals = [cell(n) for n in names]
         shm = cell("ferry-shm") if "ferry-shm" in results else None
-        mc = results.get("ferry-shm", {}).get((op, batch, block), {}).get("memcpy_gbps")
+        shm_alloc = cell("ferry-shm-alloc") if "ferry-shm-alloc" in results else None
+        mc = results.get("ferry-shm-alloc", {}).get((op, batch, block), {}).get("memcpy_gbps")
         nx = cell("nixl") if "nixl" in results else None
         pt = perf.get((op, block)) if batch == 1 else None
         fmt = lambda v: f"{v:.2f}" if v else ""
         ratio = lambda a, b: f"{a / b:.2f}" if a and b else ""
         size = f"{block >> 20} MiB" if block >= 1 << 20 else f"{block >> 10} KiB"
         print(f"| {op} | {batch} | {size} | " + " | ".join(fmt(v) for v in vals) +
-              f" | {fmt(mc)} | {fmt(pt)} | {ratio(shm, mc)} | {ratio(shm, nx)} |")
+              f" | {fmt(mc)} | {fmt(pt)} | {ratio(shm, nx)} | {ratio(shm_alloc, mc)} |")
 
 
 def main():

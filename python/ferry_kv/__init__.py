@@ -41,6 +41,7 @@ from ._ferry import (  # noqa: F401  (re-exported)
     TIMEOUT_NONE,
     XFER_TIMEOUT_DEFAULT_MS,
     AbiError,
+    Alloc,
     AuthError,
     Backend,
     BackendError,
@@ -75,7 +76,7 @@ from ._ferry import (  # noqa: F401  (re-exported)
 __version__ = _ferry.version()
 
 __all__ = [
-    "Agent", "Backend", "DList", "Prepped", "Xfer", "XferTelemetry", "Error", "descs",
+    "Agent", "Alloc", "Backend", "DList", "Prepped", "Xfer", "XferTelemetry", "Error", "descs",
     "error_class", "plugin_dir", "version", "strerror", "status_name",
 ] + [name for name in dir(_ferry) if name.endswith("Error")]
 

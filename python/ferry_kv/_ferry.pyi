@@ -212,6 +212,16 @@ class Xfer:
     def __enter__(self) -> "Xfer": ...
     def __exit__(self, *exc: Any) -> None: ...
 
+class Alloc:
+    """Memory a backend allocated (Agent.mem_alloc); DRAM supports the buffer protocol."""
+    addr: int
+    nbytes: int
+    mem_type: str
+    def free(self) -> None: ...
+    def __enter__(self) -> Alloc: ...
+    def __exit__(self, *exc: Any) -> None: ...
+    def __buffer__(self, flags: int) -> memoryview: ...
+
 class Agent:
     """A ferry agent. Zero numeric options keep the library's defaults."""
     def __init__(self, name: str, *, progress_thread: bool = False, progress_delay_us: int = 0,
@@ -243,6 +253,8 @@ class Agent:
         """Names of the available plugins."""
     def plugin_params(self, plugin: str) -> List[Tuple[str, Optional[str], str]]:
         """[(key, default or None, help), ...]"""
+    def mem_alloc(self, nbytes: int, mem_type: _MemType = "DRAM", dev_id: int = 0,
+                  backend: Optional[Backend] = None) -> Alloc: ...
     def plugin_mem_types(self, plugin: str) -> List[str]:
         """Memory type names."""
     def plugin_path(self, plugin: str) -> Tuple[str, int]:

@@ -473,3 +473,33 @@ def _lf_initiator(conn, params, target_md, target_base):
     agent.remove_remote_agent(name)
     agent.deregister_memory(reg)
     return wrote, read, got
+
+
+# ---- SHM with memory from Agent.mem_alloc (mapped by the peer) ----
+
+def alloc_target(conn, n):
+    _report(conn, _alloc_target, n)
+
+
+def _alloc_target(conn, n):
+    import numpy as np
+
+    import ferry_kv as ferry
+    with ferry.Agent("alloc-target", progress_thread=True, listen=True,
+                     listen_host="127.0.0.1") as agent:
+        shm = agent.create_backend("SHM")
+        mem = agent.mem_alloc(2 * n, backend=shm)
+        view = np.frombuffer(mem, np.uint8)
+        view[:n] = pattern(n, 3)
+        view[n:] = 0
+        agent.register([(mem.addr, 2 * n, 0)], mem_type="DRAM")
+        conn.send(("ok", (agent.listen_port, mem.addr)))
+        got = []
+        wait_until(lambda: got.extend(agent.get_notifs().get("alloc-initiator", [])) or got,
+                   "the initiator's notification")
+        assert got == [b"written"], got
+        assert (view[n:] == pattern(n, 4)).all(), "written bytes differ"
+        del view
+        agent.deregister([(mem.addr, 2 * n, 0)], mem_type="DRAM")
+        mem.free()
+        return "done"

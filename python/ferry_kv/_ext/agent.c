@@ -173,6 +173,8 @@ static PyObject *Agent_close(FyAgent *self, PyObject *unused)
     (void)unused;
     if (self->busy)
         return fyp_raise(FERRY_ERR_NOT_ALLOWED, "another thread is inside a call on this agent");
+    if (self->views)
+        return fyp_raise(FERRY_ERR_NOT_ALLOWED, "views of memory from its mem_alloc are still open");
     fyp_agent_destroy(self);
     Py_RETURN_NONE;
 }
@@ -1087,6 +1089,9 @@ static PyMethodDef Agent_methods[] = {
     {"plugins", (PyCFunction)Agent_plugins, METH_NOARGS, "Names of the available plugins."},
     {"plugin_params", (PyCFunction)Agent_plugin_params, METH_O,
      "plugin_params(plugin): [(key, default or None, help), ...]"},
+    {"mem_alloc", (PyCFunction)(void (*)(void))fyp_agent_mem_alloc, METH_VARARGS | METH_KEYWORDS,
+     "mem_alloc(nbytes, mem_type='DRAM', dev_id=0, backend=None) -> Alloc: memory a backend "
+     "allocates (SHM: memfd-backed host memory a peer on this host maps); register it to move it"},
     {"plugin_mem_types", (PyCFunction)Agent_plugin_mem_types, METH_O,
      "plugin_mem_types(plugin): memory type names"},
     {"plugin_path", (PyCFunction)Agent_plugin_path, METH_O,

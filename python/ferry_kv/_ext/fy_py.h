@@ -25,6 +25,7 @@ typedef struct FyAgent {
     PyObject *name;                   /* str */
     bool keep_gil;                    /* FERRY_SYNC_NONE: the GIL serialises calls */
     int busy;                         /* calls running with the GIL released */
+    Py_ssize_t views;                 /* open views of its mem_alloc memory */
     PyObject *weakrefs;
 } FyAgent;
 
@@ -138,6 +139,11 @@ int fyp_timeout_get(PyObject *obj, uint32_t *ms);
 /* ---- query.c ---- */
 /* Agent.query_mem(dlist, backend=None) -> [None or dict, ...] */
 PyObject *fyp_agent_query_mem(FyAgent *self, PyObject *args, PyObject *kwds);
+
+/* ---- alloc.c ---- */
+/* Agent.mem_alloc(nbytes, mem_type="DRAM", dev_id=0, backend=None) -> Alloc */
+PyObject *fyp_agent_mem_alloc(FyAgent *self, PyObject *args, PyObject *kwds);
+int fyp_alloc_init(PyObject *module);
 
 /* ---- handles.c ---- */
 PyObject *fyp_backend_new(FyAgent *owner, ferry_backend *backend);

@@ -126,7 +126,7 @@ PyMODINIT_FUNC PyInit__ferry(void)
     if (!m)
         return NULL;
     if (fyp_add_functions(m) < 0 || fyp_errors_init(m) < 0 || fyp_dlist_init_types(m) < 0 ||
-        fyp_handles_init(m) < 0 || fyp_add_ints(m) < 0) {
+        fyp_handles_init(m) < 0 || fyp_alloc_init(m) < 0 || fyp_add_ints(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }
