@@ -11,12 +11,16 @@ each side (timed), transfer (post, timed), check_xfer_state until DONE
 (post -> done), release_xfer_handle. Patterns: 1024 x 128 KiB, 16384 x 8 KiB,
 4096 x 4 KiB. Beside it the bare copy: one cudaMemcpy of as many bytes
 between the two processes' caches (torch, through CUDA IPC of the target's
-tensor), timed the same way.
+tensor), timed the same way, from and to a different part of the caches
+each time (copy_us: cold in the GPU's cache, as the requests' random
+blocks are) and from and to the same part each time (copy_same_us: what
+stays in the GPU's 50 MB L2 cache runs faster).
 
 The same program runs on ferry's nixl tree or on NIXL's wheel: --nixl names
 the module to import (nixl: whatever `import nixl` gives; nixl_cu12: NIXL's
 wheel directly). Prints one line per pattern:
   <module> <backend> <n> <block KiB> prep_l_ms prep_r_ms make_us post_us done_us total_us copy_us
+  copy_same_us
 
     python bench/kv_make_nixl.py --nixl nixl --backend CUDA
     python bench/kv_make_nixl.py --nixl nixl_cu12 --backend UCX
@@ -79,14 +83,18 @@ def time_pattern(agent, lp, rp, n, bs, cache_bytes, iters, rng):
     return [statistics.median(v) * 1e6 for v in (make, post, done, total)]
 
 
-def bare_copy_us(dst, src, nbytes, iters):
+def bare_copy_us(dst, src, nbytes, iters, rotate):
+    """Median time of one copy of nbytes; rotate: a different part of the
+    caches each time (the next nbytes-long slice, wrapping)."""
     import torch
     sync = torch.cuda.synchronize if dst.is_cuda else (lambda: None)
+    slices = max(1, dst.numel() // nbytes)
     out = []
-    for _ in range(iters):
+    for i in range(iters):
+        off = (i % slices) * nbytes if rotate else 0
         sync()
         t0 = time.perf_counter()
-        dst[:nbytes].copy_(src[:nbytes], non_blocking=True)
+        dst[off:off + nbytes].copy_(src[off:off + nbytes], non_blocking=True)
         sync()
         out.append(time.perf_counter() - t0)
     return statistics.median(out) * 1e6
@@ -117,10 +125,11 @@ def initiator(args):
         rp = agent.prep_xfer_dlist(name, slots(raddr, cache_bytes, bs), MEM[args.device])
         t2 = time.perf_counter()
         make, post, done, total = time_pattern(agent, lp, rp, n, bs, cache_bytes, args.iters, rng)
-        copy = bare_copy_us(peer_cache, cache, n * bs, args.iters)
+        copy = bare_copy_us(peer_cache, cache, n * bs, args.iters, True)
+        copy_same = bare_copy_us(peer_cache, cache, n * bs, args.iters, False)
         print(f"{args.nixl} {args.backend} {n} {bs >> 10} {(t1 - t0) * 1e3:.2f} "
-              f"{(t2 - t1) * 1e3:.2f} {make:.1f} {post:.1f} {done:.1f} {total:.1f} {copy:.1f}",
-              flush=True)
+              f"{(t2 - t1) * 1e3:.2f} {make:.1f} {post:.1f} {done:.1f} {total:.1f} {copy:.1f} "
+              f"{copy_same:.1f}", flush=True)
         agent.release_dlist_handle(lp)
         agent.release_dlist_handle(rp)
     parent.send("done")

@@ -66,7 +66,7 @@ for so in "$B"/plugins/libferry_plugin_*.so; do ln -s "$(readlink -f "$so")" "$W
 kv() {
 step "kv_make_nixl.py"
 kv_install
-echo "columns: api backend blocks KiB prep_l_ms prep_r_ms make_us post_us done_us total_us copy_us"
+echo "columns: api backend blocks KiB prep_l_ms prep_r_ms make_us post_us done_us total_us copy_us copy_same_us"
 for i in 1 2; do
     PYTHONPATH=$PWD/python/nixl-compat timeout 300 "$W/venv/bin/python" bench/kv_make_nixl.py \
         --nixl nixl --backend CUDA 2>> "$OUT/kv-ferry.err" | grep "^nixl " || fail=1
@@ -117,7 +117,7 @@ ucx() {
             -t ucp_put_bw -m cuda,cuda -s $size -n 200 -f 2>&1 | tail -1)"
         wait
     done
-    echo "columns: api backend blocks KiB prep_l_ms prep_r_ms make_us post_us done_us total_us copy_us"
+    echo "columns: api backend blocks KiB prep_l_ms prep_r_ms make_us post_us done_us total_us copy_us copy_same_us"
     [ -x "$W/venv/bin/python" ] || kv_install
     FERRY_PLUGIN_DIR=$UW PYTHONPATH=$PWD/python/nixl-compat timeout 300 "$W/venv/bin/python" \
         bench/kv_make_nixl.py --nixl nixl --backend UCX 2>> "$OUT/kv-ferry-ucx.err" | grep "^nixl " || fail=1
