@@ -45,7 +45,7 @@ def target(conn, args):
     import torch
     import torch.multiprocessing  # noqa: F401
     agent_cls, cfg_cls = _api(args.nixl)
-    agent = agent_cls("kv-target", cfg_cls(backends=[args.backend]))
+    agent = make_agent(agent_cls, cfg_cls, "kv-target", args)
     cache = torch.zeros(args.cache_gib << 30, dtype=torch.uint8, device=args.device)
     agent.register_memory(cache)
     # torch.multiprocessing makes the pipe pass a CUDA tensor by IPC handle
@@ -60,6 +60,15 @@ def slots(base, cache_bytes, bs):
     n = cache_bytes // bs
     return np.stack([base + np.arange(n, dtype=np.int64) * bs, np.full(n, bs, np.int64),
                      np.zeros(n, np.int64)], axis=1)
+
+
+def make_agent(agent_cls, cfg_cls, name, args):
+    """An agent with args.backend, created with --params when given."""
+    if not args.params:
+        return agent_cls(name, cfg_cls(backends=[args.backend]))
+    agent = agent_cls(name, cfg_cls(backends=[]))
+    agent.create_backend(args.backend, dict(kv.split("=", 1) for kv in args.params.split(",")))
+    return agent
 
 
 def time_pattern(agent, lp, rp, n, bs, cache_bytes, iters, rng):
@@ -110,7 +119,7 @@ def initiator(args):
     peer.start()
     md, raddr, peer_cache = parent.recv()
     agent_cls, cfg_cls = _api(args.nixl)
-    agent = agent_cls("kv-initiator", cfg_cls(backends=[args.backend]))
+    agent = make_agent(agent_cls, cfg_cls, "kv-initiator", args)
     cache_bytes = args.cache_gib << 30
     cache = torch.ones(cache_bytes, dtype=torch.uint8, device=args.device)
     agent.register_memory(cache)
@@ -141,6 +150,7 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nixl", default="nixl", help="module to import (nixl, nixl_cu12, ...)")
     ap.add_argument("--backend", default="CUDA", help="backend (ferry: CUDA; NIXL: UCX)")
+    ap.add_argument("--params", default="", help="backend params key=value,... (ferry UCX: rma=on)")
     ap.add_argument("--cache-gib", type=int, default=4)
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--device", choices=MEM, default="cuda:0")

@@ -92,7 +92,7 @@ grep -E "^(ok|not ok|1\.\.|#.*mesh)" "$OUT/mesh_tcpstore.tap"
 
 # ferry-bench, two processes on GPU 0, VRAM -> VRAM WRITE of SIZE bytes.
 fbench() { # backend size
-    timeout 120 "$B/tools/ferry-bench" --backend "$1" --op_type WRITE --initiator_seg_type VRAM \
+    timeout 120 "$B/tools/ferry-bench" --backend "$1" ${3:+--backend_params "$3"} --op_type WRITE --initiator_seg_type VRAM \
         --target_seg_type VRAM --start_block_size "$2" --max_block_size "$2" --start_batch_size 1 \
         --max_batch_size 1 --num_iter 200 --warmup_iter 20 2>&1 | grep -E "^ *[0-9]" | tail -1
 }
@@ -103,13 +103,15 @@ ucx() {
     mkdir -p build && ln -sfn "$PWD/$X/ucx-wheel" build/ucx-wheel # the wheel plugin's run path
     UW=$B/plugins/ucx/wheel
     PERF=$X/ucx-wheel/libucx/bin/ucx_perftest
-    FERRY_PLUGIN_DIR=$UW timeout 300 "$B/plugins/cuda/tests/conformance_vram" UCX \
+    # VRAM over UCX needs its RMA lanes (rma=on: trusted peers, plugins/ucx/README.md).
+    export LD_LIBRARY_PATH=$PWD/$X/ucx-wheel/libucx/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    FERRY_PLUGIN_DIR=$UW timeout 300 "$B/plugins/cuda/tests/conformance_vram" UCX rma=on \
         > "$OUT/conformance_ucx_vram.tap" 2>&1 || fail=1
     echo "conformance_vram UCX: $(grep -c '^ok' "$OUT/conformance_ucx_vram.tap") ok, $(grep -c '^not ok' "$OUT/conformance_ucx_vram.tap") not ok"
     grep "^not ok\|^# transports\|^1\.\." "$OUT/conformance_ucx_vram.tap" | head -5
     FERRY_PLUGIN_DIR=$UW "$B/tools/ferry-info" 2>&1 | grep -i -A3 "ucx" | head -8
     for size in 1048576 16777216; do
-        echo "WRITE $size: ferry UCX: $(FERRY_PLUGIN_DIR=$UW fbench UCX $size)"
+        echo "WRITE $size: ferry UCX rma=on: $(FERRY_PLUGIN_DIR=$UW fbench UCX $size rma=on)"
         echo "WRITE $size: ferry CUDA: $(FERRY_PLUGIN_DIR=$B/plugins fbench CUDA $size)"
         "$PERF" -p 13611 -t ucp_put_bw -m cuda,cuda -s $size -n 200 -f > /dev/null 2>&1 &
         sleep 1
@@ -120,7 +122,8 @@ ucx() {
     echo "columns: api backend blocks KiB prep_l_ms prep_r_ms make_us post_us done_us total_us copy_us copy_same_us"
     [ -x "$W/venv/bin/python" ] || kv_install
     FERRY_PLUGIN_DIR=$UW PYTHONPATH=$PWD/python/nixl-compat timeout 300 "$W/venv/bin/python" \
-        bench/kv_make_nixl.py --nixl nixl --backend UCX 2>> "$OUT/kv-ferry-ucx.err" | grep "^nixl " || fail=1
+        bench/kv_make_nixl.py --nixl nixl --backend UCX --params rma=on 2>> "$OUT/kv-ferry-ucx.err" |
+        grep "^nixl " || fail=1
 }
 
 W=$(mktemp -d)
