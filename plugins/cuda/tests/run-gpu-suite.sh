@@ -100,6 +100,11 @@ if [ -n "$TESTS" ]; then
     run gpu_conformance -- "$G/conformance_vram" CUDA mode=kernel
     run gpu_conformance_loopback -- "$G/conformance_vram" CUDA mode=kernel --loopback
     run gpu_conformance_copy_engine -- "$G/conformance_vram" CUDA mode=copy_engine
+    # VRAM to files through the POSIX backend's staged path (skips without POSIX).
+    if [ -e "$BUILD/plugins/libferry_plugin_posix.so" ]; then
+        run gpu_conformance_posix_file -- "$G/conformance_vram" POSIX --store=FILE
+        run gpu_conformance_posix_file_direct -- "$G/conformance_vram" POSIX --store=FILE --direct
+    fi
     run cuda_nodriver FERRY_CUDA_LIB=/nonexistent/libcuda.so.1 -- "$G/test_cuda_reg" nodriver
     if [ -n "$MOCK" ]; then
         M="FERRY_CUDA_LIB=$BUILD/tests/gpu/libfy_mockcuda.so"
