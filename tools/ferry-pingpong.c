@@ -12,6 +12,11 @@
  * half a round trip; a request's own completion (the backend's flush) is
  * waited for outside the timed part, before the request is posted again.
  *
+ * With --notif every WRITE carries a notification and the receiver waits
+ * for that notification instead of looking at its memory (then checks the
+ * data is there): the latency of a WRITE with its notification, what a
+ * KV consumer waits for.
+ *
  * A dead pong ends the run with the request's error, never a hang (every
  * wait has FB_TIMEOUT_S).
  *
@@ -29,7 +34,7 @@
 typedef struct pp_opts {
     const char *backend, *backend_params, *json, *fb_role;
     uint64_t block_size, num_iter, warmup_iter;
-    bool mem_alloc;
+    bool mem_alloc, notif;
 } pp_opts;
 
 /* What each side tells the other through the pipe. */
@@ -63,6 +68,7 @@ static void pp_parse(pp_opts *o, int argc, char **argv)
         OPT(num_iter, FB_OPT_UINT, "timed round trips (default 10000)"),
         OPT(warmup_iter, FB_OPT_UINT, "untimed round trips first (default 1000)"),
         OPT(mem_alloc, FB_OPT_BOOL, "buffers from ferry_mem_alloc (UCX: memory it maps itself)"),
+        OPT(notif, FB_OPT_BOOL, "each WRITE with a notification, awaited instead of the data"),
         OPT(json, FB_OPT_STR, "append the result to this file as one JSON object"),
         FB_OPT_HIDDEN_FIELD(o, fb_role, FB_OPT_STR, "internal: role of a spawned process"),
         {NULL, 0, NULL, NULL, 0},
@@ -113,7 +119,11 @@ static void pp_link(pp_side *s, const pp_hello *peer)
     fb_ok(ferry_dlist_create(FERRY_MEM_DRAM, 1, &r), "dlist");
     fb_ok(ferry_dlist_add(l, (uintptr_t)(s->mem.ptr + bs), bs, 0), "dlist add");
     fb_ok(ferry_dlist_add(r, peer->inbox, bs, 0), "dlist add");
-    ferry_status rc = ferry_xfer_create(s->agent, FERRY_OP_WRITE, l, r, s->peer, NULL, &s->x);
+    ferry_xfer_opts xo;
+    ferry_xfer_opts_init(&xo);
+    xo.notif = s->o->notif ? "t" : NULL;
+    xo.notif_len = s->o->notif ? 1 : 0;
+    ferry_status rc = ferry_xfer_create(s->agent, FERRY_OP_WRITE, l, r, s->peer, &xo, &s->x);
     ferry_dlist_destroy(l);
     ferry_dlist_destroy(r);
     if (rc != FERRY_OK)
@@ -166,6 +176,10 @@ static void pp_send(void *side, uint64_t seq)
     ferry_status rc = ferry_xfer_post(s->x);
     if (rc < 0)
         pp_fail(s, "post to %s: %s (%s)", s->peer, ferry_strerror(rc), ferry_xfer_error(s->x));
+    /* A notification leaves once its request completes, which this side's
+     * polling finds (no progress thread here): poll now, in the timed part. */
+    if (s->o->notif)
+        pp_settle(s);
 }
 
 /* Every so many looks, asks whether the backend has found the peer dead:
@@ -180,13 +194,26 @@ static void pp_check_peer(pp_side *s, uint64_t seq, double deadline)
         pp_fail(s, "%s did not answer turn %" PRIu64 " in %.0f s", s->peer, seq, FB_TIMEOUT_S);
 }
 
-/* Spins until the peer's turn seq has landed in our inbox; a failed
- * request of ours, a peer found dead or the deadline ends the run. */
+/* Whether the peer's turn is in: its data (default) or its notification
+ * (--notif; the data must then be there already). */
+static bool pp_arrived(pp_side *s, uint64_t seq)
+{
+    if (!s->o->notif)
+        return fb_pp_landed(s->mem.ptr, s->o->block_size) == seq;
+    if (ferry_notif_take_tag(s->agent, s->peer, "t", 1, false) != FERRY_OK)
+        return false;
+    if (fb_pp_landed(s->mem.ptr, s->o->block_size) != seq)
+        pp_fail(s, "turn %" PRIu64 "'s notification came before its data", seq);
+    return true;
+}
+
+/* Spins until the peer's turn seq has arrived; a failed request of ours,
+ * a peer found dead or the deadline ends the run. */
 static void pp_await(void *side, uint64_t seq)
 {
     pp_side *s = side;
     double deadline = fb_now_us() + FB_TIMEOUT_S * 1e6;
-    for (unsigned n = 0; fb_pp_landed(s->mem.ptr, s->o->block_size) != seq; n++) {
+    for (unsigned n = 0; !pp_arrived(s, seq); n++) {
         ferry_agent_progress(s->agent);
         if ((n & 255) != 255)
             continue; /* one progress call a look, as ucp_put_lat's loop */
@@ -227,9 +254,10 @@ static int pp_pong_main(const pp_opts *o)
 static void pp_report(const pp_opts *o, fb_samples *half)
 {
     char what[256];
-    snprintf(what, sizeof(what), "%s%s%s", o->backend, o->backend_params ? " " : "",
-             o->backend_params ? o->backend_params : "");
-    json_t *extra = json_pack("{s:s, s:b}", "backend", o->backend, "mem_alloc", o->mem_alloc);
+    snprintf(what, sizeof(what), "%s%s%s%s", o->backend, o->backend_params ? " " : "",
+             o->backend_params ? o->backend_params : "", o->notif ? ", WRITE + notification" : "");
+    json_t *extra = json_pack("{s:s, s:b, s:b}", "backend", o->backend, "mem_alloc", o->mem_alloc,
+                              "notif", o->notif);
     fb_pp_report(what, o->block_size, half, o->json, extra);
 }
 

@@ -827,6 +827,10 @@ for r in rows:
     assert 0 < r["one_way_median_us"] <= r["one_way_p99_us"], r
     assert r["one_way_avg_us"] > 0, r
 PY
+    # With notifications: each turn awaited by its notification, data checked.
+    run 0 "$pp" --notif --block_size 4K --num_iter 300 --warmup_iter 30 --json "$TMP/pp3.jsonl"
+    has "$TMP/out" "ferry-pingpong: UCX, WRITE + notification, 4096 B, 300 round trips"
+    grep -q '"notif": *true' "$TMP/pp3.jsonl" || fail "no notif in $TMP/pp3.jsonl"
     run 2 "$pp" --block_size 12
     has "$TMP/err" "--block_size 12: want 8..1M, a multiple of 8"
     run 2 "$pp" --num_iter 0
