@@ -174,7 +174,8 @@ static PyObject *Agent_close(FyAgent *self, PyObject *unused)
     if (self->busy)
         return fyp_raise(FERRY_ERR_NOT_ALLOWED, "another thread is inside a call on this agent");
     if (self->views)
-        return fyp_raise(FERRY_ERR_NOT_ALLOWED, "views of memory from its mem_alloc are still open");
+        return fyp_raise(FERRY_ERR_NOT_ALLOWED,
+                         "views of memory from its mem_alloc are still open");
     fyp_agent_destroy(self);
     Py_RETURN_NONE;
 }

@@ -190,8 +190,11 @@ PyObject *fyp_agent_mem_alloc(FyAgent *self, PyObject *args, PyObject *kwds)
         ferry_mem_free(self->agent, addr);
         return NULL;
     }
-    *a = (FyAlloc){.ob_base = a->ob_base, .owner = (FyAgent *)Py_NewRef(self), .addr = addr,
-                   .len = len, .type = type};
+    *a = (FyAlloc){.ob_base = a->ob_base,
+                   .owner = (FyAgent *)Py_NewRef(self),
+                   .addr = addr,
+                   .len = len,
+                   .type = type};
     return (PyObject *)a;
 }
 
