@@ -552,16 +552,11 @@ static void fy_xfer_uncount(ferry_xfer *x)
     }
 }
 
-/* Metrics of an ended request: its time (successes) or its status.
- * now_ns: the clock already read at its end (a post complete inline), or
- * 0 to read it: the clock is most of what telemetry costs a small post. */
+/* Metrics of an ended timed request: its time and status. now_ns: the
+ * clock already read at its end (a post complete inline), or 0 to read
+ * it: the clock is most of what telemetry costs a small post. */
 static void fy_xfer_report(ferry_xfer *x, ferry_status rc, uint64_t now_ns)
 {
-    if (!x->timed) {
-        if (rc != FERRY_OK)
-            fy_tm_xfer_failed(&x->agent->tm, x->be->index, rc);
-        return;
-    }
     now_ns = now_ns ? now_ns : fy_now_ns();
     x->xfer_us = fy_us_between(x->t_post_ns, now_ns);
     fy_tm_xfer_done(&x->agent->tm, x->be->index, x->px.op == FERRY_OP_WRITE, x->px.total_bytes,
@@ -571,8 +566,12 @@ static void fy_xfer_report(ferry_xfer *x, ferry_status rc, uint64_t now_ns)
 static void fy_xfer_end(ferry_xfer *x, ferry_status rc, uint64_t now_ns)
 {
     fy_xfer_uncount(x);
-    if (x->agent->cfg.telemetry)
+    /* x->timed is only ever set with telemetry on: an untimed success, the
+     * hot path, tests one flag of the request itself. */
+    if (x->timed)
         fy_xfer_report(x, rc, now_ns);
+    else if (rc != FERRY_OK && x->agent->cfg.telemetry)
+        fy_tm_xfer_failed(&x->agent->tm, x->be->index, rc);
     x->result = rc;
     if (rc != FERRY_OK)
         fy_xfer_note_error(x, rc);
