@@ -51,50 +51,49 @@ py() {
 
 # ferry_kv installed into a venv that also sees this Python's packages.
 kv_install() {
-mkdir -p "$W/stage/plugins"
-ln -s "$(readlink -f "$B/libferry.so.0")" "$W/stage/libferry.so.0"
-ln -s "$(readlink -f "$B/libferry.so.0")" "$W/stage/libferry.so"
-for so in "$B"/plugins/libferry_plugin_*.so; do ln -s "$(readlink -f "$so")" "$W/stage/plugins/"; done
-{ "$PY" -m venv "$W/venv" &&
-  "$PY" -c 'import sys; print("\n".join(p for p in sys.path if p.endswith("-packages")))' \
-      > "$("$W/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/base.pth" &&
-  "$W/venv/bin/python" scripts/prebuilt-wheel.py --build-dir "$W/stage" --out "$W/dist" &&
-  "$W/venv/bin/python" -m pip install -q --no-deps --no-index "$W"/dist/ferry_kv-*.whl; } \
-    > "$OUT/kv-install.log" 2>&1 || { echo "install failed: $OUT/kv-install.log"; fail=1; }
+    mkdir -p "$W/stage/plugins"
+    ln -s "$(readlink -f "$B/libferry.so.0")" "$W/stage/libferry.so.0"
+    ln -s "$(readlink -f "$B/libferry.so.0")" "$W/stage/libferry.so"
+    for so in "$B"/plugins/libferry_plugin_*.so; do ln -s "$(readlink -f "$so")" "$W/stage/plugins/"; done
+    { "$PY" -m venv "$W/venv" &&
+      "$PY" -c 'import sys; print("\n".join(p for p in sys.path if p.endswith("-packages")))' \
+          > "$("$W/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/base.pth" &&
+      "$W/venv/bin/python" scripts/prebuilt-wheel.py --build-dir "$W/stage" --out "$W/dist" &&
+      "$W/venv/bin/python" -m pip install -q --no-deps --no-index "$W"/dist/ferry_kv-*.whl; } \
+        > "$OUT/kv-install.log" 2>&1 || { echo "install failed: $OUT/kv-install.log"; fail=1; }
 }
 
 kv() {
-step "kv_make_nixl.py"
-kv_install
-echo "columns: api backend blocks KiB prep_l_ms prep_r_ms make_us post_us done_us total_us copy_us copy_same_us"
-for i in 1 2; do
-    PYTHONPATH=$PWD/python/nixl-compat timeout 300 "$W/venv/bin/python" bench/kv_make_nixl.py \
-        --nixl nixl --backend CUDA 2>> "$OUT/kv-ferry.err" | grep "^nixl " || fail=1
-done
-if [ -f "$X/nixl.tar.gz" ]; then
-    mkdir -p "$W/nixl" && tar xzf "$X/nixl.tar.gz" -C "$W/nixl"
-    PYTHONPATH=$W/nixl LD_LIBRARY_PATH=$W/nixl timeout 300 "$PY" bench/kv_make_nixl.py \
-        --nixl nixl_cu12 --backend UCX 2>> "$OUT/kv-nixl.err" | grep "^nixl_cu12 " || fail=1
-fi
+    step "kv_make_nixl.py"
+    kv_install
+    echo "columns: api backend blocks KiB prep_l_ms prep_r_ms make_us post_us done_us total_us copy_us copy_same_us"
+    for i in 1 2; do
+        PYTHONPATH=$PWD/python/nixl-compat timeout 300 "$W/venv/bin/python" bench/kv_make_nixl.py \
+            --nixl nixl --backend CUDA 2>> "$OUT/kv-ferry.err" | grep "^nixl " || fail=1
+    done
+    if [ -f "$X/nixl.tar.gz" ]; then
+        mkdir -p "$W/nixl" && tar xzf "$X/nixl.tar.gz" -C "$W/nixl"
+        PYTHONPATH=$W/nixl LD_LIBRARY_PATH=$W/nixl timeout 300 "$PY" bench/kv_make_nixl.py \
+            --nixl nixl_cu12 --backend UCX 2>> "$OUT/kv-nixl.err" | grep "^nixl_cu12 " || fail=1
+    fi
 }
 
 tcpstore() {
-
-step "TCPStore tests against this host's PyTorch ($("$PY" -c 'import torch; print(torch.__version__)' 2>&1))"
-export FERRY_TEST_PYTHON=$(command -v "$PY") FERRY_PLUGIN_DIR=$B/plugins
-timeout 120 "$B/tests/integration/test_tcpstore" tests/integration/tcpstore_server.py \
-    > "$OUT/tcpstore.tap" 2>&1 || fail=1
-grep -E "^(ok|not ok|1\.\.)" "$OUT/tcpstore.tap"
-timeout 120 "$B/tests/integration/test_mesh" tcpstore 8 tests/integration/tcpstore_server.py \
-    > "$OUT/mesh_tcpstore.tap" 2>&1 || fail=1
-grep -E "^(ok|not ok|1\.\.|#.*mesh)" "$OUT/mesh_tcpstore.tap"
+    step "TCPStore tests against this host's PyTorch ($("$PY" -c 'import torch; print(torch.__version__)' 2>&1))"
+    export FERRY_TEST_PYTHON=$(command -v "$PY") FERRY_PLUGIN_DIR=$B/plugins
+    timeout 120 "$B/tests/integration/test_tcpstore" tests/integration/tcpstore_server.py \
+        > "$OUT/tcpstore.tap" 2>&1 || fail=1
+    grep -E "^(ok|not ok|1\.\.)" "$OUT/tcpstore.tap"
+    timeout 120 "$B/tests/integration/test_mesh" tcpstore 8 tests/integration/tcpstore_server.py \
+        > "$OUT/mesh_tcpstore.tap" 2>&1 || fail=1
+    grep -E "^(ok|not ok|1\.\.|#.*mesh)" "$OUT/mesh_tcpstore.tap"
 }
 
 # ferry-bench, two processes on GPU 0, VRAM -> VRAM WRITE of SIZE bytes.
-fbench() { # backend size
-    timeout 120 "$B/tools/ferry-bench" --backend "$1" ${3:+--backend_params "$3"} --op_type WRITE --initiator_seg_type VRAM \
-        --target_seg_type VRAM --start_block_size "$2" --max_block_size "$2" --start_batch_size 1 \
-        --max_batch_size 1 --num_iter 200 --warmup_iter 20 2>&1 | grep -E "^ *[0-9]" | tail -1
+fbench() { # backend size [params]
+    timeout 120 "$B/tools/ferry-bench" --backend "$1" ${3:+--backend_params "$3"} --op_type WRITE \
+        --initiator_seg_type VRAM --target_seg_type VRAM --start_block_size "$2" --max_block_size "$2" --start_batch_size 1 \
+        --max_batch_size 1 --num_iter 200 --warmup_iter 20 2>&1 | grep -E "^[0-9]+ +1 +[0-9.]+ " | tail -1
 }
 
 ucx() {
