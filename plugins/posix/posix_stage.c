@@ -30,6 +30,7 @@
  * left as it was. */
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "posix_internal.h"
 
@@ -101,6 +102,10 @@ static fy_cu_result fy_px_gpu_buffers(struct fy_px *be, struct fy_px_gpu *g)
                                       FY_CU_MEMHOSTALLOC_PORTABLE);
     if (r != FY_CUDA_SUCCESS)
         return r;
+    /* Zeroed once: a READ's bytes reach them through io_uring, which the
+     * kernel fills unseen by memory checkers; and no stale bytes of this
+     * process ever sit in a buffer a short read leaves partly unfilled. */
+    memset(pinned, 0, (size_t)be->stg.bounces * be->stg.bounce_size);
     g->pinned = pinned;
     if (!(g->stages = calloc(be->stg.bounces, sizeof(*g->stages))))
         return FY_CUDA_ERROR_OUT_OF_MEMORY;
