@@ -86,6 +86,19 @@ static inline void lf_inst_close(lf_inst *a)
     a->priv = NULL;
 }
 
+/* Opens (instance name) with params and closes again: OK or the status,
+ * and whether exactly one ERROR was logged meanwhile. */
+static inline ferry_status lf_open_logged(const char *name, const ferry_param *params, size_t n,
+                                          bool *logged)
+{
+    lf_inst a;
+    unsigned before = n_errors;
+    ferry_status rc = lf_inst_open_with(&a, name, 0x10, params, n);
+    *logged = n_errors == before + 1;
+    lf_inst_close(&a);
+    return rc;
+}
+
 /* A target and an initiator, a registered buffer of len bytes each, the
  * target loaded at the initiator with its buffer's region. */
 typedef struct lf_pair {

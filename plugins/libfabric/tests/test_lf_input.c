@@ -23,17 +23,6 @@
 #include "harness.h"
 #include "lf_test.h"
 
-/* Opens with params; OK or the status, and whether one ERROR was logged. */
-static ferry_status open_with(const ferry_param *params, size_t n, bool *logged)
-{
-    lf_inst a;
-    unsigned before = n_errors;
-    ferry_status rc = lf_inst_open_with(&a, "input", 0x10, params, n);
-    *logged = n_errors == before + 1;
-    lf_inst_close(&a);
-    return rc;
-}
-
 static void test_bad_params(void)
 {
     static const ferry_param bad[][2] = {
@@ -46,7 +35,7 @@ static void test_bad_params(void)
     };
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
         bool logged;
-        FY_CHECK_EQ(open_with(bad[k], 2, &logged), FERRY_ERR_INVALID_PARAM);
+        FY_CHECK_EQ(lf_open_logged("input", bad[k], 2, &logged), FERRY_ERR_INVALID_PARAM);
         FY_CHECK(logged);
     }
 }
@@ -61,7 +50,7 @@ static void test_unusable_provider(void)
     };
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
         bool logged;
-        FY_CHECK_EQ(open_with(bad[k], 2, &logged), FERRY_ERR_NOT_SUPPORTED);
+        FY_CHECK_EQ(lf_open_logged("input", bad[k], 2, &logged), FERRY_ERR_NOT_SUPPORTED);
         FY_CHECK(logged);
     }
 }

@@ -29,16 +29,6 @@ static const ferry_param one_rail[] = {{"provider", "tcp;ofi_rxm"}, {"domain", "
 
 /* ---- params ---- */
 
-static ferry_status open_logged(const ferry_param *params, size_t n, bool *logged)
-{
-    lf_inst a;
-    unsigned before = n_errors;
-    ferry_status rc = lf_inst_open_with(&a, "rails", 0x10, params, n);
-    *logged = n_errors == before + 1;
-    lf_inst_close(&a);
-    return rc;
-}
-
 static void test_bad_rails_params(void)
 {
     char many[40 * 3 + 1] = "lo";
@@ -55,12 +45,12 @@ static void test_bad_rails_params(void)
     };
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
         bool logged;
-        FY_CHECK_EQ(open_logged(bad[k], 2, &logged), FERRY_ERR_INVALID_PARAM);
+        FY_CHECK_EQ(lf_open_logged("rails", bad[k], 2, &logged), FERRY_ERR_INVALID_PARAM);
         FY_CHECK(logged);
     }
     const ferry_param absent[] = {{"provider", "tcp;ofi_rxm"}, {"rails", "lo,no-such-if0"}};
     bool logged;
-    FY_CHECK_EQ(open_logged(absent, 2, &logged), FERRY_ERR_NOT_SUPPORTED);
+    FY_CHECK_EQ(lf_open_logged("rails", absent, 2, &logged), FERRY_ERR_NOT_SUPPORTED);
     FY_CHECK(logged);
 }
 
@@ -71,18 +61,30 @@ static ferry_status load(lf_inst *a, const uint8_t *info, size_t len, void **rem
     return D->ops->remote_load(a->priv, "peer", 0x20, info, len, remote);
 }
 
+/* An instance of two rails and its connection info (*info to free), and
+ * where rail 0's part of it ends (*one). */
+static bool two_rail_info(lf_inst *a, uint8_t **info, size_t *len, size_t *one)
+{
+    void *buf = NULL;
+    *len = 0;
+    if (lf_inst_open_with(a, "rails", 0x20, two_rails, 3) != FERRY_OK ||
+        D->ops->conn_info(a->priv, &buf, len) != FERRY_OK)
+        return false;
+    *info = buf;
+    *one = 8 + fy_le_get(*info + 4, 2) + fy_le_get(*info + 6, 2);
+    return true;
+}
+
 /* Connection info of two rails: rail 0's address in the header's place,
  * then u16 length and address per further rail. Cut anywhere but at the
  * end of a rail, or with a length that lies, it is refused. */
 static void test_hostile_conn_info(void)
 {
     lf_inst a;
-    FY_REQUIRE(lf_inst_open_with(&a, "rails", 0x20, two_rails, 3) == FERRY_OK);
-    void *info = NULL, *remote = NULL;
-    size_t len = 0;
-    FY_REQUIRE(D->ops->conn_info(a.priv, &info, &len) == FERRY_OK);
-    uint8_t *p = info;
-    size_t one = 8 + fy_le_get(p + 4, 2) + fy_le_get(p + 6, 2); /* the end of rail 0 */
+    uint8_t *p;
+    void *remote = NULL;
+    size_t len, one;
+    FY_REQUIRE(two_rail_info(&a, &p, &len, &one));
     FY_REQUIRE(one + 2 + fy_le_get(p + one, 2) == len);
     for (size_t cut = 0; cut < len; cut++)
         if (cut != one)
@@ -94,7 +96,7 @@ static void test_hostile_conn_info(void)
     FY_CHECK_EQ(load(&a, p, len, &remote), FERRY_ERR_BAD_METADATA);
     fy_le_put(p + one, 0xffff, 2); /* longer than what is left */
     FY_CHECK_EQ(load(&a, p, len, &remote), FERRY_ERR_BAD_METADATA);
-    free(info);
+    free(p);
     lf_inst_close(&a);
 }
 
@@ -102,12 +104,11 @@ static void test_hostile_conn_info(void)
 static void test_too_many_rails(void)
 {
     lf_inst a;
-    FY_REQUIRE(lf_inst_open_with(&a, "rails", 0x20, two_rails, 3) == FERRY_OK);
-    void *info = NULL, *remote = NULL;
-    size_t len = 0;
-    FY_REQUIRE(D->ops->conn_info(a.priv, &info, &len) == FERRY_OK);
-    uint8_t *p = info;
-    size_t one = 8 + fy_le_get(p + 4, 2) + fy_le_get(p + 6, 2), rail = len - one;
+    uint8_t *p;
+    void *remote = NULL;
+    size_t len, one;
+    FY_REQUIRE(two_rail_info(&a, &p, &len, &one));
+    size_t rail = len - one;
     uint8_t *big = malloc(one + FY_LF_RAILS_MAX * rail);
     FY_REQUIRE(big);
     memcpy(big, p, one);
@@ -117,7 +118,7 @@ static void test_too_many_rails(void)
     D->ops->remote_unload(a.priv, remote);
     FY_CHECK_EQ(load(&a, big, one + FY_LF_RAILS_MAX * rail, &remote), FERRY_ERR_BAD_METADATA);
     free(big);
-    free(info);
+    free(p);
     lf_inst_close(&a);
 }
 

@@ -53,7 +53,6 @@ static PyObject *Alloc_free(FyAlloc *self, PyObject *unused)
     ferry_status rc = fyp_alloc_release(self);
     if (rc != FERRY_OK)
         return fyp_raise(rc, "free (deregister the regions inside it first)");
-    self->addr = NULL;
     Py_RETURN_NONE;
 }
 
