@@ -409,13 +409,17 @@ static ferry_status fy_px_wait_fd(void *priv, int *fd)
     return FERRY_OK;
 }
 
-/* Clears the eventfd; anything it had counted since the last arm may be a
- * completion not reaped yet, so progress must run once more first. OK
- * means every I/O in flight is in the kernel and signals the eventfd when
- * it completes (FERRY_PLUGIN_F_FD_COMPLETES). */
+/* Turns completion signals on (progress turns them off) and clears the
+ * eventfd; anything it had counted since the last arm may be a completion
+ * not reaped yet, so progress must run once more first. Completions
+ * posted before the signals came on are seen by pending(). OK means every
+ * I/O in flight is in the kernel and signals the eventfd when it completes
+ * (FERRY_PLUGIN_F_FD_COMPLETES). */
 static ferry_status fy_px_arm(void *priv)
 {
     struct fy_px *be = priv;
+    if (be->eng->signal)
+        be->eng->signal(be, true);
     uint64_t count = 0;
     if (read(be->event_fd, &count, sizeof(count)) != sizeof(count))
         count = 0;

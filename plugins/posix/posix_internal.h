@@ -83,6 +83,11 @@ struct fy_px_engine {
     int (*reap)(struct fy_px *be, int wait_ms);
     /* Asks the kernel to cancel io (best effort: file I/O rarely can be). */
     void (*cancel)(struct fy_px *be, struct fy_px_io *io);
+    /* Whether completions signal the eventfd (optional; without it they
+     * always do). Off while progress runs anyway: the signal costs the
+     * kernel's worker thread time per I/O, and the worker is what limits
+     * small buffered writes. */
+    void (*signal)(struct fy_px *be, bool on);
     /* Completions are waiting to be reaped, or I/Os are queued and not
      * submitted yet: either way progress must run before sleeping on the
      * eventfd, which only completions signal. */

@@ -14,11 +14,25 @@
 /* user_data of cancel requests: their completions carry nothing to do. */
 #define FY_PX_URING_CANCEL 1ull
 
-static int fy_px_uring_open(struct fy_px *be)
+/* Cooperative task running: completions that need the submitting thread
+ * wait for its next entry into the kernel (a system call, the next tick)
+ * instead of interrupting it with an IPI. For 4 KiB buffered writes, which
+ * io_uring hands to its worker thread, that is 1.3 against 0.9 GB/s on a
+ * 2-vCPU VM; fio sets it too. Kernels before 5.19 refuse it: none then. */
+static int fy_px_uring_init(struct fy_px *be)
 {
     /* Twice the depth: room for the cancel requests a release may add
      * while every slot is in flight. */
-    int rc = io_uring_queue_init(be->depth * 2, &be->ring, 0);
+    struct io_uring_params p = {.flags = IORING_SETUP_COOP_TASKRUN};
+    int rc = io_uring_queue_init_params(be->depth * 2, &be->ring, &p);
+    if (rc == -EINVAL)
+        rc = io_uring_queue_init(be->depth * 2, &be->ring, 0);
+    return rc;
+}
+
+static int fy_px_uring_open(struct fy_px *be)
+{
+    int rc = fy_px_uring_init(be);
     if (rc < 0)
         return rc;
     rc = io_uring_register_eventfd(&be->ring, be->event_fd);
@@ -105,6 +119,11 @@ static void fy_px_uring_cancel(struct fy_px *be, struct fy_px_io *io)
     be->sq_queued++;
 }
 
+static void fy_px_uring_signal(struct fy_px *be, bool on)
+{
+    io_uring_cq_eventfd_toggle(&be->ring, on); /* a flag in the shared ring: no system call */
+}
+
 static bool fy_px_uring_pending(struct fy_px *be)
 {
     return be->sq_queued || io_uring_cq_ready(&be->ring) > 0;
@@ -118,6 +137,7 @@ const struct fy_px_engine fy_px_uring_engine = {
     .submit = fy_px_uring_submit,
     .reap = fy_px_uring_reap,
     .cancel = fy_px_uring_cancel,
+    .signal = fy_px_uring_signal,
     .pending = fy_px_uring_pending,
 };
 

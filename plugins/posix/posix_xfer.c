@@ -262,6 +262,8 @@ ferry_status fy_px_progress(void *priv)
     struct fy_px *be = priv;
     if (!be->inflight && !be->waiting.head)
         return FERRY_OK;
+    if (be->eng->signal) /* progress is running: no eventfd until the next arm */
+        be->eng->signal(be, false);
     int copies = fy_px_stage_poll(be);
     fy_px_pump(be);
     return fy_px_turn(be, 8) + copies > 0 ? FERRY_IN_PROGRESS : FERRY_OK;
