@@ -7,7 +7,8 @@ and direction (read, write): ferry moves the whole file in one request of
 size/bs descriptors of bs bytes each (skip_merge: one I/O per descriptor,
 as fio issues them), queue_depth = fio's iodepth; fio runs one job with
 the same file, bs, iodepth and ioengine. Before every read the file's page
-cache is dropped (fio does it too: invalidate=1). Best of --reps runs each.
+cache is dropped (fio does it too: invalidate=1). Best of --reps runs each,
+ferry's and fio's in turns.
 --progress says who reaps ferry's completions: `caller` (default; the
 caller's thread drives progress through status() while it waits, one
 thread submitting and reaping, as fio's job thread does) or `thread` (the
@@ -110,9 +111,12 @@ def run(args):
                 side = FerrySide(path, size, engine, args.depth, direct, args.progress)
                 for bs in (k << 10 for k in args.blocks_kib):
                     for op in args.ops:
-                        fy = max(side.gbps(bs, op) for _ in range(args.reps))
-                        fi = max(fio_gbps(path, size, bs, args.depth, engine, direct, op)
-                                 for _ in range(args.reps))
+                        # Turns, not one tool's runs then the other's: the
+                        # VM's disk speeds up and slows down over seconds.
+                        fy = fi = 0.0
+                        for _ in range(args.reps):
+                            fy = max(fy, side.gbps(bs, op))
+                            fi = max(fi, fio_gbps(path, size, bs, args.depth, engine, direct, op))
                         rows.append((engine, "O_DIRECT" if direct else "buffered", bs, op, fy, fi))
                         print_row(rows[-1])
                 side.close()
