@@ -12,8 +12,13 @@ initiator reposts one WRITE (then one READ) of each size and reports GB/s
 Prints a markdown table; each figure is the best of --repeat runs. Run as
 root; the namespaces go away at exit.
 
+--rate R (tc's units, e.g. 2gbit) shapes each veth's sending side to R
+with a token bucket (tc tbf), in both namespaces: each rail then stands
+for a NIC slower than the host, whose two rails do not share one
+bottleneck as two unshaped veths on a small VM share its CPUs.
+
 Usage: bench/libfabric_rails.py [--python PY] [--sizes 1M,16M,64M]
-           [--iters N] [--repeat N] [--threshold 128K]
+           [--iters N] [--repeat N] [--threshold 128K] [--rate 2gbit]
 PY: a Python with ferry_kv installed (default build/pyenv/bin/python).
 """
 import argparse
@@ -101,6 +106,14 @@ def netns_up():
             if "LOWER_UP" in sh("ip", "-n", NS[0], "link", "show", a).stdout:
                 break
             time.sleep(0.1)
+
+
+def shape(rate):
+    """Each veth end sends at most rate (token bucket; 1 MB of burst)."""
+    for a, b, _ in PAIRS:
+        for ns, dev in ((NS[0], a), (NS[1], b)):
+            sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", dev, "root", "tbf",
+               "rate", rate, "burst", "1mb", "latency", "50ms")
 
 
 def netns_down():
@@ -207,6 +220,7 @@ def main():
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threshold", default="128K")
+    ap.add_argument("--rate", help="shape each veth to this rate (tc units, e.g. 2gbit)")
     args = ap.parse_args()
     if args.role == "target":
         return worker_target(json.loads(args.params), args.host, args.size)
@@ -216,6 +230,9 @@ def main():
                                 sizes, args.iters)
     try:
         netns_up()
+        if args.rate:
+            shape(args.rate)
+            print(f"each veth shaped to {args.rate} (tc tbf, both directions)")
         table(measure(args, sizes), sizes)
     finally:
         netns_down()
