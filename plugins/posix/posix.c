@@ -418,8 +418,7 @@ static ferry_status fy_px_wait_fd(void *priv, int *fd)
 static ferry_status fy_px_arm(void *priv)
 {
     struct fy_px *be = priv;
-    if (be->eng->signal)
-        be->eng->signal(be, true);
+    fy_px_signal(be, true);
     uint64_t count = 0;
     if (read(be->event_fd, &count, sizeof(count)) != sizeof(count))
         count = 0;

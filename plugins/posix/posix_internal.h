@@ -160,6 +160,13 @@ struct fy_px {
 #endif
 };
 
+/* Completion signals on or off, where the engine can turn them off. */
+static inline void fy_px_signal(struct fy_px *be, bool on)
+{
+    if (be->eng->signal)
+        be->eng->signal(be, on);
+}
+
 /* posix_file.c */
 ferry_status fy_px_file_open(struct fy_px *be, ferry_mem_type type, const ferry_desc *desc,
                              const void *meta, size_t meta_len, struct fy_px_file **out);

@@ -262,8 +262,7 @@ ferry_status fy_px_progress(void *priv)
     struct fy_px *be = priv;
     if (!be->inflight && !be->waiting.head)
         return FERRY_OK;
-    if (be->eng->signal) /* progress is running: no eventfd until the next arm */
-        be->eng->signal(be, false);
+    fy_px_signal(be, false); /* progress is running: no eventfd until the next arm */
     int copies = fy_px_stage_poll(be);
     fy_px_pump(be);
     return fy_px_turn(be, 8) + copies > 0 ? FERRY_IN_PROGRESS : FERRY_OK;
