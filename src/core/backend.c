@@ -61,10 +61,35 @@ static void fy_be_notif_deliver(void *agent_ctx, const char *from, const void *m
         fy_tm_notif(&be->agent->tm, be->index, queued ? FY_TM_NOTIF_RECEIVED : FY_TM_NOTIF_DROPPED);
 }
 
+/* Adaptive: a waiter spins briefly before it sleeps, as the ops it waits
+ * for (one progress pass, a status check) take a microsecond or so. */
+static void fy_be_mutex_init(pthread_mutex_t *mu)
+{
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(mu, &attr);
+    pthread_mutexattr_destroy(&attr);
+}
+
 void fy_be_enter(ferry_backend *be)
 {
-    if (be->serialize)
-        pthread_mutex_lock(&be->mu);
+    if (!be->serialize)
+        return;
+    atomic_fetch_add_explicit(&be->callers, 1, memory_order_relaxed);
+    pthread_mutex_lock(&be->mu);
+    atomic_fetch_sub_explicit(&be->callers, 1, memory_order_relaxed);
+}
+
+/* A plain mutex is unfair: a thread that unlocks and relocks at once (the
+ * progress thread spinning over its passes) takes it again before a woken
+ * waiter runs, and a caller's make or post waited out several passes. */
+bool fy_be_try_enter(ferry_backend *be)
+{
+    if (!be->serialize)
+        return true;
+    return !atomic_load_explicit(&be->callers, memory_order_relaxed) &&
+           pthread_mutex_trylock(&be->mu) == 0;
 }
 
 void fy_be_leave(ferry_backend *be)
@@ -159,7 +184,7 @@ static ferry_backend *fy_backend_alloc(ferry_agent *agent, fy_plugin *plugin)
     be->plugin = plugin;
     be->ops = plugin->desc->ops;
     be->serialize = !(plugin->desc->flags & FERRY_PLUGIN_F_THREAD_SAFE);
-    pthread_mutex_init(&be->mu, NULL);
+    fy_be_mutex_init(&be->mu);
     be->host = (ferry_plugin_host){.size = sizeof(be->host),
                                    .agent_name = agent->name,
                                    .agent_uid = agent->uid,

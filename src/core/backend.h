@@ -22,6 +22,7 @@ struct ferry_backend {
     void *priv;
     bool serialize; /* plugin not thread-safe: every op under mu */
     pthread_mutex_t mu;
+    atomic_uint callers; /* threads in fy_be_enter waiting for mu */
     ferry_plugin_host host;
     ferry_param *params; /* effective params, strings owned here */
     size_t num_params;
@@ -34,6 +35,10 @@ void fy_backend_destroy(ferry_backend *be);
 /* A live backend of this agent (a dead one is logged, naming fn). */
 bool fy_be_of(const ferry_backend *be, const ferry_agent *agent, const char *fn);
 void fy_be_enter(ferry_backend *be);
+/* The progress thread's way in: false (nothing taken) while another thread
+ * holds the backend or waits for it, so a caller never queues behind the
+ * progress thread's passes. */
+bool fy_be_try_enter(ferry_backend *be);
 void fy_be_leave(ferry_backend *be);
 bool fy_be_supports(ferry_backend *be, ferry_mem_type local, ferry_mem_type remote, bool is_remote);
 /* The agent's backends a selection names (all of them for NULL or an empty

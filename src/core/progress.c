@@ -19,8 +19,10 @@
 #include "ferry/ferry.h"
 
 /* One progress pass; *worked gets the bit of each backend that reported
- * work (IN_PROGRESS). */
-static ferry_status fy_poll_backends(ferry_agent *agent, uint32_t *worked)
+ * work (IN_PROGRESS). give_way (the progress thread): a backend another
+ * thread is in or waiting for is skipped this pass, its caller being the
+ * one whose time counts. */
+static ferry_status fy_poll_backends(ferry_agent *agent, bool give_way, uint32_t *worked)
 {
     ferry_status first = FERRY_OK;
     *worked = 0;
@@ -29,7 +31,10 @@ static ferry_status fy_poll_backends(ferry_agent *agent, uint32_t *worked)
         ferry_status (*progress)(void *) = FY_OP(be, progress);
         if (!progress)
             continue;
-        fy_be_enter(be);
+        if (!give_way)
+            fy_be_enter(be);
+        else if (!fy_be_try_enter(be))
+            continue;
         ferry_status rc = progress(be->priv);
         fy_be_leave(be);
         if (rc < 0 && first == FERRY_OK)
@@ -43,7 +48,7 @@ static ferry_status fy_poll_backends(ferry_agent *agent, uint32_t *worked)
 ferry_status fy_agent_poll(ferry_agent *agent)
 {
     uint32_t worked;
-    return fy_poll_backends(agent, &worked);
+    return fy_poll_backends(agent, false, &worked);
 }
 
 FY_API ferry_status ferry_agent_progress(ferry_agent *agent)
@@ -172,7 +177,7 @@ static bool fy_progress_pass(ferry_agent *agent)
 {
     uint32_t worked;
     fy_lock_rd(&agent->lock);
-    fy_poll_backends(agent, &worked);
+    fy_poll_backends(agent, true, &worked);
     bool spin_work = (worked & fy_spin_mask(agent)) != 0;
     fy_unlock(&agent->lock, false);
     return spin_work;
