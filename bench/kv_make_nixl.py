@@ -64,9 +64,10 @@ def slots(base, cache_bytes, bs):
 
 def make_agent(agent_cls, cfg_cls, name, args):
     """An agent with args.backend, created with --params when given."""
+    thread = args.progress_thread == "on"
     if not args.params:
-        return agent_cls(name, cfg_cls(backends=[args.backend]))
-    agent = agent_cls(name, cfg_cls(backends=[]))
+        return agent_cls(name, cfg_cls(enable_prog_thread=thread, backends=[args.backend]))
+    agent = agent_cls(name, cfg_cls(enable_prog_thread=thread, backends=[]))
     agent.create_backend(args.backend, dict(kv.split("=", 1) for kv in args.params.split(",")))
     return agent
 
@@ -152,6 +153,8 @@ def main():
     ap.add_argument("--backend", default="CUDA", help="backend (ferry: CUDA; NIXL: UCX)")
     ap.add_argument("--params", default="", help="backend params key=value,... (ferry UCX: rma=on)")
     ap.add_argument("--cache-gib", type=int, default=4)
+    ap.add_argument("--progress-thread", choices=("on", "off"), default="on",
+                    help="the agents' progress thread (nixl_agent_config's enable_prog_thread)")
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--device", choices=MEM, default="cuda:0")
     initiator(ap.parse_args())

@@ -12,10 +12,12 @@
 #      backend, kv_make_nixl.py with the UCX backend
 # Run from the repository root:  sh gpu-kv/run-kv.sh
 # STEPS (default "suite py kv tcpstore") picks steps. Logs go to $OUT
-# (default gpu-kv/out). Exit status 0 when no step failed.
+# (default gpu-kv/out). KV_BUILD names another build folder to run (default
+# gpu-kv/build), KV_ARGS adds arguments to step 3's ferry runs. Exit status
+# 0 when no step failed.
 set -u
 X=gpu-kv
-B=$PWD/$X/build
+B=${KV_BUILD:-$PWD/$X/build}
 OUT=${OUT:-$X/out}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
@@ -69,7 +71,7 @@ kv() {
     echo "columns: api backend blocks KiB prep_l_ms prep_r_ms make_us post_us done_us total_us copy_us copy_same_us"
     for i in 1 2; do
         PYTHONPATH=$PWD/python/nixl-compat timeout 300 "$W/venv/bin/python" bench/kv_make_nixl.py \
-            --nixl nixl --backend CUDA 2>> "$OUT/kv-ferry.err" | grep "^nixl " || fail=1
+            --nixl nixl --backend CUDA ${KV_ARGS:-} 2>> "$OUT/kv-ferry.err" | grep "^nixl " || fail=1
     done
     if [ -f "$X/nixl.tar.gz" ]; then
         mkdir -p "$W/nixl" && tar xzf "$X/nixl.tar.gz" -C "$W/nixl"
