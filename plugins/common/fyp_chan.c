@@ -3,6 +3,7 @@
 #include "fyp_chan.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/le.h"
+#include "fyp_chan_ring.h"
 
 #define FYP_CHAN_BUF       (4 << 20)     /* bursts of notifications queue here */
 #define FYP_CHAN_DRAIN_MAX 256           /* datagrams taken per drain */
@@ -104,6 +106,7 @@ ferry_status fyp_chan_open(fyp_chan *c, const char *prefix, uint64_t uid)
 
 void fyp_chan_close(fyp_chan *c)
 {
+    fyp_chan_rings_free(c);
     if (c->fd >= 0)
         close(c->fd);
     free(c->buf);
@@ -126,17 +129,48 @@ int fyp_chan_send(fyp_chan *c, const fyp_chan_addr *to, const char *from, uint64
     return e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || e == EINTR ? -EAGAIN : -e;
 }
 
-/* Credentials of the datagram's sender: only our own user (or root). */
-static bool fyp_chan_trusted(struct msghdr *mh)
+/* What the kernel says of a datagram: its sender's credentials and the
+ * descriptors it carried (a ring's memfd; any others are closed). */
+typedef struct fyp_chan_meta {
+    bool has_cred;
+    struct ucred cred;
+    int fd; /* the first descriptor passed, -1 when none */
+} fyp_chan_meta;
+
+#define FYP_CHAN_FDS_MAX 4 /* room for a few: the kernel drops what does not fit */
+
+static void fyp_chan_fds(struct cmsghdr *c, fyp_chan_meta *m)
 {
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_CREDENTIALS)
-            continue;
-        struct ucred cred;
-        memcpy(&cred, CMSG_DATA(c), sizeof(cred));
-        return cred.uid == geteuid() || cred.uid == 0;
+    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; i++) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        if (m->fd < 0)
+            m->fd = fd;
+        else
+            close(fd);
     }
-    return false;
+}
+
+static void fyp_chan_meta_read(struct msghdr *mh, fyp_chan_meta *m)
+{
+    *m = (fyp_chan_meta){.fd = -1};
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET)
+            continue;
+        if (c->cmsg_type == SCM_RIGHTS)
+            fyp_chan_fds(c, m);
+        else if (c->cmsg_type == SCM_CREDENTIALS && !m->has_cred) {
+            memcpy(&m->cred, CMSG_DATA(c), sizeof(m->cred));
+            m->has_cred = true;
+        }
+    }
+}
+
+/* Only our own user (or root) is heard. */
+static bool fyp_chan_trusted(const fyp_chan_meta *m)
+{
+    return m->has_cred && (m->cred.uid == geteuid() || m->cred.uid == 0);
 }
 
 static void fyp_chan_deliver(fyp_chan *c, const ferry_plugin_host *h, size_t n)
@@ -152,43 +186,75 @@ static void fyp_chan_deliver(fyp_chan *c, const ferry_plugin_host *h, size_t n)
     h->notif_deliver(h->agent_ctx, from, msg, len);
 }
 
+/* A datagram taken from the socket: a notification or a ring's control. */
+static void fyp_chan_dispatch(fyp_chan *c, const ferry_plugin_host *h, struct msghdr *mh, size_t n,
+                              const fyp_chan_meta *m)
+{
+    if (mh->msg_flags & (MSG_TRUNC | MSG_CTRUNC) || !fyp_chan_trusted(m)) {
+        fyp_chan_log(h, FERRY_LOG_WARN, "dropped a notification datagram (%s)",
+                     mh->msg_flags & (MSG_TRUNC | MSG_CTRUNC) ? "truncated" : "from another user");
+        return;
+    }
+    fyp_chan_addr from = {.len = mh->msg_namelen};
+    memcpy(&from.sa, mh->msg_name, sizeof(from.sa));
+    if (fyp_ctl_is(c->buf, n))
+        fyp_chan_ring_control(c, h, &from, m->cred.pid, n, m->fd);
+    else if (m->fd >= 0)
+        fyp_chan_log(h, FERRY_LOG_WARN,
+                     "dropped a notification datagram (it carried a descriptor)");
+    else
+        fyp_chan_deliver(c, h, n);
+}
+
 /* One datagram: 1 delivered or dropped, 0 nothing queued, -1 error. */
 static int fyp_chan_recv_one(fyp_chan *c, const ferry_plugin_host *h)
 {
     union {
-        char buf[CMSG_SPACE(sizeof(struct ucred))];
+        char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(FYP_CHAN_FDS_MAX * sizeof(int))];
         struct cmsghdr align;
     } ctl;
+    struct sockaddr_un sender;
     struct iovec iov = {c->buf, FYP_DGRAM_MAX};
-    struct msghdr mh = {.msg_iov = &iov,
+    struct msghdr mh = {.msg_name = &sender,
+                        .msg_namelen = sizeof(sender),
+                        .msg_iov = &iov,
                         .msg_iovlen = 1,
                         .msg_control = ctl.buf,
                         .msg_controllen = sizeof(ctl.buf)};
-    ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT);
+    ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno == EINTR ? 1 : -1;
-    if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC) || !fyp_chan_trusted(&mh)) {
-        fyp_chan_log(h, FERRY_LOG_WARN, "dropped a notification datagram (%s)",
-                     mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC) ? "truncated" : "from another user");
-        return 1;
-    }
-    fyp_chan_deliver(c, h, (size_t)n);
+    fyp_chan_meta m;
+    fyp_chan_meta_read(&mh, &m);
+    fyp_chan_dispatch(c, h, &mh, (size_t)n, &m);
+    if (m.fd >= 0)
+        close(m.fd);
     return 1;
 }
 
+/* Each ring's records up to the tail read before the socket was emptied:
+ * any datagram its sender sent before them has been taken by then. */
 size_t fyp_chan_drain(fyp_chan *c, const ferry_plugin_host *h)
 {
     size_t got = 0;
+    fyp_chan_rings_mark(c);
     for (int i = 0; i < FYP_CHAN_DRAIN_MAX; i++) {
         int rc = fyp_chan_recv_one(c, h);
         if (rc <= 0) {
             if (rc < 0)
                 fyp_chan_log(h, FERRY_LOG_WARN, "notification socket: %s", strerror(errno));
+            else
+                got += fyp_chan_rings_take(c, h);
             break;
         }
         got++;
     }
     return got;
+}
+
+bool fyp_chan_arm(fyp_chan *c)
+{
+    return fyp_chan_rings_arm(c);
 }
 
 /* ---- sending a notification ---- */
@@ -219,7 +285,9 @@ ferry_status fyp_chan_notify(fyp_chan *c, const ferry_plugin_host *h, const fyp_
     }
     uint64_t deadline = fyp_chan_now() + FYP_CHAN_SEND_WAIT;
     for (;;) {
-        int e = fyp_chan_send(c, p->addr, h->agent_name, h->agent_uid, msg, len);
+        fyp_chan_tx *t = fyp_chan_ring_to(c, h, p);
+        int e = t ? fyp_chan_ring_send(c, p, t, msg, len)
+                  : fyp_chan_send(c, p->addr, h->agent_name, h->agent_uid, msg, len);
         if (e == 0)
             return FERRY_OK;
         if (e != -EAGAIN)

@@ -10,6 +10,11 @@
  * Abstract sockets have no permissions: the receiver asks the kernel for
  * the sender's credentials (SO_PASSCRED) and drops datagrams of other users.
  *
+ * Between two agents that both have rings, notifications after the first
+ * go through a ring in shared memory instead (fyp_ring.h, offered over the
+ * socket and acknowledged before use: fyp_chan_ring.c), and the socket
+ * then carries only doorbells for a receiver that sleeps.
+ *
  * Not thread-safe: one channel's calls are serialised by its owner (the
  * core does it for plugins without FERRY_PLUGIN_F_THREAD_SAFE). */
 #ifndef FYP_CHAN_H
@@ -28,7 +33,9 @@
 #define FYP_NOTIF_MAX (64u * 1024u) /* FERRY_NOTIF_MAX_LEN */
 
 /* ---- datagrams ----
- * "FYCN" u8 major=1 u8 0 u16 name_len | u64 sender uid | name | message */
+ * "FYCN" u8 major=1 u8 0 u16 name_len | u64 sender uid | name | message;
+ * the rings' control datagrams have major 2 (fyp_chan_ring.h), which
+ * decoders of major 1 alone drop. */
 #define FYP_DGRAM_FIXED 16u
 #define FYP_DGRAM_MAX   (FYP_DGRAM_FIXED + FYP_NAME_MAX + FYP_NOTIF_MAX)
 
@@ -41,11 +48,14 @@ ferry_status fyp_dgram_decode(const uint8_t *buf, size_t len, char from[FYP_NAME
 
 /* ---- the socket ---- */
 
+struct fyp_chan_rings; /* fyp_chan_ring.h */
+
 typedef struct fyp_chan {
-    int fd;                  /* -1 when closed */
-    char name[FYP_SOCK_MAX]; /* abstract name, without the leading NUL */
-    uint8_t *buf;            /* receive buffer of FYP_DGRAM_MAX bytes */
-    uint8_t *sbuf;           /* send buffer, as large */
+    int fd;                       /* -1 when closed */
+    char name[FYP_SOCK_MAX];      /* abstract name, without the leading NUL */
+    uint8_t *buf;                 /* receive buffer of FYP_DGRAM_MAX bytes */
+    uint8_t *sbuf;                /* send buffer, as large */
+    struct fyp_chan_rings *rings; /* shared-memory rings to and from peers; NULL until one */
 } fyp_chan;
 
 /* A peer's address, from the socket name in its identity. */
@@ -63,8 +73,12 @@ void fyp_chan_addr_of(const char *sock, fyp_chan_addr *out);
 int fyp_chan_send(fyp_chan *c, const fyp_chan_addr *to, const char *from, uint64_t uid,
                   const void *msg, size_t len);
 /* Delivers what is queued through host->notif_deliver (at most a few
- * hundred datagrams per call); returns how many were delivered. */
+ * hundred datagrams and records of each ring per call); returns how many
+ * were delivered. */
 size_t fyp_chan_drain(fyp_chan *c, const ferry_plugin_host *host);
+/* Before the owner sleeps on fd: asks every ring's sender for a doorbell;
+ * false when records are waiting (drain instead of sleeping). */
+bool fyp_chan_arm(fyp_chan *c);
 
 /* One peer as fyp_chan_notify sees it. */
 typedef struct fyp_chan_peer {

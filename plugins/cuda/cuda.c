@@ -274,10 +274,12 @@ static ferry_status fy_cu_wait_fd(void *priv, int *fd)
     return FERRY_OK;
 }
 
-/* GPU completions raise no fd: while requests run, keep polling. */
+/* GPU completions raise no fd: while requests run, keep polling. Peers'
+ * rings ring the socket once armed. */
 static ferry_status fy_cu_arm(void *priv)
 {
-    return ((fy_cu *)priv)->inflight ? FERRY_IN_PROGRESS : FERRY_OK;
+    fy_cu *be = priv;
+    return be->inflight || !fyp_chan_arm(&be->chan) ? FERRY_IN_PROGRESS : FERRY_OK;
 }
 
 /* ---- descriptor ---- */

@@ -110,10 +110,12 @@ static ferry_status fy_shm_wait_fd(void *priv, int *fd)
     return FERRY_OK;
 }
 
-/* A notification waiting for room raises no fd: keep polling meanwhile. */
+/* A notification waiting for room raises no fd: keep polling meanwhile.
+ * Peers' rings ring the socket once armed. */
 static ferry_status fy_shm_arm(void *priv)
 {
-    return ((fy_shm *)priv)->pending ? FERRY_IN_PROGRESS : FERRY_OK;
+    fy_shm *be = priv;
+    return be->pending || !fyp_chan_arm(&be->chan) ? FERRY_IN_PROGRESS : FERRY_OK;
 }
 
 static ferry_status fy_shm_notif_send(void *priv, void *remote, const void *msg, size_t len)
