@@ -232,24 +232,35 @@ static int fyp_chan_recv_one(fyp_chan *c, const ferry_plugin_host *h)
     return 1;
 }
 
-/* Each ring's records up to the tail read before the socket was emptied:
- * any datagram its sender sent before them has been taken by then. */
-size_t fyp_chan_drain(fyp_chan *c, const ferry_plugin_host *h)
+void fyp_chan_mark(fyp_chan *c)
+{
+    fyp_chan_rings_mark(c);
+}
+
+/* Each ring's records up to the tail read before the socket was found
+ * empty: any datagram its sender sent before them has been taken by then. */
+size_t fyp_chan_drain_marked(fyp_chan *c, const ferry_plugin_host *h, bool sock_ready)
 {
     size_t got = 0;
-    fyp_chan_rings_mark(c);
-    for (int i = 0; i < FYP_CHAN_DRAIN_MAX; i++) {
+    bool emptied = !sock_ready;
+    for (int i = 0; sock_ready && i < FYP_CHAN_DRAIN_MAX; i++) {
         int rc = fyp_chan_recv_one(c, h);
-        if (rc <= 0) {
-            if (rc < 0)
-                fyp_chan_log(h, FERRY_LOG_WARN, "notification socket: %s", strerror(errno));
-            else
-                got += fyp_chan_rings_take(c, h);
-            break;
+        if (rc > 0) {
+            got++;
+            continue;
         }
-        got++;
+        if (rc < 0)
+            fyp_chan_log(h, FERRY_LOG_WARN, "notification socket: %s", strerror(errno));
+        emptied = rc == 0;
+        break;
     }
-    return got;
+    return emptied ? got + fyp_chan_rings_take(c, h) : got;
+}
+
+size_t fyp_chan_drain(fyp_chan *c, const ferry_plugin_host *h)
+{
+    fyp_chan_mark(c);
+    return fyp_chan_drain_marked(c, h, true);
 }
 
 bool fyp_chan_arm(fyp_chan *c)

@@ -76,6 +76,11 @@ int fyp_chan_send(fyp_chan *c, const fyp_chan_addr *to, const char *from, uint64
  * hundred datagrams and records of each ring per call); returns how many
  * were delivered. */
 size_t fyp_chan_drain(fyp_chan *c, const ferry_plugin_host *host);
+/* The same in two steps, for an owner that learns in between whether the
+ * socket has datagrams (an epoll set): the rings' tails, then the socket
+ * when sock_ready and the rings' records up to those tails. */
+void fyp_chan_mark(fyp_chan *c);
+size_t fyp_chan_drain_marked(fyp_chan *c, const ferry_plugin_host *host, bool sock_ready);
 /* Before the owner sleeps on fd: asks every ring's sender for a doorbell;
  * false when records are waiting (drain instead of sleeping). */
 bool fyp_chan_arm(fyp_chan *c);

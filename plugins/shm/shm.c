@@ -95,11 +95,15 @@ static ferry_status fy_shm_init(void *priv, const ferry_plugin_host *host,
 
 /* ---- progress, notifications ---- */
 
+/* One system call when nothing came: the epoll set says whether the
+ * socket has datagrams, read after the rings' tails (fyp_chan_mark). */
 static ferry_status fy_shm_progress(void *priv)
 {
     fy_shm *be = priv;
-    size_t work = fy_shm_reap(be);
-    work += fyp_chan_drain(&be->chan, be->host);
+    bool sock_ready;
+    fyp_chan_mark(&be->chan);
+    size_t work = fy_shm_reap(be, &sock_ready);
+    work += fyp_chan_drain_marked(&be->chan, be->host, sock_ready);
     work += fy_shm_progress_reqs(be);
     return work ? FERRY_IN_PROGRESS : FERRY_OK;
 }

@@ -132,8 +132,9 @@ void fy_shm_rregion_unload(void *priv, void *remote, void *rregion);
 ferry_status fy_shm_map(fy_shm *be, fy_shm_remote *r, fy_shm_rregion *rr, char *err, size_t cap);
 /* false once the peer is known gone (checks its pidfd at most every ms). */
 bool fy_shm_remote_alive(fy_shm_remote *r);
-/* Reads the epoll set: marks peers whose pidfd fired; returns how many. */
-size_t fy_shm_reap(fy_shm *be);
+/* Reads the epoll set: marks peers whose pidfd fired; returns how many.
+ * *sock_ready: whether the notification socket has datagrams. */
+size_t fy_shm_reap(fy_shm *be, bool *sock_ready);
 ferry_status fy_shm_notify(fy_shm *be, fy_shm_remote *r, const void *msg, size_t len, bool wait);
 
 /* shm_xfer.c */

@@ -290,14 +290,17 @@ bool fy_shm_remote_alive(fy_shm_remote *r)
     return !r->dead;
 }
 
-size_t fy_shm_reap(fy_shm *be)
+size_t fy_shm_reap(fy_shm *be, bool *sock_ready)
 {
     struct epoll_event ev[16];
     size_t dead = 0;
     int n = epoll_wait(be->epfd, ev, 16, 0);
+    *sock_ready = n < 0; /* unknown: read it */
     for (int i = 0; i < n; i++) {
-        if (!ev[i].data.ptr)
-            continue; /* the notification socket: drained by progress */
+        if (!ev[i].data.ptr) {
+            *sock_ready = true; /* the notification socket: drained by progress */
+            continue;
+        }
         fy_shm_mark_dead(ev[i].data.ptr);
         dead++;
     }
