@@ -126,13 +126,13 @@ static long take_hostile(uint64_t tail, uint64_t rec_len, size_t *delivered)
 static void test_ring_hostile_bytes(void)
 {
     size_t d;
-    FY_CHECK_EQ(take_hostile(16, 8, &d), 1);                         /* the control: fine */
-    FY_CHECK_EQ(take_hostile(FYP_RING_CAP + 8, 8, &d), -1);          /* more than the ring */
-    FY_CHECK_EQ(take_hostile(12, 4, &d), -1);                        /* not a record boundary */
-    FY_CHECK_EQ(take_hostile(16, 9, &d), -1);                        /* past the tail */
-    FY_CHECK_EQ(take_hostile(16, FYP_RING_REC_MAX + 1, &d), -1);     /* over a message */
-    FY_CHECK_EQ(take_hostile(FYP_RING_CAP, 0xffffffffu, &d), -1);    /* huge */
-    FY_CHECK_EQ(take_hostile((uint64_t)-8, 0, &d), -1);              /* tail behind head */
+    FY_CHECK_EQ(take_hostile(16, 8, &d), 1);                      /* the control: fine */
+    FY_CHECK_EQ(take_hostile(FYP_RING_CAP + 8, 8, &d), -1);       /* more than the ring */
+    FY_CHECK_EQ(take_hostile(12, 4, &d), -1);                     /* not a record boundary */
+    FY_CHECK_EQ(take_hostile(16, 9, &d), -1);                     /* past the tail */
+    FY_CHECK_EQ(take_hostile(16, FYP_RING_REC_MAX + 1, &d), -1);  /* over a message */
+    FY_CHECK_EQ(take_hostile(FYP_RING_CAP, 0xffffffffu, &d), -1); /* huge */
+    FY_CHECK_EQ(take_hostile((uint64_t)-8, 0, &d), -1);           /* tail behind head */
     FY_CHECK_EQ(d, 0);
 }
 
@@ -143,10 +143,10 @@ static void test_ring_doorbell(void)
     fyp_ring_over(&tx, m);
     fyp_ring_over(&rx, m);
     uint8_t *buf = malloc(FYP_RING_REC_MAX);
-    FY_CHECK(fyp_ring_arm(&rx));                 /* empty: it may sleep */
-    FY_CHECK_EQ(fyp_ring_put(&tx, "a", 1), 1);   /* asleep: ring the doorbell */
-    FY_CHECK_EQ(fyp_ring_put(&tx, "b", 1), 0);   /* once */
-    FY_CHECK(!fyp_ring_arm(&rx));                /* records wait: no sleep */
+    FY_CHECK(fyp_ring_arm(&rx));               /* empty: it may sleep */
+    FY_CHECK_EQ(fyp_ring_put(&tx, "a", 1), 1); /* asleep: ring the doorbell */
+    FY_CHECK_EQ(fyp_ring_put(&tx, "b", 1), 0); /* once */
+    FY_CHECK(!fyp_ring_arm(&rx));              /* records wait: no sleep */
     got g = {.in_order = true};
     FY_CHECK_EQ(fyp_ring_take(&rx, fyp_ring_tail(&rx), buf, 10, collect, &g), 2);
     fyp_ring_wake(&rx);
@@ -245,8 +245,12 @@ static bool side_open(side *s, const char *name)
 {
     memset(s, 0, sizeof(*s));
     s->got.in_order = true;
-    s->host = (ferry_plugin_host){.size = sizeof(s->host), .agent_name = name, .agent_uid = 1,
-                                  .agent_ctx = s, .notif_deliver = side_deliver, .log = side_log};
+    s->host = (ferry_plugin_host){.size = sizeof(s->host),
+                                  .agent_name = name,
+                                  .agent_uid = 1,
+                                  .agent_ctx = s,
+                                  .notif_deliver = side_deliver,
+                                  .log = side_log};
     if (fyp_chan_open(&s->chan, "ferry-test-ring", 1) != FERRY_OK)
         return false;
     fyp_chan_addr_of(s->chan.name, &s->addr);
@@ -336,8 +340,7 @@ static void test_chan_full_ring(void)
     bool gone;
     ferry_status rc;
     int sent = 0;
-    while ((rc = fyp_chan_notify(&a.chan, &a.host, &p, big, sizeof(big), false, &gone)) ==
-           FERRY_OK)
+    while ((rc = fyp_chan_notify(&a.chan, &a.host, &p, big, sizeof(big), false, &gone)) == FERRY_OK)
         sent++;
     FY_CHECK_EQ(rc, FERRY_IN_PROGRESS); /* no room now: the caller retries */
     FY_CHECK_EQ(sent, 3);
@@ -388,11 +391,15 @@ static void send_raw(side *a, side *b, const uint8_t *buf, size_t n, int fd)
     } ctl;
     memset(&ctl, 0, sizeof(ctl));
     struct iovec iov = {(void *)buf, n};
-    struct msghdr mh = {.msg_name = &b->addr.sa, .msg_namelen = b->addr.len, .msg_iov = &iov,
-                        .msg_iovlen = 1, .msg_control = ctl.c, .msg_controllen = sizeof(ctl.c)};
+    struct msghdr mh = {.msg_name = &b->addr.sa,
+                        .msg_namelen = b->addr.len,
+                        .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = ctl.c,
+                        .msg_controllen = sizeof(ctl.c)};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    *cm = (struct cmsghdr){.cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET,
-                           .cmsg_type = SCM_RIGHTS};
+    *cm = (struct cmsghdr){
+        .cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS};
     memcpy(CMSG_DATA(cm), &fd, sizeof(int));
     FY_CHECK(sendmsg(a->chan.fd, &mh, 0) == (ssize_t)n);
 }
