@@ -77,8 +77,7 @@ uint64_t fyp_ring_tail(const fyp_ring *r);
  * copied first into buf (FYP_RING_REC_MAX bytes); returns how many, or -1
  * when the ring's bytes are malformed (nothing more is read from it). */
 typedef void (*fyp_ring_fn)(void *arg, const void *msg, size_t len);
-long fyp_ring_take(fyp_ring *r, uint64_t upto, uint8_t *buf, size_t max, fyp_ring_fn fn,
-                   void *arg);
+long fyp_ring_take(fyp_ring *r, uint64_t upto, uint8_t *buf, size_t max, fyp_ring_fn fn, void *arg);
 /* Receiver, about to sleep: asks for a doorbell; false when records are
  * waiting (then it must not sleep). fyp_ring_wake takes the request back. */
 bool fyp_ring_arm(fyp_ring *r);
