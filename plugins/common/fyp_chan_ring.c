@@ -12,7 +12,7 @@
 #include "common/le.h"
 
 #define fyp_ring_log(h, level, ...) (h)->log((h)->agent_ctx, (level), __VA_ARGS__)
-#define FYP_CTL_FIXED 16u
+#define FYP_CTL_FIXED               16u
 
 /* A ring to a peer. */
 struct fyp_chan_tx {
@@ -86,15 +86,15 @@ static int fyp_ctl_send(fyp_chan *c, const fyp_chan_addr *to, int kind, uint64_t
         struct cmsghdr align;
     } ctl;
     struct iovec iov = {c->sbuf, n};
-    struct msghdr mh = {.msg_name = (void *)&to->sa, .msg_namelen = to->len, .msg_iov = &iov,
-                        .msg_iovlen = 1};
+    struct msghdr mh = {
+        .msg_name = (void *)&to->sa, .msg_namelen = to->len, .msg_iov = &iov, .msg_iovlen = 1};
     if (fd >= 0) {
         memset(&ctl, 0, sizeof(ctl));
         mh.msg_control = ctl.buf;
         mh.msg_controllen = sizeof(ctl.buf);
         struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        *cm = (struct cmsghdr){.cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET,
-                               .cmsg_type = SCM_RIGHTS};
+        *cm = (struct cmsghdr){
+            .cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS};
         memcpy(CMSG_DATA(cm), &fd, sizeof(int));
     }
     if (!n)

@@ -164,8 +164,7 @@ static long fyp_ring_rec_len(const fyp_ring *r, uint64_t upto)
     return (long)len;
 }
 
-long fyp_ring_take(fyp_ring *r, uint64_t upto, uint8_t *buf, size_t max, fyp_ring_fn fn,
-                   void *arg)
+long fyp_ring_take(fyp_ring *r, uint64_t upto, uint8_t *buf, size_t max, fyp_ring_fn fn, void *arg)
 {
     uint64_t avail = upto - r->pos;
     if (avail > FYP_RING_CAP || avail % 8u)
