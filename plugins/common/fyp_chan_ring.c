@@ -49,7 +49,8 @@ size_t fyp_ctl_encode(uint8_t *out, size_t cap, int kind, uint64_t id, const cha
     out[5] = (uint8_t)kind;
     fy_le_put(out + 6, name_len, 2);
     fy_le_put(out + 8, id, 8);
-    memcpy(out + FYP_CTL_FIXED, name, name_len);
+    if (name_len)
+        memcpy(out + FYP_CTL_FIXED, name, name_len);
     return FYP_CTL_FIXED + name_len;
 }
 
