@@ -429,6 +429,7 @@ static void fy_ucx_fini(void *priv)
     fy_ucx *u = priv;
     fy_ucx_pool_destroy(u->pool);
     fy_ucx_wake_close(u);
+    fy_ucx_local_close(u);
     fy_ucx_parked_fini(u);
     fy_ucx_allocs_fini(u);
     for (unsigned k = 0; k < FY_UCX_MAX_WORKERS; k++) {
@@ -455,6 +456,7 @@ static ferry_status fy_ucx_init(void *priv, const ferry_plugin_host *host,
     fy_ucx *u = priv;
     u->host = host;
     u->epfd = -1; /* fini may run before the workers exist */
+    fy_ucx_local_open(u);
     fy_ucx_version_probe(u);
     ucp_config_t *config;
     ferry_status rc = fy_ucx_config(u, params, n, &config);
@@ -498,7 +500,7 @@ static unsigned fy_ucx_progress_count(fy_ucx *u)
     unsigned events = 0;
     for (unsigned k = 0; k < u->num_workers; k++)
         events += ucp_worker_progress(u->workers[k].h);
-    return events;
+    return events + (unsigned)fy_ucx_local_drain(u);
 }
 
 void fy_ucx_progress_all(fy_ucx *u)

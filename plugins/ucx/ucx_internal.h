@@ -10,6 +10,8 @@
 #include <ucp/api/ucp.h>
 
 #include "ferry/plugin.h"
+#include "fyp_chan.h"
+#include "fyp_ident.h"
 
 #define FY_UCX_MAX_WORKERS 64u
 #define FY_UCX_AM_NOTIF    0x6e           /* active message id of notifications */
@@ -84,10 +86,13 @@ typedef struct fy_ucx {
     bool pack_dt_made;
     fy_ucx_rdata *rdata; /* answers to READs that UCX still sends */
     bool vram;
-    bool wakeup;          /* UCP_FEATURE_WAKEUP: the progress thread sleeps on epfd */
-    int epfd;             /* the workers' event fds (ucx_wake.c), -1 without wakeup */
-    unsigned run_version; /* UCP_VERSION(major, minor) of the UCX loaded (ucx_version.c) */
-    bool zcopy;           /* data messages from and into the caller's memory (ucx_pack.c) */
+    bool wakeup;           /* UCP_FEATURE_WAKEUP: the progress thread sleeps on epfd */
+    int epfd;              /* the workers' event fds (ucx_wake.c), -1 without wakeup */
+    unsigned run_version;  /* UCP_VERSION(major, minor) of the UCX loaded (ucx_version.c) */
+    bool zcopy;            /* data messages from and into the caller's memory (ucx_pack.c) */
+    fyp_chan chan;         /* notifications to peers of this host (ucx_local.c); fd -1: none */
+    fyp_ident ident;       /* who we are to them */
+    uint64_t chan_read_ns; /* when its socket was last read */
 } fy_ucx;
 
 /* A peer agent: one endpoint from each of our workers (worker k talks to
@@ -106,6 +111,8 @@ typedef struct fy_ucx_remote {
     unsigned epoch;      /* bumped whenever endpoints are made: keys follow them */
     bool rma;            /* it serves puts and gets (its connection info says so) */
     bool amw;            /* small WRITEs to it go as active messages */
+    bool chan;           /* on this host, with a channel: notifications go through it */
+    fyp_chan_addr chan_addr;
     struct fy_ucx_remote *next_parked;
 } fy_ucx_remote;
 
@@ -314,5 +321,18 @@ ferry_status fy_ucx_pool_create(unsigned threads, fy_ucx_pool **out);
  * caller, and returns when all are done. */
 void fy_ucx_pool_run(fy_ucx_pool *p, fy_ucx_job fn, void *self, void **args, unsigned n);
 void fy_ucx_pool_destroy(fy_ucx_pool *p);
+
+/* ucx_local.c: notifications to peers of this host */
+void fy_ucx_local_open(fy_ucx *u);
+void fy_ucx_local_close(fy_ucx *u);
+ferry_status fy_ucx_local_wake_add(fy_ucx *u);
+/* Our identity for the connection info (0 bytes: no channel). */
+size_t fy_ucx_local_info(const fy_ucx *u, uint8_t *out, size_t cap);
+/* A peer's identity from its connection info; false when malformed. */
+bool fy_ucx_local_peer(fy_ucx_remote *r, const uint8_t *b, size_t len);
+/* true when the notification went through the channel. */
+bool fy_ucx_local_notify(fy_ucx_remote *r, const void *msg, size_t len);
+size_t fy_ucx_local_drain(fy_ucx *u);
+bool fy_ucx_local_arm(fy_ucx *u);
 
 #endif

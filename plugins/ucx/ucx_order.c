@@ -103,6 +103,10 @@ static void fy_ucx_order_data_complete(fy_ucx_xfer *x)
         x->state = FY_UX_DONE;
         return;
     }
+    if (fy_ucx_local_notify(x->remote, o->notif, o->notif_len)) {
+        x->state = FY_UX_DONE;
+        return;
+    }
     x->state = FY_UX_NOTIFYING;
     o->iov = (ucp_dt_iov_t){.buffer = (void *)(uintptr_t)o->notif, .length = o->notif_len};
     fy_ucx_pack_init(&o->pack, &o->iov, 1);
@@ -225,7 +229,7 @@ ferry_status fy_ucx_notif_send(void *priv, void *remote, const void *msg, size_t
     fy_ucx *u = priv;
     fy_ucx_remote *r = remote;
     ferry_status rc = fy_ucx_eps(r);
-    if (rc != FERRY_OK)
+    if (rc != FERRY_OK || fy_ucx_local_notify(r, msg, len))
         return rc;
     fy_ucx_lone_notif *n = malloc(sizeof(*n) + len);
     if (!n)

@@ -5,7 +5,9 @@
  * Connection info is the list of our workers' addresses, then what we
  * serve:
  *   u8 count (1..64), then per worker: u32 length (little-endian), bytes;
- *   u8 flags: bit 0 set when we serve puts and gets (rma=on).
+ *   u8 flags: bit 0 set when we serve puts and gets (rma=on), bit 1 when
+ *   our identity on this host follows (fyp_ident.h: the notification
+ *   channel of ucx_local.c), to the end.
  * It arrives from peers inside metadata blobs, so every length is checked
  * before use; UCX itself rejects a garbage address when an endpoint is
  * created, cleanly. Info without the flags byte serves RMA. */
@@ -19,12 +21,15 @@
 
 /* ---- connection info ---- */
 
-#define FY_UCX_INFO_RMA 0x01u /* flags: puts and gets served */
+#define FY_UCX_INFO_RMA   0x01u /* flags: puts and gets served */
+#define FY_UCX_INFO_LOCAL 0x02u /* flags: our identity on this host follows */
 
 ferry_status fy_ucx_conn_info(void *priv, void **info, size_t *len)
 {
     fy_ucx *u = priv;
-    size_t total = 2; /* count, flags */
+    uint8_t ident[FYP_IDENT_FIXED + FYP_SOCK_MAX];
+    size_t ident_len = fy_ucx_local_info(u, ident, sizeof(ident));
+    size_t total = 2 + ident_len; /* count, flags, identity */
     for (unsigned k = 0; k < u->num_workers; k++)
         total += 4 + u->workers[k].addr_len;
     uint8_t *b = malloc(total), *p = b;
@@ -37,7 +42,8 @@ ferry_status fy_ucx_conn_info(void *priv, void **info, size_t *len)
         memcpy(p + 4, u->workers[k].addr, n);
         p += 4 + n;
     }
-    *p = u->rma ? FY_UCX_INFO_RMA : 0;
+    *p++ = (u->rma ? FY_UCX_INFO_RMA : 0) | (ident_len ? FY_UCX_INFO_LOCAL : 0);
+    memcpy(p, ident, ident_len);
     *info = b;
     *len = total;
     return FERRY_OK;
@@ -62,7 +68,12 @@ static bool fy_ucx_parse_addrs(fy_ucx_remote *r, const uint8_t *b, size_t len)
         off += n;
     }
     r->rma = off == len || (b[off] & FY_UCX_INFO_RMA);
-    return off == len || (off + 1 == len && !(b[off] & ~FY_UCX_INFO_RMA));
+    if (off == len)
+        return true;
+    uint8_t flags = b[off++];
+    if (flags & ~(FY_UCX_INFO_RMA | FY_UCX_INFO_LOCAL))
+        return false;
+    return flags & FY_UCX_INFO_LOCAL ? fy_ucx_local_peer(r, b + off, len - off) : off == len;
 }
 
 static void fy_ucx_remote_free(fy_ucx_remote *r)

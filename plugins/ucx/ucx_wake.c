@@ -41,7 +41,7 @@ ferry_status fy_ucx_wake_open(fy_ucx *u)
     ferry_status rc = FERRY_OK;
     for (unsigned k = 0; k < u->num_workers && rc == FERRY_OK; k++)
         rc = fy_ucx_wake_add(u, k);
-    return rc;
+    return rc == FERRY_OK ? fy_ucx_local_wake_add(u) : rc;
 }
 
 void fy_ucx_wake_close(fy_ucx *u)
@@ -65,6 +65,8 @@ ferry_status fy_ucx_wait_fd(void *priv, int *fd)
 ferry_status fy_ucx_arm(void *priv)
 {
     fy_ucx *u = priv;
+    if (!fy_ucx_local_arm(u))
+        return FERRY_IN_PROGRESS;
     for (unsigned k = 0; k < u->num_workers; k++) {
         ucs_status_t st = ucp_worker_arm(u->workers[k].h);
         if (st == UCS_ERR_BUSY)
