@@ -224,6 +224,13 @@ def test_make_errors(loop):
                 np.array([-5], np.int16), [2 ** 32], long_bad):
         with pytest.raises(IndexError):
             a.make_xfer("READ", local, bad, remote, [0] * len(bad))
+    # A bad remote array is let go of, as a bad local one is: array.array
+    # refuses to grow while its buffer is still held.
+    import array
+    bad_remote = array.array("q", [0, -1])
+    with pytest.raises(IndexError):
+        a.make_xfer("READ", local, [0, 1], remote, bad_remote)
+    bad_remote.append(0)
     with pytest.raises(ferry.InvalidParamError):
         a.make_xfer("READ", local, [0, 1], remote, [0])
     with pytest.raises(ferry.InvalidParamError):

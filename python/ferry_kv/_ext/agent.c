@@ -658,10 +658,10 @@ static PyObject *Agent_make_xfer(FyAgent *self, PyObject *const *args, Py_ssize_
     int ok_r = ok_l && fyp_indices_get(a[4], &ri) == 0;
     if (ok_r && fyp_xopts_get(self, &x, a + 5) == 0)
         out = fyp_make(self, op, lp, &li, rp, &ri, &x);
-    if (ok_r) {
+    if (ok_r)
         fyp_bytes_release(&x.notif);
-        fyp_indices_release(&ri);
-    }
+    if (ok_l)
+        fyp_indices_release(&ri); /* also when it failed half-way (a bad index) */
     fyp_indices_release(&li);
     return out;
 }
