@@ -414,6 +414,7 @@ static ferry_status fy_ucx_workers(fy_ucx *u)
         UCX_LOG(u, FERRY_LOG_ERROR, "worker setup: %s", ucs_status_string(st));
         return FERRY_ERR_BACKEND;
     }
+    fy_ucx_local_open(u);
     ferry_status rc = fy_ucx_wake_open(u);
     if (rc != FERRY_OK)
         return rc;
@@ -456,7 +457,7 @@ static ferry_status fy_ucx_init(void *priv, const ferry_plugin_host *host,
     fy_ucx *u = priv;
     u->host = host;
     u->epfd = -1; /* fini may run before the workers exist */
-    fy_ucx_local_open(u);
+    u->chan.fd = -1;
     fy_ucx_version_probe(u);
     ucp_config_t *config;
     ferry_status rc = fy_ucx_config(u, params, n, &config);

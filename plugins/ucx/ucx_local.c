@@ -27,7 +27,6 @@
 
 void fy_ucx_local_open(fy_ucx *u)
 {
-    u->chan.fd = -1;
     if (fyp_chan_open(&u->chan, "ferry-ucx", u->host->agent_uid) != FERRY_OK) {
         UCX_LOG(u, FERRY_LOG_DEBUG, "no host-local channel: notifications go through UCX only");
         return;
