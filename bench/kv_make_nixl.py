@@ -45,7 +45,10 @@ def target(conn, args):
     import torch
     import torch.multiprocessing  # noqa: F401
     agent_cls, cfg_cls = _api(args.nixl)
-    agent = make_agent(agent_cls, cfg_cls, "kv-target", args)
+    # The target keeps its progress thread whatever --progress-thread says:
+    # it only waits on the pipe, and nothing else would take in the
+    # notifications (its socket would fill and the initiator's posts stall).
+    agent = make_agent(agent_cls, cfg_cls, "kv-target", args, thread=True)
     cache = torch.zeros(args.cache_gib << 30, dtype=torch.uint8, device=args.device)
     agent.register_memory(cache)
     # torch.multiprocessing makes the pipe pass a CUDA tensor by IPC handle
@@ -62,9 +65,10 @@ def slots(base, cache_bytes, bs):
                      np.zeros(n, np.int64)], axis=1)
 
 
-def make_agent(agent_cls, cfg_cls, name, args):
-    """An agent with args.backend, created with --params when given."""
-    thread = args.progress_thread == "on"
+def make_agent(agent_cls, cfg_cls, name, args, thread=None):
+    """An agent with args.backend, created with --params when given; its
+    progress thread as --progress-thread says unless thread is given."""
+    thread = args.progress_thread == "on" if thread is None else thread
     if not args.params:
         return agent_cls(name, cfg_cls(enable_prog_thread=thread, backends=[args.backend]))
     agent = agent_cls(name, cfg_cls(enable_prog_thread=thread, backends=[]))
@@ -154,7 +158,8 @@ def main():
     ap.add_argument("--params", default="", help="backend params key=value,... (ferry UCX: rma=on)")
     ap.add_argument("--cache-gib", type=int, default=4)
     ap.add_argument("--progress-thread", choices=("on", "off"), default="on",
-                    help="the agents' progress thread (nixl_agent_config's enable_prog_thread)")
+                    help="the initiator's progress thread (nixl_agent_config's "
+                         "enable_prog_thread); the target keeps its own")
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--device", choices=MEM, default="cuda:0")
     initiator(ap.parse_args())
