@@ -239,6 +239,18 @@ typedef struct ferry_plugin_ops {
      * its registration cap bounds them so. Called once after init; 0 reads
      * as 1. Absent: 1. */
     uint32_t (*reg_pins)(void *priv);
+    /* Memory for the index arrays of a strided request (bytes: local then
+     * remote), which the core fills in the pass that checks them: a backend
+     * whose engine reads the indices from memory of its own (pinned memory
+     * a GPU maps) then copies nothing. sx is the request with local_idx and
+     * remote_idx still NULL. With this op present, the arrays of every sx
+     * the core passes to xfer_prep_strided come from it; the core frees them
+     * with xfer_idx_free after the request's xfer_release. NOT_SUPPORTED,
+     * without logging: the backend would not take sx in strided form (the
+     * core expands it). Both ops or neither. */
+    ferry_status (*xfer_idx_alloc)(void *priv, const ferry_plugin_sxfer *sx, size_t bytes,
+                                   void **buf);
+    void (*xfer_idx_free)(void *priv, void *buf);
 } ferry_plugin_ops;
 
 typedef struct ferry_plugin_desc {

@@ -69,6 +69,15 @@ ferry_status ferry_xfer_make(ferry_agent *agent, ferry_xfer_op op, const ferry_p
                              const uint32_t *remote_idx, size_t n, const ferry_xfer_opts *opts,
                              ferry_xfer **out);
 
+/* ferry_xfer_make for 64-bit index arrays (numpy's default integer, as
+ * Python callers hold them): each entry is narrowed and checked in the pass
+ * that copies it, so the caller need not convert first. A negative entry is
+ * out of range (INVALID_PARAM). Same returns as ferry_xfer_make. */
+ferry_status ferry_xfer_make64(ferry_agent *agent, ferry_xfer_op op, const ferry_prepped *local,
+                               const int64_t *local_idx, const ferry_prepped *remote,
+                               const int64_t *remote_idx, size_t n, const ferry_xfer_opts *opts,
+                               ferry_xfer **out);
+
 /* Makes a request from two plain lists, descriptor i to descriptor i, with
  * remote_agent's memory (own name = loopback). Same errors as make. */
 ferry_status ferry_xfer_create(ferry_agent *agent, ferry_xfer_op op, const ferry_dlist *local,

@@ -83,6 +83,8 @@ typedef struct fy_cu {
     uint64_t pinned_bytes;           /* DRAM pinned by this backend (cuMemHostRegister) */
     fy_cu_pin pins[FY_CU_PIN_CACHE]; /* index buffers of released requests */
     size_t npins;
+    bool core_stages; /* the core has asked for index memory (xfer_idx_alloc): from then
+                       * on every strided request's indices are in memory we lent */
 } fy_cu;
 
 /* A local region. */
@@ -146,7 +148,8 @@ typedef struct fy_cu_req {
     /* a strided request (cuda_strided.c): items computed on the GPU */
     bool strided;
     fy_cu_strided_args sargs;
-    fy_cu_pin idx; /* its index arrays, read by the kernel */
+    fy_cu_pin idx;         /* its own copy of the index arrays (none when lent) */
+    uint64_t idx_l, idx_r; /* the arrays the kernel reads: local, remote */
     /* state */
     int state;
     ferry_status result;
@@ -192,10 +195,15 @@ ferry_status fy_cu_notify(fy_cu *be, fy_cu_remote *r, const void *msg, size_t le
 /* cuda_pin.c */
 ferry_status fy_cu_pin_take(fy_cu *be, fy_cu_dev *d, size_t bytes, fy_cu_pin *out);
 void fy_cu_pin_give(fy_cu *be, fy_cu_pin *pin);
+ferry_status fy_cu_pin_lend(fy_cu *be, fy_cu_dev *d, size_t bytes, void **buf);
+void fy_cu_pin_return(fy_cu *be, void *buf);
 void fy_cu_pin_fini(fy_cu *be);
 
 /* cuda_strided.c */
 ferry_status fy_cu_xfer_prep_strided(void *priv, const ferry_plugin_sxfer *sx, void **handle);
+ferry_status fy_cu_xfer_idx_alloc(void *priv, const ferry_plugin_sxfer *sx, size_t bytes,
+                                  void **buf);
+void fy_cu_xfer_idx_free(void *priv, void *buf);
 
 /* cuda_xfer.c */
 ferry_status fy_cu_req_err(fy_cu_req *q, ferry_status rc, const char *fmt, ...)

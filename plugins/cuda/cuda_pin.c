@@ -93,6 +93,28 @@ void fy_cu_pin_give(fy_cu *be, fy_cu_pin *pin)
     fy_cu_pin_free(be, pin);
 }
 
+/* A buffer lent to the core (xfer_idx_alloc) carries its own pin record in
+ * front of the bytes handed out, so that xfer_idx_free finds it. */
+#define FY_CU_LENT_HEAD 64u
+
+ferry_status fy_cu_pin_lend(fy_cu *be, fy_cu_dev *d, size_t bytes, void **buf)
+{
+    fy_cu_pin pin;
+    ferry_status rc = fy_cu_pin_take(be, d, FY_CU_LENT_HEAD + bytes, &pin);
+    if (rc != FERRY_OK)
+        return rc;
+    memcpy(pin.p, &pin, sizeof(pin));
+    *buf = (char *)pin.p + FY_CU_LENT_HEAD;
+    return FERRY_OK;
+}
+
+void fy_cu_pin_return(fy_cu *be, void *buf)
+{
+    fy_cu_pin pin;
+    memcpy(&pin, (char *)buf - FY_CU_LENT_HEAD, sizeof(pin));
+    fy_cu_pin_give(be, &pin);
+}
+
 void fy_cu_pin_fini(fy_cu *be)
 {
     for (size_t i = 0; i < be->npins; i++)

@@ -3,9 +3,11 @@
  * KV block slot of a cache, prepared once) reaches the plugin unexpanded,
  * and the GPU resolves the blocks.
  *
- * Making one costs a memcpy of the index arrays into a pinned buffer the
- * kernel reads, one address translation per side and an event: no
- * per-block work on the host, no upload, no device allocation. The copy
+ * Making one costs the core's single pass over the caller's index arrays,
+ * which writes them into pinned memory this plugin lends it
+ * (xfer_idx_alloc) and the kernel reads in place, one address translation
+ * per side and an event: no per-block work on the host, no upload, no
+ * device allocation. The copy
  * kernel computes each item's addresses from the pair's indices
  * (fy_cu_strided_item). Requests this path does not take (copy-engine
  * mode, DRAM, blocks big enough for the copy engines, a peer GPU the
@@ -36,15 +38,24 @@ static ferry_status fy_cu_strided_remote(fy_cu_req *q, const ferry_plugin_stride
     return rc == FERRY_OK && !kernel_ok ? FERRY_ERR_NOT_SUPPORTED : rc;
 }
 
-/* Both index arrays side by side in pinned memory: local, then remote. */
+/* The index arrays in pinned memory the kernel reads: where the core put
+ * them when it took memory from us (xfer_idx_alloc), else a copy of ours,
+ * both side by side (an older core). */
 static ferry_status fy_cu_strided_indices(fy_cu_req *q, const ferry_plugin_sxfer *sx)
 {
     size_t bytes = sx->count * sizeof(uint32_t);
+    if (q->be->core_stages) {
+        q->idx_l = (uintptr_t)sx->local_idx;
+        q->idx_r = (uintptr_t)sx->remote_idx;
+        return FERRY_OK;
+    }
     ferry_status rc = fy_cu_pin_take(q->be, q->dev, 2 * bytes, &q->idx);
     if (rc != FERRY_OK)
         return fy_cu_req_err(q, rc, "no pinned memory for %zu index pairs", sx->count);
     memcpy(q->idx.p, sx->local_idx, bytes);
     memcpy((char *)q->idx.p + bytes, sx->remote_idx, bytes);
+    q->idx_l = (uintptr_t)q->idx.p;
+    q->idx_r = q->idx_l + bytes;
     return FERRY_OK;
 }
 
@@ -55,7 +66,7 @@ static void fy_cu_strided_args_set(fy_cu_req *q, const ferry_plugin_sxfer *sx, u
     fy_cu *be = q->be;
     uint64_t len = sx->local.len, total = sx->count * len;
     uint64_t chunk = be->chunk ? be->chunk : fy_cu_auto_chunk(total, q->dev->sm_count);
-    unsigned long long li = (uintptr_t)q->idx.p, ri = li + sx->count * sizeof(uint32_t);
+    unsigned long long li = q->idx_l, ri = q->idx_r;
     bool write = sx->op == FERRY_OP_WRITE;
     fy_cu_strided_args *a = &q->sargs;
     a->src = write ? sx->local.base : rbase;
@@ -109,4 +120,25 @@ ferry_status fy_cu_xfer_prep_strided(void *priv, const ferry_plugin_sxfer *sx, v
     }
     *handle = q;
     return FERRY_OK;
+}
+
+/* Pinned memory for the core to put a request's indices in: the kernel
+ * reads them there, so making the request copies nothing more. */
+ferry_status fy_cu_xfer_idx_alloc(void *priv, const ferry_plugin_sxfer *sx, size_t bytes,
+                                  void **buf)
+{
+    fy_cu *be = priv;
+    fy_cu_dev *d = NULL;
+    if (!sx || !fy_cu_strided_fits(be, sx))
+        return FERRY_ERR_NOT_SUPPORTED;
+    int ordinal = ((const fy_cu_region *)sx->local.region)->ordinal;
+    if (fy_cu_dev_ready(be, ordinal, &d) != FERRY_OK || fy_cu_dev_kernel(be, d) != FERRY_OK)
+        return FERRY_ERR_NOT_SUPPORTED; /* the segment form reports why */
+    be->core_stages = true;
+    return fy_cu_pin_lend(be, d, bytes, buf);
+}
+
+void fy_cu_xfer_idx_free(void *priv, void *buf)
+{
+    fy_cu_pin_return(priv, buf);
 }

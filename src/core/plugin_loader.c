@@ -86,6 +86,9 @@ static ferry_status fy_plugin_validate(fy_plugin *p, const ferry_plugin_desc *d)
     for (size_t i = 0; i < sizeof(fy_required_ops) / sizeof(fy_required_ops[0]); i++)
         if (!fy_ops_has(d->ops, fy_required_ops[i]))
             return fy_plugin_refuse(p, FERRY_ERR_BACKEND, "a required op is missing");
+    if (fy_ops_has(d->ops, offsetof(ferry_plugin_ops, xfer_idx_alloc)) !=
+        fy_ops_has(d->ops, offsetof(ferry_plugin_ops, xfer_idx_free)))
+        return fy_plugin_refuse(p, FERRY_ERR_BACKEND, "xfer_idx_alloc without xfer_idx_free");
     p->desc = d;
     p->status = FERRY_OK;
     return FERRY_OK;

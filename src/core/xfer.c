@@ -25,6 +25,7 @@
 #include "core/sync.h"
 #include "core/wake.h"
 #include "core/xfer.h"
+#include "core/xfer_idx.h"
 #include "ferry/ferry.h"
 
 FY_API void ferry_xfer_opts_init(ferry_xfer_opts *opts)
@@ -134,6 +135,42 @@ static ferry_status fy_xfer_room(ferry_xfer *x, size_t n)
     return x->segs && x->held ? FERRY_OK : FERRY_ERR_NO_MEMORY;
 }
 
+/* The request's own index arrays, local then remote (a re-prep after a
+ * deadline needs them after the caller's are gone): memory the backend
+ * hands out when it has xfer_idx_alloc (pinned memory a GPU reads, so the
+ * backend copies nothing), else the heap. NOT_SUPPORTED: the backend does
+ * not take this request in strided form. */
+static ferry_status fy_idx_take(ferry_xfer *x, size_t bytes)
+{
+    ferry_backend *be = x->be;
+    if (!FY_OP(be, xfer_idx_alloc)) {
+        x->idx = malloc(bytes);
+        return x->idx ? FERRY_OK : FERRY_ERR_NO_MEMORY;
+    }
+    void *buf = NULL;
+    fy_be_enter(be);
+    ferry_status rc = be->ops->xfer_idx_alloc(be->priv, &x->sx, bytes, &buf);
+    fy_be_leave(be);
+    if (rc != FERRY_OK)
+        return rc > 0 ? FERRY_ERR_BACKEND : rc;
+    x->idx = buf;
+    x->idx_staged = true;
+    return FERRY_OK;
+}
+
+static void fy_idx_drop(ferry_xfer *x)
+{
+    if (x->idx_staged) {
+        fy_be_enter(x->be);
+        x->be->ops->xfer_idx_free(x->be->priv, x->idx);
+        fy_be_leave(x->be);
+    } else {
+        free(x->idx);
+    }
+    x->idx = NULL;
+    x->idx_staged = false;
+}
+
 static void fy_xfer_free(ferry_xfer *x)
 {
     for (size_t i = 0; i < x->num_held; i++)
@@ -142,7 +179,8 @@ static void fy_xfer_free(ferry_xfer *x)
         fy_remote_unref(x->remote);
     free(x->segs);
     free(x->held);
-    free(x->idx);
+    if (x->idx)
+        fy_idx_drop(x);
     free(x->notif);
     fy_handle_free(x);
 }
@@ -274,55 +312,26 @@ static ferry_plugin_strided fy_strided_side(const ferry_prepped *p, uint32_t be)
     return (ferry_plugin_strided){s->addr, p->stride, s->len, s->dev_id, p->count, priv};
 }
 
-typedef uint32_t fy_u32x4 __attribute__((vector_size(16)));
-
-/* Copies an index array and returns the OR of its entries, four at a time
- * (what the range check needs to know in the usual case, at the speed of
- * a memcpy: a cache of 2^k slots is in range exactly when the OR is). */
-static uint32_t fy_copy_or(uint32_t *restrict dst, const uint32_t *restrict src, size_t n)
+/* Copies both index arrays into the request's memory, checked on the way:
+ * one pass over what the caller handed in. */
+static ferry_status fy_strided_indices(ferry_xfer *x, const ferry_prepped *l, fy_idx li,
+                                       const ferry_prepped *r, fy_idx ri, size_t n)
 {
-    fy_u32x4 acc = {0, 0, 0, 0};
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        fy_u32x4 v;
-        memcpy(&v, src + i, sizeof(v));
-        memcpy(dst + i, &v, sizeof(v));
-        acc |= v;
-    }
-    uint32_t any = acc[0] | acc[1] | acc[2] | acc[3];
-    for (; i < n; i++) {
-        dst[i] = src[i];
-        any |= src[i];
-    }
-    return any;
+    ferry_status rc = fy_idx_take(x, 2 * n * sizeof(*x->idx));
+    if (rc != FERRY_OK)
+        return rc;
+    uint64_t any_l = fy_idx_copy(x->idx, li, n), any_r = fy_idx_copy(x->idx + n, ri, n);
+    rc = any_l < l->count && any_r < r->count ? FERRY_OK
+                                              : fy_idx_check(li, l->count, ri, r->count, n);
+    if (rc != FERRY_OK)
+        fy_idx_drop(x);
+    return rc;
 }
 
-/* The exact check, when the OR alone cannot tell. */
-static ferry_status fy_check_pairs(const ferry_prepped *l, const uint32_t *li,
-                                   const ferry_prepped *r, const uint32_t *ri, size_t n)
+static bool fy_strided_fits(const ferry_backend *be, const ferry_prepped *l, fy_idx li,
+                            const ferry_prepped *r, fy_idx ri)
 {
-    for (size_t i = 0; i < n; i++)
-        if (li[i] >= l->count || ri[i] >= r->count)
-            return fy_pair_range_error(l, r, i, li[i], ri[i]);
-    return FERRY_OK;
-}
-
-/* The request's own copy of the index arrays (a re-prep after a deadline
- * needs them after the caller's are gone), checked on the way. */
-static ferry_status fy_strided_indices(ferry_xfer *x, const ferry_prepped *l, const uint32_t *li,
-                                       const ferry_prepped *r, const uint32_t *ri, size_t n)
-{
-    x->idx = malloc(2 * n * sizeof(*x->idx));
-    if (!x->idx)
-        return FERRY_ERR_NO_MEMORY;
-    uint32_t any_l = fy_copy_or(x->idx, li, n), any_r = fy_copy_or(x->idx + n, ri, n);
-    return any_l < l->count && any_r < r->count ? FERRY_OK : fy_check_pairs(l, li, r, ri, n);
-}
-
-static bool fy_strided_fits(const ferry_backend *be, const ferry_prepped *l, const uint32_t *li,
-                            const ferry_prepped *r, const uint32_t *ri)
-{
-    return li && ri && l->strided && r->strided && l->stride_seg.len == r->stride_seg.len &&
+    return li.p && ri.p && l->strided && r->strided && l->stride_seg.len == r->stride_seg.len &&
            FY_OP(be, xfer_prep_strided);
 }
 
@@ -340,28 +349,28 @@ static ferry_status fy_strided_hold(ferry_xfer *x, const ferry_prepped *l)
  * request the core copies and checks the index arrays and nothing else.
  * NOT_SUPPORTED: the segment form serves it. */
 static ferry_status fy_make_strided(ferry_xfer *x, ferry_xfer_op op, const ferry_prepped *l,
-                                    const uint32_t *li, const ferry_prepped *r, const uint32_t *ri,
-                                    size_t n)
+                                    fy_idx li, const ferry_prepped *r, fy_idx ri, size_t n)
 {
     if (!fy_strided_fits(x->be, l, li, r, ri))
         return FERRY_ERR_NOT_SUPPORTED;
-    ferry_status rc = fy_strided_indices(x, l, li, r, ri, n);
-    if (rc != FERRY_OK)
-        return rc;
     uint32_t b = x->be->index;
     uint64_t bytes = n * l->stride_seg.len;
     void *ra = r->remote->be_remote[b];
     x->sx = (ferry_plugin_sxfer){
-        op,     l->type,    r->type, n,    fy_strided_side(l, b), fy_strided_side(r, b),
-        x->idx, x->idx + n, ra,      bytes};
+        op,   l->type, r->type, n,    fy_strided_side(l, b), fy_strided_side(r, b),
+        NULL, NULL,    ra,      bytes};
+    ferry_status rc = fy_strided_indices(x, l, li, r, ri, n);
+    if (rc != FERRY_OK)
+        return rc;
+    x->sx.local_idx = x->idx;
+    x->sx.remote_idx = x->idx + n;
     x->px = (ferry_plugin_xfer){op, l->type, r->type, n, NULL, NULL, ra, bytes};
     x->strided = true;
     rc = fy_xfer_prep_call(x);
     if (rc == FERRY_OK)
         return fy_strided_hold(x, l);
     x->strided = false;
-    free(x->idx);
-    x->idx = NULL;
+    fy_idx_drop(x);
     return rc == FERRY_ERR_NOT_SUPPORTED ? rc : fy_xfer_prep_failed(x, rc);
 }
 
@@ -387,6 +396,24 @@ static ferry_status fy_make_segments(ferry_xfer *x, ferry_xfer_op op, const ferr
     return fy_xfer_backend_prep(x, op, l, r, f.k, f.bytes);
 }
 
+/* The segment form from index arrays of either width: 64-bit ones are
+ * narrowed first (this form walks every pair anyway). */
+static ferry_status fy_make_segments_idx(ferry_xfer *x, ferry_xfer_op op, const ferry_prepped *l,
+                                         fy_idx li, const ferry_prepped *r, fy_idx ri, size_t n,
+                                         const ferry_xfer_opts *o)
+{
+    uint32_t *own_l = NULL, *own_r = NULL;
+    const uint32_t *l32 = NULL, *r32 = NULL;
+    ferry_status rc = fy_idx_narrow(li, n, "local", &own_l, &l32);
+    if (rc == FERRY_OK)
+        rc = fy_idx_narrow(ri, n, "remote", &own_r, &r32);
+    if (rc == FERRY_OK)
+        rc = fy_make_segments(x, op, l, l32, r, r32, n, o);
+    free(own_l);
+    free(own_r);
+    return rc;
+}
+
 /* Cancels (when in progress) and frees the backend's handle; the backend
  * returns once nothing can still write the request's memory. */
 static ferry_status fy_xfer_drop_handle(ferry_xfer *x)
@@ -408,11 +435,11 @@ static uint32_t fy_xfer_timeout(const ferry_agent *agent, uint32_t timeout_ms)
     return timeout_ms ? timeout_ms : agent->cfg.xfer_timeout_ms;
 }
 
-static ferry_status fy_make_checks(const ferry_agent *agent, const ferry_prepped *l,
-                                   const uint32_t *li, const ferry_prepped *r, const uint32_t *ri,
-                                   size_t n, const ferry_xfer_opts *o)
+static ferry_status fy_make_checks(const ferry_agent *agent, const ferry_prepped *l, fy_idx li,
+                                   const ferry_prepped *r, fy_idx ri, size_t n,
+                                   const ferry_xfer_opts *o)
 {
-    if (!l || !r || !n || (!li && li != ri) || l->remote || !r->remote)
+    if (!l || !r || !n || !li.p != !ri.p || l->remote || !r->remote)
         return FERRY_ERR_INVALID_PARAM;
     if (l->agent != agent || r->agent != agent || (o && o->size < sizeof(*o)))
         return FERRY_ERR_INVALID_PARAM;
@@ -423,9 +450,9 @@ static ferry_status fy_make_checks(const ferry_agent *agent, const ferry_prepped
     return FERRY_OK;
 }
 
-static ferry_status fy_make(ferry_agent *agent, ferry_xfer_op op, const ferry_prepped *l,
-                            const uint32_t *li, const ferry_prepped *r, const uint32_t *ri,
-                            size_t n, const ferry_xfer_opts *o, ferry_xfer **out)
+static ferry_status fy_make(ferry_agent *agent, ferry_xfer_op op, const ferry_prepped *l, fy_idx li,
+                            const ferry_prepped *r, fy_idx ri, size_t n, const ferry_xfer_opts *o,
+                            ferry_xfer **out)
 {
     ferry_backend *be = NULL;
     ferry_status rc =
@@ -445,7 +472,7 @@ static ferry_status fy_make(ferry_agent *agent, ferry_xfer_op op, const ferry_pr
     if (o)
         rc = fy_xfer_set_notif_bytes(x, o->notif, o->notif_len);
     if (rc == FERRY_OK && (rc = fy_make_strided(x, op, l, li, r, ri, n)) == FERRY_ERR_NOT_SUPPORTED)
-        rc = fy_make_segments(x, op, l, li, r, ri, n, o);
+        rc = fy_make_segments_idx(x, op, l, li, r, ri, n, o);
     if (rc != FERRY_OK) {
         fy_xfer_free(x);
         return rc;
@@ -468,20 +495,37 @@ static ferry_status fy_xfer_publish(ferry_xfer *x, ferry_xfer **out)
     return FERRY_OK;
 }
 
-FY_API ferry_status ferry_xfer_make(ferry_agent *agent, ferry_xfer_op op,
-                                    const ferry_prepped *local, const uint32_t *local_idx,
-                                    const ferry_prepped *remote, const uint32_t *remote_idx,
-                                    size_t n, const ferry_xfer_opts *opts, ferry_xfer **out)
+static ferry_status fy_make_public(ferry_agent *agent, ferry_xfer_op op, const ferry_prepped *local,
+                                   fy_idx li, const ferry_prepped *remote, fy_idx ri, size_t n,
+                                   const ferry_xfer_opts *opts, ferry_xfer **out)
 {
-    if (!FY_AGENT_OK(agent) || !out || !local_idx || !remote_idx)
+    if (!FY_AGENT_OK(agent) || !out || !li.p || !ri.p)
         return FERRY_ERR_INVALID_PARAM;
     if ((local && !FY_PREPPED_OK(local)) || (remote && !FY_PREPPED_OK(remote)))
         return FERRY_ERR_INVALID_PARAM;
     ferry_xfer *x = NULL;
     fy_lock_rd(&agent->lock);
-    ferry_status rc = fy_make(agent, op, local, local_idx, remote, remote_idx, n, opts, &x);
+    ferry_status rc = fy_make(agent, op, local, li, remote, ri, n, opts, &x);
     fy_unlock(&agent->lock, false);
     return rc == FERRY_OK ? fy_xfer_publish(x, out) : rc;
+}
+
+FY_API ferry_status ferry_xfer_make(ferry_agent *agent, ferry_xfer_op op,
+                                    const ferry_prepped *local, const uint32_t *local_idx,
+                                    const ferry_prepped *remote, const uint32_t *remote_idx,
+                                    size_t n, const ferry_xfer_opts *opts, ferry_xfer **out)
+{
+    return fy_make_public(agent, op, local, (fy_idx){local_idx, false}, remote,
+                          (fy_idx){remote_idx, false}, n, opts, out);
+}
+
+FY_API ferry_status ferry_xfer_make64(ferry_agent *agent, ferry_xfer_op op,
+                                      const ferry_prepped *local, const int64_t *local_idx,
+                                      const ferry_prepped *remote, const int64_t *remote_idx,
+                                      size_t n, const ferry_xfer_opts *opts, ferry_xfer **out)
+{
+    return fy_make_public(agent, op, local, (fy_idx){local_idx, true}, remote,
+                          (fy_idx){remote_idx, true}, n, opts, out);
 }
 
 static ferry_status fy_create(ferry_agent *agent, ferry_xfer_op op, const ferry_dlist *local,
@@ -494,7 +538,7 @@ static ferry_status fy_create(ferry_agent *agent, ferry_xfer_op op, const ferry_
     if (rc == FERRY_OK)
         rc = fy_prep(agent, remote_agent, remote, sel, &r);
     if (rc == FERRY_OK) /* NULL index arrays: pair i with i */
-        rc = fy_make(agent, op, l, NULL, r, NULL, local->count, opts, out);
+        rc = fy_make(agent, op, l, (fy_idx){0}, r, (fy_idx){0}, local->count, opts, out);
     if (l)
         fy_prepped_free(l);
     if (r)

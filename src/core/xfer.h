@@ -24,6 +24,7 @@ struct ferry_xfer {
     bool strided;           /* handed to the backend as sx, not as segments */
     ferry_plugin_sxfer sx;  /* strided: both lists and the index arrays */
     uint32_t *idx;          /* strided: local[count] then remote[count], a copy */
+    bool idx_staged;        /* idx is the backend's (xfer_idx_alloc), not the heap's */
     ferry_plugin_seg *segs; /* segment form: local[count] then remote[count] */
     fy_region **held;
     size_t num_held;

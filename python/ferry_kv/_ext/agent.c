@@ -624,10 +624,16 @@ static PyObject *fyp_make(FyAgent *self, ferry_xfer_op op, FyPrepped *lp, fyp_in
 {
     if (li->n != ri->n)
         return fyp_raise(FERRY_ERR_INVALID_PARAM, "local and remote index lists differ in length");
+    if (li->wide != ri->wide && (fyp_indices_narrow(li) < 0 || fyp_indices_narrow(ri) < 0))
+        return NULL;
     ferry_xfer *xfer = NULL;
     ferry_status rc;
-    FYP_CALL(self, rc = ferry_xfer_make(self->agent, op, lp->prepped, li->idx, rp->prepped, ri->idx,
-                                        li->n, &x->opts, &xfer));
+    if (li->wide)
+        FYP_CALL(self, rc = ferry_xfer_make64(self->agent, op, lp->prepped, li->idx, rp->prepped,
+                                              ri->idx, li->n, &x->opts, &xfer));
+    else
+        FYP_CALL(self, rc = ferry_xfer_make(self->agent, op, lp->prepped, li->idx, rp->prepped,
+                                            ri->idx, li->n, &x->opts, &xfer));
     if (rc != FERRY_OK)
         return fyp_raise(rc, NULL);
     PyObject *out = fyp_xfer_new(self, xfer);

@@ -270,56 +270,36 @@ static bool fyp_is_u32_format(const Py_buffer *v)
     return v->itemsize == 4 && (f == 'i' || f == 'I' || f == 'l' || f == 'L') && fyp_aligned(v, 4);
 }
 
-typedef uint32_t fyp_u32x4 __attribute__((vector_size(16)));
-
-/* dst[i] = low half of src[i]; returns the OR of the high halves (0: every
- * value fits in 32 bits). Four values at a time as two 16-byte loads whose
- * 32-bit halves are shuffled apart: as fast as numpy's astype, where 32-byte
- * vector arithmetic compiled for baseline x86-64 ran five times slower. */
-static uint64_t fyp_narrow(uint32_t *restrict dst, const uint64_t *restrict src, size_t n)
-{
-    size_t i = 0;
-    uint64_t bad = 0;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    fyp_u32x4 high = {0, 0, 0, 0};
-    for (; i + 4 <= n; i += 4) {
-        fyp_u32x4 a, b; /* two values each, low half first */
-        memcpy(&a, src + i, sizeof(a));
-        memcpy(&b, src + i + 2, sizeof(b));
-        fyp_u32x4 low = __builtin_shufflevector(a, b, 0, 2, 4, 6);
-        high |= __builtin_shufflevector(a, b, 1, 3, 5, 7);
-        memcpy(dst + i, &low, sizeof(low));
-    }
-    bad = high[0] | high[1] | high[2] | high[3];
-#endif
-    for (; i < n; i++) {
-        bad |= src[i] >> 32;
-        dst[i] = (uint32_t)src[i];
-    }
-    return bad;
-}
-
-/* Contiguous 64-bit indices (numpy's default int64, uint64) in one tight
- * loop: 0 when copied, -1 when v is another layout (no exception) or an
- * index is out of range (IndexError set). */
-static int fyp_copy_wide(const Py_buffer *v, uint32_t *dst, size_t n)
+/* Contiguous 64-bit integers (numpy's default int64, uint64): handed to
+ * the library as they are (ferry_xfer_make64 narrows and checks them in
+ * the pass that copies them). */
+static bool fyp_is_wide_format(const Py_buffer *v)
 {
     char f = fyp_fmt_char(v);
-    if (v->itemsize != 8 || !f || !strchr("lLqQnN", f) || !fyp_aligned(v, 8))
+    return v->itemsize == 8 && f && strchr("lLqQnN", f) && fyp_aligned(v, 8);
+}
+
+/* Entries one by one, any integer format and stride, into 32 bits. */
+static int fyp_indices_convert(fyp_indices *ix)
+{
+    uint32_t *dst = fyp_indices_storage(ix, ix->n);
+    if (!dst)
         return -1;
-    const uint64_t *src = v->buf; /* signed values read as huge: refused alike */
-    if (!fyp_narrow(dst, src, n))
-        return 0;
-    for (size_t i = 0; i < n && !PyErr_Occurred(); i++) {
-        if (!(src[i] >> 32))
-            continue;
-        if (strchr("LQN", f))
-            PyErr_Format(PyExc_IndexError, "descriptor index %llu out of range",
-                         (unsigned long long)src[i]);
-        else
-            fyp_index_range((long long)src[i]);
+    Py_ssize_t stride = ix->view.strides ? ix->view.strides[0] : ix->view.itemsize;
+    for (size_t i = 0; i < ix->n; i++) {
+        uint64_t v;
+        bool neg;
+        const char *p = (const char *)ix->view.buf + (Py_ssize_t)i * stride;
+        if (fyp_buf_elem(&ix->view, p, &v, &neg) < 0 ||
+            fyp_index_range(neg              ? -1
+                            : v > UINT32_MAX ? (long long)UINT32_MAX + 1
+                                             : (long long)v) < 0)
+            return -1;
+        dst[i] = (uint32_t)v;
     }
-    return -1;
+    ix->idx = dst;
+    ix->wide = false;
+    return 0;
 }
 
 /* A buffer (numpy array, array.array, memoryview): in place when it is a
@@ -337,33 +317,12 @@ static int fyp_indices_buffer(PyObject *obj, fyp_indices *ix)
     }
     ix->n = (size_t)ix->view.shape[0];
     bool contiguous = !ix->view.strides || ix->view.strides[0] == ix->view.itemsize;
-    if (fyp_is_u32_format(&ix->view) && contiguous) {
+    if (contiguous && (fyp_is_u32_format(&ix->view) || fyp_is_wide_format(&ix->view))) {
         ix->idx = ix->view.buf;
+        ix->wide = ix->view.itemsize == 8;
         return 0;
     }
-    uint32_t *dst = fyp_indices_storage(ix, ix->n);
-    if (!dst)
-        return -1;
-    if (contiguous && fyp_copy_wide(&ix->view, dst, ix->n) == 0) {
-        ix->idx = dst;
-        return 0;
-    }
-    if (PyErr_Occurred())
-        return -1;
-    Py_ssize_t stride = ix->view.strides ? ix->view.strides[0] : ix->view.itemsize;
-    for (size_t i = 0; i < ix->n; i++) {
-        uint64_t v;
-        bool neg;
-        const char *p = (const char *)ix->view.buf + (Py_ssize_t)i * stride;
-        if (fyp_buf_elem(&ix->view, p, &v, &neg) < 0 ||
-            fyp_index_range(neg              ? -1
-                            : v > UINT32_MAX ? (long long)UINT32_MAX + 1
-                                             : (long long)v) < 0)
-            return -1;
-        dst[i] = (uint32_t)v;
-    }
-    ix->idx = dst;
-    return 0;
+    return fyp_indices_convert(ix);
 }
 
 /* Any sequence of ints (lists from Python code, ranges, tuples). */
@@ -391,6 +350,7 @@ static int fyp_indices_seq(PyObject *obj, fyp_indices *ix)
 int fyp_indices_get(PyObject *obj, fyp_indices *ix)
 {
     ix->idx = NULL;
+    ix->wide = false;
     ix->n = 0;
     ix->held = false;
     ix->owned = NULL;
@@ -399,6 +359,11 @@ int fyp_indices_get(PyObject *obj, fyp_indices *ix)
     if (PyObject_CheckBuffer(obj))
         return fyp_indices_buffer(obj, ix);
     return fyp_indices_seq(obj, ix);
+}
+
+int fyp_indices_narrow(fyp_indices *ix)
+{
+    return ix->wide ? fyp_indices_convert(ix) : 0;
 }
 
 void fyp_indices_release(fyp_indices *ix)

@@ -93,7 +93,8 @@ int fyp_backends_get(FyAgent *agent, PyObject *obj, fyp_backends *out);
 /* Index arrays: 1-D int32/uint32 buffers are used in place; anything else
  * (lists, other integer dtypes) is converted into owned storage. */
 typedef struct fyp_indices {
-    const uint32_t *idx;
+    const void *idx; /* uint32_t entries, or int64_t ones when wide */
+    bool wide;
     size_t n;
     Py_buffer view;
     bool held;
@@ -101,6 +102,9 @@ typedef struct fyp_indices {
     uint32_t small[64];
 } fyp_indices;
 int fyp_indices_get(PyObject *obj, fyp_indices *out);
+/* A wide array as 32-bit entries (when the other side of a request is not
+ * wide), refusing what does not fit (IndexError). */
+int fyp_indices_narrow(fyp_indices *ix);
 void fyp_indices_release(fyp_indices *ix);
 
 /* Last character of v's struct format ('B' when it has none). */
