@@ -199,14 +199,44 @@ def test_transfer_loopback(loop):
     lambda n: list(range(n)), lambda n: range(n), lambda n: tuple(range(n)),
     lambda n: np.arange(n, dtype=np.int64), lambda n: np.arange(n, dtype=np.uint32),
     lambda n: np.arange(n, dtype=np.int16), lambda n: np.arange(2 * n, dtype=np.int32)[::2] // 2,
-    lambda n: [np.int64(i) for i in range(n)],
-], ids=["list", "range", "tuple", "int64", "uint32", "int16", "strided", "np-scalars"])
+    lambda n: [np.int64(i) for i in range(n)], lambda n: np.arange(n, dtype=np.uint64),
+], ids=["list", "range", "tuple", "int64", "uint32", "int16", "strided", "np-scalars", "uint64"])
 def test_index_kinds(loop, make_idx):
     a, src, dst, local, remote, _ = loop
     with a.make_xfer(ferry.OP_WRITE, local, make_idx(16), remote, make_idx(16)) as x:
         x.post()
         assert x.wait(10)
     assert (src == dst).all() and x.released
+
+
+def test_index_widths_mixed(loop):
+    """An int64 array on one side and an int32 one on the other: the wide one
+    is narrowed here, and the blocks land where the pairs say."""
+    a, src, dst, local, remote, _ = loop
+    perm = np.random.default_rng(3).permutation(16)
+    for li, ri in ((np.arange(16, dtype=np.int64), perm.astype(np.int32)),
+                   (np.arange(16, dtype=np.int32), perm.astype(np.int64))):
+        dst[:] = 0
+        with a.make_xfer(ferry.OP_WRITE, local, li, remote, ri) as x:
+            x.post()
+            assert x.wait(10)
+        got = dst.reshape(16, -1)
+        assert all((got[perm[i]] == src.reshape(16, -1)[i]).all() for i in range(16))
+
+
+def test_make_errors_int64(loop):
+    """int64 arrays on both sides go to the library as they are: it refuses a
+    negative entry, one past the list or past 32 bits (InvalidParamError,
+    naming the pair), in the vectorised part of an array and in its tail."""
+    a, src, dst, local, remote, _ = loop
+    for at in (2, 9):
+        for bad in (-1, 16, 2 ** 33, -2 ** 63):
+            li, ri = np.arange(11, dtype=np.int64), np.arange(11, dtype=np.int64)
+            li[at] = bad
+            with pytest.raises(ferry.InvalidParamError, match="out of range"):
+                a.make_xfer("READ", local, li, remote, ri)
+            with pytest.raises(ferry.InvalidParamError, match="out of range"):
+                a.make_xfer("READ", local, ri, remote, li)
 
 
 def test_make_errors(loop):

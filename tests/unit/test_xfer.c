@@ -222,6 +222,65 @@ static void test_make_indices(void)
     tu_loop_close(&lp);
 }
 
+/* 64-bit index arrays (ferry_xfer_make64) move what 32-bit ones do; a
+ * negative entry, one past the list and one past 32 bits are refused with
+ * a detail naming it, in the vector part of an array and in its tail. */
+static void check_make64_refused(tu_loop *lp, const blocks *b, int64_t *idx, size_t n, size_t at,
+                                 int64_t bad, const char *detail)
+{
+    ferry_xfer *x = SENTINEL;
+    int64_t keep = idx[at];
+    idx[at] = bad;
+    ferry_clear_error();
+    FY_CHECK_EQ(ferry_xfer_make64(lp->agent, FERRY_OP_WRITE, b->local, idx, b->remote, idx, n, NULL,
+                                  &x),
+                FERRY_ERR_INVALID_PARAM);
+    FY_CHECK(x == SENTINEL);
+    if (!strstr(ferry_last_error(), detail)) {
+        printf("# detail \"%s\" lacks \"%s\"\n", ferry_last_error(), detail);
+        FY_CHECK(false);
+    }
+    idx[at] = keep;
+}
+
+static void test_make64(void)
+{
+    tu_loop lp;
+    blocks b;
+    ferry_xfer *x;
+    FY_REQUIRE(tu_loop_open(&lp, "make64", NULL, NULL, 0, 64 * KB) == FERRY_OK);
+    FY_REQUIRE(blocks_prep(&lp, 16, 4 * KB, &b) == FERRY_OK);
+    int64_t li[17], ri[17];
+    for (int64_t i = 0; i < 16; i++) {
+        li[i] = i;
+        ri[i] = 15 - i;
+    }
+    li[16] = 3;
+    ri[16] = 12;
+    FY_REQUIRE(ferry_xfer_make64(lp.agent, FERRY_OP_WRITE, b.local, li, b.remote, ri, 17, NULL,
+                                 &x) == FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_count(x), 17);
+    FY_CHECK_EQ(tu_post_wait(x), FERRY_OK);
+    for (size_t i = 0; i < 16; i++)
+        FY_CHECK(!memcmp(lp.dst + (15 - i) * 4 * KB, lp.src + i * 4 * KB, 4 * KB));
+    ferry_xfer_release(x);
+    for (size_t at = 6; at < 17; at += 10) {
+        check_make64_refused(&lp, &b, li, 17, at, -1, "index " /* narrowed first: by side */);
+        check_make64_refused(&lp, &b, li, 17, at, -1, "(-1)");
+        check_make64_refused(&lp, &b, li, 17, at, (int64_t)1 << 33, "(8589934592) out of range");
+        check_make64_refused(&lp, &b, li, 17, at, 16, "out of range (16, 16)");
+    }
+    x = SENTINEL;
+    FY_CHECK_EQ(ferry_xfer_make64(lp.agent, FERRY_OP_WRITE, b.local, NULL, b.remote, ri, 17, NULL,
+                                  &x),
+                FERRY_ERR_INVALID_PARAM);
+    FY_CHECK_EQ(ferry_xfer_make64(lp.agent, FERRY_OP_WRITE, b.local, li, b.remote, ri, 0, NULL, &x),
+                FERRY_ERR_INVALID_PARAM);
+    FY_CHECK(x == SENTINEL);
+    blocks_release(&b);
+    tu_loop_close(&lp);
+}
+
 /* Plain lists built one descriptor at a time, as engines hand in every
  * block slot: regular ones (equal gaps, one length) and irregular ones both
  * make by index and move the right bytes; a regular one reaching past the
@@ -771,6 +830,7 @@ int main(void)
     FY_RUN(test_create_errors);
     FY_RUN(test_create_without_own_metadata);
     FY_RUN(test_make_indices);
+    FY_RUN(test_make64);
     FY_RUN(test_make_plain_lists);
     FY_RUN(test_make_errors);
     FY_RUN(test_merge);

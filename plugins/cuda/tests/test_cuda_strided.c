@@ -5,9 +5,10 @@
  * arrays, as engines make them: sources repeated, destinations distinct,
  * a single pair, every slot at once, blocks cut into several kernel items,
  * READ and WRITE, on one GPU and across two, reposted with the same and
- * with another notification. Every post is checked over both whole caches,
- * so a byte written outside a block fails too. Bad index arrays and empty
- * requests get INVALID_PARAM. With the mock driver, repeated make, post and
+ * with another notification, from 32-bit and from 64-bit index arrays.
+ * Every post is checked over both whole caches, so a byte written outside a
+ * block fails too. Bad index arrays (negative, past the list, past 32 bits)
+ * and empty requests get INVALID_PARAM. With the mock driver, repeated make, post and
  * release cycles must take no memory from the driver once warm. Skips
  * without a GPU (or the mock driver). */
 #include <dlfcn.h>
@@ -161,9 +162,31 @@ static bool post_check(kv *k, ferry_xfer *x, ferry_xfer_op op, const uint32_t *l
     return ok && same;
 }
 
+static int64_t *widen(const uint32_t *idx, size_t n)
+{
+    int64_t *w = malloc(n * sizeof(*w));
+    FY_CHECK(w != NULL);
+    for (size_t i = 0; w && i < n; i++)
+        w[i] = idx[i];
+    return w;
+}
+
+/* Made from 32-bit index arrays, or (wide) from the same as 64-bit ones. */
+static ferry_status make_either(kv *k, ferry_xfer_op op, const uint32_t *li, const uint32_t *ri,
+                                size_t n, bool wide, const ferry_xfer_opts *o, ferry_xfer **x)
+{
+    if (!wide)
+        return ferry_xfer_make(k->a, op, k->l.prep, li, k->r.prep, ri, n, o, x);
+    int64_t *wl = widen(li, n), *wr = widen(ri, n);
+    ferry_status rc = ferry_xfer_make64(k->a, op, k->l.prep, wl, k->r.prep, wr, n, o, x);
+    free(wl);
+    free(wr);
+    return rc;
+}
+
 /* One request of n random pairs, posted twice with fresh data (the second
  * time with another notification). */
-static bool one_request(kv *k, ferry_xfer_op op, size_t n, uint64_t seed)
+static bool one_request(kv *k, ferry_xfer_op op, size_t n, uint64_t seed, bool wide)
 {
     tu_rng rng = tu_rng_seed(seed);
     uint32_t *li = malloc(n * sizeof(*li)), *ri = malloc(n * sizeof(*ri));
@@ -177,7 +200,7 @@ static bool one_request(kv *k, ferry_xfer_op op, size_t n, uint64_t seed)
     o.notif = "first";
     o.notif_len = 5;
     ferry_xfer *x = NULL;
-    ferry_status rc = ferry_xfer_make(k->a, op, k->l.prep, li, k->r.prep, ri, n, &o, &x);
+    ferry_status rc = make_either(k, op, li, ri, n, wide, &o, &x);
     bool ok = rc == FERRY_OK && post_check(k, x, op, li, ri, n, "first", seed + 1) &&
               post_check(k, x, op, li, ri, n, "first", seed + 2) &&
               ferry_xfer_set_notif(x, "second", 6) == FERRY_OK &&
@@ -199,9 +222,11 @@ static void run_sizes(int ldev, int rdev, bool plain)
         FY_CHECK_EQ(kv_open(&k, ldev, rdev, slots, lens[s], plain), FERRY_OK);
         for (int op = 0; op < 2; op++) {
             ferry_xfer_op o = op ? FERRY_OP_WRITE : FERRY_OP_READ;
-            FY_CHECK(one_request(&k, o, 1, 11 + s));
-            FY_CHECK(one_request(&k, o, slots / 3, 12 + s));
-            FY_CHECK(one_request(&k, o, slots, 13 + s)); /* every slot of the smaller cache */
+            FY_CHECK(one_request(&k, o, 1, 11 + s, false));
+            FY_CHECK(one_request(&k, o, slots / 3, 12 + s, false));
+            FY_CHECK(one_request(&k, o, slots, 13 + s, false)); /* every slot of the smaller cache */
+            FY_CHECK(one_request(&k, o, 1, 14 + s, true));
+            FY_CHECK(one_request(&k, o, slots / 3, 15 + s, true));
         }
         kv_close(&k);
     }
@@ -246,6 +271,31 @@ static void test_bad_indices(void)
     FY_CHECK_EQ(ferry_xfer_make(k.a, FERRY_OP_READ, k.l.prep, li, k.r.prep, ri, 3, NULL, &x),
                 FERRY_OK);
     FY_CHECK_EQ(ferry_xfer_release(x), FERRY_OK);
+    x = NULL;
+    /* 64-bit arrays: negative, at the count, past 32 bits; a bad entry in
+     * the vector part and in the tail of a longer one */
+    int64_t wl[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8}, wr[9] = {8, 7, 6, 5, 4, 3, 2, 1, 0};
+    const int64_t bad[] = {-1, 67, (int64_t)1 << 32, INT64_MIN}; /* the remote list has 67 */
+    for (size_t b = 0; b < 4; b++)
+        for (size_t at = 2; at < 9; at += 6) {
+            int64_t keep = wl[at];
+            wl[at] = bad[b];
+            FY_CHECK_EQ(ferry_xfer_make64(k.a, FERRY_OP_WRITE, k.l.prep, wl, k.r.prep, wr, 9, NULL,
+                                          &x),
+                        FERRY_ERR_INVALID_PARAM);
+            wl[at] = keep;
+            wr[at] = bad[b];
+            FY_CHECK_EQ(ferry_xfer_make64(k.a, FERRY_OP_READ, k.l.prep, wl, k.r.prep, wr, 9, NULL,
+                                          &x),
+                        FERRY_ERR_INVALID_PARAM);
+            wr[at] = 8 - (int64_t)at;
+        }
+    FY_CHECK_EQ(ferry_xfer_make64(k.a, FERRY_OP_READ, k.l.prep, NULL, k.r.prep, wr, 9, NULL, &x),
+                FERRY_ERR_INVALID_PARAM);
+    FY_CHECK(x == NULL);
+    FY_CHECK_EQ(ferry_xfer_make64(k.a, FERRY_OP_READ, k.l.prep, wl, k.r.prep, wr, 9, NULL, &x),
+                FERRY_OK);
+    FY_CHECK_EQ(ferry_xfer_release(x), FERRY_OK);
     kv_close(&k);
 }
 
@@ -265,11 +315,18 @@ static void test_steady_state_allocations(void)
     }
     kv k;
     FY_CHECK_EQ(kv_open(&k, 0, 0, 600, 8192, false), FERRY_OK);
-    FY_CHECK(one_request(&k, FERRY_OP_WRITE, 500, 21));
+    FY_CHECK(one_request(&k, FERRY_OP_WRITE, 500, 21, false));
     unsigned long long before = allocations();
-    for (int i = 0; i < 20; i++)
+    const int64_t bad[2] = {0, 600};
+    for (int i = 0; i < 20; i++) {
         FY_CHECK(one_request(&k, i % 2 ? FERRY_OP_READ : FERRY_OP_WRITE, 100 + 20 * (size_t)i,
-                             22 + (uint64_t)i));
+                             22 + (uint64_t)i, i % 4 < 2));
+        /* a refused make gives back the memory it took for its indices */
+        ferry_xfer *x = NULL;
+        FY_CHECK_EQ(ferry_xfer_make64(k.a, FERRY_OP_WRITE, k.l.prep, bad, k.r.prep, bad, 2, NULL,
+                                      &x),
+                    FERRY_ERR_INVALID_PARAM);
+    }
     FY_CHECK_EQ(allocations() - before, 0ull);
     kv_close(&k);
     dlclose(mock);
