@@ -195,9 +195,11 @@ static void *fy_progress_main(void *arg)
         if (fy_now_ns() - last_work < FY_ACTIVE_SPIN_NS)
             continue; /* spinning: no lock, no fd set, no sleep */
         nfds_t n;
+        fy_wake_sleeping(&agent->progress_wake, true); /* before the nap reads inflight */
         struct timespec nap = fy_progress_nap(agent, fds, &n);
         if ((nap.tv_sec || nap.tv_nsec) && ppoll(fds, n, &nap, NULL) > 0 && fds[0].revents)
             fy_wake_drain(&agent->progress_wake);
+        fy_wake_sleeping(&agent->progress_wake, false);
     }
     return NULL;
 }

@@ -27,6 +27,17 @@ void fy_wake_kick(fy_wake *w)
         FY_DBG("progress wake: counter saturated"); /* already awake */
 }
 
+void fy_wake_kick_if_asleep(fy_wake *w)
+{
+    if (atomic_load(&w->asleep))
+        fy_wake_kick(w);
+}
+
+void fy_wake_sleeping(fy_wake *w, bool asleep)
+{
+    atomic_store(&w->asleep, asleep);
+}
+
 void fy_wake_drain(fy_wake *w)
 {
     uint64_t drain;

@@ -228,20 +228,13 @@ static void fy_fill_pair(fy_fill *f, const fy_pseg *l, const fy_pseg *r)
     fy_fill_hold(f, (fy_region *)lr);
 }
 
-static ferry_status fy_pair_range_error(const ferry_prepped *l, const ferry_prepped *r, size_t i,
-                                        uint32_t a, uint32_t b)
-{
-    FY_ERR("make: index pair %zu (%u, %u) out of range (%zu, %zu)", i, a, b, l->count, r->count);
-    return FERRY_ERR_INVALID_PARAM;
-}
-
 static ferry_status fy_fill_run(fy_fill *f, const ferry_prepped *l, const uint32_t *li,
                                 const ferry_prepped *r, const uint32_t *ri, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         uint32_t a = li ? li[i] : (uint32_t)i, b = ri ? ri[i] : (uint32_t)i;
-        if (a >= l->count || b >= r->count)
-            return fy_pair_range_error(l, r, i, a, b);
+        if (a >= l->count || b >= r->count) /* names the pair */
+            return fy_idx_check((fy_idx){li, false}, l->count, (fy_idx){ri, false}, r->count, n);
         fy_pseg ls = fy_prepped_at(l, a), rs = fy_prepped_at(r, b);
         if (ls.len != rs.len) {
             FY_ERR("make: pair %zu has lengths %llu and %llu", i, (unsigned long long)ls.len,
@@ -730,7 +723,7 @@ static ferry_status fy_post(ferry_xfer *x)
         atomic_store(&x->counted_inflight, true);
         atomic_fetch_add(&x->be->inflight, 1);
         if (atomic_fetch_add(&x->agent->inflight, 1) == 0)
-            fy_wake_kick(&x->agent->progress_wake); /* switch it from sleeping to polling */
+            fy_wake_kick_if_asleep(&x->agent->progress_wake); /* switch it to polling */
     }
     return rc;
 }

@@ -15,6 +15,8 @@ typedef uint32_t fy_u32x4 __attribute__((vector_size(16)));
 
 uint64_t fy_idx_at(fy_idx src, size_t i)
 {
+    if (!src.p)
+        return i;
     return src.wide ? (uint64_t)((const int64_t *)src.p)[i] : ((const uint32_t *)src.p)[i];
 }
 

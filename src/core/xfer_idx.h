@@ -17,7 +17,7 @@ typedef struct fy_idx {
     bool wide;     /* int64_t entries, else uint32_t */
 } fy_idx;
 
-/* Entry i, a negative 64-bit one read as huge. */
+/* Entry i, a negative 64-bit one read as huge (no array: i). */
 uint64_t fy_idx_at(fy_idx src, size_t i);
 /* dst[i] = src entry i (low 32 bits) for n entries; returns the OR of all
  * entries, so that when it is below a list's count every entry is, the
