@@ -238,10 +238,10 @@ void fyp_chan_mark(fyp_chan *c)
 
 /* Each ring's records up to the tail read before the socket was found
  * empty: any datagram its sender sent before them has been taken by then. */
-size_t fyp_chan_drain_marked(fyp_chan *c, const ferry_plugin_host *h, bool sock_ready)
+size_t fyp_chan_drain_marked(fyp_chan *c, const ferry_plugin_host *h, fyp_sock sock)
 {
     size_t got = 0;
-    bool emptied = !sock_ready;
+    bool sock_ready = sock == FYP_SOCK_READ, emptied = sock == FYP_SOCK_EMPTY;
     for (int i = 0; sock_ready && i < FYP_CHAN_DRAIN_MAX; i++) {
         int rc = fyp_chan_recv_one(c, h);
         if (rc > 0) {
@@ -253,13 +253,13 @@ size_t fyp_chan_drain_marked(fyp_chan *c, const ferry_plugin_host *h, bool sock_
         emptied = rc == 0;
         break;
     }
-    return emptied ? got + fyp_chan_rings_take(c, h) : got;
+    return got + (emptied || sock == FYP_SOCK_UNREAD ? fyp_chan_rings_take(c, h, emptied) : 0);
 }
 
 size_t fyp_chan_drain(fyp_chan *c, const ferry_plugin_host *h)
 {
     fyp_chan_mark(c);
-    return fyp_chan_drain_marked(c, h, true);
+    return fyp_chan_drain_marked(c, h, FYP_SOCK_READ);
 }
 
 bool fyp_chan_arm(fyp_chan *c)

@@ -77,10 +77,17 @@ int fyp_chan_send(fyp_chan *c, const fyp_chan_addr *to, const char *from, uint64
  * were delivered. */
 size_t fyp_chan_drain(fyp_chan *c, const ferry_plugin_host *host);
 /* The same in two steps, for an owner that learns in between whether the
- * socket has datagrams (an epoll set): the rings' tails, then the socket
- * when sock_ready and the rings' records up to those tails. */
+ * socket has datagrams (an epoll set) or reads it only now and then: the
+ * rings' tails, then the socket as sock says and the rings' records up to
+ * those tails. Unread, a ring whose sender may still have datagrams waiting
+ * in the socket is left for a drain that reads it: they come first. */
+typedef enum fyp_sock {
+    FYP_SOCK_READ,   /* may hold datagrams: read it until empty */
+    FYP_SOCK_EMPTY,  /* found empty after the marks */
+    FYP_SOCK_UNREAD, /* not looked at */
+} fyp_sock;
 void fyp_chan_mark(fyp_chan *c);
-size_t fyp_chan_drain_marked(fyp_chan *c, const ferry_plugin_host *host, bool sock_ready);
+size_t fyp_chan_drain_marked(fyp_chan *c, const ferry_plugin_host *host, fyp_sock sock);
 /* Before the owner sleeps on fd: asks every ring's sender for a doorbell;
  * false when records are waiting (drain instead of sleeping). */
 bool fyp_chan_arm(fyp_chan *c);

@@ -27,7 +27,10 @@ typedef struct fyp_chan_rx {
     char name[FYP_NAME_MAX + 1];
     pid_t pid;
     fyp_ring ring;
-    uint64_t upto; /* the tail read before the socket was drained */
+    uint64_t upto;  /* the tail read before the socket was drained */
+    uint64_t start; /* the position at attach */
+    bool synced;    /* the socket was emptied after a mark saw a record: the datagrams
+                     * the sender sent before it switched to the ring are all taken */
 } fyp_chan_rx;
 
 struct fyp_chan_rings {
@@ -278,7 +281,8 @@ static void fyp_rx_offered(fyp_chan *c, const ferry_plugin_host *h, const fyp_ch
     }
     r->from = *from;
     r->pid = pid;
-    r->upto = r->ring.pos;
+    r->upto = r->start = r->ring.pos;
+    r->synced = false;
     strcpy(r->name, name);
     rs->nrx++;
     fyp_ctl_send(c, from, FYP_CTL_ACK, id, NULL, -1); /* unanswered: it keeps to datagrams */
@@ -311,12 +315,17 @@ void fyp_chan_rings_mark(fyp_chan *c)
     }
 }
 
-size_t fyp_chan_rings_take(fyp_chan *c, const ferry_plugin_host *h)
+size_t fyp_chan_rings_take(fyp_chan *c, const ferry_plugin_host *h, bool sock_emptied)
 {
     struct fyp_chan_rings *rs = c->rings;
     size_t got = 0;
-    for (size_t i = rs ? rs->nrx : 0; i-- > 0;)
-        fyp_rx_take(c, h, &rs->rx[i], rs->rx[i].upto, &got);
+    for (size_t i = rs ? rs->nrx : 0; i-- > 0;) {
+        fyp_chan_rx *r = &rs->rx[i];
+        if (sock_emptied && r->upto != r->start)
+            r->synced = true;
+        if (sock_emptied || r->synced)
+            fyp_rx_take(c, h, r, r->upto, &got);
+    }
     return got;
 }
 

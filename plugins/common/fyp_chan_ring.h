@@ -56,8 +56,11 @@ void fyp_chan_ring_control(fyp_chan *c, const ferry_plugin_host *h, const fyp_ch
                            pid_t pid, size_t n, int fd);
 /* Drain, before the socket: each ring's tail, and the doorbell request off. */
 void fyp_chan_rings_mark(fyp_chan *c);
-/* Drain, once the socket is empty: the records up to the marks. */
-size_t fyp_chan_rings_take(fyp_chan *c, const ferry_plugin_host *h);
+/* Drain: the records up to the marks, of every ring once the socket was
+ * emptied after the marks (sock_emptied), else only of the rings whose
+ * sender's datagrams were all taken before (a sender switched to its ring
+ * after sending datagrams that may still wait in the socket). */
+size_t fyp_chan_rings_take(fyp_chan *c, const ferry_plugin_host *h, bool sock_emptied);
 bool fyp_chan_rings_arm(fyp_chan *c);
 void fyp_chan_rings_free(fyp_chan *c);
 

@@ -103,7 +103,7 @@ static ferry_status fy_shm_progress(void *priv)
     bool sock_ready;
     fyp_chan_mark(&be->chan);
     size_t work = fy_shm_reap(be, &sock_ready);
-    work += fyp_chan_drain_marked(&be->chan, be->host, sock_ready);
+    work += fyp_chan_drain_marked(&be->chan, be->host, sock_ready ? FYP_SOCK_READ : FYP_SOCK_EMPTY);
     work += fy_shm_progress_reqs(be);
     return work ? FERRY_IN_PROGRESS : FERRY_OK;
 }

@@ -334,5 +334,6 @@ bool fy_ucx_local_peer(fy_ucx_remote *r, const uint8_t *b, size_t len);
 bool fy_ucx_local_notify(fy_ucx_remote *r, const void *msg, size_t len);
 size_t fy_ucx_local_drain(fy_ucx *u);
 bool fy_ucx_local_arm(fy_ucx *u);
+void fy_ucx_local_before_am(fy_ucx *u);
 
 #endif

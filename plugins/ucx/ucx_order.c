@@ -175,6 +175,7 @@ ferry_status fy_ucx_order_end(fy_ucx_xfer *x)
 
 static void fy_ucx_order_deliver(fy_ucx *u, const char *from, const void *msg, size_t len)
 {
+    fy_ucx_local_before_am(u); /* a peer's earlier notifications through the channel */
     u->host->notif_deliver(u->host->agent_ctx, from, msg, len);
 }
 

@@ -232,9 +232,9 @@ static void check_make64_refused(tu_loop *lp, const blocks *b, int64_t *idx, siz
     int64_t keep = idx[at];
     idx[at] = bad;
     ferry_clear_error();
-    FY_CHECK_EQ(ferry_xfer_make64(lp->agent, FERRY_OP_WRITE, b->local, idx, b->remote, idx, n, NULL,
-                                  &x),
-                FERRY_ERR_INVALID_PARAM);
+    FY_CHECK_EQ(
+        ferry_xfer_make64(lp->agent, FERRY_OP_WRITE, b->local, idx, b->remote, idx, n, NULL, &x),
+        FERRY_ERR_INVALID_PARAM);
     FY_CHECK(x == SENTINEL);
     if (!strstr(ferry_last_error(), detail)) {
         printf("# detail \"%s\" lacks \"%s\"\n", ferry_last_error(), detail);
@@ -271,9 +271,9 @@ static void test_make64(void)
         check_make64_refused(&lp, &b, li, 17, at, 16, "out of range (16, 16)");
     }
     x = SENTINEL;
-    FY_CHECK_EQ(ferry_xfer_make64(lp.agent, FERRY_OP_WRITE, b.local, NULL, b.remote, ri, 17, NULL,
-                                  &x),
-                FERRY_ERR_INVALID_PARAM);
+    FY_CHECK_EQ(
+        ferry_xfer_make64(lp.agent, FERRY_OP_WRITE, b.local, NULL, b.remote, ri, 17, NULL, &x),
+        FERRY_ERR_INVALID_PARAM);
     FY_CHECK_EQ(ferry_xfer_make64(lp.agent, FERRY_OP_WRITE, b.local, li, b.remote, ri, 0, NULL, &x),
                 FERRY_ERR_INVALID_PARAM);
     FY_CHECK(x == SENTINEL);

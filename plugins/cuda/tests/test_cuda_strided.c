@@ -224,7 +224,8 @@ static void run_sizes(int ldev, int rdev, bool plain)
             ferry_xfer_op o = op ? FERRY_OP_WRITE : FERRY_OP_READ;
             FY_CHECK(one_request(&k, o, 1, 11 + s, false));
             FY_CHECK(one_request(&k, o, slots / 3, 12 + s, false));
-            FY_CHECK(one_request(&k, o, slots, 13 + s, false)); /* every slot of the smaller cache */
+            FY_CHECK(
+                one_request(&k, o, slots, 13 + s, false)); /* every slot of the smaller cache */
             FY_CHECK(one_request(&k, o, 1, 14 + s, true));
             FY_CHECK(one_request(&k, o, slots / 3, 15 + s, true));
         }
@@ -280,14 +281,14 @@ static void test_bad_indices(void)
         for (size_t at = 2; at < 9; at += 6) {
             int64_t keep = wl[at];
             wl[at] = bad[b];
-            FY_CHECK_EQ(ferry_xfer_make64(k.a, FERRY_OP_WRITE, k.l.prep, wl, k.r.prep, wr, 9, NULL,
-                                          &x),
-                        FERRY_ERR_INVALID_PARAM);
+            FY_CHECK_EQ(
+                ferry_xfer_make64(k.a, FERRY_OP_WRITE, k.l.prep, wl, k.r.prep, wr, 9, NULL, &x),
+                FERRY_ERR_INVALID_PARAM);
             wl[at] = keep;
             wr[at] = bad[b];
-            FY_CHECK_EQ(ferry_xfer_make64(k.a, FERRY_OP_READ, k.l.prep, wl, k.r.prep, wr, 9, NULL,
-                                          &x),
-                        FERRY_ERR_INVALID_PARAM);
+            FY_CHECK_EQ(
+                ferry_xfer_make64(k.a, FERRY_OP_READ, k.l.prep, wl, k.r.prep, wr, 9, NULL, &x),
+                FERRY_ERR_INVALID_PARAM);
             wr[at] = 8 - (int64_t)at;
         }
     FY_CHECK_EQ(ferry_xfer_make64(k.a, FERRY_OP_READ, k.l.prep, NULL, k.r.prep, wr, 9, NULL, &x),
@@ -323,9 +324,9 @@ static void test_steady_state_allocations(void)
                              22 + (uint64_t)i, i % 4 < 2));
         /* a refused make gives back the memory it took for its indices */
         ferry_xfer *x = NULL;
-        FY_CHECK_EQ(ferry_xfer_make64(k.a, FERRY_OP_WRITE, k.l.prep, bad, k.r.prep, bad, 2, NULL,
-                                      &x),
-                    FERRY_ERR_INVALID_PARAM);
+        FY_CHECK_EQ(
+            ferry_xfer_make64(k.a, FERRY_OP_WRITE, k.l.prep, bad, k.r.prep, bad, 2, NULL, &x),
+            FERRY_ERR_INVALID_PARAM);
     }
     FY_CHECK_EQ(allocations() - before, 0ull);
     kv_close(&k);

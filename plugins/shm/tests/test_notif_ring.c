@@ -303,6 +303,40 @@ static void test_chan_switch_keeps_order(void)
     fyp_chan_close(&b.chan);
 }
 
+/* An owner that reads its socket only now and then (UCX: every 20 us)
+ * drains the rings without it: a ring whose sender switched while its last
+ * datagrams still wait in the socket must not be read before them. */
+static void test_chan_unread_socket_keeps_order(void)
+{
+    side a, b;
+    FY_REQUIRE(side_open(&a, "a") && side_open(&b, "b"));
+    uint32_t seq = 0;
+    for (int i = 0; i < 2; i++)
+        FY_CHECK_EQ(send_seq(&a, &b, seq++, true), FERRY_OK);
+    fyp_chan_drain(&b.chan, &b.host); /* the offer: acked */
+    for (int i = 0; i < 3; i++)
+        FY_CHECK_EQ(send_seq(&a, &b, seq++, true), FERRY_OK); /* datagrams, left unread */
+    fyp_chan_drain(&a.chan, &a.host);                         /* the ack */
+    for (int i = 0; i < 10; i++)
+        FY_CHECK_EQ(send_seq(&a, &b, seq++, true), FERRY_OK); /* the ring */
+    fyp_chan_mark(&b.chan);
+    FY_CHECK_EQ(fyp_chan_drain_marked(&b.chan, &b.host, FYP_SOCK_UNREAD), 0);
+    FY_CHECK_EQ(b.got.n, 2);
+    fyp_chan_mark(&b.chan);
+    FY_CHECK_EQ(fyp_chan_drain_marked(&b.chan, &b.host, FYP_SOCK_READ), 13);
+    FY_CHECK(b.got.in_order);
+    /* Taken in order once: from now on the ring is read without the socket. */
+    for (int i = 0; i < 10; i++)
+        FY_CHECK_EQ(send_seq(&a, &b, seq++, true), FERRY_OK);
+    fyp_chan_mark(&b.chan);
+    FY_CHECK_EQ(fyp_chan_drain_marked(&b.chan, &b.host, FYP_SOCK_UNREAD), 10);
+    FY_CHECK_EQ(b.got.n, seq);
+    FY_CHECK(b.got.in_order);
+    FY_CHECK_EQ(a.warnings + b.warnings, 0);
+    fyp_chan_close(&a.chan);
+    fyp_chan_close(&b.chan);
+}
+
 static void ring_up(side *a, side *b)
 {
     send_seq(a, b, 0, true);
@@ -440,6 +474,7 @@ int main(void)
     FY_RUN(test_ring_attach_checks);
     FY_RUN(test_ctl_codec);
     FY_RUN(test_chan_switch_keeps_order);
+    FY_RUN(test_chan_unread_socket_keeps_order);
     FY_RUN(test_chan_doorbell_wakes);
     FY_RUN(test_chan_full_ring);
     FY_RUN(test_chan_dead_peer);
