@@ -13,7 +13,8 @@
 #   NIXL_DIR  optional: an unpacked NIXL wheel (nixl_cu12/ and its .libs)
 #             with libcudart.so.12 at its top, packed as nixl.tar.gz (only
 #             what its UCX backend loads needs to be there: the whole wheel
-#             is over 200 MiB unpacked)
+#             is over 200 MiB unpacked; keep .nixl_cu12.mesonpy.libs/plugins/
+#             libplugin_UCX.so, the folder NIXL looks for backends in)
 #
 # gpu-kv/ then holds build/ (the programs and plugins, stripped, laid out as
 # in BUILD so their $ORIGIN run paths find libferry), extlib/ (the shared
