@@ -13,8 +13,8 @@
 #   NIXL_DIR  optional: an unpacked NIXL wheel (nixl_cu12/ and its .libs)
 #             with libcudart.so.12 at its top, packed as nixl.tar.gz (only
 #             what its UCX backend loads needs to be there: the whole wheel
-#             is over 200 MiB unpacked; keep .nixl_cu12.mesonpy.libs/plugins/
-#             libplugin_UCX.so, the folder NIXL looks for backends in)
+#             is over 200 MiB unpacked; its backend, plugins/libplugin_UCX.so
+#             under .nixl_cu12.mesonpy.libs, is required)
 #
 # gpu-kv/ then holds build/ (the programs and plugins, stripped, laid out as
 # in BUILD so their $ORIGIN run paths find libferry), extlib/ (the shared
@@ -58,5 +58,10 @@ if [ -d "$U/libucx/lib" ]; then
     find $X/ucx-wheel -type f -exec strip --strip-debug {} + 2> /dev/null || true
 fi
 cp bench/run-kv.sh $X/run-kv.sh
-[ -z "$NIXL" ] || tar czf $X/nixl.tar.gz -C "$NIXL" .
+if [ -n "$NIXL" ]; then
+    # NIXL looks for its backends in this folder and starts none without it.
+    [ -f "$NIXL/.nixl_cu12.mesonpy.libs/plugins/libplugin_UCX.so" ] ||
+        { echo "$NIXL: no .nixl_cu12.mesonpy.libs/plugins/libplugin_UCX.so" >&2; exit 1; }
+    tar czf $X/nixl.tar.gz -C "$NIXL" .
+fi
 du -sh $X/*
